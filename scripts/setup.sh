@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One-time set-up of a fresh machine (Debian 12, root, Python 3.11): system packages the station
+# and its tests use for real (ffmpeg, ISO readers, umockdev, exFAT over FUSE, mtools, socat, fonts),
+# then the project's virtual environment in .venv with the station installed in it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  ffmpeg                      # transcode + sim volumes (ffmpeg, ffprobe)
+  xorriso 7zip                # independent ISO readers, xorrecord for burning
+  umockdev libumockdev0 gir1.2-umockdev-1.0   # synthetic udev devices/events in tests
+  libgirepository1.0-dev libcairo2-dev pkg-config   # build PyGObject<3.51 for umockdev's GI API
+  udev                        # udevadm test of our rules
+  exfat-fuse exfatprogs fuse3 # a real recorder-like exFAT volume over FUSE on a loop device
+  mtools dosfstools           # FAT images in user space
+  socat                       # pty pairs for serial tests
+  e2fsprogs util-linux        # loop devices, small ext4 vault for disk-full tests
+  fonts-wqy-zenhei            # CJK font for PDF labels and reports
+  poppler-utils               # pdftotext/pdftoppm to check generated PDFs
+)
+
+need_apt=0
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_apt=1
+done
+if [ "$need_apt" = 1 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: system packages missing and not root; run as root: apt-get install ${APT_PACKAGES[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q -e '.[dev]'
+echo "setup: ok ($(.venv/bin/python --version), ffmpeg $(ffmpeg -version | head -1 | cut -d' ' -f3))"

@@ -1,0 +1,55 @@
+"""Opening the catalog and writing to it in transactions."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlite_utils
+
+from station.catalog import migrations
+from station.errors import CatalogError
+
+
+def open_catalog(path: Path | str, *, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (and by default migrate) the catalog at ``path``.
+
+    WAL with ``synchronous=FULL``: a committed catalog row survives a power cut, which matters
+    because a recorder may be cleared once its rows are committed (DESIGN.md invariant 2).
+    """
+    try:
+        conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+    except sqlite3.Error as exc:
+        raise CatalogError(f"cannot open the catalog: {exc}", where=str(path)) from exc
+    db = sqlite_utils.Database(conn)
+    if migrate:
+        migrations.apply(db)
+    return db
+
+
+@contextlib.contextmanager
+def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One write transaction (``BEGIN IMMEDIATE``), nested calls become savepoints.
+
+    Every change to evidence and its audit entry go through one of these together
+    (DESIGN.md invariant 3).
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")

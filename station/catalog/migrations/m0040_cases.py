@@ -1,0 +1,37 @@
+"""Cases and their recordings (R6, R10, R11). Owned by the cases/retention part; later
+migrations 0041–0049 extend it."""
+
+import sqlite_utils
+
+from station.catalog.migrations import execute_script
+
+SCHEMA = """
+create table cases (
+  number text primary key,           -- case number; spaces and Chinese allowed
+  name text not null,
+  cause text,                        -- 案由 (R6)
+  party text,                        -- 当事人 (R6)
+  unit_id text,
+  department text,
+  status text not null default 'open',     -- open | closed
+  opened_at text not null,
+  closed_at text,
+  retention_years integer,           -- null: the setting retention.case_years (R10)
+  long_term_reason integer check (long_term_reason between 1 and 5),   -- R11 reason code
+  long_term_note text,
+  long_term_at text,
+  created_by text not null
+);
+create table case_recordings (
+  case_number text not null references cases(number),
+  sha256 text not null references recordings(sha256),
+  linked_at text not null,
+  linked_by text not null,
+  primary key (case_number, sha256)
+);
+create index case_recordings_sha on case_recordings(sha256);
+"""
+
+
+def up(db: sqlite_utils.Database) -> None:
+    execute_script(db, SCHEMA)

@@ -1,0 +1,60 @@
+"""The ``station`` command. Thin: each part of the station contributes its commands."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import click
+
+from station import __version__, log
+from station.cli_groups import recordings, report
+from station.cli_util import App, default_actor
+from station.vault import Vault, default_home
+
+# Each module lists its commands in ``COMMANDS``.
+_COMMAND_MODULES = (
+    "station.core_cli",  # init, config
+    # "station.ingest.cli",        # ingest, recordings list/show
+    # "station.recorder.sim_cli",  # sim volume
+)
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="station")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    envvar="STATION_HOME",
+    help="采集站数据目录 / the station's home (default /var/lib/station as root, "
+    "else ~/.local/share/station; env STATION_HOME)",
+)
+@click.option(
+    "--user",
+    "actor",
+    envvar="STATION_USER",
+    help="操作人 / acting user (env STATION_USER; default: the login name)",
+)
+@click.pass_context
+def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
+    """执法信息采集站 / Body-camera ingest station.
+
+    接入记录仪、校验、归档、保管。Dock recorders, verify every copy, archive and retain footage
+    under the whole-process recording rules (R1–R18).
+    """
+    log.configure(
+        os.environ.get("STATION_LOG_LEVEL", "info"), json=os.environ.get("STATION_LOG_JSON") == "1"
+    )
+    ctx.obj = App(
+        vault=Vault(Path(home) if home else default_home()), actor=actor or default_actor()
+    )
+
+
+main.add_command(recordings)
+main.add_command(report)
+for _name in _COMMAND_MODULES:
+    for _cmd in importlib.import_module(_name).COMMANDS:
+        main.add_command(_cmd)

@@ -1,0 +1,13 @@
+"""Command groups that several parts of the station add commands to."""
+
+import click
+
+
+@click.group("recordings")
+def recordings() -> None:
+    """录像：列出、查看、标注 / Recordings: list, show, tag."""
+
+
+@click.group("report")
+def report() -> None:
+    """报表 / Reports for supervisors (R17)."""

@@ -1,0 +1,245 @@
+"""Typed settings from one TOML file (``$STATION_HOME/station.toml``).
+
+Every setting has a default that runs out of the box; unknown keys and wrong types are rejected
+with the key's dotted name and the file. Settings are read when asked for, never at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from station.errors import ConfigError
+
+DEFAULT_FILENAME_PATTERNS = [
+    # <device>_<officer>_<YYYYMMDDhhmmss>_<seq>[_IMP].<ext> — the common body-camera naming.
+    r"(?:^|/)(?P<device>[A-Za-z0-9]+)_(?P<officer>[A-Za-z0-9]+)_(?P<start>\d{14})"
+    r"_(?P<seq>\d+)(?P<imp>_IMP)?\.[A-Za-z0-9]+$",
+    # DCIM/100XXXXX/FILE0001.MP4 — plain camera layout; time falls back to the file's mtime.
+    r"(?:^|/)DCIM/\d{3}[A-Za-z0-9_]{5}/[A-Za-z_]{0,4}(?P<seq>\d{4})\.[A-Za-z0-9]+$",
+]
+
+
+@dataclass
+class StationSection:
+    id: str = "STATION-01"
+    unit_id: str = "000000000000"
+    unit_name: str = "执法单位 / Enforcement unit"
+    timezone: str = "Asia/Shanghai"
+
+    def validate(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(
+                f"unknown time zone {self.timezone!r}", where="station.timezone"
+            ) from exc
+
+
+@dataclass
+class IngestSection:
+    chunk_kib: int = 1024
+    verify_after_write: bool = True
+    # R1: footage must reach the station within 24 h after the work ends.
+    deadline_hours: float = 24.0
+    # R2: stored within 2 working days; a policy, not code.
+    deadline_working_days: int = 2
+    filename_patterns: list[str] = field(default_factory=lambda: list(DEFAULT_FILENAME_PATTERNS))
+
+    def validate(self) -> None:
+        if not 64 <= self.chunk_kib <= 65536:
+            raise ConfigError("must be between 64 and 65536", where="ingest.chunk_kib")
+        if self.deadline_hours <= 0:
+            raise ConfigError("must be positive", where="ingest.deadline_hours")
+        for i, pat in enumerate(self.filename_patterns):
+            try:
+                re.compile(pat)
+            except re.error as exc:
+                raise ConfigError(
+                    f"bad regular expression: {exc}", where=f"ingest.filename_patterns[{i}]"
+                ) from exc
+
+
+@dataclass
+class DockSection:
+    max_sessions: int = 8
+    battery_low_pct: int = 20
+    storage_full_pct: int = 90
+    drift_threshold_s: float = 3.0
+    implausible_drift_s: float = 86400.0
+    clear_policy: str = "after-verify"
+    mount_root: str = ""
+    serial_timeout_s: float = 2.0
+
+    def validate(self) -> None:
+        if self.clear_policy not in ("off", "after-verify"):
+            raise ConfigError("must be 'off' or 'after-verify'", where="dock.clear_policy")
+        if self.max_sessions < 1:
+            raise ConfigError("must be at least 1", where="dock.max_sessions")
+
+
+@dataclass
+class TranscodeSection:
+    profile: str = "mp4-h264"
+    workers: int = 1
+    ffmpeg: str = ""
+    nice: int = 10
+    max_attempts: int = 3
+
+    def validate(self) -> None:
+        if self.profile not in ("mp4-h264", "ffv1-mkv", "off"):
+            raise ConfigError("must be 'mp4-h264', 'ffv1-mkv' or 'off'", where="transcode.profile")
+
+
+@dataclass
+class RetentionSection:
+    # R9: routine footage kept 6 months; a minimum, configurable only upwards.
+    routine_months: int = 6
+    # R10: case files kept 5 years after closure unless a law says otherwise.
+    case_years: int = 5
+    grace_days: int = 7
+
+    def validate(self) -> None:
+        if self.routine_months < 6:
+            raise ConfigError("R9 requires at least 6 months", where="retention.routine_months")
+        if self.case_years < 1:
+            raise ConfigError("must be at least 1", where="retention.case_years")
+        if self.grace_days < 0:
+            raise ConfigError("must not be negative", where="retention.grace_days")
+
+
+@dataclass
+class DiscSection:
+    media: str = "dvd"
+    producer: str = ""
+
+    def validate(self) -> None:
+        if self.media not in ("dvd", "bd25", "bd50", "bd100"):
+            raise ConfigError("must be dvd, bd25, bd50 or bd100", where="disc.media")
+
+
+@dataclass
+class InboxSection:
+    folders: list[str] = field(default_factory=list)
+    settle_seconds: float = 5.0
+    after_verify: str = "remove"
+
+    def validate(self) -> None:
+        if self.after_verify not in ("keep", "remove"):
+            raise ConfigError("must be 'keep' or 'remove'", where="inbox.after_verify")
+
+
+@dataclass
+class AuditSection:
+    checkpoint_interval_minutes: int = 60
+    verify_interval_hours: int = 24
+
+
+@dataclass
+class LogSection:
+    level: str = "info"
+
+    def validate(self) -> None:
+        if self.level not in ("debug", "info", "warning", "error"):
+            raise ConfigError("must be debug, info, warning or error", where="log.level")
+
+
+@dataclass
+class Settings:
+    station: StationSection = field(default_factory=StationSection)
+    ingest: IngestSection = field(default_factory=IngestSection)
+    dock: DockSection = field(default_factory=DockSection)
+    transcode: TranscodeSection = field(default_factory=TranscodeSection)
+    retention: RetentionSection = field(default_factory=RetentionSection)
+    disc: DiscSection = field(default_factory=DiscSection)
+    inbox: InboxSection = field(default_factory=InboxSection)
+    audit: AuditSection = field(default_factory=AuditSection)
+    log: LogSection = field(default_factory=LogSection)
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"expected a list, got {type(value).__name__}", where=where)
+        return [_check_type(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        for alt in typing.get_args(tp):
+            try:
+                return _check_type(value, alt, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"unexpected value {value!r}", where=where)
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError("expected nothing", where=where)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"expected a number, got {value!r}", where=where)
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"expected an integer, got {value!r}", where=where)
+        return value
+    if tp in (str, bool):
+        if not isinstance(value, tp):
+            raise ConfigError(f"expected {tp.__name__}, got {value!r}", where=where)
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError("expected a table", where=where)
+        return _build(tp, value, where)
+    raise ConfigError(f"unsupported setting type {tp}", where=where)
+
+
+def _build(cls: Any, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            where = f"{prefix}.{key}" if prefix else key
+            known = ", ".join(sorted(names))
+            raise ConfigError(f"unknown key {where!r}", where=where, hint=f"known here: {known}")
+    kwargs = {}
+    for key, value in data.items():
+        where = f"{prefix}.{key}" if prefix else key
+        kwargs[key] = _check_type(value, hints[key], where)
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if validate is not None:
+        validate()
+    return obj
+
+
+def parse_settings(data: dict[str, Any], source: str = "<settings>") -> Settings:
+    try:
+        return typing.cast(Settings, _build(Settings, data, ""))
+    except ConfigError as exc:
+        exc.where = f"{source}: {exc.where}" if exc.where else source
+        raise ConfigError(exc.message, where=exc.where, hint=exc.hint) from None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read settings from ``path``; a missing file gives the defaults."""
+    if path is None or not path.exists():
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError("not UTF-8 text", where=str(path)) from exc
+    return parse_settings(data, str(path))
+
+
+def settings_as_dict(settings: Settings) -> dict[str, Any]:
+    return dataclasses.asdict(settings)

@@ -1,0 +1,116 @@
+"""The vault on disk: the station's home folder and where everything in it lives.
+
+$STATION_HOME/
+  station.toml                      settings
+  catalog.sqlite                    catalog + audit log (WAL)
+  originals/ab/cd/<sha256>.<ext>    bit-exact originals, content-addressed, mode 0444 (R7)
+  archival/ab/cd/<sha256>.<profile>.<ext>   derivatives, named by the original's hash
+  staging/                          partial copies; reaped at start-up
+  discs/<job>/                      ISO images copy A and B, label sheets
+  keys/                             the station's signing key
+  run/                              status file, mount points
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from station.config import Settings, load_settings
+from station.errors import StationError
+
+
+def default_home() -> Path:
+    env = os.environ.get("STATION_HOME")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/lib/station")
+    return Path.home() / ".local/share/station"
+
+
+@dataclass(frozen=True)
+class Vault:
+    home: Path
+
+    @property
+    def settings_path(self) -> Path:
+        return self.home / "station.toml"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.home / "catalog.sqlite"
+
+    @property
+    def originals(self) -> Path:
+        return self.home / "originals"
+
+    @property
+    def archival(self) -> Path:
+        return self.home / "archival"
+
+    @property
+    def staging(self) -> Path:
+        return self.home / "staging"
+
+    @property
+    def discs(self) -> Path:
+        return self.home / "discs"
+
+    @property
+    def keys(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def run(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def exports(self) -> Path:
+        return self.home / "exports"
+
+    def original_path(self, sha256: str, ext: str) -> Path:
+        return self.originals / sha256[:2] / sha256[2:4] / f"{sha256}{_dot(ext)}"
+
+    def archival_path(self, sha256: str, profile: str, ext: str) -> Path:
+        return self.archival / sha256[:2] / sha256[2:4] / f"{sha256}.{profile}{_dot(ext)}"
+
+    def settings(self) -> Settings:
+        return load_settings(self.settings_path)
+
+    def init(self) -> None:
+        """Create the vault folders (idempotent)."""
+        for d in (
+            self.home,
+            self.originals,
+            self.archival,
+            self.staging,
+            self.discs,
+            self.keys,
+            self.run,
+            self.exports,
+        ):
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StationError(
+                    f"cannot create {d}: {exc.strerror}",
+                    where=str(d),
+                    hint="choose another --home or fix permissions",
+                ) from exc
+        os.chmod(self.keys, 0o700)
+
+    def check(self) -> None:
+        if not self.catalog_path.exists():
+            raise StationError(
+                "the station's home is not initialised / 采集站尚未初始化",
+                where=str(self.home),
+                hint="run `station init` first",
+            )
+
+
+def _dot(ext: str) -> str:
+    if not ext:
+        return ""
+    return ext if ext.startswith(".") else "." + ext

@@ -1,0 +1,62 @@
+import sqlite3
+
+import pytest
+import sqlite_utils
+
+from station.audit import GENESIS, append, entry_hash
+from station.audit.log import entry_body
+from station.catalog import migrations, open_catalog, write_txn
+from station.vault import Vault
+
+
+def test_migrations_numbered_and_idempotent(vault: Vault) -> None:
+    db = open_catalog(vault.catalog_path)
+    numbers = [r["number"] for r in db.query("select number from _migrations order by number")]
+    assert numbers == [m.number for m in migrations.discover()]
+    assert migrations.apply(db) == []  # nothing left to do
+    assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_failed_migration_leaves_catalog_unchanged(tmp_path) -> None:
+    db = sqlite_utils.Database(tmp_path / "c.sqlite")
+    db.execute("create table _migrations (number integer primary key, name text, applied_at text)")
+
+    def bad(d: sqlite_utils.Database) -> None:
+        d.execute("create table half (x)")
+        raise RuntimeError("boom")
+
+    mig = migrations.Migration(9999, "bad", bad)
+    with pytest.raises(RuntimeError), write_txn(db):
+        mig.up(db)
+    assert "half" not in db.table_names()
+
+
+def test_audit_chain_and_append_only(db: sqlite_utils.Database) -> None:
+    with write_txn(db):
+        s1 = append(db, "test.one", actor="a", subject="x", data={"k": "值"})
+        s2 = append(db, "test.two", actor="b")
+    rows = list(db.query("select * from audit_log order by seq"))
+    assert [r["seq"] for r in rows] == [s1, s2] == [1, 2]
+    assert rows[0]["prev_hash"] == GENESIS
+    assert rows[1]["prev_hash"] == rows[0]["entry_hash"]
+    body = entry_body(1, rows[0]["at"], "a", "test.one", "x", {"k": "值"}, GENESIS)
+    assert rows[0]["entry_hash"] == entry_hash(body)
+    # R7: the log refuses edits and removals.
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("update audit_log set actor = 'mallory' where seq = 1")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("delete from audit_log where seq = 1")
+
+
+def test_audit_outside_transaction_refused(db: sqlite_utils.Database) -> None:
+    with pytest.raises(RuntimeError, match="write transaction"):
+        append(db, "test.loose", actor="a")
+
+
+def test_audit_rolls_back_with_the_change(db: sqlite_utils.Database) -> None:
+    with pytest.raises(ValueError), write_txn(db):
+        db.execute("insert into units (unit_id, name) values ('u1', 'U')")
+        append(db, "unit.created", actor="a", subject="u1")
+        raise ValueError("change failed")
+    assert db.execute("select count(*) from audit_log").fetchone()[0] == 0
+    assert db.execute("select count(*) from units").fetchone()[0] == 0
