@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from station import __version__, log
-from station.cli_groups import recordings, report
+from station.cli_groups import recordings, report, sim
 from station.cli_util import App, default_actor
 from station.vault import Vault, default_home
 
@@ -17,7 +17,7 @@ from station.vault import Vault, default_home
 _COMMAND_MODULES = (
     "station.core_cli",  # init, config
     # "station.ingest.cli",        # ingest, recordings list/show
-    # "station.recorder.sim_cli",  # sim volume
+    # "station.sim.cli",  # sim volume
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -55,6 +55,7 @@ def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
 
 main.add_command(recordings)
 main.add_command(report)
+main.add_command(sim)
 for _name in _COMMAND_MODULES:
     for _cmd in importlib.import_module(_name).COMMANDS:
         main.add_command(_cmd)

@@ -11,3 +11,8 @@ def recordings() -> None:
 @click.group("report")
 def report() -> None:
     """报表 / Reports for supervisors (R17)."""
+
+
+@click.group("sim")
+def sim() -> None:
+    """模拟器 / Simulators for demos and tests: recorder volumes and recorders."""
