@@ -16,8 +16,8 @@ from station.vault import Vault, default_home
 # Each module lists its commands in ``COMMANDS``.
 _COMMAND_MODULES = (
     "station.core_cli",  # init, config
-    # "station.ingest.cli",        # ingest, recordings list/show
-    # "station.sim.cli",  # sim volume
+    "station.ingest.cli",  # ingest, recordings list/show
+    "station.sim.cli",  # sim volume
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
