@@ -36,8 +36,6 @@ from station.config import Settings
 from station.errors import IngestError, StationError, VaultFullError, VolumeGoneError
 from station.hashing.copy import (
     Reader,
-    evict,
-    fsync_dir,
     hash_file,
     link_no_replace,
     open_source,
@@ -54,7 +52,7 @@ from station.vault import Vault
 log = get()
 
 BATCH_FILES = 256
-BATCH_BYTES = 256 << 20
+BATCH_BYTES = 16 << 20  # large files commit one by one, so verify overlaps the next copy
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _GONE = (errno.ENODEV, errno.ENXIO, errno.ENOTCONN, errno.ESHUTDOWN, errno.ENOMEDIUM)
 
@@ -184,6 +182,7 @@ class _Run:
         self.created_session = False
         self.lock = threading.Lock()
         self.copier_done = threading.Event()
+        self.known_dirs: set[Path] = set()
 
     # ---- progress -------------------------------------------------------------------------
     def _progress(self, force: bool = False) -> None:
@@ -431,18 +430,17 @@ class _Run:
                 self._cleanup(batch)
                 raise self._vault_error(exc, self.vault.staging).error or exc from exc
         linked: list[Path] = []
-        dirs: set[Path] = set()
         try:
             for s in batch:
                 if s.staged is None:
                     results.append((s, s.outcome or "failed", s.failure, None))
                     continue
-                outcome, error, damaged = self._store(s, linked, dirs)
+                outcome, error, damaged = self._store(s, linked)
                 results.append((s, outcome, error, damaged))
-            for d in sorted(dirs):
-                fsync_dir(d)
-            if staged_any:
-                fsync_dir(self.vault.staging)
+            if linked or staged_any:
+                # one flush for every new name of the batch (directories included), instead of
+                # an fsync per content-addressed folder
+                syncfs(self.vault.originals)
             self._write_rows(results)
         except BaseException as exc:
             for p in linked:  # committed nowhere: take back what this batch linked
@@ -473,28 +471,22 @@ class _Run:
             if s.staged is not None:
                 s.staged.unlink(missing_ok=True)
 
-    def _store(
-        self, s: _Staged, linked: list[Path], dirs: set[Path]
-    ) -> tuple[str, str | None, str | None]:
+    def _store(self, s: _Staged, linked: list[Path]) -> tuple[str, str | None, str | None]:
         assert s.staged is not None and s.sha256 is not None
         entry = s.entry
+        ext = ext_of(entry.rel)
+        damaged = damage_check(s.staged, ext)  # headers only, while still cached; advisory
         if self.settings.ingest.verify_after_write:
-            fd = os.open(s.staged, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                evict(fd)
-            finally:
-                os.close(fd)
             again, size = hash_file(s.staged, chunk=self.chunk, from_disk=True)
             if again != s.sha256 or size != s.size:
                 s.staged.unlink(missing_ok=True)
                 log.error("ingest.verify_mismatch", path=entry.rel, copied=s.sha256, reread=again)
                 return "failed", "vault copy did not match on re-read / 校验不一致", None
-        ext = ext_of(entry.rel)
-        damaged = damage_check(s.staged, ext)
         os.chmod(s.staged, 0o444)
         final = self.vault.original_path(s.sha256, ext)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        dirs.add(final.parent)
+        if final.parent not in self.known_dirs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self.known_dirs.add(final.parent)
         if link_no_replace(s.staged, final):
             linked.append(final)
             outcome = "new"
@@ -551,7 +543,11 @@ class _Run:
                         outcome = "new"
                 if outcome == "new":
                     row = self._recording_row(s, damaged, now)
-                    self.db.table("recordings").insert(row)
+                    cols = ", ".join(row)
+                    marks = ", ".join("?" for _ in row)
+                    self.db.execute(
+                        f"insert into recordings ({cols}) values ({marks})", list(row.values())
+                    )
                     audit.append(
                         self.db,
                         "recording.ingested",
