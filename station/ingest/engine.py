@@ -35,7 +35,9 @@ from station.catalog import write_txn
 from station.config import Settings
 from station.errors import IngestError, StationError, VaultFullError, VolumeGoneError
 from station.hashing.copy import (
+    PIPELINE_MIN,
     Reader,
+    copy_and_hash_pipelined,
     hash_file,
     link_no_replace,
     open_source,
@@ -366,7 +368,10 @@ class _Run:
                 raise self._vault_error(exc, staged) from exc
             try:
                 try:
-                    sha, size = _copy_and_hash(
+                    copier = (
+                        copy_and_hash_pipelined if entry.size >= PIPELINE_MIN else _copy_and_hash
+                    )
+                    sha, size = copier(
                         reader,
                         out,
                         chunk=self.chunk,
