@@ -173,3 +173,39 @@ def test_external_checkpoint_proves_consistency(vault: Vault, db: sqlite_utils.D
     assert exported.read_text().startswith("bodycam-station/STATION-01/audit\n14\n")
     vkey = (exported.parent / "STATION-01-audit.vkey").read_text()
     assert checkpoint.verify_external(vault, db, settings, exported.read_text(), vkey).consistent
+
+
+def test_checkpoint_cli(vault: Vault, db: sqlite_utils.Database, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from station.cli import main
+
+    fill(db, 3)
+    run = CliRunner().invoke
+    home = ["--home", str(vault.home)]
+    made = run(main, [*home, "checkpoint", "make", "--json"])
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["size"] == 3
+    listed = json.loads(run(main, [*home, "checkpoint", "list", "--json"]).stdout)
+    assert [r["size"] for r in listed] == [3]
+    shown = json.loads(run(main, [*home, "checkpoint", "show", "--json"]).stdout)
+    assert shown["vkey"].startswith("STATION-01-audit+")
+    out = run(main, [*home, "checkpoint", "export", "--to", str(tmp_path / "usb"), "--json"])
+    exported = json.loads(out.stdout)["file"]
+    fill(db, 2, start=3)
+    ok = run(main, [*home, "checkpoint", "verify", exported, "--vkey", shown["vkey"]])
+    assert ok.exit_code == 0 and "consistent" in ok.output
+    # Someone rewrites the first entry's actor (triggers dropped): the kept checkpoint disagrees.
+    conn = sqlite3.connect(vault.catalog_path)
+    conn.execute("drop trigger audit_log_no_update")
+    conn.execute("update audit_log set actor = 'mallory' where seq = 1")
+    conn.commit()
+    conn.close()
+    bad = run(main, [*home, "checkpoint", "verify", exported])
+    assert bad.exit_code == 9 and "NOT consistent" in bad.output
+    forged = Path(exported).read_text().replace("\n3\n", "\n2\n")
+    (tmp_path / "forged.note").write_text(forged)
+    refused = run(main, [*home, "checkpoint", "verify", str(tmp_path / "forged.note")])
+    assert refused.exit_code == 9 and "forged" in refused.output

@@ -8,7 +8,7 @@ one a checkpoint signed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,9 +84,15 @@ class ChainResult:
     leaves: list[bytes] = field(default_factory=list)
 
 
-def check_chain(db: sqlite_utils.Database, *, keep_leaves: bool = True) -> ChainResult:
+def check_chain(
+    db: sqlite_utils.Database,
+    *,
+    keep_leaves: bool = True,
+    visit: Callable[[Entry], None] | None = None,
+) -> ChainResult:
     """Walk the log once: recompute each entry's hash, check each link and that no ``seq`` is
-    missing. Also collects the leaf hashes for the checkpoint check (one pass)."""
+    missing. Also collects the leaf hashes for the checkpoint check and hands each entry to
+    ``visit`` (one pass over a log that may hold millions of entries)."""
     result = ChainResult()
     expected_seq, prev = 1, GENESIS
     for e in iter_entries(db):
@@ -107,5 +113,7 @@ def check_chain(db: sqlite_utils.Database, *, keep_leaves: bool = True) -> Chain
             )
         if keep_leaves:
             result.leaves.append(e.leaf())
+        if visit is not None:
+            visit(e)
         expected_seq, prev = e.seq + 1, e.entry_hash
     return result
