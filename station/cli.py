@@ -17,6 +17,7 @@ from station.vault import Vault, default_home
 _COMMAND_MODULES = (
     "station.core_cli",  # init, config
     "station.verify.cli",  # verify, checkpoint
+    "station.access.cli",  # users, access, export
     # "station.ingest.cli",        # ingest, recordings list/show
     # "station.sim.cli",  # sim volume
 )
