@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "station.core_cli",  # init, config
     "station.verify.cli",  # verify, checkpoint
     "station.access.cli",  # users, access, export
+    "station.spotcheck.cli",  # spotcheck, report spotchecks
     # "station.ingest.cli",        # ingest, recordings list/show
     # "station.sim.cli",  # sim volume
 )
