@@ -5,7 +5,7 @@ A ``recordings`` row is changed only through the station, and every change write
 changes one of the fields below — carries them in ``data["row"]``::
 
     append(db, "ingest.file_stored", actor=..., subject=sha256,
-           data={..., **recording_seal(row)})
+           data={..., **stored_recording_seal(db, sha256)})   # after the insert, same txn
 
 Verify compares the row as it is now with the newest such entry; the entries themselves are
 hash-chained and covered by signed checkpoints, so editing both the row and its entry is caught
@@ -62,3 +62,14 @@ def row_differences(row: Mapping[str, Any], recorded: Mapping[str, Any]) -> dict
         if not same:
             out[f] = [was, now]
     return out
+
+
+def stored_recording_seal(db: Any, sha256: str) -> dict[str, Any]:
+    """``recording_seal`` of the row as SQLite stored it (defaults filled in): call it inside
+    the transaction that inserted or changed the row, after the change."""
+    cur = db.execute("select * from recordings where sha256 = ?", [sha256])
+    row = cur.fetchone()
+    if row is None:
+        raise KeyError(sha256)
+    names = [d[0] for d in cur.description]
+    return recording_seal(dict(zip(names, row, strict=True)))
