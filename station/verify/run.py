@@ -107,10 +107,12 @@ class _RowIndex:
         if isinstance(row, dict):
             self.described[e.subject] = (e.seq, row)
             self.removed.discard(e.subject)
-        elif e.event.startswith("ingest."):
+        elif "vault_path" in e.data and "size" in e.data:
+            # The ingest engine's ``recording.ingested`` entry carries the row's key fields
+            # at the top level of its data; a later such entry supersedes an earlier one.
             fields = {k: e.data[k] for k in SEALED_RECORDING_FIELDS if k in e.data}
-            if fields and e.subject not in self.described:
-                self.described[e.subject] = (e.seq, fields)
+            self.described[e.subject] = (e.seq, fields)
+            self.removed.discard(e.subject)
         if e.data.get("row_removed") is True:
             self.removed.add(e.subject)
 
