@@ -223,11 +223,13 @@ def run_verify(
             pass  # reported by the hash pass
     if "derivatives" in db.table_names():
         for d in db.query(
-            "select id, sha256, size, vault_path from derivatives"
-            " where state = 'done' and vault_path is not null"
+            "select id, sha256, size, vault_path, state from derivatives"
+            " where vault_path is not null and state != 'purged'"
         ):
             path = vault.home / d["vault_path"]
             known.add(path)
+            if d["state"] != "done":
+                continue  # being written: known, not yet hashable
             key = f"derivative:{d['id']}"
             jobs.append(HashJob(path, key))
             expected[key] = (d["sha256"], d["size"], "derivative")
