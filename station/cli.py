@@ -19,6 +19,9 @@ _COMMAND_MODULES = (
     "station.ingest.cli",  # ingest, recordings list/show
     "station.sim.cli",  # sim volume
     "station.demo",  # demo
+    "station.verify.cli",  # verify, checkpoint
+    "station.access.cli",  # users, access, export
+    "station.spotcheck.cli",  # spotcheck, report spotchecks
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
