@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "station.core_cli",  # init, config
     "station.retention.cli",  # retention run|restore|tombstones
     "station.cases.cli",  # cases …, recordings tag|hold|release|review|mark-long-term|search
+    "station.reports.cli",  # report retention|compliance|devices
     # "station.ingest.cli",        # ingest, recordings list/show
     # "station.sim.cli",  # sim volume
 )
