@@ -175,7 +175,8 @@ def read_check(
         data = json.loads(result.stdout.decode("utf-8", "replace") or "{}")
     except json.JSONDecodeError:
         return None
-    counts = [_num(s.get("nb_read_frames"), int) for s in data.get("streams") or []]
-    if counts and all(c == 0 for c in counts):
+    # -count_frames was asked for, so "N/A" means no frame could be read.
+    counts = [_num(s.get("nb_read_frames"), int) or 0 for s in data.get("streams") or []]
+    if not counts or all(c == 0 for c in counts):
         return "zero frames decoded / 没有可解码的帧"
     return None

@@ -34,13 +34,21 @@ from station.transcode.errors import (
     VerificationError,
 )
 from station.transcode.meta import build_metadata, case_numbers, recording_row
-from station.transcode.plan import EncodeOptions, build_check, build_command, choose_method
+from station.transcode.plan import (
+    Command,
+    EncodeOptions,
+    Method,
+    build_check,
+    build_command,
+    choose_method,
+)
 from station.transcode.probe import MediaInfo, assess, probe, read_check
 from station.transcode.runner import RunResult, lower_priority, run_tool
 from station.transcode.verify import judge
 from station.vault import Vault
 
 log = station_log.get()
+Meta = dict[str, str | None]
 
 
 @dataclass
@@ -165,7 +173,7 @@ class _Job:
                 self.tools, self.src, workdir=self.workdir, nice=self.cfg.nice, stop=self.stop
             )
             if damage:
-                return self.damaged(damage, made, tmp, method.ext, cmd.argv)
+                return self.damaged(damage, made, tmp, method, cmd, meta)
             if made.returncode != 0:
                 raise ToolFailedError(f"ffmpeg {made.describe()}", where=str(self.src))
             log.warning("transcode.ffmpeg_messages", job=job.id, stderr=made.stderr[-500:])
@@ -204,35 +212,58 @@ class _Job:
         return Outcome(job.original_sha256, "done", vault_path=rel)
 
     def damaged(
-        self, damage: str, made: RunResult, tmp: Path, ext: str, argv: list[str]
+        self, damage: str, made: RunResult, tmp: Path, method: Method, cmd: Command, meta: Meta
     ) -> Outcome:
-        """Damaged original: keep what ffmpeg could read as a partial salvage; flag it."""
+        """Damaged original: flag it; keep what ffmpeg could read as a *partial* salvage.
+
+        The first try is the output of the normal run; when that does not decode cleanly (a
+        re-wrap copies the broken packet too), a re-encode through ffmpeg's decoder, which drops
+        or conceals what it cannot read, is the second.
+        """
         job = self.job
         error = f"damaged source / 原始文件损坏: {damage}"
-        fields: dict[str, object] = {"command": jobs.command_json(argv)}
+        fields: dict[str, object] = {"command": jobs.command_json(cmd.argv), "method": method.name}
+        candidates: list[tuple[Path, Method, list[str]]] = []
+        if made.returncode == 0:
+            candidates.append((tmp, method, cmd.argv))
+        if method.name == "rewrap":
+            again = Method("reencode", method.ext, method.has_video, method.has_audio, "aac")
+            tmp2 = self.tmp_for(tmp.with_name(f"salvage-{tmp.name}"))
+            opts = EncodeOptions(crf=self.cfg.crf, preset=self.cfg.preset)
+            cmd2 = build_command(self.tools.ffmpeg, again, self.src, tmp2, self.workdir, meta, opts)
+            candidates.append((tmp2, again, cmd2.argv))
         salvage_rel = None
-        if made.returncode == 0 and tmp.exists() and tmp.stat().st_size > 0:
-            fsync_file(tmp)
+        for i, (path, how, argv) in enumerate(candidates):
+            if i > 0 and self.run(argv).returncode != 0:
+                continue
+            if not path.exists() or path.stat().st_size == 0:
+                continue
+            fsync_file(path)
             bad = read_check(
-                self.tools, tmp, workdir=self.workdir, nice=self.cfg.nice, stop=self.stop
+                self.tools, path, workdir=self.workdir, nice=self.cfg.nice, stop=self.stop
             )
-            if bad is None:
-                salvage = self.vault.archival_path(
-                    job.original_sha256, job.profile, f"partial.{ext}"
-                )
-                sha, size = sha256_file(tmp)
-                _install(tmp, salvage)
-                salvage_rel = str(salvage.relative_to(self.vault.home))
-                fields.update(
-                    {
-                        "sha256": sha,
-                        "size": size,
-                        "ext": f"partial.{ext}",
-                        "vault_path": salvage_rel,
-                        "partial": 1,
-                        "ffmpeg_version": self.tools.version,
-                    }
-                )
+            if bad is not None:
+                log.info("transcode.salvage_rejected", job=job.id, method=how.name, error=bad)
+                continue
+            salvage = self.vault.archival_path(
+                job.original_sha256, job.profile, f"partial.{method.ext}"
+            )
+            sha, size = sha256_file(path)
+            _install(path, salvage)
+            salvage_rel = str(salvage.relative_to(self.vault.home))
+            fields.update(
+                {
+                    "sha256": sha,
+                    "size": size,
+                    "ext": f"partial.{method.ext}",
+                    "vault_path": salvage_rel,
+                    "partial": 1,
+                    "method": how.name,
+                    "command": jobs.command_json(argv),
+                    "ffmpeg_version": self.tools.version,
+                }
+            )
+            break
         raise _Damaged(error, fields, salvage_rel)
 
 
