@@ -29,7 +29,7 @@ from station.transcode import jobs
 from station.transcode.binaries import find_tools
 from station.transcode.errors import ToolMissingError
 from station.transcode.service import run_once
-from station.transcode.worker import process_job
+from station.transcode.worker import process_job, work_root
 from station.vault import Vault
 
 
@@ -198,7 +198,7 @@ def test_stop_terminates_then_kills_ffmpeg_and_requeues(
     assert (r["state"], r["attempts"], r["failure"]) == ("queued", 0, "stopped")
     assert f"({how})" in r["error"]
     assert not list(vault.archival.rglob(".tmp-*"))
-    assert not list(vault.staging.glob("transcode-*"))
+    assert not any(work_root(vault).iterdir())
 
 
 def test_job_left_running_by_a_crash_is_requeued_and_finished(

@@ -24,6 +24,7 @@ from transcode_support import (
 
 from station.config import Settings
 from station.transcode.service import run_once
+from station.transcode.worker import work_root
 from station.vault import Vault
 
 
@@ -100,7 +101,7 @@ def test_rewrap_h264_aac_mp4(
     rec = recording(db, sha)
     assert rec["duration_s"] == pytest.approx(2.0, abs=0.05)
     assert rec["end_at"].startswith("2026-11-20T01:02:05")
-    assert not list(vault.archival.rglob(".tmp-*")) and not list(vault.staging.iterdir())
+    assert not list(vault.archival.rglob(".tmp-*")) and not any(work_root(vault).iterdir())
     # nothing more to do: a second run queues nothing and changes nothing
     again = run_once(vault, db, settings)
     assert (again.enqueued, again.done) == (0, 0)

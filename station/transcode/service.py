@@ -28,7 +28,7 @@ from station.transcode import jobs
 from station.transcode.binaries import Tools, find_tools
 from station.transcode.errors import ToolMissingError
 from station.transcode.runner import stop_process
-from station.transcode.worker import Outcome, work_through
+from station.transcode.worker import Outcome, work_root, work_through
 from station.vault import Vault
 
 log = get()
@@ -60,9 +60,10 @@ def reap_temporaries(vault: Vault) -> int:
             continue
         tmp.unlink(missing_ok=True)
         n += 1
-    if vault.staging.is_dir():
-        for d in vault.staging.glob("transcode-*"):
-            pid = d.name.split("-")[1]
+    root = work_root(vault)
+    if root.is_dir():
+        for d in root.iterdir():
+            pid = d.name.split("-")[0]
             if pid.isdigit() and _alive(int(pid)):
                 continue
             shutil.rmtree(d, ignore_errors=True)
@@ -190,6 +191,7 @@ class TranscodeService:
             except ToolMissingError as exc:
                 log.error("transcode.ffmpeg_missing", error=exc.render())
                 return cfg.idle_poll_s
+        jobs.requeue_orphans(db)  # a worker that died (OOM, kill -9) leaves its job "running"
         jobs.enqueue_missing(db, self.settings)
         due = jobs.count_due(db)
         with self._lock:

@@ -61,6 +61,12 @@ class Outcome:
     vault_path: str | None = None
 
 
+def work_root(vault: Vault) -> Path:
+    """Scratch space of running jobs (aux hashes, stderr): under run/, not staging/, so that an
+    ingest reaping its own partial copies never removes a running job's files."""
+    return vault.run / "transcode"
+
+
 def sha256_file(path: Path) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
@@ -126,7 +132,7 @@ class _Job:
         self.job, self.actor, self.stop = job, actor, stop
         self.cfg = settings.transcode
         self.src = vault.home / job.original_path
-        self.workdir = vault.staging / f"transcode-{os.getpid()}-{job.id}"
+        self.workdir = work_root(vault) / f"{os.getpid()}-{job.id}"
         self.temps: list[Path] = []
 
     def run(self, argv: list[str], capture: bool = False) -> RunResult:
@@ -341,6 +347,11 @@ def process_job(
             state=state,
         )
         return Outcome(sha, state, failure, exc.render())
+    except Exception as exc:  # a bug or an unforeseen error: never leave the job "running"
+        error = f"internal error / 内部错误: {type(exc).__name__}: {exc}"
+        log.exception("transcode.job_crashed", job=job.id, sha256=sha)
+        state = jobs.reschedule(db, job, settings, actor=actor, failure="internal", error=error)
+        return Outcome(sha, state, "internal", error)
     finally:
         for tmp in run.temps:
             tmp.unlink(missing_ok=True)
