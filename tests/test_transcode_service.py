@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
-from transcode_support import add_recording, h264_aac_mp4, mjpeg_pcm_avi, stub
+from transcode_support import add_recording, h264_aac_mp4, mjpeg_pcm_avi, probe_json, stub
 
 from station.cli import main as cli_main
 from station.config import Settings
@@ -124,3 +124,32 @@ def test_cli_commands_have_json_and_bilingual_help(
     assert "done 1" in res.output
     res = runner.invoke(cli_main, [*home, "transcode", "retry"])
     assert res.exit_code != 0 and "--all-failed" in res.output
+
+
+def test_every_ingested_recording_gets_a_verified_derivative(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, tmp_path: Path
+) -> None:
+    """End to end with the real ingest engine and a simulated recorder volume: no hook in
+    ingest is needed, ``enqueue_missing`` finds the new recordings."""
+    from station.ingest.engine import IngestContext, ingest_volume
+    from station.sim.volume import make_volume
+    from station.transcode.service import run_once
+
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    make_volume(volume, device="DSJ0042", officer="200042", clips=3, seconds=1.0, size="320x240")
+    report = ingest_volume(
+        vault, db, settings, volume, IngestContext(kind="cli", drift_s=2.0), actor="tester"
+    )
+    stored = [f.sha256 for f in report.files if f.outcome == "new"]
+    assert len(stored) == 3
+    summary = run_once(vault, db, settings)
+    assert (summary.enqueued, summary.done, summary.failed) == (3, 3, 0)
+    for sha in stored:
+        d = next(iter(db.query("select * from derivatives where original_sha256 = ?", [sha])))
+        assert (d["state"], d["method"]) == ("done", "rewrap")
+        rec = db["recordings"].get(sha)  # type: ignore[union-attr]
+        assert rec["duration_s"] == pytest.approx(1.0, abs=0.1)
+        tags = probe_json(vault.home / d["vault_path"])["format"]["tags"]
+        assert tags["officer"].startswith("200042") and tags["device"].startswith("DSJ0042")
+        assert tags["recorded_at"] == rec["recorded_at"] and tags["drift_s"] == "2.0"

@@ -203,9 +203,15 @@ def mark_failed(
     """Final failure. A damaged original is flagged on its recording for a clerk (damaged=1)."""
     now = to_iso(utcnow())
     updates = dict(recording_updates or {})
-    if flag_recording:
-        updates.update({"damaged": 1, "damage_reason": error[:2000]})
     with write_txn(db):
+        if flag_recording:
+            # keep what ingest already noticed (its header check), add what ffmpeg said
+            row = db.execute(
+                "select damage_reason from recordings where sha256 = ?", [job.original_sha256]
+            ).fetchone()
+            earlier = row[0] if row and row[0] else None
+            reason = f"{earlier} | transcode: {error}" if earlier else error
+            updates.update({"damaged": 1, "damage_reason": reason[:4000]})
         db["derivatives"].update(  # type: ignore[union-attr]
             job.id,
             {
