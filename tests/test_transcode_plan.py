@@ -91,9 +91,9 @@ def test_rewrap_command_exact() -> None:
         "-map", "0:V", "-map", "0:a", "-f", "mp4", "-c", "copy",
         "-metadata:g:0", "original_sha256=" + "ab" * 32, "-metadata:g:1", "station_id=S-01",
         "-movflags", "+faststart+use_metadata_tags", "/a/t.mp4",
-        "-map", "0:V", "-map", "0:a", "-f", "streamhash", "-c", "copy", "-hash", "sha256",
+        "-map", "0:V", "-map", "0:a", "-f", "streamhash", "-c", "copy", "-hash", "murmur3",
         "/w/src.packets",
-        "-map", "0:a", "-f", "streamhash", "-hash", "sha256", "/w/src.audio",
+        "-map", "0:a", "-f", "streamhash", "-hash", "murmur3", "/w/src.audio",
     ]  # fmt: skip
     assert cmd.aux == {"src_packets": Path("/w/src.packets"), "src_audio": Path("/w/src.audio")}
 
@@ -120,14 +120,14 @@ def test_ffv1_and_check_commands_exact() -> None:
         "ffmpeg", *G, "-i", "o.mp4", "-map", "0:V", "-map", "0:a",
         "-f", "matroska", "-c:a", "flac", "-c:v", "ffv1", "-coder", "1", "-context", "1",
         "-fps_mode", "passthrough", "-g", "1", "-level", "3", "-slicecrc", "1", "t.mkv",
-        "-map", "0:V", "-f", "streamhash", "-fps_mode", "passthrough", "-hash", "sha256",
+        "-map", "0:V", "-f", "streamhash", "-fps_mode", "passthrough", "-hash", "murmur3",
         "/w/src.picture",
         "-map", "0:a", "-f", "framecrc", "/w/src.timeline",
     ]  # fmt: skip
     check = build_check("ffmpeg", m, Path("t.mkv"), Path("/w"))
     assert check.argv == [
         "ffmpeg", *G, "-i", "t.mkv",
-        "-map", "0:V", "-f", "streamhash", "-fps_mode", "passthrough", "-hash", "sha256",
+        "-map", "0:V", "-f", "streamhash", "-fps_mode", "passthrough", "-hash", "murmur3",
         "/w/dst.picture",
         "-map", "0:a", "-f", "framecrc", "/w/dst.timeline",
     ]  # fmt: skip
@@ -187,12 +187,12 @@ def test_assess_finds_no_streams_and_zero_frames() -> None:
 
 
 def test_streamhash_compare_detects_any_difference() -> None:
-    a = "0,v,SHA256=aa\n1,a,SHA256=bb\n"
-    assert parse_streamhash(a) == {"0,v": "SHA256=aa", "1,a": "SHA256=bb"}
-    assert compare_rewrap(a, a, "0,a,SHA256=cc", "0,a,SHA256=cc").ok
-    assert not compare_rewrap(a, "0,v,SHA256=aa\n1,a,SHA256=bX\n", None, None).ok
+    a = "0,v,MURMUR3=aa\n1,a,MURMUR3=bb\n"
+    assert parse_streamhash(a) == {"0,v": "MURMUR3=aa", "1,a": "MURMUR3=bb"}
+    assert compare_rewrap(a, a, "0,a,MURMUR3=cc", "0,a,MURMUR3=cc").ok
+    assert not compare_rewrap(a, "0,v,MURMUR3=aa\n1,a,MURMUR3=bX\n", None, None).ok
     # a lost edit list: same packets, different decoded audio
-    assert not compare_rewrap(a, a, "0,a,SHA256=cc", "0,a,SHA256=dd").ok
+    assert not compare_rewrap(a, a, "0,a,MURMUR3=cc", "0,a,MURMUR3=dd").ok
     assert not compare_rewrap("", "", None, None).ok  # nothing compared is not a pass
 
 
@@ -216,9 +216,9 @@ def test_timelines_within_one_frame() -> None:
 def test_ffv1_compare_needs_equal_pictures_and_audio_length() -> None:
     a = parse_framecrc(framecrc(0, 94))
     b = parse_framecrc(framecrc(0, 95))
-    assert compare_ffv1("0,v,SHA256=aa", "0,v,SHA256=aa", a, a).ok
-    assert not compare_ffv1("0,v,SHA256=aa", "0,v,SHA256=ab", a, a).ok
-    assert not compare_ffv1("0,v,SHA256=aa", "0,v,SHA256=aa", a, b).ok
+    assert compare_ffv1("0,v,MURMUR3=aa", "0,v,MURMUR3=aa", a, a).ok
+    assert not compare_ffv1("0,v,MURMUR3=aa", "0,v,MURMUR3=ab", a, a).ok
+    assert not compare_ffv1("0,v,MURMUR3=aa", "0,v,MURMUR3=aa", a, b).ok
 
 
 def test_backoff_doubles_and_caps() -> None:

@@ -78,9 +78,11 @@ def sha256_file(path: Path) -> tuple[str, int]:
 
 
 def fsync_file(path: Path) -> None:
+    """fsync, then drop the file from the page cache, so that verification reads the disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
 
