@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,19 @@ def _recording_updates(row: dict[str, object], info: MediaInfo) -> dict[str, obj
     return updates
 
 
+class _Laps:
+    """Seconds spent in each phase of a job, for the log (where the time goes)."""
+
+    def __init__(self) -> None:
+        self.t = time.monotonic()
+        self.laps: dict[str, float] = {}
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[name] = round(now - self.t, 3)
+        self.t = now
+
+
 class _Job:
     """State of one run, so every exit path can clean up after itself."""
 
@@ -156,7 +170,9 @@ class _Job:
         job = self.job
         if not self.src.is_file():
             raise DamagedSourceError("the original is missing from the vault", where=str(self.src))
+        lap = _Laps()
         info = probe(self.tools, self.src, workdir=self.workdir, nice=self.cfg.nice, stop=self.stop)
+        lap("probe")
         reason = assess(info)
         if reason:
             raise DamagedSourceError(reason, where=str(self.src))
@@ -174,6 +190,7 @@ class _Job:
             "transcode.job_started", job=job.id, sha256=job.original_sha256, method=method.name
         )
         made = self.run(cmd.argv)
+        lap("make")
         if _is_full(made):
             raise ArchivalFullError(made.describe(), where=str(final.parent))
         if made.returncode != 0 or made.stderr.strip():
@@ -186,8 +203,10 @@ class _Job:
                 raise ToolFailedError(f"ffmpeg {made.describe()}", where=str(self.src))
             log.warning("transcode.ffmpeg_messages", job=job.id, stderr=made.stderr[-500:])
         fsync_file(tmp)
+        lap("fsync")
         check = build_check(self.tools.ffmpeg, method, tmp, self.workdir)
         checked = self.run(check.argv)
+        lap("check")
         if _is_full(checked):
             raise ArchivalFullError(checked.describe(), where=str(self.workdir))
         if checked.returncode != 0 or checked.stderr.strip():
@@ -198,6 +217,7 @@ class _Job:
         verdict = judge(method.name, {**cmd.aux, **check.aux})
         verdict.raise_if_failed(str(final))
         sha, size = sha256_file(tmp)
+        lap("sha256")
         _install(tmp, final)
         rel = str(final.relative_to(self.vault.home))
         jobs.mark_done(
@@ -216,7 +236,14 @@ class _Job:
             },
             recording_updates=_recording_updates(row, info),
         )
-        log.info("transcode.derivative_created", job=job.id, sha256=job.original_sha256, path=rel)
+        lap("commit")
+        log.info(
+            "transcode.derivative_created",
+            job=job.id,
+            sha256=job.original_sha256,
+            path=rel,
+            seconds=lap.laps,
+        )
         return Outcome(job.original_sha256, "done", vault_path=rel)
 
     def damaged(
