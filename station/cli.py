@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "station.retention.cli",  # retention run|restore|tombstones
     "station.cases.cli",  # cases …, recordings tag|hold|release|review|mark-long-term|search
     "station.reports.cli",  # report retention|compliance|devices
+    "station.transcode.cli",  # transcode status, retry, run-once
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
