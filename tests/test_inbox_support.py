@@ -69,3 +69,26 @@ def running(vault: Vault, settings: Settings, **kw: Any) -> Iterator[InboxServic
         yield svc
     finally:
         svc.stop()
+
+
+def wait_until(cond: Any, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll a condition of the test (the code under test never polls where inotify works)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def drop_state(db: sqlite_utils.Database, name: str) -> str | None:
+    row = db.execute(
+        "select state from inbox_drops where name = ? order by id desc limit 1", [name]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def wait_drop(db: sqlite_utils.Database, name: str, *states: str, timeout: float = 30.0) -> None:
+    wait_until(lambda: drop_state(db, name) in states, timeout, f"drop {name} in {states}")

@@ -466,8 +466,8 @@ def _finish(env: InboxEnv, listing: DropListing, drop_id: int, out: DropOutcome)
     still_failed = store.failed_files(db, str(listing.folder), listing.name)
     left = {e.rel for e in after.files} | {e.rel for e in after.refused}
     state = "partial" if (still_failed & left) else "done"
-    if env.settings.inbox.after_verify == "remove" and after.exists and not left:
-        _tidy(after)
+    if env.settings.inbox.after_verify == "remove" and not left:
+        _tidy(listing)
     with write_txn(db):
         store.update_drop(db, drop_id, state=state, done_at=to_iso(utcnow()))
     out.state = state

@@ -30,7 +30,14 @@ from station.config import Settings
 from station.errors import StationError
 from station.inbox import store
 from station.inbox.processor import DropOutcome, InboxEnv, IngestFn, process_drop
-from station.inbox.scan import DROP_ERROR_NAME, ERROR_SUFFIX, drop_name_for, list_drop_names
+from station.inbox.scan import (
+    DROP_ERROR_NAME,
+    ERROR_SUFFIX,
+    drop_name_for,
+    is_ignored_name,
+    is_station_file,
+    list_drop_names,
+)
 from station.inbox.settle import Change, DropKey, SettleTracker
 from station.inbox.watch import OverflowEvent, make_observer, nearest_existing, watch_mode
 from station.inbox.writers import writers
@@ -148,6 +155,7 @@ class InboxService:
             self._add_folder(Path(path))
         self._watch_run_dir()
         self._rescan_pending = True  # start-up scan: nothing dropped while we were down is lost
+        self._wake()
         self._thread = threading.Thread(target=self._loop, name="inbox-worker", daemon=False)
         self._thread.start()
         log.info(
@@ -413,7 +421,7 @@ class InboxService:
             if name.endswith(ERROR_SUFFIX) or name == DROP_ERROR_NAME:
                 continue  # our own error files
             drop = drop_name_for(fs.path, Path(path))
-            if drop is None:
+            if drop is None or is_ignored_name(drop) or is_station_file(drop):
                 continue
             self.tracker.note(
                 (str(fs.path), drop), path, change, now, close_events=fs.mode == "inotify"

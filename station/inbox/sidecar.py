@@ -24,7 +24,8 @@ SIDECAR_SUFFIXES = (".station.json", ".station.toml")
 KEYS = ("officer", "device", "unit", "case", "method")
 REQUIRED = ("officer",)
 _MAX_BYTES = 64 * 1024
-_ID = re.compile(r"^[\w\-./ ]{1,64}$")  # word characters include CJK
+_ID = re.compile(r"^[\w\-.]{1,64}$")  # officer, device, unit numbers (word characters incl. CJK)
+_FREE_MAX = {"case": 100, "method": 200}  # case numbers have spaces, brackets, CJK
 
 
 class SidecarError(StationError):
@@ -107,12 +108,19 @@ def details_from_mapping(raw: dict[str, Any], *, where: str) -> DropDetails:
                 f"expected text, got {type(value).__name__} / 应为文本", where=f"{where}: {key}"
             )
         text = str(value).strip()
-        if key != "method" and not _ID.match(text):
+        if key in _FREE_MAX:
+            if len(text) > _FREE_MAX[key] or not text.isprintable():
+                raise SidecarError(
+                    f"bad value {text!r} / 取值无效",
+                    where=f"{where}: {key}",
+                    hint=f"printable text, at most {_FREE_MAX[key]} characters",
+                )
+        elif not _ID.match(text):
             raise SidecarError(
-                f"bad value {text!r} / 取值无效", where=f"{where}: {key}", hint="1–64 characters"
+                f"bad value {text!r} / 取值无效",
+                where=f"{where}: {key}",
+                hint="1–64 letters, digits, '-', '_' or '.'",
             )
-        if key == "method" and len(text) > 200:
-            raise SidecarError("longer than 200 characters / 过长", where=f"{where}: {key}")
         values[key] = text
     for key in REQUIRED:
         if not values.get(key):
