@@ -124,6 +124,7 @@ class InboxService:
         self._stop = threading.Event()
         self._ctl = threading.Lock()
         self._rescan_pending = False
+        self._lost_events = False
         self._retry_pending = False
         self._retry_keys: set[DropKey] = set()
         self._new_settings: Settings | None = None
@@ -321,6 +322,7 @@ class InboxService:
         except queue.Full:
             with self._ctl:
                 self._rescan_pending = True
+                self._lost_events = True
             self.counters.queue_full += 1
 
     def _wake(self) -> None:
@@ -376,6 +378,9 @@ class InboxService:
             new_settings, self._new_settings = self._new_settings, None
             rescan, self._rescan_pending = self._rescan_pending, False
             retry, self._retry_pending = self._retry_pending, False
+            lost, self._lost_events = self._lost_events, False
+        if lost:  # close events may be among those lost: the /proc check and quiet time decide
+            self.tracker.forget_writes()
         if new_settings is not None:
             self._reconfigure(new_settings)
         if rescan:
@@ -528,7 +533,8 @@ class InboxService:
                 )
                 self.tracker.busy(key, self.clock())
                 return
-            if open_files:
+            if open_files:  # no local writer, yet no close seen: look again after settling
+                self.tracker.busy(key, self.clock())
                 return
         self._process(fs, key[1], retry=key in self._retry_keys)
 
