@@ -320,3 +320,25 @@ def test_failed_file_stays_with_an_error_file(
     assert shas["good.MP4"] in recordings(db) and not (inbox / "eio" / "good.MP4").exists()
     assert (inbox / "eio" / "station.json").exists()  # the drop is not finished: sidecar kept
     assert drop_state(db, "eio") == "partial"
+
+
+def test_sidecar_case_links_recordings_and_unknown_case_is_not_guessed(
+    vault: Vault, db: sqlite_utils.Database, inbox: Path
+) -> None:
+    from station.cases.store import create_case
+
+    create_case(db, "衡建罚〔2026〕12号", name="违法建设 / illegal building", actor="clerk")
+    with running(vault, inbox_settings([inbox])), capture_logs() as logs:
+        known = make_drop(
+            inbox, "k", {"a.MP4": b"case clip"}, sidecar={**SIDE, "case": "衡建罚〔2026〕12号"}
+        )
+        unknown = make_drop(
+            inbox, "u", {"b.MP4": b"other clip"}, sidecar={**SIDE, "case": "NOPE-1"}
+        )
+        wait_drop(db, "k", "done")
+        wait_drop(db, "u", "done")
+    links = {(r[0], r[1]) for r in db.execute("select case_number, sha256 from case_recordings")}
+    assert links == {("衡建罚〔2026〕12号", known["a.MP4"])}
+    assert unknown["b.MP4"] in recordings(db)  # ingested all the same (R1 deadline)
+    (ev,) = [e for e in logs if e["event"] == "inbox.case_unknown"]
+    assert ev["case"] == "NOPE-1"

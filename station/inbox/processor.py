@@ -429,34 +429,20 @@ def _remove_source(path: Path, drop_id: int) -> bool:
 
 
 def _link_case(env: InboxEnv, case: str, shas: list[str], drop_id: int) -> None:
-    """Link the drop's recordings to the sidecar's case if it exists (R10); else leave a note."""
-    db = env.db
-    if (
-        "cases" not in db.table_names()
-        or not db.execute("select 1 from cases where number = ?", [case]).fetchone()
-    ):
+    """Link the drop's recordings to the sidecar's case through the cases part (R10: they then
+    keep as long as the case). An unknown case is logged and left for a clerk, never created."""
+    from station.cases.store import link
+
+    try:
+        link(env.db, case, list(dict.fromkeys(shas)), actor=env.actor)
+    except StationError as exc:
         log.warning(
             "inbox.case_unknown",
             case=case,
             drop_id=drop_id,
-            hint="link later with the cases commands",
+            error=exc.render(),
+            hint="link later with `station cases link`",
         )
-        return
-    now = to_iso(utcnow())
-    for sha in dict.fromkeys(shas):
-        cur = db.execute(
-            "insert or ignore into case_recordings (case_number, sha256, linked_at, linked_by)"
-            " values (?, ?, ?, ?)",
-            [case, sha, now, env.actor],
-        )
-        if cur.rowcount:
-            audit.append(
-                db,
-                "case.recording_linked",
-                actor=env.actor,
-                subject=f"recording:{sha}",
-                data={"case": case, "via": f"inbox_drop:{drop_id}"},
-            )
 
 
 def _finish(env: InboxEnv, listing: DropListing, drop_id: int, out: DropOutcome) -> DropOutcome:

@@ -275,15 +275,21 @@ class InboxService:
         fs.present, fs.error = True, None
 
     def _watch_parent(self, fs: FolderState) -> None:
-        if fs.parent_watch is not None:
-            return
+        """Watch the nearest existing ancestor for the folder (or a missing parent) to appear."""
         parent = nearest_existing(fs.path.parent)
+        if fs.parent_watch is not None:
+            if fs.parent_watch.path == str(parent):
+                return
+            self._drop_parent_watch(fs)  # one more level exists now: move down
         try:
             fs.parent_watch = self._observer(fs.mode).schedule(
                 _Handler(self, "parent"), str(parent), recursive=False
             )
         except OSError as exc:
             log.error("inbox.watch_failed", folder=str(parent), error=str(exc))
+            return
+        if nearest_existing(fs.path.parent) != parent or fs.path.is_dir():
+            self._add_folder(fs.path)  # created while the watch was being set up
 
     def _drop_parent_watch(self, fs: FolderState) -> None:
         if fs.parent_watch is not None:
