@@ -23,7 +23,7 @@ from station.config import Settings
 from station.errors import StationError
 from station.inbox import store
 from station.inbox.errfiles import clear_error, write_error
-from station.inbox.scan import DropListing, Entry, scan_drop
+from station.inbox.scan import ERROR_SUFFIX, DropListing, Entry, scan_drop
 from station.inbox.sidecar import DropDetails, SidecarError, parse_sidecar, sidecar_paths
 from station.log import get
 from station.timeutil import to_iso, utcnow
@@ -102,6 +102,9 @@ def process_drop(
     todo = [e for e in listing.files if pending(e)]
     refused = [e for e in listing.refused if settled.get(e.rel) != (e.size, e.mtime_ns)]
     if not todo and not refused:
+        if row is not None and row.state == "partial":  # a failed file fixed or taken away
+            out.drop_id = row.id
+            return _finish(env, listing, row.id, out)
         out.state = row.state if row else "nothing"
         return out
     if row is None or row.state in ("done", "gone", "refused"):
@@ -469,6 +472,12 @@ def _tidy(listing: DropListing) -> None:
     clear_error(listing.path, drop_dir=is_dir)
     if not is_dir:
         return
+    for root, _dirs, files in os.walk(listing.path, followlinks=False):
+        for name in files:  # our error files whose file is gone are stale
+            if name.endswith(ERROR_SUFFIX):
+                target = os.path.join(root, name[: -len(ERROR_SUFFIX)])
+                if not os.path.lexists(target):
+                    os.unlink(os.path.join(root, name))
     for root, _dirs, _files in os.walk(listing.path, topdown=False, followlinks=False):
         try:
             os.rmdir(root)
