@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "station.cases.cli",  # cases …, recordings tag|hold|release|review|mark-long-term|search
     "station.reports.cli",  # report retention|compliance|devices
     "station.transcode.cli",  # transcode status, retry, run-once
+    "station.inbox.cli",  # inbox status|assign|rescan
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
