@@ -16,6 +16,7 @@ from station.vault import Vault, default_home
 # Each module lists its commands in ``COMMANDS``.
 _COMMAND_MODULES = (
     "station.core_cli",  # init, config
+    "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
     # "station.ingest.cli",        # ingest, recordings list/show
     # "station.sim.cli",  # sim volume
 )
