@@ -16,9 +16,16 @@ from station.vault import Vault, default_home
 # Each module lists its commands in ``COMMANDS``.
 _COMMAND_MODULES = (
     "station.core_cli",  # init, config
+    "station.ingest.cli",  # ingest, recordings list/show
+    "station.sim.cli",  # sim volume
+    "station.demo",  # demo
+    "station.verify.cli",  # verify, checkpoint
+    "station.access.cli",  # users, access, export
+    "station.spotcheck.cli",  # spotcheck, report spotchecks
+    "station.retention.cli",  # retention run|restore|tombstones
+    "station.cases.cli",  # cases …, recordings tag|hold|release|review|mark-long-term|search
+    "station.reports.cli",  # report retention|compliance|devices
     "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
-    # "station.ingest.cli",        # ingest, recordings list/show
-    # "station.sim.cli",  # sim volume
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -47,7 +54,8 @@ def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
     under the whole-process recording rules (R1–R18).
     """
     log.configure(
-        os.environ.get("STATION_LOG_LEVEL", "info"), json=os.environ.get("STATION_LOG_JSON") == "1"
+        os.environ.get("STATION_LOG_LEVEL", "warning"),
+        json=os.environ.get("STATION_LOG_JSON") == "1",
     )
     ctx.obj = App(
         vault=Vault(Path(home) if home else default_home()), actor=actor or default_actor()
