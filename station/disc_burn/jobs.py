@@ -50,9 +50,14 @@ def make_plan(
     *,
     require_long_term: bool = True,
 ) -> tuple[JobContent, Plan, Media]:
-    media = get_media(media_key)
-    content = load_content(vault, db, numbers, require_long_term=require_long_term)
-    return content, plan_discs(content.cases, media), media
+    try:
+        media = get_media(media_key)
+        content = load_content(vault, db, numbers, require_long_term=require_long_term)
+        return content, plan_discs(content.cases, media), media
+    except StationError as exc:
+        # bad input: a clear error for the caller, a stable event for the log (invariant 7)
+        log.error("disc.plan_refused", cases=numbers, reason=type(exc).__name__, error=exc.render())
+        raise
 
 
 @dataclass
@@ -104,7 +109,7 @@ def _create_job(
         for disc in plan.discs:
             for copy in COPIES:
                 db.execute(
-                    "insert into discs (job_id, disc_no, copy, volume_id, media, state,"
+                    "insert into disc_images (job_id, disc_no, copy, volume_id, media, state,"
                     " payload_bytes, files) values (?, ?, ?, ?, ?, 'building', ?, ?)",
                     [
                         job_id,
@@ -265,7 +270,8 @@ def _fail_job(
             [message, to_iso(utcnow()), job_id],
         )
         db.execute(
-            "update discs set state = 'failed', error = ? where job_id = ? and state = 'building'",
+            "update disc_images set state = 'failed', error = ? where job_id = ?"
+            " and state = 'building'",
             [message, job_id],
         )
         for number in numbers:
@@ -301,7 +307,7 @@ def _build_copy(
     producer: str,
 ) -> DiscOutcome:
     volume_id = db.execute(
-        "select volume_id from discs where job_id = ? and disc_no = ? and copy = ?",
+        "select volume_id from disc_images where job_id = ? and disc_no = ? and copy = ?",
         [job_id, disc_no, copy],
     ).fetchone()[0]
     image = folder / f"{volume_id}.iso"
@@ -342,7 +348,7 @@ def _build_copy(
     state = "verified" if verified else ("built" if not verify else "corrupt")
     with write_txn(db):
         db.execute(
-            "update discs set state = ?, image_path = ?, image_size = ?, image_sha256 = ?,"
+            "update disc_images set state = ?, image_path = ?, image_size = ?, image_sha256 = ?,"
             " label_html = ?, label_pdf = ?, built_by = ?, built_at = ?, verified_by = ?,"
             " verified_at = ?, verify_result = ?, expected = ? where job_id = ? and disc_no = ?"
             " and copy = ?",
@@ -456,8 +462,8 @@ def verify_job(
         event = "disc.image_verified" if result.ok else "disc.image_corrupt"
         with write_txn(db):
             db.execute(
-                "update discs set state = ?, verified_by = ?, verified_at = ?, verify_result = ?"
-                " where id = ?",
+                "update disc_images set state = ?, verified_by = ?, verified_at = ?,"
+                " verify_result = ? where id = ?",
                 [state, actor, now, json.dumps(result.to_json(), ensure_ascii=False), row["id"]],
             )
             for number in job_cases(db, job_id):
@@ -492,7 +498,9 @@ def verify_job(
 def disc_rows(db: sqlite_utils.Database, job_id: int) -> list[dict[str, Any]]:
     if db.execute("select 1 from disc_jobs where id = ?", [job_id]).fetchone() is None:
         raise NotFoundError(f"no disc job {job_id} / 找不到刻录任务", where="disc_jobs")
-    return list(db.query("select * from discs where job_id = ? order by disc_no, copy", [job_id]))
+    return list(
+        db.query("select * from disc_images where job_id = ? order by disc_no, copy", [job_id])
+    )
 
 
 def job_cases(db: sqlite_utils.Database, job_id: int) -> list[str]:

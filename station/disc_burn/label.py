@@ -157,11 +157,11 @@ def render_pdf(data: LabelData, out: Path) -> None:
     y = cy - r - 12 * mm
     for key, value in data.rows():
         c.setFont(font, 9)
-        c.drawString(20 * mm, y, key)
+        c.drawString(15 * mm, y, key)
         size = 7.5 if "SHA" in key else 9
         c.setFont(font, size)
-        for line in _wrap(value, font, size, width - 95 * mm):
-            c.drawString(80 * mm, y, line)
+        for line in _wrap(value, font, size, width - 105 * mm):
+            c.drawString(90 * mm, y, line)
             y -= 5 * mm
         y -= 2 * mm
     c.showPage()

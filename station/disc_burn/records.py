@@ -62,7 +62,7 @@ def mark_burned(
     with write_txn(db):
         for r in rows:
             db.execute(
-                "update discs set state = 'burned', burned_by = ?, burned_at = ?,"
+                "update disc_images set state = 'burned', burned_by = ?, burned_at = ?,"
                 " burn_device = 'elsewhere', location = ? where id = ?",
                 [by, now, location, r["id"]],
             )
@@ -101,7 +101,11 @@ def burn(
 ) -> list[dict[str, Any]]:
     """Burn copy ``copy`` of a job's discs, reading each disc back (exactly the image's length)."""
     rows = _rows(db, job_id, copy, disc_no)
-    target = choose_target(device, [] if device else find_drives())
+    try:
+        target = choose_target(device, [] if device else find_drives())
+    except StationError as exc:
+        log.error("disc.no_drive", job_id=job_id, copy=copy, device=device, error=exc.message)
+        raise
     done = []
     for r in rows:
         check_stop(stop)
@@ -126,7 +130,7 @@ def burn(
         now = to_iso(utcnow())
         with write_txn(db):
             db.execute(
-                "update discs set state = ?, burned_by = ?, burned_at = ?, burn_device = ?,"
+                "update disc_images set state = ?, burned_by = ?, burned_at = ?, burn_device = ?,"
                 " burn_readback = ?, location = coalesce(?, location) where id = ?",
                 [
                     "burned" if match else r["state"],
@@ -170,44 +174,29 @@ def burn(
 def case_disc_status(
     db: sqlite_utils.Database, only_incomplete: bool = False
 ) -> list[dict[str, Any]]:
-    """Per long-term case (R11): are both copies (R12) verified, and burned? For the retention
-    report: a case is complete when, in its latest job that did not fail, every disc holding it
-    has copy A and copy B verified (or burned after verification)."""
+    """Per long-term case (R11): are both copies (R12) verified, and burned, and where are they
+    kept (R13)? Read from the view ``disc_case_copies`` (the case's latest job that did not fail;
+    a copy counts when every disc holding the case is verified, or burned after verification)."""
+    copies: dict[str, dict[str, Any]] = {}
+    for row in db.query("select * from disc_case_copies"):
+        copies.setdefault(row["case_number"], {})[row["copy"]] = row
     out = []
-    cases = list(
-        db.query(
-            "select number, name, long_term_reason from cases where long_term_reason is not null"
-            " order by number"
-        )
-    )
-    for c in cases:
-        job = db.execute(
-            "select j.id, j.state from disc_jobs j join disc_job_cases jc on jc.job_id = j.id"
-            " where jc.case_number = ? and j.state != 'failed' order by j.id desc limit 1",
-            [c["number"]],
-        ).fetchone()
+    for c in db.query(
+        "select number, name, long_term_reason from cases where long_term_reason is not null"
+        " order by number"
+    ):
+        mine = copies.get(c["number"], {})
         status: dict[str, Any] = {
             "case": c["number"],
             "name": c["name"],
             "long_term_reason": c["long_term_reason"],
-            "job_id": job[0] if job else None,
+            "job_id": next((r["job_id"] for r in mine.values()), None),
         }
         for copy in COPIES:
-            rows = []
-            if job:
-                rows = list(
-                    db.query(
-                        "select d.state from discs d where d.job_id = ? and d.copy = ?"
-                        " and d.disc_no in"
-                        " (select disc_no from disc_contents where job_id = ?"
-                        " and case_number = ?)",
-                        [job[0], copy, job[0], c["number"]],
-                    )
-                )
-            status[f"verified_{copy}"] = bool(rows) and all(
-                r["state"] in ("verified", "burned") for r in rows
-            )
-            status[f"burned_{copy}"] = bool(rows) and all(r["state"] == "burned" for r in rows)
+            got: dict[str, Any] | None = mine.get(copy)
+            status[f"verified_{copy}"] = bool(got and got["verified"])
+            status[f"burned_{copy}"] = bool(got and got["burned"])
+            status[f"location_{copy}"] = got["location"] if got else None
         status["both_verified"] = status["verified_A"] and status["verified_B"]
         status["both_burned"] = status["burned_A"] and status["burned_B"]
         if not (only_incomplete and status["both_verified"] and status["both_burned"]):

@@ -2,9 +2,9 @@
 extend it.
 
 A *job* is one ``station disc build`` of one or more long-term-keep cases onto one media type. It
-holds ``discs_total`` discs ("disc i of n"); every disc is made in two copies, A and B (R12), and
-each copy is one row of ``discs``: its image, the image's SHA-256, its label, whether the image
-was read back through independent readers, and where the burned disc is kept.
+holds ``discs_total`` discs ("disc i of n"); every disc is made in two copies, A and B (R12),
+and each copy is one row of ``disc_images``: its image, the image's SHA-256, its label, whether
+the image was read back through independent readers, and where the burned disc is kept.
 """
 
 import sqlite_utils
@@ -31,7 +31,7 @@ create table disc_job_cases (
   primary key (job_id, case_number)
 );
 create index disc_job_cases_case on disc_job_cases(case_number);
-create table discs (
+create table disc_images (
   id integer primary key,
   job_id integer not null references disc_jobs(id),
   disc_no integer not null,          -- i of disc_jobs.discs_total
@@ -60,7 +60,7 @@ create table discs (
   error text,
   unique (job_id, disc_no, copy)
 );
-create index discs_job on discs(job_id);
+create index disc_images_job on disc_images(job_id);
 create table disc_contents (
   job_id integer not null references disc_jobs(id),
   disc_no integer not null,
@@ -74,6 +74,22 @@ create table disc_contents (
 );
 create index disc_contents_recording on disc_contents(recording_sha256);
 create index disc_contents_case on disc_contents(case_number);
+-- Per case and copy, in the case's latest job that did not fail: are all discs holding the
+-- case verified (or burned after verification), all burned, and where are they kept. For the
+-- retention and compliance reports (R12: two verified copies; R13: storage location).
+create view disc_case_copies as
+select dc.case_number as case_number,
+       i.copy as copy,
+       dc.job_id as job_id,
+       min(i.state in ('verified', 'burned')) as verified,
+       min(i.state = 'burned') as burned,
+       group_concat(distinct i.location) as location
+from (select distinct job_id, disc_no, case_number from disc_contents) dc
+join disc_images i on i.job_id = dc.job_id and i.disc_no = dc.disc_no
+where dc.job_id = (
+  select max(j.id) from disc_jobs j join disc_job_cases jc on jc.job_id = j.id
+  where jc.case_number = dc.case_number and j.state != 'failed')
+group by dc.case_number, i.copy, dc.job_id;
 """
 
 
