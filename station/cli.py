@@ -16,6 +16,7 @@ from station.vault import Vault, default_home
 # Each module lists its commands in ``COMMANDS``.
 _COMMAND_MODULES = (
     "station.core_cli",  # init, config
+    "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
     # "station.ingest.cli",        # ingest, recordings list/show
     # "station.sim.cli",  # sim volume
 )
