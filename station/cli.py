@@ -16,9 +16,10 @@ from station.vault import Vault, default_home
 # Each module lists its commands in ``COMMANDS``.
 _COMMAND_MODULES = (
     "station.core_cli",  # init, config
+    "station.ingest.cli",  # ingest, recordings list/show
+    "station.sim.cli",  # sim volume
+    "station.demo",  # demo
     "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
-    # "station.ingest.cli",        # ingest, recordings list/show
-    # "station.sim.cli",  # sim volume
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -47,7 +48,7 @@ def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
     under the whole-process recording rules (R1–R18).
     """
     log.configure(
-        os.environ.get("STATION_LOG_LEVEL", "info"), json=os.environ.get("STATION_LOG_JSON") == "1"
+        os.environ.get("STATION_LOG_LEVEL", "warning"), json=os.environ.get("STATION_LOG_JSON") == "1"
     )
     ctx.obj = App(
         vault=Vault(Path(home) if home else default_home()), actor=actor or default_actor()

@@ -23,7 +23,7 @@ DEFAULT_FILENAME_PATTERNS = [
     r"(?:^|/)(?P<device>[A-Za-z0-9]+)_(?P<officer>[A-Za-z0-9]+)_(?P<start>\d{14})"
     r"_(?P<seq>\d+)(?P<imp>_IMP)?\.[A-Za-z0-9]+$",
     # DCIM/100XXXXX/FILE0001.MP4 — plain camera layout; time falls back to the file's mtime.
-    r"(?:^|/)DCIM/\d{3}[A-Za-z0-9_]{5}/[A-Za-z_]{0,4}(?P<seq>\d{4})\.[A-Za-z0-9]+$",
+    r"(?:^|/)DCIM/\d{3}[A-Za-z0-9_]{5}/[A-Za-z_]{0,4}\d*?(?P<seq>\d{4})\.[A-Za-z0-9]+$",
 ]
 
 
