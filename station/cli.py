@@ -48,7 +48,8 @@ def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
     under the whole-process recording rules (R1–R18).
     """
     log.configure(
-        os.environ.get("STATION_LOG_LEVEL", "warning"), json=os.environ.get("STATION_LOG_JSON") == "1"
+        os.environ.get("STATION_LOG_LEVEL", "warning"),
+        json=os.environ.get("STATION_LOG_JSON") == "1",
     )
     ctx.obj = App(
         vault=Vault(Path(home) if home else default_home()), actor=actor or default_actor()

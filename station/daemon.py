@@ -67,8 +67,9 @@ class Daemon:
 
     # -- pieces ------------------------------------------------------------------------------
     def _session(self, st: SlotState) -> Any:
-        return DockSession(self.vault, self.settings, st, self.board, self.claims,
-                           actor=self.actor).run()  # fmt: skip
+        return DockSession(
+            self.vault, self.settings, st, self.board, self.claims, actor=self.actor
+        ).run()
 
     def _slot_changed(self, slot: str, what: str) -> None:
         if what == "removed":
@@ -138,8 +139,11 @@ class Daemon:
                 started.append(svc)
             self.board.set_state("ready")
             self.notifier.ready(self.board.summary())
-            log.info("daemon.ready", home=str(self.vault.home),
-                     max_sessions=self.settings.dock.max_sessions)  # fmt: skip
+            log.info(
+                "daemon.ready",
+                home=str(self.vault.home),
+                max_sessions=self.settings.dock.max_sessions,
+            )
             interval = self.notifier.watchdog_s / 2 if self.notifier.watchdog_s else 3600.0
             while not self.stop.wait(interval):
                 if dispatcher.is_alive():

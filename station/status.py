@@ -41,7 +41,9 @@ class StatusBoard:
 
     def update(self, slot: str, **fields: Any) -> None:
         with self.lock:
-            entry = self.slots.setdefault(slot, {"slot": slot, "flags": [], "safe_to_undock": False})
+            entry = self.slots.setdefault(
+                slot, {"slot": slot, "flags": [], "safe_to_undock": False}
+            )
             entry.update(fields)
             if "phase" in fields:
                 entry["phase_text"] = PHASES.get(fields["phase"], fields["phase"])

@@ -58,9 +58,7 @@ def read_loop(loop: str, tmp: Path) -> dict[str, int]:
     mnt.mkdir(exist_ok=True)
     sh("mount.exfat-fuse", "-o", "ro", loop, str(mnt))
     try:
-        return {
-            str(p.relative_to(mnt)): p.stat().st_size for p in mnt.rglob("*") if p.is_file()
-        }
+        return {str(p.relative_to(mnt)): p.stat().st_size for p in mnt.rglob("*") if p.is_file()}
     finally:
         sh("umount", str(mnt))
         mnt.rmdir()
@@ -80,3 +78,15 @@ def sim_recorder(cfg: SimConfig, link: Path | None = None) -> Iterator[tuple[Sim
         t.join(5)
         os.close(master)
         os.close(slave)
+
+
+def make_recorder_volume(root: Path, device: str, officer: str, clips: int = 3) -> Path:
+    """Real H.264/AAC clips named as the recorder ``device`` would name them."""
+    from station.sim.volume import make_volume
+
+    make_volume(root, device=device, officer=officer, clips=clips, seconds=1.0, size="160x120")
+    return root
+
+
+def files_of(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}

@@ -14,9 +14,7 @@ values = st.text(max_size=30)
 verbs = st.from_regex(r"[A-Z][A-Z_]{0,10}", fullmatch=True)
 
 
-@given(
-    st.integers(0, 9999), verbs, st.dictionaries(keys, values, max_size=5)
-)
+@given(st.integers(0, 9999), verbs, st.dictionaries(keys, values, max_size=5))
 def test_round_trip(seq: int, verb: str, fields: dict[str, str]) -> None:
     frame = Frame(seq, verb, fields)
     try:
@@ -40,7 +38,9 @@ def test_garbage_never_crashes_the_parser(data: bytes) -> None:
 
 @settings(max_examples=300)
 @given(st.integers(0, 9999), st.dictionaries(keys, values, max_size=4), st.data())
-def test_corrupted_frames_are_rejected(seq: int, fields: dict[str, str], data: st.DataObject) -> None:
+def test_corrupted_frames_are_rejected(
+    seq: int, fields: dict[str, str], data: st.DataObject
+) -> None:
     wire = protocol.encode(Frame(seq, "OK", fields))
     i = data.draw(st.integers(0, len(wire) - 2))
     new = data.draw(st.integers(0, 255).filter(lambda b: b != wire[i]))

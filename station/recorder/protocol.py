@@ -104,7 +104,9 @@ def decode(line: bytes) -> Frame:
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
-        raise ProtocolError("non-ASCII bytes on the wire (values must be percent-encoded)") from None
+        raise ProtocolError(
+            "non-ASCII bytes on the wire (values must be percent-encoded)"
+        ) from None
     if not text:
         raise ProtocolError("empty frame")
     tokens = text.split(" ")

@@ -68,15 +68,19 @@ class SerialLink:
             except protocol.ProtocolError as exc:
                 last = exc
                 log.warning(
-                    "recorder.bad_reply", port=self.where, verb=verb, attempt=attempt + 1,
+                    "recorder.bad_reply",
+                    port=self.where,
+                    verb=verb,
+                    attempt=attempt + 1,
                     error=exc.message,
-                )  # fmt: skip
+                )
                 continue
             except TimeoutError:
                 last = DeviceError(
-                    f"no reply to {verb} / 记录仪无应答", where=self.where,
+                    f"no reply to {verb} / 记录仪无应答",
+                    where=self.where,
                     hint="check the cable and that the recorder is switched on",
-                )  # fmt: skip
+                )
                 log.warning("recorder.no_reply", port=self.where, verb=verb, attempt=attempt + 1)
                 continue
             if reply.verb == "ERR":
@@ -84,7 +88,9 @@ class SerialLink:
                     reply.fields.get("code", "?"), reply.fields.get("msg", ""), where=self.where
                 )
             if reply.verb != "OK":
-                raise protocol.ProtocolError(f"unexpected reply verb {reply.verb}", where=self.where)
+                raise protocol.ProtocolError(
+                    f"unexpected reply verb {reply.verb}", where=self.where
+                )
             return reply
         assert last is not None
         raise DeviceError(last.message, where=self.where, hint=last.hint)
@@ -127,7 +133,9 @@ class SerialDriver:
                 device, 115200, timeout=timeout_s, write_timeout=timeout_s, exclusive=True
             )
         except (serial.SerialException, OSError) as exc:
-            raise DeviceError(f"cannot open the recorder's serial port: {exc}", where=device) from exc
+            raise DeviceError(
+                f"cannot open the recorder's serial port: {exc}", where=device
+            ) from exc
         port.reset_input_buffer()
         drv = cls(SerialLink(_BoundedPort(port), device, retries=retries))
         drv.handshake()
@@ -137,7 +145,8 @@ class SerialDriver:
         reply = self.link.request("HELLO", versions=str(protocol.VERSION))
         if reply.get_int("proto", 0, 9999) != protocol.VERSION:
             raise DeviceError(
-                f"recorder speaks protocol version {reply.get('proto')}, the station {protocol.VERSION}",
+                f"recorder speaks protocol version {reply.get('proto')}, "
+                f"the station {protocol.VERSION}",
                 where=self.link.where,
             )
         self.hello = dict(reply.fields)
@@ -149,8 +158,9 @@ class SerialDriver:
             raise DeviceError(
                 f"the recorder gives two ids: {hello_id!r} on HELLO, {r.get('serial')!r} on INFO"
                 " / 记录仪编号前后不一致",
-                where=self.link.where, hint="a faulty or tampered recorder: take it out of use (R4)",
-            )  # fmt: skip
+                where=self.link.where,
+                hint="a faulty or tampered recorder: take it out of use (R4)",
+            )
         self._identity = Identity(
             serial=r.get("serial"),
             officer_id=r.fields.get("officer") or None,
@@ -173,21 +183,25 @@ class SerialDriver:
         cnonce = secrets.token_hex(16)
         try:
             reply = self.link.request(
-                "AUTH", retry=False, cnonce=cnonce,
+                "AUTH",
+                retry=False,
+                cnonce=cnonce,
                 mac=station_mac(secret, serial_no, nonce, cnonce),
-            )  # fmt: skip
+            )
         except DeviceErrorReply as exc:
             if exc.code == "AUTH":
                 raise AuthError(
                     "the recorder rejected the station's key / 记录仪拒绝了采集站密钥",
-                    where=self.link.where, hint="re-enrol the device: station devices enrol",
-                ) from exc  # fmt: skip
+                    where=self.link.where,
+                    hint="re-enrol the device: station devices enrol",
+                ) from exc
             raise
         if reply.get("mac") != device_mac(secret, serial_no, nonce, cnonce):
             raise AuthError(
                 "the recorder could not prove its identity / 记录仪身份验证失败",
-                where=self.link.where, hint="a clone or a recorder with another key",
-            )  # fmt: skip
+                where=self.link.where,
+                hint="a clone or a recorder with another key",
+            )
 
     def battery(self) -> int | None:
         return self.link.request("BATTERY").get_int("pct", 0, 100)

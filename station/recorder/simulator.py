@@ -100,15 +100,23 @@ class SimRecorder:
             if str(protocol.VERSION) not in versions:
                 return protocol.err(seq, "VERSION", f"supported: {protocol.VERSION}")
             return protocol.ok(
-                seq, proto=str(protocol.VERSION), vendor="station-sim", model=cfg.model,
-                fw=cfg.firmware, id=cfg.serial,
-            )  # fmt: skip
+                seq,
+                proto=str(protocol.VERSION),
+                vendor="station-sim",
+                model=cfg.model,
+                fw=cfg.firmware,
+                id=cfg.serial,
+            )
         if verb == "INFO":
             serial_no = cfg.serial[::-1] if "wrong-id" in cfg.faults else cfg.serial
             return protocol.ok(
-                seq, serial=serial_no, officer=cfg.officer_id, officer_name=cfg.officer_name,
-                unit=cfg.unit_id, unit_name=cfg.unit_name,
-            )  # fmt: skip
+                seq,
+                serial=serial_no,
+                officer=cfg.officer_id,
+                officer_name=cfg.officer_name,
+                unit=cfg.unit_id,
+                unit_name=cfg.unit_name,
+            )
         if verb == "CHALLENGE":
             self.nonce = secrets.token_hex(16)
             self.authed = False
@@ -130,9 +138,7 @@ class SimRecorder:
             return protocol.ok(seq, pct=str(cfg.battery_pct), charging="1")
         if verb == "STORAGE":
             used = self.used_bytes()
-            return protocol.ok(
-                seq, total=str(cfg.capacity), free=str(max(cfg.capacity - used, 0))
-            )
+            return protocol.ok(seq, total=str(cfg.capacity), free=str(max(cfg.capacity - used, 0)))
         if verb == "CLOCK":
             return protocol.ok(seq, time=format_clock(self.now()))
         if verb == "SETCLOCK":

@@ -61,14 +61,18 @@ def check_identity(identity: Identity, enrolment: Enrolment | None) -> list[Flag
     problems = identity.problems()
     if problems:
         flags.append(
-            Flag("identity_invalid", "记录仪身份信息格式错误 / invalid identity: " + "; ".join(problems))
+            Flag(
+                "identity_invalid",
+                "记录仪身份信息格式错误 / invalid identity: " + "; ".join(problems),
+            )
         )
     if enrolment is None or not enrolment.enrolled:
         flags.append(
             Flag(
                 "unknown_device",
-                f"未登记的设备 {identity.serial}，未挂载，请管理员登记 / device {identity.serial} is "
-                "not enrolled: not mounted; an admin must run `station devices enrol`",
+                f"未登记的设备 {identity.serial}，未挂载，请管理员登记 / "
+                f"device {identity.serial} is not enrolled: not mounted; "
+                "an admin must run `station devices enrol`",
             )
         )
         return flags
@@ -135,13 +139,14 @@ def check_clock(
     device_utc = local_naive_to_utc(reading.device_time, tz)
     drift = round((device_utc - reading.station_mid).total_seconds(), 3)
     if device_utc < EARLIEST_PLAUSIBLE or abs(drift) > cfg.implausible_drift_s:
+        shown = f"{reading.device_time:%Y-%m-%d %H:%M:%S}"
         return (
             [
                 Flag(
                     "clock_implausible",
-                    f"设备时钟不可信：{reading.device_time:%Y-%m-%d %H:%M:%S}（偏差 {drift:.0f} 秒），"
-                    f"文件时间未校正 / implausible device clock {reading.device_time:%Y-%m-%d %H:%M:%S} "
-                    f"(off by {drift:.0f} s): file times not corrected",
+                    f"设备时钟不可信：{shown}（偏差 {drift:.0f} 秒），文件时间未校正 / "
+                    f"implausible device clock {shown} (off by {drift:.0f} s): "
+                    "file times not corrected",
                 )
             ],
             drift,
@@ -152,8 +157,8 @@ def check_clock(
         flags.append(
             Flag(
                 "clock_drift",
-                f"时钟偏差 {drift:+.1f} 秒（阈值 {cfg.drift_threshold_s:g} 秒），已校正 / clock drift "
-                f"{drift:+.1f} s (threshold {cfg.drift_threshold_s:g} s), corrected",
+                f"时钟偏差 {drift:+.1f} 秒（阈值 {cfg.drift_threshold_s:g} 秒），已校正 / "
+                f"clock drift {drift:+.1f} s (threshold {cfg.drift_threshold_s:g} s), corrected",
             )
         )
     return flags, drift, drift

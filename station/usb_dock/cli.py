@@ -45,26 +45,48 @@ def status_cmd(app: App, as_json: bool) -> None:
     """插槽状态 / What each dock slot is doing, and whether it is safe to undock."""
     st = read_status(app.vault.run / "status.json")
     if st is None:
-        raise StationError("the daemon has not written a status yet / 守护进程未运行",
-                           where=str(app.vault.run), hint="start it: station run")  # fmt: skip
+        raise StationError(
+            "the daemon has not written a status yet / 守护进程未运行",
+            where=str(app.vault.run),
+            hint="start it: station run",
+        )
     st["running"] = daemon_alive(st) and st.get("state") not in ("stopped",)
     if as_json:
         print_json(st)
         return
-    click.echo(f"守护进程 / daemon: {st.get('state')} (pid {st.get('pid')}, "
-               f"{'运行中 / running' if st['running'] else '未运行 / not running'})")  # fmt: skip
+    click.echo(
+        f"守护进程 / daemon: {st.get('state')} (pid {st.get('pid')}, "
+        f"{'运行中 / running' if st['running'] else '未运行 / not running'})"
+    )
     rows = []
     for s in st.get("slots", []):
         done = f"{s.get('files_done', 0)}/{s.get('files_total', '?')}"
         size = f"{human_bytes(s.get('bytes_done'))}/{human_bytes(s.get('bytes_total'))}"
-        rows.append([
-            s.get("slot"), s.get("device_id") or "", s.get("officer_id") or "",
-            s.get("phase_text", s.get("phase")), done, size,
-            ",".join(f["code"] for f in s.get("flags", [])),
-            "是 / yes" if s.get("safe_to_undock") else "否 / no",
-        ])  # fmt: skip
-    print_table(["插槽 slot", "设备 device", "警号 officer", "阶段 phase", "文件 files",
-                 "字节 bytes", "标记 flags", "可拔出 safe"], rows)  # fmt: skip
+        rows.append(
+            [
+                s.get("slot"),
+                s.get("device_id") or "",
+                s.get("officer_id") or "",
+                s.get("phase_text", s.get("phase")),
+                done,
+                size,
+                ",".join(f["code"] for f in s.get("flags", [])),
+                "是 / yes" if s.get("safe_to_undock") else "否 / no",
+            ]
+        )
+    print_table(
+        [
+            "插槽 slot",
+            "设备 device",
+            "警号 officer",
+            "阶段 phase",
+            "文件 files",
+            "字节 bytes",
+            "标记 flags",
+            "可拔出 safe",
+        ],
+        rows,
+    )
 
 
 @click.group("devices")
@@ -74,35 +96,67 @@ def devices_group() -> None:
 
 @devices_group.command("enrol")
 @click.argument("device_id")
-@click.option("--officer", "officer_id", required=True, help="警号（6位）/ officer number (6 digits)")
+@click.option(
+    "--officer", "officer_id", required=True, help="警号（6位）/ officer number (6 digits)"
+)
 @click.option("--unit", "unit_id", required=True, help="单位编号（12位）/ unit number (12 digits)")
 @click.option("--officer-name", help="警员姓名 / officer name")
 @click.option("--unit-name", help="单位名称 / unit name")
 @click.option("--model", help="型号 / recorder model")
-@click.option("--driver", type=click.Choice(["serial", "mass-storage"]), default="serial",
-              show_default=True, help="驱动 / driver")  # fmt: skip
+@click.option(
+    "--driver",
+    type=click.Choice(["serial", "mass-storage"]),
+    default="serial",
+    show_default=True,
+    help="驱动 / driver",
+)
 @click.option("--usb-serial", help="USB 序列号（仅存储设备）/ USB serial (mass-storage recorders)")
-@click.option("--secret-hex", help="设备密钥（十六进制，缺省自动生成）/ device key in hex "
-              "(default: keep the enrolled one or generate one)")  # fmt: skip
+@click.option(
+    "--secret-hex",
+    help="设备密钥（十六进制，缺省自动生成）/ device key in hex "
+    "(default: keep the enrolled one or generate one)",
+)
 @json_option
 @pass_app
 @handle_errors
-def devices_enrol(app: App, device_id: str, officer_id: str, unit_id: str,
-                  officer_name: str | None, unit_name: str | None, model: str | None,
-                  driver: str, usb_serial: str | None, secret_hex: str | None,
-                  as_json: bool) -> None:  # fmt: skip
+def devices_enrol(
+    app: App,
+    device_id: str,
+    officer_id: str,
+    unit_id: str,
+    officer_name: str | None,
+    unit_name: str | None,
+    model: str | None,
+    driver: str,
+    usb_serial: str | None,
+    secret_hex: str | None,
+    as_json: bool,
+) -> None:
     """登记设备并绑定警员、单位 / Bind a device to an officer and unit; prints its key once."""
     try:
         secret = bytes.fromhex(secret_hex) if secret_hex else None
     except ValueError as exc:
         raise StationError("--secret-hex is not hexadecimal / 密钥不是十六进制") from exc
     key = registry.enrol(
-        app.db, device_id, officer_id=officer_id, unit_id=unit_id, actor=app.actor,
-        officer_name=officer_name, unit_name=unit_name, model=model, driver=driver,
-        usb_serial=usb_serial, secret=secret,
-    )  # fmt: skip
-    out = {"device_id": device_id, "officer_id": officer_id, "unit_id": unit_id,
-           "driver": driver, "secret_hex": key.hex()}  # fmt: skip
+        app.db,
+        device_id,
+        officer_id=officer_id,
+        unit_id=unit_id,
+        actor=app.actor,
+        officer_name=officer_name,
+        unit_name=unit_name,
+        model=model,
+        driver=driver,
+        usb_serial=usb_serial,
+        secret=secret,
+    )
+    out = {
+        "device_id": device_id,
+        "officer_id": officer_id,
+        "unit_id": unit_id,
+        "driver": driver,
+        "secret_hex": key.hex(),
+    }
     if as_json:
         print_json(out)
     else:
@@ -134,11 +188,31 @@ def devices_list(app: App, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    print_table(["设备 device", "型号 model", "驱动 driver", "警号 officer", "姓名 name",
-                 "单位 unit", "已登记 enrolled", "最近接入 last seen"],
-                [[r["device_id"], r["model"], r["driver"], r["officer_id"], r["officer_name"],
-                  r["unit_id"], "是 yes" if r["enrolled"] else "否 no", r["last_seen_at"]]
-                 for r in rows])  # fmt: skip
+    print_table(
+        [
+            "设备 device",
+            "型号 model",
+            "驱动 driver",
+            "警号 officer",
+            "姓名 name",
+            "单位 unit",
+            "已登记 enrolled",
+            "最近接入 last seen",
+        ],
+        [
+            [
+                r["device_id"],
+                r["model"],
+                r["driver"],
+                r["officer_id"],
+                r["officer_name"],
+                r["unit_id"],
+                "是 yes" if r["enrolled"] else "否 no",
+                r["last_seen_at"],
+            ]
+            for r in rows
+        ],
+    )
 
 
 @devices_group.command("alerts")
@@ -152,9 +226,10 @@ def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    print_table(["编号 id", "时间 at", "类型 code", "设备 device", "插槽 slot", "说明 message"],
-                [[r["id"], r["at"], r["code"], r["device_id"], r["slot"], r["message"]]
-                 for r in rows])  # fmt: skip
+    print_table(
+        ["编号 id", "时间 at", "类型 code", "设备 device", "插槽 slot", "说明 message"],
+        [[r["id"], r["at"], r["code"], r["device_id"], r["slot"], r["message"]] for r in rows],
+    )
 
 
 @devices_group.command("ack")
@@ -174,11 +249,28 @@ def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
 @sim.command("recorder")
 @click.option("--volume", type=click.Path(exists=True), help="记录仪存储 / the recorder's storage")
 @click.option("--pty-link", type=click.Path(dir_okay=False), help="串口链接 / link to the pty")
-@click.option("--drift", type=float, default=0.0, show_default=True, help="时钟偏差秒 / clock drift s")
+@click.option(
+    "--drift", type=float, default=0.0, show_default=True, help="时钟偏差秒 / clock drift s"
+)
 @click.option("--battery", type=click.IntRange(0, 100), default=87, show_default=True)
-@click.option("--faults", default="", help="故障 / faults: " + ",".join(
-    ["silent", "garbage", "garbage-once", "partial", "oversized", "wrong-id", "clock-2000",
-     "bad-auth", "disconnect"]))  # fmt: skip
+@click.option(
+    "--faults",
+    default="",
+    help="故障 / faults: "
+    + ",".join(
+        [
+            "silent",
+            "garbage",
+            "garbage-once",
+            "partial",
+            "oversized",
+            "wrong-id",
+            "clock-2000",
+            "bad-auth",
+            "disconnect",
+        ]
+    ),
+)
 @click.option("--serial", "serial_no", default="ZFY0001", show_default=True)
 @click.option("--officer", default="100001", show_default=True)
 @click.option("--officer-name", default="张三", show_default=True)
@@ -187,9 +279,20 @@ def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
 @click.option("--secret-hex", default="", help="设备密钥 / device key (hex)")
 @json_option
 @handle_errors
-def sim_recorder(volume: str | None, pty_link: str | None, drift: float, battery: int,
-                 faults: str, serial_no: str, officer: str, officer_name: str, unit: str,
-                 unit_name: str, secret_hex: str, as_json: bool) -> None:  # fmt: skip
+def sim_recorder(
+    volume: str | None,
+    pty_link: str | None,
+    drift: float,
+    battery: int,
+    faults: str,
+    serial_no: str,
+    officer: str,
+    officer_name: str,
+    unit: str,
+    unit_name: str,
+    secret_hex: str,
+    as_json: bool,
+) -> None:
     """模拟记录仪（串口协议，伪终端）/ A simulated recorder speaking ZFY-LINE/1 on a pty."""
     from station.recorder.simulator import FAULTS, SimConfig, SimRecorder, open_pty, serve
 
@@ -197,10 +300,18 @@ def sim_recorder(volume: str | None, pty_link: str | None, drift: float, battery
     unknown = chosen - set(FAULTS)
     if unknown:
         raise click.BadParameter(f"unknown faults {sorted(unknown)}", param_hint="--faults")
-    cfg = SimConfig(serial=serial_no, officer_id=officer, officer_name=officer_name,
-                    unit_id=unit, unit_name=unit_name, secret=bytes.fromhex(secret_hex),
-                    battery_pct=battery, drift_s=drift,
-                    volume=Path(volume) if volume else None, faults=chosen)  # fmt: skip
+    cfg = SimConfig(
+        serial=serial_no,
+        officer_id=officer,
+        officer_name=officer_name,
+        unit_id=unit,
+        unit_name=unit_name,
+        secret=bytes.fromhex(secret_hex),
+        battery_pct=battery,
+        drift_s=drift,
+        volume=Path(volume) if volume else None,
+        faults=chosen,
+    )
     master, slave, name = open_pty(Path(pty_link) if pty_link else None)
     stop = threading.Event()
 
@@ -210,8 +321,11 @@ def sim_recorder(volume: str | None, pty_link: str | None, drift: float, battery
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     info = {"pty": name, "link": pty_link, "serial": serial_no, "pid": os.getpid()}
-    click.echo(json.dumps(info, ensure_ascii=False) if as_json else
-               f"模拟记录仪 / simulated recorder {serial_no} on {name}")  # fmt: skip
+    click.echo(
+        json.dumps(info, ensure_ascii=False)
+        if as_json
+        else f"模拟记录仪 / simulated recorder {serial_no} on {name}"
+    )
     sys.stdout.flush()
     t = threading.Thread(target=serve, args=(SimRecorder(cfg), master, stop), daemon=True)
     t.start()

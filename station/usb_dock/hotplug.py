@@ -110,9 +110,8 @@ class Dispatcher:
         elif ev.part == "storage":
             st.storage, st.fstype = ev.devname, ev.fstype
             st.storage_ready.set()
-        start = (
-            (ev.part == "tty" and st.driver == "serial")
-            or (ev.part == "storage" and st.driver != "serial")
+        start = (ev.part == "tty" and st.driver == "serial") or (
+            ev.part == "storage" and st.driver != "serial"
         )
         if start and ev.slot not in self.futures:
             self._start(st)

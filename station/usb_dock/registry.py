@@ -85,10 +85,17 @@ def enrol(
                 [device_id, key.hex(), now, actor],
             )
         audit(
-            db, "device.enrolled", actor=actor, subject=device_id,
-            data={"officer_id": officer_id, "unit_id": unit_id, "driver": driver,
-                  "new_secret": secret is not None or not existing},
-        )  # fmt: skip
+            db,
+            "device.enrolled",
+            actor=actor,
+            subject=device_id,
+            data={
+                "officer_id": officer_id,
+                "unit_id": unit_id,
+                "driver": driver,
+                "new_secret": secret is not None or not existing,
+            },
+        )
     log.info("device.enrolled", device_id=device_id, officer_id=officer_id, unit_id=unit_id)
     return key
 
@@ -135,7 +142,8 @@ def seen(db: sqlite_utils.Database, device_id: str, *, model: str | None, driver
         db.execute(
             "insert into devices (device_id, model, driver, first_seen_at, last_seen_at)"
             " values (?, ?, ?, ?, ?) on conflict(device_id) do update set"
-            " last_seen_at = excluded.last_seen_at, model = coalesce(devices.model, excluded.model)",
+            " last_seen_at = excluded.last_seen_at,"
+            " model = coalesce(devices.model, excluded.model)",
             [device_id, model, driver, now, now],
         )
 
@@ -154,14 +162,24 @@ def raise_alert(
         cur = db.execute(
             "insert into alerts (at, code, device_id, slot, session_id, message, data)"
             " values (?, ?, ?, ?, ?, ?, ?)",
-            [to_iso(utcnow()), code, device_id, slot, session_id, message,
-             json.dumps(data or {}, ensure_ascii=False)],
-        )  # fmt: skip
+            [
+                to_iso(utcnow()),
+                code,
+                device_id,
+                slot,
+                session_id,
+                message,
+                json.dumps(data or {}, ensure_ascii=False),
+            ],
+        )
         alert_id = int(cur.lastrowid or 0)
         audit(
-            db, "alert.raised", actor="station", subject=device_id or slot,
+            db,
+            "alert.raised",
+            actor="station",
+            subject=device_id or slot,
             data={"alert_id": alert_id, "code": code, "session_id": session_id},
-        )  # fmt: skip
+        )
     log.warning("dock.alert", code=code, device_id=device_id, slot=slot, alert_id=alert_id)
     return alert_id
 

@@ -76,9 +76,12 @@ class DockSession:
     # -- bookkeeping -------------------------------------------------------------------------
     def _status(self, phase: str, **fields: Any) -> None:
         self.board.update(
-            self.slot, phase=phase, session_id=self.session_id,
-            flags=[f.as_dict() for f in self.flags], **fields,
-        )  # fmt: skip
+            self.slot,
+            phase=phase,
+            session_id=self.session_id,
+            flags=[f.as_dict() for f in self.flags],
+            **fields,
+        )
 
     def _flag(self, code: str, message: str) -> None:
         if code not in (f.code for f in self.flags):
@@ -88,7 +91,9 @@ class DockSession:
         assert self.db is not None
         sets = ", ".join(f"{k} = ?" for k in cols)
         with write_txn(self.db):
-            self.db.execute(f"update sessions set {sets} where id = ?", [*cols.values(), self.session_id])
+            self.db.execute(
+                f"update sessions set {sets} where id = ?", [*cols.values(), self.session_id]
+            )
 
     def _open_row(self) -> None:
         assert self.db is not None
@@ -100,9 +105,12 @@ class DockSession:
             )
             self.session_id = int(cur.lastrowid or 0)
             audit(
-                self.db, "session.started", actor=self.actor, subject=f"session:{self.session_id}",
+                self.db,
+                "session.started",
+                actor=self.actor,
+                subject=f"session:{self.session_id}",
                 data={"kind": "dock", "slot": self.slot, "driver": self.state.driver},
-            )  # fmt: skip
+            )
 
     # -- the session ---------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -130,19 +138,31 @@ class DockSession:
 
     def _fail(self, exc: Exception) -> Outcome:
         if self.state.gone.is_set() or isinstance(exc, VolumeGoneError):
-            self._flag("interrupted", "记录仪在处理中被拔出，未清除任何文件，下次接入继续 / "
-                       "recorder pulled out mid-session: nothing cleared, the next dock resumes")  # fmt: skip
+            self._flag(
+                "interrupted",
+                "记录仪在处理中被拔出，未清除任何文件，下次接入继续 / "
+                "recorder pulled out mid-session: nothing cleared, the next dock resumes",
+            )
             state = "interrupted"
         elif isinstance(exc, VaultFullError):
-            self._flag("vault_full", "采集站存储已满，已校验的文件已保存 / the station's vault "
-                       "is full: verified files are kept, the rest stays on the recorder")  # fmt: skip
+            self._flag(
+                "vault_full",
+                "采集站存储已满，已校验的文件已保存 / the station's vault "
+                "is full: verified files are kept, the rest stays on the recorder",
+            )
             state = "failed"
         else:
             text = exc.render() if isinstance(exc, StationError) else f"{type(exc).__name__}: {exc}"
             self._flag("device_error", f"处理失败 / session failed: {text}")
             state = "failed"
-        log.error("session.failed", session_id=self.session_id, slot=self.slot, state=state,
-                  error=str(exc), exc_info=not isinstance(exc, StationError))  # fmt: skip
+        log.error(
+            "session.failed",
+            session_id=self.session_id,
+            slot=self.slot,
+            state=state,
+            error=str(exc),
+            exc_info=not isinstance(exc, StationError),
+        )
         report = getattr(exc, "report", None)
         return Outcome(self.session_id, state, report=report, message=str(exc)[:500])
 
@@ -162,13 +182,20 @@ class DockSession:
         identity = drv.identify()
         self.device_id = identity.serial
         registry.seen(self.db_, identity.serial, model=identity.model, driver=drv.name)
-        self._status("checking", device_id=identity.serial, officer_id=identity.officer_id,
-                     officer_name=identity.officer_name)  # fmt: skip
+        self._status(
+            "checking",
+            device_id=identity.serial,
+            officer_id=identity.officer_id,
+            officer_name=identity.officer_name,
+        )
         other = self.claims.claim(identity.serial, st)
         if other is not None:
-            self._flag("duplicate_id", f"设备编号 {identity.serial} 同时出现在插槽 {other}，"
-                       f"未挂载 / device id {identity.serial} is already docked in slot {other}: "
-                       "not mounted")  # fmt: skip
+            self._flag(
+                "duplicate_id",
+                f"设备编号 {identity.serial} 同时出现在插槽 {other}，"
+                f"未挂载 / device id {identity.serial} is already docked in slot {other}: "
+                "not mounted",
+            )
             self.device_id = None  # not ours to release
             return self._refuse(identity, None)
         enrolment = registry.enrolment(self.db_, identity.serial)
@@ -181,31 +208,56 @@ class DockSession:
                 drv.authenticate(secret)
                 authed = True
             except AuthError as exc:
-                self._flag("auth_failed", f"身份验证失败，未挂载 / authentication failed, not "
-                           f"mounted: {exc.render()}")  # fmt: skip
+                self._flag(
+                    "auth_failed",
+                    f"身份验证失败，未挂载 / authentication failed, not mounted: {exc.render()}",
+                )
         battery = drv.battery()
         total, free = drv.storage()
         reading = drv.read_clock()
-        a = assess(identity, enrolment, battery, total, free, reading, self.cfg,
-                   self.settings.station.timezone)  # fmt: skip
+        a = assess(
+            identity,
+            enrolment,
+            battery,
+            total,
+            free,
+            reading,
+            self.cfg,
+            self.settings.station.timezone,
+        )
         self.flags += [f for f in a.flags if f.code not in (g.code for g in self.flags)]
         self._update_row(
-            device_id=identity.serial, officer_id=identity.officer_id, unit_id=identity.unit_id,
-            driver=drv.name, battery_pct=battery, storage_total=total, storage_free=free,
+            device_id=identity.serial,
+            officer_id=identity.officer_id,
+            unit_id=identity.unit_id,
+            driver=drv.name,
+            battery_pct=battery,
+            storage_total=total,
+            storage_free=free,
             device_clock=a.device_clock,
             station_clock=to_iso(reading.station_mid) if reading else None,
-            drift_s=a.drift_s, flags=self._flags_json(),
-        )  # fmt: skip
-        self._status("checking", battery_pct=battery, storage_total=total, storage_free=free,
-                     drift_s=a.drift_s)  # fmt: skip
+            drift_s=a.drift_s,
+            flags=self._flags_json(),
+        )
+        self._status(
+            "checking",
+            battery_pct=battery,
+            storage_total=total,
+            storage_free=free,
+            drift_s=a.drift_s,
+        )
         if a.refused or any(f.code == "auth_failed" for f in self.flags):
             return self._refuse(identity, a)
         if authed and reading is not None:
             # R3: correct the device clock after measuring its drift.
             now_local = dt.datetime.now(ZoneInfo(self.settings.station.timezone))
             drv.set_clock(now_local.replace(tzinfo=None))
-            log.info("dock.clock_set", session_id=self.session_id, device_id=identity.serial,
-                     drift_s=a.drift_s)  # fmt: skip
+            log.info(
+                "dock.clock_set",
+                session_id=self.session_id,
+                device_id=identity.serial,
+                drift_s=a.drift_s,
+            )
         drv.expose_storage()
         return self._ingest(identity, a)
 
@@ -219,30 +271,47 @@ class DockSession:
 
     def _refuse_unknown_usb(self) -> Outcome:
         st = self.state
-        self._flag("unknown_device", f"未知的 USB 存储设备（{st.usb_serial or '无序列号'}），"
-                   "未挂载 / unknown USB storage device: not a recorder, not mounted")  # fmt: skip
+        self._flag(
+            "unknown_device",
+            f"未知的 USB 存储设备（{st.usb_serial or '无序列号'}），"
+            "未挂载 / unknown USB storage device: not a recorder, not mounted",
+        )
         registry.raise_alert(
-            self.db_, "unknown_device", self.flags[-1].message, slot=self.slot,
-            session_id=self.session_id, data={"usb_serial": st.usb_serial},
-        )  # fmt: skip
+            self.db_,
+            "unknown_device",
+            self.flags[-1].message,
+            slot=self.slot,
+            session_id=self.session_id,
+            data={"usb_serial": st.usb_serial},
+        )
         return Outcome(self.session_id, "refused", message="unknown USB storage")
 
     def _refuse(self, identity: Identity, a: Assessment | None) -> Outcome:
         codes = [f.code for f in self.flags]
-        main = next(c for c in ("auth_failed", "duplicate_id", "unknown_device",
-                                "identity_invalid") if c in codes)  # fmt: skip
+        main = next(
+            c
+            for c in ("auth_failed", "duplicate_id", "unknown_device", "identity_invalid")
+            if c in codes
+        )
         registry.raise_alert(
-            self.db_, main, next(f.message for f in self.flags if f.code == main),
-            device_id=identity.serial, slot=self.slot, session_id=self.session_id,
+            self.db_,
+            main,
+            next(f.message for f in self.flags if f.code == main),
+            device_id=identity.serial,
+            slot=self.slot,
+            session_id=self.session_id,
             data={"identity": identity.as_dict()},
-        )  # fmt: skip
+        )
         return Outcome(self.session_id, "refused", message=main)
 
     def _wait_storage(self) -> tuple[str, str | None]:
         st = self.state
         if not st.storage_ready.wait(STORAGE_WAIT_S) or st.storage is None:
-            raise DeviceError("the recorder's storage did not appear / 记录仪存储未出现",
-                              where=self.slot, hint="re-dock the recorder")  # fmt: skip
+            raise DeviceError(
+                "the recorder's storage did not appear / 记录仪存储未出现",
+                where=self.slot,
+                hint="re-dock the recorder",
+            )
         if st.gone.is_set():
             raise VolumeGoneError(where=self.slot)
         return st.storage, st.fstype
@@ -257,45 +326,82 @@ class DockSession:
             drv.root = self.volume.root
             identity = drv.identify()
             enrolment = registry.enrolment(self.db_, identity.serial)
-            again = assess(identity, enrolment, None, *drv.storage(), None, self.cfg,
-                           self.settings.station.timezone)  # fmt: skip
+            total, free = drv.storage()
+            again = assess(
+                identity, enrolment, None, total, free, None, self.cfg,
+                self.settings.station.timezone,
+            )  # fmt: skip
+            # Storage is known now that the volume is mounted; the rest is re-checked.
+            self.flags = [f for f in self.flags if f.code != "storage_unknown"]
             self.flags += [f for f in again.flags if f.code not in (g.code for g in self.flags)]
-            self._update_row(officer_id=identity.officer_id, unit_id=identity.unit_id,
-                             flags=self._flags_json())  # fmt: skip
-        method = f"执法记录仪 / body camera {identity.model or ''} ({drv.name if drv else '?'} driver)"
+            self._update_row(
+                officer_id=identity.officer_id, unit_id=identity.unit_id, storage_total=total,
+                storage_free=free, flags=self._flags_json(),
+            )  # fmt: skip
+        method = (
+            f"执法记录仪 / body camera {identity.model or ''} ({drv.name if drv else '?'} driver)"
+        )
         ctx = IngestContext(
-            kind="dock", device_id=identity.serial, officer_id=identity.officer_id,
-            unit_id=identity.unit_id, drift_s=a.correct_by_s, method=method.replace("  ", " "),
-            slot=self.slot, session_id=self.session_id,
-        )  # fmt: skip
+            kind="dock",
+            device_id=identity.serial,
+            officer_id=identity.officer_id,
+            unit_id=identity.unit_id,
+            drift_s=a.correct_by_s,
+            method=method.replace("  ", " "),
+            slot=self.slot,
+            session_id=self.session_id,
+        )
         self._status("copying", files_done=0, bytes_done=0)
 
         def progress(p: IngestProgress) -> None:
-            self.board.update(self.slot, files_total=p.files_total, files_done=p.files_done,
-                              bytes_total=p.bytes_total, bytes_done=p.bytes_done)  # fmt: skip
+            self.board.update(
+                self.slot,
+                files_total=p.files_total,
+                files_done=p.files_done,
+                bytes_total=p.bytes_total,
+                bytes_done=p.bytes_done,
+            )
 
-        log.info("dock.ingest_started", session_id=self.session_id, slot=self.slot,
-                 mountpoint=str(self.volume.root))  # fmt: skip
+        log.info(
+            "dock.ingest_started",
+            session_id=self.session_id,
+            slot=self.slot,
+            mountpoint=str(self.volume.root),
+        )
         try:
-            report = ingest_volume(self.vault, self.db_, self.settings, self.volume.root, ctx,
-                                   actor=self.actor, progress=progress, stop=self.state.halt)  # fmt: skip
+            report = ingest_volume(
+                self.vault,
+                self.db_,
+                self.settings,
+                self.volume.root,
+                ctx,
+                actor=self.actor,
+                progress=progress,
+                stop=self.state.halt,
+            )
         except (VaultFullError, VolumeGoneError) as exc:
             partial = getattr(exc, "report", None)
             outcome = self._fail(exc)
             if isinstance(exc, VaultFullError) and partial is not None:
                 outcome.cleared = self._clear(partial)
             return outcome
-        log.info("session.ingested", session_id=self.session_id, **report.summary())
+        log.info("session.ingested", slot=self.slot, **report.summary())
         if report.aborted:
             if self.state.gone.is_set() or report.aborted == "volume gone":
                 return self._fail(VolumeGoneError(where=self.slot))
-            self._flag("interrupted", "采集站停止，未清除任何文件 / station stopping: nothing "
-                       "cleared, the next dock resumes")  # fmt: skip
+            self._flag(
+                "interrupted",
+                "采集站停止，未清除任何文件 / station stopping: nothing "
+                "cleared, the next dock resumes",
+            )
             return Outcome(self.session_id, "interrupted", report=report, message=report.aborted)
         failed = report.count("failed")
         if failed:
-            self._flag("files_failed", f"{failed} 个文件读取失败，保留在记录仪上 / {failed} files "
-                       "could not be read: left on the recorder")  # fmt: skip
+            self._flag(
+                "files_failed",
+                f"{failed} 个文件读取失败，保留在记录仪上 / {failed} files "
+                "could not be read: left on the recorder",
+            )
         cleared = self._clear(report)
         return Outcome(self.session_id, "done", report=report, cleared=cleared)
 
@@ -313,8 +419,13 @@ class DockSession:
         cleared = self.volume.clear(verified)
         log.info("dock.cleared", session_id=self.session_id, files=len(cleared))
         with write_txn(self.db_):
-            audit(self.db_, "dock.cleared", actor=self.actor, subject=f"session:{self.session_id}",
-                  data={"files": cleared, "device_id": self.device_id})  # fmt: skip
+            audit(
+                self.db_,
+                "dock.cleared",
+                actor=self.actor,
+                subject=f"session:{self.session_id}",
+                data={"files": cleared, "device_id": self.device_id},
+            )
         return cleared
 
     def _finish(self, o: Outcome) -> None:
@@ -325,14 +436,37 @@ class DockSession:
             self.db_.execute(
                 "update sessions set state = ?, ended_at = ?, flags = ?, message = ?,"
                 " cleared = ?, safe_to_undock = 1 where id = ?",
-                [o.state, to_iso(utcnow()), self._flags_json(), o.message, len(o.cleared),
-                 self.session_id],
-            )  # fmt: skip
-            audit(self.db_, "session.ended", actor=self.actor, subject=f"session:{self.session_id}",
-                  data={"state": o.state, "flags": [f.code for f in self.flags],
-                        "cleared": len(o.cleared), "slot": self.slot})  # fmt: skip
+                [
+                    o.state,
+                    to_iso(utcnow()),
+                    self._flags_json(),
+                    o.message,
+                    len(o.cleared),
+                    self.session_id,
+                ],
+            )
+            audit(
+                self.db_,
+                "session.ended",
+                actor=self.actor,
+                subject=f"session:{self.session_id}",
+                data={
+                    "state": o.state,
+                    "flags": [f.code for f in self.flags],
+                    "cleared": len(o.cleared),
+                    "slot": self.slot,
+                },
+            )
         phase = o.state if o.state in ("done", "refused", "failed", "interrupted") else "failed"
-        self._status(phase, safe_to_undock=True, cleared=len(o.cleared), state=o.state,
-                     message=o.message)  # fmt: skip
-        log.info("session.ended", session_id=self.session_id, slot=self.slot, state=o.state,
-                 flags=[f.code for f in self.flags], cleared=len(o.cleared), pid=os.getpid())  # fmt: skip
+        self._status(
+            phase, safe_to_undock=True, cleared=len(o.cleared), state=o.state, message=o.message
+        )
+        log.info(
+            "session.ended",
+            session_id=self.session_id,
+            slot=self.slot,
+            state=o.state,
+            flags=[f.code for f in self.flags],
+            cleared=len(o.cleared),
+            pid=os.getpid(),
+        )
