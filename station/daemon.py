@@ -12,6 +12,7 @@ it, in reverse order.
 
 from __future__ import annotations
 
+import faulthandler
 import queue
 import signal
 import threading
@@ -123,6 +124,7 @@ class Daemon:
     # -- the run -------------------------------------------------------------------------------
     def run(self, *, install_signals: bool = True) -> int:
         if install_signals:
+            faulthandler.register(signal.SIGUSR1)  # stack dump on demand, for field debugging
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
         self.recover()

@@ -21,6 +21,7 @@ class Notifier:
         elif addr.startswith("/"):
             self.address = addr
         self.watchdog_s = _watchdog_seconds(env)
+        self._last_status: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -32,7 +33,8 @@ class Notifier:
         msg = "\n".join(f"{k}={v.replace(chr(10), ' ')}" for k, v in fields.items())
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             try:
-                sock.sendto(msg.encode("utf-8"), self.address)
+                # Never block: a stalled service manager must not stall the station.
+                sock.sendto(msg.encode("utf-8"), socket.MSG_DONTWAIT, self.address)
             except OSError:
                 return False
         return True
@@ -47,6 +49,10 @@ class Notifier:
         return self.send(STOPPING="1")
 
     def status(self, text: str) -> bool:
+        """STATUS=…, sent only when the text changed."""
+        if text == self._last_status:
+            return False
+        self._last_status = text
         return self.send(STATUS=text)
 
 

@@ -51,3 +51,21 @@ def test_watchdog_for_another_pid_is_ignored() -> None:
 
 def test_gone_socket_is_not_fatal(tmp_path: Path) -> None:
     assert Notifier({"NOTIFY_SOCKET": str(tmp_path / "nobody")}).ready() is False
+
+
+def test_full_socket_does_not_block(tmp_path: Path) -> None:
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as srv:
+        srv.bind(str(path))
+        n = Notifier({"NOTIFY_SOCKET": str(path)})
+        sent = [n.watchdog() for _ in range(5000)]  # nobody reads: the queue fills up
+        assert sent[0] and not sent[-1]
+        assert srv.recv(100) == b"WATCHDOG=1"
+
+
+def test_unchanged_status_is_not_resent(tmp_path: Path) -> None:
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as srv:
+        srv.bind(str(path))
+        n = Notifier({"NOTIFY_SOCKET": str(path)})
+        assert n.status("a") and not n.status("a") and n.status("b")

@@ -153,7 +153,7 @@ def test_unenrolled_recorder_is_never_mounted(
 ) -> None:
     st = docked(SimConfig(serial="ZFY0001", secret=SECRET), clips_a)
     out = run_session(vault, st)
-    assert out.state == "refused" and [f["code"] for f in out.flags][0] == "unknown_device"
+    assert out.state == "refused" and next(f["code"] for f in out.flags) == "unknown_device"
     assert not (vault.run / "mnt").exists()  # invariant 5
     assert not st.sim.storage_mode and not st.sim.clock_sets
     assert read_loop(st.loop, tmp_path) == files_of(clips_a)

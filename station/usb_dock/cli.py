@@ -32,8 +32,14 @@ from station.usb_dock import registry
 @handle_errors
 def run_cmd(app: App) -> None:
     """运行采集站守护进程 / Run the dock daemon (udev hotplug, sessions, sd_notify)."""
+    from station import log
     from station.daemon import Daemon
 
+    # The daemon logs at the settings' level (default info) unless STATION_LOG_LEVEL says more.
+    log.configure(
+        os.environ.get("STATION_LOG_LEVEL", app.settings.log.level),
+        json=os.environ.get("STATION_LOG_JSON") == "1",
+    )
     sys.exit(Daemon(app.vault, app.settings, actor="station").run())
 
 

@@ -1,0 +1,73 @@
+"""Runs under ``umockdev-wrapper``: owns a umockdev Testbed, starts the station daemon as a real
+subprocess inside it, and adds/removes devices on request (JSON lines on stdin -> stdout).
+
+Not a test module itself; tests/test_daemon_e2e.py drives it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import gi
+
+gi.require_version("UMockdev", "1.0")
+from gi.repository import UMockdev  # noqa: E402
+
+
+def flat(d: dict[str, str]) -> list[str]:
+    out: list[str] = []
+    for k, v in d.items():
+        out += [k, v]
+    return out
+
+
+def main() -> int:
+    home, log_path = sys.argv[1], sys.argv[2]
+    tb = UMockdev.Testbed.new()
+    env = dict(os.environ)
+    env["UMOCKDEV_DIR"] = tb.get_root_dir()  # HARNESS.md: the child needs it explicitly
+    env["STATION_LOG_JSON"] = "1"
+    daemon: subprocess.Popen[bytes] | None = None
+    with open(log_path, "ab") as log:
+        for line in sys.stdin:
+            cmd = json.loads(line)
+            op = cmd["op"]
+            reply: dict[str, object] = {"op": op}
+            if op == "start":
+                daemon = subprocess.Popen(
+                    [sys.executable, "-m", "station", "--home", home, "run"],
+                    env=env, stdout=log, stderr=log, cwd=cmd.get("cwd"),
+                )  # fmt: skip
+                reply["pid"] = daemon.pid
+                reply["root"] = tb.get_root_dir()
+            elif op == "add":
+                reply["syspath"] = tb.add_device(
+                    cmd["subsystem"], cmd["name"], cmd.get("parent"),
+                    flat(cmd.get("attrs", {})), flat(cmd.get("props", {})),
+                )  # fmt: skip
+            elif op == "uevent":
+                tb.uevent(cmd["syspath"], cmd["action"])
+            elif op == "stop":
+                assert daemon is not None
+                daemon.send_signal(signal.SIGTERM)
+                try:
+                    reply["rc"] = daemon.wait(cmd.get("timeout", 60))
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+                    reply["rc"] = "killed"
+                daemon = None
+            print(json.dumps(reply), flush=True)
+            if op == "stop":
+                break
+    if daemon is not None:
+        daemon.kill()
+        daemon.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
