@@ -145,6 +145,9 @@ class UmockdevStation:
     def start(self) -> None:
         self.root = Path(str(self.send(op="start")["root"]))
 
+    def start_testbed_only(self) -> None:
+        self.root = Path(str(self.send(op="root")["root"]))
+
     def dock(
         self,
         port: int,

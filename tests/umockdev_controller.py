@@ -49,10 +49,16 @@ def main() -> int:
                     cmd["subsystem"], cmd["name"], cmd.get("parent"),
                     flat(cmd.get("attrs", {})), flat(cmd.get("props", {})),
                 )  # fmt: skip
+            elif op == "root":
+                reply["root"] = tb.get_root_dir()
+            elif op == "run":
+                proc = subprocess.run(cmd["argv"], env=env, capture_output=True, text=True)
+                reply.update(rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
             elif op == "uevent":
                 tb.uevent(cmd["syspath"], cmd["action"])
+            elif op == "stop" and daemon is None:
+                reply["rc"] = None
             elif op == "stop":
-                assert daemon is not None
                 daemon.send_signal(signal.SIGTERM)
                 try:
                     reply["rc"] = daemon.wait(cmd.get("timeout", 60))
