@@ -116,10 +116,19 @@ class UmockdevStation:
         env["WATCHDOG_USEC"] = "4000000"
         env.pop("WATCHDOG_PID", None)
         self.proc = subprocess.Popen(
-            ["umockdev-wrapper", sys.executable, str(REPO / "tests/umockdev_controller.py"),
-             str(home), str(self.log)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp,
-        )  # fmt: skip
+            [
+                "umockdev-wrapper",
+                sys.executable,
+                str(REPO / "tests/umockdev_controller.py"),
+                str(home),
+                str(self.log),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp,
+        )
         self.n = 0
 
     def send(self, **cmd: object) -> dict[str, object]:
@@ -159,21 +168,42 @@ class UmockdevStation:
     ) -> str:
         """Add a USB device with a serial child (``tty``: the pty's name, linked into the
         testbed's /dev, where umockdev's preload redirects to) and a storage child."""
-        usb = str(self.send(op="add", subsystem="usb", name=f"usb1/1-{port}", props={
-            "DEVTYPE": "usb_device", "ID_SERIAL_SHORT": usb_serial})["syspath"])  # fmt: skip
+        usb = str(
+            self.send(
+                op="add",
+                subsystem="usb",
+                name=f"usb1/1-{port}",
+                props={"DEVTYPE": "usb_device", "ID_SERIAL_SHORT": usb_serial},
+            )["syspath"]
+        )
         tag = {"STATION_RECORDER": "1", "STATION_DRIVER": "serial"} if recorder else {}
         if tty:
             node = self.root / "dev" / f"ttyACM{port}"
             node.parent.mkdir(parents=True, exist_ok=True)
             node.unlink(missing_ok=True)
             node.symlink_to(tty)
-            self.send(op="add", subsystem="tty", name=f"ttyACM{port}", parent=usb,
-                      props={"DEVNAME": f"/dev/ttyACM{port}", **tag})  # fmt: skip
+            self.send(
+                op="add",
+                subsystem="tty",
+                name=f"ttyACM{port}",
+                parent=usb,
+                props={"DEVNAME": f"/dev/ttyACM{port}", **tag},
+            )
         if storage:
             self.n += 1
-            self.send(op="add", subsystem="block", name=f"sd{chr(97 + self.n)}1", parent=usb,
-                      props={"DEVNAME": storage, "ID_FS_TYPE": "exfat", "ID_BUS": "usb",
-                             "DEVTYPE": "partition", **tag})  # fmt: skip
+            self.send(
+                op="add",
+                subsystem="block",
+                name=f"sd{chr(97 + self.n)}1",
+                parent=usb,
+                props={
+                    "DEVNAME": storage,
+                    "ID_FS_TYPE": "exfat",
+                    "ID_BUS": "usb",
+                    "DEVTYPE": "partition",
+                    **tag,
+                },
+            )
         return usb
 
     def undock(self, usb: str) -> None:

@@ -52,10 +52,24 @@ def home(tmp_path: Path) -> Iterator[Vault]:
     vault = Vault(tmp_path / "home")
     vault.init()
     db = open_catalog(vault.catalog_path)
-    registry.enrol(db, "ZFY0001", officer_id="100001", unit_id="110101000001", actor="admin",
-                   officer_name="张三", secret=SECRET_A)  # fmt: skip
-    registry.enrol(db, "ZFY0002", officer_id="100002", unit_id="110101000001", actor="admin",
-                   officer_name="李四", secret=SECRET_B)  # fmt: skip
+    registry.enrol(
+        db,
+        "ZFY0001",
+        officer_id="100001",
+        unit_id="110101000001",
+        actor="admin",
+        officer_name="张三",
+        secret=SECRET_A,
+    )
+    registry.enrol(
+        db,
+        "ZFY0002",
+        officer_id="100002",
+        unit_id="110101000001",
+        actor="admin",
+        officer_name="李四",
+        secret=SECRET_B,
+    )
     # A session a crash left "running": resumed/closed at start-up.
     with write_txn(db):
         db.execute("insert into sessions (kind, started_at, state) values ('dock', 'x', 'running')")
@@ -79,10 +93,16 @@ def test_three_recorders_docked_at_once(
         sims = {}
         for dev, cfg in {
             "ZFY0001": SimConfig(serial="ZFY0001", officer_id="100001", secret=SECRET_A),
-            "ZFY0002": SimConfig(serial="ZFY0002", officer_id="100002", officer_name="李四",
-                                 secret=SECRET_B, drift_s=40.0, battery_pct=9),
+            "ZFY0002": SimConfig(
+                serial="ZFY0002",
+                officer_id="100002",
+                officer_name="李四",
+                secret=SECRET_B,
+                drift_s=40.0,
+                battery_pct=9,
+            ),
             "ZFY0003": SimConfig(serial="ZFY0003", officer_id="100003", secret=b"k"),
-        }.items():  # fmt: skip
+        }.items():
             sims[dev] = stack.enter_context(sim_recorder(cfg))
         tb = UmockdevStation(home.home, tmp_path)
         stack.callback(tb.close)
@@ -125,8 +145,12 @@ def test_three_recorders_docked_at_once(
                 assert abs(r["drift_s"] - 40.0) < 0.5 and abs(shift - 40.0) < 0.5  # corrected
             else:
                 assert abs(r["drift_s"]) < 0.5 and abs(shift) < 0.5
-        sessions = {r["device_id"]: r for r in db.query(
-            "select * from sessions where kind = 'dock' and device_id is not null")}  # fmt: skip
+        sessions = {
+            r["device_id"]: r
+            for r in db.query(
+                "select * from sessions where kind = 'dock' and device_id is not null"
+            )
+        }
         assert sessions["ZFY0001"]["state"] == "done" and sessions["ZFY0001"]["cleared"] == 3
         assert sessions["ZFY0002"]["battery_pct"] == 9
         assert sessions["ZFY0003"]["state"] == "refused" and sessions["ZFY0003"]["cleared"] == 0
@@ -140,6 +164,13 @@ def test_three_recorders_docked_at_once(
         db.close()
     log = (tmp_path / "daemon.log").read_text()
     events = [json.loads(x)["event"] for x in log.splitlines() if x.startswith("{")]
-    for name in ("daemon.ready", "dock.added", "session.ingested", "dock.cleared",
-                 "session.ended", "dock.removed", "daemon.stopped"):  # fmt: skip
+    for name in (
+        "daemon.ready",
+        "dock.added",
+        "session.ingested",
+        "dock.cleared",
+        "session.ended",
+        "dock.removed",
+        "daemon.stopped",
+    ):
         assert name in events, name

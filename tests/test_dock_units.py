@@ -32,32 +32,71 @@ def _unit_copy(tmp_path: Path) -> Path:
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze")
 def test_unit_verifies_without_any_warning(tmp_path: Path) -> None:
-    proc = subprocess.run(["systemd-analyze", "verify", str(_unit_copy(tmp_path))],
-                          capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", str(_unit_copy(tmp_path))], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
     text = UNIT.read_text()
-    for line in ("Type=notify", "WatchdogSec=", "ProtectSystem=strict", "PrivateTmp=yes",
-                 "NoNewPrivileges=yes", "CapabilityBoundingSet=CAP_SYS_ADMIN"):  # fmt: skip
+    for line in (
+        "Type=notify",
+        "WatchdogSec=",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=CAP_SYS_ADMIN",
+    ):
         assert line in text
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze")
 def test_unit_security_score_below_threshold(tmp_path: Path) -> None:
     unit = _unit_copy(tmp_path)
-    ok = subprocess.run(["systemd-analyze", "security", "--offline=yes",
-                         f"--threshold={SECURITY_THRESHOLD}", str(unit)],
-                        capture_output=True, text=True)  # fmt: skip
+    ok = subprocess.run(
+        [
+            "systemd-analyze",
+            "security",
+            "--offline=yes",
+            f"--threshold={SECURITY_THRESHOLD}",
+            str(unit),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0, ok.stdout[-2000:]
     # The check has teeth: without the hardening the same unit fails the threshold.
     bare = tmp_path / "bare" / "station.service"
     bare.parent.mkdir()
-    bare.write_text("\n".join(
-        line for line in unit.read_text().splitlines()
-        if not line.startswith(("Protect", "Restrict", "Private", "Capability", "System",
-                                "NoNew", "Device", "IPAddress", "Lock", "ProcSubset"))))  # fmt: skip
-    bad = subprocess.run(["systemd-analyze", "security", "--offline=yes",
-                          f"--threshold={SECURITY_THRESHOLD}", str(bare)],
-                         capture_output=True, text=True)  # fmt: skip
+    bare.write_text(
+        "\n".join(
+            line
+            for line in unit.read_text().splitlines()
+            if not line.startswith(
+                (
+                    "Protect",
+                    "Restrict",
+                    "Private",
+                    "Capability",
+                    "System",
+                    "NoNew",
+                    "Device",
+                    "IPAddress",
+                    "Lock",
+                    "ProcSubset",
+                )
+            )
+        )
+    )
+    bad = subprocess.run(
+        [
+            "systemd-analyze",
+            "security",
+            "--offline=yes",
+            f"--threshold={SECURITY_THRESHOLD}",
+            str(bare),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0
 
 
@@ -107,11 +146,21 @@ def test_udev_rule_tags_recorders_and_names_their_port(
 ) -> None:
     tb = udev_station
     tb.start_testbed_only()
-    usb = tb.send(op="add", subsystem="usb", name="usb1/1-1", attrs={
-        "idVendor": "1209", "idProduct": "5a46", "serial": "ZFY0001"},
-        props={"DEVTYPE": "usb_device"})["syspath"]  # fmt: skip
-    tty = tb.send(op="add", subsystem="tty", name="ttyACM0", parent=usb, attrs={"dev": "166:0"},
-                  props={"DEVNAME": "/dev/ttyACM0", "MAJOR": "166", "MINOR": "0"})["syspath"]  # fmt: skip
+    usb = tb.send(
+        op="add",
+        subsystem="usb",
+        name="usb1/1-1",
+        attrs={"idVendor": "1209", "idProduct": "5a46", "serial": "ZFY0001"},
+        props={"DEVTYPE": "usb_device"},
+    )["syspath"]
+    tty = tb.send(
+        op="add",
+        subsystem="tty",
+        name="ttyACM0",
+        parent=usb,
+        attrs={"dev": "166:0"},
+        props={"DEVNAME": "/dev/ttyACM0", "MAJOR": "166", "MINOR": "0"},
+    )["syspath"]
     props = _props(_udevadm_test(tb, tmp_path, str(tty)))
     assert props["STATION_RECORDER"] == "1" and props["STATION_DRIVER"] == "serial"
     assert props["STATION_SERIAL"] == "ZFY0001"
@@ -127,17 +176,37 @@ def test_udev_rule_mass_storage_and_foreign_stick(
 ) -> None:
     tb = udev_station
     tb.start_testbed_only()
-    rec = tb.send(op="add", subsystem="usb", name="usb1/1-2", attrs={
-        "idVendor": "1209", "idProduct": "5a47", "serial": "ZFY0009"},
-        props={"DEVTYPE": "usb_device"})["syspath"]  # fmt: skip
-    blk = tb.send(op="add", subsystem="block", name="sdb", parent=rec, attrs={"dev": "8:16"},
-                  props={"DEVNAME": "/dev/sdb", "DEVTYPE": "disk", "MAJOR": "8", "MINOR": "16"})  # fmt: skip
+    rec = tb.send(
+        op="add",
+        subsystem="usb",
+        name="usb1/1-2",
+        attrs={"idVendor": "1209", "idProduct": "5a47", "serial": "ZFY0009"},
+        props={"DEVTYPE": "usb_device"},
+    )["syspath"]
+    blk = tb.send(
+        op="add",
+        subsystem="block",
+        name="sdb",
+        parent=rec,
+        attrs={"dev": "8:16"},
+        props={"DEVNAME": "/dev/sdb", "DEVTYPE": "disk", "MAJOR": "8", "MINOR": "16"},
+    )
     props = _props(_udevadm_test(tb, tmp_path, str(blk["syspath"])))
     assert props["STATION_DRIVER"] == "mass-storage" and props["STATION_SERIAL"] == "ZFY0009"
-    stick = tb.send(op="add", subsystem="usb", name="usb1/1-3", attrs={
-        "idVendor": "0781", "idProduct": "5567", "serial": "4C53"},
-        props={"DEVTYPE": "usb_device"})["syspath"]  # fmt: skip
-    sblk = tb.send(op="add", subsystem="block", name="sdc", parent=stick, attrs={"dev": "8:32"},
-                   props={"DEVNAME": "/dev/sdc", "DEVTYPE": "disk", "MAJOR": "8", "MINOR": "32"})  # fmt: skip
+    stick = tb.send(
+        op="add",
+        subsystem="usb",
+        name="usb1/1-3",
+        attrs={"idVendor": "0781", "idProduct": "5567", "serial": "4C53"},
+        props={"DEVTYPE": "usb_device"},
+    )["syspath"]
+    sblk = tb.send(
+        op="add",
+        subsystem="block",
+        name="sdc",
+        parent=stick,
+        attrs={"dev": "8:32"},
+        props={"DEVNAME": "/dev/sdc", "DEVTYPE": "disk", "MAJOR": "8", "MINOR": "32"},
+    )
     props = _props(_udevadm_test(tb, tmp_path, str(sblk["syspath"])))
     assert "STATION_RECORDER" not in props  # a plain USB stick is not a recorder

@@ -40,15 +40,21 @@ def main() -> int:
             if op == "start":
                 daemon = subprocess.Popen(
                     [sys.executable, "-m", "station", "--home", home, "run"],
-                    env=env, stdout=log, stderr=log, cwd=cmd.get("cwd"),
-                )  # fmt: skip
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                    cwd=cmd.get("cwd"),
+                )
                 reply["pid"] = daemon.pid
                 reply["root"] = tb.get_root_dir()
             elif op == "add":
                 reply["syspath"] = tb.add_device(
-                    cmd["subsystem"], cmd["name"], cmd.get("parent"),
-                    flat(cmd.get("attrs", {})), flat(cmd.get("props", {})),
-                )  # fmt: skip
+                    cmd["subsystem"],
+                    cmd["name"],
+                    cmd.get("parent"),
+                    flat(cmd.get("attrs", {})),
+                    flat(cmd.get("props", {})),
+                )
             elif op == "root":
                 reply["root"] = tb.get_root_dir()
             elif op == "run":

@@ -328,16 +328,25 @@ class DockSession:
             enrolment = registry.enrolment(self.db_, identity.serial)
             total, free = drv.storage()
             again = assess(
-                identity, enrolment, None, total, free, None, self.cfg,
+                identity,
+                enrolment,
+                None,
+                total,
+                free,
+                None,
+                self.cfg,
                 self.settings.station.timezone,
-            )  # fmt: skip
+            )
             # Storage is known now that the volume is mounted; the rest is re-checked.
             self.flags = [f for f in self.flags if f.code != "storage_unknown"]
             self.flags += [f for f in again.flags if f.code not in (g.code for g in self.flags)]
             self._update_row(
-                officer_id=identity.officer_id, unit_id=identity.unit_id, storage_total=total,
-                storage_free=free, flags=self._flags_json(),
-            )  # fmt: skip
+                officer_id=identity.officer_id,
+                unit_id=identity.unit_id,
+                storage_total=total,
+                storage_free=free,
+                flags=self._flags_json(),
+            )
         method = (
             f"执法记录仪 / body camera {identity.model or ''} ({drv.name if drv else '?'} driver)"
         )
