@@ -95,3 +95,18 @@ def test_field_accessors_name_the_problem() -> None:
         f.get_int("x", 0, 100)
     with pytest.raises(ProtocolError, match="lacks the field 'free'"):
         f.get("free")
+
+
+def test_the_documented_example_is_exact() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs/recorder-protocol.md").read_text()
+    req = "3 INFO #2eb5f85b"
+    rep = (
+        "3 OK serial=ZFY0001 officer=100001 officer_name=%E5%BC%A0%E4%B8%89 unit=110101000001"
+        " unit_name=%E5%9F%8E%E7%AE%A1%E5%B1%80 #2f1fdf5e"
+    )
+    assert req in doc and rep in doc
+    assert protocol.encode(Frame(3, "INFO")) == (req + "\n").encode()
+    reply = protocol.decode(rep.encode())
+    assert reply.fields["officer_name"] == "张三" and reply.fields["unit_name"] == "城管局"

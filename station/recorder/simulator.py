@@ -210,6 +210,7 @@ def serve(rec: SimRecorder, fd: int, stop: threading.Event) -> None:
                 buf = b""
     finally:
         stop.set()
+        waker.join()  # it writes to wfd once: close only after it did
         os.close(rfd)
         os.close(wfd)
 
