@@ -1,7 +1,8 @@
 """Runs under ``umockdev-wrapper``: owns a umockdev Testbed, starts the station daemon as a real
 subprocess inside it, and adds/removes devices on request (JSON lines on stdin -> stdout).
 
-Not a test module itself; tests/test_daemon_e2e.py drives it.
+Driven by :class:`station.usb_dock.dockbed.DockBed` (the demo, the benchmark, the tests):
+``umockdev-wrapper python -m station.usb_dock.dockbed_controller HOME LOGFILE``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,6 @@ import signal
 import subprocess
 import sys
 
-import gi
-
-gi.require_version("UMockdev", "1.0")
-from gi.repository import UMockdev  # noqa: E402
-
 
 def flat(d: dict[str, str]) -> list[str]:
     out: list[str] = []
@@ -26,6 +22,11 @@ def flat(d: dict[str, str]) -> list[str]:
 
 
 def main() -> int:
+    import gi
+
+    gi.require_version("UMockdev", "1.0")
+    from gi.repository import UMockdev
+
     home, log_path = sys.argv[1], sys.argv[2]
     tb = UMockdev.Testbed.new()
     env = dict(os.environ)
@@ -62,9 +63,10 @@ def main() -> int:
                 reply.update(rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
             elif op == "uevent":
                 tb.uevent(cmd["syspath"], cmd["action"])
-            elif op == "stop" and daemon is None:
-                reply["rc"] = None
             elif op == "stop":
+                if daemon is None:
+                    print(json.dumps({"op": op, "rc": None}), flush=True)
+                    break
                 daemon.send_signal(signal.SIGTERM)
                 try:
                     reply["rc"] = daemon.wait(cmd.get("timeout", 60))
