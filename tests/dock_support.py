@@ -8,6 +8,7 @@ from station.usb_dock.dockbed import (
     REPO,
     DockBed,
     exfat_loop,
+    files_of,
     is_root,
     read_loop,
     sh,
@@ -36,7 +37,3 @@ def make_recorder_volume(root: Path, device: str, officer: str, clips: int = 3) 
 
     make_volume(root, device=device, officer=officer, clips=clips, seconds=1.0, size="160x120")
     return root
-
-
-def files_of(root: Path) -> dict[str, int]:
-    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}

@@ -67,6 +67,10 @@ def read_loop(loop: str, tmp: Path) -> dict[str, int]:
         mnt.rmdir()
 
 
+def files_of(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
 @contextmanager
 def sim_recorder(cfg: SimConfig, link: Path | None = None) -> Iterator[tuple[SimRecorder, str]]:
     rec = SimRecorder(cfg)
