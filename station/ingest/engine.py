@@ -20,6 +20,7 @@ import datetime as dt
 import errno
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -35,12 +36,13 @@ from station.catalog import write_txn
 from station.config import Settings
 from station.errors import IngestError, StationError, VaultFullError, VolumeGoneError
 from station.hashing.copy import (
+    PIPELINE_MIN,
     Reader,
-    evict,
-    fsync_dir,
+    copy_and_hash_pipelined,
     hash_file,
     link_no_replace,
     open_source,
+    prefetch,
     syncfs,
 )
 from station.hashing.copy import copy_and_hash as _copy_and_hash
@@ -54,7 +56,10 @@ from station.vault import Vault
 log = get()
 
 BATCH_FILES = 256
-BATCH_BYTES = 256 << 20
+PREFETCH_FILES = 16
+PREFETCH_MAX_FILE = 4 << 20
+PREFETCH_BYTES = 32 << 20
+BATCH_BYTES = 16 << 20  # large files commit one by one, so verify overlaps the next copy
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _GONE = (errno.ENODEV, errno.ENXIO, errno.ENOTCONN, errno.ESHUTDOWN, errno.ENOMEDIUM)
 
@@ -184,6 +189,7 @@ class _Run:
         self.created_session = False
         self.lock = threading.Lock()
         self.copier_done = threading.Event()
+        self.known_dirs: set[Path] = set()
 
     # ---- progress -------------------------------------------------------------------------
     def _progress(self, force: bool = False) -> None:
@@ -290,8 +296,10 @@ class _Run:
     def copy_all(self, entries: list[SourceEntry]) -> None:
         batch: list[_Staged] = []
         batch_bytes = 0
+        ahead = 0  # index up to which small source files were asked for in advance
         try:
-            for entry in entries:
+            for i, entry in enumerate(entries):
+                ahead = self._read_ahead(entries, i, ahead)
                 if self.stop.is_set():
                     raise _Abort("stopped")
                 if entry.kind != "file":
@@ -318,6 +326,20 @@ class _Run:
             return
         self._put(batch)
         self._put(None)
+
+    def _read_ahead(self, entries: list[SourceEntry], i: int, ahead: int) -> int:
+        """Ask the kernel to read the next small files while this one is copied."""
+        ahead = max(ahead, i + 1)
+        budget = 0
+        while ahead < len(entries) and ahead - i <= PREFETCH_FILES:
+            e = entries[ahead]
+            if e.kind == "file" and e.size <= PREFETCH_MAX_FILE:
+                budget += e.size
+                if budget > PREFETCH_BYTES:
+                    break
+                prefetch(e.path)
+            ahead += 1
+        return ahead
 
     def _put(self, item: list[_Staged] | None) -> None:
         if item is not None and not item:
@@ -347,7 +369,10 @@ class _Run:
                 raise self._vault_error(exc, staged) from exc
             try:
                 try:
-                    sha, size = _copy_and_hash(
+                    copier = (
+                        copy_and_hash_pipelined if entry.size >= PIPELINE_MIN else _copy_and_hash
+                    )
+                    sha, size = copier(
                         reader,
                         out,
                         chunk=self.chunk,
@@ -431,18 +456,21 @@ class _Run:
                 self._cleanup(batch)
                 raise self._vault_error(exc, self.vault.staging).error or exc from exc
         linked: list[Path] = []
-        dirs: set[Path] = set()
         try:
+            if self.settings.ingest.verify_after_write:
+                for s in staged_any:  # drop the copies from the cache, re-read them from disk
+                    assert s.staged is not None
+                    prefetch(s.staged, from_disk=True)
             for s in batch:
                 if s.staged is None:
                     results.append((s, s.outcome or "failed", s.failure, None))
                     continue
-                outcome, error, damaged = self._store(s, linked, dirs)
+                outcome, error, damaged = self._store(s, linked)
                 results.append((s, outcome, error, damaged))
-            for d in sorted(dirs):
-                fsync_dir(d)
-            if staged_any:
-                fsync_dir(self.vault.staging)
+            if linked or staged_any:
+                # one flush for every new name of the batch (directories included), instead of
+                # an fsync per content-addressed folder
+                syncfs(self.vault.originals)
             self._write_rows(results)
         except BaseException as exc:
             for p in linked:  # committed nowhere: take back what this batch linked
@@ -473,28 +501,22 @@ class _Run:
             if s.staged is not None:
                 s.staged.unlink(missing_ok=True)
 
-    def _store(
-        self, s: _Staged, linked: list[Path], dirs: set[Path]
-    ) -> tuple[str, str | None, str | None]:
+    def _store(self, s: _Staged, linked: list[Path]) -> tuple[str, str | None, str | None]:
         assert s.staged is not None and s.sha256 is not None
         entry = s.entry
+        ext = ext_of(entry.rel)
+        damaged = damage_check(s.staged, ext)  # headers only, while still cached; advisory
         if self.settings.ingest.verify_after_write:
-            fd = os.open(s.staged, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                evict(fd)
-            finally:
-                os.close(fd)
-            again, size = hash_file(s.staged, chunk=self.chunk, from_disk=True)
+            again, size = hash_file(s.staged, chunk=self.chunk, from_disk=True, prefetched=True)
             if again != s.sha256 or size != s.size:
                 s.staged.unlink(missing_ok=True)
                 log.error("ingest.verify_mismatch", path=entry.rel, copied=s.sha256, reread=again)
                 return "failed", "vault copy did not match on re-read / 校验不一致", None
-        ext = ext_of(entry.rel)
-        damaged = damage_check(s.staged, ext)
         os.chmod(s.staged, 0o444)
         final = self.vault.original_path(s.sha256, ext)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        dirs.add(final.parent)
+        if final.parent not in self.known_dirs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self.known_dirs.add(final.parent)
         if link_no_replace(s.staged, final):
             linked.append(final)
             outcome = "new"
@@ -551,7 +573,11 @@ class _Run:
                         outcome = "new"
                 if outcome == "new":
                     row = self._recording_row(s, damaged, now)
-                    self.db.table("recordings").insert(row)
+                    cols = ", ".join(row)
+                    marks = ", ".join("?" for _ in row)
+                    self.db.execute(
+                        f"insert into recordings ({cols}) values ({marks})", list(row.values())
+                    )
                     audit.append(
                         self.db,
                         "recording.ingested",
@@ -728,7 +754,15 @@ def _run(
     if isinstance(error, VaultFullError):
         run.report.aborted = "vault full"
     run.report.elapsed_s = time.monotonic() - started
-    run.close_session()
+    try:
+        run.close_session()
+    except sqlite3.Error as exc:
+        # e.g. the disk is full for the catalog too: the rows of every verified file are
+        # committed already; the session stays "running" and is closed as interrupted at the
+        # next start-up (recover_at_startup). Report the first error, not this one.
+        log.error("ingest.session_close_failed", session_id=run.report.session_id, error=str(exc))
+        if error is None:
+            raise
     run._progress(force=True)
     log.info("ingest.finished", **run.report.summary())
     if error is not None:
