@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "station.cases.cli",  # cases …, recordings tag|hold|release|review|mark-long-term|search
     "station.reports.cli",  # report retention|compliance|devices
     "station.transcode.cli",  # transcode status, retry, run-once
+    "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -56,12 +57,7 @@ def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
     # services log JSON at info to the journal; a person at a terminal sees warnings and errors
     as_json = os.environ.get("STATION_LOG_JSON") == "1"
     log.configure(
-<<<<<<< HEAD
-        os.environ.get("STATION_LOG_LEVEL", "warning"),
-        json=os.environ.get("STATION_LOG_JSON") == "1",
-=======
         os.environ.get("STATION_LOG_LEVEL", "info" if as_json else "warning"), json=as_json
->>>>>>> main
     )
     ctx.obj = App(
         vault=Vault(Path(home) if home else default_home()), actor=actor or default_actor()
