@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from station.catalog import open_catalog
-from station.cli_util import App, handle_errors, pass_app, print_table
+from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import StationError
 from station.recorder.simulator import SimConfig
 from station.sim.volume import make_volume
@@ -35,8 +35,12 @@ STRANGER = ("ZFY0777", "100777", "王五")
 SECRET = bytes.fromhex("5a46592d4c494e452f312064656d6f206b6579202d206e6f7420666f72207573")
 
 
+_QUIET: list[bool] = [False]
+
+
 def _say(text: str) -> None:
-    click.echo(text)
+    if not _QUIET[0]:
+        click.echo(text)
 
 
 @click.command("demo")
@@ -50,9 +54,10 @@ def _say(text: str) -> None:
 )
 @click.option("--clips", default=4, show_default=True, help="录像数 / clips on the recorder")
 @click.option("--seconds", default=3.0, show_default=True, help="每段秒数 / seconds per clip")
+@json_option
 @pass_app
 @handle_errors
-def demo_cmd(app: App, workdir: str, clips: int, seconds: float) -> None:
+def demo_cmd(app: App, workdir: str, clips: int, seconds: float, as_json: bool) -> None:
     """演示：守护进程与模拟记录仪 / Demo: the dock daemon with simulated recorders docked."""
     from station.usb_dock.dockbed import (
         DockBed,
@@ -67,6 +72,7 @@ def demo_cmd(app: App, workdir: str, clips: int, seconds: float) -> None:
         raise StationError(
             "umockdev-wrapper not found / 未找到 umockdev", hint="run scripts/setup.sh as root"
         )
+    _QUIET[0] = as_json
     root = Path(workdir).resolve()
     if root.exists():
         shutil.rmtree(root)
@@ -173,15 +179,32 @@ def demo_cmd(app: App, workdir: str, clips: int, seconds: float) -> None:
                 where=str(bed.log),
                 hint="see the daemon log",
             )
-        _show(db, bed.status(), tz)
+        final = bed.status()
+        if not as_json:
+            _show(db, final, tz)
         for port in (1, 2):
             bed.undock(f"/sys/devices/usb1/1-{port}")
         for dev, src in storage.items():
             left = read_loop(src, root) if is_root() else files_of(Path(src))
             n = len(left)
             _say(f"   记录仪 / recorder {dev}: 剩余 {n} 个文件 / {n} file(s) left on the recorder")
+        left_on = {
+            dev: sorted(read_loop(src, root) if is_root() else files_of(Path(src)))
+            for dev, src in storage.items()
+        }
         rc = bed.stop_daemon()
         _say(f"8. 拔出，守护进程停止 / undocked; daemon stopped (exit {rc})")
+    if as_json:
+        print_json(
+            {
+                "home": str(vault.home),
+                "slots": final.get("slots", []),
+                "daemon_exit": rc,
+                "recordings": [dict(r) for r in db.query("select * from recordings")],
+                "alerts": registry.list_alerts(db),
+                "left_on_recorders": left_on,
+            }
+        )
     db.close()
     _say(f"   日志 / daemon log: {root / 'daemon.log'}")
     _say(f"   查看 / look around: station --home {vault.home} recordings list | devices alerts")

@@ -28,17 +28,21 @@ from station.usb_dock import registry
 
 
 @click.command("run")
+@json_option
 @pass_app
 @handle_errors
-def run_cmd(app: App) -> None:
-    """运行采集站守护进程 / Run the dock daemon (udev hotplug, sessions, sd_notify)."""
+def run_cmd(app: App, as_json: bool) -> None:
+    """运行采集站守护进程 / Run the dock daemon (udev hotplug, sessions, sd_notify).
+
+    --json: 日志为 JSON 行 / log as JSON lines (as under systemd).
+    """
     from station import log
     from station.daemon import Daemon
 
     # The daemon logs at the settings' level (default info) unless STATION_LOG_LEVEL says more.
     log.configure(
         os.environ.get("STATION_LOG_LEVEL", app.settings.log.level),
-        json=os.environ.get("STATION_LOG_JSON") == "1",
+        json=as_json or os.environ.get("STATION_LOG_JSON") == "1",
     )
     sys.exit(Daemon(app.vault, app.settings, actor="station").run())
 
