@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -302,3 +303,47 @@ def test_mass_storage_recorder_by_usb_serial(
     assert row["battery_pct"] is None and row["drift_s"] is None and row["officer_id"] == "100001"
     assert files_of(vol) == {}  # cleared after verify
     _ = threading  # keep import for type checkers
+
+
+def test_vault_full_mid_session_clears_only_what_was_stored(
+    tmp_path: Path, docked: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vault on a real, small ext4 file system fills up during the copy."""
+    from dock_support import sh
+
+    img, mnt = tmp_path / "vault.img", tmp_path / "vaultfs"
+    with open(img, "wb") as f:
+        f.truncate(4 * 1024 * 1024)
+    sh("mkfs.ext4", "-q", "-F", "-m", "0", str(img))
+    loop = sh("losetup", "-f", "--show", str(img)).strip()
+    mnt.mkdir()
+    sh("mount", loop, str(mnt))
+    try:
+        vault = Vault(mnt / "home")
+        monkeypatch.setenv("STATION_HOME", str(vault.home))
+        vault.init()
+        from station.catalog import open_catalog
+
+        db = open_catalog(vault.catalog_path)
+        enrol(db, "ZFY0001", "100001")
+        content = tmp_path / "big"
+        day = content / "DCIM" / "20261121"
+        day.mkdir(parents=True)
+        for i in range(1, 6):  # 5 x 900 KB of noise; the vault has room for about 3
+            name = f"ZFY0001_100001_20261121{10 + i:02d}0000_{i:04d}.MP4"
+            (day / name).write_bytes(os.urandom(900_000))
+        st = docked(SimConfig(serial="ZFY0001", secret=SECRET), content)
+        out = run_session(vault, st)
+        assert out.state == "failed" and "vault_full" in [f["code"] for f in out.flags]
+        stored = {r[0] for r in db.execute("select original_name from recordings")}
+        assert 1 <= len(stored) < 5
+        left = read_loop(st.loop, tmp_path)
+        # Exactly the stored files were cleared; everything else is still on the recorder.
+        assert {Path(p).name for p in left} == {p.name for p in day.iterdir()} - stored
+        assert sorted(Path(c).name for c in out.cleared) == sorted(stored)
+        assert list(vault.staging.iterdir()) == []
+        assert session_row(db, out.session_id)["safe_to_undock"] == 1
+        db.close()
+    finally:
+        sh("umount", str(mnt))
+        sh("losetup", "-d", loop)
