@@ -126,6 +126,7 @@ class DockBed:
             cwd=tmp,
         )
         self.n = 0
+        self.children: dict[str, list[str]] = {}
 
     def send(self, **cmd: object) -> dict[str, object]:
         import json
@@ -173,21 +174,23 @@ class DockBed:
             )["syspath"]
         )
         tag = {"STATION_RECORDER": "1", "STATION_DRIVER": "serial"} if recorder else {}
+        kids = self.children.setdefault(usb, [])
         if tty:
             node = self.root / "dev" / f"ttyACM{port}"
             node.parent.mkdir(parents=True, exist_ok=True)
             node.unlink(missing_ok=True)
             node.symlink_to(tty)
-            self.send(
+            r = self.send(
                 op="add",
                 subsystem="tty",
                 name=f"ttyACM{port}",
                 parent=usb,
                 props={"DEVNAME": f"/dev/ttyACM{port}", **tag},
             )
+            kids.append(str(r["syspath"]))
         if storage:
             self.n += 1
-            self.send(
+            r = self.send(
                 op="add",
                 subsystem="block",
                 name=f"sd{chr(97 + self.n)}1",
@@ -200,10 +203,15 @@ class DockBed:
                     **tag,
                 },
             )
+            kids.append(str(r["syspath"]))
         return usb
 
     def undock(self, usb: str) -> None:
-        self.send(op="uevent", syspath=usb, action="remove")
+        """``remove`` uevents for the children, then the USB device, as the kernel sends them;
+        the devices leave the testbed, so the slot can be docked again."""
+        for kid in self.children.pop(usb, []):
+            self.send(op="remove", syspath=kid)
+        self.send(op="remove", syspath=usb)
 
     def status(self) -> dict[str, object]:
         import json

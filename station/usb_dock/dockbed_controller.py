@@ -61,6 +61,10 @@ def main() -> int:
             elif op == "run":
                 proc = subprocess.run(cmd["argv"], env=env, capture_output=True, text=True)
                 reply.update(rc=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
+            elif op == "remove":
+                # remove_device() sends nothing (HARNESS.md): send the uevent first.
+                tb.uevent(cmd["syspath"], "remove")
+                tb.remove_device(cmd["syspath"])
             elif op == "uevent":
                 tb.uevent(cmd["syspath"], cmd["action"])
             elif op == "stop":
