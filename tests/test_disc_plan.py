@@ -171,3 +171,18 @@ def test_any_case_numbers_give_a_valid_volume_id(numbers: list[str], job: int) -
     for copy in "AB":
         vid = names.volume_id(numbers, job, 3, copy)
         assert re.fullmatch(r"[A-Z0-9_]{1,16}", vid) and vid.endswith(f"_3{copy}")
+
+
+def test_xorriso_report_lba_of_a_multi_extent_file() -> None:
+    from station.disc_burn.readback import parse_report_lba
+
+    text = (
+        "Report layout: xt , Startlba ,   Blocks , Filesize , ISO image path\n"
+        "File data lba:  0 ,      293 ,  2097151 , 4609552441 , '/案 1/原始录像 originals/A.MP4'\n"
+        "File data lba:  1 ,  2097444 ,   153608 , 4609552441 , '/案 1/原始录像 originals/A.MP4'\n"
+        "File data lba:  0 ,      286 ,        1 ,      655 , '/it'\"'\"'s.txt'\n"
+    )
+    assert parse_report_lba(text) == {
+        "案 1/原始录像 originals/A.MP4": (4609552441, 2),  # size once, not once per extent
+        "it's.txt": (655, 1),
+    }
