@@ -268,3 +268,17 @@ def test_a_case_larger_than_one_disc_spans_a_volume_set(
         seen += [f["sha256"] for f in manifest["files"]]
         assert subprocess.run([sys.executable, str(rr / "verify.py")]).returncode == 0
     assert seen == shas  # every recording once, in recording order
+
+
+def test_latest_signed_checkpoint_goes_onto_the_disc(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    from station.audit import checkpoint
+
+    make_case(vault, db)
+    cp = checkpoint.make_checkpoint(vault, db, Settings())
+    _, outcomes = build(vault, db, ["2026-0012"])
+    rr = extract(outcomes[0].image, tmp_path / "rr")
+    assert (rr / "CHECKPOINT.txt").read_text("utf-8") == cp.text
+    check = subprocess.run(["sha256sum", "-c", "MANIFEST.SHA256"], cwd=rr, capture_output=True)
+    assert check.returncode == 0 and b"CHECKPOINT.txt: OK" in check.stdout
