@@ -12,7 +12,7 @@ import pytest
 import sqlite_utils
 
 from station.config import Settings
-from station.disc_burn import jobs
+from station.disc_burn import jobs, reverify
 from station.disc_burn.content import MissingRecordingError, NotLongTermError
 from station.disc_burn.media import CASE_OVERHEAD, DISC_OVERHEAD, MEDIA, SECTOR, Media
 from station.disc_burn.names import JOLIET_MAX_BYTES
@@ -74,7 +74,7 @@ def test_two_verified_copies_readable_everywhere(
     assert [(o.disc_no, o.copy) for o in outcomes] == [(1, "A"), (1, "B")]
     assert all(o.verified and o.image.is_file() for o in outcomes)
     assert {p.phase for p in seen} >= {"build", "hash", "verify-xorriso", "verify-7zip"}
-    rows = jobs.disc_rows(db, job_id)
+    rows = reverify.disc_rows(db, job_id)
     assert [r["state"] for r in rows] == ["verified", "verified"]
     assert [r["volume_id"] for r in rows] == ["2026_0012_1A", "2026_0012_1B"]
     for r in rows:
@@ -164,13 +164,13 @@ def test_corrupted_image_is_caught_by_verify(vault: Vault, db: sqlite_utils.Data
         byte = f.read(1)
         f.seek(lba * SECTOR + 1000)
         f.write(bytes([byte[0] ^ 0xFF]))
-    results = jobs.verify_job(db, job_id, actor="tester")
+    results = reverify.verify_job(db, job_id, actor="tester")
     by_copy = {row["copy"]: res for row, res in results}
     assert by_copy["B"].ok
     bad = by_copy["A"]
     assert not bad.ok and not bad.image_ok
     assert all(r.mismatched and LONG_NAME in r.mismatched[0] for r in bad.readers)
-    states = {r["copy"]: r["state"] for r in jobs.disc_rows(db, job_id)}
+    states = {r["copy"]: r["state"] for r in reverify.disc_rows(db, job_id)}
     assert states == {"A": "corrupt", "B": "verified"}
     assert (
         db.execute("select count(*) from audit_log where event = 'disc.image_corrupt'").fetchone()[

@@ -18,7 +18,7 @@ import pytest
 import sqlite_utils
 
 from station.config import Settings
-from station.disc_burn import jobs
+from station.disc_burn import jobs, reverify
 from station.vault import Vault
 from tests.disc_helpers import add_case, add_people
 
@@ -64,7 +64,7 @@ def test_file_over_4_gib_reads_back_through_xorriso_and_7zip(
     )
     for o in outcomes:
         assert o.verified, o.problems
-    rows = jobs.disc_rows(db, job_id)
+    rows = reverify.disc_rows(db, job_id)
     import json
 
     for r in rows:

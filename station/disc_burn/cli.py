@@ -20,7 +20,7 @@ from station.cli_util import (
     print_table,
     resolve_path,
 )
-from station.disc_burn import jobs, records
+from station.disc_burn import jobs, records, reverify
 from station.disc_burn.burn import drive_json, find_drives
 from station.disc_burn.media import MEDIA
 from station.disc_burn.progress import DiscProgress
@@ -209,7 +209,7 @@ def verify_cmd(app: App, job: int, copy: str | None, as_json: bool) -> None:
     """回读校验映像 / Read the images back through xorriso and 7-Zip against the manifest."""
     bar = TerminalProgress(not as_json)
     try:
-        results = jobs.verify_job(app.db, job, actor=app.actor, copy=copy, progress=bar)
+        results = reverify.verify_job(app.db, job, actor=app.actor, copy=copy, progress=bar)
     finally:
         bar.close()
     bad = [r for _, r in results if not r.ok]
@@ -375,10 +375,10 @@ def list_cmd(app: App, as_json: bool) -> None:
 @handle_errors
 def show_cmd(app: App, job: int, as_json: bool) -> None:
     """查看刻录任务 / Show a disc job: every disc and copy, its image, hash, burn and location."""
-    rows = jobs.disc_rows(app.db, job)
+    rows = reverify.disc_rows(app.db, job)
     info = dict(next(iter(app.db.query("select * from disc_jobs where id = ?", [job]))))
     info.pop("plan", None)
-    info["cases"] = jobs.job_cases(app.db, job)
+    info["cases"] = reverify.job_cases(app.db, job)
     if as_json:
         print_json(
             {
