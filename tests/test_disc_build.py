@@ -282,3 +282,26 @@ def test_latest_signed_checkpoint_goes_onto_the_disc(
     assert (rr / "CHECKPOINT.txt").read_text("utf-8") == cp.text
     check = subprocess.run(["sha256sum", "-c", "MANIFEST.SHA256"], cwd=rr, capture_output=True)
     assert check.returncode == 0 and b"CHECKPOINT.txt: OK" in check.stdout
+
+
+def test_stop_request_mid_image_keeps_nothing_partial(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    import threading
+
+    from station.disc_burn.progress import StoppedError
+
+    make_case(vault, db)
+    stop = threading.Event()
+
+    def progress(p: DiscProgress) -> None:  # the daemon's shutdown arriving mid-write
+        if p.phase == "build" and p.done > 0:
+            stop.set()
+
+    out = tmp_path / "out"
+    with pytest.raises(StoppedError):
+        jobs.build_job(vault, db, Settings(), ["2026-0012"], media_key="dvd", out_dir=out,
+                       actor="tester", progress=progress, stop=stop)  # fmt: skip
+    assert list(out.iterdir()) == []
+    job = db.execute("select state, error from disc_jobs").fetchone()
+    assert job[0] == "failed" and "Stopped" in job[1]
