@@ -305,3 +305,17 @@ def test_stop_request_mid_image_keeps_nothing_partial(
     assert list(out.iterdir()) == []
     job = db.execute("select state, error from disc_jobs").fetchone()
     assert job[0] == "failed" and "Stopped" in job[1]
+
+
+def test_extreme_names_fit_every_tree(vault: Vault, db: sqlite_utils.Database) -> None:
+    # pycdlib limits (HARNESS.md): Joliet 64 UTF-8 bytes, UDF 126 UTF-16 units or 253 Latin-1
+    # characters, Rock Ridge 255 bytes. Names past all of them, twice (to collide when cut).
+    latin = "a" * 300 + ".MP4"
+    mixed = "b" * 200 + "案" * 40 + ".MP4"
+    shas = [
+        add_recording(vault, db, data(i, 3000 + i), name=n)
+        for i, n in enumerate([latin, latin.replace("a", "A"), mixed, mixed + ".MP4"])
+    ]
+    add_case(db, "2026-0600", "名" * 200, shas)
+    _, outcomes = build(vault, db, ["2026-0600"])
+    assert all(o.verified for o in outcomes)

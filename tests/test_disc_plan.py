@@ -159,7 +159,7 @@ def test_folder_makes_names_unique_per_tree_case_insensitively() -> None:
 def test_any_text_gives_valid_names(text: str) -> None:
     full, jol, iso = names.Folder().add(text, is_dir=False)
     assert full and "/" not in full and "\x00" not in full
-    assert len(full.encode("utf-8")) <= 255
+    assert len(full.encode("utf-8")) <= 255 and names.udf_fits(full)
     assert 0 < len(jol.encode("utf-8")) <= 64
     assert re.fullmatch(r"[A-Z0-9_]{1,26}(\.[A-Z0-9_]{1,3})?", iso)
     _full, _jol, diso = names.Folder().add(text, is_dir=True)
