@@ -194,6 +194,16 @@ def test_missing_file_in_vault_is_refused_with_its_hash(
     assert db.execute("select count(*) from disc_jobs").fetchone()[0] == 0
 
 
+def test_missing_derivative_is_refused_with_its_hash(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    shas = make_case(vault, db)
+    rel = db.execute("select vault_path from derivatives where sha256 = ?", [shas[3]]).fetchone()
+    (vault.home / rel[0]).unlink()
+    with pytest.raises(MissingRecordingError, match=f"derivative {shas[3]} is missing"):
+        build(vault, db, ["2026-0012"])
+
+
 def test_purged_recording_is_refused_with_its_hash(vault: Vault, db: sqlite_utils.Database) -> None:
     shas = make_case(vault, db)
     db.execute("update recordings set state = 'purged' where sha256 = ?", [shas[0]])
