@@ -362,7 +362,12 @@ class DockSession:
         )
         self._status("copying", files_done=0, bytes_done=0)
 
+        first = [True]
+
         def progress(p: IngestProgress) -> None:
+            if first[0] and p.bytes_done > 0:
+                first[0] = False
+                log.info("dock.first_byte", session_id=self.session_id, slot=self.slot)
             self.board.update(
                 self.slot,
                 files_total=p.files_total,
