@@ -308,6 +308,9 @@ def main() -> None:
     ap.add_argument("--only", default="latency,parallel,idle")
     args = ap.parse_args()
     need_root()
+    from station import log
+
+    log.configure("warning", stream=sys.stderr)  # stdout carries only the JSON result
     os.environ.setdefault("STATION_LOG_LEVEL", "info")
     result: dict[str, Any] = {"machine": f"{os.cpu_count()} cpus, shared with other work"}
     only = set(args.only.split(","))

@@ -347,3 +347,26 @@ def test_vault_full_mid_session_clears_only_what_was_stored(
     finally:
         sh("umount", str(mnt))
         sh("losetup", "-d", loop)
+
+
+def test_serial_link_dropping_after_storage_mode_is_harmless(
+    vault: Vault, db: sqlite_utils.Database, docked: Any, clips_a: Path, tmp_path: Path
+) -> None:
+    """Some recorders drop the control link once they present their storage."""
+    enrol(db, "ZFY0001", "100001")
+    st = docked(
+        SimConfig(serial="ZFY0001", secret=SECRET, faults=frozenset({"disconnect"})), clips_a
+    )
+    out = run_session(vault, st)
+    assert out.state == "done" and out.flags == [] and len(out.cleared) == 3
+    assert read_loop(st.loop, tmp_path) == {}
+
+
+def test_recorder_giving_two_ids_is_failed_not_mounted(
+    vault: Vault, db: sqlite_utils.Database, docked: Any, clips_a: Path
+) -> None:
+    enrol(db, "ZFY0001", "100001")
+    st = docked(SimConfig(serial="ZFY0001", secret=SECRET, faults=frozenset({"wrong-id"})), clips_a)
+    out = run_session(vault, st)
+    assert out.state == "failed" and "two ids" in out.flags[0]["message"]
+    assert not st.sim.storage_mode and not (vault.run / "mnt").exists()
