@@ -21,14 +21,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from station.catalog import open_catalog, write_txn
+from station.catalog import open_catalog
 from station.config import Settings
+from station.ingest.engine import recover_at_startup
 from station.log import get
 from station.sdnotify import Notifier
 from station.status import StatusBoard
-from station.timeutil import to_iso, utcnow
 from station.usb_dock.hotplug import Dispatcher, Monitor, Props
-from station.usb_dock.mount import is_mountpoint
+from station.usb_dock.mount import is_mountpoint, run_helper
 from station.usb_dock.session import DockSession
 from station.usb_dock.slots import DeviceClaims, SlotState
 from station.vault import Vault
@@ -89,17 +89,12 @@ class Daemon:
                 log.exception("dock.dispatch_failed", devpath=props.get("DEVPATH"))
 
     def recover(self) -> int:
-        """Start-up: sessions a crash left running become 'interrupted'; stale mounts go."""
+        """Start-up: the ingest engine reaps partial copies and closes sessions a crash left
+        running ('interrupted', audited); mounts left under the run directory go."""
         self.vault.init()
         db = open_catalog(self.vault.catalog_path)
         try:
-            with write_txn(db):
-                cur = db.execute(
-                    "update sessions set state = 'interrupted', ended_at = ?, message ="
-                    " coalesce(message, 'station restarted / 采集站重启') where state = 'running'",
-                    [to_iso(utcnow())],
-                )
-                n = cur.rowcount
+            n = recover_at_startup(self.vault, db, actor=self.actor)["sessions_interrupted"]
         finally:
             db.close()
         mnt = (
@@ -108,11 +103,9 @@ class Daemon:
             else self.vault.run / "mnt"
         )
         if mnt.is_dir():
-            from station.usb_dock.mount import _run
-
             for mp in mnt.iterdir():
                 if is_mountpoint(mp):
-                    _run(["umount", "-l", str(mp)], str(mp))
+                    run_helper(["umount", "-l", str(mp)], str(mp))
                     log.warning("dock.stale_mount_removed", mountpoint=str(mp))
         if n:
             log.warning("daemon.recovered", interrupted_sessions=n)

@@ -318,6 +318,13 @@ class DockSession:
 
     def _ingest(self, identity: Identity, a: Assessment) -> Outcome:
         source, fstype = self._wait_storage()
+        if self.state.halt.is_set():  # the station is stopping: do not start a copy now
+            self._flag(
+                "interrupted",
+                "采集站停止，未清除任何文件 / station stopping: nothing "
+                "cleared, the next dock resumes",
+            )
+            return Outcome(self.session_id, "interrupted", message="station stopping")
         self._status("mounting")
         root = Path(self.cfg.mount_root) if self.cfg.mount_root else self.vault.run / "mnt"
         self.volume = mount_volume(source, fstype, root / safe_name(self.slot))
