@@ -75,6 +75,8 @@ class DockSession:
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _status(self, phase: str, **fields: Any) -> None:
+        if self.state.gone.is_set():
+            return  # the slot is empty now: the screen must not show a ghost
         self.board.update(
             self.slot,
             phase=phase,
@@ -375,6 +377,8 @@ class DockSession:
             if first[0] and p.bytes_done > 0:
                 first[0] = False
                 log.info("dock.first_byte", session_id=self.session_id, slot=self.slot)
+            if self.state.gone.is_set():
+                return
             self.board.update(
                 self.slot,
                 files_total=p.files_total,
