@@ -184,13 +184,33 @@ class DiscSection:
 
 @dataclass
 class InboxSection:
+    # Watched inbox folders for devices without a dock (issue 8); absolute paths.
     folders: list[str] = field(default_factory=list)
+    # A drop is taken only after this long without any change (and, where inotify reports it,
+    # with every written file closed by its writer).
     settle_seconds: float = 5.0
+    # After a verified copy: remove the file from the inbox, or keep it (DESIGN invariant 2).
     after_verify: str = "remove"
+    # auto: inotify on local file systems, polling on network shares; or force one of them.
+    watch_mode: str = "auto"
+    poll_seconds: float = 2.0
+    # Bound of the watcher's event queue; when full the service rescans instead of growing.
+    event_queue_max: int = 8192
 
     def validate(self) -> None:
         if self.after_verify not in ("keep", "remove"):
             raise ConfigError("must be 'keep' or 'remove'", where="inbox.after_verify")
+        if self.watch_mode not in ("auto", "inotify", "poll"):
+            raise ConfigError("must be 'auto', 'inotify' or 'poll'", where="inbox.watch_mode")
+        if not 0 < self.settle_seconds <= 3600:
+            raise ConfigError("must be between 0 and 3600 seconds", where="inbox.settle_seconds")
+        if not 0.1 <= self.poll_seconds <= 600:
+            raise ConfigError("must be between 0.1 and 600 seconds", where="inbox.poll_seconds")
+        if self.event_queue_max < 16:
+            raise ConfigError("must be at least 16", where="inbox.event_queue_max")
+        for i, folder in enumerate(self.folders):
+            if not folder.startswith("/"):
+                raise ConfigError("must be an absolute path", where=f"inbox.folders[{i}]")
 
 
 @dataclass
