@@ -270,6 +270,7 @@ def test_silent_recorder_fails_the_session_only(
     out = run_session(vault, st, settings=settings)
     assert out.state == "failed" and out.flags[0]["code"] == "device_error"
     assert "no reply" in out.flags[0]["message"]
+    assert [a["code"] for a in registry.list_alerts(db)] == ["device_error"]  # R4: reported
     assert session_row(db, out.session_id)["safe_to_undock"] == 1
 
 
@@ -343,6 +344,7 @@ def test_vault_full_mid_session_clears_only_what_was_stored(
         assert sorted(Path(c).name for c in out.cleared) == sorted(stored)
         assert list(vault.staging.iterdir()) == []
         assert session_row(db, out.session_id)["safe_to_undock"] == 1
+        assert [a["code"] for a in registry.list_alerts(db)] == ["vault_full"]
         db.close()
     finally:
         sh("umount", str(mnt))

@@ -157,6 +157,20 @@ class DockSession:
             error=str(exc),
             exc_info=not isinstance(exc, StationError),
         )
+        if state == "failed":
+            # R4: a failing device (or a full vault) is reported, not only logged.
+            flag = self.flags[-1]
+            try:
+                registry.raise_alert(
+                    self.db_,
+                    flag.code,
+                    flag.message,
+                    device_id=self.device_id,
+                    slot=self.slot,
+                    session_id=self.session_id,
+                )
+            except Exception:  # e.g. the catalog's disk is the full one: logged, not fatal
+                log.exception("dock.alert_failed", slot=self.slot, code=flag.code)
         report = getattr(exc, "report", None)
         return Outcome(self.session_id, state, report=report, message=str(exc)[:500])
 
