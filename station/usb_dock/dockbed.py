@@ -270,3 +270,6 @@ class DockBed:
     def close(self) -> None:
         self.stop_daemon()
         self.notify.close()
+        root = getattr(self, "root", None)
+        if root is not None and root.exists():  # umockdev removes it, unless it crashed
+            shutil.rmtree(root, ignore_errors=True)
