@@ -150,7 +150,7 @@ def demo_cmd(app: App, workdir: str, clips: int, seconds: float, as_json: bool) 
                 f"2. 模拟记录仪 / simulated recorder {dev}: serial port {pty}, storage "
                 f"{storage[dev]}"
             )
-        bed = DockBed(vault.home, root)
+        bed = DockBed(vault.home, root, transcode=True)
         stack.callback(bed.close)
         bed.start()
         bed.notifications("READY=1")
@@ -182,6 +182,7 @@ def demo_cmd(app: App, workdir: str, clips: int, seconds: float, as_json: bool) 
         final = bed.status()
         if not as_json:
             _show(db, final, tz)
+        _wait_derivatives(db, timeout=120)
         for port in (1, 2):
             bed.undock(f"/sys/devices/usb1/1-{port}")
         for dev, src in storage.items():
@@ -280,3 +281,28 @@ def _show(db: Any, status: dict[str, Any], tz: ZoneInfo) -> None:
 
 
 COMMANDS = [demo_cmd]
+
+
+def _wait_derivatives(db: Any, timeout: float) -> None:
+    """Let the daemon's transcode workers make the archival copies (R7: new linked files with
+    their own hash), then show them."""
+    deadline = time.monotonic() + timeout
+    query = (
+        "select count(*) from recordings r where r.state = 'stored' and not exists"
+        " (select 1 from derivatives d where d.original_sha256 = r.sha256"
+        " and d.state in ('done', 'failed'))"
+    )
+    while db.execute(query).fetchone()[0] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    rows = list(
+        db.query(
+            "select d.original_sha256, d.profile, d.state, d.sha256, d.size, d.partial,"
+            " json_extract(d.verification, '$.method') as method from derivatives d"
+            " order by d.id"
+        )
+    )
+    _say(f"7b. 归档副本 / archival derivatives ({len(rows)}):")
+    for r in rows:
+        what = r["method"] or r["state"]
+        digest = (r["sha256"] or "")[:12]
+        _say(f"   {r['original_sha256'][:12]} → {r['profile']} {r['state']} {digest} ({what})")

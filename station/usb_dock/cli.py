@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,6 +26,11 @@ from station.cli_util import (
 from station.errors import StationError
 from station.status import daemon_alive, read_status
 from station.usb_dock import registry
+from station.vault import Vault
+
+if TYPE_CHECKING:
+    from station.config import Settings
+    from station.daemon import Daemon
 
 
 @click.command("run")
@@ -37,14 +43,42 @@ def run_cmd(app: App, as_json: bool) -> None:
     --json: 日志为 JSON 行 / log as JSON lines (as under systemd).
     """
     from station import log
-    from station.daemon import Daemon
 
     # The daemon logs at the settings' level (default info) unless STATION_LOG_LEVEL says more.
     log.configure(
         os.environ.get("STATION_LOG_LEVEL", app.settings.log.level),
         json=as_json or os.environ.get("STATION_LOG_JSON") == "1",
     )
-    sys.exit(Daemon(app.vault, app.settings, actor="station").run())
+    sys.exit(build_daemon(app.vault, app.settings).run())
+
+
+def build_daemon(vault: Vault, settings: Settings) -> Daemon:
+    """The daemon with its services: archival transcoding, the watched inbox, integrity upkeep
+    (checkpoints, periodic verify), and the settings file watched for changes."""
+    import dataclasses
+
+    from station.config import Settings
+    from station.daemon import Daemon
+    from station.inbox.service import InboxService
+    from station.settings_watch import SettingsWatcher
+    from station.transcode.service import TranscodeService
+    from station.upkeep import UpkeepService
+
+    transcode = TranscodeService(vault, settings) if settings.transcode.profile != "off" else None
+    inbox = InboxService(vault, settings)
+
+    def on_change(new: Settings, old: Settings, keys: list[str]) -> None:
+        # applied in place, so every part holding the settings sees the new values
+        for f in dataclasses.fields(Settings):
+            setattr(settings, f.name, getattr(new, f.name))
+        inbox.update_settings(new)
+
+    services: list[Any] = [inbox, UpkeepService(vault, settings)]
+    if transcode is not None:
+        services.insert(0, transcode)
+    services.append(SettingsWatcher(vault.settings_path, on_change, current=settings))
+    wake = [lambda _outcome: transcode.wake()] if transcode is not None else []
+    return Daemon(vault, settings, actor="station", services=services, on_session_end=wake)
 
 
 @click.command("status")

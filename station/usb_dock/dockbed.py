@@ -95,10 +95,18 @@ class DockBed:
     """The daemon as a real subprocess under ``umockdev-wrapper``, devices added via the
     controller (station/usb_dock/dockbed_controller.py), sd_notify on a real datagram socket."""
 
-    def __init__(self, home: Path, tmp: Path, *, watchdog_s: float = 4.0) -> None:
+    def __init__(
+        self, home: Path, tmp: Path, *, watchdog_s: float = 4.0, transcode: bool = False
+    ) -> None:
         import socket
         import sys
 
+        if not transcode:  # the dock's own tests and benchmarks run no ffmpeg workers
+            home.mkdir(parents=True, exist_ok=True)
+            settings = home / "station.toml"
+            text = settings.read_text(encoding="utf-8") if settings.exists() else ""
+            if "[transcode]" not in text:
+                settings.write_text(text + '\n[transcode]\nprofile = "off"\n', encoding="utf-8")
         self.home = home
         self.log = tmp / "daemon.log"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
