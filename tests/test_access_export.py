@@ -157,7 +157,7 @@ def test_export_package(
         ["sha256sum", "-c", "SHA256SUMS"], cwd=pkg, capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.count(": OK") == 6
+    assert check.stdout.count(": OK") == 7
     manifest = json.loads((pkg / "manifest.json").read_text())
     assert manifest["approved_by"] == "zhou" and manifest["exported_by"] == "li"
     assert sorted(f["sha256"] for f in manifest["files"]) == sorted(shas)
@@ -168,6 +168,28 @@ def test_export_package(
     approval = json.loads((pkg / "approval.json").read_text())
     assert approval["id"] == rid and approval["reason"] == "行政复议调取"
     assert (pkg / "checkpoint.note").read_text().startswith("bodycam-station/STATION-01/audit\n")
+    # The approval is provably in the signed log: checkpoint + inclusion proofs, from the
+    # package alone.
+    from station.audit import merkle, note
+
+    cp_text, _, vkey_line = (pkg / "checkpoint.note").read_text().partition("# verifier key: ")
+    cp = note.open_checkpoint(cp_text.rstrip("\n") + "\n", note.parse_verifier_key(vkey_line))
+    proofs = json.loads((pkg / "audit-proof.json").read_text())["entries"]
+    assert [json.loads(p["entry"])["event"] for p in proofs] == [
+        "access.requested",
+        "access.approved",
+    ]
+    for p in proofs:
+        leaf = merkle.leaf_hash(p["entry"].encode())
+        path = [bytes.fromhex(h) for h in p["proof"]]
+        assert merkle.verify_inclusion(p["leaf_index"], cp.size, leaf, path, cp.root)
+        assert not merkle.verify_inclusion(
+            p["leaf_index"],
+            cp.size,
+            merkle.leaf_hash(p["entry"].replace('"actor":"', '"actor":"x').encode()),
+            path,
+            cp.root,
+        )
     [entry] = audit(db, "access.exported")
     assert entry["actor"] == "li" and entry["data"]["manifest_sha256"] == res["manifest_sha256"]
     row = db.execute("select files, bytes, destination from access_exports").fetchone()

@@ -209,3 +209,26 @@ def test_checkpoint_cli(vault: Vault, db: sqlite_utils.Database, tmp_path: Path)
     (tmp_path / "forged.note").write_text(forged)
     refused = run(main, [*home, "checkpoint", "verify", str(tmp_path / "forged.note")])
     assert refused.exit_code == 9 and "forged" in refused.output
+
+
+def test_prove_cli_gives_checkable_inclusion_proofs(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from station.cli import main
+
+    fill(db, 7)
+    out = CliRunner().invoke(main, ["--home", str(vault.home), "checkpoint", "prove", "2", "7"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    cp = note.open_checkpoint(got["checkpoint"], checkpoint.station_verifier(vault, Settings()))
+    assert [e["seq"] for e in got["entries"]] == [2, 7]
+    for e in got["entries"]:
+        leaf = merkle.leaf_hash(e["entry"].encode())
+        proof = [bytes.fromhex(h) for h in e["proof"]]
+        assert merkle.verify_inclusion(e["leaf_index"], cp.size, leaf, proof, cp.root)
+    missing = CliRunner().invoke(main, ["--home", str(vault.home), "checkpoint", "prove", "99"])
+    assert missing.exit_code == 9 and "not in the first" in missing.output

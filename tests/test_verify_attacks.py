@@ -240,3 +240,10 @@ def test_cli_verify_reports_and_exits_9(vault: Vault, db: sqlite_utils.Database,
     assert "deleted or moved behind the station's back" in bad.output
     js = runner.invoke(main, ["--home", str(vault.home), "verify", "--sample", "2", "--json"])
     assert js.exit_code in (0, 9) and json.loads(js.stdout)["files_checked"] == 2
+
+
+def test_no_checkpoint_yet_is_reported(vault: Vault, db: sqlite_utils.Database) -> None:
+    store_recording(vault, db, b"clip")
+    report = run_verify(vault, db, Settings())
+    assert codes(report) == ["checkpoint.none"] and report.ok  # info: a hint, not a failure
+    assert "station checkpoint make" in report.findings[0].meaning_en

@@ -280,3 +280,38 @@ def verify_external(
     current = merkle.root(leaves)
     ok = merkle.verify_consistency(cp.size, len(leaves), proof, cp.root, current)
     return ExternalCheck(cp.size, len(leaves), ok, [p.hex() for p in proof], current.hex())
+
+
+def inclusion_proofs(
+    db: sqlite_utils.Database, seqs: list[int], size: int
+) -> list[dict[str, object]]:
+    """RFC 6962 inclusion proofs of audit entries ``seqs`` in the tree of the first ``size``
+    entries (a checkpoint's): with the signed checkpoint, anyone can check that these entries
+    are in the station's log, without the rest of it."""
+    from station.audit.log import canonical_json
+    from station.audit.tree import iter_entries
+
+    leaves: list[bytes] = []
+    bodies: dict[int, str] = {}
+    wanted = set(seqs)
+    for e in iter_entries(db):
+        if len(leaves) == size:
+            break
+        if e.seq in wanted:
+            bodies[e.seq] = canonical_json(e.body()).decode()
+        leaves.append(e.leaf())
+    out: list[dict[str, object]] = []
+    for seq in seqs:
+        index = seq - 1
+        if seq not in bodies or index >= len(leaves):
+            raise IntegrityError(f"audit entry {seq} is not in the first {size} entries")
+        out.append(
+            {
+                "seq": seq,
+                "leaf_index": index,
+                "tree_size": len(leaves),
+                "entry": bodies[seq],
+                "proof": [p.hex() for p in merkle.inclusion_proof(leaves, index)],
+            }
+        )
+    return out

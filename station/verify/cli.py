@@ -186,4 +186,20 @@ def cp_verify(app: App, file: str, vkey: str | None, as_json: bool) -> None:
         sys.exit(IntegrityError.exit_code)
 
 
+@checkpoint_group.command("prove")
+@click.argument("seqs", nargs=-1, type=int, required=True)
+@json_option
+@pass_app
+@handle_errors
+def cp_prove(app: App, seqs: tuple[int, ...], as_json: bool) -> None:
+    """审计记录的包含证明 / Inclusion proofs of audit entries in the newest checkpoint (JSON).
+
+    与检查点一起，可证明这些记录在本站日志中。With the checkpoint, proves those entries are in
+    the station's log without handing over the rest of it.
+    """
+    cp = checkpoint.make_checkpoint(app.vault, app.db, app.settings)
+    proofs = checkpoint.inclusion_proofs(app.db, list(seqs), cp.size)
+    print_json({"checkpoint": cp.text, "entries": proofs})
+
+
 COMMANDS = [verify_cmd, checkpoint_group]

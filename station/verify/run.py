@@ -191,6 +191,8 @@ def run_verify(
         report.findings.append(
             Finding(f"checkpoint.{cpp.kind}", str(cpp.size or "?"), cpp.source, cpp.detail)
         )
+    if n_cp == 0 and chain.entries:
+        report.findings.append(Finding("checkpoint.none", "0", "audit_checkpoints"))
     listed = {r[0] for r in db.execute("select note from audit_checkpoints")}
     for s in checkpoint.stored_checkpoints(vault, db):
         if s.source != "catalog" and s.text not in listed:
