@@ -287,7 +287,13 @@ def run_verify(
     return report
 
 
-def record_verify(db: sqlite_utils.Database, report: VerifyReport, *, actor: str) -> int:
+def record_verify(
+    db: sqlite_utils.Database,
+    report: VerifyReport,
+    *,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> int:
     """Write the verify run to the audit log, so that the checks themselves leave a trace."""
     with write_txn(db):
         return append(
@@ -295,6 +301,7 @@ def record_verify(db: sqlite_utils.Database, report: VerifyReport, *, actor: str
             "integrity.verified",
             actor=actor,
             subject=None,
+            at=to_iso(now) if now else None,
             data={
                 "ok": report.ok,
                 "mode": report.mode,
@@ -331,11 +338,12 @@ def periodic_verify(
 ) -> VerifyReport | None:
     """For the daemon's timer: when ``audit.verify_interval_hours`` have passed since the last
     verify, run a full one at low priority, record it, and log the outcome. None if not due."""
-    if not verify_due(db, settings, now or utcnow()):
+    now = now or utcnow()
+    if not verify_due(db, settings, now):
         return None
     report = run_verify(vault, db, settings, low_priority=True, progress=progress, stop=stop)
     if report.aborted is None:
-        record_verify(db, report, actor=actor)
+        record_verify(db, report, actor=actor, now=now)
     level = log.info if report.ok else log.error
     level("verify.completed", ok=report.ok, counts=report.counts(), files=report.files_checked)
     return report
