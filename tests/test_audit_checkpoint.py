@@ -232,3 +232,35 @@ def test_prove_cli_gives_checkable_inclusion_proofs(
         assert merkle.verify_inclusion(e["leaf_index"], cp.size, leaf, proof, cp.root)
     missing = CliRunner().invoke(main, ["--home", str(vault.home), "checkpoint", "prove", "99"])
     assert missing.exit_code == 9 and "not in the first" in missing.output
+
+
+def test_station_refuses_to_sign_a_tampered_log(vault: Vault, db: sqlite_utils.Database) -> None:
+    """Signing a broken or rewritten log would vouch for the tampering: refused."""
+    settings = Settings()
+    fill(db, 4)
+    checkpoint.make_checkpoint(vault, db, settings)
+    fill(db, 2, start=4)
+    conn = sqlite3.connect(vault.catalog_path)
+    conn.execute("drop trigger audit_log_no_update")
+    conn.execute("update audit_log set data = '{\"i\":99}' where seq = 2")
+    conn.commit()
+    with pytest.raises(IntegrityError, match="chain is broken at entry 2"):
+        checkpoint.make_checkpoint(vault, db, settings)
+    # Re-hash the whole chain so it looks whole: still refused, the last checkpoint disagrees.
+    import json
+
+    from station.audit.log import GENESIS, entry_body, entry_hash
+
+    prev = GENESIS
+    rows = conn.execute("select seq, at, actor, event, subject, data from audit_log order by seq")
+    for seq, at, actor, event, subject, data in rows.fetchall():
+        digest = entry_hash(entry_body(seq, at, actor, event, subject, json.loads(data), prev))
+        conn.execute(
+            "update audit_log set prev_hash = ?, entry_hash = ? where seq = ?", [prev, digest, seq]
+        )
+        prev = digest
+    conn.commit()
+    conn.close()
+    with pytest.raises(IntegrityError, match="no longer extends the last checkpoint"):
+        checkpoint.make_checkpoint(vault, db, settings)
+    assert db.execute("select count(*) from audit_checkpoints").fetchone()[0] == 1

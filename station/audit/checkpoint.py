@@ -111,27 +111,56 @@ def make_checkpoint(
     now: dt.datetime | None = None,
     force: bool = False,
 ) -> Stored:
-    """Sign the current log. Without ``force``, an unchanged log returns the last checkpoint."""
+    """Sign the current log. Without ``force``, an unchanged log returns the last checkpoint.
+
+    Refuses (``IntegrityError``) to sign a log whose chain is broken or which no longer extends
+    the last checkpoint: signing it would vouch for the tampering. The log is read without the
+    write lock (it is append-only: whatever lands meanwhile is simply not covered yet); only
+    storing the checkpoint takes a short write transaction.
+    """
     at = to_iso(now or utcnow())
     key = signing_key(vault, settings)
-    with write_txn(db):  # a consistent snapshot: no entry lands between hashing and storing
-        last = latest(db)
-        chain = check_chain(db)
-        size = chain.entries
-        if last is not None and last.size == size and not force:
+    last = latest(db)
+    chain = check_chain(db)
+    size = chain.entries
+    if chain.problems:
+        first = chain.problems[0]
+        log.error("audit.checkpoint_refused", problem=first.kind, seq=first.seq)
+        raise IntegrityError(
+            f"the audit chain is broken at entry {first.seq} ({first.kind}); not signing / "
+            "审计链已断开，拒绝签发检查点",
+            hint="run `station verify` and report to the supervisor",
+        )
+    if last is not None:
+        if last.size == size and not force:
             return last
-        root = merkle.root(chain.leaves)
-        body = note.checkpoint_body(log_origin(settings), size, root, [f"time {at}"])
-        text = note.sign_note(body, key_name(settings), key)
-        kid = note.key_id(key_name(settings), note.public_bytes(key.public_key())).hex()
+        try:
+            prev = note.open_checkpoint(last.text, station_verifier(vault, settings))
+            consistent = prev.size <= size and (
+                merkle.prefix_roots(chain.leaves, [prev.size])[prev.size] == prev.root
+            )
+        except IntegrityError:
+            consistent = False
+        if not consistent:
+            log.error("audit.checkpoint_refused", problem="inconsistent", last_size=last.size)
+            raise IntegrityError(
+                f"the log no longer extends the last checkpoint ({last.size} entries); not "
+                "signing / 审计日志与上一检查点不一致，拒绝签发",
+                hint="run `station verify` and report to the supervisor",
+            )
+    root = merkle.root(chain.leaves)
+    body = note.checkpoint_body(log_origin(settings), size, root, [f"time {at}"])
+    text = note.sign_note(body, key_name(settings), key)
+    kid = note.key_id(key_name(settings), note.public_bytes(key.public_key())).hex()
+    folder = checkpoints_dir(vault)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{size:012d}-{at.replace(':', '')}.note"
+    with write_txn(db):
         db.execute(
             "insert into audit_checkpoints (size, root_hash, made_at, key_id, note)"
             " values (?, ?, ?, ?, ?)",
             [size, root.hex(), at, kid, text],
         )
-        folder = checkpoints_dir(vault)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{size:012d}-{at.replace(':', '')}.note"
         _write_durably(path, text.encode(), 0o444)
     log.info("audit.checkpoint_made", size=size, root=root.hex(), file=str(path))
     return Stored(size, root.hex(), at, text, str(path))

@@ -18,7 +18,7 @@ import sqlite_utils
 from station.audit import checkpoint
 from station.catalog import open_catalog
 from station.config import Settings
-from station.errors import StationError
+from station.errors import IntegrityError, StationError
 from station.log import get
 from station.timeutil import utcnow
 from station.vault import Vault
@@ -44,13 +44,17 @@ def integrity_tick(
     stop: threading.Event | None = None,
 ) -> TickResult:
     now = now or utcnow()
-    cp = checkpoint.maybe_checkpoint(vault, db, settings, now=now)
     report = periodic_verify(
         vault, db, settings, actor=actor, now=now, progress=progress, stop=stop
     )
-    if report is not None and report.aborted is None:
-        # Anchor what was just verified.
-        cp = checkpoint.make_checkpoint(vault, db, settings, now=now)
+    cp = None
+    try:
+        if report is not None and report.aborted is None:
+            cp = checkpoint.make_checkpoint(vault, db, settings, now=now)  # anchor the verify
+        else:
+            cp = checkpoint.maybe_checkpoint(vault, db, settings, now=now)
+    except IntegrityError as exc:
+        log.error("audit.checkpoint_refused", error=exc.message)
     return TickResult(cp.size if cp else None, report.ok if report else None)
 
 
