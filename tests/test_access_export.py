@@ -212,3 +212,15 @@ def test_export_stops_on_a_damaged_original(
     assert r.exit_code == 9 and "已停止导出" in r.output and "station verify" in r.output
     assert list(dest.iterdir()) == []  # no half package left behind
     assert audit(db, "access.exported") == []
+
+
+def test_export_to_a_missing_folder_and_unknown_request(
+    vault: Vault, db: sqlite_utils.Database, people, clips, tmp_path: Path
+) -> None:
+    rid = request(vault, "li", [clips[0]["sha256"]], "export", "法院调取")
+    assert run(vault, "chen", "access", "approve", str(rid)).exit_code == 0
+    r = run(vault, "li", "export", str(rid), "--to", str(tmp_path / "no-such-stick"))
+    assert r.exit_code == 1 and "目标目录不存在" in r.output and "no-such-stick" in r.output
+    r = run(vault, "li", "export", "42", "--to", str(tmp_path))
+    assert r.exit_code == 5 and "无此调阅申请" in r.output
+    assert audit(db, "access.exported") == []

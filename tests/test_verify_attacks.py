@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import threading
 from pathlib import Path
 
@@ -94,8 +95,13 @@ def test_catalog_row_edited_with_sqlite_shell(
     vault: Vault, db: sqlite_utils.Database, stocked
 ) -> None:
     sha = stocked[3]["sha256"]
-    shell(vault, f"update recordings set officer_id = '999999', recorded_at = "
-                 f"'2026-11-02T00:00:00.000000Z' where sha256 = '{sha}'")  # fmt: skip
+    # The real sqlite3 shell, as someone at the station's console would use it.
+    sql = (
+        "update recordings set officer_id = '999999', recorded_at = "
+        f"'2026-11-02T00:00:00.000000Z' where sha256 = '{sha}';"
+    )
+    done = subprocess.run(["sqlite3", str(vault.catalog_path), sql], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
     report = run_verify(vault, db, Settings())
     assert codes(report) == ["catalog.row_edited"]
     f = report.findings[0]
