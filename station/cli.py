@@ -22,6 +22,9 @@ _COMMAND_MODULES = (
     "station.verify.cli",  # verify, checkpoint
     "station.access.cli",  # users, access, export
     "station.spotcheck.cli",  # spotcheck, report spotchecks
+    "station.retention.cli",  # retention run|restore|tombstones
+    "station.cases.cli",  # cases …, recordings tag|hold|release|review|mark-long-term|search
+    "station.reports.cli",  # report retention|compliance|devices
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
