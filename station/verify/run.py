@@ -161,6 +161,14 @@ def _walk_files(root: Path) -> list[Path]:
     return out
 
 
+def _pending_path(vault: Vault, rel: str) -> Path | None:
+    try:
+        from station.retention.files import pending_path
+    except ImportError:  # a station without the retention part
+        return None
+    return pending_path(vault, rel)
+
+
 def run_verify(
     vault: Vault,
     db: sqlite_utils.Database,
@@ -208,10 +216,18 @@ def run_verify(
     jobs: list[HashJob] = []
     expected: dict[str, tuple[str, int, str]] = {}  # key -> (sha256, size, kind)
     known: set[Path] = set()
+    pending = set()
     for r in rows:
         path = vault.home / r["vault_path"]
         if r["state"] == "purged":
             continue
+        if r["state"] == "pending_purge":
+            # The retention executor parks files due for purge outside the vault tree until
+            # the purge commits; a restore moves them back (R9).
+            pending.add(r["sha256"])
+            parked = _pending_path(vault, r["vault_path"])
+            if parked is not None and parked.exists() and not path.exists():
+                path = parked
         known.add(path)
         jobs.append(HashJob(path, r["sha256"]))
         expected[r["sha256"]] = (r["sha256"], r["size"], "file")
@@ -225,10 +241,14 @@ def run_verify(
             pass  # reported by the hash pass
     if "derivatives" in db.table_names():
         for d in db.query(
-            "select id, sha256, size, vault_path, state from derivatives"
+            "select id, original_sha256, sha256, size, vault_path, state from derivatives"
             " where vault_path is not null and state != 'purged'"
         ):
             path = vault.home / d["vault_path"]
+            if d["original_sha256"] in pending:
+                parked = _pending_path(vault, d["vault_path"])
+                if parked is not None and parked.exists() and not path.exists():
+                    path = parked
             known.add(path)
             if d["state"] != "done":
                 continue  # being written: known, not yet hashable
