@@ -27,6 +27,8 @@ _COMMAND_MODULES = (
     "station.reports.cli",  # report retention|compliance|devices
     "station.transcode.cli",  # transcode status, retry, run-once
     "station.inbox.cli",  # inbox status|assign|rescan
+    "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
+    "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
