@@ -79,3 +79,35 @@ def run_integrity_timer(
             stop.wait(poll_s)
     finally:
         db.close()
+
+
+class IntegrityService:
+    """The integrity timer as a daemon service (``start()``/``stop()``, like the transcode queue
+    and the inbox watcher): hand it to ``Daemon(..., services=[...])``."""
+
+    def __init__(self, vault: Vault, settings: Settings, *, poll_s: float = 60.0) -> None:
+        self.vault = vault
+        self.settings = settings
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last: TickResult | None = None
+
+    def _on_tick(self, result: TickResult) -> None:
+        self.last = result
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=run_integrity_timer,
+            args=(self.vault, self.settings, self._stop),
+            kwargs={"poll_s": self.poll_s, "on_tick": self._on_tick},
+            name="integrity",
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()  # a running verify stops between blocks
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
