@@ -253,3 +253,28 @@ def test_no_checkpoint_yet_is_reported(vault: Vault, db: sqlite_utils.Database) 
     report = run_verify(vault, db, Settings())
     assert codes(report) == ["checkpoint.none"] and report.ok  # info: a hint, not a failure
     assert "station checkpoint make" in report.findings[0].meaning_en
+
+
+def test_derivative_being_written_is_not_unknown(
+    vault: Vault, db: sqlite_utils.Database, stocked
+) -> None:
+    """A running transcode writes ``.tmp-<pid>-<name>`` beside its final file (station.transcode):
+    not an unknown file while its worker lives; a dead worker's leftover is reported."""
+    from station.catalog import write_txn
+
+    final = vault.archival_path(stocked[1]["sha256"], "mp4-h264", "mp4")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with write_txn(db):
+        db.execute(
+            "insert into derivatives (original_sha256, profile, vault_path, state, created_at)"
+            " values (?, 'ffv1-mkv', ?, 'running', '2026-11-01T00:00:00Z')",
+            [stocked[1]["sha256"], str(final.relative_to(vault.home))],
+        )
+    live = final.with_name(f".tmp-{os.getpid()}-{final.name}")
+    live.write_bytes(b"half an mp4")
+    assert codes(run_verify(vault, db, Settings())) == []
+    gone_pid = (1 << 22) + 1  # above Linux's largest possible pid_max: never alive
+    leftover = final.with_name(f".tmp-{gone_pid}-{final.name}")
+    live.rename(leftover)
+    report = run_verify(vault, db, Settings())
+    assert codes(report) == ["file.unknown"] and report.findings[0].where == str(leftover)

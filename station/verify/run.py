@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import re
 import stat
 import threading
 from collections.abc import Callable
@@ -161,6 +162,25 @@ def _walk_files(root: Path) -> list[Path]:
     return out
 
 
+_TMP = re.compile(r"^\.tmp-(\d+)-(.+)$")
+
+
+def _being_written(path: Path, known: set[Path]) -> bool:
+    """A transcode worker's ``.tmp-<pid>-<final name>`` while that worker is alive and the
+    final name belongs to a derivative the catalog knows (a dead worker's leftover is reported:
+    the transcode service reaps those at start-up)."""
+    m = _TMP.match(path.name)
+    if not m or path.with_name(m.group(2)) not in known:
+        return False
+    try:
+        os.kill(int(m.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _pending_path(vault: Vault, rel: str) -> Path | None:
     try:
         from station.retention.files import pending_path
@@ -256,7 +276,7 @@ def run_verify(
             jobs.append(HashJob(path, key))
             expected[key] = (d["sha256"], d["size"], "derivative")
     for path in _walk_files(vault.originals) + _walk_files(vault.archival):
-        if path not in known:
+        if path not in known and not _being_written(path, known):
             report.findings.append(
                 Finding("file.unknown", path.name, str(path), f"{path.lstat().st_size} bytes")
             )
