@@ -7,6 +7,7 @@ one a checkpoint signed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit import merkle
-from station.audit.log import GENESIS, canonical_json, entry_body, entry_hash
+from station.audit.log import GENESIS, canonical_json, entry_body
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,10 @@ def check_chain(
             result.problems.append(
                 ChainProblem(e.seq, "removed", f"entries {expected_seq}..{e.seq - 1} are missing")
             )
+        body = canonical_json(e.body())  # once: for the entry hash and for the leaf
         if e.data is None:
             result.problems.append(ChainProblem(e.seq, "unreadable", "data is not a JSON object"))
-        elif entry_hash(e.body()) != e.entry_hash:
+        elif hashlib.sha256(body).hexdigest() != e.entry_hash:
             result.problems.append(
                 ChainProblem(e.seq, "edited", "the entry no longer matches its own hash")
             )
@@ -112,7 +114,7 @@ def check_chain(
                 ChainProblem(e.seq, "relinked", "the link to the entry before does not match")
             )
         if keep_leaves:
-            result.leaves.append(e.leaf())
+            result.leaves.append(merkle.leaf_hash(body))
         if visit is not None:
             visit(e)
         expected_seq, prev = e.seq + 1, e.entry_hash
