@@ -92,6 +92,12 @@ class VerifyReport:
         }
 
 
+# Audit events whose data carries a recording row's fields at the top level (the ingest
+# engine's); any entry may instead carry them under "row" (station.audit.seal).
+RECORDING_EVENTS = frozenset({"recording.ingested", "ingest.file_stored"})
+DERIVATIVE_FIELDS = ("sha256", "size", "vault_path")
+
+
 class _RowIndex:
     """What the audit log says about each recording, gathered in the chain pass."""
 
@@ -99,6 +105,8 @@ class _RowIndex:
         self.described: dict[str, tuple[int, dict[str, Any]]] = {}  # sha -> (seq, fields)
         self.removed: set[str] = set()
         self.mentioned: set[str] = set()
+        # (original sha256, profile) -> (seq, {sha256, size, vault_path})
+        self.derivatives: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
 
     def visit(self, e: Entry) -> None:
         if not e.subject or e.data is None:
@@ -108,12 +116,16 @@ class _RowIndex:
         if isinstance(row, dict):
             self.described[e.subject] = (e.seq, row)
             self.removed.discard(e.subject)
-        elif "vault_path" in e.data and "size" in e.data:
+        elif e.event in RECORDING_EVENTS:
             # The ingest engine's ``recording.ingested`` entry carries the row's key fields
             # at the top level of its data; a later such entry supersedes an earlier one.
             fields = {k: e.data[k] for k in SEALED_RECORDING_FIELDS if k in e.data}
             self.described[e.subject] = (e.seq, fields)
             self.removed.discard(e.subject)
+        elif e.event == "derivative.created" and e.data.get("profile"):
+            # station.transcode: the derivative's own hash, size and place (R7).
+            fields = {k: e.data.get(k) for k in DERIVATIVE_FIELDS}
+            self.derivatives[(e.subject, str(e.data["profile"]))] = (e.seq, fields)
         if e.data.get("row_removed") is True:
             self.removed.add(e.subject)
 
@@ -149,6 +161,30 @@ def check_rows(rows: list[dict[str, Any]], index: _RowIndex) -> list[Finding]:
         if sha not in present and sha not in index.removed:
             found.append(
                 Finding("catalog.row_deleted", sha, "recordings", f"stored per audit entry {seq}")
+            )
+    return found
+
+
+def check_derivative_rows(rows: list[dict[str, Any]], index: _RowIndex) -> list[Finding]:
+    """Finished derivative rows against the transcode's audit entries (pure)."""
+    found: list[Finding] = []
+    for d in rows:
+        audited = index.derivatives.get((d["original_sha256"], d["profile"]))
+        subject = f"derivative:{d['id']}"
+        if audited is None:
+            found.append(Finding("catalog.row_unaudited", subject, "derivatives"))
+            continue
+        seq, fields = audited
+        diff = {k: [v, d.get(k)] for k, v in fields.items() if v != d.get(k)}
+        if diff:
+            found.append(
+                Finding(
+                    "catalog.row_edited",
+                    subject,
+                    "derivatives",
+                    f"fields changed since audit entry {seq}: {', '.join(sorted(diff))}",
+                    {"fields": diff, "audit_seq": seq},
+                )
             )
     return found
 
@@ -231,6 +267,15 @@ def run_verify(
     rows = [dict(r) for r in db.query("select * from recordings")]
     report.recordings = len(rows)
     report.findings.extend(check_rows(rows, index))
+    if "derivatives" in db.table_names():
+        done = [
+            dict(r)
+            for r in db.query(
+                "select id, original_sha256, profile, sha256, size, vault_path from derivatives"
+                " where state = 'done'"
+            )
+        ]
+        report.findings.extend(check_derivative_rows(done, index))
 
     # 3. Files: originals and derivatives against their catalog hashes; unknown files.
     jobs: list[HashJob] = []
