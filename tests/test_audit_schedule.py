@@ -41,8 +41,11 @@ def test_timer_thread_runs_and_stops(vault: Vault, db: sqlite_utils.Database) ->
     stop = threading.Event()
     ticks: list[TickResult] = []
 
+    nice: list[int] = []
+
     def on_tick(r: TickResult) -> None:
         ticks.append(r)
+        nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         stop.set()
 
     t = threading.Thread(
@@ -52,6 +55,7 @@ def test_timer_thread_runs_and_stops(vault: Vault, db: sqlite_utils.Database) ->
     t.join(timeout=120)
     assert not t.is_alive()
     assert ticks and ticks[0].verify_ok is True
+    assert nice == [19]  # the timer thread runs at the lowest priority
     assert (
         db.execute("select count(*) from audit_log where event = 'integrity.verified'").fetchone()[
             0

@@ -8,7 +8,7 @@ import os
 import threading
 from pathlib import Path
 
-from station.verify.hashing import BLOCK, HashJob, _lower_priority, hash_many
+from station.verify.hashing import BLOCK, HashJob, hash_many, lower_priority
 
 
 def test_digests_sizes_and_errors(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_low_priority_lowers_only_the_worker_thread() -> None:
     seen: list[int] = []
 
     def worker() -> None:
-        _lower_priority()
+        lower_priority()
         seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
 
     t = threading.Thread(target=worker)

@@ -22,6 +22,7 @@ from station.errors import IntegrityError, StationError
 from station.log import get
 from station.timeutil import utcnow
 from station.vault import Vault
+from station.verify.hashing import lower_priority
 from station.verify.run import VerifyProgress, periodic_verify
 
 log = get()
@@ -67,6 +68,7 @@ def run_integrity_timer(
     progress: Callable[[VerifyProgress], None] | None = None,
     on_tick: Callable[[TickResult], None] | None = None,
 ) -> None:
+    lower_priority()  # this thread only: ingest and the dock go first
     db = open_catalog(vault.catalog_path)
     try:
         while not stop.is_set():
