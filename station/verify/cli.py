@@ -64,8 +64,11 @@ def verify_cmd(
         )
         if report.findings:
             print_table(
-                ["级别 severity", "问题 code", "对象 subject", "位置 where"],
-                [(f.severity, f.code, f.subject[:16], f.where) for f in report.findings],
+                ["级别 severity", "问题 code", "对象 subject", "位置 where", "说明 detail"],
+                [
+                    (f.severity, f.code, f.subject[:16], f.where, f.detail[:70])
+                    for f in report.findings
+                ],
             )
             for code in sorted(report.counts()):
                 f = next(x for x in report.findings if x.code == code)
