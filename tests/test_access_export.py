@@ -89,6 +89,11 @@ def test_approval_rules(vault: Vault, db: sqlite_utils.Database, people, clips) 
     [entry] = audit(db, "access.approved")
     assert entry["actor"] == "chen" and entry["subject"] == f"request:{rid}"
     assert entry["data"]["valid_until"] == got["valid_until"]
+    listed = run(vault, "li", "access", "list", "--state", "approved", "--json")
+    assert [r["id"] for r in json.loads(listed.stdout)] == [rid]
+    assert run(vault, "wang", "access", "list").exit_code == 10  # officers see only their own
+    shown = run(vault, "zhou", "access", "show", str(rid))
+    assert "案件复核 2026-001" in shown.output and "chen" in shown.output
     [req_entry] = audit(db, "access.requested")
     assert req_entry["data"]["reason"] == "案件复核 2026-001"
 

@@ -239,6 +239,8 @@ def test_cli_verify_reports_and_exits_9(vault: Vault, db: sqlite_utils.Database,
     ok = runner.invoke(main, ["--home", str(vault.home), "verify", "--json"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["ok"] is True
+    progress = runner.invoke(main, ["--home", str(vault.home), "verify", "--progress"])
+    assert progress.exit_code == 0 and "6/6 files" in progress.stderr
     Path(vault.home / stocked[0]["vault_path"]).unlink()
     bad = runner.invoke(main, ["--home", str(vault.home), "verify"])
     assert bad.exit_code == 9
