@@ -51,7 +51,8 @@ def integrity_tick(
     cp = None
     try:
         if report is not None and report.aborted is None:
-            cp = checkpoint.make_checkpoint(vault, db, settings, now=now)  # anchor the verify
+            # Anchor what was just verified, re-reading the whole log against the last one.
+            cp = checkpoint.make_checkpoint(vault, db, settings, now=now, full=True)
         else:
             cp = checkpoint.maybe_checkpoint(vault, db, settings, now=now)
     except IntegrityError as exc:
