@@ -284,3 +284,34 @@ def test_derivative_being_written_is_not_unknown(
     live.rename(leftover)
     report = run_verify(vault, db, Settings())
     assert codes(report) == ["file.unknown"] and report.findings[0].where == str(leftover)
+
+
+def test_file_whose_row_commits_during_the_verify_is_not_unknown(
+    vault: Vault, db: sqlite_utils.Database, stocked
+) -> None:
+    """An ingest batch places its files just before it commits their rows; a verify running
+    meanwhile asks again before calling a file unknown."""
+    from tests.integrity_support import store_recording as store
+
+    late = os.urandom(7000)
+    import hashlib
+
+    path = vault.original_path(hashlib.sha256(late).hexdigest(), "mp4")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(late)
+    committed: list[bool] = []
+
+    def during(p: VerifyProgress) -> None:
+        if p.phase == "files" and not committed:
+            other = open_catalog(vault.catalog_path)  # the ingest's own connection
+            store(vault, other, late, seq=99)
+            other.close()
+            committed.append(True)
+
+    report = run_verify(vault, db, Settings(), progress=during)
+    assert committed and codes(report) == []
+    # Without the commit the file is reported.
+    path2 = vault.originals / "00" / "00" / "stray.mp4"
+    path2.parent.mkdir(parents=True, exist_ok=True)
+    path2.write_bytes(b"stray")
+    assert codes(run_verify(vault, db, Settings())) == ["file.unknown"]

@@ -217,6 +217,25 @@ def _being_written(path: Path, known: set[Path]) -> bool:
     return True
 
 
+def _still_unknown(vault: Vault, db: sqlite_utils.Database, strays: list[Path]) -> list[Finding]:
+    """Files seen without a catalog row, asked again after hashing: an ingest or transcode
+    batch places its files just before it commits their rows, so a verify running meanwhile
+    would otherwise report them."""
+    found = []
+    for path in strays:
+        rel = str(path.relative_to(vault.home))
+        known = db.execute(
+            "select 1 from recordings where vault_path = ? and state != 'purged' union all"
+            " select 1 from derivatives where vault_path = ? and state != 'purged'",
+            [rel, rel],
+        ).fetchone()
+        if known is None and path.exists():
+            found.append(
+                Finding("file.unknown", path.name, str(path), f"{path.lstat().st_size} bytes")
+            )
+    return found
+
+
 def _pending_path(vault: Vault, rel: str) -> Path | None:
     try:
         from station.retention.files import pending_path
@@ -320,11 +339,11 @@ def run_verify(
             key = f"derivative:{d['id']}"
             jobs.append(HashJob(path, key))
             expected[key] = (d["sha256"], d["size"], "derivative")
-    for path in _walk_files(vault.originals) + _walk_files(vault.archival):
-        if path not in known and not _being_written(path, known):
-            report.findings.append(
-                Finding("file.unknown", path.name, str(path), f"{path.lstat().st_size} bytes")
-            )
+    strays = [
+        p
+        for p in _walk_files(vault.originals) + _walk_files(vault.archival)
+        if p not in known and not _being_written(p, known)
+    ]
     report.files_total = len(jobs)
     if sample is not None:
         jobs = random.Random(seed).sample(jobs, min(sample, len(jobs)))
@@ -363,6 +382,7 @@ def run_verify(
             )
     if stop is not None and stop.is_set():
         report.aborted = "stopped"
+    report.findings.extend(_still_unknown(vault, db, strays))
     report.finished_at = to_iso(utcnow())
     say(VerifyProgress("done", prog.files_done, prog.files_total, prog.bytes_done))
     for f in report.findings:
