@@ -108,9 +108,6 @@ def test_catalog_row_edited_with_sqlite_shell(
     assert f.subject == sha and f.data is not None
     assert f.data["fields"]["officer_id"] == ["000123", "999999"]
     assert set(f.data["fields"]) == {"officer_id", "recorded_at"}
-    # A field clerks may fill in later (R5 "proves") is not an edit of the sealed record.
-    shell(vault, f"update recordings set proves = '当事人拒绝配合' where sha256 = '{sha}'")
-    assert codes(run_verify(vault, db, Settings())) == ["catalog.row_edited"]
 
 
 def test_catalog_row_deleted_and_row_inserted(
@@ -315,3 +312,29 @@ def test_file_whose_row_commits_during_the_verify_is_not_unknown(
     path2.parent.mkdir(parents=True, exist_ok=True)
     path2.write_bytes(b"stray")
     assert codes(run_verify(vault, db, Settings())) == ["file.unknown"]
+
+
+def test_later_fields_follow_their_audit_entries(
+    vault: Vault, db: sqlite_utils.Database, stocked
+) -> None:
+    """Fields other parts change later — what a recording proves (R5, station.cases), its
+    retention state (R9) — are checked against the audit entries of those changes: a change
+    through the station is clean, the same change made directly is an edit."""
+    from station.cases.tags import tag
+
+    a, b = stocked[0]["sha256"], stocked[1]["sha256"]
+    tag(db, [a], actor="li", proves="当事人拒绝配合检查 / party refused the inspection")
+    assert codes(run_verify(vault, db, Settings())) == []
+    shell(
+        vault,
+        f"update recordings set proves = '无 / nothing' where sha256 = '{a}'",
+        f"update recordings set state = 'purged' where sha256 = '{b}'",  # hide it from verify
+    )
+    report = run_verify(vault, db, Settings())
+    fields = {f.subject: f.data["fields"] for f in report.findings if f.data}
+    # …and the file of the row made to look purged is now unknown to the catalog.
+    assert codes(report) == ["catalog.row_edited", "catalog.row_edited", "file.unknown"]
+    assert fields[a] == {
+        "proves": ["当事人拒绝配合检查 / party refused the inspection", "无 / nothing"]
+    }
+    assert fields[b] == {"state": ["stored", "purged"]}

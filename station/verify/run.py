@@ -96,6 +96,14 @@ class VerifyReport:
 # engine's); any entry may instead carry them under "row" (station.audit.seal).
 RECORDING_EVENTS = frozenset({"recording.ingested", "ingest.file_stored"})
 DERIVATIVE_FIELDS = ("sha256", "size", "vault_path")
+# Fields other parts change later, each change audited; the audit log tells their value now.
+# At ingest: no category, no "proves" note (R5), state stored.
+TRACKED_AT_INGEST = {"category": None, "proves": None, "state": "stored"}
+RETENTION_STATES = {  # station.retention (R9)
+    "retention.pending": "pending_purge",
+    "retention.purged": "purged",
+    "retention.restored": "stored",
+}
 
 
 class _RowIndex:
@@ -105,29 +113,59 @@ class _RowIndex:
         self.described: dict[str, tuple[int, dict[str, Any]]] = {}  # sha -> (seq, fields)
         self.removed: set[str] = set()
         self.mentioned: set[str] = set()
+        self.tracked: dict[str, dict[str, Any]] = {}  # sha -> {field: value now, per the log}
         # (original sha256, profile) -> (seq, {sha256, size, vault_path})
         self.derivatives: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
 
     def visit(self, e: Entry) -> None:
         if not e.subject or e.data is None:
             return
-        self.mentioned.add(e.subject)
-        row = e.data.get("row")
+        subject = e.subject.removeprefix("recording:")
+        self.mentioned.add(subject)
+        data = e.data
+        if e.event in RECORDING_EVENTS:
+            start = {k: data.get(k, v) for k, v in TRACKED_AT_INGEST.items()}
+            if "damaged" in data:
+                start["damaged"] = data["damaged"]
+            self.tracked[subject] = start
+        row = data.get("row")
         if isinstance(row, dict):
-            self.described[e.subject] = (e.seq, row)
-            self.removed.discard(e.subject)
+            self.described[subject] = (e.seq, row)
+            self.removed.discard(subject)
         elif e.event in RECORDING_EVENTS:
             # The ingest engine's ``recording.ingested`` entry carries the row's key fields
             # at the top level of its data; a later such entry supersedes an earlier one.
-            fields = {k: e.data[k] for k in SEALED_RECORDING_FIELDS if k in e.data}
-            self.described[e.subject] = (e.seq, fields)
-            self.removed.discard(e.subject)
-        elif e.event == "derivative.created" and e.data.get("profile"):
-            # station.transcode: the derivative's own hash, size and place (R7).
-            fields = {k: e.data.get(k) for k in DERIVATIVE_FIELDS}
-            self.derivatives[(e.subject, str(e.data["profile"]))] = (e.seq, fields)
-        if e.data.get("row_removed") is True:
-            self.removed.add(e.subject)
+            fields = {k: data[k] for k in SEALED_RECORDING_FIELDS if k in data}
+            self.described[subject] = (e.seq, fields)
+            self.removed.discard(subject)
+        elif e.event == "recording.tagged" and isinstance(data.get("set"), dict):
+            # station.cases: category (R6) and what it proves (R5)
+            for k in ("category", "proves"):
+                if k in data["set"]:
+                    self.tracked.setdefault(subject, {})[k] = data["set"][k]
+        elif e.event in RETENTION_STATES:
+            self.tracked.setdefault(subject, {})["state"] = RETENTION_STATES[e.event]
+        elif e.event == "derivative.failed" and data.get("flagged") is True:
+            self.tracked.setdefault(subject, {})["damaged"] = 1  # station.transcode
+        elif e.event == "derivative.created":
+            # station.transcode: the derivative's own hash, size and place (R7), and what it
+            # filled in on the recording (duration, end).
+            if data.get("profile"):
+                fields = {k: data.get(k) for k in DERIVATIVE_FIELDS}
+                self.derivatives[(subject, str(data["profile"]))] = (e.seq, fields)
+            updates = data.get("recording_updates")
+            if isinstance(updates, dict):
+                for k in ("duration_s", "end_at"):
+                    if k in updates:
+                        self.tracked.setdefault(subject, {})[k] = updates[k]
+        if data.get("row_removed") is True:
+            self.removed.add(subject)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return bool(a == b)
 
 
 def check_rows(rows: list[dict[str, Any]], index: _RowIndex) -> list[Finding]:
@@ -146,6 +184,9 @@ def check_rows(rows: list[dict[str, Any]], index: _RowIndex) -> list[Finding]:
             continue
         seq, fields = described
         diff = row_differences(row, fields)
+        for k, v in index.tracked.get(sha, {}).items():
+            if not _same(v, row.get(k)):
+                diff[k] = [v, row.get(k)]
         if diff:
             names = ", ".join(sorted(diff))
             found.append(
@@ -153,7 +194,7 @@ def check_rows(rows: list[dict[str, Any]], index: _RowIndex) -> list[Finding]:
                     "catalog.row_edited",
                     sha,
                     "recordings",
-                    f"fields changed since audit entry {seq}: {names}",
+                    f"fields differ from the audit log (ingest entry {seq}): {names}",
                     {"fields": diff, "audit_seq": seq},
                 )
             )
