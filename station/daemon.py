@@ -7,7 +7,8 @@ watchdog. Nothing polls: an idle station sleeps in ``select``/``Event.wait``.
 
 Extra services (the transcode queue, the inbox watcher, …) are objects with ``start()`` and
 ``stop()`` handed to :class:`Daemon`; they are started after the dock is ready and stopped before
-it, in reverse order.
+it, in reverse order. ``on_session_end`` callbacks get each session's :class:`Outcome` (e.g. the
+transcode service's ``wake``), each in its own error boundary.
 """
 
 from __future__ import annotations
@@ -16,20 +17,20 @@ import faulthandler
 import queue
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from station.catalog import open_catalog, write_txn
+from station.catalog import open_catalog
 from station.config import Settings
+from station.ingest.engine import recover_at_startup
 from station.log import get
 from station.sdnotify import Notifier
 from station.status import StatusBoard
-from station.timeutil import to_iso, utcnow
 from station.usb_dock.hotplug import Dispatcher, Monitor, Props
-from station.usb_dock.mount import is_mountpoint
-from station.usb_dock.session import DockSession
+from station.usb_dock.mount import is_mountpoint, run_helper
+from station.usb_dock.session import DockSession, Outcome
 from station.usb_dock.slots import DeviceClaims, SlotState
 from station.vault import Vault
 
@@ -49,12 +50,14 @@ class Daemon:
         settings: Settings,
         *,
         services: Sequence[Service] = (),
+        on_session_end: Sequence[Callable[[Outcome], None]] = (),
         notifier: Notifier | None = None,
         actor: str = "station",
     ) -> None:
         self.vault = vault
         self.settings = settings
         self.services = list(services)
+        self.on_session_end = list(on_session_end)  # e.g. a transcode service's wake()
         self.notifier = notifier or Notifier()
         self.actor = actor
         self.stop = threading.Event()
@@ -68,9 +71,15 @@ class Daemon:
 
     # -- pieces ------------------------------------------------------------------------------
     def _session(self, st: SlotState) -> Any:
-        return DockSession(
+        outcome = DockSession(
             self.vault, self.settings, st, self.board, self.claims, actor=self.actor
         ).run()
+        for cb in self.on_session_end:
+            try:
+                cb(outcome)
+            except Exception:
+                log.exception("daemon.session_hook_failed", session_id=outcome.session_id)
+        return outcome
 
     def _slot_changed(self, slot: str, what: str) -> None:
         if what == "removed":
@@ -89,17 +98,12 @@ class Daemon:
                 log.exception("dock.dispatch_failed", devpath=props.get("DEVPATH"))
 
     def recover(self) -> int:
-        """Start-up: sessions a crash left running become 'interrupted'; stale mounts go."""
+        """Start-up: the ingest engine reaps partial copies and closes sessions a crash left
+        running ('interrupted', audited); mounts left under the run directory go."""
         self.vault.init()
         db = open_catalog(self.vault.catalog_path)
         try:
-            with write_txn(db):
-                cur = db.execute(
-                    "update sessions set state = 'interrupted', ended_at = ?, message ="
-                    " coalesce(message, 'station restarted / 采集站重启') where state = 'running'",
-                    [to_iso(utcnow())],
-                )
-                n = cur.rowcount
+            n = recover_at_startup(self.vault, db, actor=self.actor)["sessions_interrupted"]
         finally:
             db.close()
         mnt = (
@@ -108,11 +112,9 @@ class Daemon:
             else self.vault.run / "mnt"
         )
         if mnt.is_dir():
-            from station.usb_dock.mount import _run
-
             for mp in mnt.iterdir():
                 if is_mountpoint(mp):
-                    _run(["umount", "-l", str(mp)], str(mp))
+                    run_helper(["umount", "-l", str(mp)], str(mp))
                     log.warning("dock.stale_mount_removed", mountpoint=str(mp))
         if n:
             log.warning("daemon.recovered", interrupted_sessions=n)

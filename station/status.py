@@ -1,7 +1,7 @@
 """The dock's status, for a screen or ``station status``: ``$STATION_HOME/run/status.json``.
 
 Per slot: device, officer, phase, files and bytes done/total, flags, and whether it is safe to
-undock. Written atomically (temp file, fsync, rename) by the daemon on every change; readers
+undock. Written atomically (temp file, rename) by the daemon on every change; readers
 never see half a file.
 """
 
@@ -77,10 +77,10 @@ class StatusBoard:
         data = json.dumps(self.snapshot(), ensure_ascii=False, indent=1).encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{threading.get_ident()}.tmp")
+        # Atomic for readers (rename); no fsync: the status is ephemeral, and an fsync per
+        # progress tick of every slot would compete with the ingest's own durable writes.
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(tmp, self.path)
         for cb in self.listeners:
             cb(self)

@@ -82,3 +82,28 @@ def test_redock_quickly_and_unknown_stick(tmp_path: Path) -> None:
     mounts = Path("/proc/self/mounts").read_text()
     assert stick not in mounts and loop not in mounts
     db.close()
+
+
+def test_recorder_docked_before_start_is_picked_up(tmp_path: Path) -> None:
+    """Start-up resumes: a recorder already docked when the daemon starts (coldplug)."""
+    vault = Vault(tmp_path / "home")
+    vault.init()
+    db = open_catalog(vault.catalog_path)
+    registry.enrol(
+        db, "ZFY0001", officer_id="100001", unit_id="110101000001", actor="admin", secret=SECRET
+    )
+    vol = make_recorder_volume(tmp_path / "vol", "ZFY0001", "100001", clips=2)
+    with ExitStack() as stack:
+        loop = stack.enter_context(exfat_loop(tmp_path, vol))
+        _rec, pty = stack.enter_context(sim_recorder(SimConfig(serial="ZFY0001", secret=SECRET)))
+        bed = DockBed(vault.home, tmp_path)
+        stack.callback(bed.close)
+        bed.start_testbed_only()
+        bed.dock(1, pty, loop, usb_serial="ZFY0001")  # nobody listening yet
+        bed.send(op="start")
+        st = bed.wait_status(lambda s: any(x.get("phase") == "done" for x in s.get("slots", [])))
+        assert st["slots"][0]["files_done"] == 2  # type: ignore[index]
+        assert read_loop(loop, tmp_path) == {}
+        assert bed.stop_daemon() == 0
+    assert db.execute("select count(*) from recordings").fetchone()[0] == 2
+    db.close()

@@ -270,6 +270,7 @@ def test_silent_recorder_fails_the_session_only(
     out = run_session(vault, st, settings=settings)
     assert out.state == "failed" and out.flags[0]["code"] == "device_error"
     assert "no reply" in out.flags[0]["message"]
+    assert [a["code"] for a in registry.list_alerts(db)] == ["device_error"]  # R4: reported
     assert session_row(db, out.session_id)["safe_to_undock"] == 1
 
 
@@ -343,7 +344,31 @@ def test_vault_full_mid_session_clears_only_what_was_stored(
         assert sorted(Path(c).name for c in out.cleared) == sorted(stored)
         assert list(vault.staging.iterdir()) == []
         assert session_row(db, out.session_id)["safe_to_undock"] == 1
+        assert [a["code"] for a in registry.list_alerts(db)] == ["vault_full"]
         db.close()
     finally:
         sh("umount", str(mnt))
         sh("losetup", "-d", loop)
+
+
+def test_serial_link_dropping_after_storage_mode_is_harmless(
+    vault: Vault, db: sqlite_utils.Database, docked: Any, clips_a: Path, tmp_path: Path
+) -> None:
+    """Some recorders drop the control link once they present their storage."""
+    enrol(db, "ZFY0001", "100001")
+    st = docked(
+        SimConfig(serial="ZFY0001", secret=SECRET, faults=frozenset({"disconnect"})), clips_a
+    )
+    out = run_session(vault, st)
+    assert out.state == "done" and out.flags == [] and len(out.cleared) == 3
+    assert read_loop(st.loop, tmp_path) == {}
+
+
+def test_recorder_giving_two_ids_is_failed_not_mounted(
+    vault: Vault, db: sqlite_utils.Database, docked: Any, clips_a: Path
+) -> None:
+    enrol(db, "ZFY0001", "100001")
+    st = docked(SimConfig(serial="ZFY0001", secret=SECRET, faults=frozenset({"wrong-id"})), clips_a)
+    out = run_session(vault, st)
+    assert out.state == "failed" and "two ids" in out.flags[0]["message"]
+    assert not st.sim.storage_mode and not (vault.run / "mnt").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -101,12 +102,13 @@ def test_unit_security_score_below_threshold(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def udev_station(tmp_path: Path) -> UmockdevStation:
+def udev_station(tmp_path: Path) -> Iterator[UmockdevStation]:
     if not is_root() or not shutil.which("udevadm"):
         pytest.skip("needs root and udevadm")
-    home = tmp_path / "home"
-    tb = UmockdevStation(home, tmp_path)
-    return tb
+    tb = UmockdevStation(tmp_path / "home", tmp_path)
+    yield tb
+    tb.close()
+    assert not tb.root.exists()  # the testbed's folder is gone
 
 
 def _udevadm_test(tb: UmockdevStation, tmp: Path, syspath: str) -> str:

@@ -53,6 +53,18 @@ def open_source(path: Path) -> FdReader:
     return FdReader(fd)
 
 
+def _write_all(dst_fd: int, part: memoryview) -> None:
+    """Write all of ``part``; an OSError here is the vault's (marked ``<vault>``), not the
+    recorder's, so the caller can tell a full disk from a bad source."""
+    written = 0
+    while written < len(part):
+        try:
+            written += os.write(dst_fd, part[written:])
+        except OSError as exc:
+            exc.filename = exc.filename or "<vault>"
+            raise
+
+
 def copy_and_hash(
     reader: Reader,
     dst_fd: int,
@@ -78,13 +90,7 @@ def copy_and_hash(
             break
         part = view[:n]
         h.update(part)
-        written = 0
-        while written < n:
-            try:
-                written += os.write(dst_fd, part[written:])
-            except OSError as exc:
-                exc.filename = exc.filename or "<vault>"
-                raise
+        _write_all(dst_fd, part)
         total += n
         if on_bytes is not None:
             on_bytes(n)
@@ -141,13 +147,7 @@ def copy_and_hash_pipelined(
                 break
             part = memoryview(buf)[:n]
             h.update(part)
-            written = 0
-            while written < n:
-                try:
-                    written += os.write(dst_fd, part[written:])
-                except OSError as exc:
-                    exc.filename = exc.filename or "<vault>"
-                    raise
+            _write_all(dst_fd, part)
             total += n
             free.put(buf)
             if on_bytes is not None:

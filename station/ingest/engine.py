@@ -16,7 +16,6 @@ a bounded queue between them, so the vault re-read overlaps the next file's copy
 
 from __future__ import annotations
 
-import datetime as dt
 import errno
 import os
 import queue
@@ -24,10 +23,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
@@ -46,11 +43,17 @@ from station.hashing.copy import (
     syncfs,
 )
 from station.hashing.copy import copy_and_hash as _copy_and_hash
-from station.ingest.media import damage_check, ext_of, media_kind
-from station.ingest.names import parse_name
+from station.ingest.media import damage_check, ext_of
+from station.ingest.model import (
+    FileResult,
+    IngestContext,
+    IngestProgress,
+    IngestReport,
+)
+from station.ingest.rows import AUDITED, RowBuilder
 from station.ingest.sources import SourceEntry, entries_for_files, enumerate_volume
 from station.log import get
-from station.timeutil import from_timestamp, local_naive_to_utc, to_iso, utcnow
+from station.timeutil import from_timestamp, to_iso, utcnow
 from station.vault import Vault
 
 log = get()
@@ -62,74 +65,6 @@ PREFETCH_BYTES = 32 << 20
 BATCH_BYTES = 16 << 20  # large files commit one by one, so verify overlaps the next copy
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _GONE = (errno.ENODEV, errno.ENXIO, errno.ENOTCONN, errno.ESHUTDOWN, errno.ENOMEDIUM)
-
-
-@dataclass
-class IngestContext:
-    kind: str  # dock | cli | inbox
-    device_id: str | None = None
-    officer_id: str | None = None
-    unit_id: str | None = None
-    drift_s: float | None = None  # device clock minus station clock (R3); None: unknown
-    method: str | None = None  # R5 production method
-    slot: str | None = None
-    session_id: int | None = None
-
-
-@dataclass
-class FileResult:
-    source: Path
-    rel: str
-    outcome: str  # new | held | failed | skipped
-    sha256: str | None = None
-    size: int = 0
-    error: str | None = None
-    damaged: str | None = None
-
-
-@dataclass
-class IngestProgress:
-    files_total: int
-    files_done: int
-    bytes_total: int
-    bytes_done: int
-    current: str | None
-
-
-@dataclass
-class IngestReport:
-    session_id: int
-    files: list[FileResult] = field(default_factory=list)
-    aborted: str | None = None
-    elapsed_s: float = 0.0
-    bytes_read: int = 0
-
-    def verified_sources(self) -> list[Path]:
-        """Source files whose vault copy was re-read from disk, matched, and was committed."""
-        return [f.source for f in self.files if f.outcome in ("new", "held")]
-
-    def count(self, outcome: str) -> int:
-        return sum(1 for f in self.files if f.outcome == outcome)
-
-    @property
-    def ok(self) -> bool:
-        return self.aborted is None and self.count("failed") == 0
-
-    def summary(self) -> dict[str, Any]:
-        mbps = self.bytes_read / 1e6 / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        return {
-            "session_id": self.session_id,
-            "files": len(self.files),
-            "new": self.count("new"),
-            "held": self.count("held"),
-            "failed": self.count("failed"),
-            "skipped": self.count("skipped"),
-            "damaged": sum(1 for f in self.files if f.damaged),
-            "bytes": self.bytes_read,
-            "seconds": round(self.elapsed_s, 3),
-            "mb_per_s": round(mbps, 1),
-            "aborted": self.aborted,
-        }
 
 
 @dataclass
@@ -175,7 +110,6 @@ class _Run:
         self.stop = stop or threading.Event()
         self.opener = opener
         self.chunk = settings.ingest.chunk_kib * 1024
-        self.tz = ZoneInfo(settings.station.timezone)
         self.report = IngestReport(session_id=0)
         self.files_total = 0
         self.bytes_total = 0
@@ -249,6 +183,7 @@ class _Run:
                 [self.files_total, self.bytes_total, self.ctx.session_id],
             )
         self.report.session_id = int(self.ctx.session_id or 0)
+        self.rows = RowBuilder(self.db, self.vault, self.settings, self.ctx, self.report.session_id)
 
     def close_session(self) -> None:
         r = self.report
@@ -535,24 +470,6 @@ class _Run:
         return outcome, None, damaged
 
     # ---- catalog rows ---------------------------------------------------------------------
-    def _times(
-        self, entry: SourceEntry, start_naive: dt.datetime | None
-    ) -> tuple[str | None, str | None, str | None, str, float | None]:
-        drift = self.ctx.drift_s or 0.0
-        mtime_utc = from_timestamp(entry.mtime)
-        if start_naive is not None:
-            source = "filename"
-        else:
-            start_naive = mtime_utc.astimezone(self.tz).replace(tzinfo=None)
-            source = "mtime"
-        start = local_naive_to_utc(start_naive, self.settings.station.timezone)
-        start_corr = start - dt.timedelta(seconds=drift)
-        end_corr = mtime_utc - dt.timedelta(seconds=drift)
-        if end_corr < start_corr:
-            end_corr = start_corr
-        delay = (utcnow() - end_corr).total_seconds()
-        return (start_naive.isoformat(), to_iso(start_corr), to_iso(end_corr), source, delay)
-
     def _write_rows(self, results: list[tuple[_Staged, str, str | None, str | None]]) -> None:
         now = to_iso(utcnow())
         sid = self.report.session_id
@@ -567,7 +484,8 @@ class _Run:
                     ).fetchone()
                     outcome = "held" if exists else "new"
                 if outcome == "new":
-                    row = self._recording_row(s, damaged, now)
+                    assert s.sha256 is not None
+                    row = self.rows.recording(entry, s.sha256, s.size, damaged, now)
                     cols = ", ".join(row)
                     marks = ", ".join("?" for _ in row)
                     self.db.execute(
@@ -578,7 +496,7 @@ class _Run:
                         "recording.ingested",
                         actor=self.actor,
                         subject=s.sha256,
-                        data={k: row[k] for k in _AUDITED},
+                        data={k: row[k] for k in AUDITED},
                     )
                     log.info(
                         "ingest.file_stored",
@@ -625,89 +543,6 @@ class _Run:
             )
         for i, (s, _o, error, damaged) in enumerate(results):
             results[i] = (s, s.outcome or _o, error, damaged)
-
-    def _recording_row(self, s: _Staged, damaged: str | None, now: str) -> dict[str, Any]:
-        entry = s.entry
-        assert s.sha256 is not None
-        info = parse_name(entry.rel, self.settings.ingest.filename_patterns)
-        device = self.ctx.device_id or info.device
-        officer = self.ctx.officer_id or info.officer
-        if self.ctx.device_id and info.device and info.device != self.ctx.device_id:
-            log.warning(
-                "ingest.name_device_mismatch",
-                path=entry.rel,
-                name_device=info.device,
-                device=self.ctx.device_id,
-            )
-        unit = self.ctx.unit_id or self._unit_of(device, officer)
-        dev_time, start, end, source, delay = self._times(entry, info.start)
-        ext = ext_of(entry.rel)
-        producer = self._officer_name(officer)
-        return {
-            "sha256": s.sha256,
-            "size": s.size,
-            "ext": ext,
-            "media_kind": media_kind(ext),
-            "vault_path": str(self.vault.original_path(s.sha256, ext).relative_to(self.vault.home)),
-            "state": "stored",
-            "device_id": device,
-            "officer_id": officer,
-            "unit_id": unit,
-            "method": self.ctx.method or f"{self.ctx.kind} ingest",
-            "recorded_at_device": dev_time,
-            "recorded_at": start,
-            "drift_s": self.ctx.drift_s,
-            "time_source": source,
-            "duration_s": None,
-            "end_at": end,
-            "original_name": entry.rel.rsplit("/", 1)[-1],
-            "original_path": entry.rel,
-            "important": int(info.important),
-            "sequence": info.seq,
-            "first_session_id": self.report.session_id,
-            "ingested_at": now,
-            "ingest_delay_s": round(delay, 3) if delay is not None else None,
-            "damaged": int(damaged is not None),
-            "damage_reason": damaged,
-            "producer": producer or officer,
-        }
-
-    def _unit_of(self, device: str | None, officer: str | None) -> str | None:
-        for sql, key in (
-            ("select unit_id from devices where device_id = ?", device),
-            ("select unit_id from officers where officer_id = ?", officer),
-        ):
-            if key:
-                row = self.db.execute(sql, [key]).fetchone()
-                if row and row[0]:
-                    return str(row[0])
-        return None
-
-    def _officer_name(self, officer: str | None) -> str | None:
-        if not officer:
-            return None
-        row = self.db.execute(
-            "select name from officers where officer_id = ?", [officer]
-        ).fetchone()
-        return f"{row[0]} ({officer})" if row and row[0] else None
-
-
-_AUDITED = (
-    "size",
-    "ext",
-    "vault_path",
-    "device_id",
-    "officer_id",
-    "unit_id",
-    "recorded_at_device",
-    "recorded_at",
-    "drift_s",
-    "original_path",
-    "important",
-    "first_session_id",
-    "ingested_at",
-    "damaged",
-)
 
 
 def _run(

@@ -95,7 +95,7 @@ class DockBed:
     """The daemon as a real subprocess under ``umockdev-wrapper``, devices added via the
     controller (station/usb_dock/dockbed_controller.py), sd_notify on a real datagram socket."""
 
-    def __init__(self, home: Path, tmp: Path) -> None:
+    def __init__(self, home: Path, tmp: Path, *, watchdog_s: float = 4.0) -> None:
         import socket
         import sys
 
@@ -108,7 +108,7 @@ class DockBed:
         env = _env()
         env["PYTHONPATH"] = str(REPO)
         env["NOTIFY_SOCKET"] = str(self.notify_path)
-        env["WATCHDOG_USEC"] = "4000000"
+        env["WATCHDOG_USEC"] = str(int(watchdog_s * 1e6))
         env.pop("WATCHDOG_PID", None)
         self.proc = subprocess.Popen(
             [
@@ -270,3 +270,6 @@ class DockBed:
     def close(self) -> None:
         self.stop_daemon()
         self.notify.close()
+        root = getattr(self, "root", None)
+        if root is not None and root.exists():  # umockdev removes it, unless it crashed
+            shutil.rmtree(root, ignore_errors=True)

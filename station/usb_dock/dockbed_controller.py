@@ -7,8 +7,10 @@ Driven by :class:`station.usb_dock.dockbed.DockBed` (the demo, the benchmark, th
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,6 +83,10 @@ def main() -> int:
             print(json.dumps(reply), flush=True)
             if op == "stop":
                 break
+    root = tb.get_root_dir()
+    del tb
+    gc.collect()
+    shutil.rmtree(root, ignore_errors=True)  # the Testbed's finalizer may not run at exit
     if daemon is not None:
         daemon.kill()
         daemon.wait()

@@ -33,7 +33,7 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _run(args: list[str], where: str) -> None:
+def run_helper(args: list[str], where: str) -> None:
     try:
         proc = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -74,14 +74,14 @@ class MountedVolume:
     def _mount(self, opts: str) -> None:
         mp = str(self.mountpoint)
         if self.how == "exfat-fuse":
-            _run(["mount.exfat-fuse", "-o", opts, self.source, mp], self.source)
+            run_helper(["mount.exfat-fuse", "-o", opts, self.source, mp], self.source)
             # exfat-fuse drops noexec; a VFS remount adds it back (checked in the tests).
-            _run(["mount", "-o", f"remount,{opts}", mp], self.source)
+            run_helper(["mount", "-o", f"remount,{opts}", mp], self.source)
         elif self.how == "kernel":
-            _run(["mount", "-t", self.fstype, "-o", opts, self.source, mp], self.source)
+            run_helper(["mount", "-t", self.fstype, "-o", opts, self.source, mp], self.source)
         elif self.how == "bind":
-            _run(["mount", "--bind", self.source, mp], self.source)
-            _run(["mount", "-o", f"remount,bind,{opts}", mp], self.source)
+            run_helper(["mount", "--bind", self.source, mp], self.source)
+            run_helper(["mount", "-o", f"remount,bind,{opts}", mp], self.source)
 
     def unmount(self) -> None:
         if not self.mounted:
@@ -90,11 +90,11 @@ class MountedVolume:
         if self.how == "direct":
             return
         try:
-            _run(["umount", str(self.mountpoint)], str(self.mountpoint))
+            run_helper(["umount", str(self.mountpoint)], str(self.mountpoint))
         except DeviceError as exc:
             # The device went away under us: detach lazily so the slot can be reused.
             log.warning("dock.unmount_failed", mountpoint=str(self.mountpoint), error=exc.message)
-            _run(["umount", "-l", str(self.mountpoint)], str(self.mountpoint))
+            run_helper(["umount", "-l", str(self.mountpoint)], str(self.mountpoint))
         try:
             self.mountpoint.rmdir()
         except OSError:

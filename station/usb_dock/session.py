@@ -26,7 +26,7 @@ from station.recorder.mass_storage import MassStorageDriver
 from station.recorder.serial_driver import AuthError, SerialDriver
 from station.status import StatusBoard
 from station.timeutil import to_iso, utcnow
-from station.usb_dock import registry
+from station.usb_dock import messages, registry
 from station.usb_dock.checks import Assessment, Flag, assess
 from station.usb_dock.mount import MountedVolume, mount_volume, safe_name
 from station.usb_dock.slots import DeviceClaims, SlotState
@@ -75,6 +75,8 @@ class DockSession:
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _status(self, phase: str, **fields: Any) -> None:
+        if self.state.gone.is_set():
+            return  # the slot is empty now: the screen must not show a ghost
         self.board.update(
             self.slot,
             phase=phase,
@@ -83,9 +85,9 @@ class DockSession:
             **fields,
         )
 
-    def _flag(self, code: str, message: str) -> None:
-        if code not in (f.code for f in self.flags):
-            self.flags.append(Flag(code, message))
+    def _add(self, flag: Flag) -> None:
+        if flag.code not in (f.code for f in self.flags):
+            self.flags.append(flag)
 
     def _update_row(self, **cols: Any) -> None:
         assert self.db is not None
@@ -138,22 +140,14 @@ class DockSession:
 
     def _fail(self, exc: Exception) -> Outcome:
         if self.state.gone.is_set() or isinstance(exc, VolumeGoneError):
-            self._flag(
-                "interrupted",
-                "记录仪在处理中被拔出，未清除任何文件，下次接入继续 / "
-                "recorder pulled out mid-session: nothing cleared, the next dock resumes",
-            )
+            self._add(messages.pulled_out())
             state = "interrupted"
         elif isinstance(exc, VaultFullError):
-            self._flag(
-                "vault_full",
-                "采集站存储已满，已校验的文件已保存 / the station's vault "
-                "is full: verified files are kept, the rest stays on the recorder",
-            )
+            self._add(messages.vault_full())
             state = "failed"
         else:
             text = exc.render() if isinstance(exc, StationError) else f"{type(exc).__name__}: {exc}"
-            self._flag("device_error", f"处理失败 / session failed: {text}")
+            self._add(messages.device_error(text))
             state = "failed"
         log.error(
             "session.failed",
@@ -163,6 +157,20 @@ class DockSession:
             error=str(exc),
             exc_info=not isinstance(exc, StationError),
         )
+        if state == "failed":
+            # R4: a failing device (or a full vault) is reported, not only logged.
+            flag = self.flags[-1]
+            try:
+                registry.raise_alert(
+                    self.db_,
+                    flag.code,
+                    flag.message,
+                    device_id=self.device_id,
+                    slot=self.slot,
+                    session_id=self.session_id,
+                )
+            except Exception:  # e.g. the catalog's disk is the full one: logged, not fatal
+                log.exception("dock.alert_failed", slot=self.slot, code=flag.code)
         report = getattr(exc, "report", None)
         return Outcome(self.session_id, state, report=report, message=str(exc)[:500])
 
@@ -190,12 +198,7 @@ class DockSession:
         )
         other = self.claims.claim(identity.serial, st)
         if other is not None:
-            self._flag(
-                "duplicate_id",
-                f"设备编号 {identity.serial} 同时出现在插槽 {other}，"
-                f"未挂载 / device id {identity.serial} is already docked in slot {other}: "
-                "not mounted",
-            )
+            self._add(messages.duplicate_id(identity.serial, other))
             self.device_id = None  # not ours to release
             return self._refuse(identity, None)
         enrolment = registry.enrolment(self.db_, identity.serial)
@@ -208,10 +211,7 @@ class DockSession:
                 drv.authenticate(secret)
                 authed = True
             except AuthError as exc:
-                self._flag(
-                    "auth_failed",
-                    f"身份验证失败，未挂载 / authentication failed, not mounted: {exc.render()}",
-                )
+                self._add(messages.auth_failed(exc.render()))
         battery = drv.battery()
         total, free = drv.storage()
         reading = drv.read_clock()
@@ -271,11 +271,7 @@ class DockSession:
 
     def _refuse_unknown_usb(self) -> Outcome:
         st = self.state
-        self._flag(
-            "unknown_device",
-            f"未知的 USB 存储设备（{st.usb_serial or '无序列号'}），"
-            "未挂载 / unknown USB storage device: not a recorder, not mounted",
-        )
+        self._add(messages.unknown_usb(st.usb_serial))
         registry.raise_alert(
             self.db_,
             "unknown_device",
@@ -318,6 +314,9 @@ class DockSession:
 
     def _ingest(self, identity: Identity, a: Assessment) -> Outcome:
         source, fstype = self._wait_storage()
+        if self.state.halt.is_set():  # the station is stopping: do not start a copy now
+            self._add(messages.stopping())
+            return Outcome(self.session_id, "interrupted", message="station stopping")
         self._status("mounting")
         root = Path(self.cfg.mount_root) if self.cfg.mount_root else self.vault.run / "mnt"
         self.volume = mount_volume(source, fstype, root / safe_name(self.slot))
@@ -362,7 +361,14 @@ class DockSession:
         )
         self._status("copying", files_done=0, bytes_done=0)
 
+        first = [True]
+
         def progress(p: IngestProgress) -> None:
+            if first[0] and p.bytes_done > 0:
+                first[0] = False
+                log.info("dock.first_byte", session_id=self.session_id, slot=self.slot)
+            if self.state.gone.is_set():
+                return
             self.board.update(
                 self.slot,
                 files_total=p.files_total,
@@ -398,19 +404,11 @@ class DockSession:
         if report.aborted:
             if self.state.gone.is_set() or report.aborted == "volume gone":
                 return self._fail(VolumeGoneError(where=self.slot))
-            self._flag(
-                "interrupted",
-                "采集站停止，未清除任何文件 / station stopping: nothing "
-                "cleared, the next dock resumes",
-            )
+            self._add(messages.stopping())
             return Outcome(self.session_id, "interrupted", report=report, message=report.aborted)
         failed = report.count("failed")
         if failed:
-            self._flag(
-                "files_failed",
-                f"{failed} 个文件读取失败，保留在记录仪上 / {failed} files "
-                "could not be read: left on the recorder",
-            )
+            self._add(messages.files_failed(failed))
         cleared = self._clear(report)
         return Outcome(self.session_id, "done", report=report, cleared=cleared)
 
