@@ -17,6 +17,7 @@ APT_PACKAGES=(
   e2fsprogs util-linux        # loop devices, small ext4 vault for disk-full tests
   fonts-wqy-zenhei            # CJK font for PDF labels and reports
   poppler-utils               # pdftotext/pdftoppm to check generated PDFs
+  sqlite3 openssl             # tamper tests edit the catalog with the sqlite3 shell; bench baseline
 )
 
 need_apt=0

@@ -84,5 +84,16 @@ def store_derivative(
                 "created_at": "2026-11-01T10:05:00.000000Z",
             }
         )
-        append(db, "transcode.done", actor="transcode", subject=original["sha256"])
+        append(
+            db,
+            "derivative.created",
+            actor="transcode",
+            subject=original["sha256"],
+            data={
+                "profile": "mp4-h264",
+                "sha256": sha,
+                "size": len(content),
+                "vault_path": str(path.relative_to(vault.home)),
+            },
+        )
         return int(db.execute("select max(id) from derivatives").fetchone()[0])

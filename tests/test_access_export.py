@@ -89,6 +89,11 @@ def test_approval_rules(vault: Vault, db: sqlite_utils.Database, people, clips) 
     [entry] = audit(db, "access.approved")
     assert entry["actor"] == "chen" and entry["subject"] == f"request:{rid}"
     assert entry["data"]["valid_until"] == got["valid_until"]
+    listed = run(vault, "li", "access", "list", "--state", "approved", "--json")
+    assert [r["id"] for r in json.loads(listed.stdout)] == [rid]
+    assert run(vault, "wang", "access", "list").exit_code == 10  # officers see only their own
+    shown = run(vault, "zhou", "access", "show", str(rid))
+    assert "案件复核 2026-001" in shown.output and "chen" in shown.output
     [req_entry] = audit(db, "access.requested")
     assert req_entry["data"]["reason"] == "案件复核 2026-001"
 
@@ -157,7 +162,7 @@ def test_export_package(
         ["sha256sum", "-c", "SHA256SUMS"], cwd=pkg, capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.count(": OK") == 6
+    assert check.stdout.count(": OK") == 7
     manifest = json.loads((pkg / "manifest.json").read_text())
     assert manifest["approved_by"] == "zhou" and manifest["exported_by"] == "li"
     assert sorted(f["sha256"] for f in manifest["files"]) == sorted(shas)
@@ -168,6 +173,28 @@ def test_export_package(
     approval = json.loads((pkg / "approval.json").read_text())
     assert approval["id"] == rid and approval["reason"] == "行政复议调取"
     assert (pkg / "checkpoint.note").read_text().startswith("bodycam-station/STATION-01/audit\n")
+    # The approval is provably in the signed log: checkpoint + inclusion proofs, from the
+    # package alone.
+    from station.audit import merkle, note
+
+    cp_text, _, vkey_line = (pkg / "checkpoint.note").read_text().partition("# verifier key: ")
+    cp = note.open_checkpoint(cp_text.rstrip("\n") + "\n", note.parse_verifier_key(vkey_line))
+    proofs = json.loads((pkg / "audit-proof.json").read_text())["entries"]
+    assert [json.loads(p["entry"])["event"] for p in proofs] == [
+        "access.requested",
+        "access.approved",
+    ]
+    for p in proofs:
+        leaf = merkle.leaf_hash(p["entry"].encode())
+        path = [bytes.fromhex(h) for h in p["proof"]]
+        assert merkle.verify_inclusion(p["leaf_index"], cp.size, leaf, path, cp.root)
+        assert not merkle.verify_inclusion(
+            p["leaf_index"],
+            cp.size,
+            merkle.leaf_hash(p["entry"].replace('"actor":"', '"actor":"x').encode()),
+            path,
+            cp.root,
+        )
     [entry] = audit(db, "access.exported")
     assert entry["actor"] == "li" and entry["data"]["manifest_sha256"] == res["manifest_sha256"]
     row = db.execute("select files, bytes, destination from access_exports").fetchone()
@@ -189,4 +216,16 @@ def test_export_stops_on_a_damaged_original(
     r = run(vault, "li", "export", str(rid), "--to", str(dest))
     assert r.exit_code == 9 and "已停止导出" in r.output and "station verify" in r.output
     assert list(dest.iterdir()) == []  # no half package left behind
+    assert audit(db, "access.exported") == []
+
+
+def test_export_to_a_missing_folder_and_unknown_request(
+    vault: Vault, db: sqlite_utils.Database, people, clips, tmp_path: Path
+) -> None:
+    rid = request(vault, "li", [clips[0]["sha256"]], "export", "法院调取")
+    assert run(vault, "chen", "access", "approve", str(rid)).exit_code == 0
+    r = run(vault, "li", "export", str(rid), "--to", str(tmp_path / "no-such-stick"))
+    assert r.exit_code == 1 and "目标目录不存在" in r.output and "no-such-stick" in r.output
+    r = run(vault, "li", "export", "42", "--to", str(tmp_path))
+    assert r.exit_code == 5 and "无此调阅申请" in r.output
     assert audit(db, "access.exported") == []

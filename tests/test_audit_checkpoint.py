@@ -209,3 +209,91 @@ def test_checkpoint_cli(vault: Vault, db: sqlite_utils.Database, tmp_path: Path)
     (tmp_path / "forged.note").write_text(forged)
     refused = run(main, [*home, "checkpoint", "verify", str(tmp_path / "forged.note")])
     assert refused.exit_code == 9 and "forged" in refused.output
+
+
+def test_prove_cli_gives_checkable_inclusion_proofs(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from station.cli import main
+
+    fill(db, 7)
+    out = CliRunner().invoke(main, ["--home", str(vault.home), "checkpoint", "prove", "2", "7"])
+    assert out.exit_code == 0, out.output
+    got = json.loads(out.stdout)
+    cp = note.open_checkpoint(got["checkpoint"], checkpoint.station_verifier(vault, Settings()))
+    assert [e["seq"] for e in got["entries"]] == [2, 7]
+    for e in got["entries"]:
+        leaf = merkle.leaf_hash(e["entry"].encode())
+        proof = [bytes.fromhex(h) for h in e["proof"]]
+        assert merkle.verify_inclusion(e["leaf_index"], cp.size, leaf, proof, cp.root)
+    missing = CliRunner().invoke(main, ["--home", str(vault.home), "checkpoint", "prove", "99"])
+    assert missing.exit_code == 9 and "not in the first" in missing.output
+
+
+def test_station_refuses_to_sign_a_tampered_log(vault: Vault, db: sqlite_utils.Database) -> None:
+    """A full checkpoint refuses to sign a broken or rewritten log (signing would vouch for the
+    tampering); an incremental one only extends the last signed tree, so it never vouches for
+    a rewritten history either: the verify finds every checkpoint disagreeing with the log."""
+    settings = Settings()
+    fill(db, 4)
+    first = checkpoint.make_checkpoint(vault, db, settings)
+    fill(db, 2, start=4)
+    conn = sqlite3.connect(vault.catalog_path)
+    conn.execute("drop trigger audit_log_no_update")
+    conn.execute("update audit_log set data = '{\"i\":99}' where seq = 2")
+    conn.commit()
+    with pytest.raises(IntegrityError, match="chain is broken at entry 2"):
+        checkpoint.make_checkpoint(vault, db, settings, full=True)
+    second = checkpoint.make_checkpoint(vault, db, settings)  # incremental: entries 5 and 6
+    assert second.size == 6
+    assert merkle.root(check_chain(db).leaves).hex() != second.root_hash
+    _n, problems = checkpoint.check_checkpoints(vault, db, settings, check_chain(db).leaves)
+    assert sorted(p.size for p in problems if p.kind == "rewritten") == [first.size, 6]
+    # Re-hash the whole chain so it looks whole: a full checkpoint is still refused.
+    import json
+
+    from station.audit.log import GENESIS, entry_body, entry_hash
+
+    prev = GENESIS
+    rows = conn.execute("select seq, at, actor, event, subject, data from audit_log order by seq")
+    for seq, at, actor, event, subject, data in rows.fetchall():
+        digest = entry_hash(entry_body(seq, at, actor, event, subject, json.loads(data), prev))
+        conn.execute(
+            "update audit_log set prev_hash = ?, entry_hash = ? where seq = ?", [prev, digest, seq]
+        )
+        prev = digest
+    conn.commit()
+    conn.close()
+    fill(db, 1, start=6)
+    with pytest.raises(IntegrityError, match="no longer extends the last checkpoint"):
+        checkpoint.make_checkpoint(vault, db, settings, full=True)
+    # …and so is an incremental one: entry 7 no longer links to the last signed entry.
+    with pytest.raises(IntegrityError, match="chain is broken at entry 7"):
+        checkpoint.make_checkpoint(vault, db, settings)
+    assert db.execute("select count(*) from audit_checkpoints").fetchone()[0] == 2
+
+
+def test_incremental_checkpoint_equals_full(vault: Vault, db: sqlite_utils.Database) -> None:
+    settings = Settings()
+    sizes = []
+    for n in (1, 2, 5, 13, 1):
+        fill(db, n, start=sum(sizes))
+        sizes.append(n)
+        inc = checkpoint.make_checkpoint(vault, db, settings)
+        assert inc.root_hash == merkle.root(check_chain(db).leaves).hex()
+        assert inc.size == sum(sizes)
+    full = checkpoint.make_checkpoint(vault, db, settings, force=True, full=True)
+    assert full.root_hash == inc.root_hash
+    # A damaged stored range is not trusted: the next checkpoint reads the whole log.
+    conn = sqlite3.connect(vault.catalog_path)
+    conn.execute("drop trigger audit_checkpoints_no_update")
+    conn.execute("update audit_checkpoints set frontier = '[[0, \"00\"]]'")
+    conn.commit()
+    conn.close()
+    fill(db, 3, start=sum(sizes))
+    again = checkpoint.make_checkpoint(vault, db, settings)
+    assert again.root_hash == merkle.root(check_chain(db).leaves).hex()

@@ -147,3 +147,22 @@ def test_prefix_roots_equal_full_roots() -> None:
     for m, r in got.items():
         assert r == merkle.root(leaves[:m])
     assert merkle.prefix_roots(HASHES, [8])[8].hex() == ROOTS[8]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 200), st.integers(0, 200))
+def test_frontier_extends_and_round_trips(a: int, b: int) -> None:
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(a + b)]
+    f = merkle.Frontier()
+    for x in leaves[:a]:
+        f.append(x)
+    assert f.root() == merkle.root(leaves[:a])
+    g = merkle.Frontier.from_json(a, f.to_json())  # stored, read back, extended
+    for x in leaves[a:]:
+        g.append(x)
+    assert g.size == a + b and g.root() == merkle.root(leaves)
+
+
+def test_frontier_refuses_inconsistent_state() -> None:
+    with pytest.raises(ValueError):
+        merkle.Frontier(3, [(1, b"x" * 32)])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
 import threading
 from pathlib import Path
 
@@ -94,17 +95,19 @@ def test_catalog_row_edited_with_sqlite_shell(
     vault: Vault, db: sqlite_utils.Database, stocked
 ) -> None:
     sha = stocked[3]["sha256"]
-    shell(vault, f"update recordings set officer_id = '999999', recorded_at = "
-                 f"'2026-11-02T00:00:00.000000Z' where sha256 = '{sha}'")  # fmt: skip
+    # The real sqlite3 shell, as someone at the station's console would use it.
+    sql = (
+        "update recordings set officer_id = '999999', recorded_at = "
+        f"'2026-11-02T00:00:00.000000Z' where sha256 = '{sha}';"
+    )
+    done = subprocess.run(["sqlite3", str(vault.catalog_path), sql], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
     report = run_verify(vault, db, Settings())
     assert codes(report) == ["catalog.row_edited"]
     f = report.findings[0]
     assert f.subject == sha and f.data is not None
     assert f.data["fields"]["officer_id"] == ["000123", "999999"]
     assert set(f.data["fields"]) == {"officer_id", "recorded_at"}
-    # A field clerks may fill in later (R5 "proves") is not an edit of the sealed record.
-    shell(vault, f"update recordings set proves = '当事人拒绝配合' where sha256 = '{sha}'")
-    assert codes(run_verify(vault, db, Settings())) == ["catalog.row_edited"]
 
 
 def test_catalog_row_deleted_and_row_inserted(
@@ -233,10 +236,105 @@ def test_cli_verify_reports_and_exits_9(vault: Vault, db: sqlite_utils.Database,
     ok = runner.invoke(main, ["--home", str(vault.home), "verify", "--json"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["ok"] is True
+    progress = runner.invoke(main, ["--home", str(vault.home), "verify", "--progress"])
+    assert progress.exit_code == 0 and "6/6 files" in progress.stderr
     Path(vault.home / stocked[0]["vault_path"]).unlink()
     bad = runner.invoke(main, ["--home", str(vault.home), "verify"])
     assert bad.exit_code == 9
     assert "file.missing" in bad.output and "被绕过采集站删除" in bad.output
     assert "deleted or moved behind the station's back" in bad.output
     js = runner.invoke(main, ["--home", str(vault.home), "verify", "--sample", "2", "--json"])
-    assert js.exit_code in (0, 9) and json.loads(js.stdout)["files_checked"] == 2
+    data = json.loads(js.stdout)
+    assert data["files_checked"] == 2 and data["mode"] == "sample"
+    # The sample finds the deleted file exactly when it drew it; the exit code follows.
+    drew_it = any(f["code"] == "file.missing" for f in data["findings"])
+    assert data["ok"] is not drew_it and js.exit_code == (9 if drew_it else 0)
+
+
+def test_no_checkpoint_yet_is_reported(vault: Vault, db: sqlite_utils.Database) -> None:
+    store_recording(vault, db, b"clip")
+    report = run_verify(vault, db, Settings())
+    assert codes(report) == ["checkpoint.none"] and report.ok  # info: a hint, not a failure
+    assert "station checkpoint make" in report.findings[0].meaning_en
+
+
+def test_derivative_being_written_is_not_unknown(
+    vault: Vault, db: sqlite_utils.Database, stocked
+) -> None:
+    """A running transcode writes ``.tmp-<pid>-<name>`` beside its final file (station.transcode):
+    not an unknown file while its worker lives; a dead worker's leftover is reported."""
+    from station.catalog import write_txn
+
+    final = vault.archival_path(stocked[1]["sha256"], "mp4-h264", "mp4")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with write_txn(db):
+        db.execute(
+            "insert into derivatives (original_sha256, profile, vault_path, state, created_at)"
+            " values (?, 'ffv1-mkv', ?, 'running', '2026-11-01T00:00:00Z')",
+            [stocked[1]["sha256"], str(final.relative_to(vault.home))],
+        )
+    live = final.with_name(f".tmp-{os.getpid()}-{final.name}")
+    live.write_bytes(b"half an mp4")
+    assert codes(run_verify(vault, db, Settings())) == []
+    gone_pid = (1 << 22) + 1  # above Linux's largest possible pid_max: never alive
+    leftover = final.with_name(f".tmp-{gone_pid}-{final.name}")
+    live.rename(leftover)
+    report = run_verify(vault, db, Settings())
+    assert codes(report) == ["file.unknown"] and report.findings[0].where == str(leftover)
+
+
+def test_file_whose_row_commits_during_the_verify_is_not_unknown(
+    vault: Vault, db: sqlite_utils.Database, stocked
+) -> None:
+    """An ingest batch places its files just before it commits their rows; a verify running
+    meanwhile asks again before calling a file unknown."""
+    from tests.integrity_support import store_recording as store
+
+    late = os.urandom(7000)
+    import hashlib
+
+    path = vault.original_path(hashlib.sha256(late).hexdigest(), "mp4")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(late)
+    committed: list[bool] = []
+
+    def during(p: VerifyProgress) -> None:
+        if p.phase == "files" and not committed:
+            other = open_catalog(vault.catalog_path)  # the ingest's own connection
+            store(vault, other, late, seq=99)
+            other.close()
+            committed.append(True)
+
+    report = run_verify(vault, db, Settings(), progress=during)
+    assert committed and codes(report) == []
+    # Without the commit the file is reported.
+    path2 = vault.originals / "00" / "00" / "stray.mp4"
+    path2.parent.mkdir(parents=True, exist_ok=True)
+    path2.write_bytes(b"stray")
+    assert codes(run_verify(vault, db, Settings())) == ["file.unknown"]
+
+
+def test_later_fields_follow_their_audit_entries(
+    vault: Vault, db: sqlite_utils.Database, stocked
+) -> None:
+    """Fields other parts change later — what a recording proves (R5, station.cases), its
+    retention state (R9) — are checked against the audit entries of those changes: a change
+    through the station is clean, the same change made directly is an edit."""
+    from station.cases.tags import tag
+
+    a, b = stocked[0]["sha256"], stocked[1]["sha256"]
+    tag(db, [a], actor="li", proves="当事人拒绝配合检查 / party refused the inspection")
+    assert codes(run_verify(vault, db, Settings())) == []
+    shell(
+        vault,
+        f"update recordings set proves = '无 / nothing' where sha256 = '{a}'",
+        f"update recordings set state = 'purged' where sha256 = '{b}'",  # hide it from verify
+    )
+    report = run_verify(vault, db, Settings())
+    fields = {f.subject: f.data["fields"] for f in report.findings if f.data}
+    # …and the file of the row made to look purged is now unknown to the catalog.
+    assert codes(report) == ["catalog.row_edited", "catalog.row_edited", "file.unknown"]
+    assert fields[a] == {
+        "proves": ["当事人拒绝配合检查 / party refused the inspection", "无 / nothing"]
+    }
+    assert fields[b] == {"state": ["stored", "purged"]}

@@ -51,3 +51,37 @@ def test_engine_ingest_verifies_clean_then_each_tampering_is_found(
         ("file.changed", rows[1]["sha256"]),
         ("file.missing", rows[2]["sha256"]),
     }
+
+
+def test_real_transcode_derivative_then_file_and_row_swapped(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, volume: Path
+) -> None:
+    """A derivative made by the real transcode worker verifies clean; replacing its file *and*
+    re-pointing its catalog hash to the new file is caught by the transcode's audit entry."""
+    import hashlib
+
+    from station.transcode.service import run_once
+
+    ingest_volume(vault, db, settings, volume, IngestContext(kind="cli"), actor="dock")
+    summary = run_once(vault, db, settings, actor="transcode", limit=1)
+    assert summary.done == 1
+    checkpoint.make_checkpoint(vault, db, settings)
+    clean = run_verify(vault, db, settings)
+    assert clean.findings == [] and clean.files_checked == 4
+    d_id, rel = db.execute("select id, vault_path from derivatives where state = 'done'").fetchone()
+    path = vault.home / rel
+    os.chmod(path, 0o644)
+    forged = b"a different video" * 100
+    path.write_bytes(forged)
+    conn = sqlite3.connect(vault.catalog_path)
+    conn.execute(
+        "update derivatives set sha256 = ?, size = ? where id = ?",
+        [hashlib.sha256(forged).hexdigest(), len(forged), d_id],
+    )
+    conn.commit()
+    conn.close()
+    found = run_verify(vault, db, settings)
+    assert [(f.code, f.subject, f.where) for f in found.findings] == [
+        ("catalog.row_edited", f"derivative:{d_id}", "derivatives")
+    ]
+    assert set(found.findings[0].data["fields"]) == {"sha256", "size"}  # type: ignore[index]

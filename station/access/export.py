@@ -8,6 +8,7 @@ Package ``DIR/export-<request>-<time>/``::
     approval.json                    a copy of the request and its approval
     manifest.json                    what, for whom, by whom, when, each file's SHA-256
     checkpoint.note                  the newest signed audit checkpoint, with the verifier key
+    audit-proof.json                 inclusion proofs of the request and approval entries in it
     SHA256SUMS                       `sha256sum -c SHA256SUMS` checks every file above
 
 The package is written under a hidden name and renamed when complete. A copy of manifest.json,
@@ -136,6 +137,23 @@ def export_request(
         (partial / "checkpoint.note").write_text(
             cp.text + "\n# verifier key: " + verifier_key(v.name, v.key) + "\n", encoding="utf-8"
         )
+        seqs = [
+            r[0]
+            for r in db.execute(
+                "select seq from audit_log where subject = ? and event in"
+                " ('access.requested', 'access.approved') order by seq",
+                [f"request:{request_id}"],
+            )
+        ]
+        proof = {
+            "about": "RFC 6962 inclusion proofs of the request and approval audit entries in "
+            "the signed checkpoint (checkpoint.note) / 申请与审批审计记录的包含证明",
+            "leaf": "SHA-256(0x00 || entry), node: SHA-256(0x01 || left || right)",
+            "entries": checkpoint.inclusion_proofs(db, seqs, cp.size),
+        }
+        (partial / "audit-proof.json").write_text(
+            json.dumps(proof, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
         manifest = {
             "title": "执法录像导出清单 / Enforcement footage export manifest (R15)",
             "station": settings.station.id,
@@ -160,6 +178,7 @@ def export_request(
             "approval.json",
             "manifest.json",
             "checkpoint.note",
+            "audit-proof.json",
         ]:
             digest = hashlib.sha256((partial / rel).read_bytes()).hexdigest()
             sums.append(f"{digest}  {rel}\n")

@@ -10,6 +10,7 @@ keep the signed root (``station verify``, ``station checkpoint verify FILE``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from station.audit import merkle, note
-from station.audit.tree import check_chain
+from station.audit.log import GENESIS
+from station.audit.tree import ChainResult, check_chain
 from station.catalog import write_txn
 from station.config import Settings
 from station.errors import IntegrityError
@@ -53,6 +55,7 @@ def key_name(settings: Settings) -> str:
 
 def _write_durably(path: Path, data: bytes, mode: int) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)  # a leftover of a crash may be read-only
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.write(fd, data)
@@ -110,31 +113,102 @@ def make_checkpoint(
     *,
     now: dt.datetime | None = None,
     force: bool = False,
+    full: bool = False,
 ) -> Stored:
-    """Sign the current log. Without ``force``, an unchanged log returns the last checkpoint."""
+    """Sign the current log. Without ``force``, an unchanged log returns the last checkpoint.
+
+    Incremental: the last checkpoint's compact range (checked against its signed root) is
+    extended by the entries appended since, whose chain must continue from the last signed
+    entry — so the new checkpoint is by construction an append-only extension of the last one.
+    ``full`` (or no usable range) re-reads the whole log and checks it against the last
+    checkpoint. Either way the station refuses (``IntegrityError``) to sign a broken chain or a
+    log that no longer extends its last checkpoint: signing would vouch for the tampering. The
+    log is read without the write lock (it is append-only); storing takes a short transaction.
+    """
     at = to_iso(now or utcnow())
     key = signing_key(vault, settings)
-    with write_txn(db):  # a consistent snapshot: no entry lands between hashing and storing
-        last = latest(db)
+    last = latest(db)
+    frontier: merkle.Frontier | None = None
+    if last is not None and not full:
+        frontier, last_hash = _last_frontier(vault, db, settings)
+    if frontier is not None:
+        chain = check_chain(db, after=frontier.size, prev_hash=last_hash)
+        _refuse_broken(chain)
+        for leaf in chain.leaves:
+            frontier.append(leaf)
+    else:
         chain = check_chain(db)
-        size = chain.entries
-        if last is not None and last.size == size and not force:
-            return last
-        root = merkle.root(chain.leaves)
-        body = note.checkpoint_body(log_origin(settings), size, root, [f"time {at}"])
-        text = note.sign_note(body, key_name(settings), key)
-        kid = note.key_id(key_name(settings), note.public_bytes(key.public_key())).hex()
+        _refuse_broken(chain)
+        frontier = merkle.Frontier()
+        for leaf in chain.leaves:
+            frontier.append(leaf)
+        if last is not None and not _extends(vault, settings, last, chain.leaves):
+            log.error("audit.checkpoint_refused", problem="inconsistent", last_size=last.size)
+            raise IntegrityError(
+                f"the log no longer extends the last checkpoint ({last.size} entries); not "
+                "signing / 审计日志与上一检查点不一致，拒绝签发",
+                hint="run `station verify` and report to the supervisor",
+            )
+    size = frontier.size
+    if last is not None and last.size == size and not force:
+        return last
+    root = frontier.root()
+    body = note.checkpoint_body(log_origin(settings), size, root, [f"time {at}"])
+    text = note.sign_note(body, key_name(settings), key)
+    kid = note.key_id(key_name(settings), note.public_bytes(key.public_key())).hex()
+    folder = checkpoints_dir(vault)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{size:012d}-{at.replace(':', '')}.note"
+    with write_txn(db):
         db.execute(
-            "insert into audit_checkpoints (size, root_hash, made_at, key_id, note)"
-            " values (?, ?, ?, ?, ?)",
-            [size, root.hex(), at, kid, text],
+            "insert into audit_checkpoints (size, root_hash, made_at, key_id, note, frontier,"
+            " last_entry_hash) values (?, ?, ?, ?, ?, ?, ?)",
+            [size, root.hex(), at, kid, text, json.dumps(frontier.to_json()), chain.last_hash],
         )
-        folder = checkpoints_dir(vault)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{size:012d}-{at.replace(':', '')}.note"
         _write_durably(path, text.encode(), 0o444)
     log.info("audit.checkpoint_made", size=size, root=root.hex(), file=str(path))
     return Stored(size, root.hex(), at, text, str(path))
+
+
+def _refuse_broken(chain: ChainResult) -> None:
+    if chain.problems:
+        first = chain.problems[0]
+        log.error("audit.checkpoint_refused", problem=first.kind, seq=first.seq)
+        raise IntegrityError(
+            f"the audit chain is broken at entry {first.seq} ({first.kind}); not signing / "
+            "审计链已断开，拒绝签发检查点",
+            hint="run `station verify` and report to the supervisor",
+        )
+
+
+def _extends(vault: Vault, settings: Settings, last: Stored, leaves: list[bytes]) -> bool:
+    try:
+        prev = note.open_checkpoint(last.text, station_verifier(vault, settings))
+    except IntegrityError:
+        return False
+    return prev.size <= len(leaves) and (
+        merkle.prefix_roots(leaves, [prev.size])[prev.size] == prev.root
+    )
+
+
+def _last_frontier(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings
+) -> tuple[merkle.Frontier | None, str]:
+    """The last checkpoint's compact range, if it is stored and folds to the signed root."""
+    row = db.execute(
+        "select note, frontier, last_entry_hash from audit_checkpoints order by id desc limit 1"
+    ).fetchone()
+    if row is None or row[1] is None or row[2] is None:
+        return None, GENESIS
+    try:
+        cp = note.open_checkpoint(row[0], station_verifier(vault, settings))
+        f = merkle.Frontier.from_json(cp.size, json.loads(row[1]))
+        if f.root() == cp.root:
+            return f, str(row[2])
+    except (IntegrityError, ValueError, TypeError):
+        pass
+    log.warning("audit.checkpoint_frontier_unusable")  # fall back to reading the whole log
+    return None, GENESIS
 
 
 def latest(db: sqlite_utils.Database) -> Stored | None:
@@ -280,3 +354,38 @@ def verify_external(
     current = merkle.root(leaves)
     ok = merkle.verify_consistency(cp.size, len(leaves), proof, cp.root, current)
     return ExternalCheck(cp.size, len(leaves), ok, [p.hex() for p in proof], current.hex())
+
+
+def inclusion_proofs(
+    db: sqlite_utils.Database, seqs: list[int], size: int
+) -> list[dict[str, object]]:
+    """RFC 6962 inclusion proofs of audit entries ``seqs`` in the tree of the first ``size``
+    entries (a checkpoint's): with the signed checkpoint, anyone can check that these entries
+    are in the station's log, without the rest of it."""
+    from station.audit.log import canonical_json
+    from station.audit.tree import iter_entries
+
+    leaves: list[bytes] = []
+    bodies: dict[int, str] = {}
+    wanted = set(seqs)
+    for e in iter_entries(db):
+        if len(leaves) == size:
+            break
+        if e.seq in wanted:
+            bodies[e.seq] = canonical_json(e.body()).decode()
+        leaves.append(e.leaf())
+    out: list[dict[str, object]] = []
+    for seq in seqs:
+        index = seq - 1
+        if seq not in bodies or index >= len(leaves):
+            raise IntegrityError(f"audit entry {seq} is not in the first {size} entries")
+        out.append(
+            {
+                "seq": seq,
+                "leaf_index": index,
+                "tree_size": len(leaves),
+                "entry": bodies[seq],
+                "proof": [p.hex() for p in merkle.inclusion_proof(leaves, index)],
+            }
+        )
+    return out

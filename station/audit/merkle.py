@@ -156,34 +156,53 @@ def verify_consistency(
     return sn == 0 and fr == root1 and sr == root2
 
 
-def prefix_roots(leaves: Sequence[bytes], sizes: Sequence[int]) -> dict[int, bytes]:
-    """The root of ``leaves[:m]`` for every ``m`` in ``sizes``, in one pass over the leaves.
+class Frontier:
+    """The compact range of a growing tree: the roots of its perfect subtrees, largest first.
 
-    Keeps the compact range (the perfect subtrees of the prefix read so far, largest first);
-    the root of a prefix folds that range right to left. O(n + k log n), so a verify can check
-    every stored checkpoint against the log without one full tree per checkpoint.
+    Appending a leaf is O(log n) amortised and the root of everything appended so far folds the
+    range right to left — so a checkpoint can extend the last one by the new entries only.
     """
-    wanted = sorted({m for m in sizes if 0 <= m <= len(leaves)})
-    out: dict[int, bytes] = {}
-    stack: list[tuple[int, bytes]] = []  # (height, hash)
-    pos = 0
 
-    def fold() -> bytes:
-        if not stack:
+    def __init__(self, size: int = 0, nodes: list[tuple[int, bytes]] | None = None) -> None:
+        self.size = size
+        self.nodes: list[tuple[int, bytes]] = list(nodes or [])  # (height, hash)
+        if sum(1 << h for h, _ in self.nodes) != size:
+            raise ValueError("frontier heights do not add up to its size")
+
+    def append(self, leaf: bytes) -> None:
+        height, h = 0, leaf
+        while self.nodes and self.nodes[-1][0] == height:
+            _, left = self.nodes.pop()
+            h = node_hash(left, h)
+            height += 1
+        self.nodes.append((height, h))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.nodes:
             return EMPTY_ROOT
-        acc = stack[-1][1]
-        for _, h in reversed(stack[:-1]):
+        acc = self.nodes[-1][1]
+        for _, h in reversed(self.nodes[:-1]):
             acc = node_hash(h, acc)
         return acc
 
+    def to_json(self) -> list[list[object]]:
+        return [[h, x.hex()] for h, x in self.nodes]
+
+    @classmethod
+    def from_json(cls, size: int, data: list[list[object]]) -> Frontier:
+        return cls(size, [(int(str(h)), bytes.fromhex(str(x))) for h, x in data])
+
+
+def prefix_roots(leaves: Sequence[bytes], sizes: Sequence[int]) -> dict[int, bytes]:
+    """The root of ``leaves[:m]`` for every ``m`` in ``sizes``, in one pass over the leaves
+    (O(n + k log n)), so a verify can check every stored checkpoint without one full tree each.
+    """
+    wanted = sorted({m for m in sizes if 0 <= m <= len(leaves)})
+    out: dict[int, bytes] = {}
+    f = Frontier()
     for m in wanted:
-        while pos < m:
-            height, h = 0, leaves[pos]
-            while stack and stack[-1][0] == height:
-                _, left = stack.pop()
-                h = node_hash(left, h)
-                height += 1
-            stack.append((height, h))
-            pos += 1
-        out[m] = fold()
+        while f.size < m:
+            f.append(leaves[f.size])
+        out[m] = f.root()
     return out

@@ -7,6 +7,7 @@ one a checkpoint signed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit import merkle
-from station.audit.log import GENESIS, canonical_json, entry_body, entry_hash
+from station.audit.log import GENESIS, canonical_json, entry_body
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,11 @@ class Entry:
         return merkle.leaf_hash(canonical_json(self.body()))
 
 
-def iter_entries(db: sqlite_utils.Database, *, batch: int = 5000) -> Iterator[Entry]:
-    """Every audit entry in ``seq`` order, read in batches (the log may be large)."""
-    last = 0
+def iter_entries(
+    db: sqlite_utils.Database, *, after: int = 0, batch: int = 5000
+) -> Iterator[Entry]:
+    """Every audit entry with ``seq > after`` in order, read in batches (the log may be large)."""
+    last = after
     while True:
         rows = db.execute(
             "select seq, at, actor, event, subject, data, prev_hash, entry_hash from audit_log"
@@ -82,6 +85,7 @@ class ChainResult:
     entries: int = 0
     problems: list[ChainProblem] = field(default_factory=list)
     leaves: list[bytes] = field(default_factory=list)
+    last_hash: str = GENESIS
 
 
 def check_chain(
@@ -89,21 +93,25 @@ def check_chain(
     *,
     keep_leaves: bool = True,
     visit: Callable[[Entry], None] | None = None,
+    after: int = 0,
+    prev_hash: str = GENESIS,
 ) -> ChainResult:
     """Walk the log once: recompute each entry's hash, check each link and that no ``seq`` is
-    missing. Also collects the leaf hashes for the checkpoint check and hands each entry to
-    ``visit`` (one pass over a log that may hold millions of entries)."""
-    result = ChainResult()
-    expected_seq, prev = 1, GENESIS
-    for e in iter_entries(db):
+    missing (from entry ``after + 1``, linked to ``prev_hash``). Also collects the leaf hashes
+    for the checkpoint check and hands each entry to ``visit`` (one pass over a log that may
+    hold millions of entries)."""
+    result = ChainResult(last_hash=prev_hash)
+    expected_seq, prev = after + 1, prev_hash
+    for e in iter_entries(db, after=after):
         result.entries += 1
         if e.seq != expected_seq:
             result.problems.append(
                 ChainProblem(e.seq, "removed", f"entries {expected_seq}..{e.seq - 1} are missing")
             )
+        body = canonical_json(e.body())  # once: for the entry hash and for the leaf
         if e.data is None:
             result.problems.append(ChainProblem(e.seq, "unreadable", "data is not a JSON object"))
-        elif entry_hash(e.body()) != e.entry_hash:
+        elif hashlib.sha256(body).hexdigest() != e.entry_hash:
             result.problems.append(
                 ChainProblem(e.seq, "edited", "the entry no longer matches its own hash")
             )
@@ -112,8 +120,9 @@ def check_chain(
                 ChainProblem(e.seq, "relinked", "the link to the entry before does not match")
             )
         if keep_leaves:
-            result.leaves.append(e.leaf())
+            result.leaves.append(merkle.leaf_hash(body))
         if visit is not None:
             visit(e)
         expected_seq, prev = e.seq + 1, e.entry_hash
+    result.last_hash = prev
     return result

@@ -114,6 +114,12 @@ MEANINGS: dict[str, tuple[str, str, str]] = {
         "存储中有其他日志（其他采集站）的检查点。",
         "A checkpoint of another log (another station) is stored here.",
     ),
+    "checkpoint.none": (
+        "info",
+        "尚无签名检查点：若审计记录被整体重算将无法发现。请运行 station checkpoint make。",
+        "No signed checkpoint yet: a wholly re-hashed audit log could not be detected. Run "
+        "`station checkpoint make`.",
+    ),
     "checkpoint.unlisted": (
         "error",
         "检查点文件在目录中没有对应记录：检查点表被直接修改。",

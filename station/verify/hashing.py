@@ -49,7 +49,8 @@ def hash_file(path: Path, stop: threading.Event | None = None) -> tuple[str, int
     return h.hexdigest(), size
 
 
-def _lower_priority() -> None:
+def lower_priority() -> None:
+    """Nice 19 for the calling thread only (Linux threads have their own nice value)."""
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
     except OSError:
@@ -87,7 +88,7 @@ def hash_many(
     with ThreadPoolExecutor(
         max_workers=n,
         thread_name_prefix="verify-hash",
-        initializer=_lower_priority if low_priority else None,
+        initializer=lower_priority if low_priority else None,
     ) as pool:
         exhausted = False
         while True:

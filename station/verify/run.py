@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import re
 import stat
 import threading
 from collections.abc import Callable
@@ -91,6 +92,20 @@ class VerifyReport:
         }
 
 
+# Audit events whose data carries a recording row's fields at the top level (the ingest
+# engine's); any entry may instead carry them under "row" (station.audit.seal).
+RECORDING_EVENTS = frozenset({"recording.ingested", "ingest.file_stored"})
+DERIVATIVE_FIELDS = ("sha256", "size", "vault_path")
+# Fields other parts change later, each change audited; the audit log tells their value now.
+# At ingest: no category, no "proves" note (R5), state stored.
+TRACKED_AT_INGEST = {"category": None, "proves": None, "state": "stored"}
+RETENTION_STATES = {  # station.retention (R9)
+    "retention.pending": "pending_purge",
+    "retention.purged": "purged",
+    "retention.restored": "stored",
+}
+
+
 class _RowIndex:
     """What the audit log says about each recording, gathered in the chain pass."""
 
@@ -98,23 +113,59 @@ class _RowIndex:
         self.described: dict[str, tuple[int, dict[str, Any]]] = {}  # sha -> (seq, fields)
         self.removed: set[str] = set()
         self.mentioned: set[str] = set()
+        self.tracked: dict[str, dict[str, Any]] = {}  # sha -> {field: value now, per the log}
+        # (original sha256, profile) -> (seq, {sha256, size, vault_path})
+        self.derivatives: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
 
     def visit(self, e: Entry) -> None:
         if not e.subject or e.data is None:
             return
-        self.mentioned.add(e.subject)
-        row = e.data.get("row")
+        subject = e.subject.removeprefix("recording:")
+        self.mentioned.add(subject)
+        data = e.data
+        if e.event in RECORDING_EVENTS:
+            start = {k: data.get(k, v) for k, v in TRACKED_AT_INGEST.items()}
+            if "damaged" in data:
+                start["damaged"] = data["damaged"]
+            self.tracked[subject] = start
+        row = data.get("row")
         if isinstance(row, dict):
-            self.described[e.subject] = (e.seq, row)
-            self.removed.discard(e.subject)
-        elif "vault_path" in e.data and "size" in e.data:
+            self.described[subject] = (e.seq, row)
+            self.removed.discard(subject)
+        elif e.event in RECORDING_EVENTS:
             # The ingest engine's ``recording.ingested`` entry carries the row's key fields
             # at the top level of its data; a later such entry supersedes an earlier one.
-            fields = {k: e.data[k] for k in SEALED_RECORDING_FIELDS if k in e.data}
-            self.described[e.subject] = (e.seq, fields)
-            self.removed.discard(e.subject)
-        if e.data.get("row_removed") is True:
-            self.removed.add(e.subject)
+            fields = {k: data[k] for k in SEALED_RECORDING_FIELDS if k in data}
+            self.described[subject] = (e.seq, fields)
+            self.removed.discard(subject)
+        elif e.event == "recording.tagged" and isinstance(data.get("set"), dict):
+            # station.cases: category (R6) and what it proves (R5)
+            for k in ("category", "proves"):
+                if k in data["set"]:
+                    self.tracked.setdefault(subject, {})[k] = data["set"][k]
+        elif e.event in RETENTION_STATES:
+            self.tracked.setdefault(subject, {})["state"] = RETENTION_STATES[e.event]
+        elif e.event == "derivative.failed" and data.get("flagged") is True:
+            self.tracked.setdefault(subject, {})["damaged"] = 1  # station.transcode
+        elif e.event == "derivative.created":
+            # station.transcode: the derivative's own hash, size and place (R7), and what it
+            # filled in on the recording (duration, end).
+            if data.get("profile"):
+                fields = {k: data.get(k) for k in DERIVATIVE_FIELDS}
+                self.derivatives[(subject, str(data["profile"]))] = (e.seq, fields)
+            updates = data.get("recording_updates")
+            if isinstance(updates, dict):
+                for k in ("duration_s", "end_at"):
+                    if k in updates:
+                        self.tracked.setdefault(subject, {})[k] = updates[k]
+        if data.get("row_removed") is True:
+            self.removed.add(subject)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return float(a) == float(b)
+    return bool(a == b)
 
 
 def check_rows(rows: list[dict[str, Any]], index: _RowIndex) -> list[Finding]:
@@ -133,6 +184,9 @@ def check_rows(rows: list[dict[str, Any]], index: _RowIndex) -> list[Finding]:
             continue
         seq, fields = described
         diff = row_differences(row, fields)
+        for k, v in index.tracked.get(sha, {}).items():
+            if not _same(v, row.get(k)):
+                diff[k] = [v, row.get(k)]
         if diff:
             names = ", ".join(sorted(diff))
             found.append(
@@ -140,7 +194,7 @@ def check_rows(rows: list[dict[str, Any]], index: _RowIndex) -> list[Finding]:
                     "catalog.row_edited",
                     sha,
                     "recordings",
-                    f"fields changed since audit entry {seq}: {names}",
+                    f"fields differ from the audit log (ingest entry {seq}): {names}",
                     {"fields": diff, "audit_seq": seq},
                 )
             )
@@ -152,6 +206,30 @@ def check_rows(rows: list[dict[str, Any]], index: _RowIndex) -> list[Finding]:
     return found
 
 
+def check_derivative_rows(rows: list[dict[str, Any]], index: _RowIndex) -> list[Finding]:
+    """Finished derivative rows against the transcode's audit entries (pure)."""
+    found: list[Finding] = []
+    for d in rows:
+        audited = index.derivatives.get((d["original_sha256"], d["profile"]))
+        subject = f"derivative:{d['id']}"
+        if audited is None:
+            found.append(Finding("catalog.row_unaudited", subject, "derivatives"))
+            continue
+        seq, fields = audited
+        diff = {k: [v, d.get(k)] for k, v in fields.items() if v != d.get(k)}
+        if diff:
+            found.append(
+                Finding(
+                    "catalog.row_edited",
+                    subject,
+                    "derivatives",
+                    f"fields changed since audit entry {seq}: {', '.join(sorted(diff))}",
+                    {"fields": diff, "audit_seq": seq},
+                )
+            )
+    return found
+
+
 def _walk_files(root: Path) -> list[Path]:
     out: list[Path] = []
     if not root.is_dir():
@@ -159,6 +237,52 @@ def _walk_files(root: Path) -> list[Path]:
     for dirpath, _dirs, files in os.walk(root):
         out.extend(Path(dirpath) / f for f in files)
     return out
+
+
+_TMP = re.compile(r"^\.tmp-(\d+)-(.+)$")
+
+
+def _being_written(path: Path, known: set[Path]) -> bool:
+    """A transcode worker's ``.tmp-<pid>-<final name>`` while that worker is alive and the
+    final name belongs to a derivative the catalog knows (a dead worker's leftover is reported:
+    the transcode service reaps those at start-up)."""
+    m = _TMP.match(path.name)
+    if not m or path.with_name(m.group(2)) not in known:
+        return False
+    try:
+        os.kill(int(m.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _still_unknown(vault: Vault, db: sqlite_utils.Database, strays: list[Path]) -> list[Finding]:
+    """Files seen without a catalog row, asked again after hashing: an ingest or transcode
+    batch places its files just before it commits their rows, so a verify running meanwhile
+    would otherwise report them."""
+    found = []
+    for path in strays:
+        rel = str(path.relative_to(vault.home))
+        known = db.execute(
+            "select 1 from recordings where vault_path = ? and state != 'purged' union all"
+            " select 1 from derivatives where vault_path = ? and state != 'purged'",
+            [rel, rel],
+        ).fetchone()
+        if known is None and path.exists():
+            found.append(
+                Finding("file.unknown", path.name, str(path), f"{path.lstat().st_size} bytes")
+            )
+    return found
+
+
+def _pending_path(vault: Vault, rel: str) -> Path | None:
+    try:
+        from station.retention.files import pending_path
+    except ImportError:  # a station without the retention part
+        return None
+    return pending_path(vault, rel)
 
 
 def run_verify(
@@ -191,6 +315,8 @@ def run_verify(
         report.findings.append(
             Finding(f"checkpoint.{cpp.kind}", str(cpp.size or "?"), cpp.source, cpp.detail)
         )
+    if n_cp == 0 and chain.entries:
+        report.findings.append(Finding("checkpoint.none", "0", "audit_checkpoints"))
     listed = {r[0] for r in db.execute("select note from audit_checkpoints")}
     for s in checkpoint.stored_checkpoints(vault, db):
         if s.source != "catalog" and s.text not in listed:
@@ -201,15 +327,32 @@ def run_verify(
     rows = [dict(r) for r in db.query("select * from recordings")]
     report.recordings = len(rows)
     report.findings.extend(check_rows(rows, index))
+    if "derivatives" in db.table_names():
+        done = [
+            dict(r)
+            for r in db.query(
+                "select id, original_sha256, profile, sha256, size, vault_path from derivatives"
+                " where state = 'done'"
+            )
+        ]
+        report.findings.extend(check_derivative_rows(done, index))
 
     # 3. Files: originals and derivatives against their catalog hashes; unknown files.
     jobs: list[HashJob] = []
     expected: dict[str, tuple[str, int, str]] = {}  # key -> (sha256, size, kind)
     known: set[Path] = set()
+    pending = set()
     for r in rows:
         path = vault.home / r["vault_path"]
         if r["state"] == "purged":
             continue
+        if r["state"] == "pending_purge":
+            # The retention executor parks files due for purge outside the vault tree until
+            # the purge commits; a restore moves them back (R9).
+            pending.add(r["sha256"])
+            parked = _pending_path(vault, r["vault_path"])
+            if parked is not None and parked.exists() and not path.exists():
+                path = parked
         known.add(path)
         jobs.append(HashJob(path, r["sha256"]))
         expected[r["sha256"]] = (r["sha256"], r["size"], "file")
@@ -223,21 +366,25 @@ def run_verify(
             pass  # reported by the hash pass
     if "derivatives" in db.table_names():
         for d in db.query(
-            "select id, sha256, size, vault_path, state from derivatives"
+            "select id, original_sha256, sha256, size, vault_path, state from derivatives"
             " where vault_path is not null and state != 'purged'"
         ):
             path = vault.home / d["vault_path"]
+            if d["original_sha256"] in pending:
+                parked = _pending_path(vault, d["vault_path"])
+                if parked is not None and parked.exists() and not path.exists():
+                    path = parked
             known.add(path)
             if d["state"] != "done":
                 continue  # being written: known, not yet hashable
             key = f"derivative:{d['id']}"
             jobs.append(HashJob(path, key))
             expected[key] = (d["sha256"], d["size"], "derivative")
-    for path in _walk_files(vault.originals) + _walk_files(vault.archival):
-        if path not in known:
-            report.findings.append(
-                Finding("file.unknown", path.name, str(path), f"{path.lstat().st_size} bytes")
-            )
+    strays = [
+        p
+        for p in _walk_files(vault.originals) + _walk_files(vault.archival)
+        if p not in known and not _being_written(p, known)
+    ]
     report.files_total = len(jobs)
     if sample is not None:
         jobs = random.Random(seed).sample(jobs, min(sample, len(jobs)))
@@ -276,6 +423,7 @@ def run_verify(
             )
     if stop is not None and stop.is_set():
         report.aborted = "stopped"
+    report.findings.extend(_still_unknown(vault, db, strays))
     report.finished_at = to_iso(utcnow())
     say(VerifyProgress("done", prog.files_done, prog.files_total, prog.bytes_done))
     for f in report.findings:
@@ -285,7 +433,13 @@ def run_verify(
     return report
 
 
-def record_verify(db: sqlite_utils.Database, report: VerifyReport, *, actor: str) -> int:
+def record_verify(
+    db: sqlite_utils.Database,
+    report: VerifyReport,
+    *,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> int:
     """Write the verify run to the audit log, so that the checks themselves leave a trace."""
     with write_txn(db):
         return append(
@@ -293,6 +447,7 @@ def record_verify(db: sqlite_utils.Database, report: VerifyReport, *, actor: str
             "integrity.verified",
             actor=actor,
             subject=None,
+            at=to_iso(now) if now else None,
             data={
                 "ok": report.ok,
                 "mode": report.mode,
@@ -329,11 +484,12 @@ def periodic_verify(
 ) -> VerifyReport | None:
     """For the daemon's timer: when ``audit.verify_interval_hours`` have passed since the last
     verify, run a full one at low priority, record it, and log the outcome. None if not due."""
-    if not verify_due(db, settings, now or utcnow()):
+    now = now or utcnow()
+    if not verify_due(db, settings, now):
         return None
     report = run_verify(vault, db, settings, low_priority=True, progress=progress, stop=stop)
     if report.aborted is None:
-        record_verify(db, report, actor=actor)
+        record_verify(db, report, actor=actor, now=now)
     level = log.info if report.ok else log.error
     level("verify.completed", ok=report.ok, counts=report.counts(), files=report.files_checked)
     return report

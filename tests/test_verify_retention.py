@@ -1,0 +1,55 @@
+"""``station verify`` alongside the real retention executor (R9, R7): footage parked for purge
+and footage purged with a tombstone are not reported as missing or unknown — but a parked file
+that is changed still is."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import sqlite_utils
+
+from station.audit import checkpoint
+from station.config import Settings
+from station.retention import executor
+from station.retention.files import pending_path
+from station.vault import Vault
+from station.verify import run_verify
+from tests.integrity_support import store_derivative, store_recording
+
+LATER = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)
+
+
+def pend(vault: Vault, db: sqlite_utils.Database) -> dict:  # type: ignore[type-arg]
+    settings = Settings()
+    rec = store_recording(vault, db, os.urandom(4000))
+    store_derivative(vault, db, rec, os.urandom(3000))
+    checkpoint.make_checkpoint(vault, db, settings)
+    rep = executor.run(vault, db, settings, now=LATER, actor="sup", wall_now=LATER)
+    assert rep.pended == [rec["sha256"]]
+    return rec
+
+
+def test_pending_then_purged_footage_verifies_clean(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    rec = pend(vault, db)
+    assert pending_path(vault, rec["vault_path"]).is_file()
+    assert not (vault.home / rec["vault_path"]).exists()
+    clean = run_verify(vault, db, Settings())
+    assert clean.findings == [] and clean.files_checked == 2
+    after = LATER + dt.timedelta(days=8)
+    rep = executor.run(vault, db, Settings(), now=after, actor="sup", wall_now=after)
+    assert rep.purged == [rec["sha256"]]
+    purged = run_verify(vault, db, Settings())
+    assert purged.findings == [] and purged.files_checked == 0
+
+
+def test_changed_parked_original_is_found(vault: Vault, db: sqlite_utils.Database) -> None:
+    rec = pend(vault, db)
+    parked = pending_path(vault, rec["vault_path"])
+    os.chmod(parked, 0o644)
+    parked.write_bytes(b"changed while waiting for purge")
+    os.chmod(parked, 0o444)
+    found = run_verify(vault, db, Settings())
+    assert [(f.code, f.where) for f in found.findings] == [("file.changed", str(parked))]
