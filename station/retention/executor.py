@@ -3,19 +3,18 @@
 Deciding and deleting are separate steps. ``make_plan`` asks the pure ``decide()`` about every
 recording; ``run`` then, for a real run:
 
-1. recovers what an interrupted run left half done (files in ``pending-purge/`` whose catalog
-   state says otherwise: moved back, or — when the purge had committed — removed);
-2. purges recordings whose grace period is over: every file is re-hashed first, a missing or
-   changed file is reported and nothing of that recording is deleted; then one transaction
-   writes the tombstone, marks the rows purged and appends the audit entry; only after the
-   commit are the files unlinked (a crash here leaves files that step 1 removes next time —
-   nothing is deleted twice, no tombstone is written twice);
-3. restores pending recordings that a rule now keeps (a hold or case link added during grace);
-4. moves newly expired originals and their derivatives to ``pending-purge/`` for
-   ``retention.grace_days`` (reversible with ``station retention restore``).
+1. finishes purges an interrupted run had committed but not yet unlinked (each leftover file is
+   re-hashed, then removed: nothing is deleted twice, no tombstone written twice);
+2. purges recordings whose grace period is over: every file (original and derivatives) is
+   re-hashed first; a missing or changed file is reported and nothing of that recording is
+   deleted; then one transaction writes the tombstone, marks the rows purged and appends the
+   audit entry; only after that commit are the files unlinked;
+3. restores pending recordings that a rule now keeps (a hold or a case link added in grace);
+4. marks newly expired recordings (original and derivatives) ``pending_purge`` for
+   ``retention.grace_days`` — reversible with ``station retention restore``. The files stay in
+   place, read-only, and ``station verify`` keeps checking them until they are purged.
 
-A full disk stops the run and is reported; files already moved for the failing recording are
-moved back.
+A full disk stops the run and is reported; the failing recording's transaction rolls back.
 """
 
 from __future__ import annotations
