@@ -64,6 +64,11 @@ class LocalDates:
         b = (start + dt.timedelta(minutes=59, seconds=59.999999)).astimezone(self.tz).date()
         return a if a == b else None
 
+    def hour_date(self, prefix: str) -> dt.date | None:
+        """The local date of every instant in the UTC hour ``YYYY-MM-DDTHH``, or None when a
+        local midnight falls inside that hour."""
+        return self._by_hour(prefix)
+
     def date(self, iso: str) -> dt.date:
         d = self._by_hour(iso[:13])
         if d is not None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable
-from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
@@ -31,7 +30,7 @@ from station.config import Settings
 from station.errors import NotFoundError, VaultFullError
 from station.log import get
 from station.retention.facts import iter_facts
-from station.retention.policy import Policy, decide_one
+from station.retention.policy import Decider, Policy
 from station.retention.runtypes import (
     Item,
     ItemProblem,
@@ -39,6 +38,7 @@ from station.retention.runtypes import (
     Problem,
     RetentionError,
     RunReport,
+    fast_iso,
     txn,
 )
 from station.retention.steps import Ctx
@@ -61,8 +61,7 @@ def last_as_of(db: sqlite_utils.Database) -> str | None:
 
 
 def make_plan(db: sqlite_utils.Database, settings: Settings, now: dt.datetime) -> RunReport:
-    policy = Policy.from_settings(settings)
-    tz = ZoneInfo(policy.timezone)
+    decider = Decider(Policy.from_settings(settings), now)
     as_of = to_iso(now)
     report = RunReport(as_of=as_of, dry_run=True)
     pending = {
@@ -72,8 +71,8 @@ def make_plan(db: sqlite_utils.Database, settings: Settings, now: dt.datetime) -
         )
     }
     for facts, row in iter_facts(db):
-        d = decide_one(facts, policy, now, tz)
-        until = to_iso(d.keep_until) if d.keep_until else None
+        d = decider(facts)
+        until = fast_iso(d.keep_until) if d.keep_until else None
         if row.state == "stored":
             if d.expired:
                 report.pend.append(Item(row.sha256, row.size, d.rule, d.reason, until, "pend"))
