@@ -24,7 +24,7 @@ DEFAULT_FILENAME_PATTERNS = [
     r"(?:^|/)(?P<device>[A-Za-z0-9]+)_(?P<officer>[A-Za-z0-9]+)_(?P<start>\d{14})"
     r"_(?P<seq>\d+)(?P<imp>_IMP)?\.[A-Za-z0-9]+$",
     # DCIM/100XXXXX/FILE0001.MP4 — plain camera layout; time falls back to the file's mtime.
-    r"(?:^|/)DCIM/\d{3}[A-Za-z0-9_]{5}/[A-Za-z_]{0,4}(?P<seq>\d{4})\.[A-Za-z0-9]+$",
+    r"(?:^|/)DCIM/\d{3}[A-Za-z0-9_]{5}/[A-Za-z_]{0,4}\d*?(?P<seq>\d{4})\.[A-Za-z0-9]+$",
 ]
 
 
@@ -90,13 +90,34 @@ class DockSection:
 class TranscodeSection:
     profile: str = "mp4-h264"
     workers: int = 1
-    ffmpeg: str = ""
+    ffmpeg: str = ""  # empty: PATH, then imageio-ffmpeg
+    ffprobe: str = ""  # empty: beside ffmpeg, then PATH
     nice: int = 10
     max_attempts: int = 3
+    retry_base_s: float = 60.0  # back-off: base, 2×, 4× … up to retry_max_s
+    retry_max_s: float = 3600.0
+    idle_poll_s: float = 300.0  # how often an idle service looks for new recordings
+    stop_grace_s: float = 10.0  # ffmpeg: terminate, wait this long, then kill
+    crf: int = 20  # x264 quality of re-encodes
+    preset: str = "veryfast"
 
     def validate(self) -> None:
         if self.profile not in ("mp4-h264", "ffv1-mkv", "off"):
             raise ConfigError("must be 'mp4-h264', 'ffv1-mkv' or 'off'", where="transcode.profile")
+        if not 1 <= self.workers <= 16:
+            raise ConfigError("must be between 1 and 16", where="transcode.workers")
+        if not 0 <= self.nice <= 19:
+            raise ConfigError("must be between 0 and 19", where="transcode.nice")
+        if self.max_attempts < 1:
+            raise ConfigError("must be at least 1", where="transcode.max_attempts")
+        if self.retry_base_s < 0 or self.retry_max_s < self.retry_base_s:
+            raise ConfigError(
+                "need 0 <= retry_base_s <= retry_max_s", where="transcode.retry_base_s"
+            )
+        if self.idle_poll_s <= 0 or self.stop_grace_s < 0:
+            raise ConfigError("must be positive", where="transcode.idle_poll_s")
+        if not 0 <= self.crf <= 51:
+            raise ConfigError("must be between 0 and 51", where="transcode.crf")
 
 
 @dataclass
@@ -163,13 +184,33 @@ class DiscSection:
 
 @dataclass
 class InboxSection:
+    # Watched inbox folders for devices without a dock (issue 8); absolute paths.
     folders: list[str] = field(default_factory=list)
+    # A drop is taken only after this long without any change (and, where inotify reports it,
+    # with every written file closed by its writer).
     settle_seconds: float = 5.0
+    # After a verified copy: remove the file from the inbox, or keep it (DESIGN invariant 2).
     after_verify: str = "remove"
+    # auto: inotify on local file systems, polling on network shares; or force one of them.
+    watch_mode: str = "auto"
+    poll_seconds: float = 2.0
+    # Bound of the watcher's event queue; when full the service rescans instead of growing.
+    event_queue_max: int = 8192
 
     def validate(self) -> None:
         if self.after_verify not in ("keep", "remove"):
             raise ConfigError("must be 'keep' or 'remove'", where="inbox.after_verify")
+        if self.watch_mode not in ("auto", "inotify", "poll"):
+            raise ConfigError("must be 'auto', 'inotify' or 'poll'", where="inbox.watch_mode")
+        if not 0 < self.settle_seconds <= 3600:
+            raise ConfigError("must be between 0 and 3600 seconds", where="inbox.settle_seconds")
+        if not 0.1 <= self.poll_seconds <= 600:
+            raise ConfigError("must be between 0.1 and 600 seconds", where="inbox.poll_seconds")
+        if self.event_queue_max < 16:
+            raise ConfigError("must be at least 16", where="inbox.event_queue_max")
+        for i, folder in enumerate(self.folders):
+            if not folder.startswith("/"):
+                raise ConfigError("must be an absolute path", where=f"inbox.folders[{i}]")
 
 
 @dataclass

@@ -34,3 +34,36 @@ def db(vault: Vault) -> Iterator[sqlite_utils.Database]:
 @pytest.fixture
 def settings() -> Settings:
     return Settings()
+
+
+@pytest.fixture(scope="session")
+def sim_clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated recorder volume made once per test run (real H.264/AAC clips)."""
+    from station.sim.volume import make_volume
+
+    root = tmp_path_factory.mktemp("simvol")
+    make_volume(
+        root, device="DSJ0001", officer="100001", clips=3, seconds=1.0, size="160x120", important=1
+    )
+    return root
+
+
+@pytest.fixture
+def volume(tmp_path: Path, sim_clips: Path) -> Path:
+    """A fresh copy of the simulated volume, owned by one test."""
+    import shutil
+
+    dst = tmp_path / "volume"
+    shutil.copytree(sim_clips, dst)
+    return dst
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """structlog's configuration is global: a CLI test that set 'warning' must not hide the
+    info events the next test looks for."""
+    import structlog
+
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()

@@ -58,13 +58,16 @@ def apply(db: sqlite_utils.Database) -> list[Migration]:
         "create table if not exists _migrations (number integer primary key, name text not null,"
         " applied_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"
     )
-    done = applied(db)
     ran: list[Migration] = []
-    for mig in discover():
-        if mig.number in done:
-            continue
+    pending = [m for m in discover() if m.number not in applied(db)]
+    for mig in pending:
         try:
             with write_txn(db):
+                # re-read under the write lock: another process may have just applied it
+                if db.execute(
+                    "select 1 from _migrations where number = ?", [mig.number]
+                ).fetchone():
+                    continue
                 mig.up(db)
                 db.execute(
                     "insert into _migrations (number, name) values (?, ?)", [mig.number, mig.name]

@@ -1,0 +1,161 @@
+"""Ingest benchmark (issue 2): verified ingest against the naive verified copy, same run.
+
+    sudo .venv/bin/python bench/ingest.py [--size-mb 2048] [--files 8] [--rate 35000000]
+                                          [--small 10000] [--skip-throttled] [--skip-small]
+
+The source volume is an ext4 file system on a loop device; for the USB 2.0 case its reads are
+throttled with the cgroup v1 blkio controller. Caches are dropped before every run. Each run is a
+child process, so its time and peak RSS are its own.
+
+- naive verified copy: ``cp -r SRC DST && sha256sum`` of every source file and every copy;
+- station ingest: one read of the source while hashing, fsync, evict, re-read from disk to
+  verify, rename, catalog commit;
+- copy phase: the station ingest with ``verify_after_write = false``, against ``cp -r`` + ``sync``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import drop_caches, loop_fs, need_root, run_child, throttle
+
+PY = sys.executable
+
+
+def child(home: str, src: str, verify: str) -> None:
+    from station import log
+    from station.catalog import open_catalog
+    from station.ingest import IngestContext, ingest_volume
+    from station.vault import Vault
+
+    log.configure("info", json=True, stream=open(os.devnull, "w"))  # noqa: SIM115 (daemon-like)
+    vault = Vault(Path(home))
+    vault.init()
+    if verify == "noverify":
+        vault.settings_path.write_text("[ingest]\nverify_after_write = false\n")
+    db = open_catalog(vault.catalog_path)
+    rep = ingest_volume(
+        vault, db, vault.settings(), Path(src), IngestContext(kind="cli"), actor="bench"
+    )
+    assert rep.ok, rep.summary()
+    print(json.dumps(rep.summary()))
+
+
+def make_files(root: Path, count: int, size: int) -> None:
+    block = bytearray(os.urandom(1 << 20))
+    for i in range(count):
+        d = root / f"D{i // 1000:03d}"
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / f"F{i:05d}.MP4", "wb") as f:
+            left, off = size, 0
+            while left > 0:
+                n = min(left, len(block))
+                block[:16] = f"{i:08d}{off:08d}".encode()[:16]
+                f.write(block[:n])
+                left -= n
+                off += 1
+
+
+def naive(src: Path, dst: Path, procs: Path | None) -> float:
+    script = (
+        f'cp -r "{src}" "{dst}" && find "{src}" -type f -print0 | xargs -0 sha256sum '
+        f'>/dev/null && find "{dst}" -type f -print0 | xargs -0 sha256sum >/dev/null'
+    )
+    drop_caches()
+    return run_child(["sh", "-c", script], procs).seconds
+
+
+def cp_sync(src: Path, dst: Path) -> float:
+    drop_caches()
+    return run_child(["sh", "-c", f'cp -r "{src}" "{dst}" && sync']).seconds
+
+
+def station(src: Path, home: Path, procs: Path | None, verify: bool = True) -> tuple[float, float]:
+    drop_caches()
+    r = run_child(
+        [PY, __file__, "--child", str(home), str(src), "verify" if verify else "noverify"], procs
+    )
+    return r.seconds, r.max_rss_mb
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mb", type=int, default=1024)
+    ap.add_argument("--files", type=int, default=8)
+    ap.add_argument("--rate", type=int, default=35_000_000)
+    ap.add_argument("--small", type=int, default=10_000)
+    ap.add_argument("--skip-throttled", action="store_true")
+    ap.add_argument("--skip-small", action="store_true")
+    ap.add_argument("--work", default=None, help="scratch folder (default: a temp dir)")
+    ap.add_argument("--child", nargs=3)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    need_root()
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench-ingest-"))
+    total = args.size_mb << 20
+    results: dict[str, object] = {"size_mb": args.size_mb, "files": args.files}
+    src_mnt = work / "src"
+    img_size = total + args.small * 80 * 1024 + (256 << 20)
+    with loop_fs(work / "src.img", img_size, src_mnt) as loop:
+        big = src_mnt / "big"
+        make_files(big, args.files, total // args.files)
+        small = src_mnt / "small"
+        if not args.skip_small:
+            make_files(small, args.small, 64 * 1024)
+
+        def fresh(name: str) -> Path:
+            p = work / name
+            shutil.rmtree(p, ignore_errors=True)
+            return p
+
+        if not args.skip_throttled:
+            with throttle("station-bench-ingest", loop, args.rate) as procs:
+                t_station, rss = station(big, fresh("home-t"), procs)
+                t_naive = naive(big, fresh("naive-t"), procs)
+            rate = args.rate / 1e6
+            results["throttled"] = {
+                "throttle_MBps": rate,
+                "station_MBps": round(total / t_station / 1e6, 1),
+                "station_pct_of_throttle": round(100 * total / t_station / args.rate, 1),
+                "naive_MBps": round(total / t_naive / 1e6, 1),
+                "naive_pct_of_throttle": round(100 * total / t_naive / args.rate, 1),
+                "station_peak_rss_mb": round(rss, 1),
+            }
+            shutil.rmtree(work / "home-t", ignore_errors=True)
+            shutil.rmtree(work / "naive-t", ignore_errors=True)
+            print(json.dumps(results["throttled"]), flush=True)
+        for label, src in (("unthrottled_big", big), ("unthrottled_small", small)):
+            if label.endswith("small") and args.skip_small:
+                continue
+            t_station, rss = station(src, fresh("home-u"), None)
+            t_copy, _ = station(src, fresh("home-c"), None, verify=False)
+            t_naive = naive(src, fresh("naive-u"), None)
+            t_cp = cp_sync(src, fresh("cp-u"))
+            results[label] = {
+                "station_s": round(t_station, 2),
+                "naive_s": round(t_naive, 2),
+                "station_over_naive": round(t_station / t_naive, 3),
+                "copy_phase_s": round(t_copy, 2),
+                "cp_sync_s": round(t_cp, 2),
+                "copy_phase_over_cp_sync": round(t_copy / t_cp, 3),
+                "station_peak_rss_mb": round(rss, 1),
+            }
+            for d in ("home-u", "home-c", "naive-u", "cp-u"):
+                shutil.rmtree(work / d, ignore_errors=True)
+            print(json.dumps({label: results[label]}), flush=True)
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

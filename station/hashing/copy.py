@@ -1,0 +1,259 @@
+"""Copy a stream while hashing it, with exactly one read of the source.
+
+The verify step re-reads the copy *from disk*: the copy is flushed (fsync/syncfs), its pages are
+dropped from the page cache with ``posix_fadvise(DONTNEED)``, then it is hashed again. A copy that
+only ever existed in the page cache is never called verified (STYLE.md: "verifying from the page
+cache" is a first-daemon mistake).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import hashlib
+import os
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+
+class Reader(Protocol):
+    def readinto(self, buffer: memoryview) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+class FdReader:
+    """A plain file descriptor reader (no Python buffering: one read syscall per chunk)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def readinto(self, buffer: memoryview) -> int:
+        return os.readv(self.fd, [buffer])
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def open_source(path: Path) -> FdReader:
+    """Open a file on a recorder volume for reading, never through a symlink."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOATIME", 0))
+    except PermissionError:
+        fd = os.open(path, flags)  # O_NOATIME needs ownership; fall back
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+    except OSError:
+        pass
+    return FdReader(fd)
+
+
+def copy_and_hash(
+    reader: Reader,
+    dst_fd: int,
+    *,
+    chunk: int = 1 << 20,
+    on_bytes: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[str, int]:
+    """Copy ``reader`` to ``dst_fd`` hashing on the way; return (sha256 hex, size).
+
+    Raises OSError from either side unchanged (the caller knows which path it was) and
+    InterruptedError when ``should_stop`` says so.
+    """
+    h = hashlib.sha256()
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    total = 0
+    while True:
+        if should_stop is not None and should_stop():
+            raise InterruptedError("stopped")
+        n = reader.readinto(view)
+        if not n:
+            break
+        part = view[:n]
+        h.update(part)
+        written = 0
+        while written < n:
+            try:
+                written += os.write(dst_fd, part[written:])
+            except OSError as exc:
+                exc.filename = exc.filename or "<vault>"
+                raise
+        total += n
+        if on_bytes is not None:
+            on_bytes(n)
+    return h.hexdigest(), total
+
+
+PIPELINE_MIN = 8 << 20  # files at least this large are read and hashed in parallel
+
+
+def copy_and_hash_pipelined(
+    reader: Reader,
+    dst_fd: int,
+    *,
+    chunk: int = 1 << 20,
+    buffers: int = 4,
+    on_bytes: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[str, int]:
+    """Like ``copy_and_hash``, with the source read in its own thread while the previous chunk
+    is hashed and written (both release the GIL). Still exactly one read of the source."""
+    free: queue.Queue[bytearray] = queue.Queue()
+    full: queue.Queue[tuple[bytearray, int] | BaseException] = queue.Queue()
+    for _ in range(buffers):
+        free.put(bytearray(chunk))
+    cancel = threading.Event()
+
+    def produce() -> None:
+        try:
+            while not cancel.is_set():
+                if should_stop is not None and should_stop():
+                    full.put(InterruptedError("stopped"))
+                    return
+                buf = free.get()
+                if cancel.is_set():
+                    return
+                n = reader.readinto(memoryview(buf)) or 0
+                full.put((buf, n))
+                if n == 0:
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            full.put(exc)
+
+    t = threading.Thread(target=produce, name="copy-read", daemon=True)
+    t.start()
+    h = hashlib.sha256()
+    total = 0
+    try:
+        while True:
+            item = full.get()
+            if isinstance(item, BaseException):
+                raise item
+            buf, n = item
+            if n == 0:
+                break
+            part = memoryview(buf)[:n]
+            h.update(part)
+            written = 0
+            while written < n:
+                try:
+                    written += os.write(dst_fd, part[written:])
+                except OSError as exc:
+                    exc.filename = exc.filename or "<vault>"
+                    raise
+            total += n
+            free.put(buf)
+            if on_bytes is not None:
+                on_bytes(n)
+    finally:
+        cancel.set()
+        free.put(bytearray(0))  # wake the reader if it waits for a buffer
+        t.join()
+    return h.hexdigest(), total
+
+
+def evict(fd: int) -> None:
+    """Drop the file's clean pages from the page cache (after it was flushed)."""
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass
+
+
+def prefetch(path: Path, *, from_disk: bool = False) -> None:
+    """Start reading ``path`` into the page cache in the background (``WILLNEED``).
+
+    With ``from_disk`` its cached pages are dropped first, so what is read next comes from the
+    device. Lets the reads of many small files overlap instead of waiting on each in turn.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return
+    try:
+        if from_disk:
+            evict(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def hash_file(
+    path: Path, *, chunk: int = 1 << 20, from_disk: bool = True, prefetched: bool = False
+) -> tuple[str, int]:
+    """SHA-256 of a file; with ``from_disk`` its cached pages are dropped first (unless they were
+    just dropped and re-read from the device by ``prefetch(from_disk=True)``) and after."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if from_disk and not prefetched:
+            evict(fd)
+        h = hashlib.sha256()
+        buf = bytearray(chunk)
+        view = memoryview(buf)
+        total = 0
+        while True:
+            n = os.readv(fd, [view])
+            if not n:
+                break
+            h.update(view[:n])
+            total += n
+        if from_disk:
+            evict(fd)
+        return h.hexdigest(), total
+    finally:
+        os.close(fd)
+
+
+_libc: ctypes.CDLL | None = None
+
+
+def syncfs(path: Path) -> None:
+    """Flush the whole file system holding ``path`` (one call for a batch of files)."""
+    global _libc
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if _libc is None:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = getattr(_libc, "syncfs", None)
+        if fn is None:
+            os.fsync(fd)
+            os.sync()
+            return
+        if fn(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(path))
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def link_no_replace(src: Path, dst: Path) -> bool:
+    """Give ``src`` the name ``dst`` unless ``dst`` exists; never overwrite (R7).
+
+    Returns True if linked, False if ``dst`` already existed. ``src`` is left in place.
+    """
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            return False
+        raise
+    return True

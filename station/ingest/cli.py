@@ -1,0 +1,287 @@
+"""``station ingest``, ``station recordings list|show``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from station.cli_groups import recordings
+from station.cli_util import (
+    App,
+    handle_errors,
+    human_bytes,
+    json_option,
+    pass_app,
+    print_json,
+    print_table,
+)
+from station.errors import NotFoundError, StationError
+from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
+from station.timeutil import parse_iso, to_iso
+
+
+def _print_summary(report: IngestReport, as_json: bool) -> None:
+    s = report.summary()
+    if as_json:
+        print_json(
+            {
+                **s,
+                "files_detail": [
+                    {
+                        "path": f.rel,
+                        "outcome": f.outcome,
+                        "sha256": f.sha256,
+                        "size": f.size,
+                        "error": f.error,
+                        "damaged": f.damaged,
+                    }
+                    for f in report.files
+                ],
+            }
+        )
+        return
+    for f in report.files:
+        if f.outcome in ("failed", "skipped") or f.damaged:
+            why = f.error or f.damaged
+            click.echo(f"  {f.outcome:8} {f.rel}: {why}", err=True)
+    click.echo(
+        f"会话 / session {s['session_id']}: 文件 files {s['files']}, 新增 new {s['new']}, "
+        f"已有 held {s['held']}, 失败 failed {s['failed']}, 跳过 skipped {s['skipped']}, "
+        f"损坏 damaged {s['damaged']}; {human_bytes(s['bytes'])} in {s['seconds']} s "
+        f"({s['mb_per_s']} MB/s)"
+    )
+    if s["aborted"]:
+        click.echo(f"已中止 / aborted: {s['aborted']}", err=True)
+
+
+@click.command("ingest")
+@click.argument("volume", type=click.Path(exists=True, file_okay=False))
+@click.option("--device", help="记录仪编号 / device id (default: from file names)")
+@click.option("--officer", help="警号 / officer number (default: from file names / device)")
+@click.option("--unit", help="单位编号 / unit number")
+@click.option("--drift", type=float, help="已测得的时钟偏差 (秒) / measured device clock drift (s)")
+@json_option
+@pass_app
+@handle_errors
+def ingest_cmd(
+    app: App,
+    volume: str,
+    device: str | None,
+    officer: str | None,
+    unit: str | None,
+    drift: float | None,
+    as_json: bool,
+) -> None:
+    """采集一个已挂载的记录仪存储卷或文件夹 / Ingest a mounted recorder volume or folder.
+
+    每个文件只读一次，边拷贝边计算 SHA-256，落盘后从磁盘重读校验，然后入库 (R7)。
+    Every file is read once while hashed, re-read from disk to verify, then catalogued.
+    Exit code is non-zero if any file failed.
+    """
+    from station.ingest.engine import recover_at_startup
+
+    recover_at_startup(app.vault, app.db, actor=app.actor)
+    ctx = IngestContext(
+        kind="cli",
+        device_id=device,
+        officer_id=officer,
+        unit_id=unit,
+        drift_s=drift,
+        method="folder ingest (station ingest)",
+    )
+    bar: Any = None
+    state = {"done": 0}
+
+    def progress(p: IngestProgress) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(
+                length=max(p.bytes_total, 1),
+                label="采集 / ingest",
+                file=sys.stderr,
+                show_pos=False,
+                show_percent=True,
+            )
+            bar.__enter__()
+        bar.update(p.bytes_done - state["done"])
+        state["done"] = p.bytes_done
+
+    use_bar = not as_json and sys.stderr.isatty()
+    try:
+        report = ingest_volume(
+            app.vault,
+            app.db,
+            app.settings,
+            Path(volume),
+            ctx,
+            actor=app.actor,
+            progress=progress if use_bar else None,
+        )
+    except StationError as exc:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+        partial = getattr(exc, "report", None)
+        if partial is not None:
+            _print_summary(partial, as_json)
+        raise
+    if bar is not None:
+        bar.__exit__(None, None, None)
+    _print_summary(report, as_json)
+    if not report.ok:
+        sys.exit(2)
+
+
+_COLUMNS = (
+    "sha256",
+    "recorded_at",
+    "device_id",
+    "officer_id",
+    "unit_id",
+    "media_kind",
+    "size",
+    "duration_s",
+    "important",
+    "damaged",
+    "state",
+    "original_name",
+)
+
+
+@recordings.command("list")
+@click.option("--officer", help="警号 / officer number")
+@click.option("--device", help="记录仪编号 / device id")
+@click.option("--unit", help="单位编号 / unit number")
+@click.option("--since", help="录制时间起 / recorded at or after (ISO, station time zone)")
+@click.option("--until", help="录制时间止 / recorded before (ISO, station time zone)")
+@click.option(
+    "--state",
+    default="stored",
+    show_default=True,
+    type=click.Choice(["stored", "pending_purge", "purged", "all"]),
+)
+@click.option("--limit", default=1000, show_default=True)
+@json_option
+@pass_app
+@handle_errors
+def recordings_list(
+    app: App,
+    officer: str | None,
+    device: str | None,
+    unit: str | None,
+    since: str | None,
+    until: str | None,
+    state: str,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """列出录像 / List recordings, newest first (R6)."""
+    where, args = [], []
+    tz = app.settings.station.timezone
+    for col, val in (("officer_id", officer), ("device_id", device), ("unit_id", unit)):
+        if val:
+            where.append(f"{col} = ?")
+            args.append(val)
+    if since:
+        where.append("recorded_at >= ?")
+        args.append(to_iso(parse_iso(since, tz)))
+    if until:
+        where.append("recorded_at < ?")
+        args.append(to_iso(parse_iso(until, tz)))
+    if state != "all":
+        where.append("state = ?")
+        args.append(state)
+    sql = f"select {', '.join(_COLUMNS)} from recordings"
+    if where:
+        sql += " where " + " and ".join(where)
+    sql += " order by recorded_at desc limit ?"
+    rows = list(app.db.query(sql, [*args, limit]))
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        [
+            "SHA-256",
+            "录制时间 recorded (UTC)",
+            "设备 device",
+            "警号 officer",
+            "类型 kind",
+            "大小 size",
+            "重要 IMP",
+            "损坏 dmg",
+            "文件名 name",
+        ],
+        [
+            [
+                r["sha256"][:16],
+                r["recorded_at"][:19] if r["recorded_at"] else "",
+                r["device_id"],
+                r["officer_id"],
+                r["media_kind"],
+                human_bytes(r["size"]),
+                "★" if r["important"] else "",
+                "!" if r["damaged"] else "",
+                r["original_name"],
+            ]
+            for r in rows
+        ],
+    )
+    click.echo(f"共 {len(rows)} 条 / {len(rows)} recordings")
+
+
+def find_recording(app: App, sha: str) -> dict[str, Any]:
+    sha = sha.lower()
+    rows = list(app.db.query("select * from recordings where sha256 like ? limit 2", [sha + "%"]))
+    if not rows or len(sha) < 8:
+        raise NotFoundError(
+            f"no recording with hash {sha} / 找不到该录像",
+            hint="give at least 8 hex digits of the SHA-256",
+        )
+    if len(rows) > 1:
+        raise NotFoundError(
+            f"hash prefix {sha} is ambiguous / 哈希前缀不唯一", hint="give more digits"
+        )
+    return rows[0]
+
+
+@recordings.command("show")
+@click.argument("sha256")
+@json_option
+@pass_app
+@handle_errors
+def recordings_show(app: App, sha256: str, as_json: bool) -> None:
+    """显示一条录像的全部信息 / Show one recording: metadata, sightings, audit trail."""
+    row = find_recording(app, sha256)
+    sightings = list(
+        app.db.query(
+            "select session_id, source_path, outcome, at from sightings"
+            " where sha256 = ? order by id",
+            [row["sha256"]],
+        )
+    )
+    trail = list(
+        app.db.query(
+            "select seq, at, actor, event from audit_log where subject = ? order by seq",
+            [row["sha256"]],
+        )
+    )
+    if as_json:
+        print_json({**row, "sightings": sightings, "audit": trail})
+        return
+    for k, v in row.items():
+        click.echo(f"{k:20} {'' if v is None else v}")
+    click.echo("\n接入记录 / sightings:")
+    print_table(
+        ["session", "path", "outcome", "at"],
+        [[s["session_id"], s["source_path"], s["outcome"], s["at"]] for s in sightings],
+    )
+    click.echo("\n审计 / audit trail:")
+    print_table(
+        ["seq", "at", "actor", "event"],
+        [[a["seq"], a["at"], a["actor"], a["event"]] for a in trail],
+    )
+
+
+COMMANDS = [ingest_cmd]

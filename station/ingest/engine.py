@@ -1,0 +1,845 @@
+"""The ingest engine.
+
+For each file on a recorder volume, in this order (DESIGN.md invariants 1–3, R7):
+
+1. copy it to ``staging/`` with **one read of the source**, hashing (SHA-256) on the way;
+2. flush the staged copies of a batch (one ``syncfs``), drop them from the page cache and re-read
+   them from disk: the hash must match;
+3. make the copy read-only (0444) and give it its content-addressed name in ``originals/`` with a
+   link that never replaces an existing file, fsync the folders;
+4. commit the catalog rows and audit entries of the batch in one transaction.
+
+Only files that passed all four are reported verified; only those may be cleared from a recorder
+(invariant 2). Copying (source-bound) and verifying/committing (vault-bound) run in two threads with
+a bounded queue between them, so the vault re-read overlaps the next file's copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from station import audit
+from station.catalog import write_txn
+from station.config import Settings
+from station.errors import IngestError, StationError, VaultFullError, VolumeGoneError
+from station.hashing.copy import (
+    PIPELINE_MIN,
+    Reader,
+    copy_and_hash_pipelined,
+    hash_file,
+    link_no_replace,
+    open_source,
+    prefetch,
+    syncfs,
+)
+from station.hashing.copy import copy_and_hash as _copy_and_hash
+from station.ingest.media import damage_check, ext_of, media_kind
+from station.ingest.names import parse_name
+from station.ingest.sources import SourceEntry, entries_for_files, enumerate_volume
+from station.log import get
+from station.timeutil import from_timestamp, local_naive_to_utc, to_iso, utcnow
+from station.vault import Vault
+
+log = get()
+
+BATCH_FILES = 256
+PREFETCH_FILES = 16
+PREFETCH_MAX_FILE = 4 << 20
+PREFETCH_BYTES = 32 << 20
+BATCH_BYTES = 16 << 20  # large files commit one by one, so verify overlaps the next copy
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_GONE = (errno.ENODEV, errno.ENXIO, errno.ENOTCONN, errno.ESHUTDOWN, errno.ENOMEDIUM)
+
+
+@dataclass
+class IngestContext:
+    kind: str  # dock | cli | inbox
+    device_id: str | None = None
+    officer_id: str | None = None
+    unit_id: str | None = None
+    drift_s: float | None = None  # device clock minus station clock (R3); None: unknown
+    method: str | None = None  # R5 production method
+    slot: str | None = None
+    session_id: int | None = None
+
+
+@dataclass
+class FileResult:
+    source: Path
+    rel: str
+    outcome: str  # new | held | failed | skipped
+    sha256: str | None = None
+    size: int = 0
+    error: str | None = None
+    damaged: str | None = None
+
+
+@dataclass
+class IngestProgress:
+    files_total: int
+    files_done: int
+    bytes_total: int
+    bytes_done: int
+    current: str | None
+
+
+@dataclass
+class IngestReport:
+    session_id: int
+    files: list[FileResult] = field(default_factory=list)
+    aborted: str | None = None
+    elapsed_s: float = 0.0
+    bytes_read: int = 0
+
+    def verified_sources(self) -> list[Path]:
+        """Source files whose vault copy was re-read from disk, matched, and was committed."""
+        return [f.source for f in self.files if f.outcome in ("new", "held")]
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for f in self.files if f.outcome == outcome)
+
+    @property
+    def ok(self) -> bool:
+        return self.aborted is None and self.count("failed") == 0
+
+    def summary(self) -> dict[str, Any]:
+        mbps = self.bytes_read / 1e6 / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return {
+            "session_id": self.session_id,
+            "files": len(self.files),
+            "new": self.count("new"),
+            "held": self.count("held"),
+            "failed": self.count("failed"),
+            "skipped": self.count("skipped"),
+            "damaged": sum(1 for f in self.files if f.damaged),
+            "bytes": self.bytes_read,
+            "seconds": round(self.elapsed_s, 3),
+            "mb_per_s": round(mbps, 1),
+            "aborted": self.aborted,
+        }
+
+
+@dataclass
+class _Staged:
+    entry: SourceEntry
+    staged: Path | None
+    sha256: str | None
+    size: int
+    failure: str | None = None
+    outcome: str | None = None  # preset for skipped/failed
+
+
+class _Abort(Exception):
+    def __init__(self, reason: str, error: StationError | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+
+
+Opener = Callable[[Path], Reader]
+
+
+class _Run:
+    def __init__(
+        self,
+        vault: Vault,
+        db: sqlite_utils.Database,
+        settings: Settings,
+        volume: Path,
+        ctx: IngestContext,
+        actor: str,
+        progress: Callable[[IngestProgress], None] | None,
+        stop: threading.Event | None,
+        opener: Opener,
+    ) -> None:
+        self.vault = vault
+        self.db = db
+        self.settings = settings
+        self.volume = volume
+        self.ctx = ctx
+        self.actor = actor
+        self.progress_cb = progress
+        self.stop = stop or threading.Event()
+        self.opener = opener
+        self.chunk = settings.ingest.chunk_kib * 1024
+        self.tz = ZoneInfo(settings.station.timezone)
+        self.report = IngestReport(session_id=0)
+        self.files_total = 0
+        self.bytes_total = 0
+        self.files_done = 0
+        self.bytes_done = 0
+        self.current: str | None = None
+        self._last_progress = 0.0
+        self.q: queue.Queue[list[_Staged] | None] = queue.Queue(maxsize=2)
+        self.commit_error: BaseException | None = None
+        self.seq = 0
+        self.created_session = False
+        self.lock = threading.Lock()
+        self.copier_done = threading.Event()
+        self.known_dirs: set[Path] = set()
+
+    # ---- progress -------------------------------------------------------------------------
+    def _progress(self, force: bool = False) -> None:
+        if self.progress_cb is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_progress < 0.25:
+            return
+        self._last_progress = now
+        self.progress_cb(
+            IngestProgress(
+                self.files_total, self.files_done, self.bytes_total, self.bytes_done, self.current
+            )
+        )
+
+    def _on_bytes(self, n: int) -> None:
+        self.bytes_done += n
+        self.report.bytes_read += n
+        self._progress()
+
+    # ---- session --------------------------------------------------------------------------
+    def open_session(self, entries: list[SourceEntry]) -> None:
+        files = [e for e in entries if e.kind == "file"]
+        self.files_total = len(files)
+        self.bytes_total = sum(e.size for e in files)
+        with write_txn(self.db):
+            if self.ctx.session_id is None:
+                cur = self.db.execute(
+                    "insert into sessions (kind, slot, device_id, officer_id, unit_id, started_at,"
+                    " state, drift_s) values (?, ?, ?, ?, ?, ?, 'running', ?)",
+                    [
+                        self.ctx.kind,
+                        self.ctx.slot or str(self.volume),
+                        self.ctx.device_id,
+                        self.ctx.officer_id,
+                        self.ctx.unit_id,
+                        to_iso(utcnow()),
+                        self.ctx.drift_s,
+                    ],
+                )
+                self.ctx.session_id = int(cur.lastrowid or 0)
+                self.created_session = True
+                audit.append(
+                    self.db,
+                    "session.started",
+                    actor=self.actor,
+                    subject=f"session:{self.ctx.session_id}",
+                    data={
+                        "kind": self.ctx.kind,
+                        "volume": str(self.volume),
+                        "device_id": self.ctx.device_id,
+                        "officer_id": self.ctx.officer_id,
+                    },
+                )
+            self.db.execute(
+                "update sessions set files_total = ?, bytes_total = ? where id = ?",
+                [self.files_total, self.bytes_total, self.ctx.session_id],
+            )
+        self.report.session_id = int(self.ctx.session_id or 0)
+
+    def close_session(self) -> None:
+        r = self.report
+        if r.aborted == "stopped":
+            state = "interrupted"
+        elif r.aborted:
+            state = "interrupted" if r.aborted == "volume gone" else "failed"
+        else:
+            state = "failed" if r.count("failed") else "done"
+        with write_txn(self.db):
+            self.db.execute(
+                "update sessions set files_done = ?, bytes_done = ?, files_new = ?,"
+                " files_held = ?, files_failed = ? where id = ?",
+                [
+                    self.files_done,
+                    self.bytes_done,
+                    r.count("new"),
+                    r.count("held"),
+                    r.count("failed"),
+                    r.session_id,
+                ],
+            )
+            if self.created_session:
+                self.db.execute(
+                    "update sessions set state = ?, ended_at = ?, message = ? where id = ?",
+                    [state, to_iso(utcnow()), r.aborted, r.session_id],
+                )
+                audit.append(
+                    self.db,
+                    "session.ended",
+                    actor=self.actor,
+                    subject=f"session:{r.session_id}",
+                    data={"state": state, **r.summary()},
+                )
+
+    # ---- stage 1: copy ------------------------------------------------------------------
+    def _volume_alive(self) -> bool:
+        try:
+            os.stat(self.volume)
+            os.listdir(self.volume)
+        except OSError:
+            return False
+        return True
+
+    def copy_all(self, entries: list[SourceEntry]) -> None:
+        batch: list[_Staged] = []
+        batch_bytes = 0
+        ahead = 0  # index up to which small source files were asked for in advance
+        try:
+            for i, entry in enumerate(entries):
+                ahead = self._read_ahead(entries, i, ahead)
+                if self.stop.is_set():
+                    raise _Abort("stopped")
+                if entry.kind != "file":
+                    what = (
+                        "symlink, not followed"
+                        if entry.kind == "symlink"
+                        else "not a regular file (device node, fifo or socket), not read"
+                    )
+                    log.warning("ingest.file_skipped", path=entry.rel, reason=what)
+                    batch.append(_Staged(entry, None, None, 0, failure=what, outcome="skipped"))
+                    continue
+                staged = self._copy_one(entry)
+                batch.append(staged)
+                batch_bytes += staged.size
+                if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                    self._put(batch)
+                    batch, batch_bytes = [], 0
+        except _Abort as abort:
+            self.report.aborted = abort.reason
+            self._put(batch)
+            self._put(None)
+            if abort.error is not None:
+                raise abort.error from None
+            return
+        self._put(batch)
+        self._put(None)
+
+    def _read_ahead(self, entries: list[SourceEntry], i: int, ahead: int) -> int:
+        """Ask the kernel to read the next small files while this one is copied."""
+        ahead = max(ahead, i + 1)
+        budget = 0
+        while ahead < len(entries) and ahead - i <= PREFETCH_FILES:
+            e = entries[ahead]
+            if e.kind == "file" and e.size <= PREFETCH_MAX_FILE:
+                budget += e.size
+                if budget > PREFETCH_BYTES:
+                    break
+                prefetch(e.path)
+            ahead += 1
+        return ahead
+
+    def _put(self, item: list[_Staged] | None) -> None:
+        if item is not None and not item:
+            return
+        while True:
+            if self.commit_error is not None:
+                raise _Abort("vault error")
+            try:
+                self.q.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def _copy_one(self, entry: SourceEntry) -> _Staged:
+        self.current = entry.rel
+        self.seq += 1
+        staged = self.vault.staging / f"s{self.report.session_id}-{os.getpid()}-{self.seq}.part"
+        try:
+            reader = self.opener(entry.path)
+        except OSError as exc:
+            return self._read_failure(entry, exc)
+        done_before = self.bytes_done
+        try:
+            try:
+                out = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise self._vault_error(exc, staged) from exc
+            try:
+                try:
+                    copier = (
+                        copy_and_hash_pipelined if entry.size >= PIPELINE_MIN else _copy_and_hash
+                    )
+                    sha, size = copier(
+                        reader,
+                        out,
+                        chunk=self.chunk,
+                        on_bytes=self._on_bytes,
+                        should_stop=self.stop.is_set,
+                    )
+                except InterruptedError:
+                    staged.unlink(missing_ok=True)
+                    raise _Abort("stopped") from None
+                except OSError as exc:
+                    staged.unlink(missing_ok=True)
+                    if exc.filename == "<vault>":
+                        raise self._vault_error(exc, staged) from exc
+                    self.bytes_done = done_before
+                    return self._read_failure(entry, exc)
+            finally:
+                os.close(out)
+        finally:
+            reader.close()
+        if size != entry.size:
+            log.warning("ingest.size_changed", path=entry.rel, listed=entry.size, read=size)
+        self.files_done += 1
+        self._progress(force=True)
+        return _Staged(entry, staged, sha, size)
+
+    def _vault_error(self, exc: OSError, path: Path) -> _Abort:
+        if exc.errno in _FULL:
+            err: StationError = VaultFullError(
+                "the vault's disk is full; ingest stopped, nothing partial kept / 存储已满",
+                where=str(self.vault.home),
+                hint="free space or extend the vault; the recorder was not cleared",
+            )
+            return _Abort("vault full", err)
+        return _Abort(
+            "vault error",
+            IngestError(f"cannot write to the vault: {exc.strerror}", where=str(path)),
+        )
+
+    def _read_failure(self, entry: SourceEntry, exc: OSError) -> _Staged:
+        if exc.errno in _GONE or not self._volume_alive():
+            err = VolumeGoneError(
+                "the recorder volume went away during ingest / 记录仪已断开",
+                where=str(self.volume),
+                hint="dock the recorder again; verified files are kept",
+            )
+            raise _Abort("volume gone", err)
+        msg = f"read error: {exc.strerror or exc}"
+        log.error("ingest.read_failed", path=entry.rel, error=msg, errno=exc.errno)
+        return _Staged(entry, None, None, 0, failure=msg, outcome="failed")
+
+    # ---- stage 2: verify, store, commit ---------------------------------------------------
+    def commit_loop(self) -> None:
+        try:
+            while True:
+                batch = self.q.get()
+                if batch is None:
+                    return
+                self._commit_batch(batch)
+        except BaseException as exc:
+            self.commit_error = exc
+            while True:  # drain so the copier never blocks, and remove what it staged
+                try:
+                    item = self.q.get(timeout=0.5)
+                except queue.Empty:
+                    if self.copier_done.is_set():
+                        return
+                    continue
+                if item is None:
+                    return
+                for s in item:
+                    if s.staged:
+                        s.staged.unlink(missing_ok=True)
+
+    def _commit_batch(self, batch: list[_Staged]) -> None:
+        results: list[tuple[_Staged, str, str | None, str | None]] = []
+        staged_any = [s for s in batch if s.staged is not None]
+        if staged_any:
+            try:
+                syncfs(self.vault.staging)
+            except OSError as exc:
+                self._cleanup(batch)
+                raise self._vault_error(exc, self.vault.staging).error or exc from exc
+        linked: list[Path] = []
+        try:
+            if self.settings.ingest.verify_after_write:
+                for s in staged_any:  # drop the copies from the cache, re-read them from disk
+                    assert s.staged is not None
+                    prefetch(s.staged, from_disk=True)
+            for s in batch:
+                if s.staged is None:
+                    results.append((s, s.outcome or "failed", s.failure, None))
+                    continue
+                outcome, error, damaged = self._store(s, linked)
+                results.append((s, outcome, error, damaged))
+            if linked or staged_any:
+                # one flush for every new name of the batch (directories included), instead of
+                # an fsync per content-addressed folder
+                syncfs(self.vault.originals)
+            self._write_rows(results)
+        except BaseException as exc:
+            for p in linked:  # committed nowhere: take back what this batch linked
+                try:
+                    os.chmod(p, 0o600)
+                    p.unlink()
+                except OSError:
+                    pass
+            self._cleanup(batch)
+            if isinstance(exc, OSError) and exc.errno in _FULL:
+                raise self._vault_error(exc, self.vault.originals).error or exc from exc
+            if "database or disk is full" in str(exc):
+                raise (
+                    self._vault_error(
+                        OSError(errno.ENOSPC, "disk full"), self.vault.catalog_path
+                    ).error
+                    or exc
+                ) from exc
+            raise
+        with self.lock:
+            for s, outcome, error, damaged in results:
+                self.report.files.append(
+                    FileResult(s.entry.path, s.entry.rel, outcome, s.sha256, s.size, error, damaged)
+                )
+
+    def _cleanup(self, batch: list[_Staged]) -> None:
+        for s in batch:
+            if s.staged is not None:
+                s.staged.unlink(missing_ok=True)
+
+    def _store(self, s: _Staged, linked: list[Path]) -> tuple[str, str | None, str | None]:
+        assert s.staged is not None and s.sha256 is not None
+        entry = s.entry
+        ext = ext_of(entry.rel)
+        damaged = damage_check(s.staged, ext)  # headers only, while still cached; advisory
+        if self.settings.ingest.verify_after_write:
+            again, size = hash_file(s.staged, chunk=self.chunk, from_disk=True, prefetched=True)
+            if again != s.sha256 or size != s.size:
+                s.staged.unlink(missing_ok=True)
+                log.error("ingest.verify_mismatch", path=entry.rel, copied=s.sha256, reread=again)
+                return "failed", "vault copy did not match on re-read / 校验不一致", None
+        os.chmod(s.staged, 0o444)
+        final = self.vault.original_path(s.sha256, ext)
+        if final.parent not in self.known_dirs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self.known_dirs.add(final.parent)
+        if link_no_replace(s.staged, final):
+            linked.append(final)
+            outcome = "new"
+        else:
+            outcome = "held"
+            if os.path.getsize(final) != s.size:
+                s.staged.unlink(missing_ok=True)
+                log.error("ingest.vault_copy_mismatch", sha256=s.sha256, path=str(final))
+                return (
+                    "failed",
+                    "the vault already holds a different file under this hash; "
+                    "run `station verify` / 库内同名文件不一致",
+                    damaged,
+                )
+        s.staged.unlink()
+        return outcome, None, damaged
+
+    # ---- catalog rows ---------------------------------------------------------------------
+    def _times(
+        self, entry: SourceEntry, start_naive: dt.datetime | None
+    ) -> tuple[str | None, str | None, str | None, str, float | None]:
+        drift = self.ctx.drift_s or 0.0
+        mtime_utc = from_timestamp(entry.mtime)
+        if start_naive is not None:
+            source = "filename"
+        else:
+            start_naive = mtime_utc.astimezone(self.tz).replace(tzinfo=None)
+            source = "mtime"
+        start = local_naive_to_utc(start_naive, self.settings.station.timezone)
+        start_corr = start - dt.timedelta(seconds=drift)
+        end_corr = mtime_utc - dt.timedelta(seconds=drift)
+        if end_corr < start_corr:
+            end_corr = start_corr
+        delay = (utcnow() - end_corr).total_seconds()
+        return (start_naive.isoformat(), to_iso(start_corr), to_iso(end_corr), source, delay)
+
+    def _write_rows(self, results: list[tuple[_Staged, str, str | None, str | None]]) -> None:
+        now = to_iso(utcnow())
+        sid = self.report.session_id
+        with write_txn(self.db):
+            for s, outcome, error, damaged in results:
+                entry = s.entry
+                if outcome == "new":
+                    exists = self.db.execute(
+                        "select 1 from recordings where sha256 = ?", [s.sha256]
+                    ).fetchone()
+                    if exists:
+                        outcome = "held"
+                if outcome == "held":
+                    exists = self.db.execute(
+                        "select 1 from recordings where sha256 = ?", [s.sha256]
+                    ).fetchone()
+                    if not exists:  # stored by a run that crashed before its commit
+                        outcome = "new"
+                if outcome == "new":
+                    row = self._recording_row(s, damaged, now)
+                    cols = ", ".join(row)
+                    marks = ", ".join("?" for _ in row)
+                    self.db.execute(
+                        f"insert into recordings ({cols}) values ({marks})", list(row.values())
+                    )
+                    audit.append(
+                        self.db,
+                        "recording.ingested",
+                        actor=self.actor,
+                        subject=s.sha256,
+                        data={k: row[k] for k in _AUDITED},
+                    )
+                    log.info(
+                        "ingest.file_stored",
+                        sha256=s.sha256,
+                        path=entry.rel,
+                        size=s.size,
+                        damaged=damaged,
+                    )
+                elif outcome == "held":
+                    audit.append(
+                        self.db,
+                        "recording.sighted",
+                        actor=self.actor,
+                        subject=s.sha256,
+                        data={"session_id": sid, "source_path": entry.rel},
+                    )
+                    log.info("ingest.file_held", sha256=s.sha256, path=entry.rel)
+                else:
+                    audit.append(
+                        self.db,
+                        f"ingest.file_{outcome}",
+                        actor=self.actor,
+                        subject=f"session:{sid}",
+                        data={"source_path": entry.rel, "error": error},
+                    )
+                self.db.execute(
+                    "insert into sightings (session_id, sha256, source_path, source_size,"
+                    " source_mtime, outcome, error, at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        sid,
+                        s.sha256,
+                        entry.rel,
+                        entry.size,
+                        to_iso(from_timestamp(entry.mtime)),
+                        outcome,
+                        error,
+                        now,
+                    ],
+                )
+                s.outcome = outcome
+            self.db.execute(
+                "update sessions set files_done = ?, bytes_done = ? where id = ?",
+                [self.files_done, self.bytes_done, sid],
+            )
+        for i, (s, _o, error, damaged) in enumerate(results):
+            results[i] = (s, s.outcome or _o, error, damaged)
+
+    def _recording_row(self, s: _Staged, damaged: str | None, now: str) -> dict[str, Any]:
+        entry = s.entry
+        assert s.sha256 is not None
+        info = parse_name(entry.rel, self.settings.ingest.filename_patterns)
+        device = self.ctx.device_id or info.device
+        officer = self.ctx.officer_id or info.officer
+        if self.ctx.device_id and info.device and info.device != self.ctx.device_id:
+            log.warning(
+                "ingest.name_device_mismatch",
+                path=entry.rel,
+                name_device=info.device,
+                device=self.ctx.device_id,
+            )
+        unit = self.ctx.unit_id or self._unit_of(device, officer)
+        dev_time, start, end, source, delay = self._times(entry, info.start)
+        ext = ext_of(entry.rel)
+        producer = self._officer_name(officer)
+        return {
+            "sha256": s.sha256,
+            "size": s.size,
+            "ext": ext,
+            "media_kind": media_kind(ext),
+            "vault_path": str(self.vault.original_path(s.sha256, ext).relative_to(self.vault.home)),
+            "state": "stored",
+            "device_id": device,
+            "officer_id": officer,
+            "unit_id": unit,
+            "method": self.ctx.method or f"{self.ctx.kind} ingest",
+            "recorded_at_device": dev_time,
+            "recorded_at": start,
+            "drift_s": self.ctx.drift_s,
+            "time_source": source,
+            "duration_s": None,
+            "end_at": end,
+            "original_name": entry.rel.rsplit("/", 1)[-1],
+            "original_path": entry.rel,
+            "important": int(info.important),
+            "sequence": info.seq,
+            "first_session_id": self.report.session_id,
+            "ingested_at": now,
+            "ingest_delay_s": round(delay, 3) if delay is not None else None,
+            "damaged": int(damaged is not None),
+            "damage_reason": damaged,
+            "producer": producer or officer,
+        }
+
+    def _unit_of(self, device: str | None, officer: str | None) -> str | None:
+        for sql, key in (
+            ("select unit_id from devices where device_id = ?", device),
+            ("select unit_id from officers where officer_id = ?", officer),
+        ):
+            if key:
+                row = self.db.execute(sql, [key]).fetchone()
+                if row and row[0]:
+                    return str(row[0])
+        return None
+
+    def _officer_name(self, officer: str | None) -> str | None:
+        if not officer:
+            return None
+        row = self.db.execute(
+            "select name from officers where officer_id = ?", [officer]
+        ).fetchone()
+        return f"{row[0]} ({officer})" if row and row[0] else None
+
+
+_AUDITED = (
+    "size",
+    "ext",
+    "vault_path",
+    "device_id",
+    "officer_id",
+    "unit_id",
+    "recorded_at_device",
+    "recorded_at",
+    "drift_s",
+    "original_path",
+    "important",
+    "first_session_id",
+    "ingested_at",
+    "damaged",
+)
+
+
+def _run(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    volume: Path,
+    entries: list[SourceEntry],
+    ctx: IngestContext,
+    actor: str,
+    progress: Callable[[IngestProgress], None] | None,
+    stop: threading.Event | None,
+    opener: Opener,
+) -> IngestReport:
+    run = _Run(vault, db, settings, volume, ctx, actor, progress, stop, opener)
+    started = time.monotonic()
+    run.open_session(entries)
+    log.info(
+        "ingest.started",
+        session_id=run.report.session_id,
+        volume=str(volume),
+        files=run.files_total,
+        bytes=run.bytes_total,
+    )
+    committer = threading.Thread(target=run.commit_loop, name="ingest-commit", daemon=False)
+    committer.start()
+    error: BaseException | None = None
+    try:
+        run.copy_all(entries)
+    except BaseException as exc:
+        error = exc
+    finally:
+        run.copier_done.set()
+        committer.join()
+    if isinstance(error, _Abort) or (error is None and run.commit_error is not None):
+        error = run.commit_error
+        if error is not None and run.report.aborted is None:
+            run.report.aborted = "vault error"
+    if isinstance(error, VaultFullError):
+        run.report.aborted = "vault full"
+    run.report.elapsed_s = time.monotonic() - started
+    try:
+        run.close_session()
+    except sqlite3.Error as exc:
+        # e.g. the disk is full for the catalog too: the rows of every verified file are
+        # committed already; the session stays "running" and is closed as interrupted at the
+        # next start-up (recover_at_startup). Report the first error, not this one.
+        log.error("ingest.session_close_failed", session_id=run.report.session_id, error=str(exc))
+        if error is None:
+            raise
+    run._progress(force=True)
+    log.info("ingest.finished", **run.report.summary())
+    if error is not None:
+        if isinstance(error, StationError):
+            error.report = run.report  # type: ignore[attr-defined]
+        raise error
+    return run.report
+
+
+def ingest_volume(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    volume: Path,
+    ctx: IngestContext,
+    *,
+    actor: str,
+    progress: Callable[[IngestProgress], None] | None = None,
+    stop: threading.Event | None = None,
+    opener: Opener = open_source,
+) -> IngestReport:
+    """Ingest every file on a mounted recorder volume (or any folder).
+
+    Raises VaultFullError / VolumeGoneError / IngestError after committing what was verified;
+    the exception's ``report`` attribute then holds the partial report.
+    """
+    entries = enumerate_volume(volume)
+    return _run(vault, db, settings, volume, entries, ctx, actor, progress, stop, opener)
+
+
+def ingest_files(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    files: list[Path],
+    base: Path,
+    ctx: IngestContext,
+    *,
+    actor: str,
+    progress: Callable[[IngestProgress], None] | None = None,
+    stop: threading.Event | None = None,
+    opener: Opener = open_source,
+) -> IngestReport:
+    """Ingest the given files under ``base`` (an inbox drop). Files outside ``base`` fail."""
+    entries, outside = entries_for_files(files, base)
+    report = _run(vault, db, settings, base, entries, ctx, actor, progress, stop, opener)
+    for name in outside:
+        log.error("ingest.outside_base", path=name, base=str(base))
+        report.files.append(
+            FileResult(Path(name), name, "failed", error=f"not inside {base} / 不在采集目录内")
+        )
+    return report
+
+
+def recover_at_startup(
+    vault: Vault, db: sqlite_utils.Database, *, actor: str = "station"
+) -> dict[str, int]:
+    """Reap partial copies in staging and close sessions a crash left running."""
+    reaped = 0
+    for p in vault.staging.glob("*.part"):
+        p.unlink(missing_ok=True)
+        reaped += 1
+    with write_txn(db):
+        rows = [r[0] for r in db.execute("select id from sessions where state = 'running'")]
+        for sid in rows:
+            db.execute(
+                "update sessions set state = 'interrupted', ended_at = ?,"
+                " message = 'station restarted during the session' where id = ?",
+                [to_iso(utcnow()), sid],
+            )
+            audit.append(
+                db,
+                "session.interrupted",
+                actor=actor,
+                subject=f"session:{sid}",
+                data={"reason": "station restarted"},
+            )
+    if reaped or rows:
+        log.warning("ingest.recovered", staging_reaped=reaped, sessions_interrupted=len(rows))
+    return {"staging_reaped": reaped, "sessions_interrupted": len(rows)}
