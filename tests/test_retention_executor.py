@@ -327,3 +327,24 @@ def test_stop_event_interrupts_and_resumes(vault: Vault, db: sqlite_utils.Databa
     assert rep.aborted and len(rep.pended) == 1
     assert db.execute("select state from retention_runs").fetchone()[0] == "interrupted"
     assert len(go(vault, db, JAN).pended) == 2
+
+
+def test_derivative_made_during_grace_goes_too(vault: Vault, db: sqlite_utils.Database) -> None:
+    sha = add_recording(vault, db, recorded_at=OLD)
+    go(vault, db, JAN)
+    # The transcoder finishes a derivative during the grace period, and queues another.
+    _, path = add_derivative(vault, db, sha)
+    with db.conn:
+        db.execute(
+            "insert into derivatives (original_sha256, profile, state, created_at)"
+            " values (?, 'ffv1-mkv', 'queued', ?)",
+            [sha, "2027-01-02T00:00:00.000000Z"],
+        )
+    rep = go(vault, db, JAN + dt.timedelta(days=8))
+    assert rep.purged == [] and rep.problems == [] and state(db, sha) == "pending_purge"
+    with db.conn:
+        db.execute("update derivatives set state = 'failed' where profile = 'ffv1-mkv'")
+    rep = go(vault, db, JAN + dt.timedelta(days=9))
+    assert rep.purged == [sha] and not path.exists()
+    tomb = db["tombstones"].get(sha)
+    assert '"rel": "archival/' in tomb["derivatives"]

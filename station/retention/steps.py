@@ -172,7 +172,20 @@ class Ctx:
     def purge_one(self, item: Item) -> None:
         sha = item.sha256
         row = self._item(sha)
+        busy = self.db.execute(
+            "select count(*) from derivatives where original_sha256 = ?"
+            " and state in ('queued', 'running')",
+            [sha],
+        ).fetchone()[0]
+        if busy:
+            # A derivative is being written: purge on a later run, so none is left behind.
+            log.info("retention.purge_deferred", sha256=sha, derivatives_busy=busy)
+            self.report.waiting += 1
+            return
         files = json.loads(row["files"])
+        # Derivatives finished during the grace period go with their original.
+        known = {f["rel"] for f in files}
+        files += [f for f in self._files(sha) if f["rel"] not in known]
         self._check_present(sha, files, "purged")
         for f in files:
             path = fs.vault_file(self.vault, f["rel"])
