@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import sqlite3
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,10 +40,12 @@ def state(db: sqlite_utils.Database, sha: str) -> str:
 
 
 def snapshot(vault: Vault) -> dict[str, bytes]:
+    """Every original and derivative in the vault, with its bytes."""
     return {
         str(p.relative_to(vault.home)): p.read_bytes()
-        for p in sorted(vault.home.rglob("*"))
-        if p.is_file() and not p.name.startswith("catalog.sqlite")
+        for root in (vault.originals, vault.archival)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -216,7 +219,7 @@ def test_purge_interrupted_half_way_resumes(vault: Vault, db: sqlite_utils.Datab
     assert db["tombstones"].count == 3
     leftover = vault.home / db["recordings"].get(order[2])["vault_path"]
     assert leftover.is_file()  # committed but not removed yet
-    # The interrupted run's row is still "running"; a new run resumes.
+    # The crashed run is recorded as interrupted; a new run resumes its work.
     rep = go(vault, db, JAN + dt.timedelta(days=9))
     assert order[2] in rep.recovered and not leftover.exists()
     assert sorted(rep.purged) == sorted(order[3:])
@@ -348,3 +351,44 @@ def test_derivative_made_during_grace_goes_too(vault: Vault, db: sqlite_utils.Da
     assert rep.purged == [sha] and not path.exists()
     tomb = db["tombstones"].get(sha)
     assert '"rel": "archival/' in tomb["derivatives"]
+
+
+def test_one_run_at_a_time_and_dead_runs_marked(vault: Vault, db: sqlite_utils.Database) -> None:
+    add_recording(vault, db, recorded_at=OLD)
+    # Another process holds the lock (a real second process, not this one).
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time\n"
+            "f = open(sys.argv[1], 'a+')\n"
+            "fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(60)\n",
+            str(vault.run / "retention.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RetentionError, match="another retention run"):
+            go(vault, db, JAN)
+        assert go(vault, db, JAN, dry_run=True).pend  # a dry run needs no lock
+    finally:
+        holder.kill()
+        holder.wait()
+    # A run stopped by an exception (or a signal) records itself as interrupted.
+    with pytest.raises(Crash):
+        go(vault, db, JAN, on_step=lambda st, s: _raise(True))
+    # One killed outright leaves its row "running"; the next run (holding the lock) marks it.
+    with db.conn:
+        db.execute(
+            "insert into retention_runs (as_of, started_at, actor, state)"
+            " values (?, ?, 'sup', 'running')",
+            ["2027-01-01T00:00:00.000000Z", "2027-01-01T00:00:00.000000Z"],
+        )
+    go(vault, db, JAN)
+    rows = db.execute("select state, message from retention_runs order by id").fetchall()
+    assert [r[0] for r in rows] == ["interrupted", "interrupted", "done"]
+    assert "Crash" in rows[0][1] and "ended before finishing" in rows[1][1]
