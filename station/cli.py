@@ -23,7 +23,8 @@ _COMMAND_MODULES = (
     "station.access.cli",  # users, access, export
     "station.spotcheck.cli",  # spotcheck, report spotchecks
     "station.retention.cli",  # retention run|restore|tombstones
-    "station.cases.cli",  # cases …, recordings tag|hold|release|review|mark-long-term|search
+    "station.cases.cli",  # cases create|link|unlink|mark-long-term|close|reopen|archived|show|list
+    "station.cases.recordings_cli",  # recordings tag|hold|release|review|mark-long-term|search
     "station.reports.cli",  # report retention|compliance|devices
     "station.transcode.cli",  # transcode status, retry, run-once
     "station.inbox.cli",  # inbox status|assign|rescan

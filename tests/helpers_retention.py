@@ -96,21 +96,35 @@ def audit_events(db: sqlite_utils.Database, subject: str | None = None) -> list[
     ]
 
 
-def seed_disc_copies(db: sqlite_utils.Database, case: str, copies: dict[str, bool]) -> None:
-    """Rows of the disc part's tables for one built disc of ``case``, copy by copy verified or
-    not, as ``station disc build`` + ``disc verify`` leave them (for the reports' tests)."""
-    with db.conn:
+def add_disc_job(
+    db: sqlite_utils.Database,
+    case_number: str,
+    states: dict[str, str],
+    *,
+    location: str | None = None,
+    job_state: str = "verified",
+) -> int:
+    """A disc job for one case, as the disc part records it (tables of migration 0050): one
+    disc per copy in ``states`` ({"A": "verified", "B": "built"}). The reports read it through
+    the disc part's ``disc_case_copies`` view."""
+    with write_txn(db):
         job = db.execute(
             "insert into disc_jobs (media, state, out_dir, discs_total, bytes_total, plan,"
-            " created_at, created_by) values ('dvd', 'built', '/x', 1, 1, '{}', 'now', 't')"
+            " created_at, created_by) values ('dvd', ?, '/tmp/x', 1, 1, '{}', ?, 'clerk')",
+            [job_state, "2026-11-01T00:00:00.000000Z"],
         ).lastrowid
-        db.execute("insert into disc_job_cases values (?, ?)", [job, case])
         db.execute(
-            "insert into disc_contents values (?, 1, ?, 'h', 'h', 'original', 'f', 1)", [job, case]
+            "insert into disc_job_cases (job_id, case_number) values (?, ?)", [job, case_number]
         )
-        for copy, ok in copies.items():
+        db.execute(
+            "insert into disc_contents (job_id, disc_no, case_number, sha256, recording_sha256,"
+            " role, path, size) values (?, 1, ?, ?, ?, 'original', 'a.mp4', 1)",
+            [job, case_number, "0" * 64, "0" * 64],
+        )
+        for copy, state in states.items():
             db.execute(
                 "insert into disc_images (job_id, disc_no, copy, volume_id, media, state,"
-                " payload_bytes, files) values (?, 1, ?, 'V', 'dvd', ?, 1, 1)",
-                [job, copy, "verified" if ok else "built"],
+                " payload_bytes, files, location) values (?, 1, ?, 'V', 'dvd', ?, 1, 1, ?)",
+                [job, copy, state, location],
             )
+    return int(job or 0)

@@ -34,7 +34,7 @@ def test_create_link_close_audited(vault: Vault, db: sqlite_utils.Database) -> N
     )
     assert closed["closed_at"] == "2026-05-01T00:00:00.000000Z"
     assert audit_events(db, "case:永城管罚 2026 第12号") == ["case.created", "case.closed"]
-    assert audit_events(db, f"recording:{sha}") == ["case.linked"]
+    assert audit_events(db, sha) == ["case.linked"]
 
 
 def test_link_to_missing_case_changes_nothing(vault: Vault, db: sqlite_utils.Database) -> None:
@@ -128,7 +128,7 @@ def test_unlink_not_linked(vault: Vault, db: sqlite_utils.Database) -> None:
         store.unlink(db, "C1", [sha], actor="c")
     store.link(db, "C1", [sha], actor="c")
     assert store.unlink(db, "C1", [sha], actor="c") == [sha]
-    assert audit_events(db, f"recording:{sha}") == ["case.linked", "case.unlinked"]
+    assert audit_events(db, sha) == ["case.linked", "case.unlinked"]
 
 
 def test_tags_holds_marks_review(vault: Vault, db: sqlite_utils.Database) -> None:
@@ -152,7 +152,7 @@ def test_tags_holds_marks_review(vault: Vault, db: sqlite_utils.Database) -> Non
     tags.review(db, [sha], actor="c")
     marks = db["recording_marks"].get(sha)
     assert marks["long_term_reason"] == 3 and marks["reviewed_by"] == "c"
-    assert audit_events(db, f"recording:{sha}") == [
+    assert audit_events(db, sha) == [
         "recording.tagged",
         "recording.held",
         "recording.released",

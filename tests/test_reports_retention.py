@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlite_utils
-from helpers_retention import add_recording, seed_disc_copies
+from helpers_retention import add_disc_job, add_recording
 
 from station.cases import store, tags
 from station.config import Settings
@@ -61,10 +61,14 @@ def test_retention_report(vault: Vault, db: sqlite_utils.Database) -> None:
     assert summary["预计写满天数 / days until full"] == "> 90"
     assert later not in {r["sha256"] for r in exp.rows}
     assert overdue not in {r["sha256"] for r in exp.rows}
-    # With discs burned by the disc part, the case shows them.
-    seed_disc_copies(db, "长期 1", {"A": True, "B": True})
+    # With discs made by the disc part, the case shows them (R12: copies A and B).
+    add_disc_job(db, "长期 1", {"A": "verified", "B": "corrupt"})
     rep = build_retention(db, Settings(), now=NOW, days=30)
-    assert rep.section("long_term_cases").rows[0]["discs"] == "A✓ B✓"
+    assert rep.section("long_term_cases").rows[0]["discs"] == "A✓ B✗"
+    # A newer job supersedes it: both copies burned, kept in the archive room.
+    add_disc_job(db, "长期 1", {"A": "burned", "B": "burned"}, location="档案室")
+    rep = build_retention(db, Settings(), now=NOW, days=30)
+    assert rep.section("long_term_cases").rows[0]["discs"] == "A✓ B✓ 已刻录 / burned @ 档案室"
 
 
 def test_forecast_runs_out_and_pending_counted(vault: Vault, db: sqlite_utils.Database) -> None:

@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import sqlite3
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,6 @@ from station.catalog import open_catalog
 from station.config import Settings
 from station.errors import StationError
 from station.retention import executor
-from station.retention.files import pending_path
 from station.retention.runtypes import NowInPastError, RetentionError
 from station.vault import Vault
 
@@ -40,10 +40,12 @@ def state(db: sqlite_utils.Database, sha: str) -> str:
 
 
 def snapshot(vault: Vault) -> dict[str, bytes]:
+    """Every original and derivative in the vault, with its bytes."""
     return {
         str(p.relative_to(vault.home)): p.read_bytes()
-        for p in sorted(vault.home.rglob("*"))
-        if p.is_file() and not p.name.startswith("catalog.sqlite")
+        for root in (vault.originals, vault.archival)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -102,23 +104,22 @@ def test_grace_then_purge_with_tombstone(
     deriv = vault.home / db.execute("select vault_path from derivatives").fetchone()[0]
     rep = go(vault, db, JAN)
     assert rep.pended == [sha] and rep.problems == []
-    assert not orig.exists() and not deriv.exists()
-    assert pending_path(vault, str(orig.relative_to(vault.home))).is_file()
-    assert pending_path(vault, str(deriv.relative_to(vault.home))).is_file()
+    # Pending purge is a state: the files stay in place, read-only, until the grace is over.
+    assert orig.is_file() and deriv.is_file() and orig.stat().st_mode & 0o777 == 0o444
     assert state(db, sha) == "pending_purge"
     # Within the grace period nothing is deleted.
     rep = go(vault, db, JAN + dt.timedelta(days=6))
     assert rep.purged == [] and rep.waiting == 1
     rep = go(vault, db, JAN + dt.timedelta(days=7))
     assert rep.purged == [sha] and rep.problems == []
-    assert not list((vault.home / "pending-purge").rglob("*.*"))
+    assert not orig.exists() and not deriv.exists()
     assert state(db, sha) == "purged"
     assert db.execute("select state from derivatives").fetchone()[0] == "purged"
     tomb = db["tombstones"].get(sha)
     assert (tomb["rule"], tomb["purged_by"], tomb["size"]) == ("R9", "sup", 256)
     assert tomb["pending_at"] == "2027-01-01T00:00:00.000000Z"
     assert '"officer_id": "100001"' in tomb["tags"]
-    assert audit_events(db, f"recording:{sha}")[-2:] == ["retention.pending", "retention.purged"]
+    assert audit_events(db, sha)[-2:] == ["retention.pending", "retention.purged"]
     # Tombstones are kept forever.
     with pytest.raises(sqlite3.IntegrityError, match="kept forever"):
         db.execute("delete from tombstones")
@@ -138,7 +139,6 @@ def test_restore_and_rule_change_during_grace(
     go(vault, db, JAN)
     rep = executor.restore(vault, db, [sha], actor="sup", note="误删 / mistake")
     assert rep.restored == [sha] and state(db, sha) == "stored"
-    assert (vault.home / db["recordings"].get(sha)["vault_path"]).is_file()
     with pytest.raises(RetentionError, match="not pending purge"):
         executor.restore(vault, db, [sha], actor="sup")
     # Still expired: pended again; a hold placed during grace brings it back on the next run.
@@ -172,8 +172,8 @@ def test_missing_original_is_reported_not_skipped(
     assert rep.pended == []
     assert [(p.sha256, p.kind) for p in rep.problems] == [(sha, "missing")]
     assert state(db, sha) == "stored"
-    assert "retention.file_missing" in audit_events(db, f"recording:{sha}")
-    # The derivative that was there stays where it was.
+    assert "retention.file_missing" in audit_events(db, sha)
+    # The derivative stays where it was.
     assert (vault.home / db.execute("select vault_path from derivatives").fetchone()[0]).is_file()
 
 
@@ -182,7 +182,7 @@ def test_changed_file_is_not_deleted(
 ) -> None:
     sha = world["routine"]
     go(vault, db, JAN)
-    pend = pending_path(vault, db["recordings"].get(sha)["vault_path"])
+    pend = vault.home / db["recordings"].get(sha)["vault_path"]
     pend.chmod(0o644)
     data = bytearray(pend.read_bytes())
     data[0] ^= 0xFF  # same size, different bytes: only the re-hash catches it
@@ -192,7 +192,7 @@ def test_changed_file_is_not_deleted(
     assert pend.is_file() and state(db, sha) == "pending_purge"
     assert db["tombstones"].count == 0
     assert "changed" in db["retention_items"].get(sha)["problem"]
-    # Missing from pending-purge: reported too, nothing tombstoned.
+    # Missing while pending: reported too, nothing tombstoned.
     pend.unlink()
     rep = go(vault, db, JAN + dt.timedelta(days=9))
     assert [p.kind for p in rep.problems] == ["missing"] and db["tombstones"].count == 0
@@ -217,16 +217,16 @@ def test_purge_interrupted_half_way_resumes(vault: Vault, db: sqlite_utils.Datab
     with pytest.raises(Crash):
         go(vault, db, JAN + dt.timedelta(days=8), on_step=crash)
     assert db["tombstones"].count == 3
-    leftover = pending_path(vault, db["recordings"].get(order[2])["vault_path"])
+    leftover = vault.home / db["recordings"].get(order[2])["vault_path"]
     assert leftover.is_file()  # committed but not removed yet
-    # The interrupted run's row is still "running"; a new run resumes.
+    # The crashed run is recorded as interrupted; a new run resumes its work.
     rep = go(vault, db, JAN + dt.timedelta(days=9))
     assert order[2] in rep.recovered and not leftover.exists()
     assert sorted(rep.purged) == sorted(order[3:])
     assert db["tombstones"].count == 6
     assert sorted(r[0] for r in db.execute("select sha256 from tombstones")) == shas
     assert audit_events(db).count("retention.purged") == 6  # nothing purged twice
-    assert not [p for p in (vault.home / "pending-purge").rglob("*") if p.is_file()]
+    assert not [p for p in vault.originals.rglob("*") if p.is_file()]
 
 
 def test_crash_before_commit_loses_nothing(vault: Vault, db: sqlite_utils.Database) -> None:
@@ -234,14 +234,15 @@ def test_crash_before_commit_loses_nothing(vault: Vault, db: sqlite_utils.Databa
     add_derivative(vault, db, sha)
 
     def crash(step: str, s: str) -> None:
-        if step == "pend.moved":
-            raise Crash  # the original moved, the derivative not, nothing committed
+        if step == "pend.checked":
+            raise Crash  # checked, nothing committed
 
+    before = snapshot(vault)
     with pytest.raises(Crash):
         go(vault, db, JAN, on_step=crash)
-    assert state(db, sha) == "stored"
+    assert state(db, sha) == "stored" and snapshot(vault) == before
     rep = go(vault, db, JAN + dt.timedelta(hours=1))
-    assert rep.recovered == [sha] and rep.pended == [sha]
+    assert rep.pended == [sha]
     # Crash on the purge before its commit: the files stay; the next run purges once.
     with pytest.raises(Crash):
         go(
@@ -310,7 +311,7 @@ def test_disk_full_reported_and_files_back(small_disk: Path) -> None:
         assert "disk full" in rep.problems[0].detail
         assert rep.pended == [] and all(state(db, s) == "stored" for s in shas)
         ballast.unlink()
-        assert snapshot(vault) == before  # every moved file went back, none lost
+        assert snapshot(vault) == before  # no file touched, none lost
         # With space again the next run does the work.
         assert sorted(go(vault, db, JAN).pended) == sorted(shas)
     finally:
@@ -329,3 +330,65 @@ def test_stop_event_interrupts_and_resumes(vault: Vault, db: sqlite_utils.Databa
     assert rep.aborted and len(rep.pended) == 1
     assert db.execute("select state from retention_runs").fetchone()[0] == "interrupted"
     assert len(go(vault, db, JAN).pended) == 2
+
+
+def test_derivative_made_during_grace_goes_too(vault: Vault, db: sqlite_utils.Database) -> None:
+    sha = add_recording(vault, db, recorded_at=OLD)
+    go(vault, db, JAN)
+    # The transcoder finishes a derivative during the grace period, and queues another.
+    _, path = add_derivative(vault, db, sha)
+    with db.conn:
+        db.execute(
+            "insert into derivatives (original_sha256, profile, state, created_at)"
+            " values (?, 'ffv1-mkv', 'queued', ?)",
+            [sha, "2027-01-02T00:00:00.000000Z"],
+        )
+    rep = go(vault, db, JAN + dt.timedelta(days=8))
+    assert rep.purged == [] and rep.problems == [] and state(db, sha) == "pending_purge"
+    with db.conn:
+        db.execute("update derivatives set state = 'failed' where profile = 'ffv1-mkv'")
+    rep = go(vault, db, JAN + dt.timedelta(days=9))
+    assert rep.purged == [sha] and not path.exists()
+    tomb = db["tombstones"].get(sha)
+    assert '"rel": "archival/' in tomb["derivatives"]
+
+
+def test_one_run_at_a_time_and_dead_runs_marked(vault: Vault, db: sqlite_utils.Database) -> None:
+    add_recording(vault, db, recorded_at=OLD)
+    # Another process holds the lock (a real second process, not this one).
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time\n"
+            "f = open(sys.argv[1], 'a+')\n"
+            "fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(60)\n",
+            str(vault.run / "retention.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RetentionError, match="another retention run"):
+            go(vault, db, JAN)
+        assert go(vault, db, JAN, dry_run=True).pend  # a dry run needs no lock
+    finally:
+        holder.kill()
+        holder.wait()
+    # A run stopped by an exception (or a signal) records itself as interrupted.
+    with pytest.raises(Crash):
+        go(vault, db, JAN, on_step=lambda st, s: _raise(True))
+    # One killed outright leaves its row "running"; the next run (holding the lock) marks it.
+    with db.conn:
+        db.execute(
+            "insert into retention_runs (as_of, started_at, actor, state)"
+            " values (?, ?, 'sup', 'running')",
+            ["2027-01-01T00:00:00.000000Z", "2027-01-01T00:00:00.000000Z"],
+        )
+    go(vault, db, JAN)
+    rows = db.execute("select state, message from retention_runs order by id").fetchall()
+    assert [r[0] for r in rows] == ["interrupted", "interrupted", "done"]
+    assert "Crash" in rows[0][1] and "ended before finishing" in rows[1][1]

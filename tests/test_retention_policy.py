@@ -6,6 +6,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from station.config import Settings, parse_settings
 from station.retention.policy import (
@@ -17,12 +19,15 @@ from station.retention.policy import (
     RULE_OPEN_CASE,
     RULE_ROUTINE,
     CaseFacts,
+    Decider,
     Decision,
     Policy,
     RecordingFacts,
     add_months,
     decide,
 )
+from station.retention.runtypes import fast_iso
+from station.timeutil import to_iso
 
 SH = ZoneInfo("Asia/Shanghai")
 P = Policy()  # 6 months, 5 years, Asia/Shanghai
@@ -252,3 +257,46 @@ def test_add_months_clamps_to_month_end() -> None:
     assert add_months(t, 1, SH) == utc("2026-02-28T12:00:00+08:00")
     assert add_months(t, 13, SH) == utc("2027-02-28T12:00:00+08:00")
     assert add_months(t, 25, SH) == utc("2028-02-29T12:00:00+08:00")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    t=st.datetimes(
+        min_value=dt.datetime(2000, 1, 1),
+        max_value=dt.datetime(2060, 12, 31),
+        timezones=st.just(dt.UTC),
+    ),
+    zone=st.sampled_from(
+        [
+            "Asia/Shanghai",
+            "America/New_York",
+            "Europe/Berlin",
+            "Asia/Kolkata",
+            "Australia/Lord_Howe",
+            "Pacific/Chatham",
+            "UTC",
+        ]
+    ),
+    months=st.sampled_from([6, 7, 12, 18]),
+)
+def test_cached_shift_equals_exact_calendar_arithmetic(
+    t: dt.datetime, zone: str, months: int
+) -> None:
+    # The decider caches R9's shift per UTC hour; it must agree with the plain arithmetic
+    # everywhere, DST changes and half-hour zones included.
+    decider = Decider(Policy(routine_months=months, timezone=zone), utc("2030-01-01T00:00:00Z"))
+    # Warm the cache with the hour's start first, then ask for t inside the same hour.
+    decider.routine_until(t.replace(minute=0, second=0, microsecond=0))
+    assert decider.routine_until(t) == add_months(t, months, ZoneInfo(zone))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    t=st.datetimes(
+        min_value=dt.datetime(1970, 1, 1),
+        max_value=dt.datetime(2200, 1, 1),
+        timezones=st.sampled_from([dt.UTC, ZoneInfo("Asia/Shanghai")]),
+    )
+)
+def test_fast_iso_matches_to_iso(t: dt.datetime) -> None:
+    assert fast_iso(t) == to_iso(t)

@@ -126,7 +126,7 @@ def link(
                 db,
                 "case.linked",
                 actor=actor,
-                subject=f"recording:{sha}",
+                subject=sha,
                 data={"case": number, "state": rec["state"]},
                 at=when,
             )
@@ -161,7 +161,7 @@ def unlink(
                 db,
                 "case.unlinked",
                 actor=actor,
-                subject=f"recording:{sha}",
+                subject=sha,
                 data={"case": number},
                 at=when,
             )

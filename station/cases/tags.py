@@ -54,7 +54,7 @@ def tag(
                 db,
                 "recording.tagged",
                 actor=actor,
-                subject=f"recording:{sha}",
+                subject=sha,
                 data={"set": changes, "previous": {"category": old[0], "proves": old[1]}},
                 at=when,
             )
@@ -92,7 +92,7 @@ def hold(
                 db,
                 "recording.held",
                 actor=actor,
-                subject=f"recording:{sha}",
+                subject=sha,
                 data={"hold": hold_id, "reason": reason, "state": rec["state"]},
                 at=when,
             )
@@ -134,7 +134,7 @@ def release(
                 db,
                 "recording.released",
                 actor=actor,
-                subject=f"recording:{sha}",
+                subject=sha,
                 data={"holds": active, "note": note},
                 at=when,
             )
@@ -179,7 +179,7 @@ def mark_long_term(
                 db,
                 "recording.long_term_marked",
                 actor=actor,
-                subject=f"recording:{sha}",
+                subject=sha,
                 data={"reason": code, "note": note},
                 at=when,
             )
@@ -203,7 +203,7 @@ def review(
         for rec in _check_recordings(db, shas):
             sha = rec["sha256"]
             _upsert_marks(db, sha, {"reviewed_at": when, "reviewed_by": actor})
-            append(db, "recording.reviewed", actor=actor, subject=f"recording:{sha}", at=when)
+            append(db, "recording.reviewed", actor=actor, subject=sha, at=when)
             done.append(sha)
     log.info("recording.reviewed", count=len(done))
     return done

@@ -12,9 +12,10 @@ GB = 1_000_000_000
 
 
 def table_exists(db: sqlite_utils.Database, name: str) -> bool:
+    """A table or a view of that name exists."""
     return (
         db.execute(
-            "select 1 from sqlite_master where type = 'table' and name = ?", [name]
+            "select 1 from sqlite_master where type in ('table', 'view') and name = ?", [name]
         ).fetchone()
         is not None
     )
@@ -24,26 +25,50 @@ def columns(db: sqlite_utils.Database, name: str) -> set[str]:
     return {row[1] for row in db.execute(f"pragma table_info({name})")}
 
 
-def disc_status(db: sqlite_utils.Database) -> dict[str, str]:
-    """Per case number, the disc copies made (R12) as text, e.g. "A✓ B✓" or "A✓ B✗".
+# Where the disc part says, per case and copy, whether its discs are verified (R12): its view
+# ``disc_case_copies`` (case_number, copy, verified, burned, location), else a plain ``discs``
+# table (case_number, copy, verified). The reports work without either.
+_DISC_SOURCES = ("disc_case_copies", "discs")
 
-    Read from the disc part's view ``disc_case_copies`` (case_number, copy, verified: every disc
-    of that copy in the case's latest job read back and matched)."""
-    found: dict[str, dict[str, bool]] = {}
-    for number, copy, verified in db.execute(
-        "select case_number, copy, verified from disc_case_copies"
+
+def disc_status(db: sqlite_utils.Database) -> dict[str, str]:
+    """Per case number, the disc copies made (R12) as text, e.g. "A✓ B✓" or "A✓ B✗", with
+    "burned" and the storage location when the disc part knows them."""
+    for source in _DISC_SOURCES:
+        if table_exists(db, source) and {"case_number", "copy", "verified"} <= columns(db, source):
+            break
+    else:
+        return {}
+    cols = columns(db, source)
+    burned = "burned" if "burned" in cols else "0"
+    location = "location" if "location" in cols else "null"
+    found: dict[str, dict[str, tuple[bool, bool, str | None]]] = {}
+    for number, copy, verified, was_burned, where in db.execute(
+        f"select case_number, copy, verified, {burned}, {location} from {source}"
+        " where case_number is not null"
     ):
         copies = found.setdefault(number, {})
-        copies[str(copy)] = copies.get(str(copy), False) or bool(verified)
-    return {
-        n: " ".join(f"{c}{'✓' if ok else '✗'}" for c, ok in sorted(copies.items()))
-        for n, copies in found.items()
-    }
+        old = copies.get(str(copy), (False, False, None))
+        copies[str(copy)] = (
+            old[0] or bool(verified),
+            old[1] or bool(was_burned),
+            old[2] or where,
+        )
+    out = {}
+    for number, copies in found.items():
+        text = " ".join(f"{c}{'✓' if ok else '✗'}" for c, (ok, _, _) in sorted(copies.items()))
+        if copies and all(b for _, b, _ in copies.values()):
+            text += " 已刻录 / burned"
+        places = sorted({w for _, _, w in copies.values() if w})
+        if places:
+            text += " @ " + ", ".join(places)
+        out[number] = text
+    return out
 
 
 def disc_complete(status: str | None) -> bool:
     """Two verified copies (R12: 一式两份)."""
-    return bool(status) and status.count("✓") >= 2  # type: ignore[union-attr]
+    return status is not None and status.count("✓") >= 2
 
 
 class LocalDates:
@@ -59,6 +84,11 @@ class LocalDates:
         a = start.astimezone(self.tz).date()
         b = (start + dt.timedelta(minutes=59, seconds=59.999999)).astimezone(self.tz).date()
         return a if a == b else None
+
+    def hour_date(self, prefix: str) -> dt.date | None:
+        """The local date of every instant in the UTC hour ``YYYY-MM-DDTHH``, or None when a
+        local midnight falls inside that hour."""
+        return self._by_hour(prefix)
 
     def date(self, iso: str) -> dt.date:
         d = self._by_hour(iso[:13])

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
@@ -30,6 +30,14 @@ class _Tally:
     def __init__(self) -> None:
         self.total = self.late = self.late_h = self.late_wd = self.unknown = 0
         self.max_delay = 0.0
+
+    def add(self, other: _Tally) -> None:
+        self.total += other.total
+        self.late += other.late
+        self.late_h += other.late_h
+        self.late_wd += other.late_wd
+        self.unknown += other.unknown
+        self.max_delay = max(self.max_delay, other.max_delay)
 
     def row(self) -> dict[str, Any]:
         known = self.total - self.unknown
@@ -72,9 +80,22 @@ def build_compliance(
     limit_s = hours * 3600.0
     cal = Calendar.from_strings(rep.holidays, rep.makeup_workdays)
     local = LocalDates(settings.station.timezone)
-    deadline = lru_cache(maxsize=100_000)(lambda d: cal.deadline(d, wdays))
-    officers: dict[str, _Tally] = defaultdict(_Tally)
-    units: dict[str, _Tally] = defaultdict(_Tally)
+    tz = ZoneInfo(settings.station.timezone)
+    due_of: dict[dt.date, tuple[dt.date, str]] = {}
+
+    def due_for(day: dt.date) -> tuple[dt.date, str]:
+        """The R2 due date for footage ending on local ``day``, and the UTC time (ISO) from
+        which an ingest is late: the local midnight after the due date."""
+        hit = due_of.get(day)
+        if hit is None:
+            due = cal.deadline(day, wdays)
+            start = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(), tz)
+            hit = due_of[day] = (due, to_iso(start))
+        return hit
+
+    # Per UTC hour of the end time: the late-from bound, when the hour holds no local midnight.
+    bound_of: dict[str, str | None] = {}
+    pairs: dict[tuple[str, str], _Tally] = {}
     late_rows: list[dict[str, Any]] = []
     late_total = 0
     rule = rep.late_rule
@@ -83,22 +104,36 @@ def build_compliance(
         " where ingested_at >= ? and ingested_at < ? order by ingested_at",
         [to_iso(since), to_iso(until)],
     ):
-        o, u = officers[officer or "?"], units[unit or "?"]
-        o.total += 1
-        u.total += 1
+        key = (officer or "?", unit or "?")
+        t = pairs.get(key)
+        if t is None:
+            t = pairs[key] = _Tally()
+        t.total += 1
         if delay is None or end_at is None:
-            o.unknown += 1
-            u.unknown += 1
+            t.unknown += 1
             continue
         over_h = delay > limit_s
-        due = deadline(local.date(end_at))
-        over_wd = local.date(ingested_at) > due
-        late = {"hours": over_h, "working-days": over_wd, "either": over_h and over_wd}[rule]
-        for t in (o, u):
-            t.late_h += over_h
-            t.late_wd += over_wd
-            t.late += late
-            t.max_delay = max(t.max_delay, delay)
+        hour = end_at[:13]
+        if hour in bound_of:
+            bound = bound_of[hour]
+        else:
+            day = local.hour_date(hour)
+            bound = bound_of[hour] = due_for(day)[1] if day is not None else None
+        if bound is None:
+            bound = due_for(local.date(end_at))[1]
+        over_wd = ingested_at >= bound
+        late = (
+            over_h
+            if rule == "hours"
+            else over_wd
+            if rule == "working-days"
+            else (over_h and over_wd)
+        )
+        t.late_h += over_h
+        t.late_wd += over_wd
+        t.late += late
+        if delay > t.max_delay:
+            t.max_delay = delay
         if late:
             late_total += 1
             if len(late_rows) < limit:
@@ -110,9 +145,14 @@ def build_compliance(
                         "end_at": end_at,
                         "ingested_at": ingested_at,
                         "delay_h": round(delay / 3600.0, 1),
-                        "due": due.isoformat(),
+                        "due": due_for(local.date(end_at))[0].isoformat(),
                     }
                 )
+    officers: dict[str, _Tally] = defaultdict(_Tally)
+    units: dict[str, _Tally] = defaultdict(_Tally)
+    for (officer_key, unit_key), t in pairs.items():
+        officers[officer_key].add(t)
+        units[unit_key].add(t)
     names = dict(db.execute("select officer_id, name from officers").fetchall())
     unit_names = dict(db.execute("select unit_id, name from units").fetchall())
     officer_rows = [

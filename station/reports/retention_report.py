@@ -15,7 +15,8 @@ from station.config import Settings
 from station.reports.common import GB, disc_status
 from station.reports.model import Chart, Report, Section
 from station.retention.facts import iter_facts
-from station.retention.policy import R11_REASONS, RULE_LABELS, RULES, Policy, decide_one
+from station.retention.policy import R11_REASONS, RULE_LABELS, RULES, Decider, Policy
+from station.retention.runtypes import fast_iso
 from station.timeutil import to_iso
 
 PENDING = "pending"
@@ -37,6 +38,7 @@ def build_retention(
 ) -> Report:
     policy = Policy.from_settings(settings)
     tz = ZoneInfo(policy.timezone)
+    decider = Decider(policy, now)
     horizon = now + dt.timedelta(days=days)
     forecast_days = settings.reports.forecast_days
     grace = settings.retention.grace_days
@@ -61,7 +63,7 @@ def build_retention(
                 off = (dt.datetime.fromisoformat(after) - now).days
                 freed_by_day[max(0, off)] += row.size
             continue
-        d = decide_one(facts, policy, now, tz)
+        d = decider(facts)
         count[d.rule] += 1
         size[d.rule] += row.size
         if d.keep_until is None:
@@ -77,7 +79,7 @@ def build_retention(
         if d.keep_until <= horizon:
             exp_count += 1
             exp_bytes += row.size
-            expiring.append((to_iso(d.keep_until), row.sha256, row.size, d.rule, d.reason))
+            expiring.append((fast_iso(d.keep_until), row.sha256, row.size, d.rule, d.reason))
     expiring.sort()
 
     # Expiring within N days, with a per-week chart.

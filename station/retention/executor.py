@@ -3,27 +3,27 @@
 Deciding and deleting are separate steps. ``make_plan`` asks the pure ``decide()`` about every
 recording; ``run`` then, for a real run:
 
-1. recovers what an interrupted run left half done (files in ``pending-purge/`` whose catalog
-   state says otherwise: moved back, or — when the purge had committed — removed);
-2. purges recordings whose grace period is over: every file is re-hashed first, a missing or
-   changed file is reported and nothing of that recording is deleted; then one transaction
-   writes the tombstone, marks the rows purged and appends the audit entry; only after the
-   commit are the files unlinked (a crash here leaves files that step 1 removes next time —
-   nothing is deleted twice, no tombstone is written twice);
-3. restores pending recordings that a rule now keeps (a hold or case link added during grace);
-4. moves newly expired originals and their derivatives to ``pending-purge/`` for
-   ``retention.grace_days`` (reversible with ``station retention restore``).
+1. finishes purges an interrupted run had committed but not yet unlinked (each leftover file is
+   re-hashed, then removed: nothing is deleted twice, no tombstone written twice);
+2. purges recordings whose grace period is over: every file (original and derivatives) is
+   re-hashed first; a missing or changed file is reported and nothing of that recording is
+   deleted; then one transaction writes the tombstone, marks the rows purged and appends the
+   audit entry; only after that commit are the files unlinked;
+3. restores pending recordings that a rule now keeps (a hold or a case link added in grace);
+4. marks newly expired recordings (original and derivatives) ``pending_purge`` for
+   ``retention.grace_days`` — reversible with ``station retention restore``. The files stay in
+   place, read-only, and ``station verify`` keeps checking them until they are purged.
 
-A full disk stops the run and is reported; files already moved for the failing recording are
-moved back.
+A full disk stops the run and is reported; the failing recording's transaction rolls back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import threading
-from collections.abc import Callable
-from zoneinfo import ZoneInfo
+from collections.abc import Callable, Iterator
 
 import sqlite_utils
 
@@ -32,7 +32,7 @@ from station.config import Settings
 from station.errors import NotFoundError, VaultFullError
 from station.log import get
 from station.retention.facts import iter_facts
-from station.retention.policy import Policy, decide_one
+from station.retention.policy import Decider, Policy
 from station.retention.runtypes import (
     Item,
     ItemProblem,
@@ -40,6 +40,7 @@ from station.retention.runtypes import (
     Problem,
     RetentionError,
     RunReport,
+    fast_iso,
     txn,
 )
 from station.retention.steps import Ctx
@@ -62,8 +63,7 @@ def last_as_of(db: sqlite_utils.Database) -> str | None:
 
 
 def make_plan(db: sqlite_utils.Database, settings: Settings, now: dt.datetime) -> RunReport:
-    policy = Policy.from_settings(settings)
-    tz = ZoneInfo(policy.timezone)
+    decider = Decider(Policy.from_settings(settings), now)
     as_of = to_iso(now)
     report = RunReport(as_of=as_of, dry_run=True)
     pending = {
@@ -73,8 +73,8 @@ def make_plan(db: sqlite_utils.Database, settings: Settings, now: dt.datetime) -
         )
     }
     for facts, row in iter_facts(db):
-        d = decide_one(facts, policy, now, tz)
-        until = to_iso(d.keep_until) if d.keep_until else None
+        d = decider(facts)
+        until = fast_iso(d.keep_until) if d.keep_until else None
         if row.state == "stored":
             if d.expired:
                 report.pend.append(Item(row.sha256, row.size, d.rule, d.reason, until, "pend"))
@@ -98,6 +98,28 @@ def _noop(step: str, sha: str) -> None:
     return None
 
 
+@contextlib.contextmanager
+def run_lock(vault: Vault) -> Iterator[None]:
+    """One real retention run (or restore) at a time: the timer's and a supervisor's must not
+    interleave. A lock file in the station's run folder, released by the kernel if we die."""
+    vault.run.mkdir(parents=True, exist_ok=True)
+    path = vault.run / "retention.lock"
+    with path.open("a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("retention.busy", lock=str(path))
+            raise RetentionError(
+                "另一个保存期处理正在进行 / another retention run is in progress",
+                where=str(path),
+                hint="wait for it to finish; `station retention run --dry-run` works meanwhile",
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def run(
     vault: Vault,
     db: sqlite_utils.Database,
@@ -113,6 +135,23 @@ def run(
     """Plan, and unless ``dry_run`` act on the plan. ``now`` is the time decisions are made for;
     a real run refuses a ``now`` before an earlier run, or after the station's clock (R9: nothing
     may go before its time)."""
+    if dry_run:
+        return _run(vault, db, settings, now, actor, True, wall_now, stop, on_step)
+    with run_lock(vault):
+        return _run(vault, db, settings, now, actor, False, wall_now, stop, on_step)
+
+
+def _run(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    now: dt.datetime,
+    actor: str,
+    dry_run: bool,
+    wall_now: dt.datetime | None,
+    stop: threading.Event | None,
+    on_step: Step | None,
+) -> RunReport:
     as_of = to_iso(now)
     last = last_as_of(db)
     wall = wall_now or utcnow()
@@ -150,6 +189,11 @@ def run(
     grace = dt.timedelta(days=settings.retention.grace_days)
     purge_after = to_iso(now + grace)
     with txn(db):
+        # A run still "running" here died without finishing (we hold the lock): say so.
+        db.execute(
+            "update retention_runs set state = 'interrupted', message = coalesce(message,"
+            " 'ended before finishing / 未完成即中止') where state = 'running'"
+        )
         run_id = int(
             db.execute(
                 "insert into retention_runs (as_of, started_at, actor, state) values (?, ?, ?, ?)",
@@ -189,6 +233,9 @@ def run(
         report.aborted = "disk full / 磁盘已满"
         report.problems.append(Problem("", "disk-full", exc.where or "", exc.message))
         log.error("retention.disk_full", run_id=run_id, error=exc.message)
+    except BaseException as exc:  # an error or a signal: record the run as interrupted
+        report.aborted = f"interrupted / 中断: {type(exc).__name__}: {exc}"
+        raise
     finally:
         _finish(db, report)
     return report
@@ -238,10 +285,23 @@ def restore(
     note: str | None = None,
     all_pending: bool = False,
 ) -> RunReport:
-    """Move pending-purge recordings back into the vault (``station retention restore``).
+    """Return pending-purge recordings to ``stored`` (``station retention restore``).
 
-    A recording still expired is moved to pending-purge again by the next run unless a rule now
-    keeps it: link it to a case or place a hold first (R10, R11)."""
+    A recording still expired is marked pending again by the next run unless a rule now keeps
+    it: link it to a case or place a hold first (R10, R11)."""
+    with run_lock(vault):
+        return _restore(vault, db, shas, actor=actor, note=note, all_pending=all_pending)
+
+
+def _restore(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    shas: list[str],
+    *,
+    actor: str,
+    note: str | None,
+    all_pending: bool,
+) -> RunReport:
     from station.cases.model import check_sha
 
     report = RunReport(as_of=to_iso(utcnow()), dry_run=False)

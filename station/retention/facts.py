@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlite_utils
 
@@ -20,15 +20,12 @@ def parse(text: str | None) -> dt.datetime | None:
     return _parse(text) if text else None
 
 
-@dataclass(frozen=True, slots=True)
-class RecordingRow:
+class RecordingRow(NamedTuple):
     """What the executor and the reports need beside the facts."""
 
     sha256: str
     size: int
     state: str
-    vault_path: str
-    ext: str
 
 
 def load_cases(db: sqlite_utils.Database) -> dict[str, CaseFacts]:
@@ -76,26 +73,40 @@ def iter_facts(
     links = load_links(db)
     holds = load_holds(db)
     marks = load_marks(db)
-    marks_default: tuple[int | None, bool] = (None, False)
+    # One lookup per recording: most have no link, hold or mark at all.
+    extra: dict[str, tuple[int | None, bool, tuple[str, ...], tuple[CaseFacts, ...]]] = {}
+    for sha in set(links) | set(holds) | set(marks):
+        lt, reviewed = marks.get(sha, (None, False))
+        extra[sha] = (
+            lt,
+            reviewed,
+            tuple(holds.get(sha, ())),
+            tuple([cases[n] for n in links.get(sha, ())]),
+        )
+    del links, holds, marks
     sql = (
-        "select sha256, recorded_at, ingested_at, important, size, state, vault_path, ext"
+        "select sha256, recorded_at, ingested_at, important, size, state"
         " from recordings where state in (" + ",".join("?" * len(states)) + ")"
     )
     args: list[str] = list(states)
     if shas is not None:
         sql += " and sha256 in (select value from json_each(?))"
         args.append(json.dumps(list(shas)))
-    for sha, rec_at, ing_at, important, size, state, vault_path, ext in db.execute(sql, args):
-        lt, reviewed = marks.get(sha, marks_default)
-        linked = links.get(sha)
-        facts = RecordingFacts(
-            sha,
-            _parse(rec_at) if rec_at else None,
-            _parse(ing_at),
-            bool(important),
-            reviewed,
-            lt,
-            tuple(holds[sha]) if sha in holds else (),
-            tuple(cases[n] for n in linked) if linked else (),
+    new, parse_, get = tuple.__new__, _parse, extra.get  # the hot loop's C-level helpers
+    plain = (None, False, (), ())
+    for sha, rec_at, ing_at, important, size, state in db.execute(sql, args):
+        lt, reviewed, held, linked = get(sha, plain)
+        facts = new(
+            RecordingFacts,
+            (
+                sha,
+                parse_(rec_at) if rec_at else None,
+                parse_(ing_at),
+                bool(important),
+                reviewed,
+                lt,
+                held,
+                linked,
+            ),
         )
-        yield facts, RecordingRow(sha, size, state, vault_path, ext)
+        yield facts, new(RecordingRow, (sha, size, state))

@@ -4,10 +4,11 @@ and a write transaction that reports a full disk as such."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlite_utils
 
@@ -33,8 +34,7 @@ class ItemProblem(StationError):
         super().__init__(message, where=path)
 
 
-@dataclass
-class Item:
+class Item(NamedTuple):
     sha256: str
     size: int
     rule: str
@@ -70,13 +70,24 @@ class RunReport:
     aborted: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for key in ("pend", "purge", "restore"):
+            data[key] = [i._asdict() for i in getattr(self, key)]
+        return data
 
 
 def _is_full(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and (
         getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
     )
+
+
+def fast_iso(t: dt.datetime) -> str:
+    """``timeutil.to_iso`` for a UTC datetime, about four times faster (dry runs list 10⁵–10⁶
+    of them)."""
+    if t.tzinfo is not dt.UTC:
+        t = t.astimezone(dt.UTC)
+    return t.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 @contextlib.contextmanager

@@ -1,17 +1,17 @@
-"""The executor's per-recording steps: pend, purge, restore, and recovery of half-done work.
+"""The executor's per-recording steps: pend, purge, restore, and finishing interrupted purges.
 
-Order inside each step is chosen so an interruption at any point loses nothing and deletes
-nothing twice (see ``station.retention.executor``). ``step(name, sha)`` is called at the points
-where a crash would hurt most; tests use it to crash there.
+Pending purge is a catalog state: the files stay where they are (mode 0444, still checked by
+``station verify``) until the grace period is over. The order inside each step is chosen so an
+interruption at any point loses nothing and deletes nothing twice (see
+``station.retention.executor``). ``step(name, sha)`` is called where a crash would hurt most;
+tests crash there on purpose.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -35,7 +35,7 @@ class Ctx:
     report: RunReport
     step: Callable[[str, str], None]
 
-    # --- problems --------------------------------------------------------------------------
+    # --- problems ---------------------------------------------------------------------------
 
     def problem(self, sha: str, kind: str, path: str, detail: str) -> None:
         """Report a problem: in the run report, as a log event and in the audit log."""
@@ -46,7 +46,7 @@ class Ctx:
                 self.db,
                 f"retention.file_{kind}",
                 actor=self.actor,
-                subject=f"recording:{sha}" if sha else None,
+                subject=sha or None,
                 data={"path": path, "detail": detail, "run": self.run_id},
             )
             if sha:
@@ -55,7 +55,7 @@ class Ctx:
                     [f"{kind}: {detail}", self.as_of, sha],
                 )
 
-    # --- pend: vault → pending-purge -------------------------------------------------------
+    # --- pend: stored → pending_purge -------------------------------------------------------
 
     def _files(self, sha: str) -> list[dict[str, Any]]:
         row = self.db.execute(
@@ -72,92 +72,77 @@ class Ctx:
             )
         return found
 
-    def pend_one(self, item: Item, purge_after: str) -> None:
-        sha = item.sha256
-        files = self._files(sha)
+    def _check_present(self, sha: str, files: list[dict[str, Any]], verb: str) -> None:
         for f in files:
-            src, dst = fs.vault_file(self.vault, f["rel"]), fs.pending_path(self.vault, f["rel"])
-            if not src.is_file() and not dst.is_file():
+            path = fs.vault_file(self.vault, f["rel"])
+            if not path.is_file():
                 raise ItemProblem(
                     "missing",
                     sha,
-                    str(src),
-                    f"文件不在保管库中 / the {f['kind']} is missing from the vault; "
-                    "nothing of this recording was moved",
+                    str(path),
+                    f"文件不在保管库中 / the {f['kind']} is missing from the vault; not {verb}",
                 )
-            if src.is_file() and src.stat().st_size != f["size"]:
+            size = path.stat().st_size
+            if f["size"] is not None and size != f["size"]:
                 raise ItemProblem(
                     "changed",
                     sha,
-                    str(src),
-                    f"文件大小已变 / the {f['kind']} has {src.stat().st_size} bytes, the catalog "
-                    f"says {f['size']}",
+                    str(path),
+                    f"文件大小已变 / the {f['kind']} has {size} bytes, the catalog says "
+                    f"{f['size']}; not {verb}",
                 )
-        moved: list[dict[str, Any]] = []
-        try:
-            for f in files:
-                src = fs.vault_file(self.vault, f["rel"])
-                if src.is_file():
-                    fs.move(src, fs.pending_path(self.vault, f["rel"]))
-                    moved.append(f)
-                self.step("pend.moved", sha)
-            with txn(self.db):
-                state = self.db.execute(
-                    "select state from recordings where sha256 = ?", [sha]
-                ).fetchone()[0]
-                if state != "stored":
-                    raise ItemProblem("error", sha, "", f"state changed to {state} meanwhile")
-                self.db.execute(
-                    "insert into retention_items (sha256, state, rule, reason, keep_until,"
-                    " pending_at, purge_after, run_id, files, problem, problem_at, updated_at)"
-                    " values (?, 'pending', ?, ?, ?, ?, ?, ?, ?, null, null, ?)"
-                    " on conflict (sha256) do update set state = 'pending', rule = excluded.rule,"
-                    " reason = excluded.reason, keep_until = excluded.keep_until,"
-                    " pending_at = excluded.pending_at, purge_after = excluded.purge_after,"
-                    " run_id = excluded.run_id, files = excluded.files, problem = null,"
-                    " problem_at = null, updated_at = excluded.updated_at",
-                    [
-                        sha,
-                        item.rule,
-                        item.reason,
-                        item.keep_until,
-                        self.as_of,
-                        purge_after,
-                        self.run_id,
-                        json.dumps(files),
-                        self.as_of,
-                    ],
-                )
-                self.db.execute(
-                    "update recordings set state = 'pending_purge' where sha256 = ?", [sha]
-                )
-                append(
-                    self.db,
-                    "retention.pending",
-                    actor=self.actor,
-                    subject=f"recording:{sha}",
-                    data={
-                        "rule": item.rule,
-                        "reason": item.reason,
-                        "keep_until": item.keep_until,
-                        "purge_after": purge_after,
-                        "files": [f["rel"] for f in files],
-                        "run": self.run_id,
-                    },
-                )
-        except Exception:
-            for f in reversed(moved):
-                try:
-                    fs.move(
-                        fs.pending_path(self.vault, f["rel"]), fs.vault_file(self.vault, f["rel"])
-                    )
-                except Exception as exc:  # reported; recover() finishes it on the next run
-                    log.error("retention.move_back_failed", sha256=sha, error=str(exc))
-            raise
+
+    def pend_one(self, item: Item, purge_after: str) -> None:
+        sha = item.sha256
+        files = self._files(sha)
+        self._check_present(sha, files, "pended")
+        self.step("pend.checked", sha)
+        with txn(self.db):
+            state = self.db.execute(
+                "select state from recordings where sha256 = ?", [sha]
+            ).fetchone()[0]
+            if state != "stored":
+                raise ItemProblem("error", sha, "", f"state changed to {state} meanwhile")
+            self.db.execute(
+                "insert into retention_items (sha256, state, rule, reason, keep_until,"
+                " pending_at, purge_after, run_id, files, files_removed, problem, problem_at,"
+                " updated_at) values (?, 'pending', ?, ?, ?, ?, ?, ?, ?, 0, null, null, ?)"
+                " on conflict (sha256) do update set state = 'pending', rule = excluded.rule,"
+                " reason = excluded.reason, keep_until = excluded.keep_until,"
+                " pending_at = excluded.pending_at, purge_after = excluded.purge_after,"
+                " run_id = excluded.run_id, files = excluded.files, files_removed = 0,"
+                " problem = null, problem_at = null, updated_at = excluded.updated_at",
+                [
+                    sha,
+                    item.rule,
+                    item.reason,
+                    item.keep_until,
+                    self.as_of,
+                    purge_after,
+                    self.run_id,
+                    json.dumps(files),
+                    self.as_of,
+                ],
+            )
+            self.db.execute("update recordings set state = 'pending_purge' where sha256 = ?", [sha])
+            append(
+                self.db,
+                "retention.pending",
+                actor=self.actor,
+                subject=sha,
+                data={
+                    "rule": item.rule,
+                    "reason": item.reason,
+                    "keep_until": item.keep_until,
+                    "purge_after": purge_after,
+                    "files": [f["rel"] for f in files],
+                    "run": self.run_id,
+                },
+            )
         self.report.pended.append(sha)
         log.info("retention.pending", sha256=sha, rule=item.rule, purge_after=purge_after)
 
-    # --- purge: pending-purge → gone, tombstone kept --------------------------------------
+    # --- purge: re-hash, tombstone + state in one commit, then unlink ----------------------
 
     def _item(self, sha: str) -> dict[str, Any]:
         rows = list(self.db.query("select * from retention_items where sha256 = ?", [sha]))
@@ -187,23 +172,30 @@ class Ctx:
     def purge_one(self, item: Item) -> None:
         sha = item.sha256
         row = self._item(sha)
+        busy = self.db.execute(
+            "select count(*) from derivatives where original_sha256 = ?"
+            " and state in ('queued', 'running')",
+            [sha],
+        ).fetchone()[0]
+        if busy:
+            # A derivative is being written: purge on a later run, so none is left behind.
+            log.info("retention.purge_deferred", sha256=sha, derivatives_busy=busy)
+            self.report.waiting += 1
+            return
         files = json.loads(row["files"])
+        # Derivatives finished during the grace period go with their original.
+        known = {f["rel"] for f in files}
+        files += [f for f in self._files(sha) if f["rel"] not in known]
+        self._check_present(sha, files, "purged")
         for f in files:
-            path = fs.pending_path(self.vault, f["rel"])
-            if not path.is_file():
-                raise ItemProblem(
-                    "missing",
-                    sha,
-                    str(path),
-                    f"待删文件不见了 / the pending {f['kind']} is missing; not purged",
-                )
-            digest = fs.sha256_file(path)  # re-hash before deleting
-            if (f["sha256"] and digest != f["sha256"]) or path.stat().st_size != f["size"]:
+            path = fs.vault_file(self.vault, f["rel"])
+            digest = fs.sha256_file(path)  # re-hash right before deleting
+            if f["sha256"] and digest != f["sha256"]:
                 raise ItemProblem(
                     "changed",
                     sha,
                     str(path),
-                    f"文件内容已变 / the pending {f['kind']} hashes to {digest}, expected "
+                    f"文件内容已变 / the {f['kind']} hashes to {digest}, expected "
                     f"{f['sha256']}; not purged",
                 )
         self.step("purge.verified", sha)
@@ -217,7 +209,7 @@ class Ctx:
                 "select state from retention_items where sha256 = ?", [sha]
             ).fetchone()[0]
             if rec[0] != "pending_purge" or current != "pending":
-                return  # someone restored or purged it meanwhile: nothing to do
+                return  # restored or purged meanwhile: nothing to do
             derivs = [
                 {"id": f["id"], "sha256": f["sha256"], "size": f["size"], "rel": f["rel"]}
                 for f in files
@@ -251,14 +243,15 @@ class Ctx:
                 [sha, json.dumps([d["id"] for d in derivs])],
             )
             self.db.execute(
-                "update retention_items set state = 'purged', updated_at = ? where sha256 = ?",
+                "update retention_items set state = 'purged', files_removed = 0, updated_at = ?"
+                " where sha256 = ?",
                 [self.as_of, sha],
             )
             append(
                 self.db,
                 "retention.purged",
                 actor=self.actor,
-                subject=f"recording:{sha}",
+                subject=sha,
                 data={
                     "rule": item.rule,
                     "reason": item.reason,
@@ -268,28 +261,24 @@ class Ctx:
                 },
             )
         self.step("purge.committed", sha)
-        for f in files:
-            try:
-                fs.remove(fs.pending_path(self.vault, f["rel"]))
-            except FileNotFoundError:
-                pass
+        self._remove_files(sha, files)
         self.report.purged.append(sha)
         log.info("retention.purged", sha256=sha, rule=item.rule)
 
-    # --- restore: pending-purge → vault ---------------------------------------------------
+    def _remove_files(self, sha: str, files: list[dict[str, Any]]) -> None:
+        for f in files:
+            try:
+                fs.remove(fs.vault_file(self.vault, f["rel"]))
+            except FileNotFoundError:
+                pass
+        with txn(self.db):
+            self.db.execute("update retention_items set files_removed = 1 where sha256 = ?", [sha])
+
+    # --- restore: pending_purge → stored ----------------------------------------------------
 
     def restore_one(self, sha: str, why: str, note: str | None) -> None:
         row = self._item(sha)
-        files = json.loads(row["files"])
-        for f in files:
-            src, dst = fs.pending_path(self.vault, f["rel"]), fs.vault_file(self.vault, f["rel"])
-            if src.is_file():
-                fs.move(src, dst)
-            elif not dst.is_file():
-                raise ItemProblem(
-                    "missing", sha, str(src), f"待删文件不见了 / the pending {f['kind']} is missing"
-                )
-            self.step("restore.moved", sha)
+        self._check_present(sha, json.loads(row["files"]), "restored")
         with txn(self.db):
             self.db.execute(
                 "update recordings set state = 'stored'"
@@ -304,58 +293,32 @@ class Ctx:
                 self.db,
                 "retention.restored",
                 actor=self.actor,
-                subject=f"recording:{sha}",
+                subject=sha,
                 data={"why": why, "note": note, "run": self.run_id},
             )
         self.report.restored.append(sha)
         log.info("retention.restored", sha256=sha, why=why)
 
-    # --- recovery of interrupted work -----------------------------------------------------
+    # --- recovery of interrupted purges -----------------------------------------------------
 
     def recover(self) -> None:
-        root = fs.pending_root(self.vault)
-        if not root.is_dir():
-            return
-        for dirpath, _dirs, names in os.walk(root):
-            for name in sorted(names):
-                self._recover_file(Path(dirpath) / name)
-
-    def _recover_file(self, path: Path) -> None:
-        full = str(path)
-        rel = str(path.relative_to(fs.pending_root(self.vault)))
-        sha = path.name.split(".", 1)[0]
-        rec = self.db.execute(
-            "select state, vault_path from recordings where sha256 = ?", [sha]
-        ).fetchone()
-        if rec is None:
-            self.problem("", "unknown", full, "不属于任何录像 / a file no recording owns")
-            return
-        state = rec[0]
-        if state == "pending_purge":
-            return
-        if state == "stored":
-            # A pend interrupted before its commit: the file goes back where it was.
-            dst = fs.vault_file(self.vault, rel)
-            if dst.exists():
-                self.problem(sha, "duplicate", full, f"保管库中已有该文件 / {dst} exists too")
-                return
-            fs.move(path, dst)
-            self.report.recovered.append(sha)
-            log.warning("retention.recovered", sha256=sha, path=rel)
-            return
-        # purged: the purge committed but the files were not all removed yet.
-        expected = sha if rel == rec[1] else self._derivative_sha(sha, rel)
-        digest = fs.sha256_file(path)
-        if expected is not None and digest != expected:
-            self.problem(sha, "changed", full, f"残留文件内容不符 / leftover hashes to {digest}")
-            return
-        fs.remove(path)
-        self.report.recovered.append(sha)
-        log.warning("retention.leftover_removed", sha256=sha, path=rel)
-
-    def _derivative_sha(self, sha: str, rel: str) -> str | None:
-        row = self.db.execute(
-            "select sha256 from derivatives where original_sha256 = ? and vault_path = ?",
-            [sha, rel],
-        ).fetchone()
-        return row[0] if row else None
+        """Finish purges that committed but were interrupted before every file was unlinked:
+        each leftover is re-hashed (its tombstone says what it was) and then removed."""
+        for sha, text in self.db.execute(
+            "select sha256, files from retention_items where state = 'purged' and files_removed = 0"
+        ).fetchall():
+            files = json.loads(text)
+            for f in files:
+                path = fs.vault_file(self.vault, f["rel"])
+                if not path.is_file():
+                    continue
+                digest = fs.sha256_file(path)
+                if f["sha256"] and digest != f["sha256"]:
+                    self.problem(
+                        sha, "changed", str(path), f"残留文件内容不符 / leftover hashes to {digest}"
+                    )
+                    break
+            else:
+                self._remove_files(sha, files)
+                self.report.recovered.append(sha)
+                log.warning("retention.leftover_removed", sha256=sha)

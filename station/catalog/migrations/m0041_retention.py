@@ -51,6 +51,7 @@ create table retention_items (
   purge_after text,                  -- pending_at + retention.grace_days
   run_id integer references retention_runs(id),
   files text not null,               -- JSON list of {kind, id, rel, sha256, size}
+  files_removed integer not null default 0,  -- purged: 1 once every file is unlinked
   problem text,                      -- last problem met (missing, changed), null when none
   problem_at text,
   updated_at text not null

@@ -1,0 +1,155 @@
+"""``station recordings tag|hold|release|review|mark-long-term|search`` (R5, R6, R11), added to
+the shared ``recordings`` group (the ingest part owns ``recordings list|show``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from station.cases import search as search_mod
+from station.cases import tags
+from station.cases.cli import REASON_HELP, parse_time
+from station.cases.model import CATEGORIES
+from station.cli_groups import recordings
+from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+
+
+@recordings.command("tag")
+@click.argument("sha256", nargs=-1, required=True)
+@click.option(
+    "--category",
+    help="分类 / category: " + ", ".join(f"{k} {zh}" for k, (zh, _) in CATEGORIES.items()),
+)
+@click.option("--proves", help="证明对象 / what it proves (R5)")
+@json_option
+@pass_app
+@handle_errors
+def tag_cmd(
+    app: App, sha256: tuple[str, ...], category: str | None, proves: str | None, as_json: bool
+) -> None:
+    """标注录像 / Tag recordings: category (R6) and what they prove (R5)."""
+    done = tags.tag(app.db, sha256, category=category, proves=proves, actor=app.actor)
+    if as_json:
+        print_json({"tagged": done})
+    else:
+        click.echo(f"已标注 / tagged: {len(done)}")
+
+
+@recordings.command("hold")
+@click.argument("sha256", nargs=-1, required=True)
+@click.option("--reason", required=True, help="保全理由 / why it is held")
+@json_option
+@pass_app
+@handle_errors
+def hold_cmd(app: App, sha256: tuple[str, ...], reason: str, as_json: bool) -> None:
+    """法律保全 / Place a legal hold: never purged until released."""
+    ids = tags.hold(app.db, sha256, reason=reason, actor=app.actor)
+    if as_json:
+        print_json({"holds": ids})
+    else:
+        click.echo(f"已保全 / held: {len(ids)}")
+
+
+@recordings.command("release")
+@click.argument("sha256", nargs=-1, required=True)
+@click.option("--note", help="说明 / note")
+@json_option
+@pass_app
+@handle_errors
+def release_cmd(app: App, sha256: tuple[str, ...], note: str | None, as_json: bool) -> None:
+    """解除保全 / Release the legal holds on recordings."""
+    ids = tags.release(app.db, sha256, note=note, actor=app.actor)
+    if as_json:
+        print_json({"released": ids})
+    else:
+        click.echo(f"已解除 / released holds: {len(ids)}")
+
+
+@recordings.command("review")
+@click.argument("sha256", nargs=-1, required=True)
+@json_option
+@pass_app
+@handle_errors
+def review_cmd(app: App, sha256: tuple[str, ...], as_json: bool) -> None:
+    """审核重要标记 / Record that a clerk reviewed recordings with the important marker."""
+    done = tags.review(app.db, sha256, actor=app.actor)
+    if as_json:
+        print_json({"reviewed": done})
+    else:
+        click.echo(f"已审核 / reviewed: {len(done)}")
+
+
+@recordings.command("mark-long-term")
+@click.argument("sha256", nargs=-1, required=True)
+@click.option("--reason", type=int, help=REASON_HELP)
+@click.option("--note", help="说明 / note")
+@json_option
+@pass_app
+@handle_errors
+def rec_mark_cmd(
+    app: App, sha256: tuple[str, ...], reason: int | None, note: str | None, as_json: bool
+) -> None:
+    """录像长期保存 / Mark single recordings for long-term keeping (R11)."""
+    done = tags.mark_long_term(app.db, sha256, reason=reason, note=note, actor=app.actor)
+    if as_json:
+        print_json({"marked": done, "reason": reason})
+    else:
+        click.echo(f"已标记 / marked: {len(done)}")
+
+
+@recordings.command("search")
+@click.option("--unit", help="单位编号或名称 / unit number or part of its name")
+@click.option("--department", help="部门 / department")
+@click.option("--device", help="设备编号 / device number")
+@click.option("--officer", help="警员编号 / officer number")
+@click.option("--from", "since", help="录制时间起 / recorded from (ISO)")
+@click.option("--to", "until", help="录制时间止 / recorded before (ISO)")
+@click.option("--case", help="案件编号 / case number")
+@click.option("--party", help="当事人 / case party")
+@click.option("--cause", help="案由 / case cause")
+@click.option("--category", help="分类 / category")
+@click.option("--held/--not-held", default=None, help="法律保全 / legal hold")
+@click.option("--long-term/--not-long-term", default=None, help="长期保存 / R11")
+@click.option("--state", type=click.Choice(["stored", "pending_purge", "purged"]))
+@click.option("--limit", type=int, default=1000, show_default=True)
+@json_option
+@pass_app
+@handle_errors
+def search_cmd(app: App, as_json: bool, limit: int, **kw: Any) -> None:
+    """按 R6 标签检索录像 / Search recordings by unit, department, device, officer, time,
+    case, party, cause (R6)."""
+    kw["since"] = parse_time(kw["since"], app, "--from")
+    kw["until"] = parse_time(kw["until"], app, "--to")
+    rows = search_mod.search(app.db, search_mod.Filters(**kw), limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        [
+            "SHA-256",
+            "录制 / recorded",
+            "单位 / unit",
+            "设备 / device",
+            "警员 / officer",
+            "案件 / cases",
+            "分类 / category",
+            "状态 / state",
+        ],
+        [
+            (
+                r["sha256"][:16],
+                r["recorded_at"],
+                r["unit_name"] or r["unit_id"],
+                r["device_id"],
+                r["officer_id"],
+                r["cases"],
+                r["category"],
+                r["state"],
+            )
+            for r in rows
+        ],
+    )
+
+
+COMMANDS: list[click.Command] = []  # the commands live in the shared `recordings` group
