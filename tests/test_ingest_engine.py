@@ -305,3 +305,24 @@ def test_ten_thousand_small_files(
         db.execute("select count(*) from audit_log where event='recording.ingested'").fetchone()[0]
         == 10_000
     )
+
+
+def test_purged_recording_that_returns_is_stored_again(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, volume: Path
+) -> None:
+    """R9 purged a recording; the recorder still had it: it is evidence again, never dropped."""
+    ingest_volume(vault, db, settings, volume, IngestContext(kind="cli"), actor="t")
+    row = db.execute("select sha256, vault_path from recordings limit 1").fetchone()
+    stored = vault.home / row[1]
+    stored.chmod(0o644)
+    stored.unlink()  # as the retention executor leaves it
+    with db.conn:
+        db.execute("update recordings set state = 'purged' where sha256 = ?", [row[0]])
+    rep = ingest_volume(vault, db, settings, volume, IngestContext(kind="cli"), actor="t")
+    assert rep.count("new") == 1 and rep.count("held") == 2
+    assert stored.exists() and sha(stored) == row[0]
+    assert db.execute("select state from recordings where sha256 = ?", [row[0]]).fetchone()[0] == (
+        "stored"
+    )
+    events = [r[0] for r in db.execute("select event from audit_log where subject = ?", [row[0]])]
+    assert events[-1] == "recording.restored_by_ingest"

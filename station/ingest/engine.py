@@ -29,6 +29,7 @@ from pathlib import Path
 import sqlite_utils
 
 from station import audit
+from station.audit.seal import recording_seal
 from station.catalog import write_txn
 from station.config import Settings
 from station.errors import IngestError, StationError, VaultFullError, VolumeGoneError
@@ -470,6 +471,38 @@ class _Run:
         return outcome, None, damaged
 
     # ---- catalog rows ---------------------------------------------------------------------
+    def _sighting(
+        self, s: _Staged, outcome: str, error: str | None, sid: int, now: str | None = None
+    ) -> None:
+        self.db.execute(
+            "insert into sightings (session_id, sha256, source_path, source_size,"
+            " source_mtime, outcome, error, at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                sid,
+                s.sha256,
+                s.entry.rel,
+                s.entry.size,
+                to_iso(from_timestamp(s.entry.mtime)),
+                outcome,
+                error,
+                now or to_iso(utcnow()),
+            ],
+        )
+
+    def _revive(self, s: _Staged, sid: int) -> None:
+        """A recording purged by retention turns up again on a recorder: it is evidence in the
+        vault again (the link just made), never dropped; its tombstone stays (R7, R9)."""
+        self.db.execute("update recordings set state = 'stored' where sha256 = ?", [s.sha256])
+        self._sighting(s, "new", None, sid)
+        audit.append(
+            self.db,
+            "recording.restored_by_ingest",
+            actor=self.actor,
+            subject=s.sha256,
+            data={"session_id": sid, "source_path": s.entry.rel, "previous_state": "purged"},
+        )
+        log.warning("ingest.purged_recording_returned", sha256=s.sha256, path=s.entry.rel)
+
     def _write_rows(self, results: list[tuple[_Staged, str, str | None, str | None]]) -> None:
         now = to_iso(utcnow())
         sid = self.report.session_id
@@ -479,10 +512,15 @@ class _Run:
                 if outcome in ("new", "held"):
                     # the catalog decides: a file linked by a run that crashed before its commit
                     # is new; one committed by a concurrent session meanwhile is held
-                    exists = self.db.execute(
-                        "select 1 from recordings where sha256 = ?", [s.sha256]
+                    known = self.db.execute(
+                        "select state from recordings where sha256 = ?", [s.sha256]
                     ).fetchone()
-                    outcome = "held" if exists else "new"
+                    outcome = "held" if known else "new"
+                    if known and known[0] == "purged":
+                        self._revive(s, sid)
+                        outcome = "new"
+                        s.outcome = outcome
+                        continue
                 if outcome == "new":
                     assert s.sha256 is not None
                     row = self.rows.recording(entry, s.sha256, s.size, damaged, now)
@@ -496,7 +534,7 @@ class _Run:
                         "recording.ingested",
                         actor=self.actor,
                         subject=s.sha256,
-                        data={k: row[k] for k in AUDITED},
+                        data={**{k: row[k] for k in AUDITED}, **recording_seal(row)},
                     )
                     log.info(
                         "ingest.file_stored",
@@ -522,20 +560,7 @@ class _Run:
                         subject=f"session:{sid}",
                         data={"source_path": entry.rel, "error": error},
                     )
-                self.db.execute(
-                    "insert into sightings (session_id, sha256, source_path, source_size,"
-                    " source_mtime, outcome, error, at) values (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        sid,
-                        s.sha256,
-                        entry.rel,
-                        entry.size,
-                        to_iso(from_timestamp(entry.mtime)),
-                        outcome,
-                        error,
-                        now,
-                    ],
-                )
+                self._sighting(s, outcome, error, sid, now)
                 s.outcome = outcome
             self.db.execute(
                 "update sessions set files_done = ?, bytes_done = ? where id = ?",

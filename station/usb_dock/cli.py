@@ -57,12 +57,12 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
     (checkpoints, periodic verify), and the settings file watched for changes."""
     import dataclasses
 
+    from station.audit.schedule import IntegrityService
     from station.config import Settings
     from station.daemon import Daemon
     from station.inbox.service import InboxService
     from station.settings_watch import SettingsWatcher
     from station.transcode.service import TranscodeService
-    from station.upkeep import UpkeepService
 
     transcode = TranscodeService(vault, settings) if settings.transcode.profile != "off" else None
     inbox = InboxService(vault, settings)
@@ -73,7 +73,7 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
             setattr(settings, f.name, getattr(new, f.name))
         inbox.update_settings(new)
 
-    services: list[Any] = [inbox, UpkeepService(vault, settings)]
+    services: list[Any] = [inbox, IntegrityService(vault, settings)]
     if transcode is not None:
         services.insert(0, transcode)
     services.append(SettingsWatcher(vault.settings_path, on_change, current=settings))

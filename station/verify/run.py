@@ -277,14 +277,6 @@ def _still_unknown(vault: Vault, db: sqlite_utils.Database, strays: list[Path]) 
     return found
 
 
-def _pending_path(vault: Vault, rel: str) -> Path | None:
-    try:
-        from station.retention.files import pending_path
-    except ImportError:  # a station without the retention part
-        return None
-    return pending_path(vault, rel)
-
-
 def run_verify(
     vault: Vault,
     db: sqlite_utils.Database,
@@ -341,18 +333,12 @@ def run_verify(
     jobs: list[HashJob] = []
     expected: dict[str, tuple[str, int, str]] = {}  # key -> (sha256, size, kind)
     known: set[Path] = set()
-    pending = set()
     for r in rows:
         path = vault.home / r["vault_path"]
         if r["state"] == "purged":
             continue
-        if r["state"] == "pending_purge":
-            # The retention executor parks files due for purge outside the vault tree until
-            # the purge commits; a restore moves them back (R9).
-            pending.add(r["sha256"])
-            parked = _pending_path(vault, r["vault_path"])
-            if parked is not None and parked.exists() and not path.exists():
-                path = parked
+        # pending_purge: the retention executor leaves the file in place, read-only, through
+        # the grace period (R9), so it is checked like any other.
         known.add(path)
         jobs.append(HashJob(path, r["sha256"]))
         expected[r["sha256"]] = (r["sha256"], r["size"], "file")
@@ -370,10 +356,6 @@ def run_verify(
             " where vault_path is not null and state != 'purged'"
         ):
             path = vault.home / d["vault_path"]
-            if d["original_sha256"] in pending:
-                parked = _pending_path(vault, d["vault_path"])
-                if parked is not None and parked.exists() and not path.exists():
-                    path = parked
             known.add(path)
             if d["state"] != "done":
                 continue  # being written: known, not yet hashable
