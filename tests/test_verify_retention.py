@@ -1,6 +1,6 @@
-"""``station verify`` alongside the real retention executor (R9, R7): footage parked for purge
-and footage purged with a tombstone are not reported as missing or unknown — but a parked file
-that is changed still is."""
+"""``station verify`` alongside the real retention executor (R9, R7): footage pending purge (left
+in place, read-only, for the grace period) and footage purged with a tombstone are not reported
+as missing or unknown — but a pending file that is changed still is."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import sqlite_utils
 from station.audit import checkpoint
 from station.config import Settings
 from station.retention import executor
-from station.retention.files import pending_path
 from station.vault import Vault
 from station.verify import run_verify
 from tests.integrity_support import store_derivative, store_recording
@@ -34,8 +33,7 @@ def test_pending_then_purged_footage_verifies_clean(
     vault: Vault, db: sqlite_utils.Database
 ) -> None:
     rec = pend(vault, db)
-    assert pending_path(vault, rec["vault_path"]).is_file()
-    assert not (vault.home / rec["vault_path"]).exists()
+    assert (vault.home / rec["vault_path"]).is_file()  # kept in place through the grace period
     clean = run_verify(vault, db, Settings())
     assert clean.findings == [] and clean.files_checked == 2
     after = LATER + dt.timedelta(days=8)
@@ -47,7 +45,7 @@ def test_pending_then_purged_footage_verifies_clean(
 
 def test_changed_parked_original_is_found(vault: Vault, db: sqlite_utils.Database) -> None:
     rec = pend(vault, db)
-    parked = pending_path(vault, rec["vault_path"])
+    parked = vault.home / rec["vault_path"]
     os.chmod(parked, 0o644)
     parked.write_bytes(b"changed while waiting for purge")
     os.chmod(parked, 0o444)

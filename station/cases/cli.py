@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from station.access.guard import CLERK, guard
 from station.cases import store
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import StationError
@@ -76,6 +77,7 @@ def cases_group() -> None:
 @handle_errors
 def create_cmd(app: App, number: str, as_json: bool, **kw: Any) -> None:
     """立案 / Create a case (number may contain spaces and Chinese)."""
+    guard(app, *CLERK)
     opened = parse_time(kw.pop("opened"), app, "--opened")
     case = store.create_case(
         app.db,
@@ -99,6 +101,7 @@ def create_cmd(app: App, number: str, as_json: bool, **kw: Any) -> None:
 @handle_errors
 def link_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) -> None:
     """关联录像到案件 / Link recordings to a case (R10)."""
+    guard(app, *CLERK)
     result = store.link(app.db, number, sha256, actor=app.actor)
     if as_json:
         print_json({"case": number, **result})
@@ -117,6 +120,7 @@ def link_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) -> N
 @handle_errors
 def unlink_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) -> None:
     """取消关联 / Unlink recordings from a case."""
+    guard(app, *CLERK)
     done = store.unlink(app.db, number, sha256, actor=app.actor)
     if as_json:
         print_json({"case": number, "unlinked": done})
@@ -133,6 +137,7 @@ def unlink_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) ->
 @handle_errors
 def mark_cmd(app: App, number: str, reason: int | None, note: str | None, as_json: bool) -> None:
     """标记长期保存 / Mark a case for long-term keeping and disc burning (R11)."""
+    guard(app, *CLERK)
     case = store.mark_long_term(app.db, number, reason=reason, note=note, actor=app.actor)
     if as_json:
         print_json(case)
@@ -148,6 +153,7 @@ def mark_cmd(app: App, number: str, reason: int | None, note: str | None, as_jso
 @handle_errors
 def close_cmd(app: App, number: str, date_: str | None, as_json: bool) -> None:
     """结案 / Close a case; its footage keeps the case's retention from this date (R10)."""
+    guard(app, *CLERK)
     case = store.close_case(
         app.db, number, actor=app.actor, closed_at=parse_time(date_, app, "--date")
     )
@@ -165,6 +171,7 @@ def close_cmd(app: App, number: str, date_: str | None, as_json: bool) -> None:
 @handle_errors
 def reopen_cmd(app: App, number: str, reason: str, as_json: bool) -> None:
     """重新立案 / Reopen a closed case (its footage is kept again, R10)."""
+    guard(app, *CLERK)
     case = store.reopen_case(app.db, number, actor=app.actor, reason=reason)
     if as_json:
         print_json(case)
@@ -180,6 +187,7 @@ def reopen_cmd(app: App, number: str, reason: str, as_json: bool) -> None:
 @handle_errors
 def archived_cmd(app: App, number: str, location: str, as_json: bool) -> None:
     """登记归档存放位置 / Record the case's archive location slip (R13)."""
+    guard(app, *CLERK)
     case = store.set_archive_location(app.db, number, location=location, actor=app.actor)
     if as_json:
         print_json(case)

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from station.access.guard import CLERK, guard
 from station.cli_groups import report
 from station.cli_util import (
     App,
@@ -176,6 +177,7 @@ def build_cmd(
     as_json: bool,
 ) -> None:
     """制作光盘映像 A、B 并校验 / Build copies A and B of every disc, read back, write labels."""
+    guard(app, *CLERK)
     with _progress(app, as_json) as progress:
         job_id, outcomes = jobs.build_job(
             app.vault,
@@ -269,6 +271,7 @@ def burn_cmd(
     as_json: bool,
 ) -> None:
     """刻录并回读 / Burn a copy with xorrecord and read the disc back against the image hash."""
+    guard(app, *CLERK)
     with _progress(app, as_json) as progress:
         rows = records.burn(
             app.db,
@@ -296,6 +299,7 @@ def mark_burned_cmd(
     app: App, job: int, copy: str, by: str, location: str, disc_no: int | None, as_json: bool
 ) -> None:
     """登记在别处刻录的光盘 / Record a burn done elsewhere and where the disc is kept."""
+    guard(app, *CLERK)
     rows = records.mark_burned(
         app.db, job, copy, by=by, location=location, actor=app.actor, disc_no=disc_no
     )

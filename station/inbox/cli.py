@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from station import audit
+from station.access.guard import CLERK, guard
 from station.catalog import write_txn
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import NotFoundError, StationError
@@ -112,6 +113,7 @@ def assign_cmd(
     as_json: bool,
 ) -> None:
     """补充投递信息 / Supply the details of a drop held in "needs details"."""
+    guard(app, *CLERK)
     raw = {"officer": officer, "device": device, "unit": unit, "case": case, "method": method}
     details = details_from_mapping({k: v for k, v in raw.items() if v}, where="assign")
     db = app.db

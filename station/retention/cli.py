@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from station.access.guard import SUPERVISOR, guard
 from station.cases.cli import parse_time
 from station.cli_util import (
     App,
@@ -105,6 +106,7 @@ def restore_cmd(
 ) -> None:
     """恢复待删录像 / Move pending-purge recordings back into the vault. Link them to a case or
     place a hold too, or the next run expires them again."""
+    guard(app, *SUPERVISOR)
     report = executor.restore(
         app.vault, app.db, list(sha256), actor=app.actor, note=note, all_pending=all_pending
     )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from station.access.guard import ADMIN, SUPERVISOR, guard
 from station.cli_groups import sim
 from station.cli_util import (
     App,
@@ -177,6 +178,7 @@ def devices_enrol(
     as_json: bool,
 ) -> None:
     """登记设备并绑定警员、单位 / Bind a device to an officer and unit; prints its key once."""
+    guard(app, *ADMIN)
     try:
         secret = bytes.fromhex(secret_hex) if secret_hex else None
     except ValueError as exc:
@@ -215,6 +217,7 @@ def devices_enrol(
 @handle_errors
 def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
     """注销设备 / Revoke a device: it is refused (never mounted) from now on."""
+    guard(app, *ADMIN)
     registry.revoke(app.db, device_id, actor=app.actor)
     if as_json:
         print_json({"device_id": device_id, "enrolled": False})
@@ -283,6 +286,7 @@ def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
 @handle_errors
 def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
     """确认告警 / Acknowledge an alert."""
+    guard(app, *SUPERVISOR)
     registry.acknowledge(app.db, alert_id, actor=app.actor)
     if as_json:
         print_json({"alert_id": alert_id, "acknowledged": True})
