@@ -8,8 +8,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -342,3 +344,49 @@ def test_sidecar_case_links_recordings_and_unknown_case_is_not_guessed(
     assert unknown["b.MP4"] in recordings(db)  # ingested all the same (R1 deadline)
     (ev,) = [e for e in logs if e["event"] == "inbox.case_unknown"]
     assert ev["case"] == "NOPE-1"
+
+
+@pytest.fixture
+def small_vault(tmp_path: Path) -> Iterator[Vault]:
+    """A vault on a real 24 MiB ext4 file system on a loop device."""
+    if os.geteuid() != 0 or shutil.which("losetup") is None:
+        pytest.skip("needs root for a loop device")
+    img = tmp_path / "vault.img"
+    with open(img, "wb") as f:
+        f.truncate(24 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(img)], check=True)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    loop = subprocess.run(
+        ["losetup", "-f", "--show", str(img)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        subprocess.run(["mount", loop, str(mnt)], check=True)
+        v = Vault(mnt / "home")
+        v.init()
+        yield v
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+        subprocess.run(["losetup", "-d", loop], check=False)
+
+
+@pytest.mark.root
+def test_vault_full_keeps_every_unverified_file_in_the_inbox(
+    small_vault: Vault, inbox: Path
+) -> None:
+    """Disk full mid-drop: verified files may go, every other file stays in the inbox, the drop
+    waits (retried later), and nothing is lost (DESIGN invariant 2)."""
+    files = {f"R{i}.MP4": os.urandom(4 << 20) for i in range(8)}  # 32 MiB > 24 MiB disk
+    with running(small_vault, inbox_settings([inbox])) as svc, capture_logs() as logs:
+        db = sqlite_utils.Database(small_vault.catalog_path)
+        shas = make_drop(inbox, "big", files, sidecar=SIDE)
+        wait_until(lambda: any(e["event"] == "inbox.ingest_error" for e in logs), 60, "full")
+        wait_until(lambda: svc.status()["last_error"] is not None, 10, "the error in status")
+        row = db.execute("select state, error from inbox_drops").fetchone()
+    assert row[0] == "settling" and "full" in row[1]
+    stored = set(recordings(db))
+    left = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (inbox / "big").glob("*.MP4")}
+    assert stored | left == set(shas.values())  # every file: in the vault or still here
+    assert not stored & left  # what was verified was removed, what was not stayed
+    assert len(left) > 0
+    db.close()

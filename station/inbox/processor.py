@@ -128,7 +128,7 @@ def process_drop(
     if details is None:
         return out
 
-    return _ingest(env, listing, row.id, details, todo, out)
+    return _ingest(env, listing, row.id, details, todo, out, failed_before)
 
 
 def _refuse_drop(
@@ -261,6 +261,7 @@ def _ingest(
     details: DropDetails,
     todo: list[Entry],
     out: DropOutcome,
+    failed_before: set[str],
 ) -> DropOutcome:
     from station.ingest.engine import IngestContext
 
@@ -341,7 +342,8 @@ def _ingest(
             out.held += r.outcome == "held"
             if r.sha256:
                 linked.append(r.sha256)
-            clear_error(e.path)
+            if e.rel in failed_before:
+                clear_error(e.path)  # it failed before: its error file is stale now
             if remove:
                 rec["removed"] = _remove_source(e.path, drop_id)
                 out.removed += rec["removed"]

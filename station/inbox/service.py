@@ -209,7 +209,17 @@ class InboxService:
         return True
 
     def status(self) -> dict[str, Any]:
-        """For the daemon's status: folders, pending drops, and the catalog's drop counts."""
+        """For the daemon's status: folders, pending drops, and the catalog's drop counts.
+        Safe to call from another thread (it reads snapshots; the catalog on its own
+        connection)."""
+        for _ in range(5):
+            try:
+                return self._status()
+            except RuntimeError:  # a dict changed size under us: read again
+                continue
+        return self._status()
+
+    def _status(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "running": self._thread is not None and self._thread.is_alive(),
             "folders": [
@@ -220,7 +230,7 @@ class InboxService:
                     "watching": f.watch is not None,
                     "error": f.error,
                 }
-                for f in self.folders.values()
+                for f in list(self.folders.values())
             ],
             "settling": [{"folder": k[0], "drop": k[1]} for k in self.tracker.pending()],
             "busy": self._busy,
