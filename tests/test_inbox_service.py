@@ -111,6 +111,7 @@ def test_bad_sidecar_holds_the_drop_with_an_error_file(
         err = inbox / "bad" / "station-error.txt"
         wait_until(err.exists, 10, "the error file")
         assert needle in err.read_text(encoding="utf-8")
+        wait_until(lambda: any(e["event"] == "inbox.sidecar_invalid" for e in logs), 10, "log")
         assert (inbox / "bad" / "a.MP4").read_bytes() == b"evidence"  # held, untouched
         assert recordings(db) == {}
         (ev,) = [e for e in logs if e["event"] == "inbox.sidecar_invalid"]
@@ -211,6 +212,7 @@ def test_symlink_in_a_drop_is_never_followed(
         (inbox / "whole.MP4").symlink_to(secret)  # a symlink as the drop itself
         wait_drop(db, "linky", "partial")
         wait_drop(db, "whole.MP4", "refused")
+        wait_until(lambda: any(e["event"] == "inbox.drop_refused" for e in logs), 10, "log")
     recs = recordings(db)
     assert ok in recs and hashlib.sha256(secret.read_bytes()).hexdigest() not in recs
     assert (inbox / "linky" / "evil.MP4").is_symlink()  # left where it was
