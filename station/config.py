@@ -90,13 +90,34 @@ class DockSection:
 class TranscodeSection:
     profile: str = "mp4-h264"
     workers: int = 1
-    ffmpeg: str = ""
+    ffmpeg: str = ""  # empty: PATH, then imageio-ffmpeg
+    ffprobe: str = ""  # empty: beside ffmpeg, then PATH
     nice: int = 10
     max_attempts: int = 3
+    retry_base_s: float = 60.0  # back-off: base, 2×, 4× … up to retry_max_s
+    retry_max_s: float = 3600.0
+    idle_poll_s: float = 300.0  # how often an idle service looks for new recordings
+    stop_grace_s: float = 10.0  # ffmpeg: terminate, wait this long, then kill
+    crf: int = 20  # x264 quality of re-encodes
+    preset: str = "veryfast"
 
     def validate(self) -> None:
         if self.profile not in ("mp4-h264", "ffv1-mkv", "off"):
             raise ConfigError("must be 'mp4-h264', 'ffv1-mkv' or 'off'", where="transcode.profile")
+        if not 1 <= self.workers <= 16:
+            raise ConfigError("must be between 1 and 16", where="transcode.workers")
+        if not 0 <= self.nice <= 19:
+            raise ConfigError("must be between 0 and 19", where="transcode.nice")
+        if self.max_attempts < 1:
+            raise ConfigError("must be at least 1", where="transcode.max_attempts")
+        if self.retry_base_s < 0 or self.retry_max_s < self.retry_base_s:
+            raise ConfigError(
+                "need 0 <= retry_base_s <= retry_max_s", where="transcode.retry_base_s"
+            )
+        if self.idle_poll_s <= 0 or self.stop_grace_s < 0:
+            raise ConfigError("must be positive", where="transcode.idle_poll_s")
+        if not 0 <= self.crf <= 51:
+            raise ConfigError("must be between 0 and 51", where="transcode.crf")
 
 
 @dataclass

@@ -20,6 +20,7 @@ import datetime as dt
 import errno
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -753,7 +754,15 @@ def _run(
     if isinstance(error, VaultFullError):
         run.report.aborted = "vault full"
     run.report.elapsed_s = time.monotonic() - started
-    run.close_session()
+    try:
+        run.close_session()
+    except sqlite3.Error as exc:
+        # e.g. the disk is full for the catalog too: the rows of every verified file are
+        # committed already; the session stays "running" and is closed as interrupted at the
+        # next start-up (recover_at_startup). Report the first error, not this one.
+        log.error("ingest.session_close_failed", session_id=run.report.session_id, error=str(exc))
+        if error is None:
+            raise
     run._progress(force=True)
     log.info("ingest.finished", **run.report.summary())
     if error is not None:

@@ -1,0 +1,373 @@
+"""Transcode benchmark (issue 4). Every figure is a ratio against a baseline of the same run.
+
+    sudo .venv/bin/python bench/transcode.py [--size-mb 1024] [--encode-seconds 20]
+                                             [--ingest-mb 1024] [--skip-ingest] [--dir /tmp]
+
+1. Re-wrap of a large H.264/AAC MP4 (index at the end, as recorders write it) against a plain
+   ``cp`` + ``sync`` of the same file: the bare ffmpeg pass (with the original's stream hashes
+   taken in the same pass), and the whole job (probe, re-wrap, fsync, evict, read-back stream
+   hash of the derivative, its SHA-256, rename, catalog + audit) — the job also against a
+   "verified copy" (copy, fsync, evict, read back + SHA-256). Goal ≤ 1.5 × cp.
+2. Re-encode throughput: a 1080p MJPEG/PCM AVI through the whole mp4-h264 job (x264 veryfast),
+   as a multiple of real time.
+3. Ingest while transcoding: the real ingest engine on a folder of files, alone, then while the
+   TranscodeService (its own worker process, nice 10, I/O class idle) re-encodes a long clip and,
+   separately, while it re-wraps the large MP4. Goal ≥ 90 % of the throughput alone.
+4. An idle TranscodeService: CPU seconds it uses in 10 s.
+
+Caches are dropped before every timed run; each run is a child process. The machine is shared:
+treat single figures as noisy, the ratios as the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import drop_caches, run_child
+
+PY = sys.executable
+ROOT = Path(__file__).resolve().parent.parent
+FF = shutil.which("ffmpeg") or "ffmpeg"
+
+
+def ff(*args: str) -> None:
+    subprocess.run([FF, "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+
+def make_big_mp4(path: Path, size_mb: int, work: Path) -> None:
+    clip = work / "clip10s.mp4"
+    ff("-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30:duration=10",
+       "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=10",
+       "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "40M", "-c:a", "aac",
+       str(clip))  # fmt: skip
+    loops = max(0, -(-size_mb * 1_000_000 // clip.stat().st_size) - 1)
+    ff("-stream_loop", str(loops), "-i", str(clip), "-c", "copy", str(path))
+    clip.unlink()
+
+
+def make_avi(path: Path, seconds: int) -> None:
+    ff("-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={seconds}",
+       "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+       "-c:v", "mjpeg", "-q:v", "4", "-c:a", "pcm_s16le", str(path))  # fmt: skip
+
+
+def make_ingest_folder(root: Path, total_mb: int, files: int = 4) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    block = bytearray(os.urandom(1 << 20))
+    per = total_mb // files
+    for i in range(files):
+        with open(root / f"DSJ0009_100009_20261120{9 + i:02d}0000_{i:04d}.BIN", "wb") as f:
+            for j in range(per):
+                block[:8] = (i * 100000 + j).to_bytes(8, "little")
+                f.write(block)
+
+
+def new_vault(home: Path, originals: list[Path], profile: str = "mp4-h264") -> None:
+    """A vault whose catalog holds ``originals`` (hard-linked in, no copy) as recordings."""
+    from station.catalog import open_catalog, write_txn
+    from station.timeutil import to_iso, utcnow
+    from station.vault import Vault
+
+    vault = Vault(home)
+    vault.init()
+    vault.settings_path.write_text(f'[transcode]\nprofile = "{profile}"\n')
+    db = open_catalog(vault.catalog_path)
+    for i, src in enumerate(originals):
+        sha = f"{i:064x}"  # a stand-in identity: hashing GBs here would only slow the set-up
+        ext = src.suffix.lstrip(".").lower()
+        dest = vault.original_path(sha, ext)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.link(src, dest)
+        with write_txn(db):
+            db["recordings"].insert(  # type: ignore[union-attr]
+                {
+                    "sha256": sha,
+                    "size": src.stat().st_size,
+                    "ext": ext,
+                    "media_kind": "video",
+                    "vault_path": str(dest.relative_to(home)),
+                    "original_name": src.name,
+                    "original_path": str(src),
+                    "ingested_at": to_iso(utcnow()),
+                }
+            )
+    db.close()
+
+
+# -- children (each timed run is its own process) ------------------------------------------------
+
+
+def child_job(home: str) -> None:
+    from station import log
+    from station.catalog import open_catalog
+    from station.transcode.service import run_once
+    from station.vault import Vault
+
+    log.configure("warning", json=True)
+    vault = Vault(Path(home))
+    db = open_catalog(vault.catalog_path)
+    summary = run_once(vault, db, vault.settings(), actor="bench")
+    assert summary.done >= 1 and summary.failed == 0, summary.as_dict()
+    print(json.dumps({"done": summary.done}))
+
+
+def child_verified_copy(src: str, dst: str) -> None:
+    """The fair baseline for a verified job: copy, fsync, evict, read back and SHA-256 it."""
+    import hashlib
+
+    shutil.copyfile(src, dst)
+    fd = os.open(dst, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    h = hashlib.sha256()
+    with open(dst, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    print(h.hexdigest())
+
+
+def child_ingest(home: str, src: str) -> None:
+    from station import log
+    from station.catalog import open_catalog
+    from station.ingest import IngestContext, ingest_volume
+    from station.vault import Vault
+
+    log.configure("warning", json=True, stream=open(os.devnull, "w"))  # noqa: SIM115
+    vault = Vault(Path(home))
+    vault.init()
+    db = open_catalog(vault.catalog_path)
+    rep = ingest_volume(
+        vault, db, vault.settings(), Path(src), IngestContext(kind="cli"), actor="bench"
+    )
+    print(json.dumps(rep.summary()))
+
+
+def child_service(home: str) -> None:
+    """Run the TranscodeService until SIGTERM, as the daemon would."""
+    import threading
+
+    from station import log
+    from station.transcode.service import TranscodeService
+    from station.vault import Vault
+
+    log.configure("warning", json=True)
+    vault = Vault(Path(home))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    service = TranscodeService(vault, vault.settings())
+    service.start()
+    service.wake()
+    stop.wait()
+    service.stop(timeout=30)
+
+
+def me(*args: str) -> list[str]:
+    return [PY, str(Path(__file__).resolve()), *args]
+
+
+def running_jobs(home: Path) -> int:
+    import sqlite3
+
+    con = sqlite3.connect(home / "catalog.sqlite", timeout=30)
+    try:
+        return int(
+            con.execute("select count(*) from derivatives where state='running'").fetchone()[0]
+        )
+    finally:
+        con.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / ticks
+
+
+# -- the benchmark --------------------------------------------------------------------------------
+
+
+def bench_rewrap(work: Path, size_mb: int) -> dict[str, float]:
+    from station.transcode.plan import build_command, choose_method
+    from station.transcode.probe import parse_probe
+
+    big = work / "big.mp4"
+    make_big_mp4(big, size_mb, work)
+    size = big.stat().st_size
+    drop_caches()
+    cp = run_child(
+        ["sh", "-c", f"cp {shlex.quote(str(big))} {work}/copy.mp4 && sync {work}/copy.mp4"]
+    )
+    (work / "copy.mp4").unlink()
+
+    drop_caches()
+    vcp = run_child(me("--child-verified-copy", str(big), str(work / "copy.mp4")))
+    (work / "copy.mp4").unlink()
+
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+         str(big)], check=True, capture_output=True,
+    )  # fmt: skip
+    method = choose_method("mp4-h264", parse_probe(json.loads(probe.stdout)))
+    aux = work / "aux"
+    aux.mkdir(exist_ok=True)
+    cmd = build_command(FF, method, big, work / "rewrap.mp4", aux, {"station_id": "BENCH"})
+    drop_caches()
+    bare = run_child(["sh", "-c", f"{shlex.join(cmd.argv)} && sync {work}/rewrap.mp4"])
+    (work / "rewrap.mp4").unlink()
+
+    home = work / "home-rewrap"
+    new_vault(home, [big])
+    drop_caches()
+    job = run_child(me("--child-job", str(home)))
+    shutil.rmtree(home)
+    return {
+        "file_mb": round(size / 1e6, 1),
+        "cp_s": round(cp.seconds, 2),
+        "rewrap_ffmpeg_s": round(bare.seconds, 2),
+        "rewrap_job_s": round(job.seconds, 2),
+        "rewrap_ffmpeg_vs_cp": round(bare.seconds / cp.seconds, 2),
+        "rewrap_job_vs_cp": round(job.seconds / cp.seconds, 2),
+        "verified_cp_s": round(vcp.seconds, 2),
+        "rewrap_job_vs_verified_cp": round(job.seconds / vcp.seconds, 2),
+        "cp_mb_per_s": round(size / 1e6 / cp.seconds, 1),
+    }
+
+
+def bench_reencode(work: Path, seconds: int) -> dict[str, float]:
+    avi = work / "enc.avi"
+    make_avi(avi, seconds)
+    home = work / "home-reencode"
+    new_vault(home, [avi])
+    drop_caches()
+    job = run_child(me("--child-job", str(home)))
+    shutil.rmtree(home)
+    return {
+        "clip_s": seconds,
+        "reencode_job_s": round(job.seconds, 2),
+        "reencode_x_realtime": round(seconds / job.seconds, 2),
+    }
+
+
+def ingest_once(work: Path, src: Path, tag: str) -> float:
+    home = work / f"home-ingest-{tag}"
+    drop_caches()
+    run = run_child(me("--child-ingest", str(home), str(src)))
+    summary = json.loads(run.output.strip().splitlines()[-1])
+    assert summary["new"] == summary["files"], summary
+    shutil.rmtree(home)
+    return float(summary["bytes"]) / 1e6 / run.seconds
+
+
+def ingest_while(work: Path, src: Path, busy: Path, tag: str) -> float:
+    """Ingest throughput while the TranscodeService works on ``busy`` (in its own process)."""
+    home = work / f"home-busy-{tag}"
+    new_vault(home, [busy])
+    service = subprocess.Popen(me("--child-service", str(home)))
+    try:
+        deadline = time.monotonic() + 120
+        while running_jobs(home) == 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the transcode job never started")
+            time.sleep(0.2)
+        time.sleep(1.0)  # let ffmpeg get going
+        rate = ingest_once(work, src, tag)
+        still = running_jobs(home)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=120)
+        shutil.rmtree(home)
+    if not still:
+        print(f"warning: the {tag} job ended before the ingest did; the figure is optimistic")
+    return rate
+
+
+def bench_idle(work: Path) -> dict[str, float]:
+    home = work / "home-idle"
+    new_vault(home, [])
+    service = subprocess.Popen(me("--child-service", str(home)))
+    try:
+        time.sleep(3.0)  # start-up: imports, finding ffmpeg
+        before = cpu_seconds(service.pid)
+        time.sleep(10.0)
+        used = cpu_seconds(service.pid) - before
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=60)
+        shutil.rmtree(home)
+    return {"idle_cpu_s_per_10s": round(used, 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=1024, help="re-wrap test file (default 1024)")
+    ap.add_argument("--encode-seconds", type=int, default=20, help="1080p clip to re-encode")
+    ap.add_argument("--ingest-mb", type=int, default=1024, help="data ingested per ingest run")
+    ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument("--dir", default=None, help="scratch folder (default: the system temp)")
+    ap.add_argument("--child-job", help=argparse.SUPPRESS)
+    ap.add_argument("--child-ingest", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--child-verified-copy", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--child-service", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child_job:
+        return child_job(args.child_job)
+    if args.child_ingest:
+        return child_ingest(*args.child_ingest)
+    if args.child_verified_copy:
+        return child_verified_copy(*args.child_verified_copy)
+    if args.child_service:
+        return child_service(args.child_service)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-transcode-", dir=args.dir))
+    results: dict[str, object] = {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0]}
+    try:
+        results["rewrap"] = bench_rewrap(work, args.size_mb)
+        print(json.dumps(results["rewrap"]), flush=True)
+        results["reencode"] = bench_reencode(work, args.encode_seconds)
+        print(json.dumps(results["reencode"]), flush=True)
+        results["idle"] = bench_idle(work)
+        print(json.dumps(results["idle"]), flush=True)
+        if not args.skip_ingest:
+            src = work / "ingest-src"
+            make_ingest_folder(src, args.ingest_mb)
+            longclip = work / "long.avi"
+            ff("-stream_loop", "9", "-i", str(work / "enc.avi"), "-c", "copy", str(longclip))
+            alone = ingest_once(work, src, "alone")
+            with_encode = ingest_while(work, src, longclip, "reencode")
+            with_rewrap = ingest_while(work, src, work / "big.mp4", "rewrap")
+            alone2 = ingest_once(work, src, "alone2")  # alone again: how noisy is the machine?
+            base = (alone + alone2) / 2
+            results["ingest"] = {
+                "alone_mb_s": [round(alone, 1), round(alone2, 1)],
+                "while_reencode_mb_s": round(with_encode, 1),
+                "while_rewrap_mb_s": round(with_rewrap, 1),
+                "while_reencode_ratio": round(with_encode / base, 2),
+                "while_rewrap_ratio": round(with_rewrap / base, 2),
+            }
+            print(json.dumps(results["ingest"]), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["load_avg_at_end"] = os.getloadavg()[0]
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
