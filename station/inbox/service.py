@@ -135,6 +135,9 @@ class InboxService:
         self._run_watch: ObservedWatch | None = None
         self._lock_fd: int | None = None
         self._env: InboxEnv | None = None
+        # Called (on the worker thread) with status() after each drop and folder change, e.g.
+        # to refresh the daemon's status board. A failing listener is logged, never fatal.
+        self.status_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     # ---- public face ------------------------------------------------------------------------
     def start(self) -> None:
@@ -428,6 +431,7 @@ class InboxService:
                     self._add_folder(waiting.path)
                     if waiting.present:
                         log.info("inbox.folder_back", folder=key)
+                        self._notify()
                         self._scan_folder(waiting, retry=False)
             return
         for path, change in self._changes(kind, src, dest):
@@ -478,6 +482,7 @@ class InboxService:
             self._unschedule(fs.watch)
             fs.watch = None
         fs.present, fs.error = False, "removed while watched / 监视中的文件夹被删除"
+        self._notify()
         self.tracker.forget_folder(key)
         env = self._require_env()
         for row in store.list_drops(env.db, states=store.ACTIVE):
@@ -576,7 +581,17 @@ class InboxService:
         self._after(outcome)
 
     def _after(self, outcome: DropOutcome) -> None:
-        """Hook for tests and the daemon (e.g. to refresh a screen)."""
+        self._notify()
+
+    def _notify(self) -> None:
+        if not self.status_listeners:
+            return
+        try:
+            snapshot = self.status()
+            for cb in self.status_listeners:
+                cb(snapshot)
+        except Exception as exc:
+            log.exception("inbox.status_listener_failed", error=repr(exc))
 
     def _reconfigure(self, new: Settings) -> None:
         old_folders = set(self.folders)
