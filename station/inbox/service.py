@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from station.catalog import open_catalog
 from station.config import Settings
 from station.errors import StationError
 from station.inbox import store
+from station.inbox.folders import FolderState, FolderWatching
 from station.inbox.processor import DropOutcome, InboxEnv, IngestFn, process_drop
 from station.inbox.scan import (
     DROP_ERROR_NAME,
@@ -39,7 +39,8 @@ from station.inbox.scan import (
     list_drop_names,
 )
 from station.inbox.settle import Change, DropKey, SettleTracker
-from station.inbox.watch import OverflowEvent, make_observer, nearest_existing, watch_mode
+from station.inbox.store import drop_summary
+from station.inbox.watch import OverflowEvent
 from station.inbox.writers import writers
 from station.log import get
 from station.vault import Vault
@@ -64,16 +65,6 @@ class InboxBusy(StationError):
 
 
 @dataclass
-class FolderState:
-    path: Path
-    mode: str = "inotify"
-    present: bool = False
-    watch: ObservedWatch | None = None
-    parent_watch: ObservedWatch | None = None  # waiting for the folder to (re)appear
-    error: str | None = None
-
-
-@dataclass
 class _Counters:
     events: int = 0
     overflows: int = 0
@@ -85,20 +76,7 @@ class _Counters:
     extra: dict[str, int] = field(default_factory=dict)
 
 
-class _Handler(FileSystemEventHandler):
-    """Runs on watchdog's thread: no work here, only a non-blocking put (DESIGN invariant 4)."""
-
-    def __init__(self, service: InboxService, role: str) -> None:
-        self.service = service
-        self.role = role  # "folder" | "parent" | "run"
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        self.service._put(
-            (self.role, event.event_type, os.fsdecode(event.src_path), os.fsdecode(event.dest_path))
-        )
-
-
-class InboxService:
+class InboxService(FolderWatching):
     """Watch ``settings.inbox.folders`` and ingest every complete drop (issue 8)."""
 
     def __init__(
@@ -249,91 +227,6 @@ class InboxService:
         out.update(drop_summary(self.vault))
         return out
 
-    # ---- watchers (main/worker thread) -----------------------------------------------------
-    def _observer(self, mode: str) -> BaseObserver:
-        obs = self._observers.get(mode)
-        if obs is None:
-            obs = make_observer(mode, self.settings.inbox.poll_seconds)
-            obs.start()
-            self._observers[mode] = obs
-        return obs
-
-    def _add_folder(self, path: Path) -> None:
-        key = str(path)
-        fs = self.folders.get(key) or FolderState(path)
-        self.folders[key] = fs
-        fs.mode = watch_mode(nearest_existing(path), self.settings.inbox.watch_mode)
-        if path.is_symlink() or (path.exists() and not path.is_dir()):
-            fs.error = "not a real folder (symlink or file) / 不是真实文件夹"
-            log.error("inbox.folder_invalid", folder=key)
-            return
-        if not path.is_dir():
-            fs.present = False
-            fs.error = "missing / 文件夹不存在"
-            log.error("inbox.folder_missing", folder=key, hint="create it; watching for it")
-            self._watch_parent(fs)
-            return
-        self._drop_parent_watch(fs)
-        try:
-            fs.watch = self._observer(fs.mode).schedule(
-                _Handler(self, "folder"),
-                key,
-                recursive=True,
-                event_filter=None if fs.mode == "poll" else _event_filter(),
-            )
-        except OSError as exc:
-            fs.error = f"cannot watch: {exc.strerror or exc}"
-            log.error("inbox.watch_failed", folder=key, error=str(exc))
-            return
-        fs.present, fs.error = True, None
-
-    def _watch_parent(self, fs: FolderState) -> None:
-        """Watch the nearest existing ancestor for the folder (or a missing parent) to appear."""
-        parent = nearest_existing(fs.path.parent)
-        if fs.parent_watch is not None:
-            if fs.parent_watch.path == str(parent):
-                return
-            self._drop_parent_watch(fs)  # one more level exists now: move down
-        try:
-            fs.parent_watch = self._observer(fs.mode).schedule(
-                _Handler(self, "parent"), str(parent), recursive=False
-            )
-        except OSError as exc:
-            log.error("inbox.watch_failed", folder=str(parent), error=str(exc))
-            return
-        if nearest_existing(fs.path.parent) != parent or fs.path.is_dir():
-            self._add_folder(fs.path)  # created while the watch was being set up
-
-    def _drop_parent_watch(self, fs: FolderState) -> None:
-        if fs.parent_watch is not None:
-            self._unschedule(fs.parent_watch)
-            fs.parent_watch = None
-
-    def _unschedule(self, watch: ObservedWatch) -> None:
-        for obs in self._observers.values():
-            try:
-                obs.unschedule(watch)
-                return
-            except KeyError:
-                continue
-
-    def _remove_folder(self, key: str) -> None:
-        fs = self.folders.pop(key, None)
-        if fs is None:
-            return
-        if fs.watch is not None:
-            self._unschedule(fs.watch)
-        self._drop_parent_watch(fs)
-        self.tracker.forget_folder(key)
-
-    def _watch_run_dir(self) -> None:
-        try:
-            self._run_watch = self._observer("inotify").schedule(
-                _Handler(self, "run"), str(self.vault.run), recursive=False
-            )
-        except OSError as exc:
-            log.warning("inbox.watch_failed", folder=str(self.vault.run), error=str(exc))
-
     # ---- event intake (watchdog threads) ---------------------------------------------------
     def _put(self, item: tuple[str, str, str, str]) -> None:
         try:
@@ -463,15 +356,6 @@ class InboxService:
             return out
         change = _CHANGES.get(kind)
         return [(src, change)] if change else []
-
-    def _folder_of(self, path: str) -> FolderState | None:
-        best: FolderState | None = None
-        for key, fs in self.folders.items():
-            if (path == key or path.startswith(key.rstrip("/") + "/")) and (
-                best is None or len(key) > len(str(best.path))
-            ):
-                best = fs
-        return best
 
     def _folder_gone(self, fs: FolderState) -> None:
         key = str(fs.path)
@@ -628,12 +512,6 @@ class InboxService:
         return self._env
 
 
-def _event_filter() -> list[Any]:
-    from station.inbox.watch import EVENT_FILTER
-
-    return [*EVENT_FILTER, OverflowEvent]
-
-
 def _files_below(path: Path) -> list[str]:
     if path.is_symlink() or not path.is_dir():
         return [str(path)]
@@ -641,29 +519,3 @@ def _files_below(path: Path) -> list[str]:
     for root, _dirs, files in os.walk(path, followlinks=False):
         out.extend(os.path.join(root, f) for f in files)
     return out
-
-
-def drop_summary(vault: Vault) -> dict[str, Any]:
-    """Drop counts by state and the drops that need a person, straight from the catalog."""
-    if not vault.catalog_path.exists():
-        return {"drops": {}, "attention": []}
-    db = open_catalog(vault.catalog_path, migrate=False)
-    try:
-        if "inbox_drops" not in db.table_names():
-            return {"drops": {}, "attention": []}
-        attention = [
-            {
-                "id": r.id,
-                "folder": r.folder,
-                "name": r.name,
-                "state": r.state,
-                "error": r.error,
-                "first_seen_at": r.first_seen_at,
-            }
-            for r in store.list_drops(
-                db, states=("needs_details", "held", "partial", "refused"), limit=50
-            )
-        ]
-        return {"drops": store.state_counts(db), "attention": attention}
-    finally:
-        db.close()

@@ -7,7 +7,9 @@ from typing import Any
 
 import sqlite_utils
 
+from station.catalog import open_catalog
 from station.timeutil import to_iso, utcnow
+from station.vault import Vault
 
 ACTIVE = ("settling", "needs_details", "held", "ingesting")
 FINAL = ("done", "partial", "gone", "refused")
@@ -159,3 +161,29 @@ def drop_files(db: sqlite_utils.Database, drop_id: int) -> list[dict[str, Any]]:
     )
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def drop_summary(vault: Vault) -> dict[str, Any]:
+    """Drop counts by state and the drops that need a person, straight from the catalog."""
+    if not vault.catalog_path.exists():
+        return {"drops": {}, "attention": []}
+    db = open_catalog(vault.catalog_path, migrate=False)
+    try:
+        if "inbox_drops" not in db.table_names():
+            return {"drops": {}, "attention": []}
+        attention = [
+            {
+                "id": r.id,
+                "folder": r.folder,
+                "name": r.name,
+                "state": r.state,
+                "error": r.error,
+                "first_seen_at": r.first_seen_at,
+            }
+            for r in list_drops(
+                db, states=("needs_details", "held", "partial", "refused"), limit=50
+            )
+        ]
+        return {"drops": state_counts(db), "attention": attention}
+    finally:
+        db.close()
