@@ -392,3 +392,21 @@ def test_vault_full_keeps_every_unverified_file_in_the_inbox(
     assert not stored & left  # what was verified was removed, what was not stayed
     assert len(left) > 0
     db.close()
+
+
+def test_names_that_are_not_utf8(vault: Vault, db: sqlite_utils.Database, inbox: Path) -> None:
+    """Card readers show whatever bytes a camera wrote: such names are ingested, shown with
+    backslash escapes in the catalog, and never crash the inbox."""
+    raw = os.path.join(os.fsencode(inbox), b"card\xff")
+    staging = os.path.join(os.fsencode(inbox.parent), b"card\xff")
+    os.mkdir(staging)
+    with open(os.path.join(staging, b"caf\xe9.MP4"), "wb") as fh:
+        fh.write(b"latin-1 name")
+    with open(os.path.join(staging, b"station.json"), "w") as fh:
+        fh.write('{"officer": "123456"}')
+    with running(vault, inbox_settings([inbox])):
+        os.rename(staging, raw)
+        wait_drop(db, "card\\xff", "done")
+    (rec,) = recordings(db).values()
+    assert rec["original_path"] == "card\\xff/caf\\xe9.MP4"
+    assert not os.path.exists(raw)

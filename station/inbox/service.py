@@ -411,7 +411,7 @@ class InboxService(FolderWatching):
             return
         now = self.clock()
         env = self._require_env()
-        seen = set(names)
+        seen = {store.text(n) for n in names}
         for row in store.list_drops(env.db, states=store.ACTIVE):
             if row.folder == key and row.name not in seen:
                 names.append(row.name)  # vanished while we were away: mark it gone
