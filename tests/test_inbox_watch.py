@@ -200,10 +200,20 @@ def test_daemon_services_apply_inbox_settings_and_report_status(
     second = tmp_path / "inbox2"
     second.mkdir()
     vault.settings_path.write_text(f'[inbox]\nfolders = ["{inbox}"]\nsettle_seconds = 0.3\n')
+    from station.transcode.jobs import enqueue_missing
+
     seen: list[list[str]] = []
     statuses: list[dict[str, object]] = []
+    woken: list[int] = []
+
+    def wake() -> None:  # what TranscodeService.wake leads to: a derivative job per recording
+        woken.append(enqueue_missing(db, vault.settings()))
+
     svc, watcher = daemon_services(
-        vault, vault.settings(), on_settings=[lambda new, old, keys: seen.append(keys)]
+        vault,
+        vault.settings(),
+        on_settings=[lambda new, old, keys: seen.append(keys)],
+        on_ingested=[wake],
     )
     svc.status_listeners.append(statuses.append)
     svc.start()
@@ -223,3 +233,6 @@ def test_daemon_services_apply_inbox_settings_and_report_status(
         svc.stop()
     assert seen == [["inbox.folders", "log.level"]]
     assert statuses[-1]["drops"] == {"done": 1}
+    assert woken == [1]  # the drop's video got its archival derivative job (issue 8 item 3)
+    job = db.execute("select state from derivatives").fetchone()
+    assert job[0] == "queued"

@@ -1,7 +1,8 @@
 """What ``station run`` hands to :class:`station.daemon.Daemon` for the inbox (issue 8).
 
-    inbox, watcher = daemon_services(vault, settings)
-    Daemon(vault, settings, services=[inbox, watcher, ...])
+    transcode = TranscodeService(vault, settings)
+    inbox, watcher = daemon_services(vault, settings, on_ingested=[transcode.wake])
+    Daemon(vault, settings, services=[transcode, inbox, watcher, ...])
 
 The settings watcher applies ``inbox.*`` changes to the running inbox service and passes every
 valid change on to ``on_settings`` callbacks of other parts; invalid files are refused and
@@ -10,9 +11,10 @@ logged by the watcher itself (the running settings stay).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from station.config import Settings
+from station.inbox.processor import DropOutcome
 from station.inbox.service import InboxService
 from station.log import get
 from station.settings_watch import OnChange, SettingsWatcher
@@ -26,9 +28,17 @@ def daemon_services(
     settings: Settings,
     *,
     on_settings: Sequence[OnChange] = (),
+    on_ingested: Sequence[Callable[[], None]] = (),
     actor: str = "inbox",
 ) -> tuple[InboxService, SettingsWatcher]:
     inbox = InboxService(vault, settings, actor=actor)
+    wakes = list(on_ingested)
+
+    def woke(_outcome: DropOutcome) -> None:
+        for wake in wakes:
+            wake()
+
+    inbox.ingest_listeners.append(woke)
 
     def apply(new: Settings, old: Settings, keys: list[str]) -> None:
         if any(k.startswith("inbox.") for k in keys):

@@ -116,6 +116,9 @@ class InboxService(FolderWatching):
         # Called (on the worker thread) with status() after each drop and folder change, e.g.
         # to refresh the daemon's status board. A failing listener is logged, never fatal.
         self.status_listeners: list[Callable[[dict[str, Any]], None]] = []
+        # Called after a drop brought new recordings, e.g. ``TranscodeService.wake`` so the
+        # archival derivative job starts at once, as after a dock session.
+        self.ingest_listeners: list[Callable[[DropOutcome], None]] = []
 
     # ---- public face ------------------------------------------------------------------------
     def start(self) -> None:
@@ -465,6 +468,12 @@ class InboxService(FolderWatching):
         self._after(outcome)
 
     def _after(self, outcome: DropOutcome) -> None:
+        if outcome.new:
+            for cb in self.ingest_listeners:
+                try:
+                    cb(outcome)
+                except Exception as exc:
+                    log.exception("inbox.ingest_listener_failed", error=repr(exc))
         self._notify()
 
     def _notify(self) -> None:
