@@ -37,6 +37,15 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[dev]'
+# Re-install only when the project's dependencies changed (a stamp of pyproject.toml).
+stamp=.venv/.station-setup
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! .venv/bin/python -c 'import station' 2>/dev/null; then
+  if ! .venv/bin/python -m pip install -q -e '.[dev]' > .venv/setup.log 2>&1; then
+    tail -30 .venv/setup.log >&2
+    echo "setup: pip install failed (full log: .venv/setup.log)" >&2
+    exit 1
+  fi
+  echo "$want" > "$stamp"
+fi
 echo "setup: ok ($(.venv/bin/python --version), ffmpeg $(ffmpeg -version | head -1 | cut -d' ' -f3))"

@@ -3,12 +3,16 @@
 $STATION_HOME/
   station.toml                      settings
   catalog.sqlite                    catalog + audit log (WAL)
-  originals/ab/cd/<sha256>.<ext>    bit-exact originals, content-addressed, mode 0444 (R7)
-  archival/ab/cd/<sha256>.<profile>.<ext>   derivatives, named by the original's hash
+  originals/ab/<sha256>.<ext>       bit-exact originals, content-addressed, mode 0444 (R7)
+  archival/ab/<sha256>.<profile>.<ext>      derivatives, named by the original's hash
   staging/                          partial copies; reaped at start-up
   discs/<job>/                      ISO images copy A and B, label sheets
   keys/                             the station's signing key
   run/                              status file, mount points
+
+One level of 256 folders (pre-created by ``init``): a second level (65,536 folders) made a young
+vault pay a mkdir for nearly every small file; 256 folders hold a million recordings at about
+4,000 entries each, which ext4's hashed directories serve without effort.
 """
 
 from __future__ import annotations
@@ -71,10 +75,10 @@ class Vault:
         return self.home / "exports"
 
     def original_path(self, sha256: str, ext: str) -> Path:
-        return self.originals / sha256[:2] / sha256[2:4] / f"{sha256}{_dot(ext)}"
+        return self.originals / sha256[:2] / f"{sha256}{_dot(ext)}"
 
     def archival_path(self, sha256: str, profile: str, ext: str) -> Path:
-        return self.archival / sha256[:2] / sha256[2:4] / f"{sha256}.{profile}{_dot(ext)}"
+        return self.archival / sha256[:2] / f"{sha256}.{profile}{_dot(ext)}"
 
     def settings(self) -> Settings:
         return load_settings(self.settings_path)
@@ -100,6 +104,9 @@ class Vault:
                     hint="choose another --home or fix permissions",
                 ) from exc
         os.chmod(self.keys, 0o700)
+        for top in (self.originals, self.archival):
+            for i in range(256):
+                (top / f"{i:02x}").mkdir(exist_ok=True)
 
     def check(self) -> None:
         if not self.catalog_path.exists():

@@ -94,3 +94,23 @@ def audit_events(db: sqlite_utils.Database, subject: str | None = None) -> list[
         r["event"]
         for r in db.query("select event from audit_log where subject = ? order by seq", [subject])
     ]
+
+
+def seed_disc_copies(db: sqlite_utils.Database, case: str, copies: dict[str, bool]) -> None:
+    """Rows of the disc part's tables for one built disc of ``case``, copy by copy verified or
+    not, as ``station disc build`` + ``disc verify`` leave them (for the reports' tests)."""
+    with db.conn:
+        job = db.execute(
+            "insert into disc_jobs (media, state, out_dir, discs_total, bytes_total, plan,"
+            " created_at, created_by) values ('dvd', 'built', '/x', 1, 1, '{}', 'now', 't')"
+        ).lastrowid
+        db.execute("insert into disc_job_cases values (?, ?)", [job, case])
+        db.execute(
+            "insert into disc_contents values (?, 1, ?, 'h', 'h', 'original', 'f', 1)", [job, case]
+        )
+        for copy, ok in copies.items():
+            db.execute(
+                "insert into disc_images (job_id, disc_no, copy, volume_id, media, state,"
+                " payload_bytes, files) values (?, 1, ?, 'V', 'dvd', ?, 1, 1)",
+                [job, copy, "verified" if ok else "built"],
+            )

@@ -12,7 +12,7 @@ import pytest
 import sqlite_utils
 
 from station.config import Settings
-from station.disc_burn import jobs
+from station.disc_burn import jobs, reverify
 from station.disc_burn.content import MissingRecordingError, NotLongTermError
 from station.disc_burn.media import CASE_OVERHEAD, DISC_OVERHEAD, MEDIA, SECTOR, Media
 from station.disc_burn.names import JOLIET_MAX_BYTES
@@ -74,7 +74,7 @@ def test_two_verified_copies_readable_everywhere(
     assert [(o.disc_no, o.copy) for o in outcomes] == [(1, "A"), (1, "B")]
     assert all(o.verified and o.image.is_file() for o in outcomes)
     assert {p.phase for p in seen} >= {"build", "hash", "verify-xorriso", "verify-7zip"}
-    rows = jobs.disc_rows(db, job_id)
+    rows = reverify.disc_rows(db, job_id)
     assert [r["state"] for r in rows] == ["verified", "verified"]
     assert [r["volume_id"] for r in rows] == ["2026_0012_1A", "2026_0012_1B"]
     for r in rows:
@@ -164,13 +164,13 @@ def test_corrupted_image_is_caught_by_verify(vault: Vault, db: sqlite_utils.Data
         byte = f.read(1)
         f.seek(lba * SECTOR + 1000)
         f.write(bytes([byte[0] ^ 0xFF]))
-    results = jobs.verify_job(db, job_id, actor="tester")
+    results = reverify.verify_job(db, job_id, actor="tester")
     by_copy = {row["copy"]: res for row, res in results}
     assert by_copy["B"].ok
     bad = by_copy["A"]
     assert not bad.ok and not bad.image_ok
     assert all(r.mismatched and LONG_NAME in r.mismatched[0] for r in bad.readers)
-    states = {r["copy"]: r["state"] for r in jobs.disc_rows(db, job_id)}
+    states = {r["copy"]: r["state"] for r in reverify.disc_rows(db, job_id)}
     assert states == {"A": "corrupt", "B": "verified"}
     assert (
         db.execute("select count(*) from audit_log where event = 'disc.image_corrupt'").fetchone()[
@@ -192,6 +192,16 @@ def test_missing_file_in_vault_is_refused_with_its_hash(
     with pytest.raises(MissingRecordingError, match=shas[2]):
         build(vault, db, ["2026-0012"])
     assert db.execute("select count(*) from disc_jobs").fetchone()[0] == 0
+
+
+def test_missing_derivative_is_refused_with_its_hash(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    shas = make_case(vault, db)
+    rel = db.execute("select vault_path from derivatives where sha256 = ?", [shas[3]]).fetchone()
+    (vault.home / rel[0]).unlink()
+    with pytest.raises(MissingRecordingError, match=f"derivative {shas[3]} is missing"):
+        build(vault, db, ["2026-0012"])
 
 
 def test_purged_recording_is_refused_with_its_hash(vault: Vault, db: sqlite_utils.Database) -> None:
@@ -268,3 +278,54 @@ def test_a_case_larger_than_one_disc_spans_a_volume_set(
         seen += [f["sha256"] for f in manifest["files"]]
         assert subprocess.run([sys.executable, str(rr / "verify.py")]).returncode == 0
     assert seen == shas  # every recording once, in recording order
+
+
+def test_latest_signed_checkpoint_goes_onto_the_disc(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    from station.audit import checkpoint
+
+    make_case(vault, db)
+    cp = checkpoint.make_checkpoint(vault, db, Settings())
+    _, outcomes = build(vault, db, ["2026-0012"])
+    rr = extract(outcomes[0].image, tmp_path / "rr")
+    assert (rr / "CHECKPOINT.txt").read_text("utf-8") == cp.text
+    check = subprocess.run(["sha256sum", "-c", "MANIFEST.SHA256"], cwd=rr, capture_output=True)
+    assert check.returncode == 0 and b"CHECKPOINT.txt: OK" in check.stdout
+
+
+def test_stop_request_mid_image_keeps_nothing_partial(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    import threading
+
+    from station.disc_burn.progress import StoppedError
+
+    make_case(vault, db)
+    stop = threading.Event()
+
+    def progress(p: DiscProgress) -> None:  # the daemon's shutdown arriving mid-write
+        if p.phase == "build" and p.done > 0:
+            stop.set()
+
+    out = tmp_path / "out"
+    with pytest.raises(StoppedError):
+        jobs.build_job(vault, db, Settings(), ["2026-0012"], media_key="dvd", out_dir=out,
+                       actor="tester", progress=progress, stop=stop)  # fmt: skip
+    assert list(out.iterdir()) == []
+    job = db.execute("select state, error from disc_jobs").fetchone()
+    assert job[0] == "failed" and "Stopped" in job[1]
+
+
+def test_extreme_names_fit_every_tree(vault: Vault, db: sqlite_utils.Database) -> None:
+    # pycdlib limits (HARNESS.md): Joliet 64 UTF-8 bytes, UDF 126 UTF-16 units or 253 Latin-1
+    # characters, Rock Ridge 255 bytes. Names past all of them, twice (to collide when cut).
+    latin = "a" * 300 + ".MP4"
+    mixed = "b" * 200 + "案" * 40 + ".MP4"
+    shas = [
+        add_recording(vault, db, data(i, 3000 + i), name=n)
+        for i, n in enumerate([latin, latin.replace("a", "A"), mixed, mixed + ".MP4"])
+    ]
+    add_case(db, "2026-0600", "名" * 200, shas)
+    _, outcomes = build(vault, db, ["2026-0600"])
+    assert all(o.verified for o in outcomes)

@@ -56,6 +56,10 @@ def test_two_commands_from_long_term_to_verified_images(vault: Vault, case: list
         assert Path(image["image"]).is_file() and Path(image["label_pdf"]).is_file()
         assert len(image["volume_id"]) <= 16
     job = built["job_id"]
+    # the daemon's status / screen can follow it: run/disc-status.json
+    status = json.loads((vault.run / "disc-status.json").read_text("utf-8"))
+    assert status["state"] == "done" and status["job_id"] == job
+    assert status["phase"] in ("hash", "verify-xorriso", "verify-7zip")
 
     plan = js(vault, "disc", "plan", CASE)
     assert plan["discs_total"] == 1 and {f["sha256"] for f in plan["discs"][0]["files"]} == set(
@@ -131,6 +135,9 @@ def test_empty_case_from_the_command_line(vault: Vault) -> None:
     run(vault, "cases", "mark-long-term", "2026-0001", "--reason", "5")
     res = run(vault, "disc", "build", "2026-0001", code=20)
     assert "2026-0001" in res.stderr and "no recordings" in res.stderr
+    assert "disc.plan_refused" in res.stderr  # the logged event
+    status = json.loads((vault.run / "disc-status.json").read_text("utf-8"))
+    assert status["state"] == "failed" and "no recordings" in status["error"]
     assert js(vault, "disc", "list") == []
 
 

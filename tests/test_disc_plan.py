@@ -159,7 +159,7 @@ def test_folder_makes_names_unique_per_tree_case_insensitively() -> None:
 def test_any_text_gives_valid_names(text: str) -> None:
     full, jol, iso = names.Folder().add(text, is_dir=False)
     assert full and "/" not in full and "\x00" not in full
-    assert len(full.encode("utf-8")) <= 255
+    assert len(full.encode("utf-8")) <= 255 and names.udf_fits(full)
     assert 0 < len(jol.encode("utf-8")) <= 64
     assert re.fullmatch(r"[A-Z0-9_]{1,26}(\.[A-Z0-9_]{1,3})?", iso)
     _full, _jol, diso = names.Folder().add(text, is_dir=True)
@@ -171,3 +171,18 @@ def test_any_case_numbers_give_a_valid_volume_id(numbers: list[str], job: int) -
     for copy in "AB":
         vid = names.volume_id(numbers, job, 3, copy)
         assert re.fullmatch(r"[A-Z0-9_]{1,16}", vid) and vid.endswith(f"_3{copy}")
+
+
+def test_xorriso_report_lba_of_a_multi_extent_file() -> None:
+    from station.disc_burn.readback import parse_report_lba
+
+    text = (
+        "Report layout: xt , Startlba ,   Blocks , Filesize , ISO image path\n"
+        "File data lba:  0 ,      293 ,  2097151 , 4609552441 , '/案 1/原始录像 originals/A.MP4'\n"
+        "File data lba:  1 ,  2097444 ,   153608 , 4609552441 , '/案 1/原始录像 originals/A.MP4'\n"
+        "File data lba:  0 ,      286 ,        1 ,      655 , '/it'\"'\"'s.txt'\n"
+    )
+    assert parse_report_lba(text) == {
+        "案 1/原始录像 originals/A.MP4": (4609552441, 2),  # size once, not once per extent
+        "it's.txt": (655, 1),
+    }

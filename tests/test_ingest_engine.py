@@ -283,7 +283,7 @@ def test_crash_between_store_and_commit_resumes(
     clip = media(volume)[0]
     digest = sha(clip)
     orphan = vault.original_path(digest, "mp4")
-    orphan.parent.mkdir(parents=True)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(clip.read_bytes())
     rep = ingest_volume(vault, db, settings, volume, IngestContext(kind="cli"), actor="t")
     assert rep.count("new") == 3

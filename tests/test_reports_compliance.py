@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 import sqlite_utils
-from helpers_retention import add_recording
+from helpers_retention import add_recording, seed_disc_copies
 
 from station.cases import store
 from station.config import parse_settings
@@ -150,18 +150,11 @@ def test_r13_cases_not_archived(vault: Vault, db: sqlite_utils.Database) -> None
     store.create_case(db, "open", name="n", actor="c")
     store.set_archive_location(db, "slip", location="档案室 A-3", actor="c")
     rep = build_compliance(db, parse_settings({}), now=NOW)
-    # Without the disc part's table, discs do not count: "disc" is overdue too.
+    # Without discs made, "disc" is overdue too.
     assert {r["number"] for r in rep.section("cases").rows} == {"late 1", "disc", "half", "soon"}
-    # The disc part's table, when present, is read (R12: two verified copies).
-    with db.conn:
-        db["discs"].insert_all(
-            [
-                {"case_number": "disc", "copy": "A", "verified": 1},
-                {"case_number": "disc", "copy": "B", "verified": 1},
-                {"case_number": "half", "copy": "A", "verified": 1},
-                {"case_number": "half", "copy": "B", "verified": 0},
-            ]
-        )
+    # The disc part's records are read (R12: two verified copies).
+    seed_disc_copies(db, "disc", {"A": True, "B": True})
+    seed_disc_copies(db, "half", {"A": True, "B": False})
     rep = build_compliance(db, parse_settings({}), now=NOW)
     rows = {r["number"]: r for r in rep.section("cases").rows}
     assert set(rows) == {"late 1", "half", "soon"}

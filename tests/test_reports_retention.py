@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlite_utils
-from helpers_retention import add_recording
+from helpers_retention import add_recording, seed_disc_copies
 
 from station.cases import store, tags
 from station.config import Settings
@@ -62,8 +62,7 @@ def test_retention_report(vault: Vault, db: sqlite_utils.Database) -> None:
     assert later not in {r["sha256"] for r in exp.rows}
     assert overdue not in {r["sha256"] for r in exp.rows}
     # With discs burned by the disc part, the case shows them.
-    with db.conn:
-        db["discs"].insert_all([{"case_number": "长期 1", "copy": c, "verified": 1} for c in "AB"])
+    seed_disc_copies(db, "长期 1", {"A": True, "B": True})
     rep = build_retention(db, Settings(), now=NOW, days=30)
     assert rep.section("long_term_cases").rows[0]["discs"] == "A✓ B✓"
 

@@ -3,8 +3,10 @@ discs`` (R11–R13, R17)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -20,10 +22,11 @@ from station.cli_util import (
     print_table,
     resolve_path,
 )
-from station.disc_burn import jobs, records
+from station.disc_burn import jobs, records, reverify
 from station.disc_burn.burn import drive_json, find_drives
 from station.disc_burn.media import MEDIA
-from station.disc_burn.progress import DiscProgress
+from station.disc_burn.progress import DiscProgress, ProgressFn, StatusFile, fan_out
+from station.errors import StationError
 
 PHASES = {
     "build": "写入映像 / writing",
@@ -63,6 +66,24 @@ class TerminalProgress:
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+
+
+@contextlib.contextmanager
+def _progress(app: App, as_json: bool) -> Iterator[ProgressFn]:
+    """Progress to the terminal (a bar, not with --json) and to ``run/disc-status.json``."""
+    bar = TerminalProgress(not as_json)
+    status = StatusFile(app.vault.run / "disc-status.json")
+    try:
+        yield fan_out(bar, status)
+    except BaseException as exc:
+        bar.close()
+        message = exc.render() if isinstance(exc, StationError) else type(exc).__name__
+        with contextlib.suppress(OSError):
+            status.finish("failed", error=message)
+        raise
+    bar.close()
+    with contextlib.suppress(OSError):
+        status.finish("done")
 
 
 media_option = click.option(
@@ -155,8 +176,7 @@ def build_cmd(
     as_json: bool,
 ) -> None:
     """制作光盘映像 A、B 并校验 / Build copies A and B of every disc, read back, write labels."""
-    bar = TerminalProgress(not as_json)
-    try:
+    with _progress(app, as_json) as progress:
         job_id, outcomes = jobs.build_job(
             app.vault,
             app.db,
@@ -167,10 +187,8 @@ def build_cmd(
             actor=app.actor,
             verify=not no_verify,
             require_long_term=not not_long_term,
-            progress=bar,
+            progress=progress,
         )
-    finally:
-        bar.close()
     if as_json:
         print_json({"job_id": job_id, "images": [_outcome(o) for o in outcomes]})
         return
@@ -207,11 +225,8 @@ def _outcome(o: jobs.DiscOutcome) -> dict[str, Any]:
 @handle_errors
 def verify_cmd(app: App, job: int, copy: str | None, as_json: bool) -> None:
     """回读校验映像 / Read the images back through xorriso and 7-Zip against the manifest."""
-    bar = TerminalProgress(not as_json)
-    try:
-        results = jobs.verify_job(app.db, job, actor=app.actor, copy=copy, progress=bar)
-    finally:
-        bar.close()
+    with _progress(app, as_json) as progress:
+        results = reverify.verify_job(app.db, job, actor=app.actor, copy=copy, progress=progress)
     bad = [r for _, r in results if not r.ok]
     if as_json:
         print_json(
@@ -254,8 +269,7 @@ def burn_cmd(
     as_json: bool,
 ) -> None:
     """刻录并回读 / Burn a copy with xorrecord and read the disc back against the image hash."""
-    bar = TerminalProgress(not as_json)
-    try:
+    with _progress(app, as_json) as progress:
         rows = records.burn(
             app.db,
             job,
@@ -264,10 +278,8 @@ def burn_cmd(
             device=device,
             disc_no=disc_no,
             location=location,
-            progress=bar,
+            progress=progress,
         )
-    finally:
-        bar.close()
     _print_discs(rows, as_json)
 
 
@@ -375,10 +387,10 @@ def list_cmd(app: App, as_json: bool) -> None:
 @handle_errors
 def show_cmd(app: App, job: int, as_json: bool) -> None:
     """查看刻录任务 / Show a disc job: every disc and copy, its image, hash, burn and location."""
-    rows = jobs.disc_rows(app.db, job)
+    rows = reverify.disc_rows(app.db, job)
     info = dict(next(iter(app.db.query("select * from disc_jobs where id = ?", [job]))))
     info.pop("plan", None)
-    info["cases"] = jobs.job_cases(app.db, job)
+    info["cases"] = reverify.job_cases(app.db, job)
     if as_json:
         print_json(
             {

@@ -160,9 +160,12 @@ def write_image(
                     hint="free space or choose another --out folder, then build again",
                 ) from exc
             if isinstance(exc, OSError):
+                log.error("disc.image_write_failed", image=str(out), error=str(exc))
                 raise StationError(
-                    f"cannot write image {out.name}: {exc.strerror or exc}",
+                    f"cannot write image {out.name}: {exc.strerror or exc}"
+                    + (f" ({exc.filename})" if exc.filename else ""),
                     where=str(out.parent),
+                    hint="if the file named is in the vault, run `station verify`",
                 ) from exc
             raise
     finally:

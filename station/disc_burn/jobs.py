@@ -27,13 +27,13 @@ from station.disc_burn.content import (
 )
 from station.disc_burn.image import ImageSpec, write_image
 from station.disc_burn.label import LabelData, write_label
-from station.disc_burn.layout import lay_out
+from station.disc_burn.layout import Layout, lay_out
 from station.disc_burn.manifest import DiscIdentity, build_files
 from station.disc_burn.media import Media, get_media
 from station.disc_burn.plan import Plan, plan_discs
 from station.disc_burn.progress import DiscProgress, ProgressFn, check_stop
 from station.disc_burn.readback import Expected, ReadbackResult, hash_file, read_back
-from station.errors import IntegrityError, NotFoundError, StationError
+from station.errors import IntegrityError, StationError
 from station.log import get
 from station.timeutil import parse_iso, to_iso, utcnow
 from station.vault import Vault
@@ -72,6 +72,36 @@ class DiscOutcome:
     problems: list[str]
     label_html: Path
     label_pdf: Path
+
+
+@dataclass
+class _Job:
+    """What every image of one job shares."""
+
+    vault: Vault
+    db: sqlite_utils.Database
+    settings: Settings
+    job_id: int
+    discs_total: int
+    media: Media
+    folder: Path
+    actor: str
+    verify: bool
+    progress: ProgressFn | None
+    stop: threading.Event | None
+    produced_at: str  # R12 production time, local
+    producer: str  # R12 producer
+
+
+@dataclass
+class _Disc:
+    """One disc's content, the same for copy A and copy B."""
+
+    disc_no: int
+    layout: Layout
+    support: dict[str, bytes]
+    expected: list[Expected]
+    cases: list[tuple[str, str]]  # (number, name)
 
 
 def _local(iso: str, tz: str) -> str:
@@ -161,6 +191,12 @@ def build_job(
     )
     job_id, folder, created_at = _create_job(db, plan, numbers, out_dir, vault.discs, actor)
     producer = settings.disc.producer or actor
+    job = _Job(vault, db, settings, job_id, len(plan.discs), media, folder, actor, verify,
+               progress, stop, _local(created_at, settings.station.timezone), producer)  # fmt: skip
+
+    def case_list(numbers: list[str]) -> list[tuple[str, str]]:
+        return [(n, content.info[n].name) for n in numbers]
+
     outcomes: list[DiscOutcome] = []
     try:
         checkpoint = latest_checkpoint_text(vault, db)
@@ -199,30 +235,8 @@ def build_job(
                 if e.file is None and not e.is_dir
             ]
             _record_contents(db, job_id, disc.disc_no, layout)
-            for copy in COPIES:
-                outcomes.append(
-                    _build_copy(
-                        vault,
-                        db,
-                        settings,
-                        job_id,
-                        disc.disc_no,
-                        len(plan.discs),
-                        copy,
-                        layout,
-                        support,
-                        expected,
-                        media,
-                        folder,
-                        actor,
-                        verify,
-                        progress,
-                        stop,
-                        [(n, content.info[n].name) for n in disc.cases],
-                        _local(created_at, settings.station.timezone),
-                        producer,
-                    )
-                )
+            work = _Disc(disc.disc_no, layout, support, expected, case_list(disc.cases))
+            outcomes += [_build_copy(job, work, copy) for copy in COPIES]
     except BaseException as exc:
         _fail_job(db, job_id, exc, actor, numbers)
         raise
@@ -242,21 +256,14 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _record_contents(db: sqlite_utils.Database, job_id: int, disc_no: int, layout: Any) -> None:
+def _record_contents(db: sqlite_utils.Database, job_id: int, disc_no: int, layout: Layout) -> None:
     with write_txn(db):
         for e in layout.payload:
+            f = e.file
+            assert f is not None
             db.execute(
                 "insert into disc_contents values (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    job_id,
-                    disc_no,
-                    e.case,
-                    e.file.sha256,
-                    e.file.recording_sha256,
-                    e.file.role,
-                    e.path,
-                    e.file.size,
-                ],
+                [job_id, disc_no, e.case, f.sha256, f.recording_sha256, f.role, e.path, f.size],
             )
 
 
@@ -285,67 +292,57 @@ def _fail_job(
     log.error("disc.job_failed", job_id=job_id, error=message)
 
 
-def _build_copy(
-    vault: Vault,
-    db: sqlite_utils.Database,
-    settings: Settings,
-    job_id: int,
-    disc_no: int,
-    discs_total: int,
-    copy: str,
-    layout: Any,
-    support: dict[str, bytes],
-    expected: list[Expected],
-    media: Media,
-    folder: Path,
-    actor: str,
-    verify: bool,
-    progress: ProgressFn | None,
-    stop: threading.Event | None,
-    cases: list[tuple[str, str]],
-    produced_at: str,
-    producer: str,
-) -> DiscOutcome:
+def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
+    """Write one copy of one disc, read it back, label it, record it (with its audit entry)."""
+    db, job_id, disc_no = job.db, job.job_id, disc.disc_no
     volume_id = db.execute(
         "select volume_id from disc_images where job_id = ? and disc_no = ? and copy = ?",
         [job_id, disc_no, copy],
     ).fetchone()[0]
-    image = folder / f"{volume_id}.iso"
-    spec = ImageSpec(volume_id, job_id, disc_no, discs_total, copy)
+    image = job.folder / f"{volume_id}.iso"
+    spec = ImageSpec(volume_id, job_id, disc_no, job.discs_total, copy)
     size = write_image(
-        vault.home, layout, support, spec, media, image, progress=progress, stop=stop
+        job.vault.home,
+        disc.layout,
+        disc.support,
+        spec,
+        job.media,
+        image,
+        progress=job.progress,
+        stop=job.stop,
     )
     log.info("disc.image_written", job_id=job_id, disc_no=disc_no, copy=copy, image=str(image))
-    check_stop(stop)
+    check_stop(job.stop)
     problems: list[str] = []
-    if verify:
-        result = _read(image, expected, None, job_id, disc_no, copy, size, progress)
+    if job.verify:
+        result = read_image(image, disc.expected, None, job_id, disc_no, copy, size, job.progress)
         digest, problems, verified = result.image_sha256, result.problems(), result.ok
         verify_json: str | None = json.dumps(result.to_json(), ensure_ascii=False)
     else:
         digest, _ = hash_file(image)
         verified, verify_json = False, None
-    if verify and not verified:  # never leave a bad image under the name of a ready one
+    if job.verify and not verified:  # never leave a bad image under the name of a ready one
         bad = image.with_name(image.name + ".failed")
         image.replace(bad)
         image = bad
     label = LabelData(
-        settings.station.unit_name,
-        producer,
-        produced_at,
-        cases,
+        job.settings.station.unit_name,
+        job.producer,
+        job.produced_at,
+        disc.cases,
         copy,
         disc_no,
-        discs_total,
+        job.discs_total,
         volume_id,
         digest,
-        media.label,
+        job.media.label,
         job_id,
     )
-    html_path, pdf_path = image.with_suffix(".label.html"), image.with_suffix(".label.pdf")
+    html_path = job.folder / f"{volume_id}.label.html"
+    pdf_path = job.folder / f"{volume_id}.label.pdf"
     write_label(label, html_path, pdf_path)
     now = to_iso(utcnow())
-    state = "verified" if verified else ("built" if not verify else "corrupt")
+    state = "verified" if verified else ("built" if not job.verify else "corrupt")
     with write_txn(db):
         db.execute(
             "update disc_images set state = ?, image_path = ?, image_size = ?, image_sha256 = ?,"
@@ -359,22 +356,22 @@ def _build_copy(
                 digest,
                 str(html_path),
                 str(pdf_path),
-                actor,
+                job.actor,
                 now,
-                actor if verify else None,
-                now if verify else None,
+                job.actor if job.verify else None,
+                now if job.verify else None,
                 verify_json,
-                json.dumps([e.__dict__ for e in expected], ensure_ascii=False),
+                json.dumps([e.__dict__ for e in disc.expected], ensure_ascii=False),
                 job_id,
                 disc_no,
                 copy,
             ],
         )
-        for number, _ in cases:
+        for number, _ in disc.cases:
             audit(
                 db,
                 "disc.image_built",
-                actor=actor,
+                actor=job.actor,
                 subject=number,
                 data={
                     "job_id": job_id,
@@ -386,7 +383,7 @@ def _build_copy(
                     "verified": verified,
                 },
             )
-    if verify and not verified:
+    if job.verify and not verified:
         log.error("disc.image_bad", job_id=job_id, disc_no=disc_no, copy=copy, problems=problems)
         raise IntegrityError(
             f"image {image.name} failed its read-back / 映像回读失败: {'; '.join(problems[:5])}",
@@ -397,7 +394,7 @@ def _build_copy(
     )
 
 
-def _read(
+def read_image(
     image: Path,
     expected: list[Expected],
     recorded: str | None,
@@ -416,97 +413,3 @@ def _read(
             progress(DiscProgress(phase, job_id, disc_no, copy, done[phase], total))
 
     return read_back(image, expected, recorded, tick)
-
-
-def verify_job(
-    db: sqlite_utils.Database,
-    job_id: int,
-    *,
-    actor: str,
-    copy: str | None = None,
-    progress: ProgressFn | None = None,
-) -> list[tuple[dict[str, Any], ReadbackResult]]:
-    """Read every image of the job (or one copy) back again and record the outcome."""
-    rows = disc_rows(db, job_id)
-    results = []
-    for row in rows:
-        if copy and row["copy"] != copy:
-            continue
-        if not row["image_path"] or not row["expected"]:
-            raise StationError(
-                f"disc {row['disc_no']} copy {row['copy']} of job {job_id} has no image "
-                f"(state {row['state']}) / 该光盘没有映像",
-                where=f"job {job_id}",
-                hint="build the job again",
-            )
-        image = Path(row["image_path"])
-        if not image.is_file():
-            raise NotFoundError(f"image missing: {image} / 映像文件缺失", where=str(image))
-        expected = [Expected(**e) for e in json.loads(row["expected"])]
-        result = _read(
-            image,
-            expected,
-            row["image_sha256"],
-            job_id,
-            row["disc_no"],
-            row["copy"],
-            image.stat().st_size,
-            progress,
-        )
-        state = row["state"]
-        if not result.ok:
-            state = "corrupt"
-        elif state in ("built", "corrupt"):
-            state = "verified"
-        now = to_iso(utcnow())
-        event = "disc.image_verified" if result.ok else "disc.image_corrupt"
-        with write_txn(db):
-            db.execute(
-                "update disc_images set state = ?, verified_by = ?, verified_at = ?,"
-                " verify_result = ? where id = ?",
-                [state, actor, now, json.dumps(result.to_json(), ensure_ascii=False), row["id"]],
-            )
-            for number in job_cases(db, job_id):
-                audit(
-                    db,
-                    event,
-                    actor=actor,
-                    subject=number,
-                    data={
-                        "job_id": job_id,
-                        "disc_no": row["disc_no"],
-                        "copy": row["copy"],
-                        "image_sha256": result.image_sha256,
-                        "ok": result.ok,
-                        "problems": result.problems()[:20],
-                    },
-                )
-        if result.ok:
-            log.info(event, job_id=job_id, disc_no=row["disc_no"], copy=row["copy"])
-        else:
-            log.error(
-                event,
-                job_id=job_id,
-                disc_no=row["disc_no"],
-                copy=row["copy"],
-                problems=result.problems()[:20],
-            )
-        results.append(({**row, "state": state}, result))
-    return results
-
-
-def disc_rows(db: sqlite_utils.Database, job_id: int) -> list[dict[str, Any]]:
-    if db.execute("select 1 from disc_jobs where id = ?", [job_id]).fetchone() is None:
-        raise NotFoundError(f"no disc job {job_id} / 找不到刻录任务", where="disc_jobs")
-    return list(
-        db.query("select * from disc_images where job_id = ? order by disc_no, copy", [job_id])
-    )
-
-
-def job_cases(db: sqlite_utils.Database, job_id: int) -> list[str]:
-    return [
-        r[0]
-        for r in db.execute(
-            "select case_number from disc_job_cases where job_id = ? order by rowid", [job_id]
-        ).fetchall()
-    ]

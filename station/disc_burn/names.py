@@ -3,7 +3,8 @@
 Each file gets four names, one per file system tree, and MANIFEST.json maps between them:
 
 - ``path``: the full name, Chinese allowed, used by Rock Ridge (Linux, macOS) and UDF (Windows,
-  macOS): only characters no system refuses, at most 255 UTF-8 bytes per component.
+  macOS): only characters no system refuses, at most 255 UTF-8 bytes per component (Rock
+  Ridge) and 126 UTF-16 units, or 253 Latin-1 characters (UDF, as pycdlib enforces it).
 - ``joliet_path``: Windows without UDF. pycdlib refuses a Joliet component longer than 64 UTF-8
   bytes (about 21 Chinese characters, HARNESS.md), so longer names are shortened there,
   keeping the extension, and made unique per folder, case-insensitively.
@@ -20,6 +21,8 @@ import re
 import unicodedata
 
 RR_MAX_BYTES = 255
+UDF_LATIN1_MAX = 253
+UDF_UTF16_MAX = 126
 JOLIET_MAX_BYTES = 64
 ISO_NAME_MAX = 26  # + "." + 3-character extension <= 30 (ECMA-119 7.5.2)
 ISO_DIR_MAX = 31
@@ -52,7 +55,17 @@ def clean(name: str) -> str:
     if text in (".", ".."):
         text = "_"
     stem, ext = _split_ext(text)
-    return _truncate_utf8(stem, RR_MAX_BYTES - len(ext.encode("utf-8"))) + ext
+    stem = _truncate_utf8(stem, RR_MAX_BYTES - len(ext.encode("utf-8")))
+    while stem[:-1] and not udf_fits(stem + ext):
+        stem = stem[:-1]
+    return stem + ext
+
+
+def udf_fits(name: str) -> bool:
+    """pycdlib's UDF limits: 253 characters when the name is Latin-1, else 126 UTF-16 units."""
+    if all(ord(ch) < 256 for ch in name):
+        return len(name) <= UDF_LATIN1_MAX
+    return len(name.encode("utf-16-be")) // 2 <= UDF_UTF16_MAX
 
 
 def joliet(name: str) -> str:
@@ -94,6 +107,8 @@ class Folder:
                 suffix = f"_{n}"
             elif limit_bytes is not None:
                 stem = _truncate_utf8(stem, limit_bytes - len((suffix + ext).encode("utf-8")))
+            while tree == "path" and stem[:-1] and not udf_fits(stem + suffix + ext):
+                stem = stem[:-1]
             candidate = stem + suffix + ext
             key = candidate.casefold() if fold else candidate
         used.add(key)

@@ -149,6 +149,19 @@ def _xorriso_unquote(text: str) -> str:
     return text.replace("'\"'\"'", "'")
 
 
+def parse_report_lba(text: str) -> dict[str, tuple[int, int]]:
+    """xorriso's ``-exec report_lba`` lines -> {path: (file size, number of extents)}.
+
+    A file over 4 GiB has one line per extent, each carrying the *whole* file's size."""
+    out: dict[str, tuple[int, int]] = {}
+    for line in text.splitlines():
+        m = _LBA.match(line)
+        if m:
+            path = _xorriso_unquote(m.group(5)).lstrip("/")
+            out[path] = (int(m.group(4)), out.get(path, (0, 0))[1] + 1)
+    return out
+
+
 def _compare_stream(
     result: ReaderResult,
     order: list[tuple[str, int]],
@@ -190,12 +203,7 @@ def read_xorriso(image: Path, files: list[Expected], tick: Tick | None = None) -
         listing = _run_text(
             [exe, "-indev", str(image), "-find", "/", "-type", "f", "-exec", "report_lba"]
         )
-        sizes: dict[str, int] = {}
-        for line in listing.splitlines():
-            m = _LBA.match(line)
-            if m:
-                path = _xorriso_unquote(m.group(5)).lstrip("/")
-                sizes[path] = sizes.get(path, 0) + int(m.group(4))
+        sizes = {path: size for path, (size, _) in parse_report_lba(listing).items()}
         result.missing = sorted(set(expected) - set(sizes))
         result.extra = sorted(set(sizes) - set(expected))
         joliet = _run_text(

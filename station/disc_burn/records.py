@@ -11,8 +11,9 @@ import sqlite_utils
 from station.audit.log import append as audit
 from station.catalog import write_txn
 from station.disc_burn.burn import BurnError, burn_image, choose_target, find_drives, read_back_disc
-from station.disc_burn.jobs import COPIES, disc_rows, job_cases
+from station.disc_burn.jobs import COPIES
 from station.disc_burn.progress import DiscProgress, ProgressFn, check_stop
+from station.disc_burn.reverify import disc_rows, job_cases
 from station.errors import NotFoundError, StationError
 from station.log import get
 from station.timeutil import to_iso, utcnow

@@ -55,7 +55,7 @@ from station.vault import Vault
 
 log = get()
 
-BATCH_FILES = 256
+BATCH_FILES = 1024
 PREFETCH_FILES = 16
 PREFETCH_MAX_FILE = 4 << 20
 PREFETCH_BYTES = 32 << 20
@@ -559,18 +559,13 @@ class _Run:
         with write_txn(self.db):
             for s, outcome, error, damaged in results:
                 entry = s.entry
-                if outcome == "new":
+                if outcome in ("new", "held"):
+                    # the catalog decides: a file linked by a run that crashed before its commit
+                    # is new; one committed by a concurrent session meanwhile is held
                     exists = self.db.execute(
                         "select 1 from recordings where sha256 = ?", [s.sha256]
                     ).fetchone()
-                    if exists:
-                        outcome = "held"
-                if outcome == "held":
-                    exists = self.db.execute(
-                        "select 1 from recordings where sha256 = ?", [s.sha256]
-                    ).fetchone()
-                    if not exists:  # stored by a run that crashed before its commit
-                        outcome = "new"
+                    outcome = "held" if exists else "new"
                 if outcome == "new":
                     row = self._recording_row(s, damaged, now)
                     cols = ", ".join(row)

@@ -27,15 +27,11 @@ def columns(db: sqlite_utils.Database, name: str) -> set[str]:
 def disc_status(db: sqlite_utils.Database) -> dict[str, str]:
     """Per case number, the disc copies made (R12) as text, e.g. "A✓ B✓" or "A✓ B✗".
 
-    Read from the disc part's ``discs`` table (case_number, copy, verified) when it exists; the
-    report works without it."""
-    if not table_exists(db, "discs") or not {"case_number", "copy", "verified"} <= columns(
-        db, "discs"
-    ):
-        return {}
+    Read from the disc part's view ``disc_case_copies`` (case_number, copy, verified: every disc
+    of that copy in the case's latest job read back and matched)."""
     found: dict[str, dict[str, bool]] = {}
     for number, copy, verified in db.execute(
-        "select case_number, copy, verified from discs where case_number is not null"
+        "select case_number, copy, verified from disc_case_copies"
     ):
         copies = found.setdefault(number, {})
         copies[str(copy)] = copies.get(str(copy), False) or bool(verified)

@@ -12,7 +12,7 @@ from station.errors import StationError, VaultFullError
 from station.vault import Vault
 
 # Expired files wait here for retention.grace_days, under the same relative path they had in
-# the vault (``pending-purge/originals/ab/cd/<sha>.<ext>``), so a restore is a rename back.
+# the vault (``pending-purge/originals/ab/<sha>.<ext>``), so a restore is a rename back.
 PENDING_DIR = "pending-purge"
 
 
