@@ -429,21 +429,21 @@ class InboxService(FolderWatching):
         if fs is None or not fs.present:
             self.tracker.done(key)
             return
-        if fs.mode == "inotify":
-            open_files = self.tracker.open_for_writing(key)
-            found = writers(_files_below(fs.path / key[1]))
-            if found:
-                log.info(
-                    "inbox.drop_busy",
-                    folder=key[0],
-                    drop=key[1],
-                    open_for_writing=sorted(found)[:5],
-                )
-                self.tracker.busy(key, self.clock())
-                return
-            if open_files:  # no local writer, yet no close seen: look again after settling
-                self.tracker.busy(key, self.clock())
-                return
+        # A local process still holding a file open for writing: not complete, whatever the
+        # quiet time says (writers on other machines are invisible here: settle time only).
+        found = writers(_files_below(fs.path / key[1]))
+        if found:
+            log.info(
+                "inbox.drop_busy",
+                folder=key[0],
+                drop=key[1],
+                open_for_writing=sorted(found)[:5],
+            )
+            self.tracker.busy(key, self.clock())
+            return
+        if fs.mode == "inotify" and self.tracker.open_for_writing(key):
+            self.tracker.busy(key, self.clock())  # no close seen yet: look again after settling
+            return
         self._process(fs, key[1], retry=key in self._retry_keys)
 
     def _process(self, fs: FolderState, name: str, *, retry: bool) -> None:
