@@ -69,6 +69,8 @@ def test_writers_sees_a_real_process_holding_a_file_open(tmp_path: Path) -> None
         assert child.stdout is not None and child.stdout.readline() == b"ok\n"
         found = writers([str(f)])
         assert found == {str(f): [child.pid]}
+        assert writers(under=str(tmp_path)) == {str(f): [child.pid]}  # any file below a drop
+        assert writers(under=str(tmp_path / "elsewhere")) == {}
         with open(f, "rb"):  # a reader is not a writer
             assert writers([str(tmp_path / "other")]) == {}
     finally:

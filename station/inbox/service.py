@@ -431,7 +431,8 @@ class InboxService(FolderWatching):
             return
         # A local process still holding a file open for writing: not complete, whatever the
         # quiet time says (writers on other machines are invisible here: settle time only).
-        found = writers(_files_below(fs.path / key[1]))
+        drop = fs.path / key[1]
+        found = writers([str(drop)], under=str(drop) if drop.is_dir() else None)
         if found:
             log.info(
                 "inbox.drop_busy",
@@ -519,12 +520,3 @@ class InboxService(FolderWatching):
         if self._env is None:
             raise RuntimeError("the inbox service is not started")
         return self._env
-
-
-def _files_below(path: Path) -> list[str]:
-    if path.is_symlink() or not path.is_dir():
-        return [str(path)]
-    out: list[str] = []
-    for root, _dirs, files in os.walk(path, followlinks=False):
-        out.extend(os.path.join(root, f) for f in files)
-    return out
