@@ -8,8 +8,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -109,6 +111,7 @@ def test_bad_sidecar_holds_the_drop_with_an_error_file(
         err = inbox / "bad" / "station-error.txt"
         wait_until(err.exists, 10, "the error file")
         assert needle in err.read_text(encoding="utf-8")
+        wait_until(lambda: any(e["event"] == "inbox.sidecar_invalid" for e in logs), 10, "log")
         assert (inbox / "bad" / "a.MP4").read_bytes() == b"evidence"  # held, untouched
         assert recordings(db) == {}
         (ev,) = [e for e in logs if e["event"] == "inbox.sidecar_invalid"]
@@ -209,6 +212,7 @@ def test_symlink_in_a_drop_is_never_followed(
         (inbox / "whole.MP4").symlink_to(secret)  # a symlink as the drop itself
         wait_drop(db, "linky", "partial")
         wait_drop(db, "whole.MP4", "refused")
+        wait_until(lambda: any(e["event"] == "inbox.drop_refused" for e in logs), 10, "log")
     recs = recordings(db)
     assert ok in recs and hashlib.sha256(secret.read_bytes()).hexdigest() not in recs
     assert (inbox / "linky" / "evil.MP4").is_symlink()  # left where it was
@@ -342,3 +346,67 @@ def test_sidecar_case_links_recordings_and_unknown_case_is_not_guessed(
     assert unknown["b.MP4"] in recordings(db)  # ingested all the same (R1 deadline)
     (ev,) = [e for e in logs if e["event"] == "inbox.case_unknown"]
     assert ev["case"] == "NOPE-1"
+
+
+@pytest.fixture
+def small_vault(tmp_path: Path) -> Iterator[Vault]:
+    """A vault on a real 24 MiB ext4 file system on a loop device."""
+    if os.geteuid() != 0 or shutil.which("losetup") is None:
+        pytest.skip("needs root for a loop device")
+    img = tmp_path / "vault.img"
+    with open(img, "wb") as f:
+        f.truncate(24 << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(img)], check=True)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    loop = subprocess.run(
+        ["losetup", "-f", "--show", str(img)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        subprocess.run(["mount", loop, str(mnt)], check=True)
+        v = Vault(mnt / "home")
+        v.init()
+        yield v
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+        subprocess.run(["losetup", "-d", loop], check=False)
+
+
+@pytest.mark.root
+def test_vault_full_keeps_every_unverified_file_in_the_inbox(
+    small_vault: Vault, inbox: Path
+) -> None:
+    """Disk full mid-drop: verified files may go, every other file stays in the inbox, the drop
+    waits (retried later), and nothing is lost (DESIGN invariant 2)."""
+    files = {f"R{i}.MP4": os.urandom(4 << 20) for i in range(8)}  # 32 MiB > 24 MiB disk
+    with running(small_vault, inbox_settings([inbox])) as svc, capture_logs() as logs:
+        db = sqlite_utils.Database(small_vault.catalog_path)
+        shas = make_drop(inbox, "big", files, sidecar=SIDE)
+        wait_until(lambda: any(e["event"] == "inbox.ingest_error" for e in logs), 60, "full")
+        wait_until(lambda: svc.status()["last_error"] is not None, 10, "the error in status")
+        row = db.execute("select state, error from inbox_drops").fetchone()
+    assert row[0] == "settling" and "full" in row[1]
+    stored = set(recordings(db))
+    left = {hashlib.sha256(p.read_bytes()).hexdigest() for p in (inbox / "big").glob("*.MP4")}
+    assert stored | left == set(shas.values())  # every file: in the vault or still here
+    assert not stored & left  # what was verified was removed, what was not stayed
+    assert len(left) > 0
+    db.close()
+
+
+def test_names_that_are_not_utf8(vault: Vault, db: sqlite_utils.Database, inbox: Path) -> None:
+    """Card readers show whatever bytes a camera wrote: such names are ingested, shown with
+    backslash escapes in the catalog, and never crash the inbox."""
+    raw = os.path.join(os.fsencode(inbox), b"card\xff")
+    staging = os.path.join(os.fsencode(inbox.parent), b"card\xff")
+    os.mkdir(staging)
+    with open(os.path.join(staging, b"caf\xe9.MP4"), "wb") as fh:
+        fh.write(b"latin-1 name")
+    with open(os.path.join(staging, b"station.json"), "w") as fh:
+        fh.write('{"officer": "123456"}')
+    with running(vault, inbox_settings([inbox])):
+        os.rename(staging, raw)
+        wait_drop(db, "card\\xff", "done")
+    (rec,) = recordings(db).values()
+    assert rec["original_path"] == "card\\xff/caf\\xe9.MP4"
+    assert not os.path.exists(raw)

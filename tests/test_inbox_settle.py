@@ -69,6 +69,8 @@ def test_writers_sees_a_real_process_holding_a_file_open(tmp_path: Path) -> None
         assert child.stdout is not None and child.stdout.readline() == b"ok\n"
         found = writers([str(f)])
         assert found == {str(f): [child.pid]}
+        assert writers(under=str(tmp_path)) == {str(f): [child.pid]}  # any file below a drop
+        assert writers(under=str(tmp_path / "elsewhere")) == {}
         with open(f, "rb"):  # a reader is not a writer
             assert writers([str(tmp_path / "other")]) == {}
     finally:
@@ -105,3 +107,19 @@ def test_scan_never_follows_symlinks(tmp_path: Path) -> None:
     assert drop_name_for(inbox, inbox / "x.MP4.station.json") == "x.MP4"
     assert drop_name_for(inbox, inbox / "drop" / "sub" / "b.JPG") == "drop"
     assert drop_name_for(inbox, tmp_path / "elsewhere") is None
+
+
+def test_network_shares_are_polled(tmp_path: Path) -> None:
+    from station.inbox.watch import fs_type, watch_mode
+
+    mi = tmp_path / "mountinfo"
+    mi.write_text(
+        "22 1 252:0 / / rw,relatime - ext4 /dev/vda rw\n"
+        "40 22 0:50 / /srv/share rw,relatime shared:1 - nfs4 nas:/export rw,vers=4.2\n"
+        "41 22 0:51 / /mnt/card\\040reader rw - fuseblk /dev/sdb1 rw\n"
+    )
+    assert fs_type(Path("/srv/share/inbox"), str(mi)) == "nfs4"
+    assert fs_type(Path("/srv/sharex"), str(mi)) == "ext4"
+    assert fs_type(Path("/mnt/card reader/x"), str(mi)) == "fuseblk"
+    assert watch_mode(tmp_path, "auto") == "inotify"  # the test's own tmp: a local disk
+    assert watch_mode(tmp_path, "poll") == "poll"

@@ -190,3 +190,49 @@ def test_settings_change_reaches_the_running_service(
         finally:
             w.stop()
     assert sha in recordings(db)
+
+
+def test_daemon_services_apply_inbox_settings_and_report_status(
+    vault: Vault, db: sqlite_utils.Database, inbox: Path, tmp_path: Path
+) -> None:
+    from station.inbox.daemon import daemon_services
+
+    second = tmp_path / "inbox2"
+    second.mkdir()
+    vault.settings_path.write_text(f'[inbox]\nfolders = ["{inbox}"]\nsettle_seconds = 0.3\n')
+    from station.transcode.jobs import enqueue_missing
+
+    seen: list[list[str]] = []
+    statuses: list[dict[str, object]] = []
+    woken: list[int] = []
+
+    def wake() -> None:  # what TranscodeService.wake leads to: a derivative job per recording
+        woken.append(enqueue_missing(db, vault.settings()))
+
+    svc, watcher = daemon_services(
+        vault,
+        vault.settings(),
+        on_settings=[lambda new, old, keys: seen.append(keys)],
+        on_ingested=[wake],
+    )
+    svc.status_listeners.append(statuses.append)
+    svc.start()
+    watcher.start()
+    try:
+        gen = watcher.generation
+        vault.settings_path.write_text(
+            f'[inbox]\nfolders = ["{second}"]\nsettle_seconds = 0.3\n[log]\nlevel = "debug"\n'
+        )
+        assert watcher.wait_checked(gen, 10)
+        wait_until(lambda: [f["path"] for f in svc.status()["folders"]] == [str(second)], 10)
+        make_drop(second, "d", {"a.MP4": b"a"}, sidecar=SIDE)
+        wait_drop(db, "d", "done")
+        wait_until(lambda: bool(statuses), 10, "a status update")
+    finally:
+        watcher.stop()
+        svc.stop()
+    assert seen == [["inbox.folders", "log.level"]]
+    assert statuses[-1]["drops"] == {"done": 1}
+    assert woken == [1]  # the drop's video got its archival derivative job (issue 8 item 3)
+    job = db.execute("select state from derivatives").fetchone()
+    assert job[0] == "queued"

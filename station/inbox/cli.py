@@ -14,8 +14,8 @@ from station.cli_util import App, handle_errors, json_option, pass_app, print_js
 from station.errors import NotFoundError, StationError
 from station.inbox import store
 from station.inbox.oneshot import inbox_lock, poke, run_once, service_running
-from station.inbox.service import drop_summary
 from station.inbox.sidecar import details_from_mapping
+from station.inbox.store import drop_summary
 from station.inbox.watch import watch_mode
 from station.log import get
 from station.timeutil import to_iso, utcnow

@@ -33,7 +33,7 @@ def write_error(target: Path, what: str, reason: str, *, drop_id: int | None, hi
     )
     try:
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(text)
     except OSError as exc:
         log.error("inbox.error_file_failed", path=str(dest), error=str(exc))

@@ -80,7 +80,7 @@ def process_drop(
     db = env.db
     listing = scan_drop(folder, name)
     row = store.latest_drop(db, f, name)
-    out = DropOutcome(f, name, "nothing", drop_id=row.id if row else None)
+    out = DropOutcome(store.text(f), store.text(name), "nothing", drop_id=row.id if row else None)
     if not listing.exists:
         if row is not None and row.state in store.ACTIVE:
             with write_txn(db):
@@ -95,12 +95,13 @@ def process_drop(
     failed_before = store.failed_files(db, f, name)
 
     def pending(e: Entry) -> bool:
-        if settled.get(e.rel) != (e.size, e.mtime_ns):
+        rel = store.text(e.rel)
+        if settled.get(rel) != (e.size, e.mtime_ns):
             return True
-        return retry_failed and e.rel in failed_before
+        return retry_failed and rel in failed_before
 
     todo = [e for e in listing.files if pending(e)]
-    refused = [e for e in listing.refused if settled.get(e.rel) != (e.size, e.mtime_ns)]
+    refused = [e for e in listing.refused if settled.get(store.text(e.rel)) != (e.size, e.mtime_ns)]
     if not todo and not refused:
         if row is not None and row.state == "partial":  # a failed file fixed or taken away
             out.drop_id = row.id
@@ -128,7 +129,7 @@ def process_drop(
     if details is None:
         return out
 
-    return _ingest(env, listing, row.id, details, todo, out)
+    return _ingest(env, listing, row.id, details, todo, out, failed_before)
 
 
 def _refuse_drop(
@@ -149,7 +150,7 @@ def _refuse_drop(
             "inbox.drop_refused",
             actor=env.actor,
             subject=f"inbox_drop:{drop_id}",
-            data={"folder": str(listing.folder), "name": listing.name, "reason": reason},
+            data={"folder": out.folder, "name": out.name, "reason": reason},
         )
     out.drop_id = drop_id
     write_error(
@@ -261,6 +262,7 @@ def _ingest(
     details: DropDetails,
     todo: list[Entry],
     out: DropOutcome,
+    failed_before: set[str],
 ) -> DropOutcome:
     from station.ingest.engine import IngestContext
 
@@ -285,7 +287,7 @@ def _ingest(
         officer_id=details.officer,
         unit_id=details.unit,
         method=details.method or "inbox drop / 收件箱投递",
-        slot=str(listing.path),
+        slot=store.text(str(listing.path)),
     )
     ingest = env.ingest or _default_ingest()
     error: StationError | None = None
@@ -341,7 +343,8 @@ def _ingest(
             out.held += r.outcome == "held"
             if r.sha256:
                 linked.append(r.sha256)
-            clear_error(e.path)
+            if store.text(e.rel) in failed_before:
+                clear_error(e.path)  # it failed before: its error file is stale now
             if remove:
                 rec["removed"] = _remove_source(e.path, drop_id)
                 out.removed += rec["removed"]
@@ -453,7 +456,7 @@ def _finish(env: InboxEnv, listing: DropListing, drop_id: int, out: DropOutcome)
     db = env.db
     after = scan_drop(listing.folder, listing.name)
     still_failed = store.failed_files(db, str(listing.folder), listing.name)
-    left = {e.rel for e in after.files} | {e.rel for e in after.refused}
+    left = {store.text(e.rel) for e in [*after.files, *after.refused]}
     state = "partial" if (still_failed & left) else "done"
     if env.settings.inbox.after_verify == "remove" and not left:
         _tidy(listing)

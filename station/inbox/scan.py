@@ -49,8 +49,9 @@ class DropListing:
 
     @property
     def base(self) -> Path:
-        """The folder the engine names files relative to."""
-        return self.path if self.kind == "dir" else self.folder
+        """The folder the engine names files relative to: the inbox folder, so a recording's
+        original path keeps the drop's name (``<drop>/DCIM/…``)."""
+        return self.folder
 
 
 def is_station_file(name: str) -> bool:

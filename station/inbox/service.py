@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from station.catalog import open_catalog
 from station.config import Settings
 from station.errors import StationError
 from station.inbox import store
+from station.inbox.folders import FolderState, FolderWatching
 from station.inbox.processor import DropOutcome, InboxEnv, IngestFn, process_drop
 from station.inbox.scan import (
     DROP_ERROR_NAME,
@@ -39,7 +39,8 @@ from station.inbox.scan import (
     list_drop_names,
 )
 from station.inbox.settle import Change, DropKey, SettleTracker
-from station.inbox.watch import OverflowEvent, make_observer, nearest_existing, watch_mode
+from station.inbox.store import drop_summary
+from station.inbox.watch import OverflowEvent
 from station.inbox.writers import writers
 from station.log import get
 from station.vault import Vault
@@ -64,16 +65,6 @@ class InboxBusy(StationError):
 
 
 @dataclass
-class FolderState:
-    path: Path
-    mode: str = "inotify"
-    present: bool = False
-    watch: ObservedWatch | None = None
-    parent_watch: ObservedWatch | None = None  # waiting for the folder to (re)appear
-    error: str | None = None
-
-
-@dataclass
 class _Counters:
     events: int = 0
     overflows: int = 0
@@ -85,20 +76,7 @@ class _Counters:
     extra: dict[str, int] = field(default_factory=dict)
 
 
-class _Handler(FileSystemEventHandler):
-    """Runs on watchdog's thread: no work here, only a non-blocking put (DESIGN invariant 4)."""
-
-    def __init__(self, service: InboxService, role: str) -> None:
-        self.service = service
-        self.role = role  # "folder" | "parent" | "run"
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        self.service._put(
-            (self.role, event.event_type, os.fsdecode(event.src_path), os.fsdecode(event.dest_path))
-        )
-
-
-class InboxService:
+class InboxService(FolderWatching):
     """Watch ``settings.inbox.folders`` and ingest every complete drop (issue 8)."""
 
     def __init__(
@@ -135,6 +113,12 @@ class InboxService:
         self._run_watch: ObservedWatch | None = None
         self._lock_fd: int | None = None
         self._env: InboxEnv | None = None
+        # Called (on the worker thread) with status() after each drop and folder change, e.g.
+        # to refresh the daemon's status board. A failing listener is logged, never fatal.
+        self.status_listeners: list[Callable[[dict[str, Any]], None]] = []
+        # Called after a drop brought new recordings, e.g. ``TranscodeService.wake`` so the
+        # archival derivative job starts at once, as after a dock session.
+        self.ingest_listeners: list[Callable[[DropOutcome], None]] = []
 
     # ---- public face ------------------------------------------------------------------------
     def start(self) -> None:
@@ -209,7 +193,17 @@ class InboxService:
         return True
 
     def status(self) -> dict[str, Any]:
-        """For the daemon's status: folders, pending drops, and the catalog's drop counts."""
+        """For the daemon's status: folders, pending drops, and the catalog's drop counts.
+        Safe to call from another thread (it reads snapshots; the catalog on its own
+        connection)."""
+        for _ in range(5):
+            try:
+                return self._status()
+            except RuntimeError:  # a dict changed size under us: read again
+                continue
+        return self._status()
+
+    def _status(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "running": self._thread is not None and self._thread.is_alive(),
             "folders": [
@@ -220,7 +214,7 @@ class InboxService:
                     "watching": f.watch is not None,
                     "error": f.error,
                 }
-                for f in self.folders.values()
+                for f in list(self.folders.values())
             ],
             "settling": [{"folder": k[0], "drop": k[1]} for k in self.tracker.pending()],
             "busy": self._busy,
@@ -235,91 +229,6 @@ class InboxService:
         }
         out.update(drop_summary(self.vault))
         return out
-
-    # ---- watchers (main/worker thread) -----------------------------------------------------
-    def _observer(self, mode: str) -> BaseObserver:
-        obs = self._observers.get(mode)
-        if obs is None:
-            obs = make_observer(mode, self.settings.inbox.poll_seconds)
-            obs.start()
-            self._observers[mode] = obs
-        return obs
-
-    def _add_folder(self, path: Path) -> None:
-        key = str(path)
-        fs = self.folders.get(key) or FolderState(path)
-        self.folders[key] = fs
-        fs.mode = watch_mode(nearest_existing(path), self.settings.inbox.watch_mode)
-        if path.is_symlink() or (path.exists() and not path.is_dir()):
-            fs.error = "not a real folder (symlink or file) / 不是真实文件夹"
-            log.error("inbox.folder_invalid", folder=key)
-            return
-        if not path.is_dir():
-            fs.present = False
-            fs.error = "missing / 文件夹不存在"
-            log.error("inbox.folder_missing", folder=key, hint="create it; watching for it")
-            self._watch_parent(fs)
-            return
-        self._drop_parent_watch(fs)
-        try:
-            fs.watch = self._observer(fs.mode).schedule(
-                _Handler(self, "folder"),
-                key,
-                recursive=True,
-                event_filter=None if fs.mode == "poll" else _event_filter(),
-            )
-        except OSError as exc:
-            fs.error = f"cannot watch: {exc.strerror or exc}"
-            log.error("inbox.watch_failed", folder=key, error=str(exc))
-            return
-        fs.present, fs.error = True, None
-
-    def _watch_parent(self, fs: FolderState) -> None:
-        """Watch the nearest existing ancestor for the folder (or a missing parent) to appear."""
-        parent = nearest_existing(fs.path.parent)
-        if fs.parent_watch is not None:
-            if fs.parent_watch.path == str(parent):
-                return
-            self._drop_parent_watch(fs)  # one more level exists now: move down
-        try:
-            fs.parent_watch = self._observer(fs.mode).schedule(
-                _Handler(self, "parent"), str(parent), recursive=False
-            )
-        except OSError as exc:
-            log.error("inbox.watch_failed", folder=str(parent), error=str(exc))
-            return
-        if nearest_existing(fs.path.parent) != parent or fs.path.is_dir():
-            self._add_folder(fs.path)  # created while the watch was being set up
-
-    def _drop_parent_watch(self, fs: FolderState) -> None:
-        if fs.parent_watch is not None:
-            self._unschedule(fs.parent_watch)
-            fs.parent_watch = None
-
-    def _unschedule(self, watch: ObservedWatch) -> None:
-        for obs in self._observers.values():
-            try:
-                obs.unschedule(watch)
-                return
-            except KeyError:
-                continue
-
-    def _remove_folder(self, key: str) -> None:
-        fs = self.folders.pop(key, None)
-        if fs is None:
-            return
-        if fs.watch is not None:
-            self._unschedule(fs.watch)
-        self._drop_parent_watch(fs)
-        self.tracker.forget_folder(key)
-
-    def _watch_run_dir(self) -> None:
-        try:
-            self._run_watch = self._observer("inotify").schedule(
-                _Handler(self, "run"), str(self.vault.run), recursive=False
-            )
-        except OSError as exc:
-            log.warning("inbox.watch_failed", folder=str(self.vault.run), error=str(exc))
 
     # ---- event intake (watchdog threads) ---------------------------------------------------
     def _put(self, item: tuple[str, str, str, str]) -> None:
@@ -418,6 +327,7 @@ class InboxService:
                     self._add_folder(waiting.path)
                     if waiting.present:
                         log.info("inbox.folder_back", folder=key)
+                        self._notify()
                         self._scan_folder(waiting, retry=False)
             return
         for path, change in self._changes(kind, src, dest):
@@ -450,15 +360,6 @@ class InboxService:
         change = _CHANGES.get(kind)
         return [(src, change)] if change else []
 
-    def _folder_of(self, path: str) -> FolderState | None:
-        best: FolderState | None = None
-        for key, fs in self.folders.items():
-            if (path == key or path.startswith(key.rstrip("/") + "/")) and (
-                best is None or len(key) > len(str(best.path))
-            ):
-                best = fs
-        return best
-
     def _folder_gone(self, fs: FolderState) -> None:
         key = str(fs.path)
         log.error(
@@ -468,6 +369,7 @@ class InboxService:
             self._unschedule(fs.watch)
             fs.watch = None
         fs.present, fs.error = False, "removed while watched / 监视中的文件夹被删除"
+        self._notify()
         self.tracker.forget_folder(key)
         env = self._require_env()
         for row in store.list_drops(env.db, states=store.ACTIVE):
@@ -512,7 +414,7 @@ class InboxService:
             return
         now = self.clock()
         env = self._require_env()
-        seen = set(names)
+        seen = {store.text(n) for n in names}
         for row in store.list_drops(env.db, states=store.ACTIVE):
             if row.folder == key and row.name not in seen:
                 names.append(row.name)  # vanished while we were away: mark it gone
@@ -527,21 +429,22 @@ class InboxService:
         if fs is None or not fs.present:
             self.tracker.done(key)
             return
-        if fs.mode == "inotify":
-            open_files = self.tracker.open_for_writing(key)
-            found = writers(_files_below(fs.path / key[1]))
-            if found:
-                log.info(
-                    "inbox.drop_busy",
-                    folder=key[0],
-                    drop=key[1],
-                    open_for_writing=sorted(found)[:5],
-                )
-                self.tracker.busy(key, self.clock())
-                return
-            if open_files:  # no local writer, yet no close seen: look again after settling
-                self.tracker.busy(key, self.clock())
-                return
+        # A local process still holding a file open for writing: not complete, whatever the
+        # quiet time says (writers on other machines are invisible here: settle time only).
+        drop = fs.path / key[1]
+        found = writers([str(drop)], under=str(drop) if drop.is_dir() else None)
+        if found:
+            log.info(
+                "inbox.drop_busy",
+                folder=key[0],
+                drop=key[1],
+                open_for_writing=sorted(found)[:5],
+            )
+            self.tracker.busy(key, self.clock())
+            return
+        if fs.mode == "inotify" and self.tracker.open_for_writing(key):
+            self.tracker.busy(key, self.clock())  # no close seen yet: look again after settling
+            return
         self._process(fs, key[1], retry=key in self._retry_keys)
 
     def _process(self, fs: FolderState, name: str, *, retry: bool) -> None:
@@ -566,7 +469,23 @@ class InboxService:
         self._after(outcome)
 
     def _after(self, outcome: DropOutcome) -> None:
-        """Hook for tests and the daemon (e.g. to refresh a screen)."""
+        if outcome.new:
+            for cb in self.ingest_listeners:
+                try:
+                    cb(outcome)
+                except Exception as exc:
+                    log.exception("inbox.ingest_listener_failed", error=repr(exc))
+        self._notify()
+
+    def _notify(self) -> None:
+        if not self.status_listeners:
+            return
+        try:
+            snapshot = self.status()
+            for cb in self.status_listeners:
+                cb(snapshot)
+        except Exception as exc:
+            log.exception("inbox.status_listener_failed", error=repr(exc))
 
     def _reconfigure(self, new: Settings) -> None:
         old_folders = set(self.folders)
@@ -601,44 +520,3 @@ class InboxService:
         if self._env is None:
             raise RuntimeError("the inbox service is not started")
         return self._env
-
-
-def _event_filter() -> list[Any]:
-    from station.inbox.watch import EVENT_FILTER
-
-    return [*EVENT_FILTER, OverflowEvent]
-
-
-def _files_below(path: Path) -> list[str]:
-    if path.is_symlink() or not path.is_dir():
-        return [str(path)]
-    out: list[str] = []
-    for root, _dirs, files in os.walk(path, followlinks=False):
-        out.extend(os.path.join(root, f) for f in files)
-    return out
-
-
-def drop_summary(vault: Vault) -> dict[str, Any]:
-    """Drop counts by state and the drops that need a person, straight from the catalog."""
-    if not vault.catalog_path.exists():
-        return {"drops": {}, "attention": []}
-    db = open_catalog(vault.catalog_path, migrate=False)
-    try:
-        if "inbox_drops" not in db.table_names():
-            return {"drops": {}, "attention": []}
-        attention = [
-            {
-                "id": r.id,
-                "folder": r.folder,
-                "name": r.name,
-                "state": r.state,
-                "error": r.error,
-                "first_seen_at": r.first_seen_at,
-            }
-            for r in store.list_drops(
-                db, states=("needs_details", "held", "partial", "refused"), limit=50
-            )
-        ]
-        return {"drops": store.state_counts(db), "attention": attention}
-    finally:
-        db.close()

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 
+from station.catalog import open_catalog
 from station.timeutil import to_iso, utcnow
+from station.vault import Vault
+
+
+def text(name: str) -> str:
+    """A path or name as stored in the catalog: bytes that are not UTF-8 (surrogate-escaped by
+    the OS layer) are kept visible as backslash escapes, like the ingest engine does."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+
 
 ACTIVE = ("settling", "needs_details", "held", "ingesting")
 FINAL = ("done", "partial", "gone", "refused")
@@ -55,7 +69,7 @@ def get_drop(db: sqlite_utils.Database, drop_id: int) -> DropRow | None:
 
 
 def latest_drop(db: sqlite_utils.Database, folder: str, name: str) -> DropRow | None:
-    return _row(db, "folder = ? and name = ? order by id desc limit 1", [folder, name])
+    return _row(db, "folder = ? and name = ? order by id desc limit 1", [text(folder), text(name)])
 
 
 def list_drops(
@@ -84,7 +98,7 @@ def create_drop(db: sqlite_utils.Database, folder: str, name: str, kind: str, st
     cur = db.execute(
         "insert into inbox_drops (folder, name, kind, state, first_seen_at, updated_at)"
         " values (?, ?, ?, ?, ?, ?)",
-        [folder, name, kind, state, now, now],
+        [text(folder), text(name), kind, state, now, now],
     )
     return int(cur.lastrowid or 0)
 
@@ -105,7 +119,7 @@ def settled_files(db: sqlite_utils.Database, folder: str, name: str) -> dict[str
         "select f.rel, f.size, f.mtime_ns, f.outcome from inbox_files f"
         " join inbox_drops d on d.id = f.drop_id"
         " where d.folder = ? and d.name = ? and f.removed = 0 order by f.at",
-        [folder, name],
+        [text(folder), text(name)],
     ).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
 
@@ -115,7 +129,7 @@ def failed_files(db: sqlite_utils.Database, folder: str, name: str) -> set[str]:
         "select f.rel from inbox_files f join inbox_drops d on d.id = f.drop_id"
         " where d.folder = ? and d.name = ? and f.removed = 0"
         " and f.outcome in ('failed', 'refused')",
-        [folder, name],
+        [text(folder), text(name)],
     ).fetchall()
     return {r[0] for r in rows}
 
@@ -138,7 +152,7 @@ def record_file(
         " removed, session_id, at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             drop_id,
-            rel,
+            text(rel),
             size,
             mtime_ns,
             outcome,
@@ -159,3 +173,29 @@ def drop_files(db: sqlite_utils.Database, drop_id: int) -> list[dict[str, Any]]:
     )
     cols = [c[0] for c in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def drop_summary(vault: Vault) -> dict[str, Any]:
+    """Drop counts by state and the drops that need a person, straight from the catalog."""
+    if not vault.catalog_path.exists():
+        return {"drops": {}, "attention": []}
+    db = open_catalog(vault.catalog_path, migrate=False)
+    try:
+        if "inbox_drops" not in db.table_names():
+            return {"drops": {}, "attention": []}
+        attention = [
+            {
+                "id": r.id,
+                "folder": r.folder,
+                "name": r.name,
+                "state": r.state,
+                "error": r.error,
+                "first_seen_at": r.first_seen_at,
+            }
+            for r in list_drops(
+                db, states=("needs_details", "held", "partial", "refused"), limit=50
+            )
+        ]
+        return {"drops": state_counts(db), "attention": attention}
+    finally:
+        db.close()

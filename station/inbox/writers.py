@@ -14,11 +14,15 @@ from collections.abc import Iterable
 _WRITE_MODES = (os.O_WRONLY, os.O_RDWR)
 
 
-def writers(paths: Iterable[str], proc: str = "/proc") -> dict[str, list[int]]:
-    """Map each of ``paths`` open for writing to the pids holding it open so."""
+def writers(
+    paths: Iterable[str] = (), *, under: str | None = None, proc: str = "/proc"
+) -> dict[str, list[int]]:
+    """Map each of ``paths`` (or any file below the folder ``under``) that is open for writing
+    to the pids holding it open so."""
     wanted = {os.path.realpath(p) for p in paths}
+    prefix = os.path.realpath(under) + "/" if under is not None else None
     found: dict[str, list[int]] = {}
-    if not wanted:
+    if not wanted and prefix is None:
         return found
     try:
         pids = [p for p in os.listdir(proc) if p.isdigit()]
@@ -35,7 +39,7 @@ def writers(paths: Iterable[str], proc: str = "/proc") -> dict[str, list[int]]:
                 target = os.readlink(f"{fd_dir}/{fd}")
             except OSError:
                 continue
-            if target not in wanted:
+            if target not in wanted and not (prefix and target.startswith(prefix)):
                 continue
             try:
                 with open(f"{proc}/{pid}/fdinfo/{fd}", encoding="ascii") as fh:
