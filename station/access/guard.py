@@ -20,7 +20,7 @@ ADMIN = ("admin",)
 
 def guard(app: App, *roles: str) -> User | None:
     if app.db.execute("select count(*) from users").fetchone()[0] == 0:
-        log.warning(
+        log.info(
             "access.open_station",
             actor=app.actor,
             hint="no accounts yet: create an admin with `station users add`",

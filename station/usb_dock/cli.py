@@ -61,23 +61,23 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
     from station.audit.schedule import IntegrityService
     from station.config import Settings
     from station.daemon import Daemon
-    from station.inbox.service import InboxService
-    from station.settings_watch import SettingsWatcher
+    from station.inbox.daemon import daemon_services
     from station.transcode.service import TranscodeService
 
     transcode = TranscodeService(vault, settings) if settings.transcode.profile != "off" else None
-    inbox = InboxService(vault, settings)
+    wakes = [transcode.wake] if transcode is not None else []
 
-    def on_change(new: Settings, old: Settings, keys: list[str]) -> None:
-        # applied in place, so every part holding the settings sees the new values
+    def apply_in_place(new: Settings, old: Settings, keys: list[str]) -> None:
+        # every part holding the settings object sees the new values (dock thresholds, …)
         for f in dataclasses.fields(Settings):
             setattr(settings, f.name, getattr(new, f.name))
-        inbox.update_settings(new)
 
-    services: list[Any] = [inbox, IntegrityService(vault, settings)]
+    inbox, watcher = daemon_services(
+        vault, settings, on_settings=[apply_in_place], on_ingested=wakes
+    )
+    services: list[Any] = [inbox, IntegrityService(vault, settings), watcher]
     if transcode is not None:
         services.insert(0, transcode)
-    services.append(SettingsWatcher(vault.settings_path, on_change, current=settings))
     wake = [lambda _outcome: transcode.wake()] if transcode is not None else []
     return Daemon(vault, settings, actor="station", services=services, on_session_end=wake)
 
