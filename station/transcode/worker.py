@@ -17,6 +17,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +119,29 @@ def _recording_updates(row: dict[str, object], info: MediaInfo) -> dict[str, obj
     return updates
 
 
+class _Background:
+    """Run ``fn(arg)`` in a thread (hashlib releases the GIL); ``result()`` joins, re-raises."""
+
+    def __init__(self, fn: Callable[[Path], tuple[str, int]], arg: Path) -> None:
+        self._value: tuple[str, int] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, arg), name="transcode-sha256")
+        self._thread.start()
+
+    def _run(self, fn: Callable[[Path], tuple[str, int]], arg: Path) -> None:
+        try:
+            self._value = fn(arg)
+        except BaseException as exc:  # handed to the caller in result()
+            self._error = exc
+
+    def result(self) -> tuple[str, int]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
 class _Laps:
     """Seconds spent in each phase of a job, for the log (where the time goes)."""
 
@@ -205,8 +229,14 @@ class _Job:
         fsync_file(tmp)
         lap("fsync")
         check = build_check(self.tools.ffmpeg, method, tmp, self.workdir)
-        checked = self.run(check.argv)
-        lap("check")
+        # The SHA-256 of the derivative is taken while ffmpeg reads it back: one trip to the
+        # disk serves both (they read the same pages), on two cores.
+        hashing = _Background(sha256_file, tmp)
+        try:
+            checked = self.run(check.argv)
+        finally:
+            sha, size = hashing.result()  # never leave the thread behind
+        lap("check+sha256")
         if _is_full(checked):
             raise ArchivalFullError(checked.describe(), where=str(self.workdir))
         if checked.returncode != 0 or checked.stderr.strip():
@@ -216,8 +246,6 @@ class _Job:
             )
         verdict = judge(method.name, {**cmd.aux, **check.aux})
         verdict.raise_if_failed(str(final))
-        sha, size = sha256_file(tmp)
-        lap("sha256")
         _install(tmp, final)
         rel = str(final.relative_to(self.vault.home))
         jobs.mark_done(
