@@ -19,7 +19,16 @@ _COMMAND_MODULES = (
     "station.ingest.cli",  # ingest, recordings list/show
     "station.sim.cli",  # sim volume
     "station.demo",  # demo
+    "station.verify.cli",  # verify, checkpoint
+    "station.access.cli",  # users, access, export
+    "station.spotcheck.cli",  # spotcheck, report spotchecks
+    "station.retention.cli",  # retention run|restore|tombstones
+    "station.cases.cli",  # cases …, recordings tag|hold|release|review|mark-long-term|search
+    "station.reports.cli",  # report retention|compliance|devices
     "station.transcode.cli",  # transcode status, retry, run-once
+    "station.inbox.cli",  # inbox status|assign|rescan
+    "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
+    "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -47,9 +56,10 @@ def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
     接入记录仪、校验、归档、保管。Dock recorders, verify every copy, archive and retain footage
     under the whole-process recording rules (R1–R18).
     """
+    # services log JSON at info to the journal; a person at a terminal sees warnings and errors
+    as_json = os.environ.get("STATION_LOG_JSON") == "1"
     log.configure(
-        os.environ.get("STATION_LOG_LEVEL", "warning"),
-        json=os.environ.get("STATION_LOG_JSON") == "1",
+        os.environ.get("STATION_LOG_LEVEL", "info" if as_json else "warning"), json=as_json
     )
     ctx.obj = App(
         vault=Vault(Path(home) if home else default_home()), actor=actor or default_actor()

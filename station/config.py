@@ -7,6 +7,7 @@ with the key's dotted name and the file. Settings are read when asked for, never
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 import tomllib
 import types
@@ -134,6 +135,41 @@ class RetentionSection:
             raise ConfigError("must be at least 1", where="retention.case_years")
         if self.grace_days < 0:
             raise ConfigError("must not be negative", where="retention.grace_days")
+        if self.grace_days > 365:
+            raise ConfigError("must be at most 365", where="retention.grace_days")
+
+
+@dataclass
+class ReportsSection:
+    # R1/R2: which deadline makes an ingest late in the compliance report: the hours of
+    # ingest.deadline_hours, the working days of ingest.deadline_working_days, or "either"
+    # (late when it misses both). The deadline is policy, not code (R2).
+    late_rule: str = "hours"
+    # R2 working-day arithmetic: public holidays (YYYY-MM-DD) and make-up working days (调休).
+    holidays: list[str] = field(default_factory=list)
+    makeup_workdays: list[str] = field(default_factory=list)
+    # R13: AV records archived within 30 days after the enforcement act ends (20 in seed 003).
+    archive_days: int = 30
+    # How far the retention report forecasts free space.
+    forecast_days: int = 90
+
+    def validate(self) -> None:
+        if self.late_rule not in ("hours", "working-days", "either"):
+            raise ConfigError(
+                "must be 'hours', 'working-days' or 'either'", where="reports.late_rule"
+            )
+        for key in ("holidays", "makeup_workdays"):
+            for i, text in enumerate(getattr(self, key)):
+                try:
+                    dt.date.fromisoformat(text)
+                except ValueError as exc:
+                    raise ConfigError(
+                        f"not a date YYYY-MM-DD: {text!r}", where=f"reports.{key}[{i}]"
+                    ) from exc
+        if not 1 <= self.archive_days <= 366:
+            raise ConfigError("must be between 1 and 366", where="reports.archive_days")
+        if not 1 <= self.forecast_days <= 3650:
+            raise ConfigError("must be between 1 and 3650", where="reports.forecast_days")
 
 
 @dataclass
@@ -148,13 +184,33 @@ class DiscSection:
 
 @dataclass
 class InboxSection:
+    # Watched inbox folders for devices without a dock (issue 8); absolute paths.
     folders: list[str] = field(default_factory=list)
+    # A drop is taken only after this long without any change (and, where inotify reports it,
+    # with every written file closed by its writer).
     settle_seconds: float = 5.0
+    # After a verified copy: remove the file from the inbox, or keep it (DESIGN invariant 2).
     after_verify: str = "remove"
+    # auto: inotify on local file systems, polling on network shares; or force one of them.
+    watch_mode: str = "auto"
+    poll_seconds: float = 2.0
+    # Bound of the watcher's event queue; when full the service rescans instead of growing.
+    event_queue_max: int = 8192
 
     def validate(self) -> None:
         if self.after_verify not in ("keep", "remove"):
             raise ConfigError("must be 'keep' or 'remove'", where="inbox.after_verify")
+        if self.watch_mode not in ("auto", "inotify", "poll"):
+            raise ConfigError("must be 'auto', 'inotify' or 'poll'", where="inbox.watch_mode")
+        if not 0 < self.settle_seconds <= 3600:
+            raise ConfigError("must be between 0 and 3600 seconds", where="inbox.settle_seconds")
+        if not 0.1 <= self.poll_seconds <= 600:
+            raise ConfigError("must be between 0.1 and 600 seconds", where="inbox.poll_seconds")
+        if self.event_queue_max < 16:
+            raise ConfigError("must be at least 16", where="inbox.event_queue_max")
+        for i, folder in enumerate(self.folders):
+            if not folder.startswith("/"):
+                raise ConfigError("must be an absolute path", where=f"inbox.folders[{i}]")
 
 
 @dataclass
@@ -179,6 +235,7 @@ class Settings:
     dock: DockSection = field(default_factory=DockSection)
     transcode: TranscodeSection = field(default_factory=TranscodeSection)
     retention: RetentionSection = field(default_factory=RetentionSection)
+    reports: ReportsSection = field(default_factory=ReportsSection)
     disc: DiscSection = field(default_factory=DiscSection)
     inbox: InboxSection = field(default_factory=InboxSection)
     audit: AuditSection = field(default_factory=AuditSection)

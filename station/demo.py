@@ -1,22 +1,46 @@
-"""``station demo``: the station's main job on an embedded default.
+"""``station demo``: the station's main job, for real, on an embedded default.
 
-A simulated recorder volume with generated footage is ingested into a fresh station home, and
-the result is shown. (The dock daemon replaces the direct ingest with a real running daemon and a
-docked simulated recorder.)
+A fresh station home; one recorder enrolled. The dock daemon (``station run``) starts as a real
+subprocess under ``umockdev-wrapper``. Two simulated recorders speak ZFY-LINE/1 on real ptys,
+their storage an exFAT image on a loop device (as root; a folder otherwise). Synthetic udev
+``add`` events dock them: the enrolled one (clock 12 s fast, 64 % battery) is checked, its clock
+corrected, its storage mounted read-only, ingested, verified and cleared; the unenrolled one is
+refused and never mounted. The result is shown: files, flags, corrected times, "safe to undock".
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import shutil
+import time
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
 from station.catalog import open_catalog
-from station.cli_util import App, handle_errors, pass_app, print_table
-from station.ingest import IngestContext, ingest_volume
+from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.errors import StationError
+from station.recorder.simulator import SimConfig
 from station.sim.volume import make_volume
+from station.timeutil import parse_iso
+from station.usb_dock import registry
 from station.vault import Vault
+
+ENROLLED = ("ZFY0001", "100001", "张三")
+STRANGER = ("ZFY0777", "100777", "王五")
+SECRET = bytes.fromhex("5a46592d4c494e452f312064656d6f206b6579202d206e6f7420666f72207573")
+
+
+_QUIET: list[bool] = [False]
+
+
+def _say(text: str) -> None:
+    if not _QUIET[0]:
+        click.echo(text)
 
 
 @click.command("demo")
@@ -28,63 +52,231 @@ from station.vault import Vault
     type=click.Path(file_okay=False),
     help="演示目录 / folder for the demo's files",
 )
-@click.option("--clips", default=4, show_default=True)
-@click.option("--seconds", default=5.0, show_default=True)
+@click.option("--clips", default=4, show_default=True, help="录像数 / clips on the recorder")
+@click.option("--seconds", default=3.0, show_default=True, help="每段秒数 / seconds per clip")
+@json_option
 @pass_app
 @handle_errors
-def demo_cmd(app: App, workdir: str, clips: int, seconds: float) -> None:
-    """演示：模拟记录仪接入并采集 / Demo: a simulated recorder's footage ingested end to end."""
+def demo_cmd(app: App, workdir: str, clips: int, seconds: float, as_json: bool) -> None:
+    """演示：守护进程与模拟记录仪 / Demo: the dock daemon with simulated recorders docked."""
+    from station.usb_dock.dockbed import (
+        DockBed,
+        exfat_loop,
+        files_of,
+        is_root,
+        read_loop,
+        sim_recorder,
+    )
+
+    if not shutil.which("umockdev-wrapper"):
+        raise StationError(
+            "umockdev-wrapper not found / 未找到 umockdev", hint="run scripts/setup.sh as root"
+        )
+    _QUIET[0] = as_json
     root = Path(workdir).resolve()
     if root.exists():
         shutil.rmtree(root)
+    root.mkdir(parents=True)
     vault = Vault(root / "home")
     vault.init()
-    volume = root / "recorder"
-    click.echo(f"1. 生成模拟记录仪存储 / simulated recorder volume: {volume}")
-    make_volume(
-        volume,
-        device="DSJ0001",
-        officer="100001",
-        clips=clips,
-        seconds=seconds,
-        important=1,
-        size="1280x720",
-    )
     db = open_catalog(vault.catalog_path)
-    click.echo(f"2. 采集到 / ingesting into {vault.home}")
-    report = ingest_volume(
-        vault,
+    registry.enrol(
         db,
-        vault.settings(),
-        volume,
-        IngestContext(kind="cli", method="demo"),
+        ENROLLED[0],
+        officer_id=ENROLLED[1],
+        unit_id="110101000001",
+        officer_name=ENROLLED[2],
+        unit_name="示例市城市管理局",
+        model="DSJ-SIM1",
         actor=app.actor,
+        secret=SECRET,
     )
-    s = report.summary()
-    click.echo(
-        f"   新增 new {s['new']}, 已有 held {s['held']}, 失败 failed {s['failed']}, "
-        f"{s['bytes'] / 1e6:.1f} MB, {s['mb_per_s']} MB/s"
-    )
-    rows = db.query(
-        "select sha256, device_id, officer_id, recorded_at, important, size,"
-        " original_name from recordings order by recorded_at"
-    )
+    _say(f"1. 采集站 / station home: {vault.home}")
+    _say(f"   已登记 / enrolled: {ENROLLED[0]} → {ENROLLED[2]} ({ENROLLED[1]})")
+    tz = ZoneInfo("Asia/Shanghai")
+    drift = 12.0
+    volumes = {}
+    for dev, officer, _name in (ENROLLED, STRANGER):
+        n = clips if dev == ENROLLED[0] else 1
+        start = dt.datetime.now(tz).replace(tzinfo=None) - dt.timedelta(hours=3)
+        folder = root / f"recorder-{dev}"
+        # The recorder names its files by its own clock, 12 s fast.
+        make_volume(
+            folder,
+            device=dev,
+            officer=officer,
+            clips=n,
+            seconds=seconds,
+            important=1 if n > 1 else 0,
+            size="640x360",
+            start=start + dt.timedelta(seconds=drift),
+        )
+        volumes[dev] = folder
+    with ExitStack() as stack:
+        storage = {}
+        for dev, folder in volumes.items():
+            if is_root():
+                storage[dev] = stack.enter_context(exfat_loop(root, folder, size_mb=64))
+            else:
+                storage[dev] = str(folder)
+        sims = {
+            ENROLLED[0]: stack.enter_context(
+                sim_recorder(
+                    SimConfig(
+                        serial=ENROLLED[0],
+                        officer_id=ENROLLED[1],
+                        officer_name=ENROLLED[2],
+                        secret=SECRET,
+                        drift_s=drift,
+                        battery_pct=64,
+                        volume=volumes[ENROLLED[0]],
+                    )
+                )
+            ),
+            STRANGER[0]: stack.enter_context(
+                sim_recorder(
+                    SimConfig(
+                        serial=STRANGER[0],
+                        officer_id=STRANGER[1],
+                        officer_name=STRANGER[2],
+                        secret=b"unknown",
+                        volume=volumes[STRANGER[0]],
+                    )
+                )
+            ),
+        }
+        for dev, (_rec, pty) in sims.items():
+            _say(
+                f"2. 模拟记录仪 / simulated recorder {dev}: serial port {pty}, storage "
+                f"{storage[dev]}"
+            )
+        bed = DockBed(vault.home, root)
+        stack.callback(bed.close)
+        bed.start()
+        bed.notifications("READY=1")
+        _say(
+            f"3. 守护进程已就绪 / daemon ready (station run, pid {bed.status().get('pid')}, "
+            "under umockdev-wrapper; sd_notify READY=1 received)"
+        )
+        for port, dev in enumerate(sims, start=1):
+            bed.dock(port, sims[dev][1], storage[dev], usb_serial=dev)
+            _say(f"4. 接入 / docked {dev} in slot 1-{port} (udev add: usb, ttyACM{port}, storage)")
+        last: dict[str, str] = {}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            st = bed.status()
+            slots: list[dict[str, Any]] = list(st.get("slots", []))  # type: ignore[call-overload]
+            for s in slots:
+                if last.get(s["slot"]) != s.get("phase"):
+                    last[s["slot"]] = s.get("phase", "")
+                    _say(f"   [{s['slot']}] {s.get('device_id') or '?'}: {s.get('phase_text')}")
+            if len(slots) == 2 and all(s.get("safe_to_undock") for s in slots):
+                break
+            time.sleep(0.2)
+        else:
+            raise StationError(
+                "the demo's sessions did not finish in 120 s",
+                where=str(bed.log),
+                hint="see the daemon log",
+            )
+        final = bed.status()
+        if not as_json:
+            _show(db, final, tz)
+        for port in (1, 2):
+            bed.undock(f"/sys/devices/usb1/1-{port}")
+        for dev, src in storage.items():
+            left = read_loop(src, root) if is_root() else files_of(Path(src))
+            n = len(left)
+            _say(f"   记录仪 / recorder {dev}: 剩余 {n} 个文件 / {n} file(s) left on the recorder")
+        left_on = {
+            dev: sorted(read_loop(src, root) if is_root() else files_of(Path(src)))
+            for dev, src in storage.items()
+        }
+        rc = bed.stop_daemon()
+        _say(f"8. 拔出，守护进程停止 / undocked; daemon stopped (exit {rc})")
+    if as_json:
+        print_json(
+            {
+                "home": str(vault.home),
+                "slots": final.get("slots", []),
+                "daemon_exit": rc,
+                "recordings": [dict(r) for r in db.query("select * from recordings")],
+                "alerts": registry.list_alerts(db),
+                "left_on_recorders": left_on,
+            }
+        )
+    db.close()
+    _say(f"   日志 / daemon log: {root / 'daemon.log'}")
+    _say(f"   查看 / look around: station --home {vault.home} recordings list | devices alerts")
+    os.sync()
+
+
+def _show(db: Any, status: dict[str, Any], tz: ZoneInfo) -> None:
+    _say("5. 插槽状态 / slots (station status):")
     print_table(
-        ["SHA-256", "设备 device", "警号 officer", "录制 recorded (UTC)", "IMP", "文件 file"],
+        [
+            "插槽 slot",
+            "设备 device",
+            "阶段 phase",
+            "文件 files",
+            "电量 battery",
+            "时钟偏差 drift",
+            "已清除 cleared",
+            "可拔出 safe",
+        ],
         [
             [
-                r["sha256"][:16],
+                s["slot"],
+                s.get("device_id"),
+                s.get("phase"),
+                f"{s.get('files_done', 0)}/{s.get('files_total', 0)}",
+                f"{s.get('battery_pct')}%",
+                f"{s.get('drift_s'):+.1f} s" if s.get("drift_s") is not None else "?",
+                s.get("cleared", 0),
+                "是 / yes" if s.get("safe_to_undock") else "否 / no",
+            ]
+            for s in status.get("slots", [])
+        ],
+    )
+    _say("6. 标记 / flags:")
+    for s in status.get("slots", []):
+        for f in s.get("flags", []):
+            _say(f"   [{s['slot']}] {f['code']}: {f['message']}")
+    _say("7. 已入库录像（设备时间 → 校正后北京时间）/ stored recordings (device time → corrected):")
+    rows = db.query(
+        "select sha256, device_id, officer_id, recorded_at_device, recorded_at, drift_s,"
+        " important, original_name from recordings order by recorded_at"
+    )
+    print_table(
+        [
+            "SHA-256",
+            "设备 device",
+            "警号 officer",
+            "设备时间 device clock",
+            "校正 corrected",
+            "偏差 drift",
+            "IMP",
+            "文件 file",
+        ],
+        [
+            [
+                r["sha256"][:12],
                 r["device_id"],
                 r["officer_id"],
-                r["recorded_at"][:19],
+                (r["recorded_at_device"] or "")[:19],
+                parse_iso(r["recorded_at"]).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+                if r["recorded_at"]
+                else "?",
+                f"{r['drift_s']:+.1f} s" if r["drift_s"] is not None else "",
                 "★" if r["important"] else "",
                 r["original_name"],
             ]
             for r in rows
         ],
     )
-    click.echo(f"3. 可安全拔出 / safe to undock: {len(report.verified_sources())} files verified")
-    db.close()
+    alerts = registry.list_alerts(db)
+    for a in alerts:
+        _say(f"   告警 / alert #{a['id']} {a['code']}: {a['message']}")
 
 
 COMMANDS = [demo_cmd]

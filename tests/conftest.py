@@ -56,3 +56,14 @@ def volume(tmp_path: Path, sim_clips: Path) -> Path:
     dst = tmp_path / "volume"
     shutil.copytree(sim_clips, dst)
     return dst
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """structlog's configuration is global: a CLI test that set 'warning' must not hide the
+    info events the next test looks for."""
+    import structlog
+
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()

@@ -111,6 +111,19 @@ def test_vault_disk_full(small_vault: Vault, settings: Settings, tmp_path: Path)
         (vol / f"R{i}.MP4").write_bytes(os.urandom(4 << 20))  # 32 MiB > 24 MiB disk
     before = _tree_hashes(vol)
     db = open_catalog(small_vault.catalog_path)
+    try:
+        _check_disk_full(small_vault, db, settings, vol, before)
+    finally:
+        db.close()
+
+
+def _check_disk_full(
+    small_vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    vol: Path,
+    before: dict[str, str],
+) -> None:
     with pytest.raises(VaultFullError) as e:
         ingest_volume(small_vault, db, settings, vol, IngestContext(kind="cli"), actor="t")
     assert "full" in str(e.value)
@@ -129,7 +142,6 @@ def test_vault_disk_full(small_vault: Vault, settings: Settings, tmp_path: Path)
     assert _tree_hashes(vol) == before
     state = db.execute("select state from sessions").fetchone()[0]
     assert state == "failed"
-    db.close()
 
 
 def test_concurrent_ingests_of_same_content(

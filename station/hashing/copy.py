@@ -13,6 +13,8 @@ import ctypes.util
 import errno
 import hashlib
 import os
+import queue
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -89,6 +91,74 @@ def copy_and_hash(
     return h.hexdigest(), total
 
 
+PIPELINE_MIN = 8 << 20  # files at least this large are read and hashed in parallel
+
+
+def copy_and_hash_pipelined(
+    reader: Reader,
+    dst_fd: int,
+    *,
+    chunk: int = 1 << 20,
+    buffers: int = 4,
+    on_bytes: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[str, int]:
+    """Like ``copy_and_hash``, with the source read in its own thread while the previous chunk
+    is hashed and written (both release the GIL). Still exactly one read of the source."""
+    free: queue.Queue[bytearray] = queue.Queue()
+    full: queue.Queue[tuple[bytearray, int] | BaseException] = queue.Queue()
+    for _ in range(buffers):
+        free.put(bytearray(chunk))
+    cancel = threading.Event()
+
+    def produce() -> None:
+        try:
+            while not cancel.is_set():
+                if should_stop is not None and should_stop():
+                    full.put(InterruptedError("stopped"))
+                    return
+                buf = free.get()
+                if cancel.is_set():
+                    return
+                n = reader.readinto(memoryview(buf)) or 0
+                full.put((buf, n))
+                if n == 0:
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            full.put(exc)
+
+    t = threading.Thread(target=produce, name="copy-read", daemon=True)
+    t.start()
+    h = hashlib.sha256()
+    total = 0
+    try:
+        while True:
+            item = full.get()
+            if isinstance(item, BaseException):
+                raise item
+            buf, n = item
+            if n == 0:
+                break
+            part = memoryview(buf)[:n]
+            h.update(part)
+            written = 0
+            while written < n:
+                try:
+                    written += os.write(dst_fd, part[written:])
+                except OSError as exc:
+                    exc.filename = exc.filename or "<vault>"
+                    raise
+            total += n
+            free.put(buf)
+            if on_bytes is not None:
+                on_bytes(n)
+    finally:
+        cancel.set()
+        free.put(bytearray(0))  # wake the reader if it waits for a buffer
+        t.join()
+    return h.hexdigest(), total
+
+
 def evict(fd: int) -> None:
     """Drop the file's clean pages from the page cache (after it was flushed)."""
     try:
@@ -97,11 +167,34 @@ def evict(fd: int) -> None:
         pass
 
 
-def hash_file(path: Path, *, chunk: int = 1 << 20, from_disk: bool = True) -> tuple[str, int]:
-    """SHA-256 of a file; with ``from_disk`` its cached pages are dropped first."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+def prefetch(path: Path, *, from_disk: bool = False) -> None:
+    """Start reading ``path`` into the page cache in the background (``WILLNEED``).
+
+    With ``from_disk`` its cached pages are dropped first, so what is read next comes from the
+    device. Lets the reads of many small files overlap instead of waiting on each in turn.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return
     try:
         if from_disk:
+            evict(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def hash_file(
+    path: Path, *, chunk: int = 1 << 20, from_disk: bool = True, prefetched: bool = False
+) -> tuple[str, int]:
+    """SHA-256 of a file; with ``from_disk`` its cached pages are dropped first (unless they were
+    just dropped and re-read from the device by ``prefetch(from_disk=True)``) and after."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if from_disk and not prefetched:
             evict(fd)
         h = hashlib.sha256()
         buf = bytearray(chunk)

@@ -20,6 +20,7 @@ import datetime as dt
 import errno
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -35,10 +36,13 @@ from station.catalog import write_txn
 from station.config import Settings
 from station.errors import IngestError, StationError, VaultFullError, VolumeGoneError
 from station.hashing.copy import (
+    PIPELINE_MIN,
     Reader,
+    copy_and_hash_pipelined,
     hash_file,
     link_no_replace,
     open_source,
+    prefetch,
     syncfs,
 )
 from station.hashing.copy import copy_and_hash as _copy_and_hash
@@ -52,6 +56,9 @@ from station.vault import Vault
 log = get()
 
 BATCH_FILES = 256
+PREFETCH_FILES = 16
+PREFETCH_MAX_FILE = 4 << 20
+PREFETCH_BYTES = 32 << 20
 BATCH_BYTES = 16 << 20  # large files commit one by one, so verify overlaps the next copy
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _GONE = (errno.ENODEV, errno.ENXIO, errno.ENOTCONN, errno.ESHUTDOWN, errno.ENOMEDIUM)
@@ -289,8 +296,10 @@ class _Run:
     def copy_all(self, entries: list[SourceEntry]) -> None:
         batch: list[_Staged] = []
         batch_bytes = 0
+        ahead = 0  # index up to which small source files were asked for in advance
         try:
-            for entry in entries:
+            for i, entry in enumerate(entries):
+                ahead = self._read_ahead(entries, i, ahead)
                 if self.stop.is_set():
                     raise _Abort("stopped")
                 if entry.kind != "file":
@@ -317,6 +326,20 @@ class _Run:
             return
         self._put(batch)
         self._put(None)
+
+    def _read_ahead(self, entries: list[SourceEntry], i: int, ahead: int) -> int:
+        """Ask the kernel to read the next small files while this one is copied."""
+        ahead = max(ahead, i + 1)
+        budget = 0
+        while ahead < len(entries) and ahead - i <= PREFETCH_FILES:
+            e = entries[ahead]
+            if e.kind == "file" and e.size <= PREFETCH_MAX_FILE:
+                budget += e.size
+                if budget > PREFETCH_BYTES:
+                    break
+                prefetch(e.path)
+            ahead += 1
+        return ahead
 
     def _put(self, item: list[_Staged] | None) -> None:
         if item is not None and not item:
@@ -346,7 +369,10 @@ class _Run:
                 raise self._vault_error(exc, staged) from exc
             try:
                 try:
-                    sha, size = _copy_and_hash(
+                    copier = (
+                        copy_and_hash_pipelined if entry.size >= PIPELINE_MIN else _copy_and_hash
+                    )
+                    sha, size = copier(
                         reader,
                         out,
                         chunk=self.chunk,
@@ -431,6 +457,10 @@ class _Run:
                 raise self._vault_error(exc, self.vault.staging).error or exc from exc
         linked: list[Path] = []
         try:
+            if self.settings.ingest.verify_after_write:
+                for s in staged_any:  # drop the copies from the cache, re-read them from disk
+                    assert s.staged is not None
+                    prefetch(s.staged, from_disk=True)
             for s in batch:
                 if s.staged is None:
                     results.append((s, s.outcome or "failed", s.failure, None))
@@ -477,7 +507,7 @@ class _Run:
         ext = ext_of(entry.rel)
         damaged = damage_check(s.staged, ext)  # headers only, while still cached; advisory
         if self.settings.ingest.verify_after_write:
-            again, size = hash_file(s.staged, chunk=self.chunk, from_disk=True)
+            again, size = hash_file(s.staged, chunk=self.chunk, from_disk=True, prefetched=True)
             if again != s.sha256 or size != s.size:
                 s.staged.unlink(missing_ok=True)
                 log.error("ingest.verify_mismatch", path=entry.rel, copied=s.sha256, reread=again)
@@ -724,7 +754,15 @@ def _run(
     if isinstance(error, VaultFullError):
         run.report.aborted = "vault full"
     run.report.elapsed_s = time.monotonic() - started
-    run.close_session()
+    try:
+        run.close_session()
+    except sqlite3.Error as exc:
+        # e.g. the disk is full for the catalog too: the rows of every verified file are
+        # committed already; the session stays "running" and is closed as interrupted at the
+        # next start-up (recover_at_startup). Report the first error, not this one.
+        log.error("ingest.session_close_failed", session_id=run.report.session_id, error=str(exc))
+        if error is None:
+            raise
     run._progress(force=True)
     log.info("ingest.finished", **run.report.summary())
     if error is not None:

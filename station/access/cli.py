@@ -1,0 +1,337 @@
+"""``station users …``, ``station access …`` and ``station export`` (R8, R14, R15)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import click
+
+from station.access import approvals
+from station.access.export import EXPORT_ROLES, export_request
+from station.access.users import (
+    ROLES,
+    create_user,
+    disable_user,
+    require_role,
+    set_password,
+    user_count,
+)
+from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.errors import StationError
+from station.timeutil import parse_iso, utcnow
+
+
+def _new_password() -> str:
+    env = os.environ.get("STATION_NEW_PASSWORD")
+    if env is not None:
+        return env
+    return str(
+        click.prompt("新密码 / new password", hide_input=True, confirmation_prompt=True, err=True)
+    )
+
+
+@click.group("users")
+def users_group() -> None:
+    """账号与角色 / Station accounts and roles (officer, clerk, supervisor, admin)."""
+
+
+@users_group.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="角色 / role")
+@click.option("--display-name", help="姓名 / full name")
+@json_option
+@pass_app
+@handle_errors
+def users_add(app: App, name: str, role: str, display_name: str | None, as_json: bool) -> None:
+    """新增账号 / Add an account (admin; the very first account must be an admin).
+
+    新密码从提示输入，或环境变量 STATION_NEW_PASSWORD。The new password is prompted for, or
+    taken from env STATION_NEW_PASSWORD.
+    """
+    if user_count(app.db) == 0:
+        if role != "admin":
+            raise StationError("the first account must be an admin / 第一个账号必须是管理员")
+        actor = app.actor
+    else:
+        actor = require_role(app, "admin").name
+    user = create_user(app.db, name, role, _new_password(), actor=actor, display_name=display_name)
+    if as_json:
+        print_json({"name": user.name, "role": user.role})
+    else:
+        click.echo(f"已创建 / created: {user.name} ({user.role})")
+
+
+@users_group.command("list")
+@json_option
+@pass_app
+@handle_errors
+def users_list(app: App, as_json: bool) -> None:
+    """列出账号 / List accounts (admin, supervisor)."""
+    require_role(app, "admin", "supervisor")
+    rows = [
+        dict(r)
+        for r in app.db.query(
+            "select name, display_name, role, created_at, created_by, disabled from users"
+            " order by name"
+        )
+    ]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(
+            ["账号 user", "姓名 name", "角色 role", "创建 created", "停用 disabled"],
+            [
+                (r["name"], r["display_name"], r["role"], r["created_at"][:10], r["disabled"])
+                for r in rows
+            ],
+        )
+
+
+@users_group.command("passwd")
+@click.argument("name", required=False)
+@json_option
+@pass_app
+@handle_errors
+def users_passwd(app: App, name: str | None, as_json: bool) -> None:
+    """修改密码 / Change your password (or, as admin, someone else's)."""
+    me = require_role(app)
+    target = name or me.name
+    if target != me.name and me.role != "admin":
+        require_role(app, "admin")
+    set_password(app.db, target, _new_password(), actor=me.name)
+    if as_json:
+        print_json({"name": target, "changed": True})
+    else:
+        click.echo(f"密码已修改 / password changed: {target}")
+
+
+@users_group.command("disable")
+@click.argument("name")
+@json_option
+@pass_app
+@handle_errors
+def users_disable(app: App, name: str, as_json: bool) -> None:
+    """停用账号 / Disable an account (admin). Accounts are never deleted: the log names them."""
+    me = require_role(app, "admin")
+    disable_user(app.db, name, actor=me.name)
+    if as_json:
+        print_json({"name": name, "disabled": True})
+    else:
+        click.echo(f"已停用 / disabled: {name}")
+
+
+@click.group("access")
+def access_group() -> None:
+    """调阅申请与审批 / Access requests and approvals for archived footage (R14, R15)."""
+
+
+def _show(req: approvals.Request, as_json: bool) -> None:
+    if as_json:
+        print_json(req.to_dict())
+        return
+    click.echo(
+        f"申请 / request {req.id}: {req.purpose}  状态 / state: {req.state}\n"
+        f"  申请人 / by: {req.requested_by}  时间 / at: {req.created_at}\n"
+        f"  事由 / reason: {req.reason}\n"
+        f"  用于 / for: {req.recipient or '-'}\n"
+        f"  审批 / decided: {req.decided_by or '-'} {req.decided_at or ''}"
+        f"  有效至 / valid until: {req.valid_until or '-'}\n"
+        f"  录像 / recordings: {len(req.recordings)}"
+    )
+    for sha in req.recordings:
+        click.echo(f"    {sha}")
+
+
+@access_group.command("request")
+@click.option(
+    "--recording",
+    "recordings",
+    multiple=True,
+    required=True,
+    help="录像 SHA-256（可用前缀）/ recording SHA-256 or a prefix (repeat)",
+)
+@click.option(
+    "--purpose",
+    type=click.Choice(approvals.PURPOSES),
+    default="view",
+    show_default=True,
+    help="调阅或导出 / view or export",
+)
+@click.option("--reason", required=True, help="事由（必填）/ why (required, R14)")
+@click.option("--for", "recipient", help="提供给谁（法院、复议机关）/ who the copy is for (R15)")
+@json_option
+@pass_app
+@handle_errors
+def access_request(
+    app: App,
+    recordings: tuple[str, ...],
+    purpose: str,
+    reason: str,
+    recipient: str | None,
+    as_json: bool,
+) -> None:
+    """提出调阅/导出申请 / Ask to view or export recordings (any role)."""
+    user = require_role(app, *ROLES)
+    req = approvals.create_request(
+        app.db, user, purpose=purpose, reason=reason, recordings=list(recordings),
+        recipient=recipient,
+    )  # fmt: skip
+    _show(req, as_json)
+
+
+def _decide(
+    app: App,
+    request_id: int,
+    approve: bool,
+    until: dt.datetime | None,
+    note: str | None,
+    as_json: bool,
+) -> None:
+    user = require_role(app, "supervisor")
+    req = approvals.decide(app.db, user, request_id, approve=approve, valid_until=until, note=note)
+    _show(req, as_json)
+
+
+@access_group.command("approve")
+@click.argument("request_id", metavar="REQUEST", type=int)
+@click.option(
+    "--valid-hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=72.0,
+    show_default=True,
+    help="有效小时数 / hours the approval lasts",
+)
+@click.option(
+    "--valid-until", help="有效期至（ISO 时间）/ valid until (ISO time, overrides --valid-hours)"
+)
+@click.option("--note", help="审批意见 / note")
+@json_option
+@pass_app
+@handle_errors
+def access_approve(
+    app: App,
+    request_id: int,
+    valid_hours: float,
+    valid_until: str | None,
+    note: str | None,
+    as_json: bool,
+) -> None:
+    """批准申请 / Approve a request (supervisor; never one's own)."""
+    try:
+        until = (
+            parse_iso(valid_until, app.settings.station.timezone)
+            if valid_until
+            else utcnow() + dt.timedelta(hours=valid_hours)
+        )
+    except ValueError as exc:
+        raise StationError(f"not an ISO time: {valid_until!r}", where="--valid-until") from exc
+    _decide(app, request_id, True, until, note, as_json)
+
+
+@access_group.command("reject")
+@click.argument("request_id", metavar="REQUEST", type=int)
+@click.option("--note", help="理由 / why")
+@json_option
+@pass_app
+@handle_errors
+def access_reject(app: App, request_id: int, note: str | None, as_json: bool) -> None:
+    """驳回申请 / Reject a request (supervisor)."""
+    _decide(app, request_id, False, None, note, as_json)
+
+
+@access_group.command("list")
+@click.option("--state", type=click.Choice(["pending", "approved", "rejected"]))
+@json_option
+@pass_app
+@handle_errors
+def access_list(app: App, state: str | None, as_json: bool) -> None:
+    """列出申请 / List requests (clerk, supervisor, admin)."""
+    require_role(app, "clerk", "supervisor", "admin")
+    reqs = approvals.list_requests(app.db, state)
+    if as_json:
+        print_json([r.to_dict() for r in reqs])
+        return
+    headers = ["#", "用途 purpose", "状态 state", "申请人 by", "录像 n"]
+    headers += ["有效至 valid until", "事由 reason"]
+    rows = [
+        (r.id, r.purpose, r.state, r.requested_by, len(r.recordings), r.valid_until or "")
+        for r in reqs
+    ]
+    print_table(headers, [(*row, r.reason[:30]) for row, r in zip(rows, reqs, strict=True)])
+
+
+@access_group.command("show")
+@click.argument("request_id", metavar="REQUEST", type=int)
+@json_option
+@pass_app
+@handle_errors
+def access_show(app: App, request_id: int, as_json: bool) -> None:
+    """查看申请 / Show a request and its approval."""
+    user = require_role(app, *ROLES)
+    req = approvals.get_request(app.db, request_id)
+    if user.role == "officer" and req.requested_by != user.name:
+        require_role(app, "clerk", "supervisor", "admin")
+    _show(req, as_json)
+
+
+@access_group.command("view")
+@click.argument("request_id", metavar="REQUEST", type=int)
+@click.option("--recording", "recordings", multiple=True, help="只调阅其中几段 / only these")
+@json_option
+@pass_app
+@handle_errors
+def access_view(app: App, request_id: int, recordings: tuple[str, ...], as_json: bool) -> None:
+    """调阅录像（记录在案）/ View approved recordings: logs the view, prints the read-only paths.
+
+    只有申请人、在有效期内可调阅。Only the requester, while the approval is valid (R14).
+    """
+    user = require_role(app, *ROLES)
+    shown = approvals.record_views(app.db, user, request_id, list(recordings) or None)
+    for item in shown:
+        item["path"] = str(app.vault.home / str(item["vault_path"]))
+    if as_json:
+        print_json(shown)
+    else:
+        for item in shown:
+            click.echo(f"{item['original_name']}\t{item['path']}")
+
+
+@click.command("export")
+@click.argument("request_id", metavar="REQUEST", type=int)
+@click.option(
+    "--to",
+    "dest",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="目标目录 / destination folder",
+)
+@json_option
+@pass_app
+@handle_errors
+def export_cmd(app: App, request_id: int, dest: str, as_json: bool) -> None:
+    """导出已批准的录像 / Export approved recordings as a hashed package (R8, R15).
+
+    需要有效的导出批准，由档案管理员或监督负责人执行。Needs an approved, unexpired export
+    request; run by a clerk or supervisor. Writes the files, approval.json, manifest.json,
+    checkpoint.note and SHA256SUMS; the export is logged.
+    """
+    user = require_role(app, *EXPORT_ROLES)
+    res = export_request(app.vault, app.db, app.settings, user, request_id, Path(dest))
+    if as_json:
+        print_json(
+            {
+                "request": res.request_id,
+                "package": str(res.package),
+                "files": res.files,
+                "bytes": res.bytes,
+                "manifest_sha256": res.manifest_sha256,
+            }
+        )
+    else:
+        click.echo(f"已导出 / exported {res.files} files to {res.package}")
+        click.echo("校验 / check with: cd PACKAGE && sha256sum -c SHA256SUMS")
+
+
+COMMANDS = [users_group, access_group, export_cmd]

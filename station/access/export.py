@@ -1,0 +1,204 @@
+"""Export packages (R8, R15): copies of archived footage leave the station only here, under an
+approved and unexpired export request, as a hashed package, and each export is logged.
+
+Package ``DIR/export-<request>-<time>/``::
+
+    recordings/NNN_<original name>   the originals, bit-exact (hashed while copying, checked
+                                     against the catalog; a mismatch aborts the export)
+    approval.json                    a copy of the request and its approval
+    manifest.json                    what, for whom, by whom, when, each file's SHA-256
+    checkpoint.note                  the newest signed audit checkpoint, with the verifier key
+    SHA256SUMS                       `sha256sum -c SHA256SUMS` checks every file above
+
+The package is written under a hidden name and renamed when complete. A copy of manifest.json,
+approval.json and SHA256SUMS stays in the vault's ``exports/`` folder (R15: a copy is retained).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from station.access.approvals import approval_document, usable_request
+from station.access.users import User
+from station.audit import append, checkpoint
+from station.audit.note import verifier_key
+from station.catalog import write_txn
+from station.config import Settings
+from station.errors import IntegrityError, StationError
+from station.log import get
+from station.timeutil import to_iso, utcnow
+from station.vault import Vault
+
+log = get()
+
+EXPORT_ROLES = ("clerk", "supervisor")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    request_id: int
+    package: Path
+    files: int
+    bytes: int
+    manifest_sha256: str
+
+
+def _copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(src, "rb") as fi, open(dst, "xb") as fo:
+        while chunk := fi.read(1 << 20):
+            h.update(chunk)
+            fo.write(chunk)
+            size += len(chunk)
+        fo.flush()
+        os.fsync(fo.fileno())
+    return h.hexdigest(), size
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[/\\\x00]", "_", name)[:200] or "recording"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def export_request(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    user: User,
+    request_id: int,
+    dest: Path,
+) -> ExportResult:
+    if user.role not in EXPORT_ROLES:
+        raise StationError("export needs a clerk or supervisor")  # callers check the role first
+    req = usable_request(db, user, request_id, purposes=("export",))
+    now = to_iso(utcnow())
+    stamp = now[:19].replace("-", "").replace(":", "")
+    if not dest.is_dir():
+        raise StationError(
+            "the destination folder does not exist / 目标目录不存在", where=str(dest)
+        )
+    final = dest / f"export-{request_id:05d}-{stamp}"
+    partial = dest / f".{final.name}.partial"
+    if final.exists() or partial.exists():
+        raise StationError("an export package of that name exists already", where=str(final))
+    cp = checkpoint.make_checkpoint(vault, db, settings)
+    files: list[dict[str, object]] = []
+    total = 0
+    try:
+        (partial / "recordings").mkdir(parents=True)
+        for n, sha in enumerate(req.recordings, 1):
+            row = db.execute("select * from recordings where sha256 = ?", [sha]).fetchone()
+            cols = [d[0] for d in db.execute("select * from recordings limit 0").description]
+            rec = dict(zip(cols, row, strict=True))
+            rel = f"recordings/{n:03d}_{_safe_name(rec['original_name'])}"
+            got, size = _copy_hashed(vault.home / rec["vault_path"], partial / rel)
+            if got != sha:
+                log.error("access.export_integrity", request=request_id, sha256=sha, got=got)
+                raise IntegrityError(
+                    "a stored original does not match its hash; export stopped / 原始文件校验不符，"
+                    "已停止导出",
+                    where=str(vault.home / rec["vault_path"]),
+                    hint="run `station verify` and report to the supervisor",
+                )
+            total += size
+            files.append(
+                {
+                    "file": rel,
+                    "sha256": sha,
+                    "size": size,
+                    "original_name": rec["original_name"],
+                    "recorded_at": rec["recorded_at"],
+                    "officer_id": rec["officer_id"],
+                    "device_id": rec["device_id"],
+                    "unit_id": rec["unit_id"],
+                    "method": rec["method"],
+                }
+            )
+        approval = approval_document(req)
+        (partial / "approval.json").write_text(approval + "\n", encoding="utf-8")
+        v = checkpoint.station_verifier(vault, settings)
+        (partial / "checkpoint.note").write_text(
+            cp.text + "\n# verifier key: " + verifier_key(v.name, v.key) + "\n", encoding="utf-8"
+        )
+        manifest = {
+            "title": "执法录像导出清单 / Enforcement footage export manifest (R15)",
+            "station": settings.station.id,
+            "unit": settings.station.unit_name,
+            "request": request_id,
+            "purpose": req.purpose,
+            "reason": req.reason,
+            "recipient": req.recipient,
+            "requested_by": req.requested_by,
+            "approved_by": req.decided_by,
+            "approved_at": req.decided_at,
+            "valid_until": req.valid_until,
+            "exported_by": user.name,
+            "exported_at": now,
+            "audit_checkpoint_size": cp.size,
+            "files": files,
+        }
+        manifest_text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+        (partial / "manifest.json").write_text(manifest_text, encoding="utf-8")
+        sums = []
+        for rel in [str(f["file"]) for f in files] + [
+            "approval.json",
+            "manifest.json",
+            "checkpoint.note",
+        ]:
+            digest = hashlib.sha256((partial / rel).read_bytes()).hexdigest()
+            sums.append(f"{digest}  {rel}\n")
+        (partial / "SHA256SUMS").write_text("".join(sums), encoding="utf-8")
+        for p in partial.rglob("*"):
+            if p.is_file():
+                os.chmod(p, 0o444)
+        _fsync_dir(partial)
+        manifest_sha = hashlib.sha256(manifest_text.encode()).hexdigest()
+        # The record and the package appear together: the rename happens inside the
+        # transaction that writes the export row and its audit entry (DESIGN invariant 3).
+        with write_txn(db):
+            db.execute(
+                "insert into access_exports (request_id, exported_by, exported_at, destination,"
+                " files, bytes, manifest_sha256) values (?, ?, ?, ?, ?, ?, ?)",
+                [request_id, user.name, now, str(final), len(files), total, manifest_sha],
+            )
+            append(
+                db,
+                "access.exported",
+                actor=user.name,
+                subject=f"request:{request_id}",
+                data={
+                    "destination": str(final),
+                    "recordings": [f["sha256"] for f in files],
+                    "bytes": total,
+                    "manifest_sha256": manifest_sha,
+                    "recipient": req.recipient,
+                },
+            )
+            os.rename(partial, final)
+        _fsync_dir(dest)
+    except BaseException:
+        # Only our own partial copy is removed; nothing in the vault is touched.
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    kept = vault.exports / final.name  # R15: a copy is retained
+    kept.mkdir(parents=True, exist_ok=True)
+    for name in ("manifest.json", "approval.json", "SHA256SUMS"):
+        shutil.copyfile(final / name, kept / name)
+    log.info("access.exported", request=request_id, to=str(final), files=len(files), bytes=total)
+    return ExportResult(request_id, final, len(files), total, manifest_sha)

@@ -1,0 +1,92 @@
+"""Pure checks on case input: numbers, R11 reason codes, tag categories."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from station.errors import StationError
+from station.retention.policy import R11_REASONS
+
+# Tag categories for recordings (R6, R9): what kind of work the footage shows.
+CATEGORIES: dict[str, tuple[str, str]] = {
+    "patrol": ("日常巡查", "daily patrol"),
+    "education": ("批评教育", "criticism and education"),
+    "warning": ("口头警告", "verbal warning"),
+    "inspection": ("检查", "inspection"),
+    "enforcement": ("执法办案", "enforcement / case handling"),
+    "city-management": ("数字城管", "digital city management"),
+    "emergency": ("突发事件", "emergency / mass incident"),
+    "other": ("其他", "other"),
+}
+
+MAX_NUMBER_LEN = 100
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+class CaseStateError(StationError):
+    """The case is not in a state that allows this / 案件当前状态不允许此操作."""
+
+    exit_code = 12
+
+
+def check_case_number(number: str) -> str:
+    """A case number as typed: spaces inside and Chinese characters are fine (they round-trip
+    unchanged); empty, padded, over-long numbers and control characters are refused."""
+    if not number or not number.strip():
+        raise StationError("案件编号为空 / the case number is empty", where="NUMBER")
+    if number != number.strip():
+        raise StationError(
+            f"案件编号首尾有空白 / the case number {number!r} starts or ends with white space",
+            where="NUMBER",
+            hint="quote the number without leading or trailing spaces",
+        )
+    if len(number) > MAX_NUMBER_LEN:
+        raise StationError(
+            f"案件编号过长 / the case number is longer than {MAX_NUMBER_LEN} characters",
+            where="NUMBER",
+        )
+    for ch in number:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            raise StationError(
+                f"案件编号含控制字符 / the case number contains a control character {ch!r}",
+                where="NUMBER",
+            )
+    return number
+
+
+def check_reason(reason: int | None) -> int:
+    """R11: a long-term mark needs one of the five reason codes."""
+    if reason is None:
+        raise StationError(
+            "长期保存须注明理由代码 / a long-term mark needs a reason code (R11)",
+            where="--reason",
+            hint="1 hostile party, 2 objection/complaint/lawsuit, 3 obstruction/assault, "
+            "4 mass incident/emergency, 5 other",
+        )
+    if reason not in R11_REASONS:
+        raise StationError(
+            f"理由代码须为 1–5 / the R11 reason code must be 1 to 5, got {reason}",
+            where="--reason",
+        )
+    return reason
+
+
+def check_sha(sha: str) -> str:
+    value = sha.strip().lower()
+    if not _SHA.match(value):
+        raise StationError(
+            f"不是 SHA-256 / not a SHA-256 (64 hex digits): {sha!r}",
+            where="SHA256",
+        )
+    return value
+
+
+def check_category(category: str) -> str:
+    if category not in CATEGORIES:
+        raise StationError(
+            f"未知分类 / unknown category {category!r}",
+            where="--category",
+            hint="one of " + ", ".join(CATEGORIES),
+        )
+    return category

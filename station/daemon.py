@@ -1,0 +1,170 @@
+"""``station run``: the dock daemon.
+
+One stop event for the whole process; signal handlers only set it. Threads: pyudev's observer
+(queues events only), the dispatcher (pairs events into slots, submits sessions), a bounded pool
+of dock sessions, and the main thread, which waits on the stop event and pings the systemd
+watchdog. Nothing polls: an idle station sleeps in ``select``/``Event.wait``.
+
+Extra services (the transcode queue, the inbox watcher, …) are objects with ``start()`` and
+``stop()`` handed to :class:`Daemon`; they are started after the dock is ready and stopped before
+it, in reverse order.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import queue
+import signal
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, Protocol
+
+from station.catalog import open_catalog, write_txn
+from station.config import Settings
+from station.log import get
+from station.sdnotify import Notifier
+from station.status import StatusBoard
+from station.timeutil import to_iso, utcnow
+from station.usb_dock.hotplug import Dispatcher, Monitor, Props
+from station.usb_dock.mount import is_mountpoint
+from station.usb_dock.session import DockSession
+from station.usb_dock.slots import DeviceClaims, SlotState
+from station.vault import Vault
+
+log = get()
+
+
+class Service(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class Daemon:
+    def __init__(
+        self,
+        vault: Vault,
+        settings: Settings,
+        *,
+        services: Sequence[Service] = (),
+        notifier: Notifier | None = None,
+        actor: str = "station",
+    ) -> None:
+        self.vault = vault
+        self.settings = settings
+        self.services = list(services)
+        self.notifier = notifier or Notifier()
+        self.actor = actor
+        self.stop = threading.Event()
+        self.events: queue.Queue[Props | None] = queue.Queue(maxsize=1024)
+        self.board = StatusBoard(vault.run / "status.json")
+        self.claims = DeviceClaims()
+        self.dispatcher = Dispatcher(
+            self._session, settings.dock.max_sessions, on_change=self._slot_changed
+        )
+        self.board.listeners.append(lambda b: self.notifier.status(b.summary()))
+
+    # -- pieces ------------------------------------------------------------------------------
+    def _session(self, st: SlotState) -> Any:
+        return DockSession(
+            self.vault, self.settings, st, self.board, self.claims, actor=self.actor
+        ).run()
+
+    def _slot_changed(self, slot: str, what: str) -> None:
+        if what == "removed":
+            self.board.remove(slot)
+        else:
+            self.board.update(slot, phase=what, safe_to_undock=False, flags=[])
+
+    def _dispatch_loop(self) -> None:
+        while True:
+            props = self.events.get()
+            if props is None:
+                return
+            try:
+                self.dispatcher.handle(props)
+            except Exception:
+                log.exception("dock.dispatch_failed", devpath=props.get("DEVPATH"))
+
+    def recover(self) -> int:
+        """Start-up: sessions a crash left running become 'interrupted'; stale mounts go."""
+        self.vault.init()
+        db = open_catalog(self.vault.catalog_path)
+        try:
+            with write_txn(db):
+                cur = db.execute(
+                    "update sessions set state = 'interrupted', ended_at = ?, message ="
+                    " coalesce(message, 'station restarted / 采集站重启') where state = 'running'",
+                    [to_iso(utcnow())],
+                )
+                n = cur.rowcount
+        finally:
+            db.close()
+        mnt = (
+            Path(self.settings.dock.mount_root)
+            if self.settings.dock.mount_root
+            else self.vault.run / "mnt"
+        )
+        if mnt.is_dir():
+            from station.usb_dock.mount import _run
+
+            for mp in mnt.iterdir():
+                if is_mountpoint(mp):
+                    _run(["umount", "-l", str(mp)], str(mp))
+                    log.warning("dock.stale_mount_removed", mountpoint=str(mp))
+        if n:
+            log.warning("daemon.recovered", interrupted_sessions=n)
+        return n
+
+    def request_stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        self.stop.set()  # all a signal handler does
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self, *, install_signals: bool = True) -> int:
+        if install_signals:
+            faulthandler.register(signal.SIGUSR1)  # stack dump on demand, for field debugging
+            signal.signal(signal.SIGTERM, self.request_stop)
+            signal.signal(signal.SIGINT, self.request_stop)
+        self.recover()
+        monitor = Monitor(self.events)
+        dispatcher = threading.Thread(target=self._dispatch_loop, name="dispatch")
+        dispatcher.start()
+        monitor.start()
+        for props in monitor.coldplug():
+            self.events.put(props)
+        started: list[Service] = []
+        try:
+            for svc in self.services:
+                svc.start()
+                started.append(svc)
+            self.board.set_state("ready")
+            self.notifier.ready(self.board.summary())
+            log.info(
+                "daemon.ready",
+                home=str(self.vault.home),
+                max_sessions=self.settings.dock.max_sessions,
+            )
+            interval = self.notifier.watchdog_s / 2 if self.notifier.watchdog_s else 3600.0
+            while not self.stop.wait(interval):
+                if dispatcher.is_alive():
+                    self.notifier.watchdog()
+                else:
+                    log.error("daemon.dispatcher_dead")
+        finally:
+            log.info("daemon.stopping")
+            self.notifier.stopping()
+            self.board.set_state("stopping")
+            monitor.stop()
+            self.events.put(None)
+            dispatcher.join()
+            self.dispatcher.stop()
+            for svc in reversed(started):
+                try:
+                    svc.stop()
+                except Exception:
+                    log.exception("daemon.service_stop_failed", service=type(svc).__name__)
+            self.board.set_state("stopped")
+            log.info("daemon.stopped")
+        return 0

@@ -1,0 +1,219 @@
+"""What goes onto the discs of a job, read from the catalog and checked against the vault.
+
+Reads only: ``cases`` (+ the R11 long-term mark), ``case_recordings``, ``recordings`` (R5
+metadata), ``derivatives`` in state ``done``, the units/officers tables for names, and the audit
+entries about the recordings and cases.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from station.disc_burn.plan import PlanCase, PlanFile, PlanRecording
+from station.errors import IntegrityError, NotFoundError, StationError
+from station.vault import Vault
+
+R11_REASONS = {
+    1: "当事人对执法有抵触情绪或曾有矛盾纠纷 / party hostile to enforcement or earlier disputes",
+    2: "当事人提出异议、投诉、信访、复议或诉讼 / objection, complaint, petition, review or lawsuit",
+    3: "逃避、拒绝、阻碍执法或辱骂、殴打执法人员 / evading, obstructing, insulting or assaulting",
+    4: "处置群体性事件或突发事件 / mass incident or emergency",
+    5: "其他需要长期保存的情形 / other situation needing long-term keeping",
+}
+
+
+class NotLongTermError(StationError):
+    """The case is not marked for long-term keeping (R11) / 案件未标记为长期保存."""
+
+    exit_code = 22
+
+
+class MissingRecordingError(IntegrityError):
+    """A recording of the case is purged or missing from the vault / 录像已清除或缺失."""
+
+
+@dataclass
+class CaseInfo:
+    number: str
+    name: str
+    cause: str | None
+    party: str | None
+    unit_id: str | None
+    unit_name: str | None
+    long_term_reason: int | None
+    long_term_note: str | None
+
+
+@dataclass
+class JobContent:
+    cases: list[PlanCase]
+    info: dict[str, CaseInfo]
+    recordings: dict[str, dict[str, Any]]  # sha256 -> R5 metadata for MANIFEST.json
+
+
+def _case_info(db: sqlite_utils.Database, number: str) -> CaseInfo:
+    row = db.execute(
+        "select c.number, c.name, c.cause, c.party, c.unit_id, u.name, c.long_term_reason,"
+        " c.long_term_note from cases c left join units u on u.unit_id = c.unit_id"
+        " where c.number = ?",
+        [number],
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no case {number!r} / 找不到案件", where="cases")
+    return CaseInfo(*row)
+
+
+def _check_file(vault: Vault, rel: str | None, what: str, sha: str, size: int, case: str) -> None:
+    path = vault.home / rel if rel else None
+    if path is None or not path.is_file():
+        raise MissingRecordingError(
+            f"{what} {sha} is missing from the vault / 录像文件缺失",
+            where=str(path) if path else f"case {case}",
+            hint="run `station verify`; the case cannot go onto a disc until it is restored",
+        )
+    actual = path.stat().st_size
+    if actual != size:
+        raise IntegrityError(
+            f"{what} {sha} has {actual} bytes in the vault, the catalog says {size}",
+            where=str(path),
+            hint="run `station verify`",
+        )
+
+
+def load_content(
+    vault: Vault, db: sqlite_utils.Database, numbers: list[str], *, require_long_term: bool = True
+) -> JobContent:
+    """Read the cases, check every file they need is in the vault (refusing with its hash)."""
+    if not numbers:
+        raise StationError("no case given / 未指定案件", hint="name at least one case number")
+    infos: dict[str, CaseInfo] = {}
+    cases: list[PlanCase] = []
+    metas: dict[str, dict[str, Any]] = {}
+    for number in dict.fromkeys(numbers):
+        info = _case_info(db, number)
+        if require_long_term and info.long_term_reason is None:
+            raise NotLongTermError(
+                f"case {number} is not marked long-term (R11) / 案件未标记长期保存",
+                where=f"case {number}",
+                hint="mark it long-term with its R11 reason first, or pass --not-long-term",
+            )
+        infos[number] = info
+        rows = list(
+            db.query(
+                "select r.*, o.name as officer_name, u.name as unit_name, d.model as device_model"
+                " from case_recordings cr join recordings r on r.sha256 = cr.sha256"
+                " left join officers o on o.officer_id = r.officer_id"
+                " left join units u on u.unit_id = r.unit_id"
+                " left join devices d on d.device_id = r.device_id"
+                " where cr.case_number = ? order by r.recorded_at, r.sha256",
+                [number],
+            )
+        )
+        recs: list[PlanRecording] = []
+        for r in rows:
+            sha = r["sha256"]
+            if r["state"] == "purged":
+                raise MissingRecordingError(
+                    f"recording {sha} was purged / 录像已被清除",
+                    where=f"case {number}",
+                    hint="a purged recording cannot be burned; unlink it from the case",
+                )
+            _check_file(vault, r["vault_path"], "recording", sha, r["size"], number)
+            files = [PlanFile(sha, sha, "original", r["size"], r["vault_path"], r["original_name"])]
+            for d in db.query(
+                "select * from derivatives where original_sha256 = ? and state = 'done'"
+                " order by profile",
+                [sha],
+            ):
+                _check_file(vault, d["vault_path"], "derivative", d["sha256"], d["size"], number)
+                stem = r["original_name"].rsplit(".", 1)[0]
+                ext = d["ext"] or Path(d["vault_path"]).suffix.lstrip(".")
+                files.append(
+                    PlanFile(
+                        d["sha256"],
+                        sha,
+                        "derivative",
+                        d["size"],
+                        d["vault_path"],
+                        f"{stem}.{d['profile']}.{ext}",
+                        d["profile"],
+                    )
+                )
+                metas.setdefault(d["sha256"], _derivative_meta(d))
+            recs.append(PlanRecording(sha, tuple(files)))
+            metas.setdefault(sha, _recording_meta(r))
+        cases.append(PlanCase(number, info.name, tuple(recs)))
+    return JobContent(cases, infos, metas)
+
+
+_REC_FIELDS = [
+    "sha256",
+    "size",
+    "ext",
+    "media_kind",
+    "device_id",
+    "device_model",
+    "officer_id",
+    "officer_name",
+    "unit_id",
+    "unit_name",
+    "method",
+    "recorded_at_device",
+    "recorded_at",
+    "drift_s",
+    "time_source",
+    "duration_s",
+    "end_at",
+    "original_name",
+    "original_path",
+    "important",
+    "sequence",
+    "ingested_at",
+    "ingest_delay_s",
+    "damaged",
+    "damage_reason",
+    "category",
+    "proves",
+    "producer",
+]
+
+
+def _recording_meta(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row.get(k) for k in _REC_FIELDS}
+
+
+def _derivative_meta(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("sha256", "original_sha256", "profile", "size", "ext", "partial", "ffmpeg_version")
+    out = {k: row.get(k) for k in keys}
+    out["command"] = json.loads(row["command"]) if row.get("command") else None
+    return out
+
+
+def audit_entries(db: sqlite_utils.Database, subjects: list[str]) -> list[dict[str, Any]]:
+    """Audit entries whose subject is one of ``subjects`` (file hashes, case numbers), in order."""
+    found: dict[int, dict[str, Any]] = {}
+    uniq = list(dict.fromkeys(subjects))
+    for i in range(0, len(uniq), 500):
+        chunk = uniq[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for row in db.query(f"select * from audit_log where subject in ({marks})", chunk):
+            found[row["seq"]] = row
+    return [found[k] for k in sorted(found)]
+
+
+def latest_checkpoint_text(vault: Vault, db: sqlite_utils.Database) -> str | None:
+    """The integrity part's latest signed checkpoint, if ``station.audit.checkpoint`` exists."""
+    try:
+        from station.audit import checkpoint  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    fn = getattr(checkpoint, "latest_checkpoint_text", None)
+    if fn is None:
+        return None
+    text = fn(vault, db)
+    return str(text) if text else None

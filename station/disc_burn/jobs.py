@@ -1,0 +1,512 @@
+"""Disc jobs in the catalog: plan, build (two copies, R12), read back, record (R11–R13).
+
+Every state change of a disc and its audit entry are written in one transaction (DESIGN.md
+invariant 3); the long work (writing and reading images) happens between transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from station.audit.log import append as audit
+from station.catalog import write_txn
+from station.config import Settings
+from station.disc_burn import names
+from station.disc_burn.content import (
+    JobContent,
+    audit_entries,
+    latest_checkpoint_text,
+    load_content,
+)
+from station.disc_burn.image import ImageSpec, write_image
+from station.disc_burn.label import LabelData, write_label
+from station.disc_burn.layout import lay_out
+from station.disc_burn.manifest import DiscIdentity, build_files
+from station.disc_burn.media import Media, get_media
+from station.disc_burn.plan import Plan, plan_discs
+from station.disc_burn.progress import DiscProgress, ProgressFn, check_stop
+from station.disc_burn.readback import Expected, ReadbackResult, hash_file, read_back
+from station.errors import IntegrityError, NotFoundError, StationError
+from station.log import get
+from station.timeutil import parse_iso, to_iso, utcnow
+from station.vault import Vault
+
+log = get()
+COPIES = ("A", "B")
+
+
+def make_plan(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    numbers: list[str],
+    media_key: str,
+    *,
+    require_long_term: bool = True,
+) -> tuple[JobContent, Plan, Media]:
+    try:
+        media = get_media(media_key)
+        content = load_content(vault, db, numbers, require_long_term=require_long_term)
+        return content, plan_discs(content.cases, media), media
+    except StationError as exc:
+        # bad input: a clear error for the caller, a stable event for the log (invariant 7)
+        log.error("disc.plan_refused", cases=numbers, reason=type(exc).__name__, error=exc.render())
+        raise
+
+
+@dataclass
+class DiscOutcome:
+    disc_no: int
+    copy: str
+    volume_id: str
+    image: Path
+    image_sha256: str
+    image_size: int
+    verified: bool
+    problems: list[str]
+    label_html: Path
+    label_pdf: Path
+
+
+def _local(iso: str, tz: str) -> str:
+    return parse_iso(iso).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _create_job(
+    db: sqlite_utils.Database,
+    plan: Plan,
+    numbers: list[str],
+    out_dir: Path | None,
+    root: Path,
+    actor: str,
+) -> tuple[int, Path, str]:
+    now = to_iso(utcnow())
+    with write_txn(db):
+        cur = db.execute(
+            "insert into disc_jobs (media, state, out_dir, discs_total, bytes_total, plan,"
+            " created_at, created_by) values (?, 'building', ?, ?, ?, ?, ?, ?)",
+            [
+                plan.media,
+                str(out_dir or root),
+                len(plan.discs),
+                plan.bytes_total,
+                json.dumps(plan.to_json(), ensure_ascii=False),
+                now,
+                actor,
+            ],
+        )
+        job_id = int(cur.lastrowid or 0)
+        folder = out_dir or root / f"job-{job_id:05d}"
+        db.execute("update disc_jobs set out_dir = ? where id = ?", [str(folder), job_id])
+        for number in numbers:
+            db.execute("insert into disc_job_cases values (?, ?)", [job_id, number])
+        for disc in plan.discs:
+            for copy in COPIES:
+                db.execute(
+                    "insert into disc_images (job_id, disc_no, copy, volume_id, media, state,"
+                    " payload_bytes, files) values (?, ?, ?, ?, ?, 'building', ?, ?)",
+                    [
+                        job_id,
+                        disc.disc_no,
+                        copy,
+                        names.volume_id(numbers, job_id, disc.disc_no, copy),
+                        plan.media,
+                        disc.payload_bytes,
+                        len(disc.files),
+                    ],
+                )
+        for number in numbers:
+            audit(
+                db,
+                "disc.job_created",
+                actor=actor,
+                subject=number,
+                data={"job_id": job_id, "media": plan.media, "discs": len(plan.discs)},
+            )
+    log.info("disc.job_created", job_id=job_id, cases=numbers, discs=len(plan.discs))
+    return job_id, folder, now
+
+
+def _volume_set(plan: Plan) -> list[dict[str, Any]]:
+    return [
+        {"disc_no": d.disc_no, "cases": d.cases, "files": len(d.files), "bytes": d.payload_bytes}
+        for d in plan.discs
+    ]
+
+
+def build_job(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    numbers: list[str],
+    *,
+    media_key: str,
+    out_dir: Path | None,
+    actor: str,
+    verify: bool = True,
+    require_long_term: bool = True,
+    progress: ProgressFn | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[int, list[DiscOutcome]]:
+    """Plan, then write copy A and copy B of every disc, read each back, write the labels."""
+    numbers = list(dict.fromkeys(numbers))
+    content, plan, media = make_plan(
+        vault, db, numbers, media_key, require_long_term=require_long_term
+    )
+    job_id, folder, created_at = _create_job(db, plan, numbers, out_dir, vault.discs, actor)
+    producer = settings.disc.producer or actor
+    outcomes: list[DiscOutcome] = []
+    try:
+        checkpoint = latest_checkpoint_text(vault, db)
+        case_names = {n: content.info[n].name for n in numbers}
+        for disc in plan.discs:
+            check_stop(stop)
+            layout = lay_out(disc, case_names, checkpoint is not None)
+            subjects = disc.cases + [f.sha256 for _, f in disc.files]
+            ident = DiscIdentity(
+                job_id,
+                disc.disc_no,
+                len(plan.discs),
+                media.key,
+                settings.station.id,
+                settings.station.unit_name,
+                producer,
+                created_at,
+            )
+            support = build_files(
+                layout,
+                ident,
+                [content.info[n] for n in disc.cases],
+                content.recordings,
+                audit_entries(db, subjects),
+                _volume_set(plan),
+                checkpoint,
+            )
+            expected = [
+                Expected(e.path, e.joliet_path, e.file.sha256, e.file.size)
+                for e in layout.payload
+                if e.file is not None
+            ]
+            expected += [
+                Expected(e.path, e.joliet_path, _sha(support[e.path]), len(support[e.path]))
+                for e in layout.entries
+                if e.file is None and not e.is_dir
+            ]
+            _record_contents(db, job_id, disc.disc_no, layout)
+            for copy in COPIES:
+                outcomes.append(
+                    _build_copy(
+                        vault,
+                        db,
+                        settings,
+                        job_id,
+                        disc.disc_no,
+                        len(plan.discs),
+                        copy,
+                        layout,
+                        support,
+                        expected,
+                        media,
+                        folder,
+                        actor,
+                        verify,
+                        progress,
+                        stop,
+                        [(n, content.info[n].name) for n in disc.cases],
+                        _local(created_at, settings.station.timezone),
+                        producer,
+                    )
+                )
+    except BaseException as exc:
+        _fail_job(db, job_id, exc, actor, numbers)
+        raise
+    state = "verified" if all(o.verified for o in outcomes) else "built"
+    with write_txn(db):
+        db.execute(
+            "update disc_jobs set state = ?, finished_at = ? where id = ?",
+            [state, to_iso(utcnow()), job_id],
+        )
+    log.info("disc.job_finished", job_id=job_id, state=state, images=len(outcomes))
+    return job_id, outcomes
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _record_contents(db: sqlite_utils.Database, job_id: int, disc_no: int, layout: Any) -> None:
+    with write_txn(db):
+        for e in layout.payload:
+            db.execute(
+                "insert into disc_contents values (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    job_id,
+                    disc_no,
+                    e.case,
+                    e.file.sha256,
+                    e.file.recording_sha256,
+                    e.file.role,
+                    e.path,
+                    e.file.size,
+                ],
+            )
+
+
+def _fail_job(
+    db: sqlite_utils.Database, job_id: int, exc: BaseException, actor: str, numbers: list[str]
+) -> None:
+    message = exc.render() if isinstance(exc, StationError) else repr(exc)
+    with write_txn(db):
+        db.execute(
+            "update disc_jobs set state = 'failed', error = ?, finished_at = ? where id = ?",
+            [message, to_iso(utcnow()), job_id],
+        )
+        db.execute(
+            "update disc_images set state = 'failed', error = ? where job_id = ?"
+            " and state = 'building'",
+            [message, job_id],
+        )
+        for number in numbers:
+            audit(
+                db,
+                "disc.job_failed",
+                actor=actor,
+                subject=number,
+                data={"job_id": job_id, "error": message},
+            )
+    log.error("disc.job_failed", job_id=job_id, error=message)
+
+
+def _build_copy(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    job_id: int,
+    disc_no: int,
+    discs_total: int,
+    copy: str,
+    layout: Any,
+    support: dict[str, bytes],
+    expected: list[Expected],
+    media: Media,
+    folder: Path,
+    actor: str,
+    verify: bool,
+    progress: ProgressFn | None,
+    stop: threading.Event | None,
+    cases: list[tuple[str, str]],
+    produced_at: str,
+    producer: str,
+) -> DiscOutcome:
+    volume_id = db.execute(
+        "select volume_id from disc_images where job_id = ? and disc_no = ? and copy = ?",
+        [job_id, disc_no, copy],
+    ).fetchone()[0]
+    image = folder / f"{volume_id}.iso"
+    spec = ImageSpec(volume_id, job_id, disc_no, discs_total, copy)
+    size = write_image(
+        vault.home, layout, support, spec, media, image, progress=progress, stop=stop
+    )
+    log.info("disc.image_written", job_id=job_id, disc_no=disc_no, copy=copy, image=str(image))
+    check_stop(stop)
+    problems: list[str] = []
+    if verify:
+        result = _read(image, expected, None, job_id, disc_no, copy, size, progress)
+        digest, problems, verified = result.image_sha256, result.problems(), result.ok
+        verify_json: str | None = json.dumps(result.to_json(), ensure_ascii=False)
+    else:
+        digest, _ = hash_file(image)
+        verified, verify_json = False, None
+    if verify and not verified:  # never leave a bad image under the name of a ready one
+        bad = image.with_name(image.name + ".failed")
+        image.replace(bad)
+        image = bad
+    label = LabelData(
+        settings.station.unit_name,
+        producer,
+        produced_at,
+        cases,
+        copy,
+        disc_no,
+        discs_total,
+        volume_id,
+        digest,
+        media.label,
+        job_id,
+    )
+    html_path, pdf_path = image.with_suffix(".label.html"), image.with_suffix(".label.pdf")
+    write_label(label, html_path, pdf_path)
+    now = to_iso(utcnow())
+    state = "verified" if verified else ("built" if not verify else "corrupt")
+    with write_txn(db):
+        db.execute(
+            "update disc_images set state = ?, image_path = ?, image_size = ?, image_sha256 = ?,"
+            " label_html = ?, label_pdf = ?, built_by = ?, built_at = ?, verified_by = ?,"
+            " verified_at = ?, verify_result = ?, expected = ? where job_id = ? and disc_no = ?"
+            " and copy = ?",
+            [
+                state,
+                str(image),
+                size,
+                digest,
+                str(html_path),
+                str(pdf_path),
+                actor,
+                now,
+                actor if verify else None,
+                now if verify else None,
+                verify_json,
+                json.dumps([e.__dict__ for e in expected], ensure_ascii=False),
+                job_id,
+                disc_no,
+                copy,
+            ],
+        )
+        for number, _ in cases:
+            audit(
+                db,
+                "disc.image_built",
+                actor=actor,
+                subject=number,
+                data={
+                    "job_id": job_id,
+                    "disc_no": disc_no,
+                    "copy": copy,
+                    "volume_id": volume_id,
+                    "image_sha256": digest,
+                    "size": size,
+                    "verified": verified,
+                },
+            )
+    if verify and not verified:
+        log.error("disc.image_bad", job_id=job_id, disc_no=disc_no, copy=copy, problems=problems)
+        raise IntegrityError(
+            f"image {image.name} failed its read-back / 映像回读失败: {'; '.join(problems[:5])}",
+            where=str(image),
+        )
+    return DiscOutcome(
+        disc_no, copy, volume_id, image, digest, size, verified, problems, html_path, pdf_path
+    )
+
+
+def _read(
+    image: Path,
+    expected: list[Expected],
+    recorded: str | None,
+    job_id: int,
+    disc_no: int,
+    copy: str,
+    size: int,
+    progress: ProgressFn | None,
+) -> ReadbackResult:
+    done: dict[str, int] = {}
+
+    def tick(phase: str, n: int) -> None:
+        done[phase] = done.get(phase, 0) + n
+        if progress is not None:
+            total = size if phase == "hash" else sum(e.size for e in expected)
+            progress(DiscProgress(phase, job_id, disc_no, copy, done[phase], total))
+
+    return read_back(image, expected, recorded, tick)
+
+
+def verify_job(
+    db: sqlite_utils.Database,
+    job_id: int,
+    *,
+    actor: str,
+    copy: str | None = None,
+    progress: ProgressFn | None = None,
+) -> list[tuple[dict[str, Any], ReadbackResult]]:
+    """Read every image of the job (or one copy) back again and record the outcome."""
+    rows = disc_rows(db, job_id)
+    results = []
+    for row in rows:
+        if copy and row["copy"] != copy:
+            continue
+        if not row["image_path"] or not row["expected"]:
+            raise StationError(
+                f"disc {row['disc_no']} copy {row['copy']} of job {job_id} has no image "
+                f"(state {row['state']}) / 该光盘没有映像",
+                where=f"job {job_id}",
+                hint="build the job again",
+            )
+        image = Path(row["image_path"])
+        if not image.is_file():
+            raise NotFoundError(f"image missing: {image} / 映像文件缺失", where=str(image))
+        expected = [Expected(**e) for e in json.loads(row["expected"])]
+        result = _read(
+            image,
+            expected,
+            row["image_sha256"],
+            job_id,
+            row["disc_no"],
+            row["copy"],
+            image.stat().st_size,
+            progress,
+        )
+        state = row["state"]
+        if not result.ok:
+            state = "corrupt"
+        elif state in ("built", "corrupt"):
+            state = "verified"
+        now = to_iso(utcnow())
+        event = "disc.image_verified" if result.ok else "disc.image_corrupt"
+        with write_txn(db):
+            db.execute(
+                "update disc_images set state = ?, verified_by = ?, verified_at = ?,"
+                " verify_result = ? where id = ?",
+                [state, actor, now, json.dumps(result.to_json(), ensure_ascii=False), row["id"]],
+            )
+            for number in job_cases(db, job_id):
+                audit(
+                    db,
+                    event,
+                    actor=actor,
+                    subject=number,
+                    data={
+                        "job_id": job_id,
+                        "disc_no": row["disc_no"],
+                        "copy": row["copy"],
+                        "image_sha256": result.image_sha256,
+                        "ok": result.ok,
+                        "problems": result.problems()[:20],
+                    },
+                )
+        if result.ok:
+            log.info(event, job_id=job_id, disc_no=row["disc_no"], copy=row["copy"])
+        else:
+            log.error(
+                event,
+                job_id=job_id,
+                disc_no=row["disc_no"],
+                copy=row["copy"],
+                problems=result.problems()[:20],
+            )
+        results.append(({**row, "state": state}, result))
+    return results
+
+
+def disc_rows(db: sqlite_utils.Database, job_id: int) -> list[dict[str, Any]]:
+    if db.execute("select 1 from disc_jobs where id = ?", [job_id]).fetchone() is None:
+        raise NotFoundError(f"no disc job {job_id} / 找不到刻录任务", where="disc_jobs")
+    return list(
+        db.query("select * from disc_images where job_id = ? order by disc_no, copy", [job_id])
+    )
+
+
+def job_cases(db: sqlite_utils.Database, job_id: int) -> list[str]:
+    return [
+        r[0]
+        for r in db.execute(
+            "select case_number from disc_job_cases where job_id = ? order by rowid", [job_id]
+        ).fetchall()
+    ]

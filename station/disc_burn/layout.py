@@ -1,0 +1,93 @@
+"""The tree of one disc: every folder and file with its names in the three trees (pure).
+
+/README.txt  /verify.py  /MANIFEST.json  /MANIFEST.SHA256  /AUDIT.jsonl  [/CHECKPOINT.txt]
+/<case number> <case name>/原始录像 originals/<original file name>
+/<case number> <case name>/存档转码 archival/<original stem>.<profile>.<ext>
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from station.disc_burn import names
+from station.disc_burn.plan import DiscPlan, PlanFile
+
+ORIGINALS = "原始录像 originals"
+ARCHIVAL = "存档转码 archival"
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str  # full path, "/"-separated, no leading slash (Rock Ridge, UDF)
+    joliet_path: str
+    iso_path: str  # without ";1"
+    is_dir: bool
+    case: str | None = None
+    file: PlanFile | None = None
+
+
+@dataclass
+class Layout:
+    entries: list[Entry] = field(default_factory=list)
+    _folders: dict[str, names.Folder] = field(default_factory=dict)
+    _dirs: dict[str, Entry] = field(default_factory=dict)
+
+    def _folder(self, parent: str) -> names.Folder:
+        return self._folders.setdefault(parent, names.Folder())
+
+    def add_dir(self, parent: Entry | None, name: str) -> Entry:
+        key = f"{parent.path if parent else ''}/{name}"
+        if key in self._dirs:
+            return self._dirs[key]
+        full, jol, iso = self._folder(parent.path if parent else "").add(name, is_dir=True)
+        entry = Entry(
+            _join(parent.path if parent else "", full),
+            _join(parent.joliet_path if parent else "", jol),
+            _join(parent.iso_path if parent else "", iso),
+            True,
+        )
+        self._dirs[key] = entry
+        self.entries.append(entry)
+        return entry
+
+    def add_file(
+        self, parent: Entry | None, name: str, *, case: str | None = None, f: PlanFile | None = None
+    ) -> Entry:
+        full, jol, iso = self._folder(parent.path if parent else "").add(name, is_dir=False)
+        entry = Entry(
+            _join(parent.path if parent else "", full),
+            _join(parent.joliet_path if parent else "", jol),
+            _join(parent.iso_path if parent else "", iso),
+            False,
+            case,
+            f,
+        )
+        self.entries.append(entry)
+        return entry
+
+    @property
+    def payload(self) -> list[Entry]:
+        return [e for e in self.entries if e.file is not None]
+
+
+def _join(parent: str, name: str) -> str:
+    return f"{parent}/{name}" if parent else name
+
+
+SUPPORT_FILES = ("README.txt", "verify.py", "MANIFEST.json", "AUDIT.jsonl", "MANIFEST.SHA256")
+
+
+def lay_out(disc: DiscPlan, case_names: dict[str, str], with_checkpoint: bool) -> Layout:
+    layout = Layout()
+    for name in SUPPORT_FILES:
+        layout.add_file(None, name)
+    if with_checkpoint:
+        layout.add_file(None, "CHECKPOINT.txt")
+    for number in disc.cases:
+        case_dir = layout.add_dir(None, f"{number} {case_names[number]}")
+        for case, f in disc.files:
+            if case != number:
+                continue
+            sub = layout.add_dir(case_dir, ORIGINALS if f.role == "original" else ARCHIVAL)
+            layout.add_file(sub, f.name, case=case, f=f)
+    return layout

@@ -1,0 +1,175 @@
+"""The metadata files every disc carries (R5, R7, R12): MANIFEST.json, MANIFEST.SHA256,
+README.txt, verify.py, AUDIT.jsonl and, once the integrity part provides it, CHECKPOINT.txt.
+
+Pure: everything comes in as arguments; the texts are the same for copy A and copy B, so both
+copies hold the same files (only the volume id differs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from station.disc_burn.content import R11_REASONS, CaseInfo
+from station.disc_burn.layout import Entry, Layout
+
+
+@dataclass(frozen=True)
+class DiscIdentity:
+    job_id: int
+    disc_no: int
+    discs_total: int
+    media: str
+    station_id: str
+    unit_name: str
+    producer: str  # R12: who made the disc
+    created_at: str  # R12: production time (UTC)
+
+
+def verify_script() -> bytes:
+    return resources.files("station.disc_burn").joinpath("disc_verify.py").read_bytes()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _entry_json(e: Entry) -> dict[str, Any]:
+    assert e.file is not None
+    return {
+        "path": e.path,
+        "joliet_path": e.joliet_path,
+        "iso_path": e.iso_path,
+        "case": e.case,
+        "role": e.file.role,
+        "sha256": e.file.sha256,
+        "size": e.file.size,
+        "recording_sha256": e.file.recording_sha256,
+        "profile": e.file.profile,
+    }
+
+
+def _support(e: Entry, data: bytes) -> dict[str, Any]:
+    return {
+        "path": e.path,
+        "joliet_path": e.joliet_path,
+        "iso_path": e.iso_path,
+        "sha256": _sha(data),
+        "size": len(data),
+    }
+
+
+def readme(ident: DiscIdentity, cases: list[CaseInfo]) -> str:
+    lines = [
+        "执法音视频档案光盘 / Enforcement audio-video archive disc",
+        "=" * 56,
+        f"制作单位 / Producing unit: {ident.unit_name}",
+        f"制作人 / Producer: {ident.producer}",
+        f"制作时间 / Production time (UTC): {ident.created_at}",
+        f"光盘 / Disc: 第 {ident.disc_no} 张，共 {ident.discs_total} 张 / disc {ident.disc_no} "
+        f"of {ident.discs_total}   (job {ident.job_id}, {ident.station_id})",
+        "",
+        "案件 / Cases:",
+    ]
+    for c in cases:
+        reason = R11_REASONS.get(c.long_term_reason or 0, "-")
+        lines.append(f"  {c.number}  {c.name}")
+        lines.append(f"    长期保存原因 / long-term reason (R11): {reason}")
+    lines += [
+        "",
+        "本光盘一式两份（甲/A、乙/B），内容相同。原始录像逐位保存，未经任何修改。",
+        "This disc is made in two copies (A and B) with the same content. Original recordings",
+        "are stored bit-exact, never modified; archival copies are separate files (R7, R12).",
+        "",
+        "内容 / Contents:",
+        "  MANIFEST.json    每个文件的案件、执法人员、设备、单位、校正时间、原名、大小、SHA-256",
+        "                   case, officer, device, unit, corrected times, names, sizes, SHA-256",
+        "  MANIFEST.SHA256  SHA-256 校验清单 / checksum list (sha256sum format)",
+        "  AUDIT.jsonl      这些录像的审计日志 / audit-log entries of these recordings",
+        "  verify.py        校验程序（仅用 Python 标准库）/ checker, Python standard library only",
+        "",
+        "如何校验 / How to verify:",
+        "  Linux:   cd <光盘目录 disc folder> && sha256sum -c MANIFEST.SHA256",
+        "           或 or: python3 verify.py",
+        "  macOS:   cd <disc folder> && shasum -a 256 -c MANIFEST.SHA256",
+        "           或 or: python3 verify.py",
+        "  Windows: py verify.py  (或 or python verify.py)",
+        "           单个文件 / one file:  certutil -hashfile <文件 file> SHA256",
+        "           PowerShell:  Get-FileHash -Algorithm SHA256 <文件 file>",
+        "           然后与 MANIFEST.SHA256 中的值比较 / compare with MANIFEST.SHA256.",
+        "",
+        "长文件名在 Joliet 下可能被缩短；MANIFEST.json 的 path / joliet_path / iso_path 给出对应。",
+        "Long names may be shortened under Joliet; MANIFEST.json maps path, joliet_path, iso_path.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def build_files(
+    layout: Layout,
+    ident: DiscIdentity,
+    cases: list[CaseInfo],
+    recordings: dict[str, dict[str, Any]],
+    audit: list[dict[str, Any]],
+    volume_set: list[dict[str, Any]],
+    checkpoint: str | None,
+) -> dict[str, bytes]:
+    """The support files' bytes, by full path."""
+    by_path = {e.path: e for e in layout.entries}
+    out: dict[str, bytes] = {}
+    out["README.txt"] = readme(ident, cases).encode("utf-8")
+    out["verify.py"] = verify_script()
+    out["AUDIT.jsonl"] = "".join(
+        json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in audit
+    ).encode("utf-8")
+    if checkpoint is not None:
+        out["CHECKPOINT.txt"] = checkpoint.encode("utf-8")
+    payload = layout.payload
+    used = {e.file.sha256 for e in payload if e.file is not None}
+    manifest = {
+        "format": "station-disc/1",
+        "disc": {
+            "job_id": ident.job_id,
+            "disc_no": ident.disc_no,
+            "discs_total": ident.discs_total,
+            "media": ident.media,
+            "station_id": ident.station_id,
+            "producing_unit": ident.unit_name,
+            "producer": ident.producer,
+            "created_at": ident.created_at,
+        },
+        "cases": [
+            {
+                "number": c.number,
+                "name": c.name,
+                "cause": c.cause,
+                "party": c.party,
+                "unit_id": c.unit_id,
+                "unit_name": c.unit_name,
+                "long_term_reason": c.long_term_reason,
+                "long_term_reason_text": R11_REASONS.get(c.long_term_reason or 0),
+                "long_term_note": c.long_term_note,
+            }
+            for c in cases
+        ],
+        "volume_set": volume_set,
+        "files": [_entry_json(e) for e in payload],
+        "metadata": {k: v for k, v in recordings.items() if k in used},
+        "support_files": [
+            _support(by_path[name], out[name])
+            for name in ("README.txt", "verify.py", "AUDIT.jsonl", "CHECKPOINT.txt")
+            if name in out
+        ],
+    }
+    out["MANIFEST.json"] = json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8")
+    lines = [f"{e.file.sha256}  {e.path}\n" for e in payload if e.file is not None]
+    lines += [
+        f"{_sha(out[name])}  {name}\n"
+        for name in ("README.txt", "verify.py", "AUDIT.jsonl", "CHECKPOINT.txt", "MANIFEST.json")
+        if name in out
+    ]
+    out["MANIFEST.SHA256"] = "".join(lines).encode("utf-8")
+    return out

@@ -1,0 +1,132 @@
+"""Drop sidecars: ``station.json`` / ``station.toml`` naming who and what a drop belongs to.
+
+A folder drop carries its sidecar inside (``<drop>/station.json``); a single-file drop carries it
+beside the file (``<file>.station.json``). Keys: ``officer``, ``device``, ``unit``, ``case``,
+``method``. ``officer`` is required (R5 producer); without a sidecar the drop waits in
+"needs details" until a clerk assigns them — details are never guessed (R5, R6).
+
+Parsing is pure: bytes in, :class:`DropDetails` or :class:`SidecarError` out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from station.errors import StationError
+
+SIDECAR_NAMES = ("station.json", "station.toml")
+SIDECAR_SUFFIXES = (".station.json", ".station.toml")
+KEYS = ("officer", "device", "unit", "case", "method")
+REQUIRED = ("officer",)
+_MAX_BYTES = 64 * 1024
+_ID = re.compile(r"^[\w\-.]{1,64}$")  # officer, device, unit numbers (word characters incl. CJK)
+_FREE_MAX = {"case": 100, "method": 200}  # case numbers have spaces, brackets, CJK
+
+
+class SidecarError(StationError):
+    """The drop's sidecar is invalid / 投递说明文件无效."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class DropDetails:
+    """Who and what a drop belongs to (R5 producer, R6 classification tags)."""
+
+    officer: str
+    device: str | None = None
+    unit: str | None = None
+    case: str | None = None
+    method: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+def sidecar_paths(drop: Path, *, is_dir: bool) -> list[Path]:
+    """Where the sidecar of ``drop`` may live, in order of preference."""
+    if is_dir:
+        return [drop / n for n in SIDECAR_NAMES]
+    return [drop.with_name(drop.name + s) for s in SIDECAR_SUFFIXES]
+
+
+def is_sidecar_name(name: str) -> bool:
+    return name in SIDECAR_NAMES or name.endswith(SIDECAR_SUFFIXES)
+
+
+def parse_sidecar(data: bytes, *, name: str) -> DropDetails:
+    """Parse a sidecar's bytes; ``name`` (``station.json`` / ``….toml``) picks the format.
+
+    Raises :class:`SidecarError` whose ``where`` is the key (or ``name`` for syntax errors).
+    """
+    if len(data) > _MAX_BYTES:
+        raise SidecarError(f"sidecar larger than {_MAX_BYTES} bytes / 说明文件过大", where=name)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SidecarError("not UTF-8 text / 不是 UTF-8 文本", where=name) from exc
+    raw: Any
+    if name.endswith(".toml"):
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SidecarError(f"not valid TOML / TOML 格式错误: {exc}", where=name) from exc
+    else:
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SidecarError(
+                f"not valid JSON / JSON 格式错误: {exc.msg} (line {exc.lineno}, col {exc.colno})",
+                where=name,
+            ) from exc
+    if not isinstance(raw, dict):
+        raise SidecarError("expected an object of keys / 应为键值对象", where=name)
+    return details_from_mapping(raw, where=name)
+
+
+def details_from_mapping(raw: dict[str, Any], *, where: str) -> DropDetails:
+    unknown = sorted(k for k in raw if k not in KEYS)
+    if unknown:
+        raise SidecarError(
+            f"unknown key {unknown[0]!r} / 未知字段",
+            where=f"{where}: {unknown[0]}",
+            hint=f"allowed / 允许: {', '.join(KEYS)}",
+        )
+    values: dict[str, str | None] = {}
+    for key in KEYS:
+        value = raw.get(key)
+        if value is None or value == "":
+            values[key] = None
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise SidecarError(
+                f"expected text, got {type(value).__name__} / 应为文本", where=f"{where}: {key}"
+            )
+        text = str(value).strip()
+        if key in _FREE_MAX:
+            if len(text) > _FREE_MAX[key] or not text.isprintable():
+                raise SidecarError(
+                    f"bad value {text!r} / 取值无效",
+                    where=f"{where}: {key}",
+                    hint=f"printable text, at most {_FREE_MAX[key]} characters",
+                )
+        elif not _ID.match(text):
+            raise SidecarError(
+                f"bad value {text!r} / 取值无效",
+                where=f"{where}: {key}",
+                hint="1–64 letters, digits, '-', '_' or '.'",
+            )
+        values[key] = text
+    for key in REQUIRED:
+        if not values.get(key):
+            raise SidecarError(
+                f"missing required key {key!r} / 缺少必填字段", where=f"{where}: {key}"
+            )
+    officer = values.pop("officer")
+    assert officer is not None
+    return DropDetails(officer=officer, **values)

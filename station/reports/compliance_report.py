@@ -1,0 +1,228 @@
+"""``station report compliance``: per officer and unit, recordings ingested later than the
+deadline (R1 24 hours; R2 working days — which one counts is ``reports.late_rule``), and cases
+whose AV records were not archived within the R13 deadline (30 days after closing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from functools import lru_cache
+from typing import Any
+
+import sqlite_utils
+
+from station.config import Settings
+from station.reports.common import LocalDates, disc_complete, disc_status
+from station.reports.model import Chart, Report, Section
+from station.reports.workdays import Calendar
+from station.timeutil import to_iso
+
+LATE_RULES = {
+    "hours": "超过 {h} 小时 / later than {h} hours (R1)",
+    "working-days": "超过 {d} 个工作日 / later than {d} working days (R2)",
+    "either": "两项期限都未满足 / missed both {h} h and {d} working days (R1, R2)",
+}
+
+
+class _Tally:
+    __slots__ = ("late", "late_h", "late_wd", "max_delay", "total", "unknown")
+
+    def __init__(self) -> None:
+        self.total = self.late = self.late_h = self.late_wd = self.unknown = 0
+        self.max_delay = 0.0
+
+    def row(self) -> dict[str, Any]:
+        known = self.total - self.unknown
+        return {
+            "total": self.total,
+            "late_h": self.late_h,
+            "late_wd": self.late_wd,
+            "late": self.late,
+            "late_pct": round(100.0 * self.late / known, 1) if known else None,
+            "unknown": self.unknown,
+            "max_delay_h": round(self.max_delay / 3600.0, 1),
+        }
+
+
+METRICS = [
+    ("total", "录像 / recordings"),
+    ("late", "迟交 / late"),
+    ("late_pct", "迟交率 % / late %"),
+    ("late_h", "超时 / over hours (R1)"),
+    ("late_wd", "超工作日 / over working days (R2)"),
+    ("unknown", "无法判断 / unknown"),
+    ("max_delay_h", "最长延迟 h / max delay h"),
+]
+
+
+def build_compliance(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    *,
+    now: dt.datetime,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 200,
+) -> Report:
+    since = since or now - dt.timedelta(days=30)
+    until = until or now
+    rep = settings.reports
+    hours = settings.ingest.deadline_hours
+    wdays = settings.ingest.deadline_working_days
+    limit_s = hours * 3600.0
+    cal = Calendar.from_strings(rep.holidays, rep.makeup_workdays)
+    local = LocalDates(settings.station.timezone)
+    deadline = lru_cache(maxsize=100_000)(lambda d: cal.deadline(d, wdays))
+    officers: dict[str, _Tally] = defaultdict(_Tally)
+    units: dict[str, _Tally] = defaultdict(_Tally)
+    late_rows: list[dict[str, Any]] = []
+    late_total = 0
+    rule = rep.late_rule
+    for sha, officer, unit, end_at, ingested_at, delay in db.execute(
+        "select sha256, officer_id, unit_id, end_at, ingested_at, ingest_delay_s from recordings"
+        " where ingested_at >= ? and ingested_at < ? order by ingested_at",
+        [to_iso(since), to_iso(until)],
+    ):
+        o, u = officers[officer or "?"], units[unit or "?"]
+        o.total += 1
+        u.total += 1
+        if delay is None or end_at is None:
+            o.unknown += 1
+            u.unknown += 1
+            continue
+        over_h = delay > limit_s
+        due = deadline(local.date(end_at))
+        over_wd = local.date(ingested_at) > due
+        late = {"hours": over_h, "working-days": over_wd, "either": over_h and over_wd}[rule]
+        for t in (o, u):
+            t.late_h += over_h
+            t.late_wd += over_wd
+            t.late += late
+            t.max_delay = max(t.max_delay, delay)
+        if late:
+            late_total += 1
+            if len(late_rows) < limit:
+                late_rows.append(
+                    {
+                        "sha256": sha,
+                        "officer": officer,
+                        "unit": unit,
+                        "end_at": end_at,
+                        "ingested_at": ingested_at,
+                        "delay_h": round(delay / 3600.0, 1),
+                        "due": due.isoformat(),
+                    }
+                )
+    names = dict(db.execute("select officer_id, name from officers").fetchall())
+    unit_names = dict(db.execute("select unit_id, name from units").fetchall())
+    officer_rows = [
+        {"officer": k, "name": names.get(k), **t.row()} for k, t in sorted(officers.items())
+    ]
+    unit_rows = [
+        {"unit": k, "name": unit_names.get(k), **t.row()} for k, t in sorted(units.items())
+    ]
+    rule_text = LATE_RULES[rule].format(h=f"{hours:g}", d=wdays)
+
+    # R13: cases closed more than archive_days ago whose AV record is not archived yet.
+    discs = disc_status(db)
+    days = rep.archive_days
+    soon = to_iso(now + dt.timedelta(days=7))
+    case_rows = []
+    overdue_cases = 0
+    for number, name, closed_at, location in db.execute(
+        "select number, name, closed_at, archive_location from cases"
+        " where status = 'closed' and closed_at is not null order by closed_at"
+    ):
+        if location or disc_complete(discs.get(number)):
+            continue
+        due_at = dt.datetime.fromisoformat(closed_at) + dt.timedelta(days=days)
+        if to_iso(due_at) > soon:
+            continue
+        overdue = due_at <= now
+        overdue_cases += overdue
+        case_rows.append(
+            {
+                "number": number,
+                "name": name,
+                "closed_at": closed_at,
+                "due": to_iso(due_at),
+                "status": f"逾期 {(now - due_at).days} 天 / overdue by {(now - due_at).days} d"
+                if overdue
+                else f"{(due_at - now).days} 天内到期 / due in {(due_at - now).days} d",
+                "discs": discs.get(number, "未刻录 / not burned"),
+            }
+        )
+    period = f"{to_iso(since)} – {to_iso(until)}"
+    sections = [
+        Section(
+            "units",
+            "按单位 / per unit",
+            [("unit", "单位 / unit"), ("name", "名称 / name"), *METRICS],
+            unit_rows,
+            note=f"迟交标准 / late means: {rule_text}",
+            charts=[
+                Chart(
+                    "bar",
+                    "各单位迟交数 / late ingests per unit",
+                    [str(r["name"] or r["unit"]) for r in unit_rows],
+                    [float(r["late"]) for r in unit_rows],
+                    "段 / clips",
+                )
+            ],
+        ),
+        Section(
+            "officers",
+            "按执法人员 / per officer",
+            [("officer", "警员 / officer"), ("name", "姓名 / name"), *METRICS],
+            officer_rows,
+        ),
+        Section(
+            "late",
+            "迟交录像 / late recordings",
+            [
+                ("sha256", "SHA-256"),
+                ("officer", "警员 / officer"),
+                ("unit", "单位 / unit"),
+                ("end_at", "录制结束 / ended"),
+                ("ingested_at", "采集 / ingested"),
+                ("delay_h", "延迟 h / delay h"),
+                ("due", "工作日期限 / working-day due"),
+            ],
+            late_rows,
+            total_rows=late_total,
+        ),
+        Section(
+            "cases",
+            f"结案 {days} 天内未归档的案件 / cases not archived within {days} days (R13)",
+            [
+                ("number", "案件编号 / case"),
+                ("name", "名称 / name"),
+                ("closed_at", "结案 / closed"),
+                ("due", "归档期限 / due"),
+                ("status", "状态 / status"),
+                ("discs", "光盘 / discs"),
+            ],
+            case_rows,
+            note=(
+                "已归档 = 两份光盘均已校验，或已登记存放位置 / archived = two verified disc "
+                "copies (R12) or a storage-location slip (`station cases archived`)"
+            ),
+        ),
+    ]
+    total = sum(t.total for t in units.values())
+    summary: list[tuple[str, Any]] = [
+        ("期间 / period", period),
+        ("迟交标准 / late means", rule_text),
+        ("采集录像 / recordings ingested", total),
+        ("迟交 / late", late_total),
+        ("迟交率 % / late %", round(100.0 * late_total / total, 1) if total else None),
+        (f"逾期未归档案件 / cases overdue for archiving (R13, {days} d)", overdue_cases),
+    ]
+    return Report(
+        "compliance",
+        "合规报表 / Compliance report",
+        to_iso(now),
+        {"since": to_iso(since), "until": to_iso(until), "late_rule": rule},
+        summary,
+        sections,
+    )

@@ -1,0 +1,162 @@
+"""``station report devices``: per recorder, battery at dock, clock drift history, failed
+sessions, last seen, and what needs a look (R3 checks at every dock, R4 faulty devices)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+import sqlite_utils
+
+from station.config import Settings
+from station.reports.model import Chart, Report, Section
+from station.timeutil import to_iso
+
+HISTORY = 20  # sessions of drift history per device
+
+
+def build_devices(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    *,
+    now: dt.datetime,
+    days: int = 90,
+) -> Report:
+    since = to_iso(now - dt.timedelta(days=days))
+    low = settings.dock.battery_low_pct
+    drift_max = settings.dock.drift_threshold_s
+    stats: dict[str, dict[str, Any]] = {}
+    for row in db.query(
+        "select device_id, count(*) as sessions,"
+        " sum(state in ('failed', 'interrupted', 'refused')) as failed,"
+        " sum(files_failed) as files_failed,"
+        " max(started_at) as last_session,"
+        " min(battery_pct) as min_battery,"
+        " sum(battery_pct < :low) as low_battery,"
+        " max(abs(drift_s)) as max_drift,"
+        " sum(abs(drift_s) > :drift) as drift_over"
+        " from sessions where device_id is not null and started_at >= :since"
+        " group by device_id",
+        {"low": low, "drift": drift_max, "since": since},
+    ):
+        stats[row["device_id"]] = row
+    last: dict[str, tuple[int | None, float | None]] = {}
+    history: dict[str, list[float]] = defaultdict(list)
+    for device, battery, drift, rn in db.execute(
+        "select device_id, battery_pct, drift_s, rn from (select device_id, battery_pct,"
+        " drift_s, started_at, row_number() over (partition by device_id"
+        " order by started_at desc, id desc) as rn from sessions"
+        " where device_id is not null and started_at >= ?) where rn <= ?"
+        " order by device_id, started_at",
+        [since, HISTORY],
+    ):
+        if rn == 1:
+            last[device] = (battery, drift)
+        if drift is not None:
+            history[device].append(float(drift))
+    flags: dict[str, list[str]] = defaultdict(list)
+    for device, code, n in db.execute(
+        "select s.device_id, json_extract(f.value, '$.code'), count(*) from sessions s,"
+        " json_each(s.flags) f where s.device_id is not null and s.started_at >= ?"
+        " group by 1, 2 order by 1, 3 desc",
+        [since],
+    ):
+        flags[device].append(f"{code}×{n}")
+    devices = {
+        r["device_id"]: r
+        for r in db.query(
+            "select device_id, model, officer_id, unit_id, enrolled, last_seen_at from devices"
+        )
+    }
+    rows = []
+    attention = 0
+    for device in sorted(set(devices) | set(stats)):
+        d = devices.get(device, {})
+        s = stats.get(device, {})
+        issues = []
+        if not d or not d.get("enrolled"):
+            issues.append("未登记设备 / unknown device")
+        if (s.get("drift_over") or 0) >= 3:
+            issues.append("时钟反复偏差 / repeated drift")
+        if (s.get("failed") or 0) >= 2 or (s.get("files_failed") or 0) > 0:
+            issues.append("读取失败 / failing reads")
+        if (s.get("low_battery") or 0) >= 3:
+            issues.append("电量经常不足 / low battery history")
+        attention += bool(issues)
+        battery, drift = last.get(device, (None, None))
+        rows.append(
+            {
+                "device": device,
+                "model": d.get("model"),
+                "officer": d.get("officer_id"),
+                "last_seen": max(
+                    filter(None, [d.get("last_seen_at"), s.get("last_session")]), default=None
+                ),
+                "sessions": s.get("sessions", 0),
+                "failed": s.get("failed", 0),
+                "battery": battery,
+                "min_battery": s.get("min_battery"),
+                "low_battery": s.get("low_battery", 0),
+                "drift": drift,
+                "max_drift": s.get("max_drift"),
+                "drift_over": s.get("drift_over", 0),
+                "flags": ", ".join(flags.get(device, [])),
+                "health": "; ".join(issues) or "正常 / OK",
+            }
+        )
+    rows.sort(key=lambda r: (r["health"] == "正常 / OK", r["device"]))
+    sparks = {
+        device: Chart("spark", f"{device} 时钟偏差 / drift", [], vals, "s")
+        for device, vals in history.items()
+    }
+    section = Section(
+        "devices",
+        f"记录仪（近 {days} 天）/ recorders (last {days} days)",
+        [
+            ("device", "设备 / device"),
+            ("model", "型号 / model"),
+            ("officer", "警员 / officer"),
+            ("last_seen", "最后接入 / last seen"),
+            ("sessions", "接入次数 / sessions"),
+            ("failed", "失败 / failed"),
+            ("battery", "最近电量 % / battery %"),
+            ("min_battery", "最低电量 % / min %"),
+            ("low_battery", f"低于 {low}% / below {low}%"),
+            ("drift", "最近偏差 s / drift s"),
+            ("max_drift", "最大偏差 s / max drift s"),
+            ("drift_over", f"超过 {drift_max:g}s / over {drift_max:g}s"),
+            ("flags", "告警 / flags"),
+            ("health", "状态 / health (R4)"),
+        ],
+        rows,
+        note=(
+            "R3：每次接入检查电量、存储与时钟；R4：有故障的设备应停用并报告 / R3: battery, "
+            "storage and clock checked at every dock; R4: faulty devices stop being used"
+        ),
+        charts=[
+            Chart(
+                "bar",
+                "最大时钟偏差 / largest clock drift",
+                [r["device"] for r in rows],
+                [abs(float(r["max_drift"] or 0.0)) for r in rows],
+                "s",
+            )
+        ],
+        sparks=sparks,
+    )
+    summary: list[tuple[str, Any]] = [
+        ("期间起 / since", since),
+        ("设备 / devices", len(rows)),
+        ("需关注 / need attention (R4)", attention),
+        ("接入次数 / sessions", sum(r["sessions"] for r in rows)),
+        ("失败接入 / failed sessions", sum(r["failed"] or 0 for r in rows)),
+    ]
+    return Report(
+        "devices",
+        "记录仪状况报表 / Device health report",
+        to_iso(now),
+        {"days": days},
+        summary,
+        [section],
+    )

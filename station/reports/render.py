@@ -1,0 +1,231 @@
+"""Render a ``Report`` as a text table, CSV, JSON or a self-contained HTML page.
+
+The HTML page carries its style and its charts inline (SVG): no script, no font, no image and
+no link leaves the file, so it opens on an offline office PC and can be archived as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from station.cli_util import format_table
+from station.reports.model import Chart, Report, Section
+
+FORMATS = ("table", "csv", "json", "html")
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.2f}".rstrip("0").rstrip(".") if v != int(v) else str(int(v))
+    return str(v)
+
+
+def _sections(report: Report, only: str | None) -> Sequence[Section]:
+    return [report.section(only)] if only else report.sections
+
+
+def render_table(report: Report, only: str | None = None) -> str:
+    out = [report.title, f"生成时间 / generated: {report.generated_at}"]
+    if not only:
+        out += [f"  {label}: {_cell(value)}" for label, value in report.summary]
+    for s in _sections(report, only):
+        out += ["", f"== {s.title} =="]
+        if s.note:
+            out.append(s.note)
+        if s.rows:
+            out.append(
+                format_table(
+                    [h for _, h in s.columns],
+                    [[_cell(r.get(k)) for k, _ in s.columns] for r in s.rows],
+                )
+            )
+        else:
+            out.append("（无 / none）")
+        if s.total_rows is not None and s.total_rows > len(s.rows):
+            out.append(f"… 共 {s.total_rows} 条，仅显示 {len(s.rows)} / {s.total_rows} in all")
+    return "\n".join(out) + "\n"
+
+
+def render_csv(report: Report, only: str | None = None) -> str:
+    """One CSV stream; with several sections each starts with a ``# title`` row and its own
+    header row (``--section KEY`` gives a single plain table)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    sections = _sections(report, only)
+    for i, s in enumerate(sections):
+        if len(sections) > 1:
+            if i:
+                w.writerow([])
+            w.writerow([f"# {s.key}: {s.title}"])
+        w.writerow([h for _, h in s.columns])
+        for r in s.rows:
+            w.writerow([_cell(r.get(k)) for k, _ in s.columns])
+    return buf.getvalue()
+
+
+def render_json(report: Report, only: str | None = None) -> str:
+    data = report.to_json()
+    if only:
+        data["sections"] = [s for s in data["sections"] if s["key"] == only]
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+# --- HTML with inline SVG ------------------------------------------------------------------
+
+CSS = """
+body{font-family:"WenQuanYi Zen Hei","Noto Sans CJK SC","Microsoft YaHei",sans-serif;
+margin:2em;color:#222;max-width:1100px}
+h1{font-size:1.5em;border-bottom:2px solid #345}h2{font-size:1.15em;margin-top:1.8em;color:#234}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#e8eef4}tr:nth-child(even) td{background:#f7f9fb}
+.summary td:first-child{font-weight:bold}.note{color:#555;font-size:.9em}
+svg{display:block;margin:.6em 0}svg text{font-size:11px;fill:#333}
+@media print{body{margin:0}}
+"""
+
+
+def _esc(v: Any) -> str:
+    return html.escape(_cell(v))
+
+
+def svg_bar(chart: Chart, width: int = 640) -> str:
+    """Horizontal bars, one per label."""
+    bar_h, gap, left = 18, 6, 200
+    n = max(len(chart.values), 1)
+    height = 30 + n * (bar_h + gap)
+    top = max((v for v in chart.values), default=0) or 1
+    parts = [
+        f'<svg width="{width}" height="{height}" '
+        f'role="img" aria-label="{html.escape(chart.title)}">',
+        f'<text x="0" y="14" font-weight="bold">{html.escape(chart.title)}</text>',
+    ]
+    for i, (label, value) in enumerate(zip(chart.labels, chart.values, strict=True)):
+        y = 24 + i * (bar_h + gap)
+        w = max(0.0, (width - left - 90) * value / top)
+        parts.append(f'<text x="0" y="{y + 13}">{html.escape(label[:30])}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="#3b6ea5"/>')
+        parts.append(
+            f'<text x="{left + w + 4:.1f}" y="{y + 13}">{_esc(value)} {html.escape(chart.unit)}'
+            "</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def svg_line(chart: Chart, width: int = 640, height: int = 220) -> str:
+    """A line over the labels (e.g. forecast free space per week); a red line at zero."""
+    left, right, top, bottom = 70, 10, 24, 30
+    vals = chart.values or [0.0]
+    lo, hi = min(0.0, *vals), max(0.0, *vals)
+    span = (hi - lo) or 1.0
+    n = len(vals)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        x = left + (width - left - right) * (i / max(n - 1, 1))
+        y = top + (height - top - bottom) * (1 - (v - lo) / span)
+        return x, y
+
+    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in enumerate(vals)))
+    _, zero_y = xy(0, 0.0)
+    parts = [
+        f'<svg width="{width}" height="{height}" '
+        f'role="img" aria-label="{html.escape(chart.title)}">',
+        f'<text x="0" y="14" font-weight="bold">{html.escape(chart.title)}</text>',
+        f'<line x1="{left}" y1="{zero_y:.1f}" x2="{width - right}" y2="{zero_y:.1f}" '
+        'stroke="#c33" stroke-dasharray="4 3"/>',
+        f'<polyline points="{pts}" fill="none" stroke="#3b6ea5" stroke-width="2"/>',
+        f'<text x="0" y="{top + 10}">{_esc(hi)} {html.escape(chart.unit)}</text>',
+        f'<text x="0" y="{height - bottom}">{_esc(lo)} {html.escape(chart.unit)}</text>',
+    ]
+    for i, label in enumerate(chart.labels):
+        if n <= 8 or i % max(1, n // 8) == 0 or i == n - 1:
+            x, _ = xy(i, 0)
+            parts.append(
+                f'<text x="{x:.1f}" y="{height - 8}" text-anchor="middle">'
+                f"{html.escape(label)}</text>"
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def svg_spark(chart: Chart, width: int = 160, height: int = 28) -> str:
+    vals = chart.values
+    if not vals:
+        return ""
+    lo, hi = min(0.0, *vals), max(0.0, *vals)
+    span = (hi - lo) or 1.0
+    n = len(vals)
+    pts = " ".join(
+        f"{2 + (width - 4) * (i / max(n - 1, 1)):.1f},"
+        f"{2 + (height - 4) * (1 - (v - lo) / span):.1f}"
+        for i, v in enumerate(vals)
+    )
+    return (
+        f'<svg width="{width}" height="{height}" role="img" '
+        f'aria-label="{html.escape(chart.title)}"><polyline points="{pts}" fill="none" '
+        'stroke="#3b6ea5" stroke-width="1.5"/></svg>'
+    )
+
+
+def _svg(chart: Chart) -> str:
+    return svg_line(chart) if chart.kind == "line" else svg_bar(chart)
+
+
+def render_html(report: Report, only: str | None = None) -> str:
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="zh-CN"><head><meta charset="utf-8">',
+        f"<title>{html.escape(report.title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(report.title)}</h1>",
+        f'<p class="note">生成时间 / generated: {_esc(report.generated_at)}</p>',
+    ]
+    if not only:
+        out.append('<table class="summary">')
+        out += [f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>" for k, v in report.summary]
+        out.append("</table>")
+    for s in _sections(report, only):
+        out.append(f'<h2 id="{html.escape(s.key)}">{html.escape(s.title)}</h2>')
+        if s.note:
+            out.append(f'<p class="note">{html.escape(s.note)}</p>')
+        out += [_svg(c) for c in s.charts]
+        if not s.rows:
+            out.append("<p>（无 / none）</p>")
+            continue
+        heads = "".join(f"<th>{html.escape(h)}</th>" for _, h in s.columns)
+        if s.sparks:
+            heads += "<th>趋势 / trend</th>"
+        out.append(f"<table><tr>{heads}</tr>")
+        first = s.columns[0][0]
+        for r in s.rows:
+            cells = "".join(f"<td>{_esc(r.get(k))}</td>" for k, _ in s.columns)
+            if s.sparks:
+                spark = s.sparks.get(_cell(r.get(first)))
+                cells += f"<td>{svg_spark(spark) if spark else ''}</td>"
+            out.append(f"<tr>{cells}</tr>")
+        out.append("</table>")
+        if s.total_rows is not None and s.total_rows > len(s.rows):
+            out.append(
+                f'<p class="note">共 {s.total_rows} 条，仅显示 {len(s.rows)} / '
+                f"{s.total_rows} in all, {len(s.rows)} shown</p>"
+            )
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def render(report: Report, fmt: str, only: str | None = None) -> str:
+    if only is not None:
+        report.section(only)  # KeyError → the CLI names the known sections
+    return {
+        "table": render_table,
+        "csv": render_csv,
+        "json": render_json,
+        "html": render_html,
+    }[fmt](report, only)

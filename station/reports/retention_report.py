@@ -1,0 +1,297 @@
+"""``station report retention``: what expires in the next N days and why, what is held and why,
+long-term cases with their disc status, storage per retention class, and a free-space forecast
+(R9, R10, R11, R12, R17). Pure over the catalog and the disk figures it is given."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from station.config import Settings
+from station.reports.common import GB, disc_status
+from station.reports.model import Chart, Report, Section
+from station.retention.facts import iter_facts
+from station.retention.policy import R11_REASONS, RULE_LABELS, RULES, Policy, decide_one
+from station.timeutil import to_iso
+
+PENDING = "pending"
+
+
+def _label(rule: str) -> str:
+    zh, en = RULE_LABELS.get(rule, ("待删", "pending purge"))
+    return f"{zh} / {en}"
+
+
+def build_retention(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    *,
+    now: dt.datetime,
+    days: int = 30,
+    limit: int = 200,
+    disk: tuple[int, int] | None = None,  # (total, free) bytes of the vault's file system
+) -> Report:
+    policy = Policy.from_settings(settings)
+    tz = ZoneInfo(policy.timezone)
+    horizon = now + dt.timedelta(days=days)
+    forecast_days = settings.reports.forecast_days
+    grace = settings.retention.grace_days
+    as_of = to_iso(now)
+    count: Counter[str] = Counter()
+    size: Counter[str] = Counter()
+    freed_by_day: Counter[int] = Counter()  # day offset → bytes the executor frees then
+    expiring: list[tuple[str, str, int, str, str]] = []
+    exp_count = exp_bytes = overdue = overdue_bytes = 0
+    pending_after = {
+        sha: after
+        for sha, after in db.execute(
+            "select sha256, purge_after from retention_items where state = 'pending'"
+        )
+    }
+    for facts, row in iter_facts(db):
+        if row.state == "pending_purge":
+            count[PENDING] += 1
+            size[PENDING] += row.size
+            after = pending_after.get(row.sha256)
+            if after:
+                off = (dt.datetime.fromisoformat(after) - now).days
+                freed_by_day[max(0, off)] += row.size
+            continue
+        d = decide_one(facts, policy, now, tz)
+        count[d.rule] += 1
+        size[d.rule] += row.size
+        if d.keep_until is None:
+            continue
+        if d.expired:
+            overdue += 1
+            overdue_bytes += row.size
+            freed_by_day[grace] += row.size
+            continue
+        off = (d.keep_until - now).days + grace
+        if off <= forecast_days:
+            freed_by_day[off] += row.size
+        if d.keep_until <= horizon:
+            exp_count += 1
+            exp_bytes += row.size
+            expiring.append((to_iso(d.keep_until), row.sha256, row.size, d.rule, d.reason))
+    expiring.sort()
+
+    # Expiring within N days, with a per-week chart.
+    weeks = Counter((dt.datetime.fromisoformat(u) - now).days // 7 for u, *_ in expiring)
+    n_weeks = max(1, (days + 6) // 7)
+    exp_section = Section(
+        "expiring",
+        f"{days} 天内到期 / expiring within {days} days",
+        [
+            ("sha256", "SHA-256"),
+            ("keep_until", "保存至 / kept until"),
+            ("rule", "规则 / rule"),
+            ("reason", "理由 / why"),
+            ("size_mb", "大小 MB / size MB"),
+        ],
+        [
+            {"sha256": s, "keep_until": u, "rule": r, "reason": why, "size_mb": round(b / 1e6, 1)}
+            for u, s, b, r, why in expiring[:limit]
+        ],
+        note=(
+            f"到期后进入待删区，宽限 {grace} 天后删除并保留墓碑记录 / after expiry, footage waits "
+            f"{grace} days in pending-purge, then is deleted with a tombstone kept (R9)"
+        ),
+        charts=[
+            Chart(
+                "bar",
+                "每周到期 / expiring per week",
+                [f"第{w + 1}周 / week {w + 1}" for w in range(n_weeks)],
+                [float(weeks.get(w, 0)) for w in range(n_weeks)],
+                "段 / clips",
+            )
+        ],
+        total_rows=exp_count,
+    )
+
+    # What is held and why: active legal holds, then long-term marks on single recordings.
+    held_rows: list[dict[str, Any]] = [
+        {"sha256": sha, "kind": "法律保全 / legal hold", "reason": reason, "by": by, "since": at}
+        for sha, reason, by, at in db.execute(
+            "select h.sha256, h.reason, h.placed_by, h.placed_at from holds h join recordings r"
+            " on r.sha256 = h.sha256 where h.released_at is null and r.state != 'purged'"
+            " order by h.placed_at limit ?",
+            [limit],
+        )
+    ]
+    for sha, code, note, by, at in db.execute(
+        "select sha256, long_term_reason, long_term_note, long_term_by, long_term_at"
+        " from recording_marks where long_term_reason is not null order by long_term_at limit ?",
+        [limit],
+    ):
+        zh, en = R11_REASONS.get(code, ("?", "?"))
+        held_rows.append(
+            {
+                "sha256": sha,
+                "kind": "长期保存 / long-term (R11)",
+                "reason": f"{code}. {zh} / {en}" + (f" — {note}" if note else ""),
+                "by": by,
+                "since": at,
+            }
+        )
+    held_section = Section(
+        "held",
+        "保全与长期保存的录像 / held and long-term recordings",
+        [
+            ("sha256", "SHA-256"),
+            ("kind", "类别 / kind"),
+            ("reason", "理由 / why"),
+            ("by", "操作人 / by"),
+            ("since", "自 / since"),
+        ],
+        held_rows,
+        note=(
+            f"案件未结而保存 / kept for open cases: {count['R10-open']}; "
+            f"重要标记待审 / important marker not reviewed: {count['important']}"
+        ),
+    )
+
+    # Long-term cases and their discs (R11, R12).
+    discs = disc_status(db)
+    lt_rows = []
+    for number, name, code, status, closed, n, b in db.execute(
+        "select c.number, c.name, c.long_term_reason, c.status, c.closed_at,"
+        " count(r.sha256), coalesce(sum(r.size), 0) from cases c"
+        " left join case_recordings l on l.case_number = c.number"
+        " left join recordings r on r.sha256 = l.sha256 and r.state != 'purged'"
+        " where c.long_term_reason is not null group by c.number order by c.long_term_at"
+    ):
+        zh, en = R11_REASONS.get(code, ("?", "?"))
+        lt_rows.append(
+            {
+                "number": number,
+                "name": name,
+                "reason": f"{code}. {zh} / {en}",
+                "status": status,
+                "closed_at": closed,
+                "recordings": n,
+                "size_mb": round(b / 1e6, 1),
+                "discs": discs.get(number, "未刻录 / not burned"),
+            }
+        )
+    lt_section = Section(
+        "long_term_cases",
+        "长期保存案件及光盘 / long-term cases and their discs (R11, R12)",
+        [
+            ("number", "案件编号 / case"),
+            ("name", "名称 / name"),
+            ("reason", "理由 / reason"),
+            ("status", "状态 / status"),
+            ("recordings", "录像 / recordings"),
+            ("size_mb", "大小 MB / size MB"),
+            ("discs", "光盘 / discs"),
+        ],
+        lt_rows,
+    )
+
+    # Storage per class.
+    classes = [r for r in (*RULES, PENDING) if count[r]]
+    storage_section = Section(
+        "storage",
+        "按保存类别的存储占用 / storage used per retention class",
+        [
+            ("class", "类别 / class"),
+            ("recordings", "录像 / recordings"),
+            ("size_gb", "大小 GB / size GB"),
+        ],
+        [
+            {"class": _label(r), "recordings": count[r], "size_gb": round(size[r] / GB, 3)}
+            for r in classes
+        ],
+        charts=[
+            Chart(
+                "bar",
+                "存储占用 / storage per class",
+                [_label(r) for r in classes],
+                [round(size[r] / GB, 3) for r in classes],
+                "GB",
+            )
+        ],
+    )
+
+    # Free-space forecast: ingest at the last 30 days' rate, minus what the executor frees.
+    since = to_iso(now - dt.timedelta(days=30))
+    ingested_30 = db.execute(
+        "select coalesce(sum(size), 0) from recordings where ingested_at >= ? and ingested_at < ?",
+        [since, as_of],
+    ).fetchone()[0]
+    rate = ingested_30 / 30.0
+    forecast_rows: list[dict[str, Any]] = []
+    full_in: int | str = "—"
+    chart_labels: list[str] = []
+    chart_vals: list[float] = []
+    if disk is not None:
+        free = disk[1]
+        freed = 0
+        full_in = f"> {forecast_days}"
+        for day in range(forecast_days + 1):
+            freed += freed_by_day.get(day, 0)
+            projected = free - rate * day + freed
+            if projected <= 0 and isinstance(full_in, str):
+                full_in = day
+            if day % 7 == 0 or day == forecast_days:
+                date = (now + dt.timedelta(days=day)).astimezone(tz).date().isoformat()
+                forecast_rows.append(
+                    {
+                        "day": day,
+                        "date": date,
+                        "free_gb": round(projected / GB, 3),
+                        "freed_gb": round(freed / GB, 3),
+                    }
+                )
+                chart_labels.append(date[5:])
+                chart_vals.append(round(projected / GB, 3))
+    forecast_section = Section(
+        "forecast",
+        f"剩余空间预测（{forecast_days} 天）/ free space forecast ({forecast_days} days)",
+        [
+            ("day", "天 / day"),
+            ("date", "日期 / date"),
+            ("free_gb", "剩余 GB / free GB"),
+            ("freed_gb", "累计清理 GB / freed GB"),
+        ],
+        forecast_rows,
+        note=(
+            f"按近 30 天采集速度 {rate / GB:.3f} GB/天，扣除到期清理 / at the last 30 days' "
+            f"ingest rate of {rate / GB:.3f} GB/day, less what retention frees"
+        ),
+        charts=[Chart("line", "剩余空间 / free space", chart_labels, chart_vals, "GB")]
+        if chart_vals
+        else [],
+    )
+
+    total_n = sum(count.values())
+    summary: list[tuple[str, Any]] = [
+        ("截至 / as of", as_of),
+        ("在库录像 / recordings kept", total_n - count[PENDING]),
+        ("占用 GB / stored GB", round((sum(size.values()) - size[PENDING]) / GB, 3)),
+        (f"{days} 天内到期 / expiring within {days} days", exp_count),
+        (f"{days} 天内到期 GB / GB expiring", round(exp_bytes / GB, 3)),
+        ("已到期未处理 / expired, awaiting the executor", overdue),
+        ("待删（宽限期）/ pending purge (grace)", count[PENDING]),
+        ("长期保存案件 / long-term cases", len(lt_rows)),
+        ("保全中 / legal holds", count["hold"]),
+    ]
+    if disk is not None:
+        summary += [
+            ("磁盘容量 GB / disk size GB", round(disk[0] / GB, 3)),
+            ("当前剩余 GB / free GB now", round(disk[1] / GB, 3)),
+            ("预计写满天数 / days until full", full_in),
+        ]
+    return Report(
+        "retention",
+        "保存期报表 / Retention report",
+        as_of,
+        {"days": days, "limit": limit, "overdue_bytes": overdue_bytes},
+        summary,
+        [exp_section, held_section, lt_section, storage_section, forecast_section],
+    )

@@ -1,0 +1,142 @@
+"""``station retention run|restore|tombstones`` (R9, R10, R11)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from station.cases.cli import parse_time
+from station.cli_util import (
+    App,
+    handle_errors,
+    human_bytes,
+    json_option,
+    pass_app,
+    print_json,
+    print_table,
+)
+from station.errors import IntegrityError, VaultFullError
+from station.retention import executor
+from station.retention.policy import RULE_LABELS
+from station.retention.runtypes import RunReport
+from station.timeutil import utcnow
+
+
+@click.group("retention")
+def retention_group() -> None:
+    """保存期：到期清理与恢复 / Retention: expire, purge with tombstones, restore (R9–R11)."""
+
+
+def _exit_code(report: RunReport) -> int:
+    if report.aborted and any(p.kind == "disk-full" for p in report.problems):
+        return VaultFullError.exit_code
+    if report.problems:
+        return IntegrityError.exit_code
+    return 0
+
+
+def _print(report: RunReport, limit: int) -> None:
+    title = "演练（不做任何改动）/ DRY RUN — nothing changed" if report.dry_run else "执行 / RUN"
+    click.echo(f"{title} — as of {report.as_of}")
+    for w in report.warnings:
+        click.echo(f"警告 / warning: {w}")
+    sections = [
+        ("到期，移入待删区 / expired, to pending-purge", report.pend),
+        ("宽限期满，删除 / grace over, to purge", report.purge),
+        ("规则已变，恢复 / kept again, to restore", report.restore),
+    ]
+    for heading, items in sections:
+        total = sum(i.size for i in items)
+        click.echo(f"\n{heading}: {len(items)} ({human_bytes(total)})")
+        if items:
+            print_table(
+                ["SHA-256", "规则 / rule", "保存至 / kept until", "理由 / why"],
+                [
+                    (i.sha256[:16], RULE_LABELS[i.rule][1], i.keep_until or "—", i.reason)
+                    for i in items[:limit]
+                ],
+            )
+            if len(items) > limit:
+                click.echo(f"… {len(items) - limit} more / 另有 {len(items) - limit} 条")
+    click.echo(f"\n宽限期内 / waiting in grace period: {report.waiting}")
+    if not report.dry_run:
+        click.echo(
+            f"已移入待删 / pended {len(report.pended)}, 已删除 / purged {len(report.purged)}, "
+            f"已恢复 / restored {len(report.restored)}, 续做 / recovered {len(report.recovered)}"
+        )
+    for p in report.problems:
+        click.echo(f"问题 / problem [{p.kind}] {p.sha256[:16]} {p.path}: {p.detail}", err=True)
+    if report.aborted:
+        click.echo(f"中止 / aborted: {report.aborted}", err=True)
+
+
+@retention_group.command("run")
+@click.option("--dry-run", is_flag=True, help="只列出，不做改动 / list only, change nothing")
+@click.option("--now", "now_text", help="按此时间决定（ISO）/ decide as of this time")
+@click.option("--limit", type=int, default=50, show_default=True, help="表格行数 / rows shown")
+@json_option
+@pass_app
+@handle_errors
+def run_cmd(app: App, dry_run: bool, now_text: str | None, limit: int, as_json: bool) -> None:
+    """执行保存期规则 / Apply the retention rules: expired footage goes to pending-purge for
+    the grace period, then is deleted with a tombstone kept forever (R9). Case footage (R10),
+    long-term marks (R11) and legal holds are never touched."""
+    now = parse_time(now_text, app, "--now") or utcnow()
+    report = executor.run(
+        app.vault, app.db, app.settings, now=now, actor=app.actor, dry_run=dry_run
+    )
+    if as_json:
+        print_json(report.to_json())
+    else:
+        _print(report, limit)
+    sys.exit(_exit_code(report))
+
+
+@retention_group.command("restore")
+@click.argument("sha256", nargs=-1)
+@click.option("--all", "all_pending", is_flag=True, help="恢复全部待删 / restore every pending")
+@click.option("--note", help="说明 / why")
+@json_option
+@pass_app
+@handle_errors
+def restore_cmd(
+    app: App, sha256: tuple[str, ...], all_pending: bool, note: str | None, as_json: bool
+) -> None:
+    """恢复待删录像 / Move pending-purge recordings back into the vault. Link them to a case or
+    place a hold too, or the next run expires them again."""
+    report = executor.restore(
+        app.vault, app.db, list(sha256), actor=app.actor, note=note, all_pending=all_pending
+    )
+    if as_json:
+        print_json(report.to_json())
+    else:
+        click.echo(f"已恢复 / restored: {len(report.restored)}")
+        for p in report.problems:
+            click.echo(f"问题 / problem [{p.kind}] {p.sha256[:16]} {p.path}: {p.detail}", err=True)
+    sys.exit(_exit_code(report))
+
+
+@retention_group.command("tombstones")
+@click.option("--limit", type=int, default=100, show_default=True)
+@json_option
+@pass_app
+@handle_errors
+def tombstones_cmd(app: App, limit: int, as_json: bool) -> None:
+    """墓碑记录 / Tombstones of purged recordings (kept forever, R9)."""
+    rows = list(
+        app.db.query("select * from tombstones order by purged_at desc, sha256 limit ?", [limit])
+    )
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ["SHA-256", "大小 / size", "规则 / rule", "删除于 / purged", "执行人 / by"],
+        [
+            (r["sha256"][:16], human_bytes(r["size"]), r["rule"], r["purged_at"], r["purged_by"])
+            for r in rows
+        ],
+    )
+
+
+COMMANDS = [retention_group]

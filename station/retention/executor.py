@@ -1,0 +1,280 @@
+"""The retention executor (R9, R10, R11; DESIGN.md invariant 1).
+
+Deciding and deleting are separate steps. ``make_plan`` asks the pure ``decide()`` about every
+recording; ``run`` then, for a real run:
+
+1. recovers what an interrupted run left half done (files in ``pending-purge/`` whose catalog
+   state says otherwise: moved back, or — when the purge had committed — removed);
+2. purges recordings whose grace period is over: every file is re-hashed first, a missing or
+   changed file is reported and nothing of that recording is deleted; then one transaction
+   writes the tombstone, marks the rows purged and appends the audit entry; only after the
+   commit are the files unlinked (a crash here leaves files that step 1 removes next time —
+   nothing is deleted twice, no tombstone is written twice);
+3. restores pending recordings that a rule now keeps (a hold or case link added during grace);
+4. moves newly expired originals and their derivatives to ``pending-purge/`` for
+   ``retention.grace_days`` (reversible with ``station retention restore``).
+
+A full disk stops the run and is reported; files already moved for the failing recording are
+moved back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from station.audit import append
+from station.config import Settings
+from station.errors import NotFoundError, VaultFullError
+from station.log import get
+from station.retention.facts import iter_facts
+from station.retention.policy import Policy, decide_one
+from station.retention.runtypes import (
+    Item,
+    ItemProblem,
+    NowInPastError,
+    Problem,
+    RetentionError,
+    RunReport,
+    txn,
+)
+from station.retention.steps import Ctx
+from station.timeutil import to_iso, utcnow
+from station.vault import Vault
+
+log = get()
+Step = Callable[[str, str], None]
+
+
+# --- planning (reads only) -------------------------------------------------------------------
+
+
+def last_as_of(db: sqlite_utils.Database) -> str | None:
+    row = db.execute(
+        "select max(x) from (select max(as_of) as x from retention_runs"
+        " union all select max(pending_at) from retention_items)"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def make_plan(db: sqlite_utils.Database, settings: Settings, now: dt.datetime) -> RunReport:
+    policy = Policy.from_settings(settings)
+    tz = ZoneInfo(policy.timezone)
+    as_of = to_iso(now)
+    report = RunReport(as_of=as_of, dry_run=True)
+    pending = {
+        r[0]: r[1]
+        for r in db.execute(
+            "select sha256, purge_after from retention_items where state = ?", ["pending"]
+        )
+    }
+    for facts, row in iter_facts(db):
+        d = decide_one(facts, policy, now, tz)
+        until = to_iso(d.keep_until) if d.keep_until else None
+        if row.state == "stored":
+            if d.expired:
+                report.pend.append(Item(row.sha256, row.size, d.rule, d.reason, until, "pend"))
+        elif not d.expired:
+            report.restore.append(Item(row.sha256, row.size, d.rule, d.reason, until, "restore"))
+        else:
+            purge_after = pending.get(row.sha256)
+            if purge_after is not None and purge_after <= as_of:
+                report.purge.append(
+                    Item(row.sha256, row.size, d.rule, d.reason, until, "purge", purge_after)
+                )
+            else:
+                report.waiting += 1
+    return report
+
+
+# --- the real run ----------------------------------------------------------------------------
+
+
+def _noop(step: str, sha: str) -> None:
+    return None
+
+
+def run(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    *,
+    now: dt.datetime,
+    actor: str,
+    dry_run: bool = False,
+    wall_now: dt.datetime | None = None,
+    stop: threading.Event | None = None,
+    on_step: Step | None = None,
+) -> RunReport:
+    """Plan, and unless ``dry_run`` act on the plan. ``now`` is the time decisions are made for;
+    a real run refuses a ``now`` before an earlier run, or after the station's clock (R9: nothing
+    may go before its time)."""
+    as_of = to_iso(now)
+    last = last_as_of(db)
+    wall = wall_now or utcnow()
+    warnings = []
+    if last and as_of < last:
+        msg = (
+            f"--now {as_of} 早于上次处理 / is before the retention run of {last}; decisions "
+            "already taken then would be contradicted"
+        )
+        if not dry_run:
+            log.error("retention.now_in_past", as_of=as_of, last=last)
+            raise NowInPastError(msg, where="--now", hint=f"use a time at or after {last}")
+        warnings.append(msg)
+    if not dry_run and now > wall + dt.timedelta(minutes=5):
+        log.error("retention.now_in_future", as_of=as_of, clock=to_iso(wall))
+        raise RetentionError(
+            f"--now {as_of} 晚于系统时钟 / is after the station clock {to_iso(wall)}: a real run "
+            "cannot purge footage before its time (R9)",
+            where="--now",
+            hint="use --dry-run to look ahead",
+        )
+    report = make_plan(db, settings, now)
+    report.warnings = warnings
+    if dry_run:
+        log.info(
+            "retention.dry_run",
+            as_of=as_of,
+            pend=len(report.pend),
+            purge=len(report.purge),
+            restore=len(report.restore),
+        )
+        return report
+    report.dry_run = False
+    step = on_step or _noop
+    grace = dt.timedelta(days=settings.retention.grace_days)
+    purge_after = to_iso(now + grace)
+    with txn(db):
+        run_id = int(
+            db.execute(
+                "insert into retention_runs (as_of, started_at, actor, state) values (?, ?, ?, ?)",
+                [as_of, to_iso(wall), actor, "running"],
+            ).lastrowid
+            or 0
+        )
+        append(
+            db,
+            "retention.run_started",
+            actor=actor,
+            subject=f"retention-run:{run_id}",
+            data={"as_of": as_of, "grace_days": settings.retention.grace_days},
+        )
+    report.run_id = run_id
+    log.info("retention.run_started", run_id=run_id, as_of=as_of)
+    ctx = Ctx(vault, db, actor, run_id, as_of, report, step)
+    try:
+        ctx.recover()
+        work: list[tuple[Callable[[Item], None], list[Item]]] = [
+            (ctx.purge_one, report.purge),
+            (lambda it: ctx.restore_one(it.sha256, "rule", it.reason), report.restore),
+            (lambda it: ctx.pend_one(it, purge_after), report.pend),
+        ]
+        for fn, items in work:
+            for item in items:
+                if stop is not None and stop.is_set():
+                    report.aborted = "stopped / 已停止"
+                    raise _Stop
+                try:
+                    fn(item)
+                except ItemProblem as exc:
+                    ctx.problem(exc.sha256, exc.kind, exc.path, exc.message)
+    except _Stop:
+        pass
+    except VaultFullError as exc:
+        report.aborted = "disk full / 磁盘已满"
+        report.problems.append(Problem("", "disk-full", exc.where or "", exc.message))
+        log.error("retention.disk_full", run_id=run_id, error=exc.message)
+    finally:
+        _finish(db, report)
+    return report
+
+
+class _Stop(Exception):
+    pass
+
+
+def _finish(db: sqlite_utils.Database, report: RunReport) -> None:
+    state = "interrupted" if report.aborted else "done"
+    try:
+        with txn(db):
+            db.execute(
+                "update retention_runs set finished_at = ?, state = ?, pending = ?, purged = ?,"
+                " restored = ?, problems = ?, message = ? where id = ?",
+                [
+                    to_iso(utcnow()),
+                    state,
+                    len(report.pended),
+                    len(report.purged),
+                    len(report.restored),
+                    len(report.problems),
+                    report.aborted,
+                    report.run_id,
+                ],
+            )
+    except VaultFullError:
+        log.error("retention.run_not_recorded", run_id=report.run_id)
+    log.info(
+        "retention.run_finished",
+        run_id=report.run_id,
+        state=state,
+        pended=len(report.pended),
+        purged=len(report.purged),
+        restored=len(report.restored),
+        problems=len(report.problems),
+    )
+
+
+def restore(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    shas: list[str],
+    *,
+    actor: str,
+    note: str | None = None,
+    all_pending: bool = False,
+) -> RunReport:
+    """Move pending-purge recordings back into the vault (``station retention restore``).
+
+    A recording still expired is moved to pending-purge again by the next run unless a rule now
+    keeps it: link it to a case or place a hold first (R10, R11)."""
+    from station.cases.model import check_sha
+
+    report = RunReport(as_of=to_iso(utcnow()), dry_run=False)
+    ctx = Ctx(vault, db, actor, None, report.as_of, report, _noop)
+    ctx.recover()
+    if all_pending:
+        targets = [
+            r[0] for r in db.execute("select sha256 from retention_items where state = 'pending'")
+        ]
+    else:
+        if not shas:
+            raise RetentionError("没有给出录像 / no recording given", where="SHA256")
+        targets = []
+        for raw in shas:
+            sha = check_sha(raw)
+            row = db.execute("select state from recordings where sha256 = ?", [sha]).fetchone()
+            if row is None:
+                raise NotFoundError(f"没有这段录像 / no such recording: {sha}", where="SHA256")
+            if row[0] == "purged":
+                raise RetentionError(
+                    f"录像已删除，只剩墓碑记录 / recording {sha} was purged; only its tombstone "
+                    "remains",
+                    where="SHA256",
+                )
+            if row[0] != "pending_purge":
+                raise RetentionError(
+                    f"录像不在待删状态 / recording {sha} is not pending purge (state {row[0]})",
+                    where="SHA256",
+                )
+            targets.append(sha)
+    for sha in targets:
+        try:
+            ctx.restore_one(sha, "manual", note)
+        except ItemProblem as exc:
+            ctx.problem(exc.sha256, exc.kind, exc.path, exc.message)
+    return report

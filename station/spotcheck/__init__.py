@@ -1,0 +1,1 @@
+"""Spot checks and the inspection ledger (R16)."""

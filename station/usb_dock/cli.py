@@ -1,0 +1,351 @@
+"""``station run``, ``station status``, ``station devices …``, ``station sim recorder``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from station.cli_groups import sim
+from station.cli_util import (
+    App,
+    handle_errors,
+    human_bytes,
+    json_option,
+    pass_app,
+    print_json,
+    print_table,
+)
+from station.errors import StationError
+from station.status import daemon_alive, read_status
+from station.usb_dock import registry
+
+
+@click.command("run")
+@json_option
+@pass_app
+@handle_errors
+def run_cmd(app: App, as_json: bool) -> None:
+    """运行采集站守护进程 / Run the dock daemon (udev hotplug, sessions, sd_notify).
+
+    --json: 日志为 JSON 行 / log as JSON lines (as under systemd).
+    """
+    from station import log
+    from station.daemon import Daemon
+
+    # The daemon logs at the settings' level (default info) unless STATION_LOG_LEVEL says more.
+    log.configure(
+        os.environ.get("STATION_LOG_LEVEL", app.settings.log.level),
+        json=as_json or os.environ.get("STATION_LOG_JSON") == "1",
+    )
+    sys.exit(Daemon(app.vault, app.settings, actor="station").run())
+
+
+@click.command("status")
+@json_option
+@pass_app
+@handle_errors
+def status_cmd(app: App, as_json: bool) -> None:
+    """插槽状态 / What each dock slot is doing, and whether it is safe to undock."""
+    st = read_status(app.vault.run / "status.json")
+    if st is None:
+        raise StationError(
+            "the daemon has not written a status yet / 守护进程未运行",
+            where=str(app.vault.run),
+            hint="start it: station run",
+        )
+    st["running"] = daemon_alive(st) and st.get("state") not in ("stopped",)
+    if as_json:
+        print_json(st)
+        return
+    click.echo(
+        f"守护进程 / daemon: {st.get('state')} (pid {st.get('pid')}, "
+        f"{'运行中 / running' if st['running'] else '未运行 / not running'})"
+    )
+    rows = []
+    for s in st.get("slots", []):
+        done = f"{s.get('files_done', 0)}/{s.get('files_total', '?')}"
+        size = f"{human_bytes(s.get('bytes_done'))}/{human_bytes(s.get('bytes_total'))}"
+        rows.append(
+            [
+                s.get("slot"),
+                s.get("device_id") or "",
+                s.get("officer_id") or "",
+                s.get("phase_text", s.get("phase")),
+                done,
+                size,
+                ",".join(f["code"] for f in s.get("flags", [])),
+                "是 / yes" if s.get("safe_to_undock") else "否 / no",
+            ]
+        )
+    print_table(
+        [
+            "插槽 slot",
+            "设备 device",
+            "警号 officer",
+            "阶段 phase",
+            "文件 files",
+            "字节 bytes",
+            "标记 flags",
+            "可拔出 safe",
+        ],
+        rows,
+    )
+
+
+@click.group("devices")
+def devices_group() -> None:
+    """记录仪登记与告警 / Recorders: enrol, list, revoke; alerts (R4)."""
+
+
+@devices_group.command("enrol")
+@click.argument("device_id")
+@click.option(
+    "--officer", "officer_id", required=True, help="警号（6位）/ officer number (6 digits)"
+)
+@click.option("--unit", "unit_id", required=True, help="单位编号（12位）/ unit number (12 digits)")
+@click.option("--officer-name", help="警员姓名 / officer name")
+@click.option("--unit-name", help="单位名称 / unit name")
+@click.option("--model", help="型号 / recorder model")
+@click.option(
+    "--driver",
+    type=click.Choice(["serial", "mass-storage"]),
+    default="serial",
+    show_default=True,
+    help="驱动 / driver",
+)
+@click.option("--usb-serial", help="USB 序列号（仅存储设备）/ USB serial (mass-storage recorders)")
+@click.option(
+    "--secret-hex",
+    help="设备密钥（十六进制，缺省自动生成）/ device key in hex "
+    "(default: keep the enrolled one or generate one)",
+)
+@json_option
+@pass_app
+@handle_errors
+def devices_enrol(
+    app: App,
+    device_id: str,
+    officer_id: str,
+    unit_id: str,
+    officer_name: str | None,
+    unit_name: str | None,
+    model: str | None,
+    driver: str,
+    usb_serial: str | None,
+    secret_hex: str | None,
+    as_json: bool,
+) -> None:
+    """登记设备并绑定警员、单位 / Bind a device to an officer and unit; prints its key once."""
+    try:
+        secret = bytes.fromhex(secret_hex) if secret_hex else None
+    except ValueError as exc:
+        raise StationError("--secret-hex is not hexadecimal / 密钥不是十六进制") from exc
+    key = registry.enrol(
+        app.db,
+        device_id,
+        officer_id=officer_id,
+        unit_id=unit_id,
+        actor=app.actor,
+        officer_name=officer_name,
+        unit_name=unit_name,
+        model=model,
+        driver=driver,
+        usb_serial=usb_serial,
+        secret=secret,
+    )
+    out = {
+        "device_id": device_id,
+        "officer_id": officer_id,
+        "unit_id": unit_id,
+        "driver": driver,
+        "secret_hex": key.hex(),
+    }
+    if as_json:
+        print_json(out)
+    else:
+        click.echo(f"已登记 / enrolled: {device_id} → {officer_id} / {unit_id}")
+        click.echo(f"设备密钥（写入记录仪）/ device key (provision into the recorder): {key.hex()}")
+
+
+@devices_group.command("revoke")
+@click.argument("device_id")
+@json_option
+@pass_app
+@handle_errors
+def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
+    """注销设备 / Revoke a device: it is refused (never mounted) from now on."""
+    registry.revoke(app.db, device_id, actor=app.actor)
+    if as_json:
+        print_json({"device_id": device_id, "enrolled": False})
+    else:
+        click.echo(f"已注销 / revoked: {device_id}")
+
+
+@devices_group.command("list")
+@json_option
+@pass_app
+@handle_errors
+def devices_list(app: App, as_json: bool) -> None:
+    """列出设备（含未登记）/ List devices, enrolled and seen-but-unknown."""
+    rows = registry.list_devices(app.db)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        [
+            "设备 device",
+            "型号 model",
+            "驱动 driver",
+            "警号 officer",
+            "姓名 name",
+            "单位 unit",
+            "已登记 enrolled",
+            "最近接入 last seen",
+        ],
+        [
+            [
+                r["device_id"],
+                r["model"],
+                r["driver"],
+                r["officer_id"],
+                r["officer_name"],
+                r["unit_id"],
+                "是 yes" if r["enrolled"] else "否 no",
+                r["last_seen_at"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@devices_group.command("alerts")
+@click.option("--all", "show_all", is_flag=True, help="包括已处理的 / include acknowledged ones")
+@json_option
+@pass_app
+@handle_errors
+def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
+    """设备告警 / Device alerts (unknown device, failed authentication, duplicate id…)."""
+    rows = registry.list_alerts(app.db, open_only=not show_all)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ["编号 id", "时间 at", "类型 code", "设备 device", "插槽 slot", "说明 message"],
+        [[r["id"], r["at"], r["code"], r["device_id"], r["slot"], r["message"]] for r in rows],
+    )
+
+
+@devices_group.command("ack")
+@click.argument("alert_id", type=int)
+@json_option
+@pass_app
+@handle_errors
+def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
+    """确认告警 / Acknowledge an alert."""
+    registry.acknowledge(app.db, alert_id, actor=app.actor)
+    if as_json:
+        print_json({"alert_id": alert_id, "acknowledged": True})
+    else:
+        click.echo(f"已确认 / acknowledged: {alert_id}")
+
+
+@sim.command("recorder")
+@click.option("--volume", type=click.Path(exists=True), help="记录仪存储 / the recorder's storage")
+@click.option("--pty-link", type=click.Path(dir_okay=False), help="串口链接 / link to the pty")
+@click.option(
+    "--drift", type=float, default=0.0, show_default=True, help="时钟偏差秒 / clock drift s"
+)
+@click.option("--battery", type=click.IntRange(0, 100), default=87, show_default=True)
+@click.option(
+    "--faults",
+    default="",
+    help="故障 / faults: "
+    + ",".join(
+        [
+            "silent",
+            "garbage",
+            "garbage-once",
+            "partial",
+            "oversized",
+            "wrong-id",
+            "clock-2000",
+            "bad-auth",
+            "disconnect",
+        ]
+    ),
+)
+@click.option("--serial", "serial_no", default="ZFY0001", show_default=True)
+@click.option("--officer", default="100001", show_default=True)
+@click.option("--officer-name", default="张三", show_default=True)
+@click.option("--unit", default="110101000001", show_default=True)
+@click.option("--unit-name", default="示例市城市管理局", show_default=True)
+@click.option("--secret-hex", default="", help="设备密钥 / device key (hex)")
+@json_option
+@handle_errors
+def sim_recorder(
+    volume: str | None,
+    pty_link: str | None,
+    drift: float,
+    battery: int,
+    faults: str,
+    serial_no: str,
+    officer: str,
+    officer_name: str,
+    unit: str,
+    unit_name: str,
+    secret_hex: str,
+    as_json: bool,
+) -> None:
+    """模拟记录仪（串口协议，伪终端）/ A simulated recorder speaking ZFY-LINE/1 on a pty."""
+    from station.recorder.simulator import FAULTS, SimConfig, SimRecorder, open_pty, serve
+
+    chosen = frozenset(f for f in faults.split(",") if f)
+    unknown = chosen - set(FAULTS)
+    if unknown:
+        raise click.BadParameter(f"unknown faults {sorted(unknown)}", param_hint="--faults")
+    cfg = SimConfig(
+        serial=serial_no,
+        officer_id=officer,
+        officer_name=officer_name,
+        unit_id=unit,
+        unit_name=unit_name,
+        secret=bytes.fromhex(secret_hex),
+        battery_pct=battery,
+        drift_s=drift,
+        volume=Path(volume) if volume else None,
+        faults=chosen,
+    )
+    master, slave, name = open_pty(Path(pty_link) if pty_link else None)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    info = {"pty": name, "link": pty_link, "serial": serial_no, "pid": os.getpid()}
+    click.echo(
+        json.dumps(info, ensure_ascii=False)
+        if as_json
+        else f"模拟记录仪 / simulated recorder {serial_no} on {name}"
+    )
+    sys.stdout.flush()
+    t = threading.Thread(target=serve, args=(SimRecorder(cfg), master, stop), daemon=True)
+    t.start()
+    while not stop.wait(3600):
+        pass
+    t.join(5)
+    os.close(master)
+    os.close(slave)
+    if pty_link:
+        Path(pty_link).unlink(missing_ok=True)
+
+
+COMMANDS = [run_cmd, status_cmd, devices_group]

@@ -1,0 +1,272 @@
+"""A dock on a bench: real stand-ins for docked recorders, shared by the demo, the benchmark and
+the tests — exFAT images on loop devices, simulated recorders on ptys, and :class:`DockBed`, the
+daemon as a real subprocess under ``umockdev-wrapper`` with synthetic udev events."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from station.recorder.simulator import SimConfig, SimRecorder, open_pty, serve
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    return env
+
+
+def sh(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, env=_env()).stdout
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@contextmanager
+def exfat_loop(tmp: Path, content: Path | None, size_mb: int = 48) -> Iterator[str]:
+    """An exFAT image filled with ``content`` (a folder), attached to a loop device."""
+    img = tmp / f"vol{os.getpid()}_{len(list(tmp.iterdir()))}.img"
+    with open(img, "wb") as f:
+        f.truncate(size_mb * 1024 * 1024)
+    sh("mkfs.exfat", "-L", "ZFY", str(img))
+    loop = sh("losetup", "-f", "--show", str(img)).strip()
+    try:
+        if content is not None:
+            mnt = tmp / f"fill_{Path(loop).name}"
+            mnt.mkdir()
+            sh("mount.exfat-fuse", loop, str(mnt))
+            try:
+                shutil.copytree(content, mnt, dirs_exist_ok=True)
+            finally:
+                os.sync()
+                sh("umount", str(mnt))
+                mnt.rmdir()
+        yield loop
+    finally:
+        subprocess.run(["losetup", "-d", loop], check=False, env=_env())
+        img.unlink(missing_ok=True)
+
+
+def read_loop(loop: str, tmp: Path) -> dict[str, int]:
+    """The files on an exFAT loop device now (relative path -> size), read back independently."""
+    mnt = tmp / f"check_{Path(loop).name}"
+    mnt.mkdir(exist_ok=True)
+    sh("mount.exfat-fuse", "-o", "ro", loop, str(mnt))
+    try:
+        return {str(p.relative_to(mnt)): p.stat().st_size for p in mnt.rglob("*") if p.is_file()}
+    finally:
+        sh("umount", str(mnt))
+        mnt.rmdir()
+
+
+def files_of(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+@contextmanager
+def sim_recorder(cfg: SimConfig, link: Path | None = None) -> Iterator[tuple[SimRecorder, str]]:
+    rec = SimRecorder(cfg)
+    master, slave, name = open_pty(link)
+    stop = threading.Event()
+    t = threading.Thread(target=serve, args=(rec, master, stop), daemon=True)
+    t.start()
+    try:
+        yield rec, name
+    finally:
+        stop.set()
+        t.join(5)
+        os.close(master)
+        os.close(slave)
+
+
+# The folder holding the ``station`` package (the repository in a checkout).
+REPO = Path(__file__).resolve().parents[2]
+
+
+class DockBed:
+    """The daemon as a real subprocess under ``umockdev-wrapper``, devices added via the
+    controller (station/usb_dock/dockbed_controller.py), sd_notify on a real datagram socket."""
+
+    def __init__(self, home: Path, tmp: Path) -> None:
+        import socket
+        import sys
+
+        self.home = home
+        self.log = tmp / "daemon.log"
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify_path = tmp / "notify.sock"
+        self.notify.bind(str(self.notify_path))
+        self.notify.settimeout(60)
+        env = _env()
+        env["PYTHONPATH"] = str(REPO)
+        env["NOTIFY_SOCKET"] = str(self.notify_path)
+        env["WATCHDOG_USEC"] = "4000000"
+        env.pop("WATCHDOG_PID", None)
+        self.proc = subprocess.Popen(
+            [
+                "umockdev-wrapper",
+                sys.executable,
+                "-m",
+                "station.usb_dock.dockbed_controller",
+                str(home),
+                str(self.log),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp,
+        )
+        self.n = 0
+        self.children: dict[str, list[str]] = {}
+
+    def send(self, **cmd: object) -> dict[str, object]:
+        import json
+
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"controller died; daemon log:\n{self.daemon_log()}")
+        return dict(json.loads(line))
+
+    def notifications(self, until: str, timeout: float = 60) -> list[str]:
+        self.notify.settimeout(timeout)
+        seen: list[str] = []
+        while True:
+            msg = self.notify.recv(4096).decode()
+            seen.append(msg)
+            if until in msg.split("\n"):
+                return seen
+
+    def start(self) -> None:
+        self.root = Path(str(self.send(op="start")["root"]))
+
+    def start_testbed_only(self) -> None:
+        self.root = Path(str(self.send(op="root")["root"]))
+
+    def dock(
+        self,
+        port: int,
+        tty: str | None,
+        storage: str | None,
+        *,
+        usb_serial: str,
+        recorder: bool = True,
+    ) -> str:
+        """Add a USB device with a serial child (``tty``: the pty's name, linked into the
+        testbed's /dev, where umockdev's preload redirects to) and a storage child."""
+        usb = str(
+            self.send(
+                op="add",
+                subsystem="usb",
+                name=f"usb1/1-{port}",
+                props={"DEVTYPE": "usb_device", "ID_SERIAL_SHORT": usb_serial},
+            )["syspath"]
+        )
+        tag = {"STATION_RECORDER": "1", "STATION_DRIVER": "serial"} if recorder else {}
+        kids = self.children.setdefault(usb, [])
+        if tty:
+            node = self.root / "dev" / f"ttyACM{port}"
+            node.parent.mkdir(parents=True, exist_ok=True)
+            node.unlink(missing_ok=True)
+            node.symlink_to(tty)
+            r = self.send(
+                op="add",
+                subsystem="tty",
+                name=f"ttyACM{port}",
+                parent=usb,
+                props={"DEVNAME": f"/dev/ttyACM{port}", **tag},
+            )
+            kids.append(str(r["syspath"]))
+        if storage:
+            self.n += 1
+            r = self.send(
+                op="add",
+                subsystem="block",
+                name=f"sd{chr(97 + self.n)}1",
+                parent=usb,
+                props={
+                    "DEVNAME": storage,
+                    "ID_FS_TYPE": "exfat",
+                    "ID_BUS": "usb",
+                    "DEVTYPE": "partition",
+                    **tag,
+                },
+            )
+            kids.append(str(r["syspath"]))
+        return usb
+
+    def undock(self, usb: str) -> None:
+        """``remove`` uevents for the children, then the USB device, as the kernel sends them;
+        the devices leave the testbed, so the slot can be docked again."""
+        for kid in self.children.pop(usb, []):
+            self.send(op="remove", syspath=kid)
+        self.send(op="remove", syspath=usb)
+
+    def status(self) -> dict[str, object]:
+        import json
+
+        try:
+            return dict(json.loads((self.home / "run/status.json").read_text()))
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def wait_status(self, pred: object, timeout: float = 60) -> dict[str, object]:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.status()
+            if st and pred(st):  # type: ignore[operator]
+                return st
+            time.sleep(0.1)
+        pid = self.status().get("pid")
+        if isinstance(pid, int):
+            os.kill(pid, signal.SIGUSR1)  # the daemon dumps its threads' stacks into the log
+            time.sleep(1)
+        raise AssertionError(f"status never matched: {self.status()}\n{self.daemon_log()}")
+
+    def daemon_log(self) -> str:
+        try:
+            return self.log.read_text()[-6000:]
+        except FileNotFoundError:
+            return ""
+
+    def stop_daemon(self) -> object:
+        """SIGTERM the daemon; its exit code (or None if the controller is gone)."""
+        rc: object = None
+        if self.proc.poll() is None:
+            try:
+                rc = self.send(op="stop").get("rc")
+            except (AssertionError, BrokenPipeError):
+                pass
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return rc
+
+    def drain(self) -> list[str]:
+        out = []
+        self.notify.settimeout(0.5)
+        try:
+            while True:
+                out.append(self.notify.recv(4096).decode())
+        except OSError:
+            pass
+        return out
+
+    def close(self) -> None:
+        self.stop_daemon()
+        self.notify.close()

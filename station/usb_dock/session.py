@@ -1,0 +1,481 @@
+"""One dock session: identify → check → set clock → expose storage → mount read-only → ingest →
+clear only what was verified → unmount. Runs in a worker thread inside its own error boundary:
+whatever happens, the session row says how it ended and the slot is left unmounted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from station.audit.log import append as audit
+from station.catalog import open_catalog, write_txn
+from station.config import Settings
+from station.errors import DeviceError, StationError, VaultFullError, VolumeGoneError
+from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
+from station.log import get
+from station.recorder.base import Identity, RecorderDriver
+from station.recorder.mass_storage import MassStorageDriver
+from station.recorder.serial_driver import AuthError, SerialDriver
+from station.status import StatusBoard
+from station.timeutil import to_iso, utcnow
+from station.usb_dock import registry
+from station.usb_dock.checks import Assessment, Flag, assess
+from station.usb_dock.mount import MountedVolume, mount_volume, safe_name
+from station.usb_dock.slots import DeviceClaims, SlotState
+from station.vault import Vault
+
+log = get()
+
+STORAGE_WAIT_S = 30.0
+
+
+@dataclass
+class Outcome:
+    session_id: int
+    state: str  # done | failed | interrupted | refused
+    flags: list[dict[str, str]] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)
+    report: IngestReport | None = None
+    message: str | None = None
+
+
+class DockSession:
+    def __init__(
+        self,
+        vault: Vault,
+        settings: Settings,
+        state: SlotState,
+        board: StatusBoard,
+        claims: DeviceClaims,
+        *,
+        actor: str = "station",
+    ) -> None:
+        self.vault = vault
+        self.settings = settings
+        self.cfg = settings.dock
+        self.state = state
+        self.board = board
+        self.claims = claims
+        self.actor = actor
+        self.slot = state.slot
+        self.flags: list[Flag] = []
+        self.session_id = 0
+        self.device_id: str | None = None
+        self.volume: MountedVolume | None = None
+        self.driver: RecorderDriver | None = None
+        self.db: sqlite_utils.Database | None = None
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def _status(self, phase: str, **fields: Any) -> None:
+        self.board.update(
+            self.slot,
+            phase=phase,
+            session_id=self.session_id,
+            flags=[f.as_dict() for f in self.flags],
+            **fields,
+        )
+
+    def _flag(self, code: str, message: str) -> None:
+        if code not in (f.code for f in self.flags):
+            self.flags.append(Flag(code, message))
+
+    def _update_row(self, **cols: Any) -> None:
+        assert self.db is not None
+        sets = ", ".join(f"{k} = ?" for k in cols)
+        with write_txn(self.db):
+            self.db.execute(
+                f"update sessions set {sets} where id = ?", [*cols.values(), self.session_id]
+            )
+
+    def _open_row(self) -> None:
+        assert self.db is not None
+        with write_txn(self.db):
+            cur = self.db.execute(
+                "insert into sessions (kind, slot, driver, started_at, state) values"
+                " ('dock', ?, ?, ?, 'running')",
+                [self.slot, self.state.driver, to_iso(utcnow())],
+            )
+            self.session_id = int(cur.lastrowid or 0)
+            audit(
+                self.db,
+                "session.started",
+                actor=self.actor,
+                subject=f"session:{self.session_id}",
+                data={"kind": "dock", "slot": self.slot, "driver": self.state.driver},
+            )
+
+    # -- the session ---------------------------------------------------------------------------
+    def run(self) -> Outcome:
+        self.db = open_catalog(self.vault.catalog_path)
+        try:
+            self._open_row()
+            log.info("session.started", session_id=self.session_id, slot=self.slot)
+            try:
+                outcome = self._run()
+            except Exception as exc:  # the error boundary: one slot's failure stays here
+                outcome = self._fail(exc)
+            self._finish(outcome)
+            return outcome
+        finally:
+            if self.volume is not None:
+                try:
+                    self.volume.unmount()
+                except StationError as exc:
+                    log.error("dock.unmount_failed", slot=self.slot, error=exc.render())
+            if self.driver is not None:
+                self.driver.close()
+            if self.device_id is not None:
+                self.claims.release(self.device_id, self.state)
+            self.db.close()
+
+    def _fail(self, exc: Exception) -> Outcome:
+        if self.state.gone.is_set() or isinstance(exc, VolumeGoneError):
+            self._flag(
+                "interrupted",
+                "记录仪在处理中被拔出，未清除任何文件，下次接入继续 / "
+                "recorder pulled out mid-session: nothing cleared, the next dock resumes",
+            )
+            state = "interrupted"
+        elif isinstance(exc, VaultFullError):
+            self._flag(
+                "vault_full",
+                "采集站存储已满，已校验的文件已保存 / the station's vault "
+                "is full: verified files are kept, the rest stays on the recorder",
+            )
+            state = "failed"
+        else:
+            text = exc.render() if isinstance(exc, StationError) else f"{type(exc).__name__}: {exc}"
+            self._flag("device_error", f"处理失败 / session failed: {text}")
+            state = "failed"
+        log.error(
+            "session.failed",
+            session_id=self.session_id,
+            slot=self.slot,
+            state=state,
+            error=str(exc),
+            exc_info=not isinstance(exc, StationError),
+        )
+        report = getattr(exc, "report", None)
+        return Outcome(self.session_id, state, report=report, message=str(exc)[:500])
+
+    def _run(self) -> Outcome:
+        st = self.state
+        self._status("identifying", device_id=None, safe_to_undock=False)
+        if not st.recorder:
+            return self._refuse_unknown_usb()
+        if st.driver == "mass-storage":
+            device_id = registry.device_for_usb_serial(self.db_, st.usb_serial or "")
+            self.driver = MassStorageDriver(device_id or (st.usb_serial or "?"))
+        else:
+            if st.tty is None:
+                raise DeviceError("no serial port for the recorder", where=self.slot)
+            self.driver = SerialDriver.open(st.tty, timeout_s=self.cfg.serial_timeout_s)
+        drv = self.driver
+        identity = drv.identify()
+        self.device_id = identity.serial
+        registry.seen(self.db_, identity.serial, model=identity.model, driver=drv.name)
+        self._status(
+            "checking",
+            device_id=identity.serial,
+            officer_id=identity.officer_id,
+            officer_name=identity.officer_name,
+        )
+        other = self.claims.claim(identity.serial, st)
+        if other is not None:
+            self._flag(
+                "duplicate_id",
+                f"设备编号 {identity.serial} 同时出现在插槽 {other}，"
+                f"未挂载 / device id {identity.serial} is already docked in slot {other}: "
+                "not mounted",
+            )
+            self.device_id = None  # not ours to release
+            return self._refuse(identity, None)
+        enrolment = registry.enrolment(self.db_, identity.serial)
+        secret = registry.secret_for(self.db_, identity.serial)
+        authed = False
+        if enrolment is not None and enrolment.enrolled and drv.name == "serial":
+            try:
+                if secret is None:
+                    raise AuthError("no key enrolled for this device", where=identity.serial)
+                drv.authenticate(secret)
+                authed = True
+            except AuthError as exc:
+                self._flag(
+                    "auth_failed",
+                    f"身份验证失败，未挂载 / authentication failed, not mounted: {exc.render()}",
+                )
+        battery = drv.battery()
+        total, free = drv.storage()
+        reading = drv.read_clock()
+        a = assess(
+            identity,
+            enrolment,
+            battery,
+            total,
+            free,
+            reading,
+            self.cfg,
+            self.settings.station.timezone,
+        )
+        self.flags += [f for f in a.flags if f.code not in (g.code for g in self.flags)]
+        self._update_row(
+            device_id=identity.serial,
+            officer_id=identity.officer_id,
+            unit_id=identity.unit_id,
+            driver=drv.name,
+            battery_pct=battery,
+            storage_total=total,
+            storage_free=free,
+            device_clock=a.device_clock,
+            station_clock=to_iso(reading.station_mid) if reading else None,
+            drift_s=a.drift_s,
+            flags=self._flags_json(),
+        )
+        self._status(
+            "checking",
+            battery_pct=battery,
+            storage_total=total,
+            storage_free=free,
+            drift_s=a.drift_s,
+        )
+        if a.refused or any(f.code == "auth_failed" for f in self.flags):
+            return self._refuse(identity, a)
+        if authed and reading is not None:
+            # R3: correct the device clock after measuring its drift.
+            now_local = dt.datetime.now(ZoneInfo(self.settings.station.timezone))
+            drv.set_clock(now_local.replace(tzinfo=None))
+            log.info(
+                "dock.clock_set",
+                session_id=self.session_id,
+                device_id=identity.serial,
+                drift_s=a.drift_s,
+            )
+        drv.expose_storage()
+        return self._ingest(identity, a)
+
+    @property
+    def db_(self) -> sqlite_utils.Database:
+        assert self.db is not None
+        return self.db
+
+    def _flags_json(self) -> str:
+        return json.dumps([f.as_dict() for f in self.flags], ensure_ascii=False)
+
+    def _refuse_unknown_usb(self) -> Outcome:
+        st = self.state
+        self._flag(
+            "unknown_device",
+            f"未知的 USB 存储设备（{st.usb_serial or '无序列号'}），"
+            "未挂载 / unknown USB storage device: not a recorder, not mounted",
+        )
+        registry.raise_alert(
+            self.db_,
+            "unknown_device",
+            self.flags[-1].message,
+            slot=self.slot,
+            session_id=self.session_id,
+            data={"usb_serial": st.usb_serial},
+        )
+        return Outcome(self.session_id, "refused", message="unknown USB storage")
+
+    def _refuse(self, identity: Identity, a: Assessment | None) -> Outcome:
+        codes = [f.code for f in self.flags]
+        main = next(
+            c
+            for c in ("auth_failed", "duplicate_id", "unknown_device", "identity_invalid")
+            if c in codes
+        )
+        registry.raise_alert(
+            self.db_,
+            main,
+            next(f.message for f in self.flags if f.code == main),
+            device_id=identity.serial,
+            slot=self.slot,
+            session_id=self.session_id,
+            data={"identity": identity.as_dict()},
+        )
+        return Outcome(self.session_id, "refused", message=main)
+
+    def _wait_storage(self) -> tuple[str, str | None]:
+        st = self.state
+        if not st.storage_ready.wait(STORAGE_WAIT_S) or st.storage is None:
+            raise DeviceError(
+                "the recorder's storage did not appear / 记录仪存储未出现",
+                where=self.slot,
+                hint="re-dock the recorder",
+            )
+        if st.gone.is_set():
+            raise VolumeGoneError(where=self.slot)
+        return st.storage, st.fstype
+
+    def _ingest(self, identity: Identity, a: Assessment) -> Outcome:
+        source, fstype = self._wait_storage()
+        self._status("mounting")
+        root = Path(self.cfg.mount_root) if self.cfg.mount_root else self.vault.run / "mnt"
+        self.volume = mount_volume(source, fstype, root / safe_name(self.slot))
+        drv = self.driver
+        if isinstance(drv, MassStorageDriver):
+            drv.root = self.volume.root
+            identity = drv.identify()
+            enrolment = registry.enrolment(self.db_, identity.serial)
+            total, free = drv.storage()
+            again = assess(
+                identity,
+                enrolment,
+                None,
+                total,
+                free,
+                None,
+                self.cfg,
+                self.settings.station.timezone,
+            )
+            # Storage is known now that the volume is mounted; the rest is re-checked.
+            self.flags = [f for f in self.flags if f.code != "storage_unknown"]
+            self.flags += [f for f in again.flags if f.code not in (g.code for g in self.flags)]
+            self._update_row(
+                officer_id=identity.officer_id,
+                unit_id=identity.unit_id,
+                storage_total=total,
+                storage_free=free,
+                flags=self._flags_json(),
+            )
+        method = (
+            f"执法记录仪 / body camera {identity.model or ''} ({drv.name if drv else '?'} driver)"
+        )
+        ctx = IngestContext(
+            kind="dock",
+            device_id=identity.serial,
+            officer_id=identity.officer_id,
+            unit_id=identity.unit_id,
+            drift_s=a.correct_by_s,
+            method=method.replace("  ", " "),
+            slot=self.slot,
+            session_id=self.session_id,
+        )
+        self._status("copying", files_done=0, bytes_done=0)
+
+        def progress(p: IngestProgress) -> None:
+            self.board.update(
+                self.slot,
+                files_total=p.files_total,
+                files_done=p.files_done,
+                bytes_total=p.bytes_total,
+                bytes_done=p.bytes_done,
+            )
+
+        log.info(
+            "dock.ingest_started",
+            session_id=self.session_id,
+            slot=self.slot,
+            mountpoint=str(self.volume.root),
+        )
+        try:
+            report = ingest_volume(
+                self.vault,
+                self.db_,
+                self.settings,
+                self.volume.root,
+                ctx,
+                actor=self.actor,
+                progress=progress,
+                stop=self.state.halt,
+            )
+        except (VaultFullError, VolumeGoneError) as exc:
+            partial = getattr(exc, "report", None)
+            outcome = self._fail(exc)
+            if isinstance(exc, VaultFullError) and partial is not None:
+                outcome.cleared = self._clear(partial)
+            return outcome
+        log.info("session.ingested", slot=self.slot, **report.summary())
+        if report.aborted:
+            if self.state.gone.is_set() or report.aborted == "volume gone":
+                return self._fail(VolumeGoneError(where=self.slot))
+            self._flag(
+                "interrupted",
+                "采集站停止，未清除任何文件 / station stopping: nothing "
+                "cleared, the next dock resumes",
+            )
+            return Outcome(self.session_id, "interrupted", report=report, message=report.aborted)
+        failed = report.count("failed")
+        if failed:
+            self._flag(
+                "files_failed",
+                f"{failed} 个文件读取失败，保留在记录仪上 / {failed} files "
+                "could not be read: left on the recorder",
+            )
+        cleared = self._clear(report)
+        return Outcome(self.session_id, "done", report=report, cleared=cleared)
+
+    def _clear(self, report: IngestReport) -> list[str]:
+        """DESIGN.md invariant 2: only files the engine re-read, matched and committed."""
+        if self.cfg.clear_policy != "after-verify" or self.volume is None:
+            return []
+        if self.state.gone.is_set():
+            return []
+        sizes = {f.source: f.size for f in report.files}
+        verified = {p: sizes[p] for p in report.verified_sources() if p in sizes}
+        if not verified:
+            return []
+        self._status("clearing")
+        cleared = self.volume.clear(verified)
+        log.info("dock.cleared", session_id=self.session_id, files=len(cleared))
+        with write_txn(self.db_):
+            audit(
+                self.db_,
+                "dock.cleared",
+                actor=self.actor,
+                subject=f"session:{self.session_id}",
+                data={"files": cleared, "device_id": self.device_id},
+            )
+        return cleared
+
+    def _finish(self, o: Outcome) -> None:
+        o.flags = [f.as_dict() for f in self.flags]
+        if self.volume is not None:
+            self.volume.unmount()
+        with write_txn(self.db_):
+            self.db_.execute(
+                "update sessions set state = ?, ended_at = ?, flags = ?, message = ?,"
+                " cleared = ?, safe_to_undock = 1 where id = ?",
+                [
+                    o.state,
+                    to_iso(utcnow()),
+                    self._flags_json(),
+                    o.message,
+                    len(o.cleared),
+                    self.session_id,
+                ],
+            )
+            audit(
+                self.db_,
+                "session.ended",
+                actor=self.actor,
+                subject=f"session:{self.session_id}",
+                data={
+                    "state": o.state,
+                    "flags": [f.code for f in self.flags],
+                    "cleared": len(o.cleared),
+                    "slot": self.slot,
+                },
+            )
+        phase = o.state if o.state in ("done", "refused", "failed", "interrupted") else "failed"
+        self._status(
+            phase, safe_to_undock=True, cleared=len(o.cleared), state=o.state, message=o.message
+        )
+        log.info(
+            "session.ended",
+            session_id=self.session_id,
+            slot=self.slot,
+            state=o.state,
+            flags=[f.code for f in self.flags],
+            cleared=len(o.cleared),
+            pid=os.getpid(),
+        )

@@ -1,0 +1,148 @@
+"""What ``station verify`` can find, each with a plain meaning a supervisor understands (R7)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# code -> (severity, 中文, English). Severity "error": evidence or its record was changed or lost;
+# "warning": a protection is weaker than it should be; "info": could not be checked.
+MEANINGS: dict[str, tuple[str, str, str]] = {
+    "file.changed": (
+        "error",
+        "原始录像文件内容已改变（哈希值不符）：文件损坏或被篡改。",
+        "An original recording's content changed (its SHA-256 no longer matches): the file is "
+        "damaged or was tampered with.",
+    ),
+    "file.missing": (
+        "error",
+        "目录中登记的原始录像在存储中不存在：文件被绕过采集站删除或移走。",
+        "An original recording listed in the catalog is gone from the vault: it was deleted or "
+        "moved behind the station's back.",
+    ),
+    "file.unreadable": (
+        "error",
+        "原始录像文件无法读取：磁盘故障或权限被改动。",
+        "An original recording cannot be read: disk fault or changed permissions.",
+    ),
+    "file.unknown": (
+        "error",
+        "存储中有目录未登记的文件：有人绕过采集站放入或改名了文件。",
+        "A file in the vault the catalog does not know: someone put or renamed it there outside "
+        "the station.",
+    ),
+    "file.writable": (
+        "warning",
+        "原始录像文件不再是只读：保护被解除，文件可能被改写。",
+        "An original recording is no longer read-only (mode 0444): its protection was removed.",
+    ),
+    "derivative.changed": (
+        "error",
+        "转码副本内容已改变（哈希值不符）：副本损坏或被篡改，原始文件不受影响。",
+        "An archival derivative's content changed (hash mismatch): damaged or tampered with; the "
+        "original is not affected.",
+    ),
+    "derivative.missing": (
+        "error",
+        "目录中登记的转码副本不存在：被删除或移走。",
+        "An archival derivative listed in the catalog is gone from the vault.",
+    ),
+    "catalog.row_edited": (
+        "error",
+        "录像的目录记录与采集时的审计记录不符：数据库被直接修改。",
+        "A recording's catalog row differs from what the audit log recorded when it was stored: "
+        "the database was edited directly.",
+    ),
+    "catalog.row_deleted": (
+        "error",
+        "审计记录中已入库的录像在目录中不存在：目录记录被直接删除。",
+        "A recording the audit log says was stored has no catalog row: the row was deleted "
+        "directly.",
+    ),
+    "catalog.row_unaudited": (
+        "error",
+        "目录中有一条录像记录没有任何审计记录：绕过采集站直接写入。",
+        "A recording row in the catalog has no audit entry at all: it was written into the "
+        "database outside the station.",
+    ),
+    "catalog.row_unsealed": (
+        "info",
+        "该录像的审计记录不含可比对的字段，无法检查目录记录是否被改。",
+        "The audit entries of this recording carry no sealed fields; its catalog row cannot be "
+        "checked for edits.",
+    ),
+    "audit.entry_edited": (
+        "error",
+        "审计记录被改动：内容与其自身哈希不符。",
+        "An audit entry was edited: it no longer matches its own hash.",
+    ),
+    "audit.entry_removed": (
+        "error",
+        "审计记录被删除：序号出现缺口。",
+        "Audit entries were removed: there is a gap in the sequence numbers.",
+    ),
+    "audit.entry_relinked": (
+        "error",
+        "审计记录链断开：某条记录与前一条的链接不符（前面的记录被改动或删除）。",
+        "The audit chain is broken: an entry's link to the one before does not match (an "
+        "earlier entry was edited or removed).",
+    ),
+    "audit.entry_unreadable": (
+        "error",
+        "审计记录内容已无法解析：被直接改写。",
+        "An audit entry's data can no longer be read: it was overwritten directly.",
+    ),
+    "checkpoint.rewritten": (
+        "error",
+        "审计日志与已签名的检查点不一致：检查点之前的记录被改动、删除或重算。",
+        "The audit log is not consistent with a signed checkpoint: entries before that "
+        "checkpoint were edited, removed or re-hashed.",
+    ),
+    "checkpoint.truncated": (
+        "error",
+        "审计日志比已签名的检查点还短：末尾的记录被删除。",
+        "The audit log is shorter than a signed checkpoint: entries at its end were deleted.",
+    ),
+    "checkpoint.forged": (
+        "error",
+        "检查点签名无效或不是本站密钥签名：检查点被伪造或改动。",
+        "A checkpoint's signature is invalid or not by this station's key: it was forged or "
+        "altered.",
+    ),
+    "checkpoint.foreign": (
+        "warning",
+        "存储中有其他日志（其他采集站）的检查点。",
+        "A checkpoint of another log (another station) is stored here.",
+    ),
+    "checkpoint.unlisted": (
+        "error",
+        "检查点文件在目录中没有对应记录：检查点表被直接修改。",
+        "A checkpoint file has no row in the catalog: the checkpoint table was edited directly.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    subject: str  # what: a sha256, an audit seq, a file path
+    where: str  # where: a path in the vault, a table, a checkpoint file
+    detail: str = ""
+    data: dict[str, Any] | None = None
+
+    @property
+    def severity(self) -> str:
+        return MEANINGS[self.code][0]
+
+    @property
+    def meaning_zh(self) -> str:
+        return MEANINGS[self.code][1]
+
+    @property
+    def meaning_en(self) -> str:
+        return MEANINGS[self.code][2]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(severity=self.severity, meaning_zh=self.meaning_zh, meaning_en=self.meaning_en)
+        return d

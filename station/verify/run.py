@@ -1,0 +1,339 @@
+"""``station verify``: re-hash the vault against the catalog, check the audit chain, the catalog
+rows against their audit entries, and the log against every signed checkpoint (R7).
+
+Also the daemon's periodic verify (``periodic_verify``): full, at low priority, with progress,
+stoppable, its result written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import stat
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from station.audit import append, checkpoint
+from station.audit.seal import SEALED_RECORDING_FIELDS, row_differences
+from station.audit.tree import Entry, check_chain
+from station.catalog import write_txn
+from station.config import Settings
+from station.log import get
+from station.timeutil import parse_iso, to_iso, utcnow
+from station.vault import Vault
+from station.verify.findings import Finding
+from station.verify.hashing import HashJob, HashResult, hash_many
+
+log = get()
+
+_CHAIN_CODES = {
+    "edited": "audit.entry_edited",
+    "removed": "audit.entry_removed",
+    "relinked": "audit.entry_relinked",
+    "unreadable": "audit.entry_unreadable",
+}
+
+
+@dataclass
+class VerifyProgress:
+    phase: str  # audit | catalog | files | done
+    files_done: int = 0
+    files_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+
+
+@dataclass
+class VerifyReport:
+    mode: str  # full | sample
+    started_at: str
+    finished_at: str = ""
+    files_checked: int = 0
+    files_total: int = 0
+    bytes_checked: int = 0
+    audit_entries: int = 0
+    checkpoints: int = 0
+    recordings: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    aborted: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.findings:
+            out[f.code] = out.get(f.code, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "mode": self.mode,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "files_checked": self.files_checked,
+            "files_total": self.files_total,
+            "bytes_checked": self.bytes_checked,
+            "audit_entries": self.audit_entries,
+            "checkpoints": self.checkpoints,
+            "recordings": self.recordings,
+            "aborted": self.aborted,
+            "counts": self.counts(),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+class _RowIndex:
+    """What the audit log says about each recording, gathered in the chain pass."""
+
+    def __init__(self) -> None:
+        self.described: dict[str, tuple[int, dict[str, Any]]] = {}  # sha -> (seq, fields)
+        self.removed: set[str] = set()
+        self.mentioned: set[str] = set()
+
+    def visit(self, e: Entry) -> None:
+        if not e.subject or e.data is None:
+            return
+        self.mentioned.add(e.subject)
+        row = e.data.get("row")
+        if isinstance(row, dict):
+            self.described[e.subject] = (e.seq, row)
+            self.removed.discard(e.subject)
+        elif "vault_path" in e.data and "size" in e.data:
+            # The ingest engine's ``recording.ingested`` entry carries the row's key fields
+            # at the top level of its data; a later such entry supersedes an earlier one.
+            fields = {k: e.data[k] for k in SEALED_RECORDING_FIELDS if k in e.data}
+            self.described[e.subject] = (e.seq, fields)
+            self.removed.discard(e.subject)
+        if e.data.get("row_removed") is True:
+            self.removed.add(e.subject)
+
+
+def check_rows(rows: list[dict[str, Any]], index: _RowIndex) -> list[Finding]:
+    """Catalog rows against the audit log: edited, deleted, unaudited (pure)."""
+    found: list[Finding] = []
+    present = set()
+    for row in rows:
+        sha = row["sha256"]
+        present.add(sha)
+        if sha not in index.mentioned:
+            found.append(Finding("catalog.row_unaudited", sha, "recordings"))
+            continue
+        described = index.described.get(sha)
+        if described is None:
+            found.append(Finding("catalog.row_unsealed", sha, "recordings"))
+            continue
+        seq, fields = described
+        diff = row_differences(row, fields)
+        if diff:
+            names = ", ".join(sorted(diff))
+            found.append(
+                Finding(
+                    "catalog.row_edited",
+                    sha,
+                    "recordings",
+                    f"fields changed since audit entry {seq}: {names}",
+                    {"fields": diff, "audit_seq": seq},
+                )
+            )
+    for sha, (seq, _) in sorted(index.described.items()):
+        if sha not in present and sha not in index.removed:
+            found.append(
+                Finding("catalog.row_deleted", sha, "recordings", f"stored per audit entry {seq}")
+            )
+    return found
+
+
+def _walk_files(root: Path) -> list[Path]:
+    out: list[Path] = []
+    if not root.is_dir():
+        return out
+    for dirpath, _dirs, files in os.walk(root):
+        out.extend(Path(dirpath) / f for f in files)
+    return out
+
+
+def run_verify(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    *,
+    sample: int | None = None,
+    seed: int | None = None,
+    workers: int | None = None,
+    low_priority: bool = False,
+    progress: Callable[[VerifyProgress], None] | None = None,
+    stop: threading.Event | None = None,
+) -> VerifyReport:
+    """Check everything; with ``sample`` re-hash only that many randomly chosen files (the
+    audit, catalog and checkpoint checks always run in full: they are cheap)."""
+    report = VerifyReport("sample" if sample is not None else "full", to_iso(utcnow()))
+    say = progress or (lambda _p: None)
+
+    # 1. Audit chain, leaves and the row index in one pass; then every checkpoint.
+    say(VerifyProgress("audit"))
+    index = _RowIndex()
+    chain = check_chain(db, visit=index.visit)
+    report.audit_entries = chain.entries
+    for p in chain.problems:
+        report.findings.append(Finding(_CHAIN_CODES[p.kind], str(p.seq), "audit_log", p.detail))
+    n_cp, cp_problems = checkpoint.check_checkpoints(vault, db, settings, chain.leaves)
+    report.checkpoints = n_cp
+    for cpp in cp_problems:
+        report.findings.append(
+            Finding(f"checkpoint.{cpp.kind}", str(cpp.size or "?"), cpp.source, cpp.detail)
+        )
+    listed = {r[0] for r in db.execute("select note from audit_checkpoints")}
+    for s in checkpoint.stored_checkpoints(vault, db):
+        if s.source != "catalog" and s.text not in listed:
+            report.findings.append(Finding("checkpoint.unlisted", s.source, "audit_checkpoints"))
+
+    # 2. Catalog rows against the audit log.
+    say(VerifyProgress("catalog"))
+    rows = [dict(r) for r in db.query("select * from recordings")]
+    report.recordings = len(rows)
+    report.findings.extend(check_rows(rows, index))
+
+    # 3. Files: originals and derivatives against their catalog hashes; unknown files.
+    jobs: list[HashJob] = []
+    expected: dict[str, tuple[str, int, str]] = {}  # key -> (sha256, size, kind)
+    known: set[Path] = set()
+    for r in rows:
+        path = vault.home / r["vault_path"]
+        if r["state"] == "purged":
+            continue
+        known.add(path)
+        jobs.append(HashJob(path, r["sha256"]))
+        expected[r["sha256"]] = (r["sha256"], r["size"], "file")
+        try:
+            mode = path.stat().st_mode
+            if mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+                report.findings.append(
+                    Finding("file.writable", r["sha256"], str(path), f"mode {mode & 0o777:o}")
+                )
+        except OSError:
+            pass  # reported by the hash pass
+    if "derivatives" in db.table_names():
+        for d in db.query(
+            "select id, sha256, size, vault_path, state from derivatives"
+            " where vault_path is not null and state != 'purged'"
+        ):
+            path = vault.home / d["vault_path"]
+            known.add(path)
+            if d["state"] != "done":
+                continue  # being written: known, not yet hashable
+            key = f"derivative:{d['id']}"
+            jobs.append(HashJob(path, key))
+            expected[key] = (d["sha256"], d["size"], "derivative")
+    for path in _walk_files(vault.originals) + _walk_files(vault.archival):
+        if path not in known:
+            report.findings.append(
+                Finding("file.unknown", path.name, str(path), f"{path.lstat().st_size} bytes")
+            )
+    report.files_total = len(jobs)
+    if sample is not None:
+        jobs = random.Random(seed).sample(jobs, min(sample, len(jobs)))
+
+    prog = VerifyProgress("files", files_total=len(jobs))
+    prog.bytes_total = sum(expected[j.key][1] or 0 for j in jobs)
+    say(prog)
+
+    def on_result(res: HashResult) -> None:
+        prog.files_done += 1
+        prog.bytes_done += res.size
+        say(prog)
+
+    for res in hash_many(
+        jobs, workers=workers, low_priority=low_priority, stop=stop, on_result=on_result
+    ):
+        report.files_checked += 1
+        report.bytes_checked += res.size
+        want_sha, want_size, kind = expected[res.job.key]
+        subject = res.job.key.removeprefix("derivative:")
+        where = str(res.job.path)
+        if res.error == "missing":
+            report.findings.append(Finding(f"{kind}.missing", subject, where))
+        elif res.error is not None:
+            code = "file.unreadable" if kind == "file" else "derivative.changed"
+            report.findings.append(Finding(code, subject, where, res.error))
+        elif res.sha256 != want_sha or res.size != want_size:
+            report.findings.append(
+                Finding(
+                    f"{kind}.changed",
+                    subject,
+                    where,
+                    f"sha256 now {res.sha256}, size {res.size} (catalog: {want_size})",
+                    {"expected": want_sha, "actual": res.sha256},
+                )
+            )
+    if stop is not None and stop.is_set():
+        report.aborted = "stopped"
+    report.finished_at = to_iso(utcnow())
+    say(VerifyProgress("done", prog.files_done, prog.files_total, prog.bytes_done))
+    for f in report.findings:
+        log.warning(
+            "verify.finding", code=f.code, subject=f.subject, where=f.where, detail=f.detail
+        )
+    return report
+
+
+def record_verify(db: sqlite_utils.Database, report: VerifyReport, *, actor: str) -> int:
+    """Write the verify run to the audit log, so that the checks themselves leave a trace."""
+    with write_txn(db):
+        return append(
+            db,
+            "integrity.verified",
+            actor=actor,
+            subject=None,
+            data={
+                "ok": report.ok,
+                "mode": report.mode,
+                "files_checked": report.files_checked,
+                "bytes_checked": report.bytes_checked,
+                "audit_entries": report.audit_entries,
+                "checkpoints": report.checkpoints,
+                "counts": report.counts(),
+                "aborted": report.aborted,
+                "started_at": report.started_at,
+                "finished_at": report.finished_at,
+            },
+        )
+
+
+def verify_due(db: sqlite_utils.Database, settings: Settings, now: dt.datetime) -> bool:
+    row = db.execute(
+        "select at from audit_log where event = 'integrity.verified' order by seq desc limit 1"
+    ).fetchone()
+    if row is None:
+        return True
+    return now - parse_iso(row[0]) >= dt.timedelta(hours=settings.audit.verify_interval_hours)
+
+
+def periodic_verify(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    *,
+    actor: str = "station",
+    now: dt.datetime | None = None,
+    progress: Callable[[VerifyProgress], None] | None = None,
+    stop: threading.Event | None = None,
+) -> VerifyReport | None:
+    """For the daemon's timer: when ``audit.verify_interval_hours`` have passed since the last
+    verify, run a full one at low priority, record it, and log the outcome. None if not due."""
+    if not verify_due(db, settings, now or utcnow()):
+        return None
+    report = run_verify(vault, db, settings, low_priority=True, progress=progress, stop=stop)
+    if report.aborted is None:
+        record_verify(db, report, actor=actor)
+    level = log.info if report.ok else log.error
+    level("verify.completed", ok=report.ok, counts=report.counts(), files=report.files_checked)
+    return report

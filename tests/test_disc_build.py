@@ -1,0 +1,270 @@
+"""Building dual archive discs for real (R11, R12): pycdlib images read back by xorriso and
+7-Zip, checked with sha256sum and the disc's own verify.py, labels read back with pdftotext."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from station.config import Settings
+from station.disc_burn import jobs
+from station.disc_burn.content import MissingRecordingError, NotLongTermError
+from station.disc_burn.media import CASE_OVERHEAD, DISC_OVERHEAD, MEDIA, SECTOR, Media
+from station.disc_burn.names import JOLIET_MAX_BYTES
+from station.disc_burn.plan import EmptyCaseError, FileTooLargeError
+from station.disc_burn.progress import DiscProgress
+from station.vault import Vault
+from tests.disc_helpers import add_case, add_derivative, add_recording, data
+
+LONG_NAME = "关于当事人在人行道上占道经营并拒绝配合执法人员检查的现场执法记录视频第一段.MP4"
+CASE_NAME = "某某路口占道经营拒不整改案"
+
+
+def make_case(vault: Vault, db: sqlite_utils.Database, number: str = "2026-0012") -> list[str]:
+    a = add_recording(vault, db, data(1, 300_000))
+    b = add_recording(
+        vault, db, data(2, 120_000), name=LONG_NAME, recorded_at="2026-03-01T02:00:00.000000Z"
+    )
+    c = add_recording(
+        vault,
+        db,
+        data(3, 50_000),
+        name="DSJ0001_100001_20260301103000_0003_IMP.MP4",
+        recorded_at="2026-03-01T02:30:00.000000Z",
+    )
+    d = add_derivative(vault, db, a, data(4, 80_000))
+    add_case(db, number, CASE_NAME, [a, b, c])
+    return [a, b, c, d]
+
+
+def extract(image: Path, dest: Path, joliet: bool = False) -> Path:
+    dest.mkdir(parents=True)
+    args = ["xorriso", "-osirrox", "on"]
+    if joliet:
+        args += ["-read_fs", "norock"]  # before -indev, or xorriso reads Rock Ridge anyway
+    args += ["-indev", str(image), "-extract", "/", str(dest)]
+    subprocess.run(args, check=True, capture_output=True)
+    for p in dest.rglob("*"):  # xorriso keeps the read-only modes
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return dest
+
+
+def build(
+    vault: Vault, db: sqlite_utils.Database, numbers: list[str], **kw: object
+) -> tuple[int, list[jobs.DiscOutcome]]:
+    settings = Settings()
+    settings.disc.producer = "王五"
+    return jobs.build_job(
+        vault, db, settings, numbers, media_key=str(kw.pop("media", "dvd")), out_dir=None,
+        actor="tester", **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def test_two_verified_copies_readable_everywhere(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    shas = make_case(vault, db)
+    seen: list[DiscProgress] = []
+    job_id, outcomes = build(vault, db, ["2026-0012"], progress=seen.append)
+    assert [(o.disc_no, o.copy) for o in outcomes] == [(1, "A"), (1, "B")]
+    assert all(o.verified and o.image.is_file() for o in outcomes)
+    assert {p.phase for p in seen} >= {"build", "hash", "verify-xorriso", "verify-7zip"}
+    rows = jobs.disc_rows(db, job_id)
+    assert [r["state"] for r in rows] == ["verified", "verified"]
+    assert [r["volume_id"] for r in rows] == ["2026_0012_1A", "2026_0012_1B"]
+    for r in rows:
+        result = json.loads(r["verify_result"])
+        assert result["ok"] and {x["reader"] for x in result["readers"]} == {"xorriso", "7zip-udf"}
+        assert all(x["files_checked"] == 9 for x in result["readers"])  # 4 payload + 5 support
+    assert not list(outcomes[0].image.parent.glob(".*partial"))
+
+    # Rock Ridge tree (Linux): sha256sum -c and the disc's own verify.py
+    rr = extract(outcomes[0].image, tmp_path / "rr")
+    check = subprocess.run(["sha256sum", "-c", "MANIFEST.SHA256"], cwd=rr, capture_output=True)
+    assert check.returncode == 0, check.stdout
+    assert check.stdout.decode().count(": OK") == 8  # all but MANIFEST.SHA256 itself
+    case_dir = rr / f"2026-0012 {CASE_NAME}"
+    assert (case_dir / "原始录像 originals" / LONG_NAME).read_bytes() == data(2, 120_000)
+    assert (case_dir / "存档转码 archival").is_dir()
+    run = subprocess.run([sys.executable, str(rr / "verify.py")], capture_output=True)
+    assert run.returncode == 0 and b"0 failed" in run.stdout
+
+    # Joliet tree (Windows without UDF): shortened names, still verified through the map
+    jol = extract(outcomes[1].image, tmp_path / "joliet", joliet=True)
+    names = [p.name for p in jol.rglob("*")]
+    assert all(len(n.encode("utf-8")) <= JOLIET_MAX_BYTES for n in names)
+    assert LONG_NAME not in names
+    run = subprocess.run([sys.executable, str(jol / "verify.py")], capture_output=True)
+    assert run.returncode == 0, run.stdout.decode()
+
+    # UDF tree through 7-Zip (Windows, macOS)
+    udf = tmp_path / "udf"
+    subprocess.run(
+        ["7zz", "x", "-tudf", f"-o{udf}", str(outcomes[0].image)], check=True, capture_output=True
+    )
+    run = subprocess.run([sys.executable, str(udf / "verify.py")], capture_output=True)
+    assert run.returncode == 0, run.stdout.decode()
+
+    manifest = json.loads((rr / "MANIFEST.json").read_text("utf-8"))
+    assert manifest["disc"] | {"created_at": None} == {
+        "job_id": job_id, "disc_no": 1, "discs_total": 1, "media": "dvd",
+        "station_id": "STATION-01", "producing_unit": Settings().station.unit_name,
+        "producer": "王五", "created_at": None,
+    }  # fmt: skip
+    assert manifest["cases"][0]["long_term_reason"] == 2
+    assert {f["sha256"] for f in manifest["files"]} == set(shas)
+    meta = manifest["metadata"][shas[1]]
+    assert meta["original_name"] == LONG_NAME and meta["officer_name"] == "张三"
+    assert meta["recorded_at"] == "2026-03-01T02:00:00.000000Z" and meta["drift_s"] == 1.5
+    audit_lines = [json.loads(x) for x in (rr / "AUDIT.jsonl").read_text("utf-8").splitlines()]
+    assert {a["subject"] for a in audit_lines} >= set(shas) | {"2026-0012"}
+    readme = (rr / "README.txt").read_text("utf-8")
+    assert "certutil" in readme and "sha256sum -c" in readme and CASE_NAME in readme
+
+    # the catalog remembers every disc and the audit log has the build
+    events = [r[0] for r in db.execute("select event from audit_log where subject = '2026-0012'")]
+    assert events.count("disc.image_built") == 2 and "disc.job_created" in events
+    contents = db.execute("select count(*) from disc_contents where job_id = ?", [job_id])
+    assert contents.fetchone()[0] == 4
+
+
+def test_label_sheets_carry_the_r12_fields(vault: Vault, db: sqlite_utils.Database) -> None:
+    make_case(vault, db)
+    _, outcomes = build(vault, db, ["2026-0012"])
+    for o in outcomes:
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(o.label_pdf), "-"], capture_output=True, check=True
+        ).stdout.decode("utf-8")
+        flat = " ".join(text.split())
+        fields = ["制作单位", "制作人", "制作时间", "案件名称及编号", "王五", CASE_NAME]
+        fields += ["2026-0012", o.volume_id, "第 1 张，共 1 张", o.image_sha256[:32]]
+        for field in fields:
+            assert field in flat, field
+        assert ("甲 / A" if o.copy == "A" else "乙 / B") in flat
+        html = o.label_html.read_text("utf-8")
+        assert o.image_sha256 in html and CASE_NAME in html and "制作时间" in html
+
+
+def test_corrupted_image_is_caught_by_verify(vault: Vault, db: sqlite_utils.Database) -> None:
+    make_case(vault, db)
+    job_id, outcomes = build(vault, db, ["2026-0012"])
+    image = outcomes[0].image
+    listing = subprocess.run(
+        ["xorriso", "-indev", str(image), "-find", "/", "-name", LONG_NAME, "-exec", "report_lba"],
+        capture_output=True, check=True,
+    ).stdout.decode()  # fmt: skip
+    lba = int(next(x for x in listing.splitlines() if x.startswith("File data lba")).split(",")[1])
+    with open(image, "r+b") as f:  # one flipped byte inside the long-named recording
+        f.seek(lba * SECTOR + 1000)
+        byte = f.read(1)
+        f.seek(lba * SECTOR + 1000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    results = jobs.verify_job(db, job_id, actor="tester")
+    by_copy = {row["copy"]: res for row, res in results}
+    assert by_copy["B"].ok
+    bad = by_copy["A"]
+    assert not bad.ok and not bad.image_ok
+    assert all(r.mismatched and LONG_NAME in r.mismatched[0] for r in bad.readers)
+    states = {r["copy"]: r["state"] for r in jobs.disc_rows(db, job_id)}
+    assert states == {"A": "corrupt", "B": "verified"}
+    assert (
+        db.execute("select count(*) from audit_log where event = 'disc.image_corrupt'").fetchone()[
+            0
+        ]
+        == 1
+    )
+
+
+def test_missing_file_in_vault_is_refused_with_its_hash(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    shas = make_case(vault, db)
+    path = (
+        vault.home
+        / db.execute("select vault_path from recordings where sha256 = ?", [shas[2]]).fetchone()[0]
+    )
+    path.unlink()
+    with pytest.raises(MissingRecordingError, match=shas[2]):
+        build(vault, db, ["2026-0012"])
+    assert db.execute("select count(*) from disc_jobs").fetchone()[0] == 0
+
+
+def test_purged_recording_is_refused_with_its_hash(vault: Vault, db: sqlite_utils.Database) -> None:
+    shas = make_case(vault, db)
+    db.execute("update recordings set state = 'purged' where sha256 = ?", [shas[0]])
+    db.conn.commit()
+    with pytest.raises(MissingRecordingError, match=f"{shas[0]} was purged"):
+        build(vault, db, ["2026-0012"])
+
+
+def test_case_with_no_recordings_and_unmarked_case(vault: Vault, db: sqlite_utils.Database) -> None:
+    add_case(db, "2026-0099", "空案件", [])
+    with pytest.raises(EmptyCaseError, match="2026-0099"):
+        build(vault, db, ["2026-0099"])
+    sha = add_recording(vault, db, data(9, 1000))
+    add_case(db, "2026-0100", "未标记", [sha], long_term_reason=None)
+    with pytest.raises(NotLongTermError, match="R11"):
+        build(vault, db, ["2026-0100"])
+    _, outcomes = build(vault, db, ["2026-0100"], require_long_term=False)
+    assert all(o.verified for o in outcomes)
+
+
+def test_file_larger_than_the_media(vault: Vault, db: sqlite_utils.Database) -> None:
+    # a sparse 5 GB file: the planner refuses it from the catalog size, before reading a byte
+    sha = add_recording(vault, db, sparse_size=5 * 10**9, name="BIG_0001.MP4")
+    add_case(db, "2026-0200", "超大文件", [sha])
+    with pytest.raises(FileTooLargeError) as err:
+        build(vault, db, ["2026-0200"], media="dvd")
+    assert sha in err.value.render() and "--media bd25" in err.value.render()
+    assert db.execute("select count(*) from disc_jobs").fetchone()[0] == 0
+
+
+def test_case_number_and_name_that_do_not_fit_a_volume_id(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    sha = add_recording(vault, db, data(5, 2000))
+    number = "某某区城市管理和综合执法局（二〇二六）行政处罚第一百二十三号"
+    name = "当事人长期在某某街道与某某路交叉口东北角人行道上占道经营且多次拒不整改" * 2
+    add_case(db, number, name, [sha])
+    job_id, outcomes = build(vault, db, [number])
+    assert [o.volume_id for o in outcomes] == [f"JOB{job_id:05d}_1A", f"JOB{job_id:05d}_1B"]
+    rr = extract(outcomes[0].image, tmp_path / "rr")
+    manifest = json.loads((rr / "MANIFEST.json").read_text("utf-8"))
+    assert manifest["cases"][0]["number"] == number and manifest["cases"][0]["name"] == name
+    html = outcomes[0].label_html.read_text("utf-8")
+    assert number in html and name in html
+
+
+def test_a_case_larger_than_one_disc_spans_a_volume_set(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny = Media("tiny", "tiny test disc", (DISC_OVERHEAD + CASE_OVERHEAD + 2_500_000) // SECTOR)
+    monkeypatch.setitem(MEDIA, "tiny", tiny)
+    shas = [
+        add_recording(
+            vault,
+            db,
+            data(10 + i, 1_000_000),
+            name=f"DSJ0001_100001_2026030109{i}000_000{i}.MP4",
+            recorded_at=f"2026-03-01T0{i}:00:00.000000Z",
+        )
+        for i in range(5)
+    ]
+    add_case(db, "2026-0300", "大案", shas)
+    _, outcomes = build(vault, db, ["2026-0300"], media="tiny")
+    assert [(o.disc_no, o.copy) for o in outcomes] == [(d, c) for d in (1, 2, 3) for c in "AB"]
+    assert all(o.verified for o in outcomes)
+    seen: list[str] = []
+    for o in outcomes[::2]:
+        rr = extract(o.image, tmp_path / o.volume_id)
+        manifest = json.loads((rr / "MANIFEST.json").read_text("utf-8"))
+        assert manifest["disc"]["disc_no"] == o.disc_no and manifest["disc"]["discs_total"] == 3
+        assert [v["disc_no"] for v in manifest["volume_set"]] == [1, 2, 3]
+        seen += [f["sha256"] for f in manifest["files"]]
+        assert subprocess.run([sys.executable, str(rr / "verify.py")]).returncode == 0
+    assert seen == shas  # every recording once, in recording order
