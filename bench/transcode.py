@@ -1,7 +1,8 @@
 """Transcode benchmark (issue 4). Every figure is a ratio against a baseline of the same run.
 
     sudo .venv/bin/python bench/transcode.py [--size-mb 1024] [--encode-seconds 20]
-                                             [--ingest-mb 1024] [--skip-ingest] [--dir /tmp]
+                                             [--ingest-mb 1024] [--reps 3] [--skip-ingest]
+                                             [--dir /tmp]
 
 1. Re-wrap of a large H.264/AAC MP4 (index at the end, as recorders write it) against a plain
    ``cp`` + ``sync`` of the same file: the bare ffmpeg pass (with the original's stream hashes
