@@ -121,6 +121,23 @@ def test_pause_freezes_workers_and_their_ffmpeg_resume_thaws(
     assert states(db) == ["queued"]
 
 
+def test_service_without_ffmpeg_keeps_the_station_running(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    settings = write_settings(vault, '[transcode]\nffmpeg = "/nonexistent/ffmpeg"\n')
+    add_recording(vault, db, h264_aac_mp4(tmp_path / "a.MP4", 1.0))
+    service = TranscodeService(vault, settings)
+    service.start()
+    try:
+        service.wake()
+        time.sleep(0.5)
+        assert service.running_workers() == []
+        assert service.tools is None  # it says so in the log (transcode.ffmpeg_missing) and waits
+    finally:
+        service.stop(timeout=10)
+    assert states(db) == []  # nothing claimed, nothing failed: jobs wait for a working ffmpeg
+
+
 def test_idle_service_starts_no_worker(vault: Vault, db: sqlite_utils.Database) -> None:
     service = TranscodeService(vault, Settings())
     service.start()
