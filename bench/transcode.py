@@ -291,6 +291,10 @@ def bench_reencode(work: Path, seconds: int) -> dict[str, object]:
     drop_caches()
     job = run_child(me("--child-job", str(home)))
     shutil.rmtree(home)
+    new_vault(home, [avi], nice=0)  # same priority as the plain run
+    drop_caches()
+    job0 = run_child(me("--child-job", str(home)))
+    shutil.rmtree(home)
     return {
         "clip_s": seconds,
         "reencode_job_s": round(job.seconds, 2),
@@ -299,6 +303,10 @@ def bench_reencode(work: Path, seconds: int) -> dict[str, object]:
         "plain_x264_x_realtime": round(seconds / plain.seconds, 2),
         "reencode_job_vs_plain_x264": round(job.seconds / plain.seconds, 2),
         "reencode_job_phases_s": phases(job.output),
+        "reencode_job_nice0_s": round(job0.seconds, 2),
+        "reencode_job_nice0_x_realtime": round(seconds / job0.seconds, 2),
+        "reencode_job_nice0_vs_plain_x264": round(job0.seconds / plain.seconds, 2),
+        "reencode_job_nice0_phases_s": phases(job0.output),
     }
 
 
