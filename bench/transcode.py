@@ -1,7 +1,8 @@
 """Transcode benchmark (issue 4). Every figure is a ratio against a baseline of the same run.
 
     sudo .venv/bin/python bench/transcode.py [--size-mb 1024] [--encode-seconds 20]
-                                             [--ingest-mb 1024] [--skip-ingest] [--dir /tmp]
+                                             [--ingest-mb 1024] [--reps 3] [--skip-ingest]
+                                             [--dir /tmp]
 
 1. Re-wrap of a large H.264/AAC MP4 (index at the end, as recorders write it) against a plain
    ``cp`` + ``sync`` of the same file: the bare ffmpeg pass (with the original's stream hashes
@@ -9,10 +10,11 @@
    hash of the derivative, its SHA-256, rename, catalog + audit) — the job also against a
    "verified copy" (copy, fsync, evict, read back + SHA-256). Goal ≤ 1.5 × cp.
 2. Re-encode throughput: a 1080p MJPEG/PCM AVI through the whole mp4-h264 job (x264 veryfast),
-   as a multiple of real time.
+   as a multiple of real time, and against a plain ffmpeg x264 run at normal priority.
 3. Ingest while transcoding: the real ingest engine on a folder of files, alone, then while the
-   TranscodeService (its own worker process, nice 10, I/O class idle) re-encodes a long clip and,
-   separately, while it re-wraps the large MP4. Goal ≥ 90 % of the throughput alone.
+   TranscodeService (its own worker process, nice 10, I/O class idle) re-encodes a long clip,
+   while it re-wraps the large MP4, and while it re-wraps with the service paused for the ingest
+   (what the daemon does for a dock session). Goal ≥ 90 % of the throughput alone.
 4. An idle TranscodeService: CPU seconds it uses in 10 s.
 
 Caches are dropped before every timed run; each run is a child process. The machine is shared:
@@ -77,7 +79,7 @@ def make_ingest_folder(root: Path, total_mb: int, files: int = 4) -> None:
                 f.write(block)
 
 
-def new_vault(home: Path, originals: list[Path], profile: str = "mp4-h264") -> None:
+def new_vault(home: Path, originals: list[Path], profile: str = "mp4-h264", nice: int = 10) -> None:
     """A vault whose catalog holds ``originals`` (hard-linked in, no copy) as recordings."""
     from station.catalog import open_catalog, write_txn
     from station.timeutil import to_iso, utcnow
@@ -85,7 +87,7 @@ def new_vault(home: Path, originals: list[Path], profile: str = "mp4-h264") -> N
 
     vault = Vault(home)
     vault.init()
-    vault.settings_path.write_text(f'[transcode]\nprofile = "{profile}"\n')
+    vault.settings_path.write_text(f'[transcode]\nprofile = "{profile}"\nnice = {nice}\n')
     db = open_catalog(vault.catalog_path)
     for i, src in enumerate(originals):
         sha = f"{i:064x}"  # a stand-in identity: hashing GBs here would only slow the set-up
@@ -118,12 +120,11 @@ def child_job(home: str) -> None:
     from station.transcode.service import run_once
     from station.vault import Vault
 
-    log.configure("warning", json=True)
+    log.configure("info", json=True, stream=sys.stdout)  # phase timings come with the log
     vault = Vault(Path(home))
     db = open_catalog(vault.catalog_path)
     summary = run_once(vault, db, vault.settings(), actor="bench")
     assert summary.done >= 1 and summary.failed == 0, summary.as_dict()
-    print(json.dumps({"done": summary.done}))
 
 
 def child_verified_copy(src: str, dst: str) -> None:
@@ -173,6 +174,9 @@ def child_service(home: str) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     service = TranscodeService(vault, vault.settings())
+    # what the daemon does around a dock session: pause on SIGUSR1, resume on SIGUSR2
+    signal.signal(signal.SIGUSR1, lambda *_: service.pause())
+    signal.signal(signal.SIGUSR2, lambda *_: service.resume())
     service.start()
     service.wake()
     stop.wait()
@@ -204,23 +208,14 @@ def cpu_seconds(pid: int) -> float:
 # -- the benchmark --------------------------------------------------------------------------------
 
 
-def bench_rewrap(work: Path, size_mb: int) -> dict[str, float]:
+def bench_rewrap(work: Path, size_mb: int, reps: int) -> dict[str, object]:
+    """Interleaved repetitions of each variant; medians, and each rep's ratios."""
     from station.transcode.plan import build_command, choose_method
     from station.transcode.probe import parse_probe
 
     big = work / "big.mp4"
     make_big_mp4(big, size_mb, work)
     size = big.stat().st_size
-    drop_caches()
-    cp = run_child(
-        ["sh", "-c", f"cp {shlex.quote(str(big))} {work}/copy.mp4 && sync {work}/copy.mp4"]
-    )
-    (work / "copy.mp4").unlink()
-
-    drop_caches()
-    vcp = run_child(me("--child-verified-copy", str(big), str(work / "copy.mp4")))
-    (work / "copy.mp4").unlink()
-
     probe = subprocess.run(
         ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
          str(big)], check=True, capture_output=True,
@@ -229,41 +224,101 @@ def bench_rewrap(work: Path, size_mb: int) -> dict[str, float]:
     aux = work / "aux"
     aux.mkdir(exist_ok=True)
     cmd = build_command(FF, method, big, work / "rewrap.mp4", aux, {"station_id": "BENCH"})
-    drop_caches()
-    bare = run_child(["sh", "-c", f"{shlex.join(cmd.argv)} && sync {work}/rewrap.mp4"])
-    (work / "rewrap.mp4").unlink()
-
+    copy = work / "copy.mp4"
     home = work / "home-rewrap"
-    new_vault(home, [big])
-    drop_caches()
-    job = run_child(me("--child-job", str(home)))
-    shutil.rmtree(home)
+    keys = ("cp", "verified_cp", "ffmpeg", "job", "job_nice0", "job_work", "job_nice0_work")
+    t: dict[str, list[float]] = {k: [] for k in keys}
+    last_phases: dict[str, dict[str, float]] = {}
+    for _ in range(reps):
+        drop_caches()
+        t["cp"].append(
+            run_child(["sh", "-c", f"cp {shlex.quote(str(big))} {copy} && sync {copy}"]).seconds
+        )
+        copy.unlink()
+        drop_caches()
+        t["verified_cp"].append(run_child(me("--child-verified-copy", str(big), str(copy))).seconds)
+        copy.unlink()
+        drop_caches()
+        t["ffmpeg"].append(
+            run_child(["sh", "-c", f"{shlex.join(cmd.argv)} && sync {work}/rewrap.mp4"]).seconds
+        )
+        (work / "rewrap.mp4").unlink()
+        for key, nice in (("job", 10), ("job_nice0", 0)):
+            new_vault(home, [big], nice=nice)
+            drop_caches()
+            run = run_child(me("--child-job", str(home)))
+            t[key].append(run.seconds)
+            last_phases[key] = phases(run.output)
+            # the job's own phases, without the child process's start-up (imports, finding
+            # ffmpeg), which a long-lived worker pays once for many jobs
+            t[f"{key}_work"].append(sum(last_phases[key].values()))
+            shutil.rmtree(home)
+    med = {k: median(v) for k, v in t.items()}
     return {
         "file_mb": round(size / 1e6, 1),
-        "cp_s": round(cp.seconds, 2),
-        "rewrap_ffmpeg_s": round(bare.seconds, 2),
-        "rewrap_job_s": round(job.seconds, 2),
-        "rewrap_ffmpeg_vs_cp": round(bare.seconds / cp.seconds, 2),
-        "rewrap_job_vs_cp": round(job.seconds / cp.seconds, 2),
-        "verified_cp_s": round(vcp.seconds, 2),
-        "rewrap_job_vs_verified_cp": round(job.seconds / vcp.seconds, 2),
-        "cp_mb_per_s": round(size / 1e6 / cp.seconds, 1),
+        "runs_s": {k: [round(x, 2) for x in v] for k, v in t.items()},
+        "median_s": {k: round(v, 2) for k, v in med.items()},
+        "cp_mb_per_s": round(size / 1e6 / med["cp"], 1),
+        "ffmpeg_vs_cp": round(med["ffmpeg"] / med["cp"], 2),
+        "job_vs_cp": round(med["job"] / med["cp"], 2),
+        "job_vs_verified_cp": round(med["job"] / med["verified_cp"], 2),
+        "job_nice0_vs_cp": round(med["job_nice0"] / med["cp"], 2),
+        "job_nice0_vs_verified_cp": round(med["job_nice0"] / med["verified_cp"], 2),
+        "job_work_vs_cp": round(med["job_work"] / med["cp"], 2),
+        "job_nice0_work_vs_cp": round(med["job_nice0_work"] / med["cp"], 2),
+        "job_nice0_work_vs_verified_cp": round(med["job_nice0_work"] / med["verified_cp"], 2),
+        "ffmpeg_vs_cp_per_rep": [
+            round(f / c, 2) for f, c in zip(t["ffmpeg"], t["cp"], strict=True)
+        ],
+        "job_nice0_vs_verified_cp_per_rep": [
+            round(j / v, 2) for j, v in zip(t["job_nice0"], t["verified_cp"], strict=True)
+        ],
+        "last_phases_s": last_phases,
     }
 
 
-def bench_reencode(work: Path, seconds: int) -> dict[str, float]:
+def bench_reencode(work: Path, seconds: int) -> dict[str, object]:
     avi = work / "enc.avi"
     make_avi(avi, seconds)
+    drop_caches()
+    plain = run_child(
+        [FF, "-nostdin", "-v", "error", "-y", "-i", str(avi), "-c:v", "libx264", "-preset",
+         "veryfast", "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "aac", str(work / "plain.mp4")]
+    )  # fmt: skip
+    (work / "plain.mp4").unlink()
     home = work / "home-reencode"
     new_vault(home, [avi])
     drop_caches()
     job = run_child(me("--child-job", str(home)))
     shutil.rmtree(home)
+    new_vault(home, [avi], nice=0)  # same priority as the plain run
+    drop_caches()
+    job0 = run_child(me("--child-job", str(home)))
+    shutil.rmtree(home)
     return {
         "clip_s": seconds,
         "reencode_job_s": round(job.seconds, 2),
         "reencode_x_realtime": round(seconds / job.seconds, 2),
+        "plain_x264_s": round(plain.seconds, 2),
+        "plain_x264_x_realtime": round(seconds / plain.seconds, 2),
+        "reencode_job_vs_plain_x264": round(job.seconds / plain.seconds, 2),
+        "reencode_job_phases_s": phases(job.output),
+        "reencode_job_nice0_s": round(job0.seconds, 2),
+        "reencode_job_nice0_x_realtime": round(seconds / job0.seconds, 2),
+        "reencode_job_nice0_vs_plain_x264": round(job0.seconds / plain.seconds, 2),
+        "reencode_job_nice0_phases_s": phases(job0.output),
     }
+
+
+def phases(output: str) -> dict[str, float]:
+    for line in output.splitlines():
+        if '"transcode.derivative_created"' in line:
+            return dict(json.loads(line)["seconds"])
+    return {}
+
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 def ingest_once(work: Path, src: Path, tag: str) -> float:
@@ -276,8 +331,9 @@ def ingest_once(work: Path, src: Path, tag: str) -> float:
     return float(summary["bytes"]) / 1e6 / run.seconds
 
 
-def ingest_while(work: Path, src: Path, busy: Path, tag: str) -> float:
-    """Ingest throughput while the TranscodeService works on ``busy`` (in its own process)."""
+def ingest_while(work: Path, src: Path, busy: Path, tag: str, pause: bool = False) -> float:
+    """Ingest throughput while the TranscodeService works on ``busy`` (in its own process);
+    with ``pause`` the service is paused for the ingest, as the daemon does for a dock session."""
     home = work / f"home-busy-{tag}"
     new_vault(home, [busy])
     service = subprocess.Popen(me("--child-service", str(home)))
@@ -288,7 +344,11 @@ def ingest_while(work: Path, src: Path, busy: Path, tag: str) -> float:
                 raise RuntimeError("the transcode job never started")
             time.sleep(0.2)
         time.sleep(1.0)  # let ffmpeg get going
+        if pause:
+            service.send_signal(signal.SIGUSR1)
         rate = ingest_once(work, src, tag)
+        if pause:
+            service.send_signal(signal.SIGUSR2)
         still = running_jobs(home)
     finally:
         service.send_signal(signal.SIGTERM)
@@ -321,6 +381,7 @@ def main() -> None:
     ap.add_argument("--encode-seconds", type=int, default=20, help="1080p clip to re-encode")
     ap.add_argument("--ingest-mb", type=int, default=1024, help="data ingested per ingest run")
     ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument("--reps", type=int, default=3, help="runs per variant, interleaved (medians)")
     ap.add_argument("--dir", default=None, help="scratch folder (default: the system temp)")
     ap.add_argument("--child-job", help=argparse.SUPPRESS)
     ap.add_argument("--child-ingest", nargs=2, help=argparse.SUPPRESS)
@@ -339,7 +400,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-transcode-", dir=args.dir))
     results: dict[str, object] = {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0]}
     try:
-        results["rewrap"] = bench_rewrap(work, args.size_mb)
+        results["rewrap"] = bench_rewrap(work, args.size_mb, args.reps)
         print(json.dumps(results["rewrap"]), flush=True)
         results["reencode"] = bench_reencode(work, args.encode_seconds)
         print(json.dumps(results["reencode"]), flush=True)
@@ -350,17 +411,23 @@ def main() -> None:
             make_ingest_folder(src, args.ingest_mb)
             longclip = work / "long.avi"
             ff("-stream_loop", "9", "-i", str(work / "enc.avi"), "-c", "copy", str(longclip))
-            alone = ingest_once(work, src, "alone")
-            with_encode = ingest_while(work, src, longclip, "reencode")
-            with_rewrap = ingest_while(work, src, work / "big.mp4", "rewrap")
-            alone2 = ingest_once(work, src, "alone2")  # alone again: how noisy is the machine?
-            base = (alone + alone2) / 2
+            runs: dict[str, list[float]] = {
+                k: [] for k in ("alone", "reencode", "rewrap", "paused")
+            }
+            for _ in range(args.reps):  # interleaved, medians: the machine is shared and noisy
+                runs["alone"].append(ingest_once(work, src, "alone"))
+                runs["reencode"].append(ingest_while(work, src, longclip, "reencode"))
+                runs["rewrap"].append(ingest_while(work, src, work / "big.mp4", "rewrap"))
+                runs["paused"].append(
+                    ingest_while(work, src, work / "big.mp4", "paused", pause=True)
+                )
+            base = median(runs["alone"])
             results["ingest"] = {
-                "alone_mb_s": [round(alone, 1), round(alone2, 1)],
-                "while_reencode_mb_s": round(with_encode, 1),
-                "while_rewrap_mb_s": round(with_rewrap, 1),
-                "while_reencode_ratio": round(with_encode / base, 2),
-                "while_rewrap_ratio": round(with_rewrap / base, 2),
+                "runs_mb_s": {k: [round(v, 1) for v in vs] for k, vs in runs.items()},
+                "alone_median_mb_s": round(base, 1),
+                "while_reencode_ratio": round(median(runs["reencode"]) / base, 2),
+                "while_rewrap_ratio": round(median(runs["rewrap"]) / base, 2),
+                "while_rewrap_paused_ratio": round(median(runs["paused"]) / base, 2),
             }
             print(json.dumps(results["ingest"]), flush=True)
     finally:

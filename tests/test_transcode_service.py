@@ -90,6 +90,54 @@ def test_service_stop_ends_a_hanging_ffmpeg_and_requeues_its_job(
     assert not list(vault.archival.rglob(".tmp-*"))
 
 
+def proc_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_pause_freezes_workers_and_their_ffmpeg_resume_thaws(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "pid"
+    ffmpeg = stub(tmp_path / "ffmpeg", f"echo $$ > {pidfile}\nwhile :; do sleep 0.05; done")
+    settings = write_settings(vault, f'[transcode]\nffmpeg = "{ffmpeg}"\nstop_grace_s = 0.5\n')
+    add_recording(vault, db, h264_aac_mp4(tmp_path / "a.MP4", 1.0))
+    service = TranscodeService(vault, settings)
+    service.start()
+    try:
+        wait_until(lambda: pidfile.exists() and pidfile.read_text().strip() != "")
+        ffmpeg_pid = int(pidfile.read_text())
+        (worker,) = service.running_workers()
+        service.pause()
+        service.pause()  # nested: a second dock session
+        wait_until(lambda: proc_state(ffmpeg_pid) == "T" and proc_state(worker) == "T")
+        service.resume()
+        assert proc_state(ffmpeg_pid) == "T"  # still one session ingesting
+        service.resume()
+        wait_until(lambda: proc_state(ffmpeg_pid) != "T" and proc_state(worker) != "T")
+        service.pause()  # and stop() works on a paused service
+    finally:
+        service.stop(timeout=30)
+    assert service.running_workers() == []
+    assert states(db) == ["queued"]
+
+
+def test_service_without_ffmpeg_keeps_the_station_running(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    settings = write_settings(vault, '[transcode]\nffmpeg = "/nonexistent/ffmpeg"\n')
+    add_recording(vault, db, h264_aac_mp4(tmp_path / "a.MP4", 1.0))
+    service = TranscodeService(vault, settings)
+    service.start()
+    try:
+        service.wake()
+        time.sleep(0.5)
+        assert service.running_workers() == []
+        assert service.tools is None  # it says so in the log (transcode.ffmpeg_missing) and waits
+    finally:
+        service.stop(timeout=10)
+    assert states(db) == []  # nothing claimed, nothing failed: jobs wait for a working ffmpeg
+
+
 def test_idle_service_starts_no_worker(vault: Vault, db: sqlite_utils.Database) -> None:
     service = TranscodeService(vault, Settings())
     service.start()

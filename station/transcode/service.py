@@ -4,15 +4,16 @@ The service thread sleeps on an Event (long timeout: ``transcode.idle_poll_s``, 
 back-off is due), so an idle station spends no CPU on it. When jobs are due it starts worker
 *processes* (``python -m station.transcode.worker``), at most ``transcode.workers`` at a time;
 each claims jobs until none is due and exits. ``wake()`` (e.g. after an ingest) looks at once.
-``stop()`` sends SIGTERM (a worker stops its ffmpeg: terminate → wait → kill, re-queues the
-job), waits, then kills what is left; a job a killed worker leaves "running" is re-queued at the
-next start (``requeue_orphans``).
+``pause()``/``resume()`` freeze and thaw the workers while an ingest runs. ``stop()`` sends
+SIGTERM (a worker stops its ffmpeg: terminate → wait → kill, re-queues the job), waits, then
+kills what is left; a job a killed worker leaves "running" is re-queued (``requeue_orphans``).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -131,6 +132,7 @@ class TranscodeService:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._paused = 0
         self.tools: Tools | None = None
 
     # -- public face -------------------------------------------------------------------------
@@ -146,10 +148,47 @@ class TranscodeService:
         """Look for new recordings and due jobs now (call after an ingest)."""
         self._wake.set()
 
+    def pause(self) -> None:
+        """Freeze every worker and its ffmpeg (SIGSTOP to their process groups); start none.
+
+        For the daemon to call when a dock session starts: ingest comes first (R1), and on a
+        disk whose I/O scheduler ignores ionice (mq-deadline, none) a re-wrap would otherwise
+        take a third of the ingest's throughput (bench/transcode.py). Nested calls count.
+        """
+        with self._lock:
+            self._paused += 1
+            if self._paused == 1:
+                self._signal_all(signal.SIGSTOP)
+        log.info("transcode.service_paused", depth=self._paused)
+
+    def resume(self) -> None:
+        with self._lock:
+            if self._paused == 0:
+                return
+            self._paused -= 1
+            if self._paused == 0:
+                self._signal_all(signal.SIGCONT)
+        log.info("transcode.service_resumed", depth=self._paused)
+        self._wake.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused > 0
+
+    def _signal_all(self, sig: signal.Signals) -> None:
+        for proc in self._children.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._wake.set()
         with self._lock:
+            self._paused = 0
+            self._signal_all(signal.SIGCONT)  # a stopped process cannot act on SIGTERM
             children = list(self._children.values())
         for proc in children:
             if proc.poll() is None:
@@ -191,6 +230,8 @@ class TranscodeService:
             except ToolMissingError as exc:
                 log.error("transcode.ffmpeg_missing", error=exc.render())
                 return cfg.idle_poll_s
+        if self.paused:
+            return cfg.idle_poll_s  # resume() wakes the loop
         jobs.requeue_orphans(db)  # a worker that died (OOM, kill -9) leaves its job "running"
         jobs.enqueue_missing(db, self.settings)
         due = jobs.count_due(db)
@@ -206,7 +247,10 @@ class TranscodeService:
     def _spawn(self) -> None:
         argv = [sys.executable, "-m", "station.transcode.worker", "--home", str(self.vault.home)]
         argv += ["--actor", self.actor]
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, close_fds=True)
+        # Own process group: pause() freezes the worker together with its ffmpeg.
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, close_fds=True, start_new_session=True
+        )
         with self._lock:
             self._children[proc.pid] = proc
         log.info("transcode.worker_started", pid=proc.pid)

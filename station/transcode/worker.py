@@ -10,13 +10,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import errno
-import hashlib
 import json
 import os
 import shutil
 import signal
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from station.transcode.errors import (
     ToolFailedError,
     VerificationError,
 )
+from station.transcode.fileops import Background, Laps, fsync_file, install, sha256_file
 from station.transcode.meta import build_metadata, case_numbers, recording_row
 from station.transcode.plan import (
     Command,
@@ -68,43 +67,8 @@ def work_root(vault: Vault) -> Path:
     return vault.run / "transcode"
 
 
-def sha256_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
-
-
-def fsync_file(path: Path) -> None:
-    """fsync, then drop the file from the page cache, so that verification reads the disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _is_full(result: RunResult) -> bool:
     return "No space left on device" in result.stderr
-
-
-def _install(tmp: Path, final: Path) -> None:
-    """fsync'd and verified ``tmp`` becomes ``final``: read-only, atomic rename, folder fsync."""
-    os.chmod(tmp, 0o444)
-    os.replace(tmp, final)
-    fsync_dir(final.parent)
 
 
 def _recording_updates(row: dict[str, object], info: MediaInfo) -> dict[str, object]:
@@ -116,19 +80,6 @@ def _recording_updates(row: dict[str, object], info: MediaInfo) -> dict[str, obj
         start = parse_iso(str(row["recorded_at"]))
         updates["end_at"] = to_iso(start + dt.timedelta(seconds=info.duration))
     return updates
-
-
-class _Laps:
-    """Seconds spent in each phase of a job, for the log (where the time goes)."""
-
-    def __init__(self) -> None:
-        self.t = time.monotonic()
-        self.laps: dict[str, float] = {}
-
-    def __call__(self, name: str) -> None:
-        now = time.monotonic()
-        self.laps[name] = round(now - self.t, 3)
-        self.t = now
 
 
 class _Job:
@@ -170,7 +121,7 @@ class _Job:
         job = self.job
         if not self.src.is_file():
             raise DamagedSourceError("the original is missing from the vault", where=str(self.src))
-        lap = _Laps()
+        lap = Laps()
         info = probe(self.tools, self.src, workdir=self.workdir, nice=self.cfg.nice, stop=self.stop)
         lap("probe")
         reason = assess(info)
@@ -205,8 +156,14 @@ class _Job:
         fsync_file(tmp)
         lap("fsync")
         check = build_check(self.tools.ffmpeg, method, tmp, self.workdir)
-        checked = self.run(check.argv)
-        lap("check")
+        # The SHA-256 of the derivative is taken while ffmpeg reads it back: one trip to the
+        # disk serves both (they read the same pages), on two cores.
+        hashing = Background(sha256_file, tmp)
+        try:
+            checked = self.run(check.argv)
+        finally:
+            sha, size = hashing.result()  # never leave the thread behind
+        lap("check+sha256")
         if _is_full(checked):
             raise ArchivalFullError(checked.describe(), where=str(self.workdir))
         if checked.returncode != 0 or checked.stderr.strip():
@@ -216,9 +173,7 @@ class _Job:
             )
         verdict = judge(method.name, {**cmd.aux, **check.aux})
         verdict.raise_if_failed(str(final))
-        sha, size = sha256_file(tmp)
-        lap("sha256")
-        _install(tmp, final)
+        install(tmp, final)
         rel = str(final.relative_to(self.vault.home))
         jobs.mark_done(
             self.db,
@@ -284,7 +239,7 @@ class _Job:
                 job.original_sha256, job.profile, f"partial.{method.ext}"
             )
             sha, size = sha256_file(path)
-            _install(path, salvage)
+            install(path, salvage)
             salvage_rel = str(salvage.relative_to(self.vault.home))
             fields.update(
                 {
