@@ -51,6 +51,8 @@ class Daemon:
         *,
         services: Sequence[Service] = (),
         on_session_end: Sequence[Callable[[Outcome], None]] = (),
+        on_session_start: Sequence[Callable[[], None]] = (),
+        on_session_finally: Sequence[Callable[[], None]] = (),
         notifier: Notifier | None = None,
         actor: str = "station",
     ) -> None:
@@ -58,6 +60,8 @@ class Daemon:
         self.settings = settings
         self.services = list(services)
         self.on_session_end = list(on_session_end)  # e.g. a transcode service's wake()
+        self.on_session_start = list(on_session_start)  # e.g. pause transcoding while docked
+        self.on_session_finally = list(on_session_finally)  # e.g. resume it, whatever happened
         self.notifier = notifier or Notifier()
         self.actor = actor
         self.stop = threading.Event()
@@ -71,9 +75,21 @@ class Daemon:
 
     # -- pieces ------------------------------------------------------------------------------
     def _session(self, st: SlotState) -> Any:
-        outcome = DockSession(
-            self.vault, self.settings, st, self.board, self.claims, actor=self.actor
-        ).run()
+        for start in self.on_session_start:
+            try:
+                start()
+            except Exception:
+                log.exception("daemon.session_hook_failed", slot=st.slot)
+        try:
+            outcome = DockSession(
+                self.vault, self.settings, st, self.board, self.claims, actor=self.actor
+            ).run()
+        finally:
+            for after in self.on_session_finally:
+                try:
+                    after()
+                except Exception:
+                    log.exception("daemon.session_hook_failed", slot=st.slot)
         for cb in self.on_session_end:
             try:
                 cb(outcome)

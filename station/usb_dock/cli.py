@@ -78,8 +78,20 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
     services: list[Any] = [inbox, IntegrityService(vault, settings), watcher]
     if transcode is not None:
         services.insert(0, transcode)
-    wake = [lambda _outcome: transcode.wake()] if transcode is not None else []
-    return Daemon(vault, settings, actor="station", services=services, on_session_end=wake)
+    # A dock session has the disks first: transcoding pauses (nested) while any session runs
+    # and resumes after, then wakes for the new recordings (ingest keeps >= 90 % of its speed).
+    pause: list[Any] = [transcode.pause] if transcode is not None else []
+    resume: list[Any] = [transcode.resume] if transcode is not None else []
+    wake: list[Any] = [lambda _outcome: transcode.wake()] if transcode is not None else []
+    return Daemon(
+        vault,
+        settings,
+        actor="station",
+        services=services,
+        on_session_start=pause,
+        on_session_finally=resume,
+        on_session_end=wake,
+    )
 
 
 @click.command("status")
