@@ -8,10 +8,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -346,30 +344,6 @@ def test_sidecar_case_links_recordings_and_unknown_case_is_not_guessed(
     assert unknown["b.MP4"] in recordings(db)  # ingested all the same (R1 deadline)
     (ev,) = [e for e in logs if e["event"] == "inbox.case_unknown"]
     assert ev["case"] == "NOPE-1"
-
-
-@pytest.fixture
-def small_vault(tmp_path: Path) -> Iterator[Vault]:
-    """A vault on a real 24 MiB ext4 file system on a loop device."""
-    if os.geteuid() != 0 or shutil.which("losetup") is None:
-        pytest.skip("needs root for a loop device")
-    img = tmp_path / "vault.img"
-    with open(img, "wb") as f:
-        f.truncate(24 << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(img)], check=True)
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    loop = subprocess.run(
-        ["losetup", "-f", "--show", str(img)], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    try:
-        subprocess.run(["mount", loop, str(mnt)], check=True)
-        v = Vault(mnt / "home")
-        v.init()
-        yield v
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
-        subprocess.run(["losetup", "-d", loop], check=False)
 
 
 @pytest.mark.root

@@ -6,9 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,34 +71,6 @@ def test_device_error_means_volume_gone(
         )
     assert db.execute("select count(*) from recordings").fetchone()[0] == 0
     assert list(vault.staging.iterdir()) == []
-
-
-def _root() -> bool:
-    return os.geteuid() == 0 and shutil.which("losetup") is not None
-
-
-@pytest.fixture
-def small_vault(tmp_path: Path) -> Iterator[Vault]:
-    """A vault on a real 24 MiB ext4 file system on a loop device."""
-    if not _root():
-        pytest.skip("needs root for a loop device")
-    img = tmp_path / "vault.img"
-    with open(img, "wb") as f:
-        f.truncate(24 << 20)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(img)], check=True)
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    loop = subprocess.run(
-        ["losetup", "-f", "--show", str(img)], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    try:
-        subprocess.run(["mount", loop, str(mnt)], check=True)
-        v = Vault(mnt / "home")
-        v.init()
-        yield v
-    finally:
-        subprocess.run(["umount", str(mnt)], check=False)
-        subprocess.run(["losetup", "-d", loop], check=False)
 
 
 @pytest.mark.root
