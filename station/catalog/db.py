@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def open_catalog(path: Path | str, *, migrate: bool = True) -> sqlite_utils.Data
     """
     try:
         conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _wal(conn)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
@@ -31,6 +32,23 @@ def open_catalog(path: Path | str, *, migrate: bool = True) -> sqlite_utils.Data
     if migrate:
         migrations.apply(db)
     return db
+
+
+def _wal(conn: sqlite3.Connection, patience_s: float = 30.0) -> None:
+    """Switch to WAL. Two processes opening a new catalog at once (the daemon and a command)
+    can find it locked while the other sets it up; SQLite does not always wait for that, so we
+    retry for a while instead of failing."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager

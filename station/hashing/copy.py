@@ -257,3 +257,35 @@ def link_no_replace(src: Path, dst: Path) -> bool:
             return False
         raise
     return True
+
+
+_RENAME_NOREPLACE = 1
+_renameat2_ok = True
+
+
+def move_no_replace(src: Path, dst: Path) -> bool:
+    """Rename ``src`` to ``dst`` unless ``dst`` exists; never overwrite (R7). One atomic
+    ``renameat2(RENAME_NOREPLACE)`` where the file system has it, else link + unlink.
+
+    Returns True if moved (``src`` is gone), False if ``dst`` already existed (``src`` stays).
+    """
+    global _libc, _renameat2_ok
+    if _renameat2_ok:
+        if _libc is None:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = getattr(_libc, "renameat2", None)
+        if fn is not None:
+            at_fdcwd = -100
+            rc = fn(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), _RENAME_NOREPLACE)
+            if rc == 0:
+                return True
+            err = ctypes.get_errno()
+            if err == errno.EEXIST:
+                return False
+            if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+                raise OSError(err, os.strerror(err), str(dst))
+        _renameat2_ok = False  # this file system (or libc) has no RENAME_NOREPLACE
+    if not link_no_replace(src, dst):
+        return False
+    os.unlink(src)
+    return True

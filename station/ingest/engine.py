@@ -38,7 +38,7 @@ from station.hashing.copy import (
     Reader,
     copy_and_hash_pipelined,
     hash_file,
-    link_no_replace,
+    move_no_replace,
     open_source,
     prefetch,
     syncfs,
@@ -125,6 +125,7 @@ class _Run:
         self.lock = threading.Lock()
         self.copier_done = threading.Event()
         self.known_dirs: set[Path] = set()
+        self._ahead: dict[Path, Reader] = {}
 
     # ---- progress -------------------------------------------------------------------------
     def _progress(self, force: bool = False) -> None:
@@ -230,6 +231,12 @@ class _Run:
         return True
 
     def copy_all(self, entries: list[SourceEntry]) -> None:
+        try:
+            self._copy_all(entries)
+        finally:
+            self._close_ahead()
+
+    def _copy_all(self, entries: list[SourceEntry]) -> None:
         batch: list[_Staged] = []
         batch_bytes = 0
         ahead = 0  # index up to which small source files were asked for in advance
@@ -273,9 +280,23 @@ class _Run:
                 budget += e.size
                 if budget > PREFETCH_BYTES:
                     break
-                prefetch(e.path)
+                if self.opener is open_source:
+                    # open it now and keep the descriptor for the copy: one open per file
+                    try:
+                        reader = open_source(e.path)
+                        os.posix_fadvise(reader.fd, 0, 0, os.POSIX_FADV_WILLNEED)
+                        self._ahead[e.path] = reader
+                    except OSError:
+                        pass  # the copy's own open reports it
+                else:
+                    prefetch(e.path)
             ahead += 1
         return ahead
+
+    def _close_ahead(self) -> None:
+        for reader in self._ahead.values():
+            reader.close()
+        self._ahead.clear()
 
     def _put(self, item: list[_Staged] | None) -> None:
         if item is not None and not item:
@@ -294,7 +315,7 @@ class _Run:
         self.seq += 1
         staged = self.vault.staging / f"s{self.report.session_id}-{os.getpid()}-{self.seq}.part"
         try:
-            reader = self.opener(entry.path)
+            reader = self._ahead.pop(entry.path, None) or self.opener(entry.path)
         except OSError as exc:
             return self._read_failure(entry, exc)
         done_before = self.bytes_done
@@ -453,22 +474,19 @@ class _Run:
         if final.parent not in self.known_dirs:
             final.parent.mkdir(parents=True, exist_ok=True)
             self.known_dirs.add(final.parent)
-        if link_no_replace(s.staged, final):
+        if move_no_replace(s.staged, final):
             linked.append(final)
-            outcome = "new"
-        else:
-            outcome = "held"
-            if os.path.getsize(final) != s.size:
-                s.staged.unlink(missing_ok=True)
-                log.error("ingest.vault_copy_mismatch", sha256=s.sha256, path=str(final))
-                return (
-                    "failed",
-                    "the vault already holds a different file under this hash; "
-                    "run `station verify` / 库内同名文件不一致",
-                    damaged,
-                )
-        s.staged.unlink()
-        return outcome, None, damaged
+            return "new", None, damaged
+        s.staged.unlink()  # the vault holds this content already
+        if os.path.getsize(final) != s.size:
+            log.error("ingest.vault_copy_mismatch", sha256=s.sha256, path=str(final))
+            return (
+                "failed",
+                "the vault already holds a different file under this hash; "
+                "run `station verify` / 库内同名文件不一致",
+                damaged,
+            )
+        return "held", None, damaged
 
     # ---- catalog rows ---------------------------------------------------------------------
     def _sighting(
