@@ -38,6 +38,7 @@ class StatusBoard:
         self.pid = pid or os.getpid()
         self.state = "starting"
         self.listeners: list[Any] = []
+        self.services: dict[str, Any] = {}  # the daemon's other services: inbox, integrity, …
 
     def update(self, slot: str, **fields: Any) -> None:
         with self.lock:
@@ -60,6 +61,12 @@ class StatusBoard:
             self.state = state
             self._write()
 
+    def set_service(self, name: str, data: Any) -> None:
+        """A service's own status (e.g. the inbox's folders and drops) beside the slots."""
+        with self.lock:
+            self.services[name] = {**data, "updated_at": to_iso(utcnow())}
+            self._write()
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "pid": self.pid,
@@ -67,6 +74,7 @@ class StatusBoard:
             "started_at": self.started_at,
             "updated_at": to_iso(utcnow()),
             "slots": [dict(v) for _, v in sorted(self.slots.items())],
+            "services": dict(self.services),
         }
 
     def summary(self) -> str:

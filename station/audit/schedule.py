@@ -95,9 +95,15 @@ class IntegrityService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last: TickResult | None = None
+        self.listeners: list[Callable[[TickResult], None]] = []  # e.g. the daemon's status
 
     def _on_tick(self, result: TickResult) -> None:
         self.last = result
+        for cb in self.listeners:
+            try:
+                cb(result)
+            except Exception as exc:  # a status hook never stops the timer
+                log.error("audit.timer_listener_failed", error=repr(exc))
 
     def start(self) -> None:
         self._stop.clear()

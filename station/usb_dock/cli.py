@@ -75,7 +75,8 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
     inbox, watcher = daemon_services(
         vault, settings, on_settings=[apply_in_place], on_ingested=wakes
     )
-    services: list[Any] = [inbox, IntegrityService(vault, settings), watcher]
+    integrity = IntegrityService(vault, settings)
+    services: list[Any] = [inbox, integrity, watcher]
     if transcode is not None:
         services.insert(0, transcode)
     # A dock session has the disks first: transcoding pauses (nested) while any session runs
@@ -83,7 +84,7 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
     pause: list[Any] = [transcode.pause] if transcode is not None else []
     resume: list[Any] = [transcode.resume] if transcode is not None else []
     wake: list[Any] = [lambda _outcome: transcode.wake()] if transcode is not None else []
-    return Daemon(
+    daemon = Daemon(
         vault,
         settings,
         actor="station",
@@ -92,6 +93,15 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
         on_session_finally=resume,
         on_session_end=wake,
     )
+    # the services' own status beside the slots, for `station status` and a screen
+    board = daemon.board
+    inbox.status_listeners.append(lambda st: board.set_service("inbox", st))
+    integrity.listeners.append(
+        lambda r: board.set_service(
+            "integrity", {"checkpoint_size": r.checkpoint_size, "verify_ok": r.verify_ok}
+        )
+    )
+    return daemon
 
 
 @click.command("status")
@@ -144,6 +154,27 @@ def status_cmd(app: App, as_json: bool) -> None:
         ],
         rows,
     )
+    _print_services(st.get("services", {}), app.vault.run / "disc-status.json")
+
+
+def _print_services(services: dict[str, Any], disc_status: Path) -> None:
+    """The daemon's other work: inbox drops, integrity timer, a disc being built."""
+    inbox = services.get("inbox")
+    if inbox:
+        drops = inbox.get("drops") or inbox.get("counts") or {}
+        folders = ", ".join(f.get("path", "?") for f in inbox.get("folders", [])) or "—"
+        click.echo(f"收件箱 / inbox: {folders}; {json.dumps(drops, ensure_ascii=False)}")
+    integrity = services.get("integrity")
+    if integrity:
+        ok = integrity.get("verify_ok")
+        verdict = "—" if ok is None else ("通过 / ok" if ok else "有发现 / findings")
+        click.echo(
+            f"完整性 / integrity: 检查点 checkpoint {integrity.get('checkpoint_size') or '—'}, "
+            f"校验 verify {verdict} ({integrity.get('updated_at')})"
+        )
+    disc = read_status(disc_status)
+    if disc:
+        click.echo(f"光盘 / disc: {json.dumps(disc, ensure_ascii=False)}")
 
 
 @click.group("devices")
