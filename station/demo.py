@@ -195,6 +195,7 @@ def demo_cmd(app: App, workdir: str, clips: int, seconds: float, as_json: bool) 
         }
         rc = bed.stop_daemon()
         _say(f"8. 拔出，守护进程停止 / undocked; daemon stopped (exit {rc})")
+        _verify(vault, db)
     if as_json:
         print_json(
             {
@@ -306,3 +307,19 @@ def _wait_derivatives(db: Any, timeout: float) -> None:
         what = r["method"] or r["state"]
         digest = (r["sha256"] or "")[:12]
         _say(f"   {r['original_sha256'][:12]} → {r['profile']} {r['state']} {digest} ({what})")
+
+
+def _verify(vault: Vault, db: Any) -> None:
+    """What a supervisor runs next: every original and derivative re-hashed, the audit chain
+    and its signed checkpoint checked (R7)."""
+    from station.audit.checkpoint import make_checkpoint
+    from station.verify.run import run_verify
+
+    settings = vault.settings()
+    cp = make_checkpoint(vault, db, settings)
+    report = run_verify(vault, db, settings)
+    verdict = "无异常 / nothing found" if report.ok else f"发现 / findings: {report.counts()}"
+    _say(
+        f"9. 校验 / station verify: {report.files_checked} 个文件 files re-hashed, "
+        f"审计链 audit chain of {cp.size} entries signed and checked — {verdict}"
+    )
