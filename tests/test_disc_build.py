@@ -80,14 +80,15 @@ def test_two_verified_copies_readable_everywhere(
     for r in rows:
         result = json.loads(r["verify_result"])
         assert result["ok"] and {x["reader"] for x in result["readers"]} == {"xorriso", "7zip-udf"}
-        assert all(x["files_checked"] == 9 for x in result["readers"])  # 4 payload + 5 support
+        # 4 payload + 6 support (README, verify.py, manifests x2, AUDIT.jsonl, CHECKPOINT.txt)
+        assert all(x["files_checked"] == 10 for x in result["readers"])
     assert not list(outcomes[0].image.parent.glob(".*partial"))
 
     # Rock Ridge tree (Linux): sha256sum -c and the disc's own verify.py
     rr = extract(outcomes[0].image, tmp_path / "rr")
     check = subprocess.run(["sha256sum", "-c", "MANIFEST.SHA256"], cwd=rr, capture_output=True)
     assert check.returncode == 0, check.stdout
-    assert check.stdout.decode().count(": OK") == 8  # all but MANIFEST.SHA256 itself
+    assert check.stdout.decode().count(": OK") == 9  # all but MANIFEST.SHA256 itself
     case_dir = rr / f"2026-0012 {CASE_NAME}"
     assert (case_dir / "原始录像 originals" / LONG_NAME).read_bytes() == data(2, 120_000)
     assert (case_dir / "存档转码 archival").is_dir()
@@ -286,10 +287,14 @@ def test_latest_signed_checkpoint_goes_onto_the_disc(
     from station.audit import checkpoint
 
     make_case(vault, db)
-    cp = checkpoint.make_checkpoint(vault, db, Settings())
+    before = checkpoint.make_checkpoint(vault, db, Settings())
     _, outcomes = build(vault, db, ["2026-0012"])
     rr = extract(outcomes[0].image, tmp_path / "rr")
-    assert (rr / "CHECKPOINT.txt").read_text("utf-8") == cp.text
+    on_disc = (rr / "CHECKPOINT.txt").read_text("utf-8")
+    # signed at build time: it covers every audit entry up to the build, the job's included
+    assert on_disc == checkpoint.latest_checkpoint_text(vault, db)
+    size = int(on_disc.splitlines()[1])
+    assert size > before.size
     check = subprocess.run(["sha256sum", "-c", "MANIFEST.SHA256"], cwd=rr, capture_output=True)
     assert check.returncode == 0 and b"CHECKPOINT.txt: OK" in check.stdout
 

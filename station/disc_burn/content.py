@@ -14,9 +14,13 @@ from typing import Any
 
 import sqlite_utils
 
+from station.config import Settings
 from station.disc_burn.plan import PlanCase, PlanFile, PlanRecording
 from station.errors import IntegrityError, NotFoundError, StationError
+from station.log import get
 from station.vault import Vault
+
+log = get()
 
 R11_REASONS = {
     1: "当事人对执法有抵触情绪或曾有矛盾纠纷 / party hostile to enforcement or earlier disputes",
@@ -206,14 +210,18 @@ def audit_entries(db: sqlite_utils.Database, subjects: list[str]) -> list[dict[s
     return [found[k] for k in sorted(found)]
 
 
-def latest_checkpoint_text(vault: Vault, db: sqlite_utils.Database) -> str | None:
-    """The integrity part's latest signed checkpoint, if ``station.audit.checkpoint`` exists."""
-    try:
-        from station.audit import checkpoint  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    fn = getattr(checkpoint, "latest_checkpoint_text", None)
-    if fn is None:
-        return None
-    text = fn(vault, db)
+def latest_checkpoint_text(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings | None = None
+) -> str | None:
+    """A checkpoint signed now (R7), so the disc carries one that covers its own recordings'
+    audit entries; if the station refuses to sign (a broken chain, ``station verify`` says
+    where), the latest stored one, and the refusal is logged."""
+    from station.audit import checkpoint
+
+    if settings is not None:
+        try:
+            checkpoint.make_checkpoint(vault, db, settings)
+        except IntegrityError as exc:
+            log.error("disc.checkpoint_refused", error=exc.message)
+    text = checkpoint.latest_checkpoint_text(vault, db)
     return str(text) if text else None

@@ -199,7 +199,7 @@ def build_job(
 
     outcomes: list[DiscOutcome] = []
     try:
-        checkpoint = latest_checkpoint_text(vault, db)
+        checkpoint = latest_checkpoint_text(vault, db, settings)
         case_names = {n: content.info[n].name for n in numbers}
         for disc in plan.discs:
             check_stop(stop)
