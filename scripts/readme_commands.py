@@ -1,0 +1,24 @@
+"""Regenerate the README's command table between its markers:
+
+    .venv/bin/python scripts/readme_commands.py
+
+tests/test_cli_surface.py fails when a command is missing from the README."""
+
+import re
+from pathlib import Path
+
+import click
+
+from station.cli import main
+
+rows = ["| command | what it does |", "|---|---|"]
+for name, cmd in sorted(main.commands.items()):
+    subs = "|".join(sorted(cmd.commands)) if isinstance(cmd, click.Group) else ""
+    label = f"station {name}" + (f" {subs}" if subs else "")
+    label = label.replace("|", "\\|")
+    rows.append(f"| `{label}` | {(cmd.help or '').splitlines()[0]} |")
+readme = Path(__file__).resolve().parent.parent / "README.md"
+s = readme.read_text(encoding="utf-8")
+block = "<!-- commands:start -->\n" + "\n".join(rows) + "\n<!-- commands:end -->"
+s = re.sub(r"<!-- commands:start -->.*?<!-- commands:end -->", lambda m: block, s, flags=re.S)
+readme.write_text(s, encoding="utf-8")
