@@ -30,6 +30,11 @@ def test_build_daemon_wires_every_service(vault: Vault) -> None:
     integrity._on_tick(TickResult(checkpoint_size=42, verify_ok=True))
     status = json.loads((vault.run / "status.json").read_text())
     assert status["services"]["integrity"]["checkpoint_size"] == 42
+    # after a dock session the archival queue is on the board too
+    for hook in daemon.on_session_end[1:]:  # [0] wakes the (unstarted) transcode service
+        hook(None)
+    status = json.loads((vault.run / "status.json").read_text())
+    assert status["services"]["transcode"]["counts"] == {}
 
 
 def test_no_transcode_service_when_profile_off(vault: Vault) -> None:
@@ -45,10 +50,12 @@ def test_status_shows_services(vault: Vault) -> None:
     board.update("1-1", phase="done", safe_to_undock=True, device_id="ZFY0001")
     board.set_service("inbox", {"folders": [{"path": "/srv/inbox"}], "drops": {"done": 3}})
     board.set_service("integrity", {"checkpoint_size": 7, "verify_ok": True})
+    board.set_service("transcode", {"counts": {"done": 5, "failed": 1}})
     res = CliRunner().invoke(main, ["--home", str(vault.home), "status"])
     assert res.exit_code == 0, res.output
     assert "/srv/inbox" in res.output and '"done": 3' in res.output
     assert "检查点 checkpoint 7" in res.output and "通过 / ok" in res.output
+    assert "done 5, failed 1" in res.output
     data = json.loads(
         CliRunner().invoke(main, ["--home", str(vault.home), "status", "--json"]).output
     )

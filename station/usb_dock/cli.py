@@ -96,12 +96,26 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
     # the services' own status beside the slots, for `station status` and a screen
     board = daemon.board
     inbox.status_listeners.append(lambda st: board.set_service("inbox", st))
+    if transcode is not None:
+        # after each session: the archival queue as it stands (queued, running, done, failed)
+        daemon.on_session_end.append(lambda _outcome: _transcode_status(vault, board))
     integrity.listeners.append(
         lambda r: board.set_service(
             "integrity", {"checkpoint_size": r.checkpoint_size, "verify_ok": r.verify_ok}
         )
     )
     return daemon
+
+
+def _transcode_status(vault: Vault, board: Any) -> None:
+    from station.catalog import open_catalog
+    from station.transcode import jobs
+
+    db = open_catalog(vault.catalog_path, migrate=False)
+    try:
+        board.set_service("transcode", {"counts": jobs.status(db, limit=0)["counts"]})
+    finally:
+        db.close()
 
 
 @click.command("status")
@@ -164,6 +178,13 @@ def _print_services(services: dict[str, Any], disc_status: Path) -> None:
         drops = inbox.get("drops") or inbox.get("counts") or {}
         folders = ", ".join(f.get("path", "?") for f in inbox.get("folders", [])) or "—"
         click.echo(f"收件箱 / inbox: {folders}; {json.dumps(drops, ensure_ascii=False)}")
+    transcode = services.get("transcode")
+    if transcode:
+        counts = transcode.get("counts", {})
+        click.echo(
+            "归档转码 / transcode: "
+            + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("queued", "running", "done", "failed"))
+        )
     integrity = services.get("integrity")
     if integrity:
         ok = integrity.get("verify_ok")
