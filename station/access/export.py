@@ -34,6 +34,7 @@ from station.audit.note import verifier_key
 from station.catalog import write_txn
 from station.config import Settings
 from station.errors import IntegrityError, StationError
+from station.hashing.copy import fsync_dir
 from station.log import get
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
@@ -67,14 +68,6 @@ def _copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
 
 def _safe_name(name: str) -> str:
     return re.sub(r"[/\\\x00]", "_", name)[:200] or "recording"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def export_request(
@@ -186,7 +179,7 @@ def export_request(
         for p in partial.rglob("*"):
             if p.is_file():
                 os.chmod(p, 0o444)
-        _fsync_dir(partial)
+        fsync_dir(partial)
         manifest_sha = hashlib.sha256(manifest_text.encode()).hexdigest()
         # The record and the package appear together: the rename happens inside the
         # transaction that writes the export row and its audit entry (DESIGN invariant 3).
@@ -210,7 +203,7 @@ def export_request(
                 },
             )
             os.rename(partial, final)
-        _fsync_dir(dest)
+        fsync_dir(dest)
     except BaseException:
         # Only our own partial copy is removed; nothing in the vault is touched.
         shutil.rmtree(partial, ignore_errors=True)

@@ -216,14 +216,19 @@ def hash_file(
 _libc: ctypes.CDLL | None = None
 
 
+def _c() -> ctypes.CDLL:
+    """libc, loaded once (syncfs and renameat2 have no os-module wrapper)."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    return _libc
+
+
 def syncfs(path: Path) -> None:
     """Flush the whole file system holding ``path`` (one call for a batch of files)."""
-    global _libc
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        if _libc is None:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = getattr(_libc, "syncfs", None)
+        fn = getattr(_c(), "syncfs", None)
         if fn is None:
             os.fsync(fd)
             os.sync()
@@ -269,11 +274,9 @@ def move_no_replace(src: Path, dst: Path) -> bool:
 
     Returns True if moved (``src`` is gone), False if ``dst`` already existed (``src`` stays).
     """
-    global _libc, _renameat2_ok
+    global _renameat2_ok
     if _renameat2_ok:
-        if _libc is None:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = getattr(_libc, "renameat2", None)
+        fn = getattr(_c(), "renameat2", None)
         if fn is not None:
             at_fdcwd = -100
             rc = fn(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), _RENAME_NOREPLACE)

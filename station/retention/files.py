@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
+from station.hashing.copy import fsync_dir, hash_file
 from station.vault import Vault
 
 
@@ -14,17 +14,8 @@ def vault_file(vault: Vault, rel: str) -> Path:
     return vault.home / rel
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def sha256_file(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return hash_file(path, from_disk=False)[0]
 
 
 def remove(path: Path) -> None:
