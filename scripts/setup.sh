@@ -31,8 +31,8 @@ if [ "$need_apt" = 1 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=1200 update -qq
+  apt-get -o DPkg::Lock::Timeout=1200 install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
 fi
 
 PY=${PYTHON:-python3}
