@@ -23,7 +23,7 @@ SECURITY_THRESHOLD = 30
 def _unit_copy(tmp_path: Path) -> Path:
     """The shipped unit, with ExecStart pointing at an existing station (verify needs it)."""
     station = shutil.which("station") or f"{sys.executable}"
-    text = UNIT.read_text().replace("/usr/local/bin/station", station)
+    text = UNIT.read_text().replace("/usr/bin/station", station)
     if not shutil.which("station"):
         text = text.replace(f"{station} --home", f"{station} -m station --home")
     out = tmp_path / "station.service"
