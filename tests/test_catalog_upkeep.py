@@ -231,3 +231,39 @@ def test_migrations_share_one_write_transaction(vault: Vault) -> None:
         raise RuntimeError("caller fails after")
     assert "nested" not in db.table_names()
     db.close()
+
+
+def test_config_set_validates_keeps_comments_and_audits(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    (vault.home / "station.toml").write_text(
+        "# 本站配置 / this station\n[dock]\nmax_sessions = 4\n"
+    )
+    runner = CliRunner()
+    res = runner.invoke(
+        main,
+        [
+            "config",
+            "set",
+            "station.unit_name=某县城市管理局",
+            "station.unit_id=110101000001",
+            "vault.low_space_percent=15",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    text = (vault.home / "station.toml").read_text()
+    assert text.startswith("# 本站配置 / this station\n") and "max_sessions = 4" in text
+    settings = vault.settings()
+    assert settings.station.unit_name == "某县城市管理局"
+    assert settings.station.unit_id == "110101000001"  # digits kept as text, not a number
+    assert settings.vault.low_space_percent == 15.0
+    entry = db.execute("select data from audit_log where event = 'settings.changed'").fetchone()
+    changes = json.loads(entry[0])["changes"]
+    assert changes["station.unit_name"] == [None, "某县城市管理局"]
+    # refused: unknown key, wrong type, out of range — the file stays as it was
+    for bad in ("station.unit_nam=x", "dock.max_sessions=many", "vault.low_space_percent=0"):
+        res = runner.invoke(main, ["config", "set", bad])
+        assert res.exit_code == 3, (bad, res.output)
+        assert (vault.home / "station.toml").read_text() == text
+    res = runner.invoke(main, ["config", "set", "nodot=1"])
+    assert res.exit_code == 2 and "SECTION.KEY=VALUE" in res.output
