@@ -134,6 +134,15 @@ def config_set(app: App, assignments: tuple[str, ...], as_json: bool) -> None:
         old = table.get(name)
         table[name] = value
         changes[key.strip()] = [None if old is None else _plain(old), value]
+    if "station.id" in changes and changes["station.id"][0] != changes["station.id"][1]:
+        signed = app.db.execute("select count(*) from audit_checkpoints").fetchone()[0]
+        if signed:
+            raise ConfigError(
+                "站点编号已用于签名检查点，不能再改 / station.id names this station's audit log "
+                "and signing key; after the first checkpoint it cannot change",
+                where=str(path),
+                hint="set station.unit_name / station.unit_id instead",
+            )
     text = tomlkit.dumps(doc)
     parse_settings(tomllib.loads(text), str(path))  # unknown keys, types, ranges: refused
     _write_settings(path, text)

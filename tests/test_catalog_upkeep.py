@@ -265,5 +265,11 @@ def test_config_set_validates_keeps_comments_and_audits(
         res = runner.invoke(main, ["config", "set", bad])
         assert res.exit_code == 3, (bad, res.output)
         assert (vault.home / "station.toml").read_text() == text
+    # station.id names the audit log and its key: fixed once a checkpoint is signed
+    assert runner.invoke(main, ["config", "set", "station.id=ZFZ-01"]).exit_code == 0
+    checkpoint.make_checkpoint(vault, db, vault.settings())
+    res = runner.invoke(main, ["config", "set", "station.id=ZFZ-02"])
+    assert res.exit_code == 3 and "station.id" in res.output
+    assert vault.settings().station.id == "ZFZ-01"
     res = runner.invoke(main, ["config", "set", "nodot=1"])
     assert res.exit_code == 2 and "SECTION.KEY=VALUE" in res.output

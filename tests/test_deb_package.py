@@ -283,6 +283,55 @@ def udev_rule_applies(tmp: Path) -> None:
     assert "/dev/station/recorder-ZFY0042" in props.get("DEVLINKS", "")
 
 
+def daemon_starts_and_shares_the_vault() -> None:
+    """First start asks nothing: the daemon as its unit runs it (root, group station, UMask
+    0027) comes up ready and stops cleanly; then the `station` user still signs, locks and
+    reads everything the root daemon touched."""
+    unit = (UNITS / "station.service").read_text()
+    assert "Group=station" in unit and "UMask=0027" in unit
+    cmd = "umask 0027; exec /usr/bin/station --home /var/lib/station run"
+    with tempfile.TemporaryFile(mode="w+") as log:
+        proc = subprocess.Popen(
+            ["setpriv", "--regid", "station", "--clear-groups", "sh", "-c", cmd],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**ENV, "STATION_LOG_JSON": "1"},
+            cwd="/",
+        )
+        try:
+            state = None
+            for _ in range(600):
+                with contextlib.suppress(FileNotFoundError, ValueError):
+                    st = json.loads((VAULT / "run/status.json").read_text())
+                    state = st.get("state")
+                    if state == "ready" and "vault_space" in st.get("services", {}):
+                        break
+                if proc.poll() is not None:
+                    break
+                time_wait(0.1)
+            assert state == "ready", state
+            status = json.loads(as_station("status", "--json"))
+            assert status["running"] and status["vault_space"]["total_bytes"] > 0
+        finally:
+            proc.terminate()
+            proc.wait(timeout=120)
+            log.seek(0)
+            out = log.read()
+    assert proc.returncode == 0 and '"daemon.stopped"' in out, out[-3000:]
+    as_station("--user", "tech", "checkpoint", "make")
+    as_station("inbox", "status")
+    as_station("--user", "retention-timer", "retention", "run", "--dry-run")
+    for p in (VAULT / "keys/audit-ed25519.pem", VAULT / "run/inbox.lock"):
+        assert p.stat().st_uid == pwd.getpwnam("station").pw_uid, p
+
+
+def time_wait(seconds: float) -> None:
+    import threading
+
+    threading.Event().wait(seconds)
+
+
 def test_package_install_upgrade_remove_purge(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, shared_dir: Path
 ) -> None:
@@ -340,6 +389,7 @@ def _scenario(
     verdict = json.loads(as_station("verify", "--json"))
     assert verdict["ok"] and verdict["files_checked"] == 2 and not verdict["counts"], verdict
     udev_rule_applies(tmp)
+    daemon_starts_and_shares_the_vault()
 
     # 3. the new version ingests as the service user
     ingest_sim(shared, "DSJ0002", 1)
