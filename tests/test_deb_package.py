@@ -87,7 +87,7 @@ def dpkg(
     return p
 
 
-def apt_install(deb: Path) -> str:
+def apt_install(deb: Path, **env: str) -> str:
     return run(
         [
             "apt-get",
@@ -98,7 +98,8 @@ def apt_install(deb: Path) -> str:
             "-q",
             "--no-install-recommends",
             str(deb),
-        ]
+        ],
+        env={**ENV, **env},
     )
 
 
@@ -394,8 +395,8 @@ def _scenario(
     # 3. the new version ingests as the service user
     ingest_sim(shared, "DSJ0002", 1)
     as_station("--user", "tech", "checkpoint", "make")
-    before = evidence()
-    assert len(before) == 3
+    before = evidence()  # originals, and the archival copies the daemon made meanwhile
+    assert len([k for k in before if k.startswith("originals/")]) == 3
 
     # 4. dpkg -i twice is harmless
     dpkg("-i", str(new_deb))
@@ -445,8 +446,9 @@ def _scenario(
     assert "the vault was NOT deleted" in said and "STATION_PURGE_VAULT=yes" in said, said
     assert evidence() == before and (VAULT / "catalog.sqlite").exists()
 
-    # 8. installing again finds the kept vault and carries on with it
-    apt_install(new_deb)
+    # 8. installing again finds the kept vault and carries on with it (its id stays)
+    apt_install(new_deb, STATION_ID="ZFZ-99")
+    assert json.loads(as_station("config", "show"))["station"]["id"] != "ZFZ-99"
     check_installed(new_v)
     verdict = json.loads(as_station("verify", "--quick", "--json"))
     assert verdict["ok"] and verdict["mode"] == "quick", verdict
@@ -455,4 +457,13 @@ def _scenario(
     # 9. purge with the variable: the vault, the user and the group go
     p = dpkg("--purge", "station", purge_vault=True)
     assert "deleting the vault" in p.stdout + p.stderr
+    assert not VAULT.exists()
+    with pytest.raises(KeyError):
+        pwd.getpwnam("station")
+
+    # 10. a fresh install given the station's id (it names the audit log and its key)
+    apt_install(new_deb, STATION_ID="ZFZ-09")
+    assert json.loads(as_station("config", "show"))["station"]["id"] == "ZFZ-09"
+    assert (VAULT / "keys/audit-ed25519.vkey").read_text().startswith("ZFZ-09-audit+")
+    dpkg("--purge", "station", purge_vault=True)
     assert not VAULT.exists()
