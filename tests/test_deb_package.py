@@ -81,7 +81,11 @@ def dpkg(
     env = dict(ENV)
     if purge_vault:
         env["STATION_PURGE_VAULT"] = "yes"
-    p = subprocess.run(["dpkg", *args], capture_output=True, text=True, env=env, timeout=600)
+    for _ in range(300):  # dpkg itself does not wait for the lock (apt-get elsewhere)
+        p = subprocess.run(["dpkg", *args], capture_output=True, text=True, env=env, timeout=600)
+        if "is locked by another process" not in p.stderr:
+            break
+        time_wait(2)
     if ok:
         assert p.returncode == 0, f"dpkg {args} -> {p.returncode}\n{p.stdout}{p.stderr}"
     return p
