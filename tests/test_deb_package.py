@@ -430,12 +430,16 @@ def _scenario(
                 "insert into _migrations (number, name, applied_at) values (1, ?, ?)",
                 [name, applied_at],
             )
-    old_env = run([str(PREFIX / "previous/bin/python"), "-m", "station", "--version"])
-    assert old_env.strip().startswith("station, version")
+    # meanwhile the command (and the daemon's unit) run the version kept from before
+    assert "the previous version keeps running" in said, said
+    assert (PREFIX / "previous/ACTIVE").exists()
+    kept = as_station("--version")
+    assert "running the previous version" in kept and "station, version" in kept, kept
     assert evidence() == before
     dpkg("--configure", "station")
     assert not (PREFIX / "previous").exists()
     check_installed(new_v)
+    assert "previous" not in as_station("--version")
 
     # 6. remove: program gone, the vault and its user stay
     out = run(["apt-get", "-o", "DPkg::Lock::Timeout=900", "remove", "-y", "-q", "station"])
