@@ -32,6 +32,7 @@ from station.vault import Vault
 if TYPE_CHECKING:
     from station.config import Settings
     from station.daemon import Daemon
+    from station.diskspace import Space, SpaceWatch
 
 
 @click.command("run")
@@ -109,10 +110,10 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
     return daemon
 
 
-def _space_watch(vault: Vault, settings: Settings) -> Any:
+def _space_watch(vault: Vault, settings: Settings) -> SpaceWatch:
     """The vault's free space, alerted through the dock's alert table (own connection)."""
     from station.catalog import open_catalog
-    from station.diskspace import ALERT_CODE, Space, SpaceWatch
+    from station.diskspace import ALERT_CODE, SpaceWatch
 
     def has_open() -> bool:
         db = open_catalog(vault.catalog_path, migrate=False)
@@ -203,7 +204,7 @@ def status_cmd(app: App, as_json: bool) -> None:
         )
 
 
-def _space_line(app: App) -> Any:
+def _space_line(app: App) -> Space | None:
     """The vault disk's free space; a warning on stderr below ``vault.low_space_percent``
     (printed even when the daemon is not running)."""
     from station.diskspace import vault_space
