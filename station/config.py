@@ -100,6 +100,11 @@ class TranscodeSection:
     stop_grace_s: float = 10.0  # ffmpeg: terminate, wait this long, then kill
     crf: int = 20  # x264 quality of re-encodes
     preset: str = "veryfast"
+    # mp4-h264 re-encodes H.265 to H.264 so every office PC plays the copy; true re-wraps it.
+    keep_hevc: bool = False
+    # Tolerance of a re-encode, picture by picture against the original (README).
+    verify_min_psnr_db: float = 30.0
+    verify_min_ssim: float = 0.90
 
     def validate(self) -> None:
         if self.profile not in ("mp4-h264", "ffv1-mkv", "off"):
@@ -118,6 +123,10 @@ class TranscodeSection:
             raise ConfigError("must be positive", where="transcode.idle_poll_s")
         if not 0 <= self.crf <= 51:
             raise ConfigError("must be between 0 and 51", where="transcode.crf")
+        if not 0 <= self.verify_min_psnr_db <= 100:
+            raise ConfigError("must be between 0 and 100", where="transcode.verify_min_psnr_db")
+        if not 0 <= self.verify_min_ssim <= 1:
+            raise ConfigError("must be between 0 and 1", where="transcode.verify_min_ssim")
 
 
 @dataclass

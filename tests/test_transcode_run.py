@@ -16,6 +16,7 @@ from transcode_support import (
     audio_src,
     ff,
     h264_aac_mp4,
+    h265_aac_mp4,
     mjpeg_pcm_avi,
     probe_json,
     sha256,
@@ -123,6 +124,46 @@ def test_reencode_mjpeg_pcm_avi(
     assert checks["video duration"]["ok"] and checks["audio duration"]["ok"]
     assert checks["video duration"]["frames"] == [50, 50]
     assert recording(db, sha)["duration_s"] == 7.5  # known durations are not overwritten
+
+
+def test_h265_original_is_reencoded_to_h264_aac_and_compared_frame_by_frame(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 20: the default profile gives H.264 + AAC from H.265 (many office PCs have no HEVC
+    decoder); a re-encode is checked picture by picture (PSNR/SSIM), the original is untouched."""
+    src = h265_aac_mp4(tmp_path / "DSJ0001_100001_20261120090203_0002.MP4")
+    assert {s["codec_name"] for s in probe_json(src)["streams"]} == {"hevc", "aac"}
+    sha = add_recording(vault, db, src)
+    run_once(vault, db, settings)
+    d = derivative(db, sha)
+    assert (d["state"], d["method"], d["profile"]) == ("done", "reencode", "mp4-h264")
+    streams = probe_json(vault.home / d["vault_path"])["streams"]
+    assert {s["codec_type"]: s["codec_name"] for s in streams} == {"video": "h264", "audio": "aac"}
+    checks = {c["check"]: c for c in json.loads(d["verification"])["checks"]}
+    assert checks["decoded frames compared"]["derivative"] == 50
+    assert checks["mean PSNR"]["ok"] and checks["mean PSNR"]["derivative"] >= 30
+    assert checks["lowest SSIM"]["ok"] and checks["lowest SSIM"]["derivative"] >= 0.9
+    assert sha256(vault.original_path(sha, "mp4")) == sha  # the bit-exact master (R7)
+
+
+def test_keep_hevc_setting_rewraps_and_a_strict_tolerance_fails_the_reencode(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, tmp_path: Path
+) -> None:
+    sha = add_recording(vault, db, h265_aac_mp4(tmp_path / "a.mp4", 1.0))
+    settings.transcode.keep_hevc = True
+    run_once(vault, db, settings)
+    d = derivative(db, sha)
+    assert d["method"] == "rewrap"
+    assert video_stream(vault.home / d["vault_path"])["codec_name"] == "hevc"
+    # a tolerance no lossy encode meets: the picture comparison refuses the derivative
+    settings.transcode.keep_hevc = False
+    settings.transcode.verify_min_psnr_db = 99.0
+    settings.transcode.max_attempts = 1
+    sha2 = add_recording(vault, db, h265_aac_mp4(tmp_path / "b.mp4", 1.2))
+    run_once(vault, db, settings)
+    d2 = derivative(db, sha2)
+    assert (d2["state"], d2["failure"]) == ("failed", "verify")
+    assert "mean PSNR" in d2["error"]
 
 
 def test_ffv1_profile_lossless_picture(
