@@ -201,8 +201,9 @@ class ArchiveSection:
 
     ``pattern`` is a Python format string over ``{fonds}`` (全宗号), ``{category}`` (门类代码),
     ``{year}`` (年度), ``{retention}`` (保管期限代码, e.g. Y/D30/D10) and ``{item}`` (件号,
-    required, e.g. ``{item:04d}``); levels are joined by "-" (DA/T 13). ``retention_scheme``: ``dat22``
-    (永久 / 定期30年 / 定期10年), ``three-tier`` (永久 / 长期 / 短期) or ``years`` (永久 / N年).
+    required, e.g. ``{item:04d}``); levels are joined by "-" (DA/T 13).
+    ``retention_scheme``: ``dat22`` (永久 / 定期30年 / 定期10年), ``three-tier``
+    (永久 / 长期 / 短期) or ``years`` (永久 / N年).
     """
 
     fonds: str = "0001"

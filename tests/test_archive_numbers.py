@@ -62,8 +62,7 @@ def test_two_cases_never_get_one_number_and_a_number_never_changes(
     entries = [
         json.loads(r["data"])
         for r in db.query(
-            "select data from audit_log where event = 'archive.number_assigned'"
-            " and subject = ?",
+            "select data from audit_log where event = 'archive.number_assigned' and subject = ?",
             ["case:湘执〔2026〕2号"],
         )
     ]

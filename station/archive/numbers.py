@@ -125,9 +125,7 @@ def _insert(
     last = db.execute("select max(item) from archive_numbers where series = ?", [series])
     item = int(last.fetchone()[0] or 0) + 1
     number = pattern.format(**{**values, "item": item})
-    if db.execute(
-        "select 1 from archive_numbers where archive_number = ?", [number]
-    ).fetchone():
+    if db.execute("select 1 from archive_numbers where archive_number = ?", [number]).fetchone():
         raise ArchiveNumberError(
             f"档号 {number} 已被占用 / archive number {number} is taken already",
             where="archive.pattern",

@@ -330,9 +330,7 @@ def case_archival_period(case: CaseFacts, policy: Policy, scheme: str) -> Archiv
     return ArchivalPeriod(code, words, years, RULE_CASE, station)
 
 
-def recording_archival_period(
-    rec: RecordingFacts, policy: Policy, scheme: str
-) -> ArchivalPeriod:
+def recording_archival_period(rec: RecordingFacts, policy: Policy, scheme: str) -> ArchivalPeriod:
     """A recording's 保管期限: the longest of its cases', its own R11 mark, else routine (R9)."""
     periods = [case_archival_period(c, policy, scheme) for c in rec.cases]
     if rec.long_term_reason is not None:
