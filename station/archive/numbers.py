@@ -310,3 +310,30 @@ def assign_recording(
             audit_subject=sha256,
             at=to_iso(now),
         )
+
+
+def number_for_export(
+    db: sqlite_utils.Database, settings: Settings, sha256: str, *, actor: str
+) -> ArchiveNumber:
+    """The 档号 an exported recording's record carries: the one it has (as an item of an
+    archived case, or on its own); else the next item of an archived case it is linked to; else
+    a number of its own (the export copy is retained, R15, so the recording is archived now)."""
+    found = for_recording(db, sha256)
+    if found:
+        return found[0]
+    for (case,) in db.execute(
+        "select case_number from case_recordings where sha256 = ? order by case_number", [sha256]
+    ).fetchall():
+        if lookup(db, KIND_CASE, case) is not None:
+            return assign_case_items(db, settings, case, [sha256], actor=actor)[sha256]
+    return assign_recording(db, settings, sha256, actor=actor)
+
+
+def recording_period(db: sqlite_utils.Database, settings: Settings, sha256: str) -> ArchivalPeriod:
+    """The recording's 保管期限 and the station's decision as they stand now."""
+    facts = next((f for f, _ in iter_facts(db, ("stored", "pending_purge"), shas=[sha256])), None)
+    if facts is None:
+        raise NotFoundError(f"没有这段录像 / no stored recording {sha256}", where="SHA256")
+    return recording_archival_period(
+        facts, Policy.from_settings(settings), settings.archive.retention_scheme
+    )
