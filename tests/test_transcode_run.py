@@ -326,3 +326,50 @@ def test_truncated_mp4_with_index_gets_partial_salvage(
     entry = audit(db, "derivative.failed", sha)[0]["data"]
     assert entry["partial"] is True and entry["salvage_sha256"] == d["sha256"]
     assert os.stat(salvage).st_mode & 0o222 == 0
+
+
+def test_case_linked_after_the_derivative_gets_a_new_tagged_version(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 20: the derivative's container tags follow the case links — as a new derivative
+    version with its own hash, audited; the original is never changed (R7)."""
+    from station.cases import store
+    from station.verify import run_verify
+
+    sha = add_recording(vault, db, h264_aac_mp4(tmp_path / "t.mp4", 1.0))
+    run_once(vault, db, settings)
+    first = derivative(db, sha)
+    assert "case" not in probe_json(vault.home / first["vault_path"])["format"]["tags"]
+    store.create_case(db, "湘执〔2026〕7号", name="占道经营案", actor="clerk1")
+    store.link(db, "湘执〔2026〕7号", [sha], actor="clerk1")
+    summary = run_once(vault, db, settings)
+    assert (summary.enqueued, summary.done) == (0, 0)  # no new job: a new version of the same
+    second = derivative(db, sha)
+    assert second["version"] == 2 and second["tagged_cases"] == "湘执〔2026〕7号"
+    assert second["sha256"] != first["sha256"]
+    out = vault.home / second["vault_path"]
+    assert out.name.endswith(".mp4-h264.v2.mp4") and second["sha256"] == sha256(out)
+    tags = probe_json(out)["format"]["tags"]
+    assert tags["case"] == "湘执〔2026〕7号" and tags["original_sha256"] == sha
+    assert not (vault.home / first["vault_path"]).exists()  # superseded, listed below
+    old = db.execute("select version, sha256 from derivative_versions").fetchall()
+    assert old == [(1, first["sha256"])]
+    [entry] = audit(db, "derivative.retagged", sha)
+    assert entry["data"]["previous"]["sha256"] == first["sha256"]
+    assert entry["data"]["sha256"] == second["sha256"] and entry["data"]["cases"] == [
+        "湘执〔2026〕7号"
+    ]
+    assert sha256(vault.original_path(sha, "mp4")) == sha
+    # nothing more to do, and the integrity check accepts the new version
+    run_once(vault, db, settings)
+    assert derivative(db, sha)["version"] == 2
+    report = run_verify(vault, db, settings)
+    # (this test's recording row is written without an ingest entry; only derivatives count)
+    bad = [f for f in report.findings if f.where == "derivatives" or f.code.startswith("file.")]
+    assert bad == [] and report.files_checked == 2, report.findings
+    # unlinking removes the tag again (version 3)
+    store.unlink(db, "湘执〔2026〕7号", [sha], actor="clerk1")
+    run_once(vault, db, settings)
+    third = derivative(db, sha)
+    assert third["version"] == 3 and third["tagged_cases"] == ""
+    assert "case" not in probe_json(vault.home / third["vault_path"])["format"]["tags"]

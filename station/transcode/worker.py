@@ -44,6 +44,7 @@ from station.transcode.plan import (
     choose_method,
 )
 from station.transcode.probe import MediaInfo, assess, probe, read_check
+from station.transcode.retag import retag_stale
 from station.transcode.runner import RunResult, lower_priority, run_tool
 from station.transcode.verify import QualityLimits, judge
 from station.vault import Vault
@@ -202,6 +203,7 @@ class _Job:
                 "ffmpeg_version": self.tools.version,
                 "command": jobs.command_json(cmd.argv),
                 "verification": json.dumps(verdict.as_dict(), ensure_ascii=False),
+                "tagged_cases": meta.get("case") or "",
             },
             recording_updates=_recording_updates(row, info),
         )
@@ -373,6 +375,9 @@ def work_through(
         if job is None:
             break
         done.append(process_job(vault, db, settings, tools, job, actor=actor, stop=stop))
+    if stop is None or not stop.is_set():
+        # Cases linked after a derivative was made: a new version carries them in its tags.
+        retag_stale(vault, db, settings, tools, actor=actor, stop=stop)
     return done
 
 
