@@ -114,3 +114,36 @@ def test_pattern_without_series_fields_cannot_hand_out_one_number_twice(
     one = numbers.assign_case(db, settings, "B-1", actor="x")
     two = numbers.assign_case(db, settings, "B-2", actor="x")
     assert (one.number, two.number) == ("0001-0001", "0001-0002")
+
+
+def test_slip_show_and_report_carry_archive_number_and_retention(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    """The R13 storage-location slip archives the case: it gets its 档号; `cases show` and the
+    compliance report give 档号 and 保管期限 beside the station's retention decision."""
+    from click.testing import CliRunner
+
+    from station.cli import main
+    from station.reports.compliance_report import build_compliance
+
+    def run(*args: str) -> str:
+        res = CliRunner().invoke(main, ["--home", str(vault.home), "--user", "clerk1", *args])
+        assert res.exit_code == 0, res.output
+        return res.stdout
+
+    run("init")
+    make_case(db, "C-9", retention_years=3)
+    make_case(db, "C-10")
+    store.close_case(db, "C-10", actor="clerk1", closed_at=OPENED + dt.timedelta(days=1))
+    shown = json.loads(run("cases", "show", "C-9", "--json"))
+    assert shown["archive_number"] is None and shown["retention_period"] == "定期10年"
+    assert "3 years" in shown["station_retention"]
+    slip = run("cases", "archived", "C-9", "--location", "档案室 3 号柜")
+    assert "档号 / archive number: 0001-2026-D10-0001" in slip and "定期10年" in slip
+    shown = json.loads(run("cases", "show", "C-9", "--json"))
+    assert shown["archive_number"] == "0001-2026-D10-0001"
+    # the supervisor report lists the case not yet archived with its 保管期限
+    report = build_compliance(db, Settings(), now=OPENED + dt.timedelta(days=60))
+    [row] = report.section("cases").rows
+    assert row["number"] == "C-10" and row["retention_period"] == "定期10年（R10）"
+    assert row["archive_number"] == "-"
