@@ -373,3 +373,26 @@ def test_case_linked_after_the_derivative_gets_a_new_tagged_version(
     third = derivative(db, sha)
     assert third["version"] == 3 and third["tagged_cases"] == ""
     assert "case" not in probe_json(vault.home / third["vault_path"])["format"]["tags"]
+
+
+def test_a_failing_retag_keeps_the_version_and_waits_before_trying_again(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, tmp_path: Path
+) -> None:
+    from station.cases import store
+    from station.transcode import retag
+    from station.transcode.binaries import Tools
+
+    sha = add_recording(vault, db, h264_aac_mp4(tmp_path / "f.mp4", 0.6))
+    run_once(vault, db, settings)
+    before = derivative(db, sha)
+    store.create_case(db, "F-1", name="案件", actor="clerk1")
+    store.link(db, "F-1", [sha], actor="clerk1")
+    assert [r["id"] for r in retag.stale(db)] == [before["id"]]
+    broken = Tools(ffmpeg="false", ffprobe="false", source="test", version="none")
+    assert retag.retag_stale(vault, db, settings, broken, actor="t") == 0
+    after = derivative(db, sha)
+    assert after["sha256"] == before["sha256"] and after["version"] == 1
+    assert after["retag_failed_at"] and (vault.home / after["vault_path"]).is_file()
+    assert retag.stale(db) == [] and retag.count_stale(db) == 0  # waits retry_max_s
+    assert len(retag.stale(db, retry_s=0)) == 1
+    assert audit(db, "derivative.retagged", sha) == []

@@ -374,6 +374,7 @@ def actions_for(db: sqlite_utils.Database, subjects: list[str], shas: list[str])
 
 
 _PROBE_LOCK = threading.Lock()
+_TOOLS: dict[tuple[str, str], Any] = {}
 
 
 def probe_file(path: Path, settings: Any) -> dict[str, Any]:
@@ -381,9 +382,12 @@ def probe_file(path: Path, settings: Any) -> dict[str, Any]:
     from station.transcode.binaries import find_tools
     from station.transcode.probe import probe
 
+    key = (settings.transcode.ffmpeg, settings.transcode.ffprobe)
     try:
-        with _PROBE_LOCK:
-            tools = find_tools(settings)
+        with _PROBE_LOCK:  # one tool look-up (it runs `ffmpeg -version`) per setting
+            tools = _TOOLS.get(key)
+            if tools is None:
+                tools = _TOOLS[key] = find_tools(settings)
         info = probe(tools, path, workdir=_workdir(), nice=0)
     except (StationError, OSError) as exc:
         log.warning("archive.probe_failed", path=str(path), error=str(exc))

@@ -14,6 +14,7 @@ a disc or export that carries it can still be matched). The original is only eve
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import threading
@@ -39,6 +40,7 @@ log = get()
 
 _STALE = (
     "select d.* from derivatives d where d.state = 'done' and d.partial = 0"
+    " and (d.retag_failed_at is null or d.retag_failed_at <= :retry_before)"
     " and d.vault_path is not null and coalesce(d.tagged_cases, '') != coalesce(("
     "   select group_concat(case_number, ';') from ("
     "     select case_number from case_recordings c where c.sha256 = d.original_sha256"
@@ -46,17 +48,31 @@ _STALE = (
 )
 
 
-def stale(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    """Finished derivatives whose tags name other cases than their original is linked to."""
+def _retry_before(retry_s: float) -> str:
+    return to_iso(utcnow() - dt.timedelta(seconds=retry_s))
+
+
+def stale(db: sqlite_utils.Database, retry_s: float = 3600.0) -> list[dict[str, Any]]:
+    """Finished derivatives whose tags name other cases than their original is linked to (one
+    whose last try failed waits ``retry_s`` before the next)."""
     if "case_recordings" not in db.table_names():
         return []
-    return list(db.query(_STALE + " order by d.id"))
+    return list(db.query(_STALE + " order by d.id", {"retry_before": _retry_before(retry_s)}))
 
 
-def count_stale(db: sqlite_utils.Database) -> int:
+def count_stale(db: sqlite_utils.Database, retry_s: float = 3600.0) -> int:
     if "case_recordings" not in db.table_names():
         return 0
-    return int(db.execute(f"select count(*) from ({_STALE})").fetchone()[0])
+    sql = f"select count(*) from ({_STALE})"
+    return int(db.execute(sql, {"retry_before": _retry_before(retry_s)}).fetchone()[0])
+
+
+def _failed(db: sqlite_utils.Database, row: dict[str, Any], event: str, **kw: Any) -> None:
+    log.error(event, sha256=row["original_sha256"], **kw)
+    with write_txn(db):
+        db.execute(
+            "update derivatives set retag_failed_at = ? where id = ?", [to_iso(utcnow()), row["id"]]
+        )
 
 
 def rewrap_argv(
@@ -103,7 +119,7 @@ def retag_one(
         made = run_tool(rewrap_argv(tools.ffmpeg, old, tmp, ext, meta), workdir=workdir,
                         nice=nice, stop=stop)  # fmt: skip
         if made.returncode != 0:
-            log.error("transcode.retag_failed", sha256=sha, error=made.describe())
+            _failed(db, row, "transcode.retag_failed", error=made.describe())
             return None
         fsync_file(tmp)
         hashes = []
@@ -112,7 +128,7 @@ def retag_one(
             run_tool(streamhash_argv(tools.ffmpeg, src, out), workdir=workdir, nice=nice, stop=stop)
             hashes.append(parse_streamhash(out.read_text() if out.exists() else ""))
         if not hashes[0] or hashes[0] != hashes[1]:
-            log.error("transcode.retag_mismatch", sha256=sha, old=hashes[0], new=hashes[1])
+            _failed(db, row, "transcode.retag_mismatch", old=hashes[0], new=hashes[1])
             return None
         new_sha, size = sha256_file(tmp)
         install(tmp, final)
@@ -141,7 +157,7 @@ def retag_one(
             )
             db.execute(
                 "update derivatives set sha256 = ?, size = ?, vault_path = ?, version = ?,"
-                " tagged_cases = ? where id = ?",
+                " tagged_cases = ?, retag_failed_at = null where id = ?",
                 [new_sha, size, rel, version, ";".join(cases), row["id"]],
             )
             append(
@@ -184,7 +200,7 @@ def retag_stale(
 ) -> int:
     """Bring every stale derivative's tags up to date; return how many new versions were made."""
     n = 0
-    for row in stale(db):
+    for row in stale(db, settings.transcode.retry_max_s):
         if stop is not None and stop.is_set():
             break
         if retag_one(vault, db, settings, tools, row, actor=actor, stop=stop):

@@ -235,7 +235,7 @@ class TranscodeService:
         jobs.requeue_orphans(db)  # a worker that died (OOM, kill -9) leaves its job "running"
         jobs.enqueue_missing(db, self.settings)
         due = jobs.count_due(db)
-        if not due and retag.count_stale(db):
+        if not due and retag.count_stale(db, cfg.retry_max_s):
             due = 1  # a worker also brings derivatives' case tags up to date
         with self._lock:
             busy = sum(1 for p in self._children.values() if p.poll() is None)

@@ -15,6 +15,7 @@ from station.catalog.migrations import execute_script
 SCHEMA = """
 alter table derivatives add column tagged_cases text;      -- ";"-joined case numbers in its tags
 alter table derivatives add column version integer not null default 1;
+alter table derivatives add column retag_failed_at text;   -- last failed try; retried later
 create table derivative_versions (
   id integer primary key,
   derivative_id integer not null references derivatives(id),
