@@ -147,3 +147,25 @@ def test_slip_show_and_report_carry_archive_number_and_retention(
     [row] = report.section("cases").rows
     assert row["number"] == "C-10" and row["retention_period"] == "定期10年（R10）"
     assert row["archive_number"] == "-"
+
+
+def test_something_archived_that_is_not_a_case_gets_its_own_kind(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, tmp_path: Path
+) -> None:
+    """An enforcement activity (no party, no case row) put on a disc: keyed by its own kind, in
+    the same series as cases, its recordings items of it."""
+    make_case(db, "D-1")
+    case = numbers.assign_case(db, settings, "D-1", actor="x", at=OPENED)
+    act = numbers.assign_other(
+        db, settings, "activity", "巡查-0301", long_term_reason=4, actor="x", at=OPENED
+    )
+    assert (act.kind, act.retention_words, act.number) == ("activity", "永久", "0001-2026-Y-0001")
+    plain = numbers.assign_other(db, settings, "activity", "巡查-0302", long_term_reason=None,
+                                 actor="x", at=OPENED)  # fmt: skip
+    assert plain.number == "0001-2026-D10-0002" != case.number  # after the case's D10-0001
+    sha = add_recording(vault, db, h264_aac_mp4(tmp_path / "x.mp4", 0.3))
+    items = numbers.assign_case_items(db, settings, "巡查-0301", [sha], actor="x", parent=act)
+    assert items[sha].number == "0001-2026-Y-0001-001"
+    again = numbers.assign_other(db, settings, "activity", "巡查-0301", long_term_reason=None,
+                                 actor="x")  # fmt: skip
+    assert again == act

@@ -232,13 +232,15 @@ def assign_case_items(
     *,
     actor: str,
     at: dt.datetime | None = None,
+    parent: ArchiveNumber | None = None,
 ) -> dict[str, ArchiveNumber]:
     """Each recording of an archived case: the case's 档号 + ``-NNN`` (in the order given, which
-    callers make the recording order; a recording linked later gets the next free NNN)."""
+    callers make the recording order; a recording linked later gets the next free NNN).
+    ``parent``: the number of what is archived when it is not a case (an activity)."""
     now = at or utcnow()
     out: dict[str, ArchiveNumber] = {}
     with write_txn(db):
-        case = assign_case(db, settings, number, actor=actor, at=now)
+        case = parent or assign_case(db, settings, number, actor=actor, at=now)
         period = ArchivalPeriod(
             case.retention_code,
             case.retention_words,
@@ -337,3 +339,53 @@ def recording_period(db: sqlite_utils.Database, settings: Settings, sha256: str)
     return recording_archival_period(
         facts, Policy.from_settings(settings), settings.archive.retention_scheme
     )
+
+
+def assign_other(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    kind: str,
+    subject: str,
+    *,
+    long_term_reason: int | None,
+    actor: str,
+    at: dt.datetime | None = None,
+) -> ArchiveNumber:
+    """A number for something archived that is not a case (an enforcement activity put on a
+    disc, …): 年度 = the year it is archived, 保管期限 永久 when it carries an R11 mark, else
+    the shortest class (the station's rule for unmarked footage, R9)."""
+    from station.retention.policy import RULE_LONG_TERM_CASE, RULE_ROUTINE, period_words
+
+    now = at or utcnow()
+    with write_txn(db):
+        found = lookup(db, kind, subject)
+        if found is not None:
+            return found
+        cfg = settings.archive
+        if long_term_reason is not None:
+            code, words = period_words(None, cfg.retention_scheme)
+            text = f"长期保存，永不清除 / kept without end (R11 {long_term_reason})"
+            period = ArchivalPeriod(code, words, None, RULE_LONG_TERM_CASE, text)
+        else:
+            months = settings.retention.routine_months
+            code, words = period_words(None, cfg.retention_scheme, months=months)
+            text = f"保存 {months} 个月 / {months} months (R9)"
+            period = ArchivalPeriod(code, words, None, RULE_ROUTINE, text)
+        values = {
+            "fonds": cfg.fonds,
+            "category": cfg.category,
+            "year": now.astimezone(ZoneInfo(settings.station.timezone)).year,
+            "retention": period.code,
+        }
+        return _insert(
+            db,
+            kind=kind,
+            subject=subject,
+            parent=None,
+            pattern=cfg.pattern,
+            values=values,
+            period=period,
+            actor=actor,
+            audit_subject=f"{kind}:{subject}",
+            at=to_iso(now),
+        )

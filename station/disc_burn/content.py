@@ -249,17 +249,27 @@ def assign_archive_numbers(
     policy = Policy.from_settings(settings)
     for case in content.cases:
         info = content.info[case.number]
-        number = numbers.assign_case(db, settings, case.number, actor=actor)
-        now = case_archival_period(facts[case.number], policy, settings.archive.retention_scheme)
+        parent = None
+        if case.number in facts:
+            number = numbers.assign_case(db, settings, case.number, actor=actor)
+            now = case_archival_period(
+                facts[case.number], policy, settings.archive.retention_scheme
+            ).station
+        else:  # not a case (an enforcement activity put on a disc): keyed by its own kind
+            number = parent = numbers.assign_other(
+                db, settings, "disc-subject", case.number,
+                long_term_reason=info.long_term_reason, actor=actor,
+            )  # fmt: skip
+            now = ""
         info.archive_number = number.number
         info.retention_code = number.retention_code
         info.retention_words = number.retention_words
         info.retention_rule = number.retention_rule
         info.retention_years = number.retention_years
-        info.station_decision = now.station
+        info.station_decision = now or number.retention_rule
         shas = [r.sha256 for r in case.recordings]
         for sha, item in numbers.assign_case_items(
-            db, settings, case.number, shas, actor=actor
+            db, settings, case.number, shas, actor=actor, parent=parent
         ).items():
             items[(case.number, sha)] = item
     return items

@@ -268,6 +268,18 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _case_facts(info: Any) -> Any:
+    """The case (or other archived subject) as its record shows it, from the job's CaseInfo."""
+    from station.archive import records as rec
+    from station.retention.policy import R11_REASONS
+
+    lt = None
+    if info.long_term_reason is not None:
+        zh, en = R11_REASONS.get(info.long_term_reason, ("?", "?"))
+        lt = f"{info.long_term_reason}. {zh} / {en} (R11)"
+    return rec.CaseFacts(info.number, info.name, info.cause, info.party, lt, info.archive_number)
+
+
 def _archive_records(
     vault: Vault,
     db: sqlite_utils.Database,
@@ -299,7 +311,7 @@ def _archive_records(
             e.record_of,
             archive=items[(e.case, e.record_of)],
             station_decision=info.station_decision or "",
-            cases=[rec.case_facts(db, e.case, info.archive_number)],
+            cases=[_case_facts(info)],
             locations=locations,
             generated_at=ident.created_at,
         )
@@ -317,7 +329,7 @@ def _archive_records(
         info = content.info[number]
         cases.append(
             rec.DiscCase(
-                rec.case_facts(db, number, info.archive_number),
+                _case_facts(info),
                 info.retention_code or "",
                 info.retention_words or "",
                 info.retention_rule or "",
