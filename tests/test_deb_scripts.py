@@ -40,3 +40,27 @@ def test_maintainer_scripts_are_executable_and_strict() -> None:
         assert text.startswith("#!/bin/sh\n"), path
         if name != "station.sh":
             assert "\nset -e\n" in text and text.rstrip().endswith("exit 0"), path
+
+
+def test_every_data_file_of_the_package_is_in_the_wheel() -> None:
+    """The .deb installs the station from its wheel: a data file the package-data patterns miss
+    works in the editable checkout and is absent on an installed station."""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["station"]
+    tracked = subprocess.run(
+        ["git", "ls-files", "station"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    data = [p.removeprefix("station/") for p in tracked if not p.endswith(".py")]
+    missed = [
+        p
+        for p in data
+        if not any(
+            fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, pat.removeprefix("**/"))
+            for pat in patterns
+        )
+    ]
+    assert missed == []
