@@ -6,6 +6,7 @@ import functools
 import getpass
 import json
 import os
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -83,12 +84,78 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     for row in body:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], _width(cell))
-    lines = [
-        "  ".join(_pad(h, widths[i]) for i, h in enumerate(headers)).rstrip(),
-        "  ".join("-" * w for w in widths),
-    ]
-    lines += ["  ".join(_pad(c, widths[i]) for i, c in enumerate(row)).rstrip() for row in body]
+    head_rows = [list(headers)]
+    if sum(widths) + 2 * (len(widths) - 1) > TABLE_WIDTH:
+        # too wide on one line: bilingual headers stand on two lines, Chinese over English
+        split = [[*re.split(r"\s*/\s*", h, maxsplit=1), ""][:2] for h in headers]
+        head_rows = [[p[0] for p in split], [p[1] for p in split]]
+        widths = [
+            max([_width(p) for p in split[i]] + [_width(r[i]) for r in body])
+            for i in range(len(headers))
+        ]
+    # ids and times (short cells) keep one line while longer text can give way
+    natural = [max([_width(r[i]) for r in body] + [0]) for i in range(len(headers))]
+    widths = _fit_widths(widths, TABLE_WIDTH, rigid=[n <= 19 for n in natural])
+    lines = [line for h in head_rows for line in _wrapped_lines(h, widths)]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in body:
+        lines += _wrapped_lines(row, widths)
     return "\n".join(lines)
+
+
+# Tables never run past this many columns: the widest columns give way first and their cells
+# wrap onto continuation lines (nothing is cut off).
+TABLE_WIDTH = 120
+_MIN_COL = 10
+
+
+def _fit_widths(widths: list[int], limit: int, rigid: Sequence[bool] = ()) -> list[int]:
+    """Narrow the widest column one step at a time: first every column down to 20, then the
+    columns of long text (not ``rigid``: ids, times) down to 10, then any column down to 10."""
+    out = list(widths)
+    budget = limit - 2 * (len(out) - 1)
+    stiff = list(rigid) or [False] * len(out)
+    for floor, movable in ((20, None), (_MIN_COL, False), (_MIN_COL, None)):
+        while sum(out) > budget:
+            cand = [k for k in range(len(out)) if movable is None or stiff[k] == movable]
+            if not cand:
+                break
+            i = max(cand, key=lambda k: out[k])
+            if out[i] <= floor:
+                break
+            out[i] -= 1
+    return out
+
+
+def _chunks(text: str, width: int) -> list[str]:
+    """``text`` cut into pieces of at most ``width`` display columns (CJK counts 2)."""
+    pieces, cur, used = [], "", 0
+    for ch in text:
+        w = _width(ch)
+        if used + w > width and cur:
+            pieces.append(cur)
+            cur, used = "", 0
+        cur += ch
+        used += w
+    pieces.append(cur)
+    return pieces
+
+
+def _wrapped_lines(cells: Sequence[str], widths: Sequence[int]) -> list[str]:
+    parts = [_chunks(c, widths[i]) for i, c in enumerate(cells)]
+    height = max((len(p) for p in parts), default=1)
+    return [
+        "  ".join(_pad(p[n] if n < len(p) else "", widths[i]) for i, p in enumerate(parts)).rstrip()
+        for n in range(height)
+    ]
+
+
+def time_header(zh: str, en: str, tz: str) -> str:
+    """A time column header naming the zone once: ``录制（北京时间）/ recorded (Beijing time)``."""
+    from station.timeutil import zone_words
+
+    zone_zh, _, zone_en = zone_words(tz).partition(" / ")
+    return f"{zh}（{zone_zh}）/ {en} ({zone_en})"
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
