@@ -207,13 +207,13 @@ def recordings_list(
         [
             "编号 / id",
             time_header("录制", "recorded", tz),
-            "设备 device",
-            "执法人员 officer",
-            "类型 kind",
-            "大小 size",
-            "重要 IMP",
-            "损坏 dmg",
-            "文件名 name",
+            "设备 / device",
+            "执法人员 / officer",
+            "类型 / kind",
+            "大小 / size",
+            "重要 / IMP",
+            "损坏 / dmg",
+            "文件名 / name",
         ],
         [
             [
