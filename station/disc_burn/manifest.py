@@ -15,6 +15,7 @@ from typing import Any
 
 from station.disc_burn.content import R11_REASONS, CaseInfo
 from station.disc_burn.layout import Entry, Layout
+from station.timeutil import human_time, zone_words
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class DiscIdentity:
     station_id: str
     unit_name: str
     producer: str  # R12: who made the disc
-    created_at: str  # R12: production time (UTC)
+    created_at: str  # R12: production time (UTC ISO 8601; people see it in ``tz``)
+    tz: str = "Asia/Shanghai"  # the station's zone (station.timezone)
 
 
 def verify_script() -> bytes:
@@ -68,7 +70,8 @@ def readme(ident: DiscIdentity, cases: list[CaseInfo]) -> str:
         "=" * 56,
         f"制作单位 / Producing unit: {ident.unit_name}",
         f"制作人 / Producer: {ident.producer}",
-        f"制作时间 / Production time (UTC): {ident.created_at}",
+        f"制作时间 / Production time: {human_time(ident.created_at, ident.tz)}"
+        f"（{zone_words(ident.tz)}）",
         f"光盘 / Disc: 第 {ident.disc_no} 张，共 {ident.discs_total} 张 / disc {ident.disc_no} "
         f"of {ident.discs_total}   (job {ident.job_id}, {ident.station_id})",
         "",
