@@ -35,6 +35,14 @@ def verify_script() -> bytes:
     return resources.files("station.disc_burn").joinpath("disc_verify.py").read_bytes()
 
 
+def verify_ps1() -> bytes:
+    """The Windows checker (PowerShell 5.1 + Get-FileHash, nothing to install). Written as
+    UTF-8 with a BOM and CRLF: without the BOM Windows PowerShell reads the script in the
+    ANSI code page and garbles its Chinese text."""
+    text = resources.files("station.disc_burn").joinpath("verify_ps1.txt").read_text("utf-8")
+    return b"\xef\xbb\xbf" + text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -99,6 +107,8 @@ def readme(ident: DiscIdentity, cases: list[CaseInfo]) -> str:
         "  MANIFEST.SHA256  SHA-256 校验清单 / checksum list (sha256sum format)",
         "  AUDIT.jsonl      这些录像的审计日志 / audit-log entries of these recordings",
         "  verify.py        校验程序（仅用 Python 标准库）/ checker, Python standard library only",
+        "  verify.ps1       Windows 校验程序（系统自带 PowerShell，无需安装）",
+        "                   Windows checker (built-in PowerShell, nothing to install)",
         "  DISC.xml         本光盘的元数据记录（档号、保管期限、文件摘要）",
         "                   the disc's metadata record (archive numbers, retention, digests)",
         "  <案件>/档案元数据 metadata/*.xml  每段录像的元数据记录（DA/T 63-2017 元素）",
@@ -110,7 +120,10 @@ def readme(ident: DiscIdentity, cases: list[CaseInfo]) -> str:
         "           或 or: python3 verify.py",
         "  macOS:   cd <disc folder> && shasum -a 256 -c MANIFEST.SHA256",
         "           或 or: python3 verify.py",
-        "  Windows: py verify.py  (或 or python verify.py)",
+        "  Windows: 右键 verify.ps1 →「使用 PowerShell 运行」，无需安装任何软件",
+        "           right-click verify.ps1 → Run with PowerShell (nothing to install)",
+        "           或 or: powershell -ExecutionPolicy Bypass -File verify.ps1",
+        "           已装 Python 时 / with Python: py verify.py",
         "           单个文件 / one file:  certutil -hashfile <文件 file> SHA256",
         "           PowerShell:  Get-FileHash -Algorithm SHA256 <文件 file>",
         "           然后与 MANIFEST.SHA256 中的值比较 / compare with MANIFEST.SHA256.",
@@ -140,6 +153,7 @@ def build_files(
     out: dict[str, bytes] = dict(records or {})
     out["README.txt"] = readme(ident, cases).encode("utf-8")
     out["verify.py"] = verify_script()
+    out["verify.ps1"] = verify_ps1()
     out["AUDIT.jsonl"] = "".join(
         json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in audit
     ).encode("utf-8")
@@ -188,6 +202,7 @@ def build_files(
             for name in (
                 "README.txt",
                 "verify.py",
+                "verify.ps1",
                 "AUDIT.jsonl",
                 "CHECKPOINT.txt",
                 *sorted(records or {}),
@@ -202,6 +217,7 @@ def build_files(
         for name in (
             "README.txt",
             "verify.py",
+            "verify.ps1",
             "AUDIT.jsonl",
             "CHECKPOINT.txt",
             *sorted(records or {}),

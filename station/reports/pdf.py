@@ -9,8 +9,12 @@ from typing import Any
 
 from station.reports.model import Report
 
+SIGN_REPORT = ("制表人 / prepared by", "审核人签字 / reviewed and signed", "日期 / date")
 
-def render_pdf(report: Report, only: str | None = None) -> bytes:
+
+def render_pdf(
+    report: Report, only: str | None = None, signatures: tuple[str, ...] = SIGN_REPORT
+) -> bytes:
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
@@ -70,11 +74,7 @@ def render_pdf(report: Report, only: str | None = None) -> bytes:
             )
     story += [
         Spacer(1, 14 * mm),
-        Paragraph(
-            "制表人 / prepared by: ____________　　审核人签字 / reviewed and signed: "
-            "____________　　日期 / date: ____________",
-            base,
-        ),
+        Paragraph("　　".join(f"{esc(w)}: ____________" for w in signatures), base),
     ]
 
     def furniture(canvas: Any, doc: Any) -> None:
