@@ -3,13 +3,15 @@ that runs under its own systemd unit)."""
 
 from __future__ import annotations
 
+import json
 import signal
+import sys
 import threading
 from types import FrameType
 
 import click
 
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json
+from station.cli_util import App, handle_errors, json_option, pass_app
 
 
 @click.command("web")
@@ -38,14 +40,14 @@ def web_cmd(app: App, listen: str | None, as_json: bool) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     svc.start()
-    while not svc.started and svc.thread is not None and svc.thread.is_alive():
-        stop.wait(0.05)
     if not svc.started:
         raise click.ClickException(f"cannot serve on {svc.url()} / 无法监听（端口被占用？）")
     if as_json:
-        print_json({"url": svc.url(), "kiosk": svc.url(), "office": svc.url() + "office/"})
+        # one line, printed once serving: a supervising script reads it and goes on
+        click.echo(json.dumps({"url": svc.url(), "office": svc.url() + "office/"}))
     else:
         click.echo(f"屏幕 / screens: {svc.url()}  办公 / office: {svc.url()}office/")
+    sys.stdout.flush()
     while not stop.wait(3600):
         if svc.thread is None or not svc.thread.is_alive():
             break

@@ -95,12 +95,29 @@ class WebService:
         )
         return uvicorn.Server(config)
 
-    def start(self) -> None:
-        server = self.make_server()
-        self.server = server
-        self.thread = threading.Thread(target=server.run, name="web", daemon=True)  # type: ignore[attr-defined]
+    def start(self, wait_s: float = 10.0) -> None:
+        """Serve in a thread; wait until the socket is bound. A port in use is logged, not
+        raised: the docks work without their screen (``station web`` checks ``started``)."""
+        import time
+
+        self.server = self.make_server()
+        self.thread = threading.Thread(target=self._serve, name="web", daemon=True)
         self.thread.start()
-        log.info("web.listening", host=self.listen.host, port=self.listen.port, tls=self.listen.tls)
+        deadline = time.monotonic() + wait_s
+        while not self.started and self.thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self.started:
+            log.info("web.listening", url=self.url(), tls=self.listen.tls)
+        else:
+            log.error("web.not_listening", url=self.url(), hint="is the port in use?")
+
+    def _serve(self) -> None:
+        try:
+            self.server.run()  # type: ignore[attr-defined]
+        except SystemExit:  # uvicorn exits when it cannot bind
+            log.error("web.server_exited", url=self.url())
+        except Exception:
+            log.exception("web.server_failed", url=self.url())
 
     @property
     def started(self) -> bool:

@@ -60,6 +60,9 @@
     var t = el("section", "tile " + state);
     t.setAttribute("data-slot", s.slot);
     t.setAttribute("data-phase", s.phase);
+    t.setAttribute("data-bytes-done", s.bytes_done || 0);
+    t.setAttribute("data-bytes-total", s.bytes_total || 0);
+    t.setAttribute("data-safe", s.safe_to_undock ? "1" : "0");
     var r1 = el("div", "row");
     r1.appendChild(el("span", "slotname", "插槽 / slot " + s.slot));
     r1.appendChild(el("span", "device", s.device_id ? "记录仪 / recorder " + s.device_id : ""));
