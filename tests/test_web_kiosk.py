@@ -93,8 +93,10 @@ def test_kiosk_live_tiles_restarts_and_escaping(tmp_path: Path) -> None:
         try:
             again = StatusBoard(vault.run / "status.json", pid=sleeper.pid)
             again.set_state("ready")
-            again.update("1-2", phase="refused", device_id="ZFY0009", safe_to_undock=True,
-                         flags=[{"code": "unknown_device", "message": "未登记的设备 ZFY0009"}])  # fmt: skip
+            flag = {"code": "unknown_device", "message": "未登记的设备 ZFY0009"}
+            again.update(
+                "1-2", phase="refused", device_id="ZFY0009", safe_to_undock=True, flags=[flag]
+            )
             t = wait_for(lambda: tile(page, "1-2"), what="tile after restart")
             assert banner(page) == ""
             assert "请联系管理员登记设备" in t["text"] and "alert" in t["cls"]

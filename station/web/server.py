@@ -11,6 +11,7 @@ import ipaddress
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from station.config import Settings
 from station.errors import ConfigError
@@ -70,11 +71,11 @@ class WebService:
         self.vault = vault
         self.settings = settings
         self.listen = check_listen(listen or settings.web.listen, settings)
-        self.server: object | None = None
+        self.server: Any = None  # uvicorn.Server, imported when started
         self.thread: threading.Thread | None = None
-        self.app: object | None = None
+        self.app: Any = None
 
-    def make_server(self) -> object:
+    def make_server(self) -> Any:
         import uvicorn
 
         from station.web.app import create_app
@@ -113,7 +114,7 @@ class WebService:
 
     def _serve(self) -> None:
         try:
-            self.server.run()  # type: ignore[attr-defined]
+            self.server.run()
         except SystemExit:  # uvicorn exits when it cannot bind
             log.error("web.server_exited", url=self.url())
         except Exception:
@@ -133,8 +134,8 @@ class WebService:
             return
         app = self.app
         if app is not None:
-            app.state.web.feed.close_from_thread()  # type: ignore[attr-defined]
-        self.server.should_exit = True  # type: ignore[attr-defined]
+            app.state.web.feed.close_from_thread()
+        self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(10)
         log.info("web.stopped")
