@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from dock_support import UmockdevStation, exfat_loop, is_root, sim_recorder
@@ -62,7 +63,8 @@ def throttled(device: str) -> Iterator[Path]:
 
 def recorder_folder(root: Path) -> Path:
     """Three real clips, and a large fourth file (random bytes) that takes seconds to read."""
-    start = dt.datetime.now().replace(microsecond=0) - dt.timedelta(hours=2)
+    now = dt.datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0)
+    start = now - dt.timedelta(hours=2)  # the recorder's own (Beijing) clock
     make_volume(root, device="ZFY0001", officer="100001", clips=3, seconds=2.0,
                 size="320x240", start=start)  # fmt: skip
     day = next((root / "DCIM").iterdir()) if (root / "DCIM").exists() else root
@@ -77,7 +79,7 @@ def tile(page: Any, slot: str) -> dict[str, Any] | None:
     return page.evaluate(  # type: ignore[no-any-return]
         """slot => { const t = document.querySelector(`[data-slot="${slot}"]`);
         return t ? {text: t.innerText, phase: t.dataset.phase, safe: t.dataset.safe,
-                    cls: t.className} : null; }""",
+                    cls: t.className, done: +t.dataset.bytesDone} : null; }""",
         slot,
     )
 
@@ -135,7 +137,9 @@ def test_kiosk_and_office_against_the_daemon(tmp_path: Path) -> None:
                                 +t.dataset.bytesTotal]))).observe(document.getElementById('slots'),
             {childList: true, subtree: true}); }""")
         bed.dock(1, pty1, loop1, usb_serial="ZFY0001")
-        wait_for(lambda: (tile(kiosk, "1-1") or {}).get("phase") == "copying", 60, "copying")
+        wait_for(lambda: (tile(kiosk, "1-1") or {}).get("done", 0) > 0, 60, "copying")
+        with contextlib.suppress(AssertionError):  # the picture for the README: time left shown
+            wait_for(lambda: "估算中" not in (tile(kiosk, "1-1") or {}).get("text", ""), 3)
         t = tile(kiosk, "1-1")
         assert t and "张三" in t["text"] and "执法证号 100001" in t["text"]
         assert "ZFY0001" in t["text"] and "电量 / battery 64%" in t["text"]
@@ -220,6 +224,7 @@ def test_kiosk_and_office_against_the_daemon(tmp_path: Path) -> None:
                  in clerk.locator(".job-state").first.inner_text(), 300, "disc job")  # fmt: skip
         states = clerk.locator(".images .image-state").all_inner_texts()
         assert states == ["verified", "verified"]
+        assert clerk.locator(".images .copy").all_inner_texts() == ["A", "B"]  # R12
         shot(clerk, "office-discs")
         label = clerk.locator(".images a").first.get_attribute("href")
         r = clerk.request.get(base.rstrip("/") + label)

@@ -76,6 +76,11 @@ def shot(page: Any, name: str) -> Path:
     SCREENS.mkdir(parents=True, exist_ok=True)
     out = SCREENS / f"{name}.png"
     page.screenshot(path=str(out), full_page=False)
+    from PIL import Image  # reportlab's dependency
+
+    with Image.open(out) as img:  # a palette PNG: a fraction of the size, same look
+        small = img.convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+    small.save(out, optimize=True)
     return out
 
 
