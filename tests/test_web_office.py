@@ -1,0 +1,193 @@
+"""The office pages' safety, in process (Starlette's test client on the real app, a real
+catalog): logins with station accounts audited (R14), CSRF and Origin checks, role checks as
+the CLI's, sessions that end, escaping, playback only under one's own approval, and the refusal
+to listen beyond loopback without TLS."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from starlette.testclient import TestClient
+
+from station.access.users import create_user, disable_user
+from station.catalog import open_catalog
+from station.cli import main
+from station.config import Settings, WebSection
+from station.errors import ConfigError
+from station.vault import Vault
+from station.web.app import create_app
+from station.web.auth import Sessions
+from station.web.feed import RateMeter, kiosk_view
+from station.web.server import check_listen
+
+PASSWORD = "correct horse 1"
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Iterator[Vault]:
+    v = Vault(tmp_path / "home")
+    v.init()
+    db = open_catalog(v.catalog_path)
+    create_user(db, "admin", "admin", PASSWORD, actor="setup")
+    create_user(db, "wang", "clerk", PASSWORD, actor="admin")
+    create_user(db, "zhao", "supervisor", PASSWORD, actor="admin")
+    create_user(db, "li", "officer", PASSWORD, actor="admin")
+    db.close()
+    yield v
+
+
+def client(vault: Vault) -> TestClient:
+    return TestClient(create_app(vault, Settings()), follow_redirects=False)
+
+
+def csrf(c: TestClient, path: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', c.get(path).text)
+    assert m, path
+    return m.group(1)
+
+
+def log_in(c: TestClient, name: str, password: str = PASSWORD) -> int:
+    token = csrf(c, "/office/login")
+    r = c.post("/office/login", data={"csrf": token, "name": name, "password": password})
+    return r.status_code
+
+
+def events(vault: Vault, event: str) -> list[tuple[str, str]]:
+    db = open_catalog(vault.catalog_path, migrate=False)
+    try:
+        return [tuple(r) for r in db.execute(
+            "select actor, subject from audit_log where event = ? order by seq", [event])]  # fmt: skip
+    finally:
+        db.close()
+
+
+def test_login_is_audited_and_cookie_is_strict(vault: Vault) -> None:
+    c = client(vault)
+    assert c.get("/office/recordings").headers["location"].startswith("/office/login")
+    assert log_in(c, "wang", "wrong password") == 401
+    assert events(vault, "access.login_failed") == [("wang", "user:wang")]
+    token = csrf(c, "/office/login")
+    r = c.post("/office/login", data={"csrf": token, "name": "wang", "password": PASSWORD})
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert events(vault, "web.login") == [("wang", "user:wang")]
+    assert c.get("/office/recordings").status_code == 200
+    assert ("wang", "web.recordings.search") in events(vault, "web.viewed")
+
+
+def test_csrf_and_origin_are_checked(vault: Vault) -> None:
+    c = client(vault)
+    assert log_in(c, "wang") == 303
+    form = {"number": "A-1", "name": "案"}
+    assert c.post("/office/cases/create", data=form).status_code == 403  # no token
+    token = csrf(c, "/office/cases")
+    bad = c.post("/office/cases/create", data={**form, "csrf": token},
+                 headers={"Origin": "http://evil.example"})  # fmt: skip
+    assert bad.status_code == 403
+    assert events(vault, "case.created") == []
+    ok = c.post("/office/cases/create", data={**form, "csrf": token})
+    assert ok.status_code == 303 and events(vault, "case.created") == [("wang", "case:A-1")]
+
+
+def test_roles_are_the_clis(vault: Vault) -> None:
+    officer = client(vault)
+    assert log_in(officer, "li") == 303
+    r = officer.get("/office/recordings")
+    assert r.status_code == 403 and "may not do this" in r.text
+    assert ("li", "user:li") in events(vault, "access.denied")
+    clerk = client(vault)
+    assert log_in(clerk, "wang") == 303
+    token = csrf(clerk, "/office/cases")
+    r = clerk.post("/office/access/1/decide", data={"csrf": token, "decision": "approve"})
+    assert r.status_code == 403  # only a supervisor decides (as `station access approve`)
+    assert clerk.get("/office/spotchecks").status_code == 403  # supervisor, admin
+    assert clerk.get("/office/reports/devices").status_code == 200
+
+
+def test_sessions_end(vault: Vault) -> None:
+    c = client(vault)
+    assert log_in(c, "wang") == 303
+    token = csrf(c, "/office/cases")
+    old = c.cookies.get("station_session")
+    assert c.post("/office/logout", data={"csrf": token}).status_code == 303
+    c.cookies.set("station_session", old or "")
+    assert c.get("/office/cases").status_code == 303  # the old id is dead server-side
+    # a disabled account is out at its next request
+    c2 = client(vault)
+    assert log_in(c2, "zhao") == 303
+    db = open_catalog(vault.catalog_path, migrate=False)
+    disable_user(db, "zhao", actor="admin")
+    db.close()
+    assert c2.get("/office/access").status_code == 303
+    # idle and absolute limits
+    s = Sessions(idle_s=60, max_s=3600)
+    a = s.login(None, "wang")
+    a.seen -= 61
+    assert s.get(a.sid) is None
+    b = s.login(None, "wang")
+    b.login_at = time.monotonic() - 3601
+    assert s.get(b.sid) is None and s.by_id == {}
+
+
+def test_user_data_is_escaped_and_playback_needs_approval(vault: Vault) -> None:
+    c = client(vault)
+    assert log_in(c, "wang") == 303
+    token = csrf(c, "/office/cases")
+    evil = "<script>alert(1)</script>"
+    r = c.post("/office/cases/create", data={"csrf": token, "number": "B-2", "name": evil,
+                                              "party": evil})  # fmt: skip
+    assert r.status_code == 303
+    page = c.get("/office/case", params={"number": "B-2"}).text
+    assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "script-src 'self'" in c.get("/office/cases").headers["content-security-policy"]
+    sha = "ab" * 32
+    assert c.get(f"/office/media/1/{sha}").status_code == 404  # no such request
+    assert c.get(f"/office/play/1/{sha}").status_code == 404
+
+
+def test_listening_beyond_loopback_needs_tls(tmp_path: Path) -> None:
+    s = Settings()
+    assert check_listen("127.0.0.1:8470", s).host == "127.0.0.1"
+    assert check_listen("[::1]:8470", s).host == "::1"
+    with pytest.raises(ConfigError, match="without TLS"):
+        check_listen("0.0.0.0:8470", s)
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    cert.write_text("x")
+    key.write_text("x")
+    tls = Settings(web=WebSection(tls_cert=str(cert), tls_key=str(key)))
+    assert check_listen("0.0.0.0:8470", tls).tls
+    v = Vault(tmp_path / "home")
+    v.init()
+    open_catalog(v.catalog_path).close()
+    r = CliRunner().invoke(main, ["--home", str(v.home), "web", "--listen", "192.0.2.1:8470"])
+    assert r.exit_code == 3 and "without TLS" in r.output
+
+
+def test_kiosk_view_words_and_time_left() -> None:
+    import os
+
+    meter = RateMeter()
+    slot = {"slot": "1-1", "session_id": 7, "phase": "copying", "files_total": 3, "files_done": 1,
+            "bytes_total": 100, "bytes_done": 20, "safe_to_undock": False,
+            "flags": [{"code": "officer_mismatch", "message": "m"}]}  # fmt: skip
+    status = {"pid": os.getpid(), "state": "ready", "slots": [slot]}
+    v = kiosk_view(status, None, meter, now=10.0)
+    s = v["slots"][0]
+    assert v["daemon"]["running"] and s["phase_zh"] == "复制中" and s["eta_s"] is None
+    assert s["attention"] and "不得借用" in s["flags"][0]["action"]
+    slot["bytes_done"] = 60
+    s = kiosk_view(status, None, meter, now=12.0)["slots"][0]
+    assert s["eta_s"] == pytest.approx(2.0)  # 40 bytes left at 20 bytes/s
+    slot["bytes_done"] = 100
+    assert kiosk_view(status, None, meter, now=13.0)["slots"][0]["phase_zh"] == "校验中"
+    slot.update(phase="done", safe_to_undock=True, flags=[])
+    s = kiosk_view(status, None, meter, now=14.0)["slots"][0]
+    assert s["phase_zh"] == "完成" and s["safe_to_undock"] and not s["attention"]
+    assert meter.samples == {}  # nothing kept for a finished session
+    assert kiosk_view({**status, "pid": 2**22 + 7}, None, meter, 15.0)["daemon"]["running"] is False
