@@ -6,6 +6,9 @@ to listen beyond loopback without TLS."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,8 +63,8 @@ def log_in(c: TestClient, name: str, password: str = PASSWORD) -> int:
 def events(vault: Vault, event: str) -> list[tuple[str, str]]:
     db = open_catalog(vault.catalog_path, migrate=False)
     try:
-        return [tuple(r) for r in db.execute(
-            "select actor, subject from audit_log where event = ? order by seq", [event])]  # fmt: skip
+        sql = "select actor, subject from audit_log where event = ? order by seq"
+        return [tuple(r) for r in db.execute(sql, [event])]
     finally:
         db.close()
 
@@ -191,3 +194,23 @@ def test_kiosk_view_words_and_time_left() -> None:
     assert s["phase_zh"] == "完成" and s["safe_to_undock"] and not s["attention"]
     assert meter.samples == {}  # nothing kept for a finished session
     assert kiosk_view({**status, "pid": 2**22 + 7}, None, meter, 15.0)["daemon"]["running"] is False
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze")
+def test_web_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
+    unit = Path(__file__).resolve().parents[1] / "systemd" / "station-web.service"
+    station = shutil.which("station") or sys.executable
+    text = unit.read_text().replace("/usr/local/bin/station", station)
+    if not shutil.which("station"):
+        text = text.replace(f"{station} --home", f"{station} -m station --home")
+    copy = tmp_path / "station-web.service"
+    copy.write_text(text)
+    proc = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
+    sec = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--threshold=30", str(copy)],
+        capture_output=True,
+        text=True,
+    )
+    assert sec.returncode == 0, sec.stdout[-2000:]
+    assert " web --listen 127.0.0.1:" in text  # loopback unless TLS is configured
