@@ -68,13 +68,15 @@ class Kiosks:
         import httpx
 
         while not self.stop.is_set():
-            with contextlib.suppress(httpx.HTTPError):
-                with httpx.stream("GET", self.url, timeout=5) as r:
-                    for line in r.iter_lines():
-                        if line.startswith("event: status"):
-                            self.events[i] += 1
-                        if self.stop.is_set():
-                            return
+            with (
+                contextlib.suppress(httpx.HTTPError),
+                httpx.stream("GET", self.url, timeout=5) as r,
+            ):
+                for line in r.iter_lines():
+                    if line.startswith("event: status"):
+                        self.events[i] += 1
+                    if self.stop.is_set():
+                        return
             time.sleep(0.2)
 
     def close(self) -> list[int]:
