@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.dock import all_safe, blkio_group, fill, make_home, wait
+from bench.dock import SECRET, all_safe, blkio_group, fill, make_home, wait
 from bench.harness import drop_caches, need_root
 from station.recorder.simulator import SimConfig
 from station.usb_dock.dockbed import REPO, DockBed, exfat_loop, sim_recorder
@@ -99,7 +99,7 @@ def one_run(tmp: Path, n: int, size_mb: int, rate: int, clients: int, in_daemon:
             subprocess.run(["rm", "-rf", str(src)], check=True)
         sims = {
             dev: stack.enter_context(
-                sim_recorder(SimConfig(serial=dev, officer_id=f"{100001 + i}", secret=bytes(32)))
+                sim_recorder(SimConfig(serial=dev, officer_id=f"{100001 + i}", secret=SECRET))
             )
             for i, dev in enumerate(devices)
         }

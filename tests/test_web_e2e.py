@@ -238,6 +238,17 @@ def test_kiosk_and_office_against_the_daemon(tmp_path: Path) -> None:
         shot(boss, "office-report-retention")
         boss.goto(base + "office/integrity")
         shot(boss, "office-integrity")
+        # R16: a random draw, played back and recorded in the ledger
+        boss.goto(base + "office/spotchecks")
+        boss.fill("#draw-form input[name=n]", "2")
+        boss.click("#draw-form button")
+        assert boss.locator("#ledger a.play").count() == 2
+        boss.locator("#ledger a.play").first.click()
+        assert boss.locator("#player").count() == 1
+        boss.goto(base + "office/spotchecks")
+        boss.locator("#ledger form.record").first.locator("button").click()
+        assert "合格 / ok" in boss.inner_text("#ledger")
+        shot(boss, "office-spotchecks")
         # an officer account cannot open clerk pages (the CLI's role sets)
         for p in (kiosk, clerk, boss):
             p.close()
@@ -251,7 +262,8 @@ def test_kiosk_and_office_against_the_daemon(tmp_path: Path) -> None:
 
     events = [r[0] for r in db.execute("select event from audit_log order by seq")]
     for e in ("web.login", "web.viewed", "access.requested", "access.approved", "access.viewed",
-              "case.created", "case.linked", "case.long_term_marked"):  # fmt: skip
+              "case.created", "case.linked", "case.long_term_marked", "spotcheck.drawn",
+              "spotcheck.played", "spotcheck.recorded"):  # fmt: skip
         assert e in events, e
     logins = {r[0] for r in db.execute("select actor from audit_log where event = 'web.login'")}
     assert logins == {"wang", "zhao"}

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from web_support import chromium, free_port, have_browser, shot, station_web, wait_for
 
@@ -106,6 +107,10 @@ def test_kiosk_live_tiles_restarts_and_escaping(tmp_path: Path) -> None:
         board2 = StatusBoard(vault.run / "status.json", pid=os.getpid())
         board2.set_state("ready")
         wait_for(lambda: tile(page, "1-2") is None and banner(page) == "", what="cleared")
+        health = f"http://127.0.0.1:{port}/api/health"
+        assert httpx.get(health).json()["kiosk_streams"] == 1
+        page.close()  # a closed kiosk leaves no stream behind (days open: no leaks)
+        wait_for(lambda: httpx.get(health).json()["kiosk_streams"] == 0, what="stream released")
 
     # the web server itself restarts while the page stays open: the stream reconnects
     with chromium() as browser:

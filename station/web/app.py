@@ -114,7 +114,8 @@ async def api_status(request: Request) -> Response:
 
 
 async def api_health(request: Request) -> Response:
-    return JSONResponse({"ok": True})
+    """Liveness, and how many kiosk streams are open (each closed page must leave none)."""
+    return JSONResponse({"ok": True, "kiosk_streams": len(state_of(request).feed.listeners)})
 
 
 async def status_stream(request: Request) -> Response:

@@ -438,7 +438,9 @@ def access_request(ctx: Ctx) -> Response:
 def play(ctx: Ctx) -> Response:
     rid, sha = int(ctx.request.path_params["rid"]), _sha_param(ctx)
     shown = approvals.record_views(ctx.db, ctx.user, rid, [sha])  # R14: audited view
-    return ctx.render("play.html", rid=rid, sha=sha, item=shown[0])
+    return ctx.render(
+        "play.html", rid=rid, sha=sha, item=shown[0], media=f"/office/media/{rid}/{sha}"
+    )
 
 
 @page(ROLES, "web.media", audit_view=False)
@@ -673,9 +675,63 @@ def access_decide(ctx: Ctx) -> Response:
 
 @page(SUPERVISOR_PAGES, "report spotchecks")
 def spotchecks(ctx: Ctx) -> Response:
-    from station.spotcheck.ledger import ledger
+    from station.spotcheck.ledger import RESULT_NAMES, ledger
 
-    return ctx.render("spotchecks.html", rows=ledger(ctx.db)[-200:])
+    return ctx.render("spotchecks.html", rows=ledger(ctx.db)[-200:], results=RESULT_NAMES)
+
+
+@page(("supervisor",), "spotcheck draw")
+def spotcheck_draw(ctx: Ctx) -> Response:
+    from station.spotcheck.ledger import make_draw
+
+    n = ctx.form.get("n", "")
+    officer = ctx.form.get("officer") or None
+    make_draw(
+        ctx.db,
+        ctx.user,
+        int(n) if n.isdigit() else 5,
+        filters={"officer_id": officer} if officer else None,
+    )
+    return RedirectResponse("/office/spotchecks", status_code=303)
+
+
+@page(("supervisor",), "spotcheck record")
+def spotcheck_record(ctx: Ctx) -> Response:
+    from station.spotcheck.ledger import record_result
+
+    item = int(ctx.request.path_params["item"])
+    record_result(ctx.db, ctx.user, item, ctx.form.get("result", ""), ctx.form.get("note") or None)
+    return RedirectResponse("/office/spotchecks", status_code=303)
+
+
+def _spot_item(ctx: Ctx) -> str:
+    item = int(ctx.request.path_params["item"])
+    row = ctx.db.execute("select sha256 from spotcheck_items where id = ?", [item]).fetchone()
+    if row is None:
+        raise NotFoundError(f"no spot-check item {item} / 无此抽查项", where="item")
+    return str(row[0])
+
+
+@page(("supervisor",), "spotcheck play")
+def spotcheck_play(ctx: Ctx) -> Response:
+    """R16: the supervisor plays a drawn recording back; the playback is an audit entry."""
+    item, sha = int(ctx.request.path_params["item"]), _spot_item(ctx)
+    with write_txn(ctx.db):
+        append(ctx.db, "spotcheck.played", actor=ctx.user.name, subject=sha, data={"item": item})
+    return ctx.render(
+        "play.html",
+        rid=None,
+        sha=sha,
+        item={"original_name": ""},
+        media=f"/office/spotcheck/{item}/media",
+    )
+
+
+@page(("supervisor",), "spotcheck media", audit_view=False)
+def spotcheck_media(ctx: Ctx) -> Response:
+    path = _derivative(ctx, _spot_item(ctx))
+    kind = "video/mp4" if path.suffix.lower() in (".mp4", ".m4v", ".mov") else None
+    return FileResponse(path, media_type=kind, headers={"Cache-Control": "private, no-store"})
 
 
 @page(SUPERVISOR_PAGES, "web.integrity")
@@ -735,6 +791,10 @@ def routes() -> list[Route]:
         Route("/office/access", access_queue),
         Route("/office/access/{rid:int}/decide", access_decide, methods=["POST"]),
         Route("/office/spotchecks", spotchecks),
+        Route("/office/spotchecks/draw", spotcheck_draw, methods=["POST"]),
+        Route("/office/spotcheck/{item:int}/record", spotcheck_record, methods=["POST"]),
+        Route("/office/spotcheck/{item:int}/play", spotcheck_play),
+        Route("/office/spotcheck/{item:int}/media", spotcheck_media),
         Route("/office/integrity", integrity),
         Route("/office/alerts", alerts),
         Route("/office/alerts/{aid:int}/ack", alert_ack, methods=["POST"]),
