@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import os
 import subprocess
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -61,7 +62,7 @@ def throttled(device: str) -> Iterator[Path]:
             group.rmdir()
 
 
-def recorder_folder(root: Path) -> Path:
+def recorder_folder(root: Path) -> tuple[Path, dt.datetime]:
     """Three real clips, and a large fourth file (random bytes) that takes seconds to read."""
     now = dt.datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None, microsecond=0)
     start = now - dt.timedelta(hours=2)  # the recorder's own (Beijing) clock
@@ -72,7 +73,7 @@ def recorder_folder(root: Path) -> Path:
     with open(day / f"ZFY0001_100001_{late}_0099.MP4", "wb") as f:
         for _ in range(24):
             f.write(os.urandom(1_000_000))
-    return root
+    return root, start
 
 
 def tile(page: Any, slot: str) -> dict[str, Any] | None:
@@ -107,7 +108,7 @@ def test_kiosk_and_office_against_the_daemon(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     with ExitStack() as stack:
-        folder = recorder_folder(tmp_path / "rec1")
+        folder, start = recorder_folder(tmp_path / "rec1")
         stranger = tmp_path / "rec9"
         make_volume(stranger, device="ZFY0009", officer="100009", clips=1, seconds=1.0,
                     size="160x120")  # fmt: skip
@@ -207,12 +208,18 @@ def test_kiosk_and_office_against_the_daemon(tmp_path: Path) -> None:
         form.locator("input[name=cause]").fill("占道经营")
         form.locator("input[name=party]").fill("<李某>")
         form.locator("button").click()
-        clerk.goto(base + "office/recordings?officer=100001")
-        for sha in shas[:3]:
-            clerk.check(f"#results input[value='{sha}']")
+        # by officer and time span (Beijing time), all results at once: the three clips, not the
+        # large file recorded half an hour later
+        span = {"officer": "100001", "since": f"{start - dt.timedelta(minutes=5):%Y-%m-%dT%H:%M}",
+                "until": f"{start + dt.timedelta(minutes=10):%Y-%m-%dT%H:%M}"}  # fmt: skip
+        clerk.goto(base + "office/recordings?" + urllib.parse.urlencode(span))
+        assert clerk.locator("#results input[name=sha]").count() == 3
+        clerk.check("#select-all")
         clerk.fill("#link-case", CASE)
         clerk.click("#link")
         assert clerk.locator("#case-recordings tr").count() == 4  # header + 3
+        linked = clerk.locator("#case-recordings a").all_inner_texts()
+        assert sorted(linked) == sorted(sha[:16] for sha in shas[:3])
         assert "<李某>" in clerk.inner_text("main")
         clerk.check("#mark-form input[name=reason][value='2']")
         clerk.click("#mark")

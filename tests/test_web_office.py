@@ -214,3 +214,42 @@ def test_web_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
     )
     assert sec.returncode == 0, sec.stdout[-2000:]
     assert " web --listen 127.0.0.1:" in text  # loopback unless TLS is configured
+
+
+def test_tls_when_configured(tmp_path: Path) -> None:
+    """With web.tls_cert/tls_key the screens are served over HTTPS and the session cookie is
+    Secure (a self-signed certificate made here with the cryptography package)."""
+    import datetime as dt
+
+    import httpx
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    from web_support import free_port, station_web
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "station.test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))  # fmt: skip
+    v = Vault(tmp_path / "home")
+    v.init()
+    open_catalog(v.catalog_path).close()
+    v.settings_path.write_text(
+        f'[web]\ntls_cert = "{tmp_path / "cert.pem"}"\ntls_key = "{tmp_path / "key.pem"}"\n'
+    )
+    port = free_port()
+    with station_web(v.home, port, tmp_path / "web.log", scheme="https"):
+        r = httpx.get(f"https://127.0.0.1:{port}/office/login", verify=False)
+        assert r.status_code == 200 and "secure" in r.headers["set-cookie"].lower()
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/office/login")  # no plain HTTP beside it

@@ -47,7 +47,9 @@ def chromium() -> Iterator[Any]:
 
 
 @contextmanager
-def station_web(home: Path, port: int, log: Path) -> Iterator[subprocess.Popen[str]]:
+def station_web(
+    home: Path, port: int, log: Path, scheme: str = "http"
+) -> Iterator[subprocess.Popen[str]]:
     """``station web`` on ``port``; waits for its address line, stops it by its pid."""
     env = dict(os.environ, PYTHONPATH=str(REPO), STATION_LOG_JSON="1")
     with open(log, "a") as errf:
@@ -60,7 +62,7 @@ def station_web(home: Path, port: int, log: Path) -> Iterator[subprocess.Popen[s
             assert proc.stdout is not None
             line = proc.stdout.readline()
             assert line, f"station web did not start:\n{log.read_text()[-3000:]}"
-            assert json.loads(line)["url"] == f"http://127.0.0.1:{port}/"
+            assert json.loads(line)["url"] == f"{scheme}://127.0.0.1:{port}/"
             yield proc
         finally:
             proc.terminate()

@@ -1,6 +1,16 @@
+// Search page: "select all" ticks every result (link a whole officer + time span at once).
+"use strict";
+(function () {
+  var all = document.getElementById("select-all");
+  if (!all) return;
+  all.addEventListener("change", function () {
+    document.querySelectorAll("#results input[name=sha]").forEach(function (c) {
+      c.checked = all.checked;
+    });
+  });
+})();
 // Discs page: follow a running disc job (the kiosk's status includes run/disc-status.json),
 // reload once the job has finished so the images and labels show.
-"use strict";
 (function () {
   var live = document.getElementById("disc-live");
   if (!live || live.getAttribute("data-running") !== "1") return;
