@@ -230,7 +230,6 @@ def bench_page(tmp: Path) -> dict[str, Any]:
                 lag.append((time.perf_counter() - t0) * 1000)
                 time.sleep(0.3)
             browser.close()
-            browser.close()
     finally:
         web.terminate()
         web.wait(15)
