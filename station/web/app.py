@@ -105,7 +105,11 @@ async def kiosk(request: Request) -> Response:
     return st.templates.TemplateResponse(
         request,
         "kiosk.html",
-        {"unit_name": st.settings.station.unit_name, "station_id": st.settings.station.id},
+        {
+            "unit_name": st.settings.station.unit_name,
+            "station_id": st.settings.station.id,
+            "tz": st.settings.station.timezone,
+        },
     )
 
 

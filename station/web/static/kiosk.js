@@ -135,6 +135,7 @@
     Object.keys(tiles).forEach(function (k) {
       if (!seen[k]) { slotsEl.removeChild(tiles[k]); delete tiles[k]; delete lastState[k]; }
     });
+    (view.slots || []).forEach(function (s) { slotsEl.appendChild(tiles[s.slot]); });  // slot order
     emptyEl.hidden = Object.keys(tiles).length > 0;
     if (view.disc) {
       discEl.hidden = false;
@@ -163,10 +164,11 @@
     if (Date.now() - lastEvent > 40000 && !retryTimer) connect();
   }, 5000);
 
-  var fmt = new Intl.DateTimeFormat("zh-CN", {timeZone: "Asia/Shanghai", hour12: false,
+  var fmt = new Intl.DateTimeFormat("zh-CN", {timeZone: document.body.dataset.tz || "Asia/Shanghai", hour12: false,
     year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit"});
   var clockEl = document.getElementById("clock");
-  function tick() { clockEl.textContent = fmt.format(new Date()) + " 北京时间"; }
+  var zoneName = fmt.resolvedOptions().timeZone === "Asia/Shanghai" ? " 北京时间" : "";
+  function tick() { clockEl.textContent = fmt.format(new Date()) + zoneName; }
   tick(); setInterval(tick, 1000);
   connect();
 })();
