@@ -24,7 +24,7 @@ from station.config import Settings, WebSection
 from station.errors import ConfigError
 from station.vault import Vault
 from station.web.app import create_app
-from station.web.auth import Sessions
+from station.web.auth import LoginThrottle, Sessions
 from station.web.feed import RateMeter, kiosk_view
 from station.web.server import check_listen
 
@@ -82,6 +82,22 @@ def test_login_is_audited_and_cookie_is_strict(vault: Vault) -> None:
     assert events(vault, "web.login") == [("wang", "user:wang")]
     assert c.get("/office/recordings").status_code == 200
     assert ("wang", "web.recordings.search") in events(vault, "web.viewed")
+
+
+def test_guessing_is_throttled(vault: Vault) -> None:
+    c = client(vault)
+    for _ in range(5):
+        assert log_in(c, "zhao", "guess guess") == 401
+    token = csrf(c, "/office/login")  # the right password too, while the name is throttled
+    r = c.post("/office/login", data={"csrf": token, "name": "zhao", "password": PASSWORD})
+    assert r.status_code == 401 and "too many attempts" in r.text
+    assert len(events(vault, "access.login_failed")) == 6
+    assert log_in(client(vault), "wang") == 303  # other accounts are not affected
+    t = LoginThrottle(limit=2, window_s=60)
+    t.failed("a", now=0)
+    t.failed("a", now=1)
+    assert t.blocked("a", now=59) and not t.blocked("a", now=62)
+    assert t.failures == {}  # nothing kept once the window has passed
 
 
 def test_csrf_and_origin_are_checked(vault: Vault) -> None:

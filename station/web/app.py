@@ -27,7 +27,7 @@ from starlette.templating import Jinja2Templates
 
 from station.config import Settings
 from station.vault import Vault
-from station.web.auth import Sessions
+from station.web.auth import LoginThrottle, Sessions
 from station.web.feed import StatusFeed
 
 HERE = Path(__file__).parent
@@ -88,6 +88,7 @@ class WebState:
         self.sessions = Sessions(
             settings.web.session_idle_minutes * 60, settings.web.session_max_hours * 3600
         )
+        self.throttle = LoginThrottle()
         self.feed = StatusFeed(vault.run)
         self.templates = make_templates()
         self.secure_cookie = bool(settings.web.tls_cert)

@@ -78,6 +78,39 @@ class Sessions:
                 self.by_id.pop(s.sid, None)
 
 
+class LoginThrottle:
+    """At most ``limit`` failed logins per account name within ``window_s``; then that name is
+    refused without a password check until the window has passed (slows guessing over the
+    network; the refusals are audited by the caller)."""
+
+    def __init__(self, limit: int = 5, window_s: float = 300.0) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.lock = threading.Lock()
+        self.failures: dict[str, list[float]] = {}
+
+    def _recent(self, name: str, now: float) -> list[float]:
+        times = [t for t in self.failures.get(name, []) if now - t < self.window_s]
+        if times:
+            self.failures[name] = times
+        else:
+            self.failures.pop(name, None)  # the table holds only names failing right now
+        return times
+
+    def blocked(self, name: str, now: float | None = None) -> bool:
+        with self.lock:
+            return len(self._recent(name, time.monotonic() if now is None else now)) >= self.limit
+
+    def failed(self, name: str, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self.lock:
+            self.failures[name] = [*self._recent(name, now), now]
+
+    def succeeded(self, name: str) -> None:
+        with self.lock:
+            self.failures.pop(name, None)
+
+
 def csrf_ok(session: WebSession | None, token: Any) -> bool:
     return (
         session is not None

@@ -236,6 +236,17 @@ async def login_submit(request: Request) -> Response:
     def check() -> User | str:
         db = open_catalog(st.vault.catalog_path, migrate=False)
         try:
+            if st.throttle.blocked(name):
+                with write_txn(db):
+                    append(
+                        db,
+                        "access.login_failed",
+                        actor=name,
+                        subject=f"user:{name}",
+                        data={"action": "web.login", "throttled": True},
+                    )
+                log.warning("web.login_throttled", user=name)
+                return "throttled"
             user = authenticate(db, name, password, action="web.login")  # refusals audited
             with write_txn(db):
                 append(
@@ -245,8 +256,10 @@ async def login_submit(request: Request) -> Response:
                     subject=f"user:{user.name}",
                     data={"client": client},
                 )
+            st.throttle.succeeded(name)
             return user
         except StationError as exc:
+            st.throttle.failed(name)
             return exc.render()
         finally:
             db.close()
@@ -262,7 +275,11 @@ async def login_submit(request: Request) -> Response:
             "login.html",
             401,
             next=_next(request),
-            error="用户名或密码错误 / wrong user name or password",
+            error=(
+                "尝试次数过多，请稍后再试 / too many attempts: try again in a few minutes"
+                if result == "throttled"
+                else "用户名或密码错误 / wrong user name or password"
+            ),
         )
         _set_cookie(resp, st, fresh)
         return resp
