@@ -74,9 +74,18 @@ def station_web(
 
 
 def shot(page: Any, name: str) -> Path:
-    """A small PNG of the page for docs/screens/ (the README shows them)."""
-    SCREENS.mkdir(parents=True, exist_ok=True)
-    out = SCREENS / f"{name}.png"
+    """A small PNG of the page: into docs/screens/ (the README shows them) when
+    ``STATION_SCREENSHOTS=1``, else into a temporary folder (a plain test run leaves the
+    committed pictures alone)."""
+    import tempfile
+
+    folder = (
+        SCREENS
+        if os.environ.get("STATION_SCREENSHOTS") == "1"
+        else Path(tempfile.gettempdir()) / "station-screens"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{name}.png"
     page.screenshot(path=str(out), full_page=False)
     from PIL import Image  # reportlab's dependency
 
