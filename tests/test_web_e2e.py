@@ -157,7 +157,9 @@ def test_kiosk_and_office_against_the_daemon(tmp_path: Path) -> None:
         moving = {s[2] for s in seen if s[0] == "1-1" and s[1] == "copying" and 0 < s[2] < s[3]}
         assert len(moving) >= 2, seen  # the bar moved while copying, without a reload
         phases = [s[1] for s in seen if s[0] == "1-1"]
-        assert phases.index("copying") < phases.index("clearing") < phases.index("done")
+        assert phases.index("copying") < phases.index("done")
+        if "clearing" in phases:  # a clearing shorter than one feed tick may be skipped
+            assert phases.index("copying") < phases.index("clearing") < phases.index("done")
 
         # -- clerk finds the footage and asks to view it; the supervisor approves ---------------
         clerk = login(browser, base, "wang")
