@@ -152,6 +152,28 @@ def test_sessions_end(vault: Vault) -> None:
     b = s.login(None, "wang")
     b.login_at = time.monotonic() - 3601
     assert s.get(b.sid) is None and s.by_id == {}
+    # a flood of anonymous visits never grows the table past its cap, nor evicts a login
+    few = Sessions(idle_s=60, max_s=3600, max_anonymous=3)
+    kept = few.login(None, "wang")
+    for _ in range(10):
+        few.new()
+    assert len(few.by_id) == 4 and few.get(kept.sid) is kept
+
+
+def test_a_taken_port_does_not_stop_the_daemon(vault: Vault) -> None:
+    """The docks work without their screen: a port in use is logged, not raised."""
+    import socket
+
+    from station.web.server import WebService
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        svc = WebService(vault, Settings(), f"127.0.0.1:{port}")
+        svc.start()
+        assert not svc.started
+        svc.stop()
 
 
 def test_user_data_is_escaped_and_playback_needs_approval(vault: Vault) -> None:

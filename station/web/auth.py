@@ -34,11 +34,14 @@ class WebSession:
 
 
 class Sessions:
-    """In-memory sessions with an idle limit and an absolute limit."""
+    """In-memory sessions with an idle limit and an absolute limit; at most ``max_anonymous``
+    not-yet-logged-in sessions (a flood of login-page visits evicts the oldest of those, never
+    a logged-in one)."""
 
-    def __init__(self, idle_s: float, max_s: float) -> None:
+    def __init__(self, idle_s: float, max_s: float, max_anonymous: int = 1000) -> None:
         self.idle_s = idle_s
         self.max_s = max_s
+        self.max_anonymous = max_anonymous
         self.lock = threading.Lock()
         self.by_id: dict[str, WebSession] = {}
 
@@ -60,6 +63,9 @@ class Sessions:
     def new(self) -> WebSession:
         s = WebSession(secrets.token_urlsafe(32), secrets.token_urlsafe(32))
         with self.lock:
+            anonymous = [k for k, v in self.by_id.items() if v.user is None]
+            for key in anonymous[: max(0, len(anonymous) - self.max_anonymous + 1)]:
+                del self.by_id[key]  # dicts keep insertion order: the oldest go first
             self.by_id[s.sid] = s
         return s
 
