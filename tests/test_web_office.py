@@ -237,10 +237,10 @@ def test_kiosk_view_words_and_time_left() -> None:
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze")
 def test_web_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
     unit = Path(__file__).resolve().parents[1] / "systemd" / "station-web.service"
-    station = shutil.which("station") or sys.executable
-    text = unit.read_text().replace("/usr/local/bin/station", station)
-    if not shutil.which("station"):
-        text = text.replace(f"{station} --home", f"{station} -m station --home")
+    text = unit.read_text().replace(
+        "/usr/bin/station --home", f"{sys.executable} -m station --home"
+    )
+    assert "User=station" in text and "[Install]" not in text  # never started beside the daemon
     copy = tmp_path / "station-web.service"
     copy.write_text(text)
     proc = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True)
