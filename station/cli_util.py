@@ -158,8 +158,50 @@ def time_header(zh: str, en: str, tz: str) -> str:
     return f"{zh}（{zone_zh}）/ {en} ({zone_en})"
 
 
+# a stored time (ISO 8601, UTC with Z or an offset) as it reaches a table cell
+_STORED_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def display_tz() -> str:
+    """The station's zone for people (``station.timezone``) from the running command's App;
+    Asia/Shanghai when there is none or the settings cannot be read."""
+    ctx = click.get_current_context(silent=True)
+    app = ctx.find_object(App) if ctx is not None else None
+    if app is not None:
+        try:
+            return app.settings.station.timezone
+        except StationError:
+            pass
+    return "Asia/Shanghai"
+
+
+def people_rows(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], tz: str
+) -> tuple[list[str], list[list[Any]]]:
+    """Stored times in cells become the station's wall clock; the header of each such column
+    names the zone once (``时间（北京时间）/ at``)."""
+    from station.timeutil import human_time, zone_words
+
+    out = [list(r) for r in rows]
+    converted: set[int] = set()
+    for r in out:
+        for i, v in enumerate(r):
+            if isinstance(v, str) and _STORED_TIME.match(v):
+                r[i] = human_time(v, tz)
+                converted.add(i)
+    zone_zh = zone_words(tz).split(" / ")[0]
+    heads = list(headers)
+    for i in converted:
+        if i < len(heads) and zone_zh not in heads[i]:
+            zh, sep, en = heads[i].partition(" / ")
+            heads[i] = f"{zh}（{zone_zh}）{sep}{en}" if sep else f"{zh}（{zone_zh}）"
+    return heads, out
+
+
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    click.echo(format_table(headers, rows))
+    """A table for people: stored times shown in 北京时间 (see ``people_rows``), 120 columns."""
+    heads, body = people_rows(headers, rows, display_tz())
+    click.echo(format_table(heads, body))
 
 
 def handle_errors(f: F) -> F:
