@@ -173,3 +173,23 @@ def test_tables_fit_120_columns() -> None:
     flat = "".join(text.split())
     assert "x" * 300 in "".join(c for c in flat if c == "x") and "a2d9b6465fccba6c" in text
     assert "2026-03-01 16:00:00" in text
+
+
+def test_disc_plan_warns_of_missing_derivatives_and_existing_jobs(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    run(vault, "init")
+    sha = add_recording(vault, db, recorded_at="2026-03-01T08:00:00.000000Z")
+    run(vault, "cases", "create", "2026-0009", "--name", "案")
+    run(vault, "cases", "link", "2026-0009", sha[:8])
+    run(vault, "cases", "mark-long-term", "2026-0009", "--reason", "2")
+    out = run(vault, "disc", "plan", "2026-0009")
+    assert "without an archival derivative" in out and sha[:16] in out
+    with db.conn:
+        db.execute(
+            "insert into disc_jobs (id, state, media, out_dir, discs_total, bytes_total, plan,"
+            " created_at, created_by) values (7, 'verified', 'dvd', '/x', 1, 1, '{}',"
+            " '2026-03-02T00:00:00.000000Z', 'x')"
+        )
+        db.execute("insert into disc_job_cases (job_id, case_number) values (7, '2026-0009')")
+    assert "already has disc job 7" in run(vault, "disc", "plan", "2026-0009")

@@ -136,6 +136,8 @@ def plan_cmd(
         )
         return
     click.echo(f"{m.label}: {len(plan.discs)} 张光盘 / discs, ×2 份 / copies (R12)")
+    for line in _plan_notes(app, list(cases), plan):
+        click.echo(line)
     print_table(
         ["光盘 disc", "案件 cases", "文件 files", "大小 size"],
         [
@@ -476,6 +478,34 @@ def report_discs(
             for r in rows
         ],
     )
+
+
+def _plan_notes(app: App, cases: list[str], plan: Any) -> list[str]:
+    """What a clerk should know before building: jobs these cases already have, and originals
+    whose archival derivative is not done yet (the disc would carry the original only)."""
+    marks = ",".join("?" * len(cases))
+    notes = [
+        f"注意 / note: 案件 {r[0]} 已有光盘任务 / already has disc job {r[1]} ({r[2]})"
+        " — `station disc show`"
+        for r in app.db.execute(
+            "select jc.case_number, j.id, j.state from disc_jobs j join disc_job_cases jc"
+            f" on jc.job_id = j.id where jc.case_number in ({marks}) and j.state != 'failed'"
+            " order by j.id",
+            cases,
+        ).fetchall()
+    ]
+    files = [f for d in plan.discs for _, f in d.files]
+    originals = {f.recording_sha256 for f in files if f.role == "original"}
+    with_derivative = {f.recording_sha256 for f in files if f.role != "original"}
+    missing = sorted(originals - with_derivative)
+    if missing:
+        shown = ", ".join(sha[:16] for sha in missing[:5]) + (" …" if len(missing) > 5 else "")
+        notes.append(
+            f"警告 / warning: {len(missing)} 段录像尚无存档转码，光盘将只含原始录像 / recordings"
+            f" without an archival derivative yet (disc would hold the original only): {shown}"
+            " — `station transcode run-once` first"
+        )
+    return notes
 
 
 def _discs_report(rows: list[dict[str, Any]], yes: dict[bool, str]) -> Any:
