@@ -121,3 +121,12 @@ def test_disc_and_spotcheck_reports_have_formats(home: Vault, tmp_path: Path) ->
     import openpyxl
 
     assert openpyxl.load_workbook(xlsx).sheetnames[1] == "光盘"
+
+
+def test_device_report_counts_recordings_and_bytes(home: Vault) -> None:
+    data = json.loads(run(home, "report", "devices", *NOW, "--json"))
+    rows = {r["device"]: r for r in data["sections"][0]["rows"]}
+    # the fixture's three recordings came from DSJ0001, 256 bytes each, ingested in the window
+    assert rows["DSJ0001"]["recordings"] == 3
+    assert rows["DSJ0001"]["gigabytes"] == round(3 * 256 / 1e9, 2)
+    assert "录像数 / recordings" in run(home, "report", "devices", *NOW)
