@@ -1,0 +1,86 @@
+"""Custody at the dock: a recorder is cleared only against vault copies proven in this session,
+and the intent to clear is audited before the first unlink (DESIGN.md invariant 2, R7)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+from dock_support import is_root, make_recorder_volume, read_loop
+from test_dock_session import SECRET, docked, enrol, run_session  # noqa: F401 (fixture)
+from test_ingest_custody import _flip_byte
+
+from station.config import Settings
+from station.ingest import IngestContext, ingest_volume
+from station.recorder.simulator import SimConfig
+from station.vault import Vault
+from station.verify.run import run_verify
+
+pytestmark = pytest.mark.skipif(not is_root(), reason="needs root for loop devices and mounts")
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_redock_against_rotten_vault_copy_repairs_before_clearing(
+    vault: Vault, db: sqlite_utils.Database, docked: Any, tmp_path: Path
+) -> None:
+    """Flip one byte of a stored original, dock the same recorder again: the recorder's copy is
+    the only good one. It is cleared only after the vault's file was replaced by this session's
+    verified copy — never against the rotten file (invariant 2)."""
+    content = make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001")
+    enrol(db, "ZFY0001", "100001")
+    ingest_volume(vault, db, Settings(), content, IngestContext(kind="cli"), actor="t")
+    sha, rel = db.execute("select sha256, vault_path from recordings limit 1").fetchone()
+    _flip_byte(vault.home / rel)
+
+    st = docked(SimConfig(serial="ZFY0001", secret=SECRET), content)
+    out = run_session(vault, st)
+    assert out.state == "done", out.flags
+    # whatever was cleared has a good copy in the vault under its hash
+    assert _sha(vault.home / rel) == sha
+    assert len(out.cleared) == 3 and read_loop(st.loop, tmp_path) == {}
+    for r in db.execute("select sha256, vault_path from recordings"):
+        assert _sha(vault.home / r[1]) == r[0]
+    assert (
+        db.execute("select count(*) from audit_log where event = 'vault.repaired'").fetchone()[0]
+        == 1
+    )
+    report = run_verify(vault, db, Settings())
+    assert report.ok and report.counts().get("vault.repaired") == 1
+
+
+def test_clearing_intent_is_audited_before_the_first_unlink(
+    vault: Vault, db: sqlite_utils.Database, docked: Any, tmp_path: Path
+) -> None:
+    """The intent (every file, with its hash) is committed before anything is deleted, and the
+    per-file result names the intent (R7)."""
+    content = make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001")
+    enrol(db, "ZFY0001", "100001")
+    st = docked(SimConfig(serial="ZFY0001", secret=SECRET), content)
+    out = run_session(vault, st)
+    assert len(out.cleared) == 3
+    rows = list(
+        db.query(
+            "select seq, event, data from audit_log where subject = ? order by seq",
+            [f"session:{out.session_id}"],
+        )
+    )
+    events = [r["event"] for r in rows]
+    assert events.index("dock.clear_intent") < events.index("dock.cleared")
+    import json
+
+    intent = rows[events.index("dock.clear_intent")]
+    result = json.loads(rows[events.index("dock.cleared")]["data"])
+    listed = json.loads(intent["data"])["files"]
+    assert sorted(f["path"] for f in listed) == sorted(result["files"])
+    assert all(len(f["sha256"]) == 64 for f in listed)
+    assert result["intent_seq"] == intent["seq"] and result["left"] == []
+    row = db.execute(
+        "select clearing, cleared from sessions where id = ?", [out.session_id]
+    ).fetchone()
+    assert tuple(row) == ("done", 3)
