@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import sqlite_utils
 from dock_support import is_root, make_recorder_volume, read_loop
-from test_dock_session import SECRET, docked, enrol, run_session  # noqa: F401 (fixture)
+from test_dock_session import SECRET, enrol, run_session
+from test_dock_session import docked as docked_fixture  # noqa: F401 (the `docked` fixture)
 from test_ingest_custody import _flip_byte
 
 from station.config import Settings
