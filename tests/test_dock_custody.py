@@ -10,8 +10,12 @@ from typing import Any
 import pytest
 import sqlite_utils
 from dock_support import is_root, make_recorder_volume, read_loop
-from test_dock_session import SECRET, enrol, run_session
-from test_dock_session import docked as docked_fixture  # noqa: F401 (the `docked` fixture)
+from test_dock_session import (
+    SECRET,
+    docked,  # noqa: F401 (a fixture, used by name)
+    enrol,
+    run_session,
+)
 from test_ingest_custody import _flip_byte
 
 from station.config import Settings
@@ -28,7 +32,10 @@ def _sha(p: Path) -> str:
 
 
 def test_redock_against_rotten_vault_copy_repairs_before_clearing(
-    vault: Vault, db: sqlite_utils.Database, docked: Any, tmp_path: Path
+    vault: Vault,
+    db: sqlite_utils.Database,
+    docked: Any,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     """Flip one byte of a stored original, dock the same recorder again: the recorder's copy is
     the only good one. It is cleared only after the vault's file was replaced by this session's
@@ -56,7 +63,10 @@ def test_redock_against_rotten_vault_copy_repairs_before_clearing(
 
 
 def test_clearing_intent_is_audited_before_the_first_unlink(
-    vault: Vault, db: sqlite_utils.Database, docked: Any, tmp_path: Path
+    vault: Vault,
+    db: sqlite_utils.Database,
+    docked: Any,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     """The intent (every file, with its hash) is committed before anything is deleted, and the
     per-file result names the intent (R7)."""
