@@ -4,11 +4,13 @@ and the intent to clear is audited before the first unlink (DESIGN.md invariant 
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlite_utils
+from custody_support import run_station
 from dock_support import is_root, make_recorder_volume, read_loop
 from test_dock_session import (
     SECRET,
@@ -21,10 +23,27 @@ from test_ingest_custody import _flip_byte
 from station.config import Settings
 from station.ingest import IngestContext, ingest_volume
 from station.recorder.simulator import SimConfig
+from station.status import StatusBoard
 from station.vault import Vault
 from station.verify.run import run_verify
 
 pytestmark = pytest.mark.skipif(not is_root(), reason="needs root for loop devices and mounts")
+
+
+class PausingBoard(StatusBoard):
+    """The dock's status board, which holds the session's copier after its first file (the
+    copy staged, not yet committed) until the test lets it go."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.reached = threading.Event()
+        self.go = threading.Event()
+
+    def update(self, slot: str, **fields: Any) -> None:
+        super().update(slot, **fields)
+        if fields.get("files_done", 0) >= 1 and not self.go.is_set():
+            self.reached.set()
+            assert self.go.wait(120)
 
 
 def _sha(p: Path) -> str:
@@ -95,3 +114,39 @@ def test_clearing_intent_is_audited_before_the_first_unlink(
         "select clearing, cleared from sessions where id = ?", [out.session_id]
     ).fetchone()
     assert tuple(row) == ("done", 3)
+
+
+def test_cli_ingest_during_a_dock_session(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    docked: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """DESIGN.md invariant 8: `station ingest` started while a dock session is copying (its
+    first file staged, uncommitted) must not reap the session's staging nor close it; both end
+    well, each file is stored once and the recorder is cleared against proven copies."""
+    content = make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001", clips=4)
+    enrol(db, "ZFY0001", "100001")
+    st = docked(SimConfig(serial="ZFY0001", secret=SECRET), content)
+    board = PausingBoard(vault.run / "status.json")
+    result: list[Any] = []
+    t = threading.Thread(target=lambda: result.append(run_session(vault, st, board=board)))
+    t.start()
+    try:
+        assert board.reached.wait(120)
+        assert list(vault.staging.rglob("*.part"))  # the session's copy, staged
+        code, _out, err = run_station(vault.home, "ingest", str(content), "--json")
+        assert code == 0 and "Traceback" not in err, err
+    finally:
+        board.go.set()
+        t.join(120)
+    out = result[0]
+    assert out.state == "done", (out.flags, out.message)
+    assert len(out.cleared) == 4 and read_loop(st.loop, tmp_path) == {}
+    states = [r[0] for r in db.execute("select state from sessions order by id")]
+    assert states == ["done", "done"]
+    assert db.execute("select count(*) from recordings").fetchone()[0] == 4
+    assert len([p for p in vault.originals.rglob("*") if p.is_file()]) == 4
+    report = run_verify(vault, db, Settings())
+    assert report.ok, report.counts()
+    assert list(vault.staging.iterdir()) == []
