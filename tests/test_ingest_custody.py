@@ -4,7 +4,11 @@ R7). Real `station` processes, races widened with strace (HARNESS.md)."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import signal
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ import sqlite_utils
 from custody_support import (
     SLOW,
     errors_of,
+    kill9,
     make_clips,
     need_strace,
     query,
@@ -22,7 +27,9 @@ from custody_support import (
     wait_for,
 )
 
+from station.catalog import open_catalog
 from station.config import Settings
+from station.errors import VaultFullError
 from station.ingest import IngestContext, ingest_volume
 from station.vault import Vault
 from station.verify.run import run_verify
@@ -100,3 +107,98 @@ def test_rotten_vault_copy_is_repaired_never_trusted(
     assert after.ok and after.counts().get("file.changed") is None
     assert after.counts()["vault.repaired"] == 1
     assert list(vault.staging.iterdir()) == []
+
+
+def _staged(home: Path) -> bool:
+    return any((home / "staging").rglob("*.part"))
+
+
+def _linked_uncommitted(home: Path) -> bool:
+    return bool(stored_files(home)) and not query(home, "select 1 from recordings")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("step", "reached"),
+    [("copying", _staged), ("named, not committed", _linked_uncommitted)],
+)
+def test_kill9_during_ingest_then_ingest_again(
+    tmp_path: Path, step: str, reached: Callable[[Path], bool]
+) -> None:
+    """kill -9 at each step of an ingest (strace holds each rename and flush, HARNESS.md); the
+    next run reaps what the dead owner left, closes its session as interrupted and stores every
+    file once: `station verify` is clean (invariant 8, R7)."""
+    need_strace()
+    home = tmp_path / "home"
+    clips = make_clips(tmp_path / "clips", 8)
+    assert run_station(home, "init")[0] == 0
+    p = station(home, "ingest", str(tmp_path / "clips"), "--json", strace=SLOW)
+    try:
+        wait_for(step, lambda: reached(home))
+    finally:
+        kill9(p)
+    code, _out, err = run_station(home, "ingest", str(tmp_path / "clips"), "--json")
+    assert code == 0 and "Traceback" not in err, err
+    states = [r[0] for r in query(home, "select state from sessions order by id")]
+    assert states == ["interrupted", "done"]
+    assert list((home / "staging").iterdir()) == []
+    assert {r[0] for r in query(home, "select sha256 from recordings")} == set(clips.values())
+    assert len(stored_files(home)) == 8
+    report = verify(home)
+    assert errors_of(report) == [], report["counts"]
+
+
+@pytest.mark.root
+def test_sparse_50gb_file_refused_before_a_byte_is_copied(
+    small_vault: Vault, settings: Settings, tmp_path: Path
+) -> None:
+    """A 50 GB sparse file on a 24 MiB vault: refused at once by the free-space check (not
+    copied densely until the disk is full); the files that fit are stored and verified."""
+    db = open_catalog(small_vault.catalog_path)
+    vol = tmp_path / "v"
+    vol.mkdir()
+    (vol / "A.MP4").write_bytes(os.urandom(100_000))
+    with open(vol / "B.MP4", "wb") as f:
+        f.truncate(50 * 1000**3)
+    (vol / "C.MP4").write_bytes(os.urandom(100_000))
+    with pytest.raises(VaultFullError) as e:
+        ingest_volume(small_vault, db, settings, vol, IngestContext(kind="cli"), actor="t")
+    rep = e.value.report  # type: ignore[attr-defined]
+    assert rep.bytes_read == 200_000  # not one byte of the sparse file was read
+    by_name = {f.rel: f for f in rep.files}
+    assert by_name["B.MP4"].outcome == "failed" and "free space" in (by_name["B.MP4"].error or "")
+    assert {by_name["A.MP4"].outcome, by_name["C.MP4"].outcome} == {"new"}
+    assert len(rep.verified_sources()) == 2
+    assert list(small_vault.staging.iterdir()) == []
+    state = db.execute("select state from sessions").fetchone()[0]
+    assert state == "failed"
+    db.close()
+
+
+def _child_of(pid: int) -> int:
+    """The station process strace started (its only child)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(children[0])
+
+
+@pytest.mark.slow
+def test_sigterm_during_ingest_cleans_staging_and_ends_the_session(tmp_path: Path) -> None:
+    """SIGTERM mid-copy: this run's partial copies go, what it verified is committed, and its
+    session ends as interrupted — not left running until the next start-up."""
+    need_strace()
+    home = tmp_path / "home"
+    make_clips(tmp_path / "clips", 30, size=100_000)
+    assert run_station(home, "init")[0] == 0
+    slow_copy = [*SLOW, "-e", "inject=write:delay_exit=50000"]  # every chunk written slowly
+    p = station(home, "ingest", str(tmp_path / "clips"), "--json", strace=slow_copy)
+    wait_for("a staged copy", lambda: _staged(home))
+    wait_for("the station under strace", lambda: bool(Path(f"/proc/{p.pid}/task").exists()))
+    os.kill(_child_of(p.pid), signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    assert p.returncode == 2, (out, err)
+    assert json.loads(out)["aborted"] == "stopped"
+    assert query(home, "select state from sessions") == [("interrupted",)]
+    assert list((home / "staging").iterdir()) == []
+    report = verify(home)
+    assert errors_of(report) == [], report["counts"]
