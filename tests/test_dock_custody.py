@@ -150,3 +150,60 @@ def test_cli_ingest_during_a_dock_session(
     report = run_verify(vault, db, Settings())
     assert report.ok, report.counts()
     assert list(vault.staging.iterdir()) == []
+
+
+def test_clearing_failing_part_way_records_what_went(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    """A recorder file that cannot be deleted (immutable) stops clearing part-way: the intent
+    was audited first, and the result names each file that went and each that stayed; the
+    session stores the real count, never 0 (R7)."""
+    import shutil
+    import subprocess
+
+    from station.usb_dock import registry
+    from station.usb_dock.slots import SlotState
+
+    registry.enrol(
+        db,
+        "ZFY0001",
+        officer_id="100001",
+        unit_id="110101000001",
+        actor="admin",
+        driver="mass-storage",
+        usb_serial="USB123",
+    )
+    vol = tmp_path / "ms"
+    shutil.copytree(make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001"), vol)
+    media = sorted(p for p in vol.rglob("*.MP4"))
+    stuck = media[1]
+    subprocess.run(["chattr", "+i", str(stuck)], check=True)
+    try:
+        st = SlotState(
+            "3-1",
+            storage=str(vol),
+            fstype=None,
+            recorder=True,
+            driver="mass-storage",
+            usb_serial="USB123",
+        )
+        st.storage_ready.set()
+        out = run_session(vault, st)
+    finally:
+        subprocess.run(["chattr", "-i", str(stuck)], check=True)
+    assert stuck.exists() and not media[0].exists()
+    assert out.cleared == [str(media[0].relative_to(vol))]
+    row = db.execute(
+        "select cleared, clearing from sessions where id = ?", [out.session_id]
+    ).fetchone()
+    assert tuple(row) == (1, "done")
+    result = db.execute(
+        "select data from audit_log where event = 'dock.cleared' and subject = ?",
+        [f"session:{out.session_id}"],
+    ).fetchone()
+    assert result is not None
+    import json
+
+    data = json.loads(result[0])
+    assert data["files"] == out.cleared and str(stuck.relative_to(vol)) in data["left"]
+    assert data["error"] and "device_error" in [f["code"] for f in out.flags]
