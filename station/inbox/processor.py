@@ -20,12 +20,12 @@ import sqlite_utils
 from station import audit
 from station.catalog import write_txn
 from station.config import Settings
+from station.custody import Owner
 from station.errors import StationError
 from station.inbox import store
 from station.inbox.errfiles import clear_error, write_error
 from station.inbox.scan import ERROR_SUFFIX, DropListing, Entry, scan_drop
 from station.inbox.sidecar import DropDetails, SidecarError, parse_sidecar, sidecar_paths
-from station.ingest.custody import Owner
 from station.log import get
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault

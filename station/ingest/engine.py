@@ -40,6 +40,7 @@ from station import audit
 from station.audit.seal import recording_seal
 from station.catalog import write_txn
 from station.config import Settings
+from station.custody import Owner, WriterLock, owner_alive, reap_dead_owners
 from station.errors import IngestError, StationError, VaultFullError, VolumeGoneError
 from station.hashing.copy import (
     PIPELINE_MIN,
@@ -53,7 +54,6 @@ from station.hashing.copy import (
     syncfs,
 )
 from station.hashing.copy import copy_and_hash as _copy_and_hash
-from station.ingest.custody import Owner, WriterLock, owner_alive, reap_dead_owners
 from station.ingest.media import damage_check, ext_of
 from station.ingest.model import (
     FileResult,

@@ -18,8 +18,8 @@ import sqlite_utils
 from station.audit.log import append as audit
 from station.catalog import open_catalog, write_txn
 from station.config import Settings
+from station.custody import Owner
 from station.errors import DeviceError, StationError, VaultFullError, VolumeGoneError
-from station.ingest.custody import Owner
 from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
 from station.log import get
 from station.recorder.base import Identity, RecorderDriver
@@ -105,7 +105,12 @@ class DockSession:
             cur = self.db.execute(
                 "insert into sessions (kind, slot, driver, started_at, state, owner) values"
                 " ('dock', ?, ?, ?, 'running', ?)",
-                [self.slot, self.state.driver, to_iso(utcnow()), self.owner_.id],
+                [
+                    self.slot,
+                    self.state.driver,
+                    to_iso(utcnow()),
+                    self.owner.id if self.owner else None,
+                ],
             )
             self.session_id = int(cur.lastrowid or 0)
             audit(
@@ -120,16 +125,23 @@ class DockSession:
     def run(self) -> Outcome:
         # DESIGN.md invariant 8: the session and its staging belong to this live owner until
         # the session row is closed; recovery elsewhere leaves them alone meanwhile.
-        self.owner = Owner.acquire(self.vault, "dock")
+        no_owner: StationError | None = None
+        try:
+            self.owner = Owner.acquire(self.vault, "dock")
+        except StationError as exc:  # e.g. the vault's disk is full: the session says so
+            no_owner = exc
         try:
             self.db = open_catalog(self.vault.catalog_path)
         except BaseException:
-            self.owner.release()
+            if self.owner is not None:
+                self.owner.release()
             raise
         try:
             self._open_row()
             log.info("session.started", session_id=self.session_id, slot=self.slot)
             try:
+                if no_owner is not None:
+                    raise no_owner
                 outcome = self._run()
             except Exception as exc:  # the error boundary: one slot's failure stays here
                 outcome = self._fail(exc)
@@ -146,7 +158,8 @@ class DockSession:
             if self.device_id is not None:
                 self.claims.release(self.device_id, self.state)
             self.db.close()
-            self.owner.release()
+            if self.owner is not None:
+                self.owner.release()
 
     def _fail(self, exc: Exception) -> Outcome:
         if self.state.gone.is_set() or isinstance(exc, VolumeGoneError):

@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit.tree import Entry
-from station.ingest.custody import owner_alive
+from station.custody import owner_alive
 from station.vault import Vault
 from station.verify.findings import Finding
 

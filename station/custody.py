@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from station.errors import IngestError
+from station.errors import IngestError, VaultFullError
 from station.log import get
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
@@ -73,6 +73,16 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
+def _staging_error(exc: OSError, where: Path) -> IngestError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return VaultFullError(
+            "the vault's disk is full; nothing was copied / 存储已满",
+            where=str(where),
+            hint="free space or extend the vault; the recorder was not cleared",
+        )
+    return IngestError(f"cannot create a staging folder: {exc.strerror}", where=str(where))
+
+
 class Owner:
     """The live owner of one run's in-flight work (see the module docstring)."""
 
@@ -96,9 +106,8 @@ class Owner:
             tmp.mkdir()
             fd = os.open(tmp / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            raise IngestError(
-                f"cannot create a staging folder: {exc.strerror}", where=str(tmp)
-            ) from exc
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise _staging_error(exc, tmp) from exc
         fcntl.flock(fd, fcntl.LOCK_EX)  # new and unique: never contended
         info = {
             "kind": kind,
@@ -113,9 +122,7 @@ class Owner:
         except OSError as exc:
             os.close(fd)
             shutil.rmtree(tmp, ignore_errors=True)
-            raise IngestError(
-                f"cannot create a staging folder: {exc.strerror}", where=str(tmp)
-            ) from exc
+            raise _staging_error(exc, tmp) from exc
         log.debug("custody.owner_acquired", owner=owner_id, kind=kind)
         return cls(vault, owner_id, fd)
 
