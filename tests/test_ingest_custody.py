@@ -202,3 +202,33 @@ def test_sigterm_during_ingest_cleans_staging_and_ends_the_session(tmp_path: Pat
     assert list((home / "staging").iterdir()) == []
     report = verify(home)
     assert errors_of(report) == [], report["counts"]
+
+
+def test_recovery_touches_only_what_a_dead_owner_left(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    """Invariant 8 at the smallest scale: a live owner's staging folder and session survive any
+    number of recoveries; once its lock is gone (the process died: here, the descriptor closed
+    without the owner's own clean-up) both are reaped."""
+    from station.custody import Owner, owner_alive
+    from station.ingest import recover_at_startup
+
+    owner = Owner.acquire(vault, "cli")
+    part = owner.part()
+    part.write_bytes(b"half a copy")
+    with db.conn:
+        db.execute(
+            "insert into sessions (kind, started_at, state, owner)"
+            " values ('cli', 'x', 'running', ?)",
+            [owner.id],
+        )
+    for _ in range(2):
+        assert recover_at_startup(vault, db) == {"staging_reaped": 0, "sessions_interrupted": 0}
+    assert part.exists() and owner_alive(vault, owner.id)
+    assert db.execute("select state from sessions").fetchone()[0] == "running"
+    os.close(owner._fd)  # type: ignore[arg-type]  # dies without cleaning up
+    owner._fd = None
+    assert not owner_alive(vault, owner.id)
+    assert recover_at_startup(vault, db) == {"staging_reaped": 1, "sessions_interrupted": 1}
+    assert not part.exists() and list(vault.staging.iterdir()) == []
+    assert db.execute("select state from sessions").fetchone()[0] == "interrupted"
