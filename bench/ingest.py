@@ -42,8 +42,8 @@ def child(home: str, src: str, verify: str) -> None:
     if verify == "noverify":
         vault.settings_path.write_text(
             "[ingest]\nverify_after_write = false\n"
-            "[dock]\nclear_policy = \"off\"\n"
-            "[inbox]\nafter_verify = \"keep\"\n"
+            '[dock]\nclear_policy = "off"\n'
+            '[inbox]\nafter_verify = "keep"\n'
         )
     db = open_catalog(vault.catalog_path)
     rep = ingest_volume(
