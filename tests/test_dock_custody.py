@@ -207,3 +207,84 @@ def test_clearing_failing_part_way_records_what_went(
     data = json.loads(result[0])
     assert data["files"] == out.cleared and str(stuck.relative_to(vol)) in data["left"]
     assert data["error"] and "device_error" in [f["code"] for f in out.flags]
+
+
+_SESSION = """
+import sys
+from pathlib import Path
+from station.config import Settings
+from station.status import StatusBoard
+from station.usb_dock.session import DockSession
+from station.usb_dock.slots import DeviceClaims, SlotState
+from station.vault import Vault
+
+vault = Vault(Path(sys.argv[1]))
+st = SlotState("3-1", storage=sys.argv[2], fstype=None, recorder=True, driver="mass-storage",
+               usb_serial="USB123")
+st.storage_ready.set()
+DockSession(vault, Settings(), st, StatusBoard(vault.run / "status.json"), DeviceClaims()).run()
+"""
+
+
+def test_kill9_between_clear_intent_and_unlinks(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    """A dock session in its own process, killed -9 after `dock.clear_intent` is committed and
+    before its first unlink (strace holds every unlink 5 s): the recorder still has every file,
+    the session shows the clearing unfinished, `station verify` reports the intent without result
+    and the next start-up marks it interrupted (DESIGN.md invariant 2, R7)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from custody_support import errors_of, kill9, need_strace, query, verify, wait_for
+
+    from station.ingest import recover_at_startup
+    from station.usb_dock import registry
+    from station.usb_dock.mount import is_mountpoint
+
+    need_strace()
+    registry.enrol(
+        db,
+        "ZFY0001",
+        officer_id="100001",
+        unit_id="110101000001",
+        actor="admin",
+        driver="mass-storage",
+        usb_serial="USB123",
+    )
+    vol = tmp_path / "ms"
+    shutil.copytree(make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001"), vol)
+    before = sorted(str(p.relative_to(vol)) for p in vol.rglob("*") if p.is_file())
+    cmd = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "inject=unlink:delay_enter=5000000"]
+    p = subprocess.Popen(
+        [*cmd, sys.executable, "-c", _SESSION, str(vault.home), str(vol)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_for(
+            "the clearing intent",
+            lambda: bool(
+                query(vault.home, "select 1 from audit_log where event = 'dock.clear_intent'")
+            ),
+            timeout=120,
+        )
+    finally:
+        kill9(p)
+        mnt = vault.run / "mnt"
+        for mp in mnt.iterdir() if mnt.is_dir() else []:
+            if is_mountpoint(mp):
+                subprocess.run(["umount", "-l", str(mp)], check=False)
+    assert sorted(str(p.relative_to(vol)) for p in vol.rglob("*") if p.is_file()) == before
+    ((sid, clearing, state),) = query(vault.home, "select id, clearing, state from sessions")
+    assert (clearing, state) == ("intent", "running")
+    report = verify(vault.home)
+    assert errors_of(report) == [], report["counts"]
+    unfinished = [f for f in report["findings"] if f["code"] == "clear.unfinished"]
+    assert [f["subject"] for f in unfinished] == [f"session:{sid}"]
+    assert recover_at_startup(vault, db)["sessions_interrupted"] == 1
+    row = db.execute("select clearing, state, message from sessions").fetchone()
+    assert row[0] == "interrupted" and row[1] == "interrupted" and "clearing" in row[2]
