@@ -28,6 +28,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -40,6 +41,7 @@ log = get()
 
 LOCK_NAME = "lock"
 INFO_NAME = "owner.json"
+NAMING_NAME = "naming"  # vault paths a batch is about to name, until its commit
 _ID = re.compile(r"^o-[0-9a-f]{32}$")
 _NEW = re.compile(r"^\.new-o-[0-9a-f]{32}$")
 
@@ -136,6 +138,21 @@ class Owner:
     def alive(self) -> bool:
         return self._fd is not None
 
+    def naming(self, paths: list[Path]) -> None:
+        """Write down (durably) the vault paths this owner is about to create, before it
+        creates them: if it dies before their catalog commit, recovery removes the ones no
+        catalog row claims (never stored, never verified, their sources never cleared)."""
+        tmp = self.dir / f".{NAMING_NAME}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("".join(f"{p.relative_to(self.vault.home)}\n" for p in paths))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.dir / NAMING_NAME)
+
+    def named_committed(self) -> None:
+        """The batch's rows are committed: nothing left to take back."""
+        (self.dir / NAMING_NAME).unlink(missing_ok=True)
+
     def release(self) -> None:
         """Remove what this owner left in staging, then drop the lock (idempotent)."""
         if self._fd is None:
@@ -178,9 +195,11 @@ def owner_alive(vault: Vault, owner_id: str | None) -> bool:
         os.close(fd)  # closing drops a lock this call took
 
 
-def reap_dead_owners(vault: Vault) -> int:
+def reap_dead_owners(vault: Vault, uncommitted: Callable[[list[Path]], None] | None = None) -> int:
     """Remove the staging folders of dead owners (and loose partial copies of older versions);
-    return how many partial copies went. Live owners' folders are never touched."""
+    return how many partial copies went. Live owners' folders are never touched. A dead owner
+    that died between naming files in the vault and committing them left their paths in its
+    ``naming`` file: ``uncommitted`` gets them (while the dead owner's lock is held here)."""
     reaped = 0
     if not vault.staging.is_dir():
         return 0
@@ -198,6 +217,11 @@ def reap_dead_owners(vault: Vault) -> int:
         try:
             if not _try_lock(fd):
                 continue  # alive
+            journal = p / NAMING_NAME
+            if uncommitted is not None and journal.is_file():
+                lines = journal.read_text("utf-8").splitlines()
+                named = [vault.home / line for line in lines if line and ".." not in line]
+                uncommitted(named)
             for f in p.iterdir():
                 if f.name != LOCK_NAME:
                     reaped += f.suffix == ".part"

@@ -137,10 +137,18 @@ def test_kill9_during_ingest_then_ingest_again(
         wait_for(step, lambda: reached(home))
     finally:
         kill9(p)
+    # the next start-up (any `station ingest`) reaps what the dead owner left: staging, and
+    # files it named in the vault but never committed — verify is clean before any re-ingest
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run_station(home, "ingest", str(empty), "--json")[0] == 0
+    assert list((home / "staging").iterdir()) == []
+    report = verify(home)
+    assert errors_of(report) == [], report["counts"]
     code, _out, err = run_station(home, "ingest", str(tmp_path / "clips"), "--json")
     assert code == 0 and "Traceback" not in err, err
     states = [r[0] for r in query(home, "select state from sessions order by id")]
-    assert states == ["interrupted", "done"]
+    assert states == ["interrupted", "done", "done"]
     assert list((home / "staging").iterdir()) == []
     assert {r[0] for r in query(home, "select sha256 from recordings")} == set(clips.values())
     assert len(stored_files(home)) == 8

@@ -476,6 +476,8 @@ class _Run:
                 linked: list[Path] = []
                 try:
                     here: dict[Path, bool] = {}
+                    if staged_any:
+                        self.owner.naming([self._final(s) for s in staged_any if s.staged])
                     for s in batch:
                         results.append(self._place(s, linked, here))
                     if linked or staged_any:
@@ -483,6 +485,7 @@ class _Run:
                         # instead of an fsync per content-addressed folder
                         syncfs(self.vault.originals)
                     self._write_rows(results)
+                    self.owner.named_committed()
                 except BaseException:
                     # committed nowhere, and no other run could count these names as stored
                     # while this run held the writer lock: take back what this batch linked
@@ -923,7 +926,26 @@ def recover_at_startup(
     clearing intents they never completed (DESIGN.md invariant 8). Work of a live owner — another
     ``station ingest``, a dock session, an inbox pass, in this process or another — is never
     touched, so this is safe to run at any time."""
-    reaped = reap_dead_owners(vault)
+
+    def uncommitted(paths: list[Path]) -> None:
+        # a dead owner named these in originals/ and died before committing their rows; a
+        # file no catalog row claims was never stored nor verified (its source was never
+        # cleared): it goes. Under the writer lock no run commits a row for it meanwhile.
+        with WriterLock(vault):
+            for path in paths:
+                try:
+                    rel = str(path.relative_to(vault.home))
+                except ValueError:
+                    continue
+                claimed = db.execute(
+                    "select 1 from recordings where vault_path = ? and state != 'purged'", [rel]
+                ).fetchone()
+                if claimed is None and path.is_file() and not path.is_symlink():
+                    os.chmod(path, 0o600)
+                    path.unlink()
+                    log.warning("ingest.uncommitted_removed", path=rel)
+
+    reaped = reap_dead_owners(vault, uncommitted)
     with write_txn(db):
         rows = [
             (r[0], r[1], r[2], r[3])
