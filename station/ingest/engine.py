@@ -27,6 +27,7 @@ import errno
 import json
 import os
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -77,6 +78,7 @@ BATCH_BYTES = 16 << 20  # large files commit one by one, so verify overlaps the 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _GONE = (errno.ENODEV, errno.ENXIO, errno.ENOTCONN, errno.ESHUTDOWN, errno.ENOMEDIUM)
 MARGIN_MIN = 64 << 10
+_ORIGINAL = re.compile(r"^[0-9a-f]{64}(\.[0-9a-z]{1,8})?$")
 MARGIN_MAX = 256 << 20
 
 
@@ -933,10 +935,9 @@ def recover_at_startup(
         # cleared): it goes. Under the writer lock no run commits a row for it meanwhile.
         with WriterLock(vault):
             for path in paths:
-                try:
-                    rel = str(path.relative_to(vault.home))
-                except ValueError:
-                    continue
+                if path.parent.parent != vault.originals or not _ORIGINAL.match(path.name):
+                    continue  # only content-addressed originals are ever named by a batch
+                rel = str(path.relative_to(vault.home))
                 claimed = db.execute(
                     "select 1 from recordings where vault_path = ? and state != 'purged'", [rel]
                 ).fetchone()
