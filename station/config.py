@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import re
 import tomllib
 import types
@@ -84,6 +85,10 @@ class DockSection:
             raise ConfigError("must be 'off' or 'after-verify'", where="dock.clear_policy")
         if self.max_sessions < 1:
             raise ConfigError("must be at least 1", where="dock.max_sessions")
+        for key in ("drift_threshold_s", "implausible_drift_s", "serial_timeout_s"):
+            value = getattr(self, key)
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError("must be a positive finite number", where=f"dock.{key}")
 
 
 @dataclass

@@ -198,7 +198,7 @@ def _decide(
 @click.argument("request_id", metavar="REQUEST", type=int)
 @click.option(
     "--valid-hours",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=24 * 366),
     default=72.0,
     show_default=True,
     help="有效小时数 / hours the approval lasts",
@@ -225,7 +225,7 @@ def access_approve(
             if valid_until
             else utcnow() + dt.timedelta(hours=valid_hours)
         )
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise StationError(f"not an ISO time: {valid_until!r}", where="--valid-until") from exc
     _decide(app, request_id, True, until, note, as_json)
 

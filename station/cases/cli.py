@@ -24,7 +24,7 @@ def parse_time(text: str | None, app: App, where: str) -> dt.datetime | None:
         return None
     try:
         return parse_iso(text, app.settings.station.timezone)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise StationError(
             f"不是 ISO 日期时间 / not an ISO date or time: {text!r}",
             where=where,
