@@ -35,11 +35,18 @@ def recordings(vault: Vault) -> list[dict[str, object]]:
 @pytest.mark.parametrize(
     "drift",
     ["315360000", "-315360000", "86401", "nan", "inf", "-inf", "1e308", "-1e308"],
-    ids=["10-years", "minus-10-years", "a-day-and-a-second", "nan", "inf", "-inf", "1e308", "-1e308"],
+    ids=[
+        "10-years",
+        "minus-10-years",
+        "a-day-and-a-second",
+        "nan",
+        "inf",
+        "-inf",
+        "1e308",
+        "-1e308",
+    ],
 )
-def test_implausible_or_not_finite_drift_is_refused(
-    vault: Vault, volume: Path, drift: str
-) -> None:
+def test_implausible_or_not_finite_drift_is_refused(vault: Vault, volume: Path, drift: str) -> None:
     assert station(vault, "init").returncode == 0
     r = station(vault, "ingest", str(volume), "--drift", drift)
     assert "Traceback" not in r.stderr, r.stderr
