@@ -380,6 +380,8 @@ def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
             "clock-2000",
             "bad-auth",
             "disconnect",
+            "no-newline",
+            "drip",
         ]
     ),
 )
