@@ -79,8 +79,13 @@ def _pad(text: str, width: int) -> str:
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A plain text table that lines up Chinese (double-width) characters too."""
-    body = [["" if v is None else str(v) for v in row] for row in rows]
+    """A plain text table that lines up Chinese (double-width) characters too.
+
+    Every cell is shown through ``escape_text``: a line break, control character or bidi
+    override in a value (a file name from a recorder, a sidecar) is printed as an escape, so
+    one row stays one line and reads as what it holds."""
+    body = [["" if v is None else escape_text(str(v)) for v in row] for row in rows]
+    headers = [escape_text(h) for h in headers]
     widths = [_width(h) for h in headers]
     for row in body:
         for i, cell in enumerate(row):
