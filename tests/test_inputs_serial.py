@@ -52,7 +52,7 @@ def test_dripping_reply_hits_the_command_deadline() -> None:
         exc = finishes(lambda: SerialDriver.open(port, timeout_s=0.5, retries=2, deadline_s=2.0))
         assert isinstance(exc, DeviceError), exc
         assert "deadline" in exc.render() and "HELLO" in exc.render()
-        assert 0 < rec.bytes_sent
+        assert rec.bytes_sent > 0
 
 
 def test_default_deadline_is_bounded_by_the_timeout() -> None:
