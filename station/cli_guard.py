@@ -197,26 +197,32 @@ def guard_arguments(cmd: click.Command) -> None:
 
 
 def check_home(home: Path) -> None:
-    """``--home`` must be a folder, or not exist yet (``station init`` creates it)."""
+    """``--home`` must be a folder, or not exist yet under a folder (``station init`` makes it)."""
     text = os.fspath(home)
     if has_surrogates(text):
         raise InputError(
             f"--home 含有非 UTF-8 字节 / --home is not valid UTF-8 text: {shown(text)}",
             where="--home / STATION_HOME",
         )
+    hint = "point --home (or STATION_HOME) at the station's folder"
     try:
-        is_dir = home.is_dir()
-        exists = is_dir or home.exists() or home.is_symlink()
+        if home.is_dir():
+            return
+        if home.exists() or home.is_symlink():
+            raise InputError("--home is not a folder / 数据目录不是文件夹", where=text, hint=hint)
+        parent = home.absolute().parent  # the nearest existing parent must be a folder
+        while not (parent.exists() or parent.is_symlink()) and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise InputError(
+                f"--home lies under a file / 数据目录位于文件之下: {parent}", where=text, hint=hint
+            )
     except OSError as exc:
         raise InputError(
-            f"--home cannot be used / 数据目录不可用: {exc.strerror}", where=text
+            f"--home cannot be used / 数据目录不可用: {exc.strerror or exc}",
+            where=shown(text, 200),
+            hint=hint,
         ) from exc
-    if exists and not is_dir:
-        raise InputError(
-            "--home is not a folder / 数据目录不是文件夹",
-            where=text,
-            hint="point --home (or STATION_HOME) at the station's folder",
-        )
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
