@@ -133,6 +133,8 @@ _TEXT_RULES: dict[str, tuple[str, str, int, bool]] = {
         )
     },
     "location": ("存放位置", "the location", LIMITS["place"], False),
+    # a disc drive's device path, not a recorder number
+    "burn.device": ("光驱", "the drive", 4096, False),
     **{k: ("说明", "the text", LIMITS["note"], True) for k in ("note", "reason", "proves")},
 }
 
@@ -167,7 +169,8 @@ def check_params(ctx: click.Context) -> None:
                 )
             if isinstance(param.type, click.types.StringParamType):
                 zh, en, limit, multiline = _TEXT_RULES.get(
-                    param.name, ("文本", "the text", LIMITS["note"], False)
+                    f"{ctx.info_name}.{param.name}",
+                    _TEXT_RULES.get(param.name, ("文本", "the text", LIMITS["note"], False)),
                 )
                 check_text(
                     text,

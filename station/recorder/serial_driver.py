@@ -14,7 +14,9 @@ a byte just inside each timeout cannot hold a dock session.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import select
 import time
 from typing import Any
 
@@ -293,13 +295,21 @@ class _BoundedPort:
         self.port.flush()
 
     def _read(self, deadline: float) -> bytes:
-        """What is waiting (at least one byte), or b"" after ``timeout_s`` of silence."""
+        """What is waiting (at least one byte), or b"" after ``timeout_s`` of silence.
+
+        Reads the port's descriptor directly (select + read): no ioctl such as TIOCINQ, which
+        some CDC-ACM stand-ins (umockdev's) do not answer."""
         left = deadline - time.monotonic()
         if left <= 0:
             raise _DeadlinePassed
-        self.port.timeout = min(left, self.timeout_s)
-        waiting = self.port.in_waiting
-        return bytes(self.port.read(max(1, min(waiting, 4096))))
+        fd = self.port.fileno()
+        ready, _, _ = select.select([fd], [], [], min(left, self.timeout_s))
+        if not ready:
+            return b""
+        data = os.read(fd, 4096)
+        if not data:
+            raise serial.SerialException("the recorder hung up (read returned no data)")
+        return data
 
     def readline(self, deadline: float) -> bytes:
         """One line with its newline; a partial line (no newline) after a silence; b"" after a
