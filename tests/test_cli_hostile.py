@@ -32,6 +32,9 @@ TEXT_VALUES = [NONUTF8, LONG, CTRL, "/proc/self/mem", "", HUGE]
 INT_VALUES = [HUGE, "-" + HUGE, "-1", "nan", NONUTF8]
 FLOAT_VALUES = ["nan", "inf", "-inf", "1e308", "-1e308", "1e-320", NONUTF8]
 
+# Small work for commands that make clips (sim volume, demo) when a value is accepted.
+FAST = {"clips": "1", "seconds": "0.5", "size": "64x64"}
+
 # Commands that run until stopped by design; given ordinary values they serve forever, so only
 # their refusals are exercised (a hostile value must be refused, not served).
 LONG_RUNNING = {"run", "sim recorder"}
@@ -117,8 +120,8 @@ def build(
     for p in value_params(cmd):
         if p is target:
             v = value
-        elif p.required:
-            v = ordinary(p, fx)
+        elif p.required or p.name in FAST:
+            v = ordinary(p, fx) if p.name not in FAST else FAST[p.name]
         else:
             continue
         if isinstance(p, click.Argument):
@@ -132,7 +135,7 @@ def command_lines(fx: dict[str, str]) -> list[dict[str, object]]:
     """One case per hostile value of each parameter, plus hostile global options."""
     lines: list[dict[str, object]] = []
     for path, cmd in leaves(main):
-        term = {"term_after": 4} if " ".join(path) in LONG_RUNNING else {}
+        term = {"term_after": 2} if " ".join(path) in LONG_RUNNING else {}
         for p in value_params(cmd):
             for v in hostile(p, fx):
                 lines.append({"args": build(path, cmd, fx, p, v), **term})
