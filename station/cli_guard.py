@@ -40,7 +40,7 @@ from station.errors import (
     StationError,
 )
 from station.log import get
-from station.text import LIMITS, check_text
+from station.text import LIMITS, check_text, escape_text
 
 log = get()
 
@@ -240,7 +240,7 @@ def _catalog_path(ctx: click.Context) -> str:
 
 
 def _fail(exc: StationError) -> NoReturn:
-    click.echo(f"错误 / error: {exc.render()}", err=True)
+    click.echo(f"错误 / error: {escape_text(exc.render())}", err=True)
     raise click.exceptions.Exit(exc.exit_code)
 
 

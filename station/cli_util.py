@@ -110,7 +110,7 @@ def handle_errors(f: F) -> F:
         try:
             return f(*args, **kwargs)
         except StationError as exc:
-            click.echo(f"错误 / error: {exc.render()}", err=True)
+            click.echo(f"错误 / error: {escape_text(exc.render())}", err=True)
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]

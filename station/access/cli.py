@@ -20,6 +20,7 @@ from station.access.users import (
 )
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import StationError
+from station.text import escape_text
 from station.timeutil import parse_iso, utcnow
 
 
@@ -295,7 +296,7 @@ def access_view(app: App, request_id: int, recordings: tuple[str, ...], as_json:
         print_json(shown)
     else:
         for item in shown:
-            click.echo(f"{item['original_name']}\t{item['path']}")
+            click.echo(f"{escape_text(str(item['original_name']))}\t{item['path']}")
 
 
 @click.command("export")

@@ -22,6 +22,7 @@ from station.cli_util import (
 )
 from station.errors import InputError, NotFoundError, StationError
 from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
+from station.text import escape_text
 from station.timeutil import to_iso
 
 
@@ -48,7 +49,7 @@ def _print_summary(report: IngestReport, as_json: bool) -> None:
     for f in report.files:
         if f.outcome in ("failed", "skipped") or f.damaged:
             why = f.error or f.damaged
-            click.echo(f"  {f.outcome:8} {f.rel}: {why}", err=True)
+            click.echo(f"  {f.outcome:8} {escape_text(f.rel)}: {why}", err=True)
     click.echo(
         f"会话 / session {s['session_id']}: 文件 files {s['files']}, 新增 new {s['new']}, "
         f"已有 held {s['held']}, 失败 failed {s['failed']}, 跳过 skipped {s['skipped']}, "
@@ -289,7 +290,7 @@ def recordings_show(app: App, sha256: str, as_json: bool) -> None:
         print_json({**row, "sightings": sightings, "audit": trail})
         return
     for k, v in row.items():
-        click.echo(f"{k:20} {'' if v is None else v}")
+        click.echo(f"{k:20} {'' if v is None else escape_text(str(v))}")
     click.echo("\n接入记录 / sightings:")
     print_table(
         ["session", "path", "outcome", "at"],
