@@ -122,20 +122,24 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _check_values(value: Any, depth: int = 0) -> None:
-    """Walk a parsed TOML value: whole numbers within 64 bits (iteratively bounded depth)."""
+def _check_values(value: Any, path: str = "", depth: int = 0) -> None:
+    """Walk a parsed TOML value: whole numbers within 64 bits, finite floats; a refusal names
+    the dotted key (``dock.implausible_drift_s``)."""
+    where = path or "(top)"
     if depth > MAX_DEPTH:
-        raise LoadError(f"嵌套过深 / nested deeper than {MAX_DEPTH} levels")
+        raise LoadError(f"嵌套过深 / nested deeper than {MAX_DEPTH} levels at {where}")
     if isinstance(value, bool):
         return
     if isinstance(value, int) and abs(value) > INT_LIMIT:
-        raise LoadError("数值超出范围 / a whole number beyond 64 bits")
+        raise LoadError(f"数值超出范围 / {where}: a whole number beyond 64 bits")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise LoadError(f"数值不是有限数 / {where}: {value} is not a finite number")
     if isinstance(value, dict):
-        for v in value.values():
-            _check_values(v, depth + 1)
+        for k, v in value.items():
+            _check_values(v, f"{path}.{k}" if path else str(k), depth + 1)
     elif isinstance(value, list):
-        for v in value:
-            _check_values(v, depth + 1)
+        for i, v in enumerate(value):
+            _check_values(v, f"{path}[{i}]", depth + 1)
 
 
 def loads_json(text: str) -> Any:
@@ -163,7 +167,7 @@ def loads_toml(text: str) -> dict[str, Any]:
     if nesting_depth(text, toml=True) > MAX_DEPTH:
         raise LoadError(f"嵌套过深 / nested deeper than {MAX_DEPTH} levels")
     try:
-        data = tomllib.loads(text, parse_float=_float)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise LoadError(f"TOML 格式错误 / not valid TOML: {exc}") from exc
     except LoadError:
