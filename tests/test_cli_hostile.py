@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,8 @@ def hostile(p: click.Parameter, fx: dict[str, str]) -> list[str]:
             fx["a_dir"],
             "/proc/self/mem",
             "/proc/self/fd",
+            fx["a_zero"],
+            fx["a_fifo"],
             "/proc/nonexistent/x",
             fx["a_dir"] + "/" + NONUTF8,
             fx["a_file"] + "/under-a-file",
@@ -148,7 +151,7 @@ def command_lines(fx: dict[str, str]) -> list[dict[str, object]]:
             ("--home", fx["a_file"]),
             ("--home", "/proc/self/mem"),
             ("--home", fx["a_file"] + "/sub"),
-            ("--home", "/dev/null"),
+            ("--home", fx["a_zero"]),
             ("--home", NONUTF8),
         ]:
             lines.append({"args": [opt, v, *base], **term})
@@ -191,10 +194,21 @@ def make_home(tmp_path: Path, volume: Path) -> dict[str, str]:
     a_file.write_text("not a folder\n")
     a_dir = tmp_path / "a-dir"
     a_dir.mkdir()
+    a_fifo = tmp_path / "a-fifo"
+    os.mkfifo(a_fifo)
+    # An endless character device like /dev/zero, but our own: a command that wrongly replaced
+    # or removed a path it was given must not damage the machine's /dev.
+    a_zero = tmp_path / "a-zero"
+    if os.geteuid() == 0:
+        os.mknod(a_zero, 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+    else:
+        a_zero.write_text("not root: a plain file stands in\n")
     return {
         "home": str(home),
         "a_file": str(a_file),
         "a_dir": str(a_dir),
+        "a_fifo": str(a_fifo),
+        "a_zero": str(a_zero),
         "sha256": sha,
         "number": "CASE-1",
         "cases": "CASE-1",
@@ -206,6 +220,7 @@ def make_home(tmp_path: Path, volume: Path) -> dict[str, str]:
 
 
 def test_every_command_survives_hostile_arguments(hostile_home: dict[str, str]) -> None:
+    given = {k: os.lstat(hostile_home[k]).st_mode for k in ("a_file", "a_fifo", "a_zero")}
     lines = command_lines(hostile_home)
     env = {
         "STATION_HOME": hostile_home["home"],
@@ -244,3 +259,6 @@ def test_every_command_survives_hostile_arguments(hostile_home: dict[str, str]) 
         elif "Traceback" in r["stderr"]:
             bad.append(f"station {shown}: traceback\n{r['stderr'][-1500:]}")
     assert not bad, f"{len(bad)} of {len(results)} failed:\n\n" + "\n\n".join(bad[:40])
+    # No command replaced or removed a file, FIFO or device it was only given as an argument.
+    for k, mode in given.items():
+        assert os.lstat(hostile_home[k]).st_mode == mode, f"{k} was replaced or changed"

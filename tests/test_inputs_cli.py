@@ -230,3 +230,22 @@ def test_unexpected_error_is_logged_not_shown(tmp_path: Path) -> None:
     assert "internal error" in res.stderr and "Traceback" not in res.stderr
     logged = (home.run / "internal-errors.log").read_text()
     assert "Traceback" in logged and "a bug, not an input" in logged
+
+
+def test_sim_recorder_never_replaces_a_path_it_is_given(home: Vault, tmp_path: Path) -> None:
+    """`--pty-link` naming an existing file (or /dev/zero) used to be replaced by a link and then
+    deleted at exit; now only a link of an earlier run is replaced."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n")
+    text = clean(station(home, "sim", "recorder", "--pty-link", str(precious)), 15)
+    assert "not a symbolic link" in text
+    assert precious.read_text() == "keep me\n" and not precious.is_symlink()
+
+
+def test_report_output_to_a_fifo_without_reader_fails_fast(home: Vault, tmp_path: Path) -> None:
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    r = station(home, "report", "retention", "--output", str(fifo))  # the 300 s cap is a hang
+    text = err(r)
+    assert "Traceback" not in text and r.returncode in EXIT_CODES and r.returncode != 0, text
+    assert "cannot write the report" in text

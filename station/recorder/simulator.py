@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from station.errors import InputError
 from station.log import get
 from station.recorder import protocol
 from station.recorder.base import device_mac, format_clock, parse_clock, station_mac
@@ -264,15 +265,34 @@ def open_pty(link: Path | None) -> tuple[int, int, str]:
 
     The caller keeps the slave open, so the master never reads EIO before the station attaches.
     """
+    if link is not None and (link.exists() or link.is_symlink()) and not link.is_symlink():
+        # Only a link of an earlier run is replaced: never a file, device or folder.
+        raise InputError(
+            "--pty-link exists and is not a symbolic link / 该路径已存在且不是链接",
+            where=str(link),
+            hint="name a new path; the simulator only replaces its own links",
+        )
     master, slave = os.openpty()
     tty.setraw(master)
     tty.setraw(slave)
     name = os.ttyname(slave)
     if link is not None:
-        link.parent.mkdir(parents=True, exist_ok=True)
-        tmp = link.with_name(link.name + ".tmp")
-        if tmp.is_symlink() or tmp.exists():
-            tmp.unlink()
-        tmp.symlink_to(name)
-        os.replace(tmp, link)
+        try:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+            tmp.symlink_to(name)
+            os.replace(tmp, link)
+        except OSError:
+            os.close(master)
+            os.close(slave)
+            raise
     return master, slave, name
+
+
+def remove_link(link: Path, name: str) -> None:
+    """Remove ``link`` if it is still the link to pty ``name`` made by :func:`open_pty`."""
+    try:
+        if os.readlink(link) == name:
+            link.unlink()
+    except OSError:
+        pass

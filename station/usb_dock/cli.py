@@ -413,7 +413,14 @@ def sim_recorder(
 ) -> None:
     """模拟记录仪（串口协议，伪终端）/ A simulated recorder speaking ZFY-LINE/1 on a pty."""
     from station.recorder import protocol
-    from station.recorder.simulator import FAULTS, SimConfig, SimRecorder, open_pty, serve
+    from station.recorder.simulator import (
+        FAULTS,
+        SimConfig,
+        SimRecorder,
+        open_pty,
+        remove_link,
+        serve,
+    )
 
     chosen = frozenset(f for f in faults.split(",") if f)
     unknown = chosen - set(FAULTS)
@@ -466,7 +473,7 @@ def sim_recorder(
     os.close(master)
     os.close(slave)
     if pty_link:
-        Path(pty_link).unlink(missing_ok=True)
+        remove_link(Path(pty_link), name)
 
 
 COMMANDS = [run_cmd, status_cmd, devices_group]
