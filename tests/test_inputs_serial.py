@@ -76,3 +76,16 @@ def test_new_faults_are_listed_for_the_cli(fault: str) -> None:
     from station.recorder.simulator import FAULTS
 
     assert fault in FAULTS
+
+
+@pytest.mark.parametrize("name", ["张\u202e三", "张\n三", "张\x1b[2J三"])
+def test_identity_with_control_characters_is_refused(name: str) -> None:
+    """A recorder's officer name becomes a catalog tag (R5/R6): no line breaks, escapes or
+    bidi overrides."""
+    with sim_port(officer_name=name) as (_rec, port):
+        drv = SerialDriver.open(port, timeout_s=1.0)
+        try:
+            with pytest.raises(DeviceError, match="officer_name holds the control character"):
+                drv.identify()
+        finally:
+            drv.close()

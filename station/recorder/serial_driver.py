@@ -33,6 +33,7 @@ from station.recorder.base import (
     parse_clock,
     station_mac,
 )
+from station.text import escape_text, unsafe_char
 from station.timeutil import utcnow
 
 log = get()
@@ -194,6 +195,16 @@ class SerialDriver:
 
     def identify(self) -> Identity:
         r = self.link.request("INFO")
+        for key in ("serial", "officer", "officer_name", "unit", "unit_name"):
+            value = r.fields.get(key, "")
+            bad = unsafe_char(value)
+            if bad is not None:
+                # R5/R6: these become catalog tags and labels; a line break or bidi override
+                # would split rows or disguise a name.
+                raise protocol.ProtocolError(
+                    f"INFO field {key} holds the control character {escape_text(bad)}",
+                    where=self.link.where,
+                )
         hello_id = self.hello.get("id")
         if hello_id is not None and hello_id != r.get("serial"):
             raise DeviceError(
