@@ -102,7 +102,6 @@ _TEXT_RULES: dict[str, tuple[str, str, int, bool]] = {
     **{
         k: ("编号", "the number", LIMITS["id"], False)
         for k in (
-            "actor",
             "officer",
             "officer_id",
             "device",
@@ -132,6 +131,7 @@ _TEXT_RULES: dict[str, tuple[str, str, int, bool]] = {
             "category",
         )
     },
+    "actor": ("账号", "the user name", LIMITS["id"], False),
     "location": ("存放位置", "the location", LIMITS["place"], False),
     # a disc drive's device path, not a recorder number
     "burn.device": ("光驱", "the drive", 4096, False),
