@@ -40,6 +40,7 @@ from station.errors import (
     StationError,
 )
 from station.log import get
+from station.safeload import INT_LIMIT  # whole numbers are stored in SQLite (64-bit)
 from station.text import LIMITS, check_text, escape_text
 
 log = get()
@@ -80,10 +81,6 @@ def param_name(param: click.Parameter) -> str:
         env = param.envvar if isinstance(param.envvar, str) else None
         return f"{name} (env {env})" if env else name
     return param.human_readable_name
-
-
-#: Whole numbers are stored in SQLite (64-bit): anything beyond is refused at the boundary.
-INT_LIMIT = 2**63 - 1
 
 
 def _numbers(value: Any) -> Iterator[int | float]:
