@@ -38,7 +38,7 @@ FAST = {"clips": "1", "seconds": "0.5", "size": "64x64"}
 
 # Commands that run until stopped by design; given ordinary values they serve forever, so only
 # their refusals are exercised (a hostile value must be refused, not served).
-LONG_RUNNING = {"run", "sim recorder"}
+LONG_RUNNING = {"run", "sim recorder", "web"}
 
 
 def leaves(
