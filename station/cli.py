@@ -9,6 +9,7 @@ import click
 
 from station import __version__, log
 from station.cli_groups import recordings, report, sim
+from station.cli_guard import StationGroup, check_home, guard_arguments
 from station.cli_util import App, default_actor
 from station.vault import Vault, default_home
 
@@ -36,7 +37,7 @@ _COMMAND_MODULES = (
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=StationGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="station")
 @click.option(
     "--home",
@@ -67,6 +68,7 @@ def main(ctx: click.Context, home: str | None, actor: str | None, verbose: int) 
     # services log JSON at info to the journal; a person at a terminal sees messages only
     # (events go to the home's log file; -v shows them)
     vault = Vault(Path(home) if home else default_home())
+    check_home(vault.home)
     log.configure_cli(vault.home, verbose)
     ctx.obj = App(vault=vault, actor=actor or default_actor())
 
@@ -77,3 +79,6 @@ main.add_command(sim)
 for _name in _COMMAND_MODULES:
     for _cmd in importlib.import_module(_name).COMMANDS:
         main.add_command(_cmd)
+
+# Every argument of every command is checked before the command runs (non-UTF-8 refused).
+guard_arguments(main)

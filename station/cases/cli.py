@@ -24,6 +24,7 @@ from station.cli_util import (
 from station.errors import StationError
 from station.recref import resolve_many, short
 from station.retention.policy import R11_REASONS
+from station.text import escape_text
 from station.timeutil import human_date, human_time, parse_iso
 
 
@@ -33,7 +34,7 @@ def parse_time(text: str | None, app: App, where: str) -> dt.datetime | None:
         return None
     try:
         return parse_iso(text, app.settings.station.timezone)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise StationError(
             f"不是 ISO 日期时间 / not an ISO date or time: {text!r}",
             where=where,
@@ -71,7 +72,7 @@ def _show_case(case: dict[str, Any], tz: str) -> None:
     for key, label in labels:
         if case.get(key) is not None:
             value = human_date(case[key], tz) if key in _DATES else case[key]
-            click.echo(f"{label}: {value}")
+            click.echo(f"{label}: {escape_text(str(value))}")
 
 
 @click.group("cases")

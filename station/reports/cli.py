@@ -5,6 +5,7 @@ or a PDF (``--format``; ``--json`` is ``--format json``)."""
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -101,11 +102,14 @@ def _render(rep: Report, fmt: str, section: str | None, tz: str | None) -> Any:
 
 def _write(rep: Report, fmt: str, section: str | None, path: Path, tz: str | None) -> None:
     body = _render(rep, fmt, section, tz)
+    data = body if isinstance(body, bytes) else body.encode("utf-8")
     try:
-        if isinstance(body, bytes):
-            path.write_bytes(body)
-        else:
-            path.write_text(body, encoding="utf-8", newline="")
+        # O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of hanging; a pipe
+        # with a reader (`-o >(gzip > r.gz)`) and plain files work as before.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK, 0o644)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
     except OSError as exc:
         raise StationError(
             f"无法写入报表 / cannot write the report: {exc.strerror}", where=str(path)
