@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 
 import click
@@ -53,20 +52,24 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     envvar="STATION_USER",
     help="操作人 / acting user (env STATION_USER; default: the login name)",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="在终端显示日志（-vv 更详细）/ show log events on the terminal (-vv: debug)",
+)
 @click.pass_context
-def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
+def main(ctx: click.Context, home: str | None, actor: str | None, verbose: int) -> None:
     """执法信息采集站 / Body-camera ingest station.
 
     接入记录仪、校验、归档、保管。Dock recorders, verify every copy, archive and retain footage
     under the whole-process recording rules (R1–R18).
     """
-    # services log JSON at info to the journal; a person at a terminal sees warnings and errors
-    as_json = os.environ.get("STATION_LOG_JSON") == "1"
-    log.configure(
-        os.environ.get("STATION_LOG_LEVEL", "info" if as_json else "warning"), json=as_json
-    )
+    # services log JSON at info to the journal; a person at a terminal sees messages only
+    # (events go to the home's log file; -v shows them)
     vault = Vault(Path(home) if home else default_home())
     check_home(vault.home)
+    log.configure_cli(vault.home, verbose)
     ctx.obj = App(vault=vault, actor=actor or default_actor())
 
 

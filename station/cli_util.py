@@ -7,6 +7,7 @@ import functools
 import getpass
 import json
 import os
+import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -90,16 +91,124 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     for row in body:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], _width(cell))
-    lines = [
-        "  ".join(_pad(h, widths[i]) for i, h in enumerate(headers)).rstrip(),
-        "  ".join("-" * w for w in widths),
-    ]
-    lines += ["  ".join(_pad(c, widths[i]) for i, c in enumerate(row)).rstrip() for row in body]
+    head_rows = [list(headers)]
+    if sum(widths) + 2 * (len(widths) - 1) > TABLE_WIDTH:
+        # too wide on one line: bilingual headers stand on two lines, Chinese over English
+        split = [[*re.split(r"\s*/\s*", h, maxsplit=1), ""][:2] for h in headers]
+        head_rows = [[p[0] for p in split], [p[1] for p in split]]
+        widths = [
+            max([_width(p) for p in split[i]] + [_width(r[i]) for r in body])
+            for i in range(len(headers))
+        ]
+    # ids and times (short cells) keep one line while longer text can give way
+    natural = [max([_width(r[i]) for r in body] + [0]) for i in range(len(headers))]
+    widths = _fit_widths(widths, TABLE_WIDTH, rigid=[n <= 19 for n in natural])
+    lines = [line for h in head_rows for line in _wrapped_lines(h, widths)]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in body:
+        lines += _wrapped_lines(row, widths)
     return "\n".join(lines)
 
 
+# Tables never run past this many columns: the widest columns give way first and their cells
+# wrap onto continuation lines (nothing is cut off).
+TABLE_WIDTH = 120
+_MIN_COL = 10
+
+
+def _fit_widths(widths: list[int], limit: int, rigid: Sequence[bool] = ()) -> list[int]:
+    """Narrow the widest column one step at a time: first every column down to 20, then the
+    columns of long text (not ``rigid``: ids, times) down to 10, then any column down to 10."""
+    out = list(widths)
+    budget = limit - 2 * (len(out) - 1)
+    stiff = list(rigid) or [False] * len(out)
+    for floor, movable in ((20, None), (_MIN_COL, False), (_MIN_COL, None)):
+        while sum(out) > budget:
+            cand = [k for k in range(len(out)) if movable is None or stiff[k] == movable]
+            if not cand:
+                break
+            i = max(cand, key=lambda k: out[k])
+            if out[i] <= floor:
+                break
+            out[i] -= 1
+    return out
+
+
+def _chunks(text: str, width: int) -> list[str]:
+    """``text`` cut into pieces of at most ``width`` display columns (CJK counts 2)."""
+    pieces, cur, used = [], "", 0
+    for ch in text:
+        w = _width(ch)
+        if used + w > width and cur:
+            pieces.append(cur)
+            cur, used = "", 0
+        cur += ch
+        used += w
+    pieces.append(cur)
+    return pieces
+
+
+def _wrapped_lines(cells: Sequence[str], widths: Sequence[int]) -> list[str]:
+    parts = [_chunks(c, widths[i]) for i, c in enumerate(cells)]
+    height = max((len(p) for p in parts), default=1)
+    return [
+        "  ".join(_pad(p[n] if n < len(p) else "", widths[i]) for i, p in enumerate(parts)).rstrip()
+        for n in range(height)
+    ]
+
+
+def time_header(zh: str, en: str, tz: str) -> str:
+    """A time column header naming the zone once: ``录制（北京时间）/ recorded (Beijing time)``."""
+    from station.timeutil import zone_words
+
+    zone_zh, _, zone_en = zone_words(tz).partition(" / ")
+    return f"{zh}（{zone_zh}）/ {en} ({zone_en})"
+
+
+# a stored time (ISO 8601, UTC with Z or an offset) as it reaches a table cell
+_STORED_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def display_tz() -> str:
+    """The station's zone for people (``station.timezone``) from the running command's App;
+    Asia/Shanghai when there is none or the settings cannot be read."""
+    ctx = click.get_current_context(silent=True)
+    app = ctx.find_object(App) if ctx is not None else None
+    if app is not None:
+        try:
+            return app.settings.station.timezone
+        except StationError:
+            pass
+    return "Asia/Shanghai"
+
+
+def people_rows(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], tz: str
+) -> tuple[list[str], list[list[Any]]]:
+    """Stored times in cells become the station's wall clock; the header of each such column
+    names the zone once (``时间（北京时间）/ at``)."""
+    from station.timeutil import human_time, zone_words
+
+    out = [list(r) for r in rows]
+    converted: set[int] = set()
+    for r in out:
+        for i, v in enumerate(r):
+            if isinstance(v, str) and _STORED_TIME.match(v):
+                r[i] = human_time(v, tz)
+                converted.add(i)
+    zone_zh = zone_words(tz).split(" / ")[0]
+    heads = list(headers)
+    for i in converted:
+        if i < len(heads) and zone_zh not in heads[i]:
+            zh, sep, en = heads[i].partition(" / ")
+            heads[i] = f"{zh}（{zone_zh}）{sep}{en}" if sep else f"{zh}（{zone_zh}）"
+    return heads, out
+
+
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    click.echo(format_table(headers, rows))
+    """A table for people: stored times shown in 北京时间 (see ``people_rows``), 120 columns."""
+    heads, body = people_rows(headers, rows, display_tz())
+    click.echo(format_table(heads, body))
 
 
 def handle_errors(f: F) -> F:

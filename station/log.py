@@ -4,7 +4,9 @@ that alerts and auditors can match on; the values are keyword fields, never pros
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -14,23 +16,43 @@ _LEVELS = {
     "info": logging.INFO,
     "warning": logging.WARNING,
     "error": logging.ERROR,
+    "critical": logging.CRITICAL,
 }
 
 
-def configure(level: str = "info", *, json: bool = False, stream: Any = None) -> None:
+# syslog priorities for journald's stream prefix (``<4>`` = warning), so that
+# ``journalctl -p warning`` finds ``dock.alert`` and every other warning.
+_PRIORITY = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2, "exception": 3}
+
+
+def _journal_prefix(_logger: Any, method: str, event: Any) -> Any:
+    level = method if method in _PRIORITY else "info"
+    return f"<{_PRIORITY[level]}>{event}"
+
+
+def configure(
+    level: str = "info", *, json: bool = False, stream: Any = None, journal: bool | None = None
+) -> None:
+    """``journal`` (default: when systemd connected stderr to the journal, ``JOURNAL_STREAM``)
+    prefixes every line with its syslog priority."""
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    if journal is None:
+        journal = stream is None and bool(os.environ.get("JOURNAL_STREAM"))
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
+    if journal:
+        processors.append(_journal_prefix)
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
         logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
         cache_logger_on_first_use=False,
@@ -39,3 +61,45 @@ def configure(level: str = "info", *, json: bool = False, stream: Any = None) ->
 
 def get(name: str | None = None) -> Any:
     return structlog.get_logger(name) if name else structlog.get_logger()
+
+
+QUIET = "quiet"
+
+
+def configure_cli(home: Path, verbose: int) -> None:
+    """Logging for a command run by a person.
+
+    A terminal shows messages for people only: events go to ``<home>/log/station-cli.log``
+    (JSON lines), or nowhere when that file cannot be written. ``-v`` shows info events on
+    stderr, ``-vv`` debug. ``STATION_LOG_JSON=1`` (services) and ``STATION_LOG_LEVEL`` keep
+    their meaning: JSON or console lines on stderr at that level.
+    """
+    as_json = os.environ.get("STATION_LOG_JSON") == "1"
+    env_level = os.environ.get("STATION_LOG_LEVEL")
+    if as_json or env_level or verbose:
+        level = {0: env_level or "info", 1: "info"}.get(verbose, "debug")
+        configure(level, json=as_json)
+        return
+    sink = _cli_log_file(home)
+    if sink is None:
+        configure("critical", stream=sys.stderr, journal=False)
+        return
+    configure("info", json=True, stream=sink, journal=False)
+
+
+_LOG_MAX = 5_000_000
+
+
+def _cli_log_file(home: Path) -> Any:
+    """The append-only CLI log in the station's home, rotated once at 5 MB."""
+    folder = home / "log"
+    try:
+        if not home.is_dir():
+            return None
+        folder.mkdir(exist_ok=True)
+        path = folder / "station-cli.log"
+        if path.exists() and path.stat().st_size > _LOG_MAX:
+            path.replace(folder / "station-cli.log.1")
+        return path.open("a", encoding="utf-8", buffering=1)
+    except OSError:
+        return None

@@ -41,3 +41,71 @@ def from_timestamp(ts: float) -> dt.datetime:
 def local_naive_to_utc(t: dt.datetime, tz: str) -> dt.datetime:
     """A device's wall-clock time (naive) in zone ``tz`` to UTC."""
     return t.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+# ---- times for people ---------------------------------------------------------------------
+# Machines get ISO 8601 (above); people get the station's wall clock (``station.timezone``,
+# 北京时间 for Asia/Shanghai) to the second or minute, with the zone named once per table
+# header rather than on every cell.
+
+_BEIJING = {"Asia/Shanghai", "Asia/Chongqing", "Asia/Harbin", "Asia/Chungking", "PRC"}
+
+
+def zone_words(tz: str) -> str:
+    """The zone for a header: ``北京时间 / Beijing time`` or ``Europe/Berlin 时间 / time``."""
+    if tz in _BEIJING:
+        return "北京时间 / Beijing time"
+    return f"{tz} 时间 / time"
+
+
+def zone_short(tz: str) -> str:
+    """A compact zone mark for narrow places (labels): ``北京时间`` or the zone's offset name."""
+    if tz in _BEIJING:
+        return "北京时间"
+    return dt.datetime.now(ZoneInfo(tz)).strftime("UTC%z")
+
+
+def _as_datetime(value: str | dt.datetime | None) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return parse_iso(str(value))
+    except ValueError:
+        return None
+
+
+def human_time(value: str | dt.datetime | None, tz: str, *, seconds: bool = True) -> str:
+    """A stored time as the station's wall clock: ``2026-12-01 18:23:25`` (no zone, no µs).
+
+    Text that is not a time is returned unchanged, so a caller can pass any cell through.
+    """
+    t = _as_datetime(value)
+    if t is None:
+        return "" if value is None else str(value)
+    fmt = "%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M"
+    return t.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def human_date(value: str | dt.datetime | None, tz: str) -> str:
+    """The station-local calendar date of a stored time: ``2026-11-20``."""
+    t = _as_datetime(value)
+    if t is None:
+        return "" if value is None else str(value)
+    return t.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d")
+
+
+def iso_local(value: str | dt.datetime | None, tz: str) -> str | None:
+    """ISO 8601 with the station's offset, for JSON a person may also read:
+    ``2026-12-01T18:23:25+08:00``."""
+    t = _as_datetime(value)
+    if t is None:
+        return None
+    return t.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
+
+
+def parse_local(text: str, tz: str) -> dt.datetime:
+    """A date or time typed by a person: without an offset it is the station's wall clock
+    (``2026-11-20`` → local midnight). Returns UTC."""
+    return parse_iso(text, tz)

@@ -162,7 +162,18 @@ def test_export_package(
         ["sha256sum", "-c", "SHA256SUMS"], cwd=pkg, capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.count(": OK") == 11  # 3 originals, 3 records, the schema, 4 more
+    # 3 originals, 3 records, the schema, 4 more, verify.ps1 and the handover list
+    assert check.stdout.count(": OK") == 13
+    handover = subprocess.run(
+        ["pdftotext", "-raw", str(pkg / "移交清单 handover.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "移交清单" in handover and "接收人签字" in handover and "北京时间" in handover
+    assert "行政复议调取" in handover and shas[0] in handover.replace(" ", "").replace("\n", "")
+    assert "公钥指纹" in handover
+    assert (pkg / "verify.ps1").read_bytes().startswith(b"\xef\xbb\xbf")
     manifest = json.loads((pkg / "manifest.json").read_text())
     # issue 20: a metadata record per recording, valid against the shipped schema, with the
     # digest sha256sum computes, the approval events, and the recording's own 档号

@@ -80,16 +80,27 @@ def test_two_verified_copies_readable_everywhere(
     for r in rows:
         result = json.loads(r["verify_result"])
         assert result["ok"] and {x["reader"] for x in result["readers"]} == {"xorriso", "7zip-udf"}
-        # 4 payload + 6 support (README, verify.py, manifests x2, AUDIT.jsonl, CHECKPOINT.txt)
-        # + 5 archive records (3 recordings, DISC.xml, the schema)
-        assert all(x["files_checked"] == 15 for x in result["readers"])
+        # 4 payload + 7 support (README, verify.py, verify.ps1, manifests x2, AUDIT.jsonl,
+        # CHECKPOINT.txt) + 5 archive records (3 recordings, DISC.xml, the schema)
+        assert all(x["files_checked"] == 16 for x in result["readers"])
     assert not list(outcomes[0].image.parent.glob(".*partial"))
 
     # Rock Ridge tree (Linux): sha256sum -c and the disc's own verify.py
     rr = extract(outcomes[0].image, tmp_path / "rr")
     check = subprocess.run(["sha256sum", "-c", "MANIFEST.SHA256"], cwd=rr, capture_output=True)
     assert check.returncode == 0, check.stdout
-    assert check.stdout.decode().count(": OK") == 14  # all but MANIFEST.SHA256 itself
+    assert check.stdout.decode().count(": OK") == 15  # all but MANIFEST.SHA256 itself
+    # the Windows checker: UTF-8 with BOM and CRLF (Windows PowerShell 5.1 reads it right),
+    # checks every line of MANIFEST.SHA256 with Get-FileHash
+    ps1 = (rr / "verify.ps1").read_bytes()
+    assert (
+        ps1.startswith(b"\xef\xbb\xbf")
+        and b"\r\n" in ps1
+        and b"\n" not in ps1.replace(b"\r\n", b"")
+    )
+    assert b"Get-FileHash" in ps1 and b"MANIFEST.SHA256" in ps1
+    assert ps1.count(b"{") == ps1.count(b"}")
+    assert "verify.ps1" in (rr / "README.txt").read_text("utf-8")
     case_dir = rr / f"2026-0012 {CASE_NAME}"
     assert (case_dir / "原始录像 originals" / LONG_NAME).read_bytes() == data(2, 120_000)
     assert (case_dir / "存档转码 archival").is_dir()

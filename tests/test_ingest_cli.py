@@ -33,7 +33,7 @@ def test_ingest_summary_and_listing(vault: Vault, volume: Path) -> None:
     early = json.loads(run(vault, "recordings", "list", "--json", "--until", "2000-01-01")[1])
     assert early == []
     table = run(vault, "recordings", "list")[1]
-    assert "设备 device" in table and "共 3 条" in table
+    assert "设备" in table and "device" in table and "共 3 条" in table
 
     sha = rows[0]["sha256"]
     shown = json.loads(run(vault, "recordings", "show", sha[:10], "--json")[1])

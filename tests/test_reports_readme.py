@@ -44,5 +44,6 @@ def test_readme_reports_and_dry_run_run(
         res = CliRunner().invoke(main, ["--home", str(vault.home), *args])
         assert res.exit_code == 0, (args, res.output)
     assert (tmp_path / "retention.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    assert (tmp_path / "late.csv").is_file()
+    # one table per CSV file: the compliance report's sections each get their own file
+    assert (tmp_path / "late-late.csv").read_text(encoding="utf-8").startswith("\ufeff")
     assert db["retention_runs"].count == 0  # dry runs only

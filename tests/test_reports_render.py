@@ -95,11 +95,9 @@ def test_every_report_in_every_format(home: Vault, kind: str, tmp_path: Path) ->
     again = json.loads(run(home, "report", kind, *NOW, "--format", "json"))
     assert _stable(again) == _stable(data)
     key = data["sections"][0]["key"]
-    rows = list(
-        csv.reader(
-            io.StringIO(run(home, "report", kind, *NOW, "--format", "csv", "--section", key))
-        )
-    )
+    text = run(home, "report", kind, *NOW, "--format", "csv", "--section", key)
+    assert text.startswith("\ufeff")  # UTF-8 with BOM: Chinese Excel reads it right
+    rows = list(csv.reader(io.StringIO(text[1:])))
     assert rows[0] == [c["heading"] for c in data["sections"][0]["columns"]]
     assert len(rows) == 1 + len(data["sections"][0]["rows"])
     out = tmp_path / f"{kind}.html"

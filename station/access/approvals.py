@@ -19,6 +19,7 @@ from station.audit import append
 from station.catalog import write_txn
 from station.errors import NotFoundError, PermissionDenied, StationError
 from station.log import get
+from station.recref import resolve
 from station.timeutil import parse_iso, to_iso, utcnow
 
 log = get()
@@ -102,17 +103,16 @@ def create_request(
     with write_txn(db):
         shas: list[str] = []
         for given in recordings:
-            rows = db.execute(
-                "select sha256 from recordings where sha256 like ? and state != 'purged'",
-                [given.lower() + "%"],
-            ).fetchall()
-            if len(given) < 8 or len(rows) != 1:
+            sha = resolve(db, given, where="--recording")
+            gone = db.execute(
+                "select 1 from recordings where sha256 = ? and state = 'purged'", [sha]
+            ).fetchone()
+            if gone:
                 raise NotFoundError(
-                    f"no single stored recording matches {given!r} / 找不到该录像",
-                    where="--recording",
-                    hint="give the SHA-256 or at least its first 8 hex digits",
+                    f"录像已删除 / recording {sha[:16]} was purged", where="--recording"
                 )
-            shas.append(rows[0][0])
+            if sha not in shas:
+                shas.append(sha)
         cur = db.execute(
             "insert into access_requests (purpose, requested_by, reason, recipient, created_at)"
             " values (?, ?, ?, ?, ?)",

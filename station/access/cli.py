@@ -150,8 +150,12 @@ def _show(req: approvals.Request, as_json: bool) -> None:
     "--recording",
     "recordings",
     multiple=True,
-    required=True,
-    help="录像 SHA-256（可用前缀）/ recording SHA-256 or a prefix (repeat)",
+    help="录像编号（哈希前缀至少 8 位）/ recording id: a SHA-256 prefix of 8+ digits (repeat)",
+)
+@click.option(
+    "--case",
+    "case_number",
+    help="整个案件的全部录像 / every recording linked to this case",
 )
 @click.option(
     "--purpose",
@@ -168,13 +172,28 @@ def _show(req: approvals.Request, as_json: bool) -> None:
 def access_request(
     app: App,
     recordings: tuple[str, ...],
+    case_number: str | None,
     purpose: str,
     reason: str,
     recipient: str | None,
     as_json: bool,
 ) -> None:
-    """提出调阅/导出申请 / Ask to view or export recordings (any role)."""
+    """提出调阅/导出申请 / Ask to view or export recordings or a whole case (any role)."""
     user = require_role(app, *ROLES)
+    if case_number is not None:
+        from station.cases import store
+
+        linked = [
+            r["sha256"]
+            for r in store.get_case(app.db, case_number)["recordings"]
+            if r["state"] != "purged"
+        ]
+        if not linked:
+            raise StationError(
+                f"案件没有可调阅的录像 / case {case_number!r} has no stored recordings",
+                where="--case",
+            )
+        recordings = (*recordings, *linked)
     req = approvals.create_request(
         app.db, user, purpose=purpose, reason=reason, recordings=list(recordings),
         recipient=recipient,

@@ -27,6 +27,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -67,6 +68,82 @@ def _copy_hashed(src: Path, dst: Path) -> tuple[str, int]:
         fo.flush()
         os.fsync(fo.fileno())
     return h.hexdigest(), size
+
+
+HANDOVER = "移交清单 handover.pdf"
+
+
+def verifier_fingerprint(key: Any) -> str:
+    """The station key's fingerprint as printed on paper: SHA-256 of the raw Ed25519 public
+    key, first 32 hex digits in groups of four, to compare with the station's published one."""
+    from cryptography.hazmat.primitives import serialization
+
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    digest = hashlib.sha256(raw).hexdigest()
+    return " ".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
+def handover_pdf(manifest: dict[str, Any], tz: str, fingerprint: str) -> bytes:
+    """移交清单: who asked, who approved, for whom, and every file with its recording time
+    (北京时间), size and full SHA-256; signature lines for the one handing over and the one
+    receiving."""
+    from station.reports.model import Report, Section
+    from station.reports.pdf import render_pdf
+    from station.timeutil import human_time, zone_words
+
+    rows = [
+        {
+            "file": f["file"],
+            "recorded_at": human_time(f.get("recorded_at"), tz),
+            "officer": f.get("officer_id"),
+            "size": f.get("size"),
+            "sha256": f["sha256"],
+        }
+        for f in manifest["files"]
+    ]
+    report = Report(
+        kind="handover",
+        title="执法音视频移交清单 / Handover list of enforcement recordings (R15)",
+        generated_at=f"{human_time(manifest['exported_at'], tz)}（{zone_words(tz)}）",
+        params={},
+        summary=[
+            ("执法单位 / unit", manifest["unit"]),
+            ("采集站 / station", manifest["station"]),
+            ("申请编号 / request", manifest["request"]),
+            ("事由 / reason", manifest["reason"]),
+            ("提供给 / recipient", manifest["recipient"] or "-"),
+            ("申请人 / requested by", manifest["requested_by"]),
+            ("批准人 / approved by", manifest["approved_by"]),
+            ("导出人 / exported by", manifest["exported_by"]),
+            ("文件数 / files", len(rows)),
+            ("采集站公钥指纹 / station key fingerprint", fingerprint),
+            (
+                "如何校验 / how to check",
+                "Windows: 右键 verify.ps1 →「使用 PowerShell 运行」; "
+                "Linux: sha256sum -c SHA256SUMS",
+            ),
+        ],
+        sections=[
+            Section(
+                key="files",
+                title="移交文件 / files handed over",
+                columns=[
+                    ("file", "文件 / file"),
+                    ("recorded_at", f"录制时间 / recorded ({zone_words(tz)})"),
+                    ("officer", "执法人员 / officer"),
+                    ("size", "字节 / bytes"),
+                    ("sha256", "SHA-256"),
+                ],
+                rows=rows,
+            )
+        ],
+    )
+    # times formatted above; the full hash stays: the receiver compares it with Get-FileHash
+    return render_pdf(
+        report,
+        None,
+        ("移交人 / handed over by", "接收人签字 / received and signed", "日期 / date"),
+    )
 
 
 def _safe_name(name: str) -> str:
@@ -224,6 +301,13 @@ def export_request(
         }
         manifest_text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
         (partial / "manifest.json").write_text(manifest_text, encoding="utf-8")
+        # for the court: the Windows checker and a printable handover list (移交清单)
+        from station.disc_burn.manifest import verify_ps1
+
+        (partial / "verify.ps1").write_bytes(verify_ps1())
+        (partial / HANDOVER).write_bytes(
+            handover_pdf(manifest, settings.station.timezone, verifier_fingerprint(v.key))
+        )
         sums = []
         for rel in (
             [str(f["file"]) for f in files]
@@ -233,6 +317,8 @@ def export_request(
                 "manifest.json",
                 "checkpoint.note",
                 "audit-proof.json",
+                "verify.ps1",
+                HANDOVER,
             ]
         ):
             digest = hashlib.sha256((partial / rel).read_bytes()).hexdigest()

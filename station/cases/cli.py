@@ -12,11 +12,20 @@ import click
 
 from station.access.guard import CLERK, guard
 from station.cases import store
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import (
+    App,
+    handle_errors,
+    json_option,
+    pass_app,
+    print_json,
+    print_table,
+    time_header,
+)
 from station.errors import StationError
+from station.recref import resolve_many, short
 from station.retention.policy import R11_REASONS
 from station.text import escape_text
-from station.timeutil import parse_iso
+from station.timeutil import human_date, human_time, parse_iso
 
 
 def parse_time(text: str | None, app: App, where: str) -> dt.datetime | None:
@@ -38,7 +47,10 @@ REASON_HELP = "R11 理由代码 / reason code: " + "; ".join(
 )
 
 
-def _show_case(case: dict[str, Any]) -> None:
+_DATES = {"opened_at", "closed_at"}
+
+
+def _show_case(case: dict[str, Any], tz: str) -> None:
     labels = [
         ("number", "案件编号 / number"),
         ("name", "名称 / name"),
@@ -59,7 +71,8 @@ def _show_case(case: dict[str, Any]) -> None:
     ]
     for key, label in labels:
         if case.get(key) is not None:
-            click.echo(f"{label}: {escape_text(str(case[key]))}")
+            value = human_date(case[key], tz) if key in _DATES else case[key]
+            click.echo(f"{label}: {escape_text(str(value))}")
 
 
 @click.group("cases")
@@ -75,7 +88,9 @@ def cases_group() -> None:
 @click.option("--unit", "unit_id", help="单位编号 / unit number")
 @click.option("--department", help="部门 / department")
 @click.option("--years", type=int, help="结案后保存年限（默认 5）/ years kept after closing (R10)")
-@click.option("--opened", help="立案日期 ISO / opening date (default now)")
+@click.option(
+    "--opened", help="立案日期（北京时间，如 2026-11-20）/ opening date, station time (default now)"
+)
 @json_option
 @pass_app
 @handle_errors
@@ -99,13 +114,35 @@ def create_cmd(app: App, number: str, as_json: bool, **kw: Any) -> None:
 
 @cases_group.command("link")
 @click.argument("number")
-@click.argument("sha256", nargs=-1, required=True)
+@click.argument("sha256", nargs=-1)
+@click.option("--officer", help="执法人员编号 / officer number (with --from/--to)")
+@click.option("--device", help="设备编号 / device number (with --from/--to)")
+@click.option("--from", "since", help="录制时间起（北京时间）/ recorded from, station time")
+@click.option("--to", "until", help="录制时间止（北京时间）/ recorded before, station time")
 @json_option
 @pass_app
 @handle_errors
-def link_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) -> None:
-    """关联录像到案件 / Link recordings to a case (R10)."""
+def link_cmd(
+    app: App,
+    number: str,
+    sha256: tuple[str, ...],
+    officer: str | None,
+    device: str | None,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
+    """关联录像到案件 / Link recordings to a case (R10): by id (8+ hex digits), or every stored
+    recording of an officer or device within a time span."""
     guard(app, *CLERK)
+    sha256 = resolve_many(app.db, sha256)
+    if officer or device or since or until:
+        sha256 = (*sha256, *_span(app, officer, device, since, until))
+    if not sha256:
+        raise StationError(
+            "请指定录像 / name recordings: ids, or --officer/--device with --from and --to",
+            where="SHA256",
+        )
     result = store.link(app.db, number, sha256, actor=app.actor)
     if as_json:
         print_json({"case": number, **result})
@@ -114,6 +151,41 @@ def link_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) -> N
             f"已关联 / linked: {len(result['linked'])}; 原已关联 / already: "
             f"{len(result['already'])}"
         )
+
+
+def _span(
+    app: App, officer: str | None, device: str | None, since: str | None, until: str | None
+) -> list[str]:
+    """Stored recordings of one officer and/or device recorded in [since, until)."""
+    from station.timeutil import to_iso
+
+    start, end = parse_time(since, app, "--from"), parse_time(until, app, "--to")
+    if not (officer or device) or start is None or end is None:
+        raise StationError(
+            "按时段关联需要执法人员或设备，以及起止时间 / linking by time span needs --officer or"
+            " --device, and both --from and --to",
+            where="--from/--to",
+        )
+    where, args = (
+        ["state = 'stored'", "recorded_at >= ?", "recorded_at < ?"],
+        [
+            to_iso(start),
+            to_iso(end),
+        ],
+    )
+    for col, val in (("officer_id", officer), ("device_id", device)):
+        if val:
+            where.append(f"{col} = ?")
+            args.append(val)
+    rows = app.db.execute(
+        f"select sha256 from recordings where {' and '.join(where)} order by recorded_at", args
+    ).fetchall()
+    if not rows:
+        raise StationError(
+            "该时段没有录像 / no stored recordings match that officer/device and time span",
+            where="--from/--to",
+        )
+    return [r[0] for r in rows]
 
 
 @cases_group.command("unlink")
@@ -125,6 +197,7 @@ def link_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) -> N
 def unlink_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) -> None:
     """取消关联 / Unlink recordings from a case."""
     guard(app, *CLERK)
+    sha256 = resolve_many(app.db, sha256)
     done = store.unlink(app.db, number, sha256, actor=app.actor)
     if as_json:
         print_json({"case": number, "unlinked": done})
@@ -151,7 +224,9 @@ def mark_cmd(app: App, number: str, reason: int | None, note: str | None, as_jso
 
 @cases_group.command("close")
 @click.argument("number")
-@click.option("--date", "date_", help="结案日期 ISO（默认现在）/ closing date (default now)")
+@click.option(
+    "--date", "date_", help="结案日期（北京时间）/ closing date, station time (default now)"
+)
 @json_option
 @pass_app
 @handle_errors
@@ -164,7 +239,10 @@ def close_cmd(app: App, number: str, date_: str | None, as_json: bool) -> None:
     if as_json:
         print_json(case)
     else:
-        click.echo(f"已结案 / closed: {number} at {case['closed_at']}")
+        click.echo(
+            f"已结案 / closed: {number}, "
+            f"{human_date(case['closed_at'], app.settings.station.timezone)}"
+        )
 
 
 @cases_group.command("reopen")
@@ -239,11 +317,12 @@ def show_cmd(app: App, number: str, as_json: bool) -> None:
     if as_json:
         print_json(case)
         return
-    _show_case(case)
+    tz = app.settings.station.timezone
+    _show_case(case, tz)
     print_table(
-        ["SHA-256", "录制 / recorded", "警员 / officer", "状态 / state"],
+        ["编号 / id", time_header("录制", "recorded", tz), "执法人员 / officer", "状态 / state"],
         [
-            (r["sha256"][:16], r["recorded_at"], r["officer_id"], r["state"])
+            (short(r["sha256"]), human_time(r["recorded_at"], tz), r["officer_id"], r["state"])
             for r in case["recordings"]
         ],
     )
@@ -266,13 +345,20 @@ def list_cmd(app: App, as_json: bool, **kw: Any) -> None:
         print_json(rows)
         return
     print_table(
-        ["编号 / number", "名称 / name", "状态 / status", "结案 / closed", "R11", "录像 / recs"],
+        [
+            "编号 / number",
+            "名称 / name",
+            "状态 / status",
+            "结案日期 / closed",
+            "R11",
+            "录像 / recs",
+        ],
         [
             (
                 r["number"],
                 r["name"],
                 r["status"],
-                r["closed_at"],
+                human_date(r["closed_at"], app.settings.station.timezone),
                 r["long_term_reason"],
                 r["recordings"],
             )

@@ -12,7 +12,17 @@ from station.cases import tags
 from station.cases.cli import REASON_HELP, parse_time
 from station.cases.model import CATEGORIES
 from station.cli_groups import recordings
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import (
+    App,
+    handle_errors,
+    json_option,
+    pass_app,
+    print_json,
+    print_table,
+    time_header,
+)
+from station.recref import resolve_many, short
+from station.timeutil import human_time
 
 
 @recordings.command("tag")
@@ -29,6 +39,7 @@ def tag_cmd(
     app: App, sha256: tuple[str, ...], category: str | None, proves: str | None, as_json: bool
 ) -> None:
     """标注录像 / Tag recordings: category (R6) and what they prove (R5)."""
+    sha256 = resolve_many(app.db, sha256)
     done = tags.tag(app.db, sha256, category=category, proves=proves, actor=app.actor)
     if as_json:
         print_json({"tagged": done})
@@ -44,6 +55,7 @@ def tag_cmd(
 @handle_errors
 def hold_cmd(app: App, sha256: tuple[str, ...], reason: str, as_json: bool) -> None:
     """法律保全 / Place a legal hold: never purged until released."""
+    sha256 = resolve_many(app.db, sha256)
     ids = tags.hold(app.db, sha256, reason=reason, actor=app.actor)
     if as_json:
         print_json({"holds": ids})
@@ -59,6 +71,7 @@ def hold_cmd(app: App, sha256: tuple[str, ...], reason: str, as_json: bool) -> N
 @handle_errors
 def release_cmd(app: App, sha256: tuple[str, ...], note: str | None, as_json: bool) -> None:
     """解除保全 / Release the legal holds on recordings."""
+    sha256 = resolve_many(app.db, sha256)
     ids = tags.release(app.db, sha256, note=note, actor=app.actor)
     if as_json:
         print_json({"released": ids})
@@ -73,6 +86,7 @@ def release_cmd(app: App, sha256: tuple[str, ...], note: str | None, as_json: bo
 @handle_errors
 def review_cmd(app: App, sha256: tuple[str, ...], as_json: bool) -> None:
     """审核重要标记 / Record that a clerk reviewed recordings with the important marker."""
+    sha256 = resolve_many(app.db, sha256)
     done = tags.review(app.db, sha256, actor=app.actor)
     if as_json:
         print_json({"reviewed": done})
@@ -91,6 +105,7 @@ def rec_mark_cmd(
     app: App, sha256: tuple[str, ...], reason: int | None, note: str | None, as_json: bool
 ) -> None:
     """录像长期保存 / Mark single recordings for long-term keeping (R11)."""
+    sha256 = resolve_many(app.db, sha256)
     done = tags.mark_long_term(app.db, sha256, reason=reason, note=note, actor=app.actor)
     if as_json:
         print_json({"marked": done, "reason": reason})
@@ -102,9 +117,9 @@ def rec_mark_cmd(
 @click.option("--unit", help="单位编号或名称 / unit number or part of its name")
 @click.option("--department", help="部门 / department")
 @click.option("--device", help="设备编号 / device number")
-@click.option("--officer", help="警员编号 / officer number")
-@click.option("--from", "since", help="录制时间起 / recorded from (ISO)")
-@click.option("--to", "until", help="录制时间止 / recorded before (ISO)")
+@click.option("--officer", help="执法人员编号 / officer number")
+@click.option("--from", "since", help="录制时间起（北京时间）/ recorded from, station time")
+@click.option("--to", "until", help="录制时间止（北京时间）/ recorded before, station time")
 @click.option("--case", help="案件编号 / case number")
 @click.option("--party", help="当事人 / case party")
 @click.option("--cause", help="案由 / case cause")
@@ -125,21 +140,22 @@ def search_cmd(app: App, as_json: bool, limit: int, **kw: Any) -> None:
     if as_json:
         print_json(rows)
         return
+    tz = app.settings.station.timezone
     print_table(
         [
-            "SHA-256",
-            "录制 / recorded",
+            "编号 / id",
+            time_header("录制", "recorded", tz),
             "单位 / unit",
             "设备 / device",
-            "警员 / officer",
+            "执法人员 / officer",
             "案件 / cases",
             "分类 / category",
             "状态 / state",
         ],
         [
             (
-                r["sha256"][:16],
-                r["recorded_at"],
+                short(r["sha256"]),
+                human_time(r["recorded_at"], tz),
                 r["unit_name"] or r["unit_id"],
                 r["device_id"],
                 r["officer_id"],

@@ -28,6 +28,7 @@ from station.disc_burn.burn import drive_json, find_drives
 from station.disc_burn.media import MEDIA
 from station.disc_burn.progress import DiscProgress, ProgressFn, StatusFile, fan_out
 from station.errors import StationError
+from station.reports.cli import emit, output_options
 
 PHASES = {
     "build": "写入映像 / writing",
@@ -135,6 +136,8 @@ def plan_cmd(
         )
         return
     click.echo(f"{m.label}: {len(plan.discs)} 张光盘 / discs, ×2 份 / copies (R12)")
+    for line in _plan_notes(app, list(cases), plan):
+        click.echo(line)
     print_table(
         ["光盘 disc", "案件 cases", "文件 files", "大小 size"],
         [
@@ -438,14 +441,26 @@ def drives_cmd(as_json: bool) -> None:
 
 @report.command("discs")
 @click.option("--all", "show_all", is_flag=True, help="也列出已完成的案件 / include complete cases")
-@json_option
+@output_options
 @pass_app
 @handle_errors
-def report_discs(app: App, show_all: bool, as_json: bool) -> None:
+def report_discs(
+    app: App,
+    show_all: bool,
+    fmt: str,
+    section: str | None,
+    output: str | None,
+    now_text: str | None,
+    as_json: bool,
+) -> None:
     """长期保存案件的光盘状态 / Long-term cases whose two disc copies are not both done."""
     rows = records.case_disc_status(app.db, only_incomplete=not show_all)
-    if as_json:
+    if as_json or fmt == "json":
         print_json(rows)
+        return
+    yes = {True: "是 / yes", False: "否 / no"}
+    if fmt != "table":
+        emit(_discs_report(rows, yes), fmt, False, section, output, app.settings.station.timezone)
         return
     yes = {True: "是", False: "否"}
     print_table(
@@ -462,6 +477,53 @@ def report_discs(app: App, show_all: bool, as_json: bool) -> None:
             )
             for r in rows
         ],
+    )
+
+
+def _plan_notes(app: App, cases: list[str], plan: Any) -> list[str]:
+    """What a clerk should know before building: jobs these cases already have, and originals
+    whose archival derivative is not done yet (the disc would carry the original only)."""
+    marks = ",".join("?" * len(cases))
+    notes = [
+        f"注意 / note: 案件 {r[0]} 已有光盘任务 / already has disc job {r[1]} ({r[2]})"
+        " — `station disc show`"
+        for r in app.db.execute(
+            "select jc.case_number, j.id, j.state from disc_jobs j join disc_job_cases jc"
+            f" on jc.job_id = j.id where jc.case_number in ({marks}) and j.state != 'failed'"
+            " order by j.id",
+            cases,
+        ).fetchall()
+    ]
+    files = [f for d in plan.discs for _, f in d.files]
+    originals = {f.recording_sha256 for f in files if f.role == "original"}
+    with_derivative = {f.recording_sha256 for f in files if f.role != "original"}
+    missing = sorted(originals - with_derivative)
+    if missing:
+        shown = ", ".join(sha[:16] for sha in missing[:5]) + (" …" if len(missing) > 5 else "")
+        notes.append(
+            f"警告 / warning: {len(missing)} 段录像尚无存档转码，光盘将只含原始录像 / recordings"
+            f" without an archival derivative yet (disc would hold the original only): {shown}"
+            " — `station transcode run-once` first"
+        )
+    return notes
+
+
+def _discs_report(rows: list[dict[str, Any]], yes: dict[bool, str]) -> Any:
+    from station.reports.model import Report, Section
+    from station.timeutil import to_iso, utcnow
+
+    cols = [("case", "案件编号 / case"), ("name", "名称 / name"), ("job_id", "任务 / job")]
+    for key, words in (("verified", "校验 / verified"), ("burned", "刻录 / burned")):
+        for copy, mark in (("A", "甲 A"), ("B", "乙 B")):
+            cols.append((f"{key}_{copy}", f"{mark} {words}"))
+    shown = [{k: yes[v] if isinstance(v, bool) else v for k, v in r.items()} for r in rows]
+    return Report(
+        kind="discs",
+        title="长期保存案件光盘状态 / Disc status of long-term cases (R12)",
+        generated_at=to_iso(utcnow()),
+        params={},
+        summary=[("案件 / cases", len(rows))],
+        sections=[Section(key="discs", title="光盘 / discs", columns=cols, rows=shown)],
     )
 
 

@@ -11,7 +11,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
@@ -27,7 +26,7 @@ from station.disc_burn.content import (
     load_content,
 )
 from station.disc_burn.image import ImageSpec, write_image
-from station.disc_burn.label import LabelData, write_label
+from station.disc_burn.label import LabelData, render_sheet, write_label
 from station.disc_burn.layout import DISC_RECORD, RECORD_SCHEMA, Layout, lay_out
 from station.disc_burn.manifest import DiscIdentity, build_files
 from station.disc_burn.media import Media, get_media
@@ -36,10 +35,11 @@ from station.disc_burn.progress import DiscProgress, ProgressFn, check_stop
 from station.disc_burn.readback import Expected, ReadbackResult, hash_file, read_back
 from station.errors import IntegrityError, StationError
 from station.log import get
-from station.timeutil import parse_iso, to_iso, utcnow
+from station.timeutil import to_iso, utcnow
 from station.vault import Vault
 
 log = get()
+LABEL_SHEET = "labels-all.pdf"  # the job's one printable sheet
 COPIES = ("A", "B")
 
 
@@ -93,6 +93,7 @@ class _Job:
     produced_at: str  # R12 production time, local
     producer: str  # R12 producer
     archive: list[tuple[str, str, str]] = field(default_factory=list)  # (case, 档号, 保管期限)
+    labels: list[LabelData] = field(default_factory=list)  # every copy's label, in build order
 
 
 @dataclass
@@ -107,7 +108,10 @@ class _Disc:
 
 
 def _local(iso: str, tz: str) -> str:
-    return parse_iso(iso).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
+    """The production time on the label: ``2026-12-01 18:23 北京时间`` (never "CST")."""
+    from station.timeutil import human_time, zone_short
+
+    return f"{human_time(iso, tz, seconds=False)} {zone_short(tz)}"
 
 
 def _create_job(
@@ -222,6 +226,7 @@ def build_job(
                 settings.station.unit_name,
                 producer,
                 created_at,
+                settings.station.timezone,
             )
             records = _archive_records(vault, db, settings, job_id, disc.disc_no, layout,
                                        content, items, ident)  # fmt: skip
@@ -252,6 +257,8 @@ def build_job(
     except BaseException as exc:
         _fail_job(db, job_id, exc, actor, numbers)
         raise
+    # one printable sheet for the whole job: every disc, copy 甲/A then 乙/B
+    render_sheet(job.labels, job.folder / LABEL_SHEET)
     state = "verified" if all(o.verified for o in outcomes) else "built"
     with write_txn(db):
         db.execute(
@@ -458,6 +465,7 @@ def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
     html_path = job.folder / f"{volume_id}.label.html"
     pdf_path = job.folder / f"{volume_id}.label.pdf"
     write_label(label, html_path, pdf_path)
+    job.labels.append(label)
     now = to_iso(utcnow())
     state = "verified" if verified else ("built" if not job.verify else "corrupt")
     with write_txn(db):

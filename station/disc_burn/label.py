@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from station.errors import StationError
 
@@ -140,7 +142,121 @@ def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
     return [*lines, line] if line else lines
 
 
+# The printed disc: outer radius 59 mm, hub hole radius 7.5 mm (a 120 mm disc, 15 mm hole).
+DISC_R_MM = 59.0
+HUB_R_MM = 7.5
+_EDGE_MM = 4.0  # text keeps this far from the disc's edge
+
+
+def _chord(r: float, dy_low: float, dy_high: float, margin: float) -> float:
+    """Usable width of a text line spanning [dy_low, dy_high] from the centre (points)."""
+    dy = max(abs(dy_low), abs(dy_high))
+    if dy >= r - margin:
+        return 0.0
+    return 2 * ((r - margin) ** 2 - dy**2) ** 0.5
+
+
+def fit_lines(
+    text: str,
+    font: str,
+    size: float,
+    width_at: Callable[[float, int], float],
+    *,
+    min_size: float = 5.5,
+    max_lines: int = 3,
+) -> tuple[float, list[str]]:
+    """The largest size (down to ``min_size``) at which ``text`` fits ``width_at(size, n)`` —
+    first on one line, then wrapped on up to ``max_lines``. Never wider than the space."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    width = width_at  # (size, lines) -> usable width in points
+    sizes = [size - 0.5 * i for i in range(int((size - min_size) / 0.5) + 1)]
+    for n in range(1, max_lines + 1):
+        for s in sizes:
+            lines = _wrap(text, font, s, width(s, n))
+            if (
+                lines
+                and len(lines) <= n
+                and all(stringWidth(x, font, s) <= width(s, n) for x in lines)
+            ):
+                return s, lines
+    s = sizes[-1]
+    lines = _wrap(text, font, s, width(s, max_lines))[:max_lines]
+    if lines:
+        while lines[-1] and stringWidth(lines[-1] + "…", font, s) > width(s, max_lines):
+            lines[-1] = lines[-1][:-1]
+        lines[-1] += "…"
+    return s, lines
+
+
+def _disc_lines(data: LabelData) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """(upper, lower) blocks of (text, size): unit, cases, 档号 above the hub; copy, disc i of n,
+    volume id, producer, time, image hash below it."""
+    upper = [(data.unit, 10.0)]
+    upper += [(f"{name}（{number}）", 9.0) for number, name in data.cases[:3]]
+    if len(data.cases) > 3:
+        upper.append((f"等 {len(data.cases)} 案 / {len(data.cases)} cases", 8.0))
+    upper += [(f"档号 {number} · 保管期限 {words}", 8.0) for _, number, words in data.archive[:3]]
+    lower = [
+        (data.copy_text, 18.0),
+        (f"第 {data.disc_no} 张，共 {data.discs_total} 张", 9.0),
+        (f"{data.volume_id}  制作人 {data.producer}", 8.0),
+        (f"制作时间 {data.produced_at}", 8.0),
+        ("SHA-256 " + data.image_sha256[:32], 6.0),
+        (data.image_sha256[32:], 6.0),
+    ]
+    return upper, lower
+
+
+def draw_disc(c: object, data: LabelData, cx: float, cy: float, font: str) -> None:
+    """Draw the disc outline and its text so that every line stays inside the printable ring:
+    lines shrink, then wrap; the whole block shrinks when it would reach the hub."""
+    from reportlab.lib.units import mm
+
+    canvas: Any = c
+    r, hub = DISC_R_MM * mm, HUB_R_MM * mm
+    canvas.circle(cx, cy, r)
+    canvas.circle(cx, cy, hub)
+    margin = _EDGE_MM * mm
+    upper, lower = _disc_lines(data)
+
+    def place(block: list[tuple[str, float]], top: float, floor: float, scale: float) -> Any:
+        """Lay ``block`` out downward from ``top`` (offset from the centre); None if it would
+        pass ``floor``."""
+        y, out = top, []
+        for text, size in block:
+
+            def width(s: float, n: int, y0: float = y) -> float:
+                return _chord(r, y0 - n * s * 1.25, y0, margin)
+
+            s, lines = fit_lines(text, font, size * scale, width)
+            for line in lines:
+                y -= s * 1.25
+                if y < floor:
+                    return None
+                out.append((line, s, y))
+        return out
+
+    for scale in (1.0, 0.9, 0.8, 0.7, 0.6):
+        up = place(upper, r - 6 * mm, hub + 2 * mm, scale)
+        down = place(lower, -hub - 2 * mm, -(r - 6 * mm), scale)
+        if up is not None and down is not None:
+            break
+    else:
+        raise StationError(
+            "label text does not fit the disc / 标签内容放不下", where=data.volume_id
+        )
+    for line, size, y in [*up, *down]:
+        canvas.setFont(font, size)
+        canvas.drawCentredString(cx, cy + y, line)
+
+
 def render_pdf(data: LabelData, out: Path) -> None:
+    render_sheet([data], out)
+
+
+def render_sheet(labels: list[LabelData], out: Path) -> None:
+    """One PDF: a page per disc copy (the disc to cut out, then the sleeve's table)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.pdfgen import canvas
@@ -148,37 +264,23 @@ def render_pdf(data: LabelData, out: Path) -> None:
     font = _font()
     tmp = out.with_name(f".{out.name}.partial")
     c = canvas.Canvas(str(tmp), pagesize=A4)
-    c.setTitle(f"Disc label {data.volume_id}")
+    c.setTitle(f"Disc label {labels[0].volume_id}" if len(labels) == 1 else "Disc labels")
     width, height = A4
-    cx, cy, r = width / 2, height - 20 * mm - 59 * mm, 59 * mm
-    c.circle(cx, cy, r)
-    c.circle(cx, cy, 7.5 * mm)
-    c.setFont(font, 10)
-    c.drawCentredString(cx, cy + 42 * mm, data.unit)
-    for i, (number, name) in enumerate(data.cases[:3]):
-        c.drawCentredString(cx, cy + (34 - 6 * i) * mm, f"{name}（{number}）")
-    for i, (_, number, words) in enumerate(data.archive[:2]):
-        c.drawCentredString(cx, cy + (18 - 5 * i) * mm, f"档号 {number}  {words}")
-    c.setFont(font, 20)
-    c.drawCentredString(cx, cy + 4 * mm, data.copy_text)
-    c.setFont(font, 10)
-    c.drawCentredString(cx, cy - 16 * mm, f"第 {data.disc_no} 张，共 {data.discs_total} 张")
-    c.drawCentredString(cx, cy - 22 * mm, f"{data.volume_id}   {data.producer}")
-    c.drawCentredString(cx, cy - 28 * mm, data.produced_at)
-    c.setFont(font, 6.5)
-    c.drawCentredString(cx, cy - 36 * mm, "SHA-256 " + data.image_sha256[:32])
-    c.drawCentredString(cx, cy - 40 * mm, data.image_sha256[32:])
-    y = cy - r - 12 * mm
-    for key, value in data.rows():
-        c.setFont(font, 9)
-        c.drawString(15 * mm, y, key)
-        size = 7.5 if "SHA" in key else 9
-        c.setFont(font, size)
-        for line in _wrap(value, font, size, width - 105 * mm):
-            c.drawString(90 * mm, y, line)
-            y -= 5 * mm
-        y -= 2 * mm
-    c.showPage()
+    for data in labels:
+        r = DISC_R_MM * mm
+        cx, cy = width / 2, height - 20 * mm - r
+        draw_disc(c, data, cx, cy, font)
+        y = cy - r - 12 * mm
+        for key, value in data.rows():
+            c.setFont(font, 9)
+            c.drawString(15 * mm, y, key)
+            size = 7.5 if "SHA" in key else 9
+            c.setFont(font, size)
+            for line in _wrap(value, font, size, width - 105 * mm):
+                c.drawString(90 * mm, y, line)
+                y -= 5 * mm
+            y -= 2 * mm
+        c.showPage()
     c.save()
     os.replace(tmp, out)
 

@@ -1,6 +1,7 @@
 """The tree of one disc: every folder and file with its names in the three trees (pure).
 
-/README.txt  /verify.py  /MANIFEST.json  /MANIFEST.SHA256  /AUDIT.jsonl  [/CHECKPOINT.txt]
+/README.txt  /verify.py  /verify.ps1  /MANIFEST.json  /MANIFEST.SHA256  /AUDIT.jsonl
+[/CHECKPOINT.txt]
 /<case number> <case name>/原始录像 originals/<original file name>
 /<case number> <case name>/存档转码 archival/<original stem>.<profile>.<ext>
 
@@ -93,7 +94,14 @@ def _join(parent: str, name: str) -> str:
     return f"{parent}/{name}" if parent else name
 
 
-SUPPORT_FILES = ("README.txt", "verify.py", "MANIFEST.json", "AUDIT.jsonl", "MANIFEST.SHA256")
+SUPPORT_FILES = (
+    "README.txt",
+    "verify.py",
+    "verify.ps1",
+    "MANIFEST.json",
+    "AUDIT.jsonl",
+    "MANIFEST.SHA256",
+)
 
 
 def lay_out(

@@ -15,6 +15,7 @@ from typing import Any
 
 from station.disc_burn.content import R11_REASONS, CaseInfo
 from station.disc_burn.layout import Entry, Layout
+from station.timeutil import human_time, zone_words
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,20 @@ class DiscIdentity:
     station_id: str
     unit_name: str
     producer: str  # R12: who made the disc
-    created_at: str  # R12: production time (UTC)
+    created_at: str  # R12: production time (UTC ISO 8601; people see it in ``tz``)
+    tz: str = "Asia/Shanghai"  # the station's zone (station.timezone)
 
 
 def verify_script() -> bytes:
     return resources.files("station.disc_burn").joinpath("disc_verify.py").read_bytes()
+
+
+def verify_ps1() -> bytes:
+    """The Windows checker (PowerShell 5.1 + Get-FileHash, nothing to install). Written as
+    UTF-8 with a BOM and CRLF: without the BOM Windows PowerShell reads the script in the
+    ANSI code page and garbles its Chinese text."""
+    text = resources.files("station.disc_burn").joinpath("verify_ps1.txt").read_text("utf-8")
+    return b"\xef\xbb\xbf" + text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
 
 
 def _sha(data: bytes) -> str:
@@ -68,7 +78,8 @@ def readme(ident: DiscIdentity, cases: list[CaseInfo]) -> str:
         "=" * 56,
         f"制作单位 / Producing unit: {ident.unit_name}",
         f"制作人 / Producer: {ident.producer}",
-        f"制作时间 / Production time (UTC): {ident.created_at}",
+        f"制作时间 / Production time: {human_time(ident.created_at, ident.tz)}"
+        f"（{zone_words(ident.tz)}）",
         f"光盘 / Disc: 第 {ident.disc_no} 张，共 {ident.discs_total} 张 / disc {ident.disc_no} "
         f"of {ident.discs_total}   (job {ident.job_id}, {ident.station_id})",
         "",
@@ -96,6 +107,8 @@ def readme(ident: DiscIdentity, cases: list[CaseInfo]) -> str:
         "  MANIFEST.SHA256  SHA-256 校验清单 / checksum list (sha256sum format)",
         "  AUDIT.jsonl      这些录像的审计日志 / audit-log entries of these recordings",
         "  verify.py        校验程序（仅用 Python 标准库）/ checker, Python standard library only",
+        "  verify.ps1       Windows 校验程序（系统自带 PowerShell，无需安装）",
+        "                   Windows checker (built-in PowerShell, nothing to install)",
         "  DISC.xml         本光盘的元数据记录（档号、保管期限、文件摘要）",
         "                   the disc's metadata record (archive numbers, retention, digests)",
         "  <案件>/档案元数据 metadata/*.xml  每段录像的元数据记录（DA/T 63-2017 元素）",
@@ -107,7 +120,10 @@ def readme(ident: DiscIdentity, cases: list[CaseInfo]) -> str:
         "           或 or: python3 verify.py",
         "  macOS:   cd <disc folder> && shasum -a 256 -c MANIFEST.SHA256",
         "           或 or: python3 verify.py",
-        "  Windows: py verify.py  (或 or python verify.py)",
+        "  Windows: 右键 verify.ps1 →「使用 PowerShell 运行」，无需安装任何软件",
+        "           right-click verify.ps1 → Run with PowerShell (nothing to install)",
+        "           或 or: powershell -ExecutionPolicy Bypass -File verify.ps1",
+        "           已装 Python 时 / with Python: py verify.py",
         "           单个文件 / one file:  certutil -hashfile <文件 file> SHA256",
         "           PowerShell:  Get-FileHash -Algorithm SHA256 <文件 file>",
         "           然后与 MANIFEST.SHA256 中的值比较 / compare with MANIFEST.SHA256.",
@@ -137,6 +153,7 @@ def build_files(
     out: dict[str, bytes] = dict(records or {})
     out["README.txt"] = readme(ident, cases).encode("utf-8")
     out["verify.py"] = verify_script()
+    out["verify.ps1"] = verify_ps1()
     out["AUDIT.jsonl"] = "".join(
         json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in audit
     ).encode("utf-8")
@@ -185,6 +202,7 @@ def build_files(
             for name in (
                 "README.txt",
                 "verify.py",
+                "verify.ps1",
                 "AUDIT.jsonl",
                 "CHECKPOINT.txt",
                 *sorted(records or {}),
@@ -199,6 +217,7 @@ def build_files(
         for name in (
             "README.txt",
             "verify.py",
+            "verify.ps1",
             "AUDIT.jsonl",
             "CHECKPOINT.txt",
             *sorted(records or {}),

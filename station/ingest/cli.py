@@ -24,11 +24,13 @@ from station.cli_util import (
     pass_app,
     print_json,
     print_table,
+    time_header,
 )
-from station.errors import InputError, NotFoundError, StationError
+from station.errors import InputError, StationError
 from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
+from station.recref import resolve, short
 from station.text import escape_text
-from station.timeutil import to_iso
+from station.timeutil import human_time, to_iso, zone_words
 
 
 def _print_summary(report: IngestReport, as_json: bool) -> None:
@@ -253,20 +255,20 @@ def recordings_list(
         return
     print_table(
         [
-            "SHA-256",
-            "录制时间 recorded (UTC)",
-            "设备 device",
-            "警号 officer",
-            "类型 kind",
-            "大小 size",
-            "重要 IMP",
-            "损坏 dmg",
-            "文件名 name",
+            "编号 / id",
+            time_header("录制", "recorded", tz),
+            "设备 / device",
+            "执法人员 / officer",
+            "类型 / kind",
+            "大小 / size",
+            "重要 / IMP",
+            "损坏 / dmg",
+            "文件名 / name",
         ],
         [
             [
-                r["sha256"][:16],
-                r["recorded_at"][:19] if r["recorded_at"] else "",
+                short(r["sha256"]),
+                human_time(r["recorded_at"], tz),
                 r["device_id"],
                 r["officer_id"],
                 r["media_kind"],
@@ -282,18 +284,8 @@ def recordings_list(
 
 
 def find_recording(app: App, sha: str) -> dict[str, Any]:
-    sha = sha.lower()
-    rows = list(app.db.query("select * from recordings where sha256 like ? limit 2", [sha + "%"]))
-    if not rows or len(sha) < 8:
-        raise NotFoundError(
-            f"no recording with hash {sha} / 找不到该录像",
-            hint="give at least 8 hex digits of the SHA-256",
-        )
-    if len(rows) > 1:
-        raise NotFoundError(
-            f"hash prefix {sha} is ambiguous / 哈希前缀不唯一", hint="give more digits"
-        )
-    return rows[0]
+    full = resolve(app.db, sha)
+    return dict(next(app.db.query("select * from recordings where sha256 = ?", [full])))
 
 
 @recordings.command("show")
@@ -320,17 +312,23 @@ def recordings_show(app: App, sha256: str, as_json: bool) -> None:
     if as_json:
         print_json({**row, "sightings": sightings, "audit": trail})
         return
+    tz = app.settings.station.timezone
+    click.echo(f"时间为{zone_words(tz)}")
     for k, v in row.items():
-        click.echo(f"{k:20} {'' if v is None else escape_text(str(v))}")
+        shown = human_time(v, tz) if k.endswith("_at") and v else v
+        click.echo(f"{k:20} {'' if shown is None else escape_text(str(shown))}")
     click.echo("\n接入记录 / sightings:")
     print_table(
-        ["session", "path", "outcome", "at"],
-        [[s["session_id"], s["source_path"], s["outcome"], s["at"]] for s in sightings],
+        ["session", "path", "outcome", time_header("时间", "at", tz)],
+        [
+            [s["session_id"], s["source_path"], s["outcome"], human_time(s["at"], tz)]
+            for s in sightings
+        ],
     )
     click.echo("\n审计 / audit trail:")
     print_table(
-        ["seq", "at", "actor", "event"],
-        [[a["seq"], a["at"], a["actor"], a["event"]] for a in trail],
+        ["seq", time_header("时间", "at", tz), "actor", "event"],
+        [[a["seq"], human_time(a["at"], tz), a["actor"], a["event"]] for a in trail],
     )
 
 

@@ -1,5 +1,6 @@
-"""``station report retention|compliance|devices`` (R17): each as a table, CSV, JSON or one
-self-contained HTML page (``--format``; ``--json`` is ``--format json``)."""
+"""``station report retention|compliance|devices`` (R17): each as a table, CSV (one table per
+file, UTF-8 with BOM), XLSX (one sheet per section), JSON, a printable self-contained HTML page
+or a PDF (``--format``; ``--json`` is ``--format json``)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from station.log import get
 from station.reports.compliance_report import build_compliance
 from station.reports.devices_report import build_devices
 from station.reports.model import Report
-from station.reports.render import FORMATS, render
+from station.reports.render import BINARY, FORMATS, render
 from station.reports.retention_report import build_retention
 from station.timeutil import utcnow
 
@@ -53,33 +54,68 @@ def output_options(f: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def emit(rep: Report, fmt: str, as_json: bool, section: str | None, output: str | None) -> None:
+def emit(
+    rep: Report,
+    fmt: str,
+    as_json: bool,
+    section: str | None,
+    output: str | None,
+    tz: str | None = None,
+) -> None:
+    """Render and print or write. CSV of a report with several sections and ``-o FILE``
+    writes one file per section (``FILE-stem-<key>.csv``); XLSX and PDF need ``-o``."""
     fmt = "json" if as_json else fmt
+    if fmt == "csv" and section is None and len(rep.sections) > 1:
+        if not output:
+            raise StationError(
+                "CSV 每个文件一张表 / CSV holds one table per file",
+                where="--format csv",
+                hint="give --section KEY, or -o FILE for one file per section; sections: "
+                + ", ".join(s.key for s in rep.sections),
+            )
+        base = Path(output)
+        for s in rep.sections:
+            _write(rep, fmt, s.key, base.with_name(f"{base.stem}-{s.key}{base.suffix}"), tz)
+        return
+    if fmt in BINARY and not output:
+        raise StationError(
+            f"{fmt.upper()} 需要输出文件 / {fmt.upper()} needs an output file",
+            where="--format",
+            hint=f"add -o report.{fmt}",
+        )
+    if output:
+        _write(rep, fmt, section, Path(output), tz)
+    else:
+        click.echo(_render(rep, fmt, section, tz), nl=False)
+
+
+def _render(rep: Report, fmt: str, section: str | None, tz: str | None) -> Any:
     try:
-        text = render(rep, fmt, section)
+        return render(rep, fmt, section, tz=tz)
     except KeyError:
         raise StationError(
             f"没有这一节 / no section {section!r}",
             where="--section",
             hint="one of " + ", ".join(s.key for s in rep.sections),
         ) from None
-    if output:
-        path = Path(output)
-        try:
-            # O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of hanging; a pipe
-            # with a reader (`-o >(gzip > r.gz)`) and plain files work as before.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK, 0o644)
-            os.set_blocking(fd, True)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-        except OSError as exc:
-            raise StationError(
-                f"无法写入报表 / cannot write the report: {exc.strerror}", where=str(path)
-            ) from exc
-        log.info("report.written", kind=rep.kind, format=fmt, path=str(path))
-        click.echo(f"已写入 / written: {path}", err=True)
-    else:
-        click.echo(text, nl=False)
+
+
+def _write(rep: Report, fmt: str, section: str | None, path: Path, tz: str | None) -> None:
+    body = _render(rep, fmt, section, tz)
+    data = body if isinstance(body, bytes) else body.encode("utf-8")
+    try:
+        # O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of hanging; a pipe
+        # with a reader (`-o >(gzip > r.gz)`) and plain files work as before.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK, 0o644)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise StationError(
+            f"无法写入报表 / cannot write the report: {exc.strerror}", where=str(path)
+        ) from exc
+    log.info("report.written", kind=rep.kind, format=fmt, path=str(path))
+    click.echo(f"已写入 / written: {path}", err=True)
 
 
 @report.command("retention")
@@ -111,7 +147,7 @@ def retention_cmd(
     rep = build_retention(
         app.db, app.settings, now=now, days=days, limit=limit, disk=(usage.total, usage.free)
     )
-    emit(rep, fmt, as_json, section, output)
+    emit(rep, fmt, as_json, section, output, app.settings.station.timezone)
 
 
 @report.command("compliance")
@@ -143,7 +179,7 @@ def compliance_cmd(
         until=parse_time(until, app, "--to"),
         limit=limit,
     )
-    emit(rep, fmt, as_json, section, output)
+    emit(rep, fmt, as_json, section, output, app.settings.station.timezone)
 
 
 @report.command("devices")
@@ -170,7 +206,7 @@ def devices_cmd(
     (R3, R4)."""
     now = parse_time(now_text, app, "--now") or utcnow()
     rep = build_devices(app.db, app.settings, now=now, days=days)
-    emit(rep, fmt, as_json, section, output)
+    emit(rep, fmt, as_json, section, output, app.settings.station.timezone)
 
 
 COMMANDS: list[click.Command] = []  # the commands live in the shared `report` group

@@ -239,7 +239,7 @@ def build_compliance(
             "late",
             "迟交录像 / late recordings",
             [
-                ("sha256", "SHA-256"),
+                ("sha256", "录像编号 / recording id"),
                 ("officer", "警员 / officer"),
                 ("unit", "单位 / unit"),
                 ("end_at", "录制结束 / ended"),

@@ -63,6 +63,15 @@ def build_devices(
         [since],
     ):
         flags[device].append(f"{code}×{n}")
+    # recordings ingested from each device in the window: how many, how many bytes
+    counts: dict[str, tuple[int, int]] = {
+        r[0]: (r[1], r[2] or 0)
+        for r in db.execute(
+            "select device_id, count(*), sum(size) from recordings where device_id is not null"
+            " and ingested_at >= ? group by device_id",
+            [since],
+        )
+    }
     devices = {
         r["device_id"]: r
         for r in db.query(
@@ -71,7 +80,7 @@ def build_devices(
     }
     rows = []
     attention = 0
-    for device in sorted(set(devices) | set(stats)):
+    for device in sorted(set(devices) | set(stats) | set(counts)):
         d = devices.get(device, {})
         s = stats.get(device, {})
         issues = []
@@ -94,6 +103,8 @@ def build_devices(
                     filter(None, [d.get("last_seen_at"), s.get("last_session")]), default=None
                 ),
                 "sessions": s.get("sessions", 0),
+                "recordings": counts.get(device, (0, 0))[0],
+                "gigabytes": round(counts.get(device, (0, 0))[1] / 1e9, 2),
                 "failed": s.get("failed", 0),
                 "battery": battery,
                 "min_battery": s.get("min_battery"),
@@ -116,9 +127,11 @@ def build_devices(
         [
             ("device", "设备 / device"),
             ("model", "型号 / model"),
-            ("officer", "警员 / officer"),
+            ("officer", "执法人员 / officer"),
             ("last_seen", "最后接入 / last seen"),
             ("sessions", "接入次数 / sessions"),
+            ("recordings", "录像数 / recordings"),
+            ("gigabytes", "数据量 GB / data GB"),
             ("failed", "失败 / failed"),
             ("battery", "最近电量 % / battery %"),
             ("min_battery", "最低电量 % / min %"),

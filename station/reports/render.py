@@ -1,4 +1,8 @@
-"""Render a ``Report`` as a text table, CSV, JSON or a self-contained HTML page.
+"""Render a ``Report`` as a text table, CSV, XLSX, JSON, a printable HTML page or a PDF.
+
+People's formats (table, CSV, XLSX, HTML, PDF) show times on the station's clock (北京时间,
+named once in the page header); JSON keeps the stored ISO 8601 times. CSV is UTF-8 with a
+byte-order mark (Chinese Excel opens it without garbling) and holds one table.
 
 The HTML page carries its style and its charts inline (SVG): no script, no font, no image and
 no link leaves the file, so it opens on an offline office PC and can be archived as it is.
@@ -6,22 +10,40 @@ no link leaves the file, so it opens on an offline office PC and can be archived
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import html
 import io
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from station.cli_util import format_table
 from station.reports.model import Chart, Report, Section
+from station.timeutil import human_time, zone_words
 
-FORMATS = ("table", "csv", "json", "html")
+FORMATS = ("table", "csv", "xlsx", "json", "html", "pdf")
+BINARY = ("xlsx", "pdf")
+BOM = "\ufeff"
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+_tz: contextvars.ContextVar[str | None] = contextvars.ContextVar("report_tz", default=None)
+
+
+class OneTablePerFile(ValueError):
+    """CSV asked for several sections at once."""
 
 
 def _cell(v: Any) -> str:
     if v is None:
         return ""
+    tz = _tz.get()
+    if tz and isinstance(v, str) and _ISO.match(v):
+        return human_time(v, tz)
+    if tz and isinstance(v, str) and _SHA.match(v):
+        return v[:16]  # the short id every command accepts
     if isinstance(v, float):
         return f"{v:.2f}".rstrip("0").rstrip(".") if v != int(v) else str(int(v))
     return str(v)
@@ -31,8 +53,15 @@ def _sections(report: Report, only: str | None) -> Sequence[Section]:
     return [report.section(only)] if only else report.sections
 
 
+def _generated(report: Report) -> str:
+    tz = _tz.get()
+    if tz is None:
+        return f"生成时间 / generated: {report.generated_at}"
+    return f"生成时间 / generated: {_cell(report.generated_at)}（时间均为{zone_words(tz)}）"
+
+
 def render_table(report: Report, only: str | None = None) -> str:
-    out = [report.title, f"生成时间 / generated: {report.generated_at}"]
+    out = [report.title, _generated(report)]
     if not only:
         out += [f"  {label}: {_cell(value)}" for label, value in report.summary]
     for s in _sections(report, only):
@@ -54,19 +83,62 @@ def render_table(report: Report, only: str | None = None) -> str:
 
 
 def render_csv(report: Report, only: str | None = None) -> str:
-    """One CSV stream; with several sections each starts with a ``# title`` row and its own
-    header row (``--section KEY`` gives a single plain table)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
+    """One table: the header row, then the rows; UTF-8 with a BOM, CRLF as Excel writes it.
+    A report of several sections needs ``--section`` (or ``-o``, one file per section)."""
     sections = _sections(report, only)
-    for i, s in enumerate(sections):
-        if len(sections) > 1:
-            if i:
-                w.writerow([])
-            w.writerow([f"# {s.key}: {s.title}"])
-        w.writerow([h for _, h in s.columns])
+    if len(sections) != 1:
+        raise OneTablePerFile(", ".join(s.key for s in sections))
+    s = sections[0]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow([h for _, h in s.columns])
+    for r in s.rows:
+        w.writerow([_cell(r.get(k)) for k, _ in s.columns])
+    return BOM + buf.getvalue()
+
+
+def _number(v: Any) -> Any:
+    """Numbers stay numbers in a spreadsheet; everything else is the people's text."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return _cell(v)
+    return v
+
+
+def render_xlsx(report: Report, only: str | None = None) -> bytes:
+    """A workbook: a summary sheet, then one sheet per section (header row frozen)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "概要 summary"
+    ws.append([report.title])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.append([_generated(report)])
+    for label, value in report.summary:
+        ws.append([label, _number(value)])
+    ws.column_dimensions["A"].width = 40
+    used: set[str] = {ws.title}
+    for s in _sections(report, only):
+        # sheet names: at most 31 characters, none of []:*?/\ and unique
+        name = re.sub(r"[\[\]:*?/\\]", " ", s.title.split(" / ")[0])[:28] or s.key[:28]
+        base, n = name, 2
+        while name in used:
+            name, n = f"{base[:26]}-{n}", n + 1
+        used.add(name)
+        sh = wb.create_sheet(name)
+        sh.append([h for _, h in s.columns])
+        for cell in sh[1]:
+            cell.font = Font(bold=True)
+        sh.freeze_panes = "A2"
         for r in s.rows:
-            w.writerow([_cell(r.get(k)) for k, _ in s.columns])
+            sh.append([_number(r.get(k)) for k, _ in s.columns])
+        for i, (_, h) in enumerate(s.columns):
+            letter = sh.cell(row=1, column=i + 1).column_letter
+            sh.column_dimensions[letter].width = min(60, max(10, len(h) + 4))
+    buf = io.BytesIO()
+    wb.save(buf)
     return buf.getvalue()
 
 
@@ -88,7 +160,17 @@ th,td{border:1px solid #bbb;padding:.25em .6em;text-align:left;vertical-align:to
 th{background:#e8eef4}tr:nth-child(even) td{background:#f7f9fb}
 .summary td:first-child{font-weight:bold}.note{color:#555;font-size:.9em}
 svg{display:block;margin:.6em 0}svg text{font-size:11px;fill:#333}
-@media print{body{margin:0}}
+thead{display:table-header-group}tr{page-break-inside:avoid}
+.sign{margin-top:3em;display:flex;gap:4em}.sign span{border-bottom:1px solid #222;
+display:inline-block;min-width:12em;height:1.4em}
+.pagehead{display:none}
+@page{size:A4;margin:18mm 14mm 16mm 14mm;
+@top-center{content:string(title);font-size:9pt;color:#555}
+@bottom-right{content:"第 " counter(page) " 页 / page " counter(page) " of " counter(pages);
+font-size:9pt}}
+@media print{body{margin:0;max-width:none}h1{string-set:title content()}
+.pagehead{display:block;position:running(head)}h2{page-break-after:avoid}
+table{width:100%}svg{max-width:100%}}
 """
 
 
@@ -185,7 +267,7 @@ def render_html(report: Report, only: str | None = None) -> str:
         '<html lang="zh-CN"><head><meta charset="utf-8">',
         f"<title>{html.escape(report.title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{html.escape(report.title)}</h1>",
-        f'<p class="note">生成时间 / generated: {_esc(report.generated_at)}</p>',
+        f'<p class="note">{html.escape(_generated(report))}</p>',
     ]
     if not only:
         out.append('<table class="summary">')
@@ -202,7 +284,7 @@ def render_html(report: Report, only: str | None = None) -> str:
         heads = "".join(f"<th>{html.escape(h)}</th>" for _, h in s.columns)
         if s.sparks:
             heads += "<th>趋势 / trend</th>"
-        out.append(f"<table><tr>{heads}</tr>")
+        out.append(f"<table><thead><tr>{heads}</tr></thead><tbody>")
         first = s.columns[0][0]
         for r in s.rows:
             cells = "".join(f"<td>{_esc(r.get(k))}</td>" for k, _ in s.columns)
@@ -210,22 +292,37 @@ def render_html(report: Report, only: str | None = None) -> str:
                 spark = s.sparks.get(_cell(r.get(first)))
                 cells += f"<td>{svg_spark(spark) if spark else ''}</td>"
             out.append(f"<tr>{cells}</tr>")
-        out.append("</table>")
+        out.append("</tbody></table>")
         if s.total_rows is not None and s.total_rows > len(s.rows):
             out.append(
                 f'<p class="note">共 {s.total_rows} 条，仅显示 {len(s.rows)} / '
                 f"{s.total_rows} in all, {len(s.rows)} shown</p>"
             )
+    out.append(
+        '<div class="sign"><p>制表人 / prepared by: <span></span></p>'
+        "<p>审核人签字 / reviewed and signed: <span></span></p>"
+        "<p>日期 / date: <span></span></p></div>"
+    )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
 
-def render(report: Report, fmt: str, only: str | None = None) -> str:
+def render(report: Report, fmt: str, only: str | None = None, tz: str | None = None) -> Any:
+    """Text for table/CSV/JSON/HTML, bytes for XLSX/PDF. With ``tz`` people's formats show
+    times on that clock; JSON never changes."""
     if only is not None:
         report.section(only)  # KeyError → the CLI names the known sections
-    return {
-        "table": render_table,
-        "csv": render_csv,
-        "json": render_json,
-        "html": render_html,
-    }[fmt](report, only)
+    from station.reports.pdf import render_pdf
+
+    token = _tz.set(tz if fmt != "json" else None)
+    try:
+        return {
+            "table": render_table,
+            "csv": render_csv,
+            "xlsx": render_xlsx,
+            "json": render_json,
+            "html": render_html,
+            "pdf": render_pdf,
+        }[fmt](report, only)
+    finally:
+        _tz.reset(token)

@@ -89,7 +89,7 @@ def build_retention(
         "expiring",
         f"{days} 天内到期 / expiring within {days} days",
         [
-            ("sha256", "SHA-256"),
+            ("sha256", "录像编号 / recording id"),
             ("keep_until", "保存至 / kept until"),
             ("rule", "规则 / rule"),
             ("reason", "理由 / why"),
@@ -144,7 +144,7 @@ def build_retention(
         "held",
         "保全与长期保存的录像 / held and long-term recordings",
         [
-            ("sha256", "SHA-256"),
+            ("sha256", "录像编号 / recording id"),
             ("kind", "类别 / kind"),
             ("reason", "理由 / why"),
             ("by", "操作人 / by"),

@@ -18,6 +18,7 @@ from station.cli_util import (
     print_table,
 )
 from station.errors import IntegrityError, VaultFullError
+from station.recref import resolve_many
 from station.retention import executor
 from station.retention.policy import RULE_LABELS
 from station.retention.runtypes import RunReport
@@ -107,6 +108,7 @@ def restore_cmd(
     """恢复待删录像 / Move pending-purge recordings back into the vault. Link them to a case or
     place a hold too, or the next run expires them again."""
     guard(app, *SUPERVISOR)
+    sha256 = resolve_many(app.db, sha256)
     report = executor.restore(
         app.vault, app.db, list(sha256), actor=app.actor, note=note, all_pending=all_pending
     )

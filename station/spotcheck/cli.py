@@ -9,6 +9,7 @@ import click
 from station.access.users import require_role
 from station.cli_groups import report
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.reports.cli import emit, output_options
 from station.spotcheck.ledger import (
     RESULT_NAMES,
     RESULTS,
@@ -17,6 +18,7 @@ from station.spotcheck.ledger import (
     record_result,
     replay_draw,
 )
+from station.timeutil import human_time
 
 
 @click.group("spotcheck")
@@ -24,15 +26,16 @@ def spotcheck_group() -> None:
     """抽查 / Supervisors' spot checks of recordings and the inspection ledger (R16)."""
 
 
-def _print_ledger(rows: list[dict[str, Any]], as_json: bool) -> None:
+def _print_ledger(rows: list[dict[str, Any]], as_json: bool, tz: str = "Asia/Shanghai") -> None:
     if as_json:
         print_json(rows)
         return
     print_table(
-        ["项 item", "批 draw", "录像 recording", "民警 officer", "录制 recorded", "结论 result",
-         "说明 note", "检查人 by"],
+        ["项 item", "批 draw", "录像 recording", "执法人员 officer", "录制 recorded",
+         "结论 result", "说明 note", "检查人 by"],
         [
-            (r["item"], r["draw"], r["sha256"][:12], r["officer_id"], (r["recorded_at"] or "")[:16],
+            (r["item"], r["draw"], r["sha256"][:16], r["officer_id"],
+             human_time(r["recorded_at"], tz),
              RESULT_NAMES.get(r["result"] or "", "未查 / pending"), r["note"] or "",
              r["checked_by"] or "")
             for r in rows
@@ -43,7 +46,7 @@ def _print_ledger(rows: list[dict[str, Any]], as_json: bool) -> None:
 @spotcheck_group.command("draw")
 @click.option("--n", "n", type=click.IntRange(min=1), required=True, help="抽取数量 / how many")
 @click.option("--seed", help="随机种子（默认随机生成并记录）/ seed (default: random, recorded)")
-@click.option("--officer", help="只抽该民警 / only this officer's recordings")
+@click.option("--officer", help="只抽该执法人员 / only this officer's recordings")
 @click.option("--unit", help="只抽该单位 / only this unit")
 @click.option("--device", help="只抽该记录仪 / only this recorder")
 @click.option("--since", help="录制时间起（UTC ISO）/ recorded from (UTC ISO)")
@@ -77,7 +80,7 @@ def sc_draw(
                     "items": [{"item": i, "sha256": s} for i, s in d.items]})  # fmt: skip
         return
     click.echo(f"抽查 / draw {d.id}: {len(d.items)} of {d.population}, seed {d.seed}")
-    _print_ledger(ledger(app.db, d.id), False)
+    _print_ledger(ledger(app.db, d.id), False, app.settings.station.timezone)
 
 
 @spotcheck_group.command("record")
@@ -105,7 +108,7 @@ def sc_record(app: App, item: int, result: str, note: str | None, as_json: bool)
 def sc_show(app: App, draw: int, as_json: bool) -> None:
     """查看一次抽查 / Show one draw and its results."""
     require_role(app, "supervisor", "admin")
-    _print_ledger(ledger(app.db, draw), as_json)
+    _print_ledger(ledger(app.db, draw), as_json, app.settings.station.timezone)
 
 
 @spotcheck_group.command("replay")
@@ -126,15 +129,63 @@ def sc_replay(app: App, draw: int, as_json: bool) -> None:
         click.echo(f"不一致 / NOT reproduced: draw {draw} does not follow from its seed.")
 
 
+def _ledger_report(rows: list[dict[str, Any]], draw: int | None) -> Any:
+    """The ledger as a report (table, CSV, XLSX, HTML, PDF) a supervisor prints and signs."""
+    from station.reports.model import Report, Section
+    from station.timeutil import to_iso, utcnow
+
+    shown = [
+        {**r, "result_words": RESULT_NAMES.get(r["result"] or "", "未查 / pending")} for r in rows
+    ]
+    checked = sum(1 for r in rows if r["result"])
+    return Report(
+        kind="spotchecks",
+        title="录像抽查台账 / Spot-check ledger (R16)",
+        generated_at=to_iso(utcnow()),
+        params={"draw": draw},
+        summary=[("抽取 / drawn", len(rows)), ("已查 / checked", checked)],
+        sections=[
+            Section(
+                key="ledger",
+                title="抽查明细 / items",
+                columns=[
+                    ("item", "项 / item"),
+                    ("draw", "批 / draw"),
+                    ("sha256", "录像编号 / recording id"),
+                    ("officer_id", "执法人员 / officer"),
+                    ("recorded_at", "录制时间 / recorded"),
+                    ("result_words", "结论 / result"),
+                    ("note", "说明 / note"),
+                    ("checked_by", "检查人 / checked by"),
+                    ("checked_at", "检查时间 / checked at"),
+                ],
+                rows=shown,
+            )
+        ],
+    )
+
+
 @report.command("spotchecks")
 @click.option("--draw", type=int, help="只看该批 / only this draw")
-@json_option
+@output_options
 @pass_app
 @handle_errors
-def report_spotchecks(app: App, draw: int | None, as_json: bool) -> None:
+def report_spotchecks(
+    app: App,
+    draw: int | None,
+    fmt: str,
+    section: str | None,
+    output: str | None,
+    now_text: str | None,
+    as_json: bool,
+) -> None:
     """抽查台账 / The inspection ledger: every drawn recording and its result (R16)."""
     require_role(app, "supervisor", "admin")
-    _print_ledger(ledger(app.db, draw), as_json)
+    rows = ledger(app.db, draw)
+    if as_json or fmt == "json":
+        print_json(rows)
+        return
+    emit(_ledger_report(rows, draw), fmt, False, section, output, app.settings.station.timezone)
 
 
 COMMANDS = [spotcheck_group]

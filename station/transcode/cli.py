@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.recref import resolve_many
 from station.transcode import jobs
 from station.transcode.service import run_once
 
@@ -65,6 +66,7 @@ def retry_cmd(app: App, sha256: tuple[str, ...], all_failed: bool, as_json: bool
         raise click.UsageError(
             "give SHA256 prefixes or --all-failed / 请指定哈希前缀或 --all-failed"
         )
+    sha256 = resolve_many(app.db, sha256)
     done = jobs.retry(app.db, actor=app.actor, shas=list(sha256) or None, all_failed=all_failed)
     if as_json:
         print_json({"requeued": done})
