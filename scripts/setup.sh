@@ -19,6 +19,8 @@ APT_PACKAGES=(
   poppler-utils               # pdftotext/pdftoppm to check generated PDFs
   sqlite3 openssl             # tamper tests edit the catalog with the sqlite3 shell; bench baseline
   systemd                     # systemd-analyze verify/security of our units (no systemd as PID 1)
+  ceph-mon ceph-mgr ceph-osd radosgw ceph-common   # a real S3 store with Object Lock (fleet tests)
+  postgresql                  # a real central catalog database (fleet tests)
 )
 
 need_apt=0
