@@ -85,3 +85,9 @@ class DeviceError(StationError):
     """A recorder did not behave as expected / 记录仪异常."""
 
     exit_code = 11
+
+
+class FleetError(StationError):
+    """The central store or the central catalog failed / 中心存储或中心数据库出错."""
+
+    exit_code = 21

@@ -106,14 +106,13 @@ class Ceph:
         return self.root / "run" / "rgw.pid"
 
     def start_rgw(self) -> None:
-        self._run(
-            "radosgw", "-n", "client.rgw.a", "--pid-file", str(self.rgw_pidfile)
-        )
+        self._run("radosgw", "-n", "client.rgw.a", "--pid-file", str(self.rgw_pidfile))
         _wait(self.rgw_up, "radosgw to answer", 120)
 
     def rgw_up(self) -> bool:
-        with contextlib.suppress(OSError), socket.create_connection(
-            ("127.0.0.1", self.rgw_port), timeout=0.5
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.rgw_port), timeout=0.5),
         ):
             return True
         return False
@@ -130,8 +129,13 @@ class Ceph:
         """A further S3 user (its own access and secret key)."""
         ak, sk = uuid.uuid4().hex[:20].upper(), uuid.uuid4().hex
         self._run(
-            "radosgw-admin", "user", "create", f"--uid={uid}", f"--display-name={uid}",
-            f"--access-key={ak}", f"--secret={sk}",
+            "radosgw-admin",
+            "user",
+            "create",
+            f"--uid={uid}",
+            f"--display-name={uid}",
+            f"--access-key={ak}",
+            f"--secret={sk}",
         )
         return ak, sk
 
@@ -197,9 +201,18 @@ def start_ceph(root: Path) -> Ceph:
 
     monmap = root / "monmap"
     subprocess.run(
-        ["monmaptool", "--create", "--fsid", fsid, "--addv", "a", f"[v2:127.0.0.1:{mon_port}]",
-         str(monmap)],
-        check=True, capture_output=True,
+        [
+            "monmaptool",
+            "--create",
+            "--fsid",
+            fsid,
+            "--addv",
+            "a",
+            f"[v2:127.0.0.1:{mon_port}]",
+            str(monmap),
+        ],
+        check=True,
+        capture_output=True,
     )
     run("ceph-mon", "--mkfs", "-i", "a", "--monmap", str(monmap))
     run("ceph-mon", "-i", "a", "--pid-file", str(root / "run" / "mon.pid"))
@@ -217,8 +230,13 @@ def start_ceph(root: Path) -> Ceph:
     _wait(osd_up, "the OSD to come up", 120, every=0.3)
     ceph.start_rgw()
     run(
-        "radosgw-admin", "user", "create", "--uid=station", "--display-name=station",
-        f"--access-key={ak}", f"--secret={sk}",
+        "radosgw-admin",
+        "user",
+        "create",
+        "--uid=station",
+        "--display-name=station",
+        f"--access-key={ak}",
+        f"--secret={sk}",
     )
     return ceph
 
@@ -248,7 +266,11 @@ class Postgres:
             os.setuid(pw.pw_uid)
 
         out = subprocess.run(
-            list(args), capture_output=True, text=True, timeout=timeout, check=False,
+            list(args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
             preexec_fn=demote if os.geteuid() == 0 else None,
         )
         if out.returncode != 0:
@@ -256,9 +278,15 @@ class Postgres:
 
     def start(self) -> None:
         self._as_postgres(
-            str(PG_BIN / "pg_ctl"), "-D", str(self.root / "data"), "-l",
-            str(self.root / "pg.log"), "-o",
-            f"-k {self.root} -h 127.0.0.1 -p {self.port} -c fsync=off", "-w", "start",
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.root / "data"),
+            "-l",
+            str(self.root / "pg.log"),
+            "-o",
+            f"-k {self.root} -h 127.0.0.1 -p {self.port} -c fsync=off",
+            "-w",
+            "start",
         )
 
     def stop(self) -> None:
@@ -291,8 +319,17 @@ def start_postgres(root: Path) -> Postgres:
             os.chmod(parent, os.stat(parent).st_mode | 0o011)
     pg = Postgres(root, free_port())
     pg._as_postgres(
-        str(PG_BIN / "initdb"), "-D", str(root / "data"), "-A", "trust", "-U", "station",
-        "--no-sync", "-E", "UTF8", "--locale=C.UTF-8",
+        str(PG_BIN / "initdb"),
+        "-D",
+        str(root / "data"),
+        "-A",
+        "trust",
+        "-U",
+        "station",
+        "--no-sync",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
     )
     pg.start()
     return pg
