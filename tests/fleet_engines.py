@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -312,11 +313,6 @@ def start_postgres(root: Path) -> Postgres:
     if os.geteuid() == 0:
         pw = pwd.getpwnam("postgres")
         os.chown(root, pw.pw_uid, pw.pw_gid)
-        # the temp folders above must be passable for the postgres user
-        for parent in root.parents:
-            if str(parent) in ("/", "/tmp"):
-                break
-            os.chmod(parent, os.stat(parent).st_mode | 0o011)
     pg = Postgres(root, free_port())
     pg._as_postgres(
         str(PG_BIN / "initdb"),
@@ -357,16 +353,22 @@ def ceph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ceph]:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+def postgres() -> Iterator[Postgres]:
     if not (PG_BIN / "pg_ctl").exists():
         pytest.skip(f"PostgreSQL binaries absent ({PG_BIN}): run scripts/setup.sh")
-    root = tmp_path_factory.mktemp("pg")
+    # Not under pytest's temp root: a pytest starting meanwhile resets that to mode 0700,
+    # which locks the postgres user out of its own data folder.
+    base = Path(tempfile.mkdtemp(prefix="station-pg-"))
+    os.chmod(base, 0o711)
+    root = base / "pg"
     try:
         pg = start_postgres(root)
     except BaseException:
         Postgres(root, 0).stop()
+        shutil.rmtree(base, ignore_errors=True)
         raise
     try:
         yield pg
     finally:
         pg.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -307,13 +307,16 @@ class Store:
         if head is None:
             return None
         version = head.get("VersionId") or version_id
+        vargs = {"VersionId": version} if version else {}
         with boundary(f"{self.bucket}/{key}"):
-            ret = self.s3.get_object_retention(
-                Bucket=self.bucket, Key=key, **({"VersionId": version} if version else {})
-            ).get("Retention", {})
-            hold = self.s3.get_object_legal_hold(
-                Bucket=self.bucket, Key=key, **({"VersionId": version} if version else {})
-            ).get("LegalHold", {})
+            ret = self._lock_part(
+                lambda: self.s3.get_object_retention(Bucket=self.bucket, Key=key, **vargs),
+                "Retention",
+            )
+            hold = self._lock_part(
+                lambda: self.s3.get_object_legal_hold(Bucket=self.bucket, Key=key, **vargs),
+                "LegalHold",
+            )
         return Confirmed(
             version_id=version,
             size=int(head["ContentLength"]),
@@ -323,6 +326,20 @@ class Store:
             mode=ret.get("Mode"),
             legal_hold=hold.get("Status") == "ON",
         )
+
+    @staticmethod
+    def _lock_part(call: Callable[[], Any], name: str) -> dict[str, Any]:
+        """A retention or legal hold as read back; an object without one gives {} (RGW
+        answers ObjectLockConfigurationNotFoundError, others NoSuchObjectLockConfiguration)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return dict(call().get(name, {}))
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"):
+                return {}
+            raise
 
     def versions(self, key: str) -> list[dict[str, Any]]:
         """Every version (and delete marker) of ``key``: a duplicate upload would show here."""
