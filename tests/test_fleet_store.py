@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from fleet_engines import Ceph, Postgres, ceph, postgres  # noqa: F401 (session fixtures)
+from fleet_engines import Ceph, Postgres
 from fleet_support import cli, configure, ingest, pg_rows, random_clip, s3, sync
 
 from station.catalog import open_catalog
@@ -204,7 +204,7 @@ def test_clock_skew_refused(vault: Vault, volume: Path, ceph: Ceph) -> None:
 
 
 def test_free_local_copies_then_fetch_bit_exact(station, ceph: Ceph, tmp_path: Path) -> None:
-    vault, bucket, _dsn, shas = station
+    vault, _bucket, _dsn, shas = station
     # Not configured to free: confirmed copies stay.
     assert sync(vault)[0] == 0
     db = open_catalog(vault.catalog_path)
@@ -228,7 +228,7 @@ def test_free_local_copies_then_fetch_bit_exact(station, ceph: Ceph, tmp_path: P
     assert st["freed_local"] == 3
     # Fetch one to a file elsewhere, and one back into the vault: both bit-exact.
     out = tmp_path / "copy.mp4"
-    code, text_out, err = cli(vault, "fleet", "fetch", shas[0], "--out", str(out), "--json")
+    code, _out, err = cli(vault, "fleet", "fetch", shas[0], "--out", str(out), "--json")
     assert code == 0, err
     assert out.read_bytes() == originals[shas[0]]
     code, _o, err = cli(vault, "fleet", "fetch", shas[1], "--json")
