@@ -4,7 +4,9 @@ Uploads are content-addressed and confirmed by reading back: an object counts on
 store reports the size sent, the ETag computed here from the bytes sent (MD5, or for multipart
 the MD5 of the part MD5s and the part count — the store's CompleteMultipartUpload answer may
 carry no ETag, so it is read with HEAD), the SHA-256 in its metadata, and the COMPLIANCE
-retention and legal hold read back with their own calls.
+retention and legal hold read back (HEAD's lock headers, else the lock calls themselves).
+Ceph RGW 16 ignores the lock given to CreateMultipartUpload: a multipart object gets its
+retention and hold right after completion, and is counted only once they read back.
 
 Objects up to ``PART_SIZE`` go in one PUT, larger ones in parts of ``PART_SIZE`` (fixed, so
 every station computes the same ETag for the same bytes). Each part is sent with its MD5
@@ -42,7 +44,8 @@ log = get()
 
 PART_SIZE = 16 * 1024 * 1024
 MAX_CLOCK_SKEW_S = 300.0
-UPLOAD_THREADS = 4
+UPLOAD_THREADS = 4  # parts of one object in flight at once
+PARTS_IN_MEMORY = 8  # part buffers held at once by all uploads of one Store (8 x 16 MiB)
 
 
 class StoreUnreachable(FleetError):
@@ -190,6 +193,7 @@ class Store:
         self.bucket = cfg.bucket
         self.endpoint = cfg.s3_endpoint
         self.stop = stop or threading.Event()
+        self.buffers = threading.BoundedSemaphore(PARTS_IN_MEMORY)
         rate = cfg.bandwidth_mbps * 1_000_000 / 8 if cfg.bandwidth_mbps else None
         self.throttle = Throttle(rate, self.stop)
         self.s3 = boto3.client(
@@ -207,7 +211,7 @@ class Store:
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
                 s3={"addressing_style": "path"},
-                max_pool_connections=UPLOAD_THREADS + 2,
+                max_pool_connections=PARTS_IN_MEMORY + 4,
             ),
         )
 
@@ -308,15 +312,25 @@ class Store:
             return None
         version = head.get("VersionId") or version_id
         vargs = {"VersionId": version} if version else {}
-        with boundary(f"{self.bucket}/{key}"):
-            ret = self._lock_part(
-                lambda: self.s3.get_object_retention(Bucket=self.bucket, Key=key, **vargs),
-                "Retention",
-            )
-            hold = self._lock_part(
-                lambda: self.s3.get_object_legal_hold(Bucket=self.bucket, Key=key, **vargs),
-                "LegalHold",
-            )
+        if head.get("ObjectLockMode"):
+            # The store answers HEAD with the object's lock (x-amz-object-lock-* headers).
+            ret = {
+                "Mode": head["ObjectLockMode"],
+                "RetainUntilDate": head.get("ObjectLockRetainUntilDate"),
+            }
+            hold = {"Status": head.get("ObjectLockLegalHoldStatus", "OFF")}
+        else:
+            # No lock headers: ask with the lock calls themselves (an object without a lock
+            # yet, or a store that does not send them on HEAD).
+            with boundary(f"{self.bucket}/{key}"):
+                ret = self._lock_part(
+                    lambda: self.s3.get_object_retention(Bucket=self.bucket, Key=key, **vargs),
+                    "Retention",
+                )
+                hold = self._lock_part(
+                    lambda: self.s3.get_object_legal_hold(Bucket=self.bucket, Key=key, **vargs),
+                    "LegalHold",
+                )
         return Confirmed(
             version_id=version,
             size=int(head["ContentLength"]),
@@ -503,7 +517,7 @@ class Store:
         whole = hashlib.sha256()
         part_md5s: list[bytes] = []
         futures: list[Future[None]] = []
-        slots = threading.BoundedSemaphore(UPLOAD_THREADS + 1)  # parts held in memory at once
+        slots = self.buffers  # parts held in memory at once, over every upload of this store
 
         def send(number: int, data: bytes, md5: bytes) -> None:
             try:
@@ -543,8 +557,6 @@ class Store:
                             slots.release()
                             break
                         futures.append(pool.submit(send, number, data, md5))
-                        with contextlib.suppress(OSError):
-                            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
             finally:
                 for fu in futures:
                     fu.exception()  # wait for every part sent

@@ -30,6 +30,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from station.fleet.store import (
     Store,
     StoreCredentialsError,
     StoreUnreachable,
+    boundary,
     expected_etag,
 )
 from station.hashing.copy import fsync_dir
@@ -61,6 +63,9 @@ from station.vault import Vault
 
 log = get()
 
+Payload = tuple[Path | None, bytes | None, str, int, dict[str, Any]]
+BATCH = 256  # queued objects read per query
+OBJECT_THREADS = 4  # objects in flight at once
 RETRY_BASE = dt.timedelta(minutes=1)
 RETRY_MAX = dt.timedelta(hours=6)
 DELETE_MARGIN = dt.timedelta(minutes=1)
@@ -74,6 +79,14 @@ ALERT_CODES: dict[type[StationError], str] = {
     central.CentralRefused: "fleet_central_refused",
     IntegrityError: "fleet_integrity",
 }
+
+
+@dataclass(frozen=True)
+class Transfer:
+    sha256: str
+    size: int
+    confirmed: Confirmed
+    adopted: bool
 
 
 @dataclass
@@ -323,15 +336,34 @@ class Fleet:
     def _upload_all(
         self, db: sqlite_utils.Database, store: Store, report: SyncReport, force: bool
     ) -> None:
-        now = to_iso(self.clock())
-        sql = "select * from fleet_objects where state = 'queued'"
-        args: list[Any] = []
-        if not force:
-            sql += " and (next_try_at is null or next_try_at <= ?)"
-            args.append(now)
-        rows = [dict(r) for r in db.query(sql + " order by queued_at, key", args)]
-        if not rows:
-            return
+        """Upload the due queue in queue order, in batches; ``OBJECT_THREADS`` objects travel
+        at once (the store's round trips overlap), their results are committed here, on the
+        catalog's thread, in one transaction per batch."""
+        last: tuple[str, str] = ("", "")
+        while not self.stop.is_set():
+            sql = (
+                "select * from fleet_objects where state = 'queued'"
+                " and (queued_at > ? or (queued_at = ? and key > ?))"
+            )
+            args: list[Any] = [last[0], last[0], last[1]]
+            if not force:
+                sql += " and (next_try_at is null or next_try_at <= ?)"
+                args.append(to_iso(self.clock()))
+            rows = [
+                dict(r) for r in db.query(sql + " order by queued_at, key limit ?", [*args, BATCH])
+            ]
+            if not rows:
+                return
+            last = (rows[-1]["queued_at"], rows[-1]["key"])
+            self._upload_batch(db, store, rows, report)
+
+    def _upload_batch(
+        self,
+        db: sqlite_utils.Database,
+        store: Store,
+        rows: list[dict[str, Any]],
+        report: SyncReport,
+    ) -> None:
         shas = sorted({r["recording"] for r in rows if r["recording"]})
         decisions, held = self._decisions(db, shas), self._held(db, shas)
         states = {
@@ -342,30 +374,166 @@ class Fleet:
                 [json.dumps(shas)],
             )
         }
-        for row in rows:
-            if self.stop.is_set():
-                return
-            if row["recording"] and states.get(row["recording"]) == "purged":
-                with write_txn(db):
+        dropped = [
+            r["key"] for r in rows if r["recording"] and states.get(r["recording"]) == "purged"
+        ]
+        work = [r for r in rows if r["key"] not in set(dropped)]
+        db_lock = threading.Lock()  # the catalog connection is used from the upload threads too
+        with db_lock, write_txn(db):
+            db.execute(
+                "update fleet_objects set state = 'dropped', error = ? where key in"
+                " (select value from json_each(?))",
+                ["purged on the station before it was replicated", json.dumps(sorted(dropped))],
+            )
+            # Changes from now on flag the lock again; these uploads carry today's decision.
+            db.execute(
+                "update fleet_objects set lock_dirty = 0 where key in"
+                " (select value from json_each(?))",
+                [json.dumps([r["key"] for r in work])],
+            )
+
+        def remember(key: str) -> Callable[[str | None], None]:
+            def write(upload_id: str | None) -> None:
+                with db_lock, write_txn(db):
                     db.execute(
-                        "update fleet_objects set state = 'dropped', error = ? where key = ?",
-                        ["purged on the station before it was replicated", row["key"]],
+                        "update fleet_objects set upload_id = ? where key = ?", [upload_id, key]
                     )
-                continue
-            # Changes from now on flag the lock again; this upload carries today's decision.
-            with write_txn(db):
-                db.execute("update fleet_objects set lock_dirty = 0 where key = ?", [row["key"]])
-            try:
-                self._upload_one(db, store, row, self._lock(row, decisions, held), report)
-            except (StoreUnreachable, StoreCredentialsError, ClockSkewError):
-                with write_txn(db):
-                    db.execute(
-                        "update fleet_objects set lock_dirty = 1 where key = ?", [row["key"]]
+
+            return write
+
+        done: list[tuple[dict[str, Any], Lock, Transfer]] = []
+        store_error: StationError | None = None
+        with ThreadPoolExecutor(OBJECT_THREADS, thread_name_prefix="fleet-object") as pool:
+            futures: list[tuple[dict[str, Any], Lock, Future[Transfer]]] = []
+            for row in work:
+                lock = self._lock(row, decisions, held)
+                try:
+                    with db_lock:
+                        payload = self._payload(db, row)
+                except StationError as exc:
+                    with db_lock:
+                        self._retry_later(db, row, exc)
+                        self._fail(db, report, exc)
+                    continue
+                fut = pool.submit(self._transfer, store, row, payload, lock, remember(row["key"]))
+                futures.append((row, lock, fut))
+            for row, lock, fut in futures:
+                try:
+                    done.append((row, lock, fut.result()))
+                except (StoreUnreachable, StoreCredentialsError, ClockSkewError) as exc:
+                    store_error = store_error or exc
+                    with db_lock:
+                        self._redirty(db, [row["key"]])
+                except StationError as exc:
+                    with db_lock:
+                        self._retry_later(db, row, exc)
+                        self._fail(db, report, exc)
+        self._commit(db, done, report)
+        if store_error is not None:
+            raise store_error
+
+    def _transfer(
+        self,
+        store: Store,
+        row: dict[str, Any],
+        payload: Payload,
+        lock: Lock,
+        remember: Callable[[str | None], None],
+    ) -> Transfer:
+        """Upload one object (or find it there already) and confirm it; no catalog access."""
+        if self.stop.is_set():
+            raise FleetError("stopped / 已停止", where=row["key"])
+        key = row["key"]
+        path, data, sha, size, meta = payload
+        with boundary(key):
+            conf = store.confirm(key)
+            adopted = conf is not None
+            if conf is None:
+                if path is not None:
+                    etag = store.put_file(
+                        key,
+                        path,
+                        sha,
+                        meta,
+                        lock.retain_until,
+                        lock.legal_hold,
+                        upload_id=row["upload_id"],
+                        on_upload_id=remember,
                     )
-                raise
-            except StationError as exc:
-                self._retry_later(db, row, exc)
-                self._fail(db, report, exc)
+                else:
+                    assert data is not None
+                    etag = store.put_bytes(
+                        key, data, dict(meta, sha256=sha), lock.retain_until, lock.legal_hold
+                    )
+                conf = store.confirm(key)
+                if conf is None:
+                    raise FleetError("上传后找不到对象 / object not found after upload", where=key)
+            else:
+                # The store holds this key already (an earlier attempt whose answer was lost,
+                # or another station with the same bytes): counted only if the bytes match.
+                etag = (
+                    expected_etag(path)
+                    if path is not None
+                    else hashlib.md5(data or b"").hexdigest()
+                )
+            self._check(key, conf, size, etag, sha)
+            conf = self._ensure_lock(store, key, conf, lock)
+        return Transfer(sha, size, conf, adopted)
+
+    def _commit(
+        self,
+        db: sqlite_utils.Database,
+        done: list[tuple[dict[str, Any], Lock, Transfer]],
+        report: SyncReport,
+    ) -> None:
+        """Count the confirmed objects: state and audit entry in one transaction."""
+        if not done:
+            return
+        now = to_iso(self.clock())
+        with write_txn(db):
+            for row, lock, t in done:
+                conf = t.confirmed
+                db.execute(
+                    "update fleet_objects set state = 'confirmed', sha256 = ?, size = ?,"
+                    " version_id = ?, etag = ?, retain_until = ?, legal_hold = ?,"
+                    " lock_renew_at = ?, upload_id = null, attempts = 0, next_try_at = null,"
+                    " error = null, confirmed_at = ? where key = ?",
+                    [
+                        t.sha256,
+                        t.size,
+                        conf.version_id,
+                        conf.etag,
+                        _iso(conf.retain_until),
+                        int(conf.legal_hold),
+                        _iso(lock.renew_at),
+                        now,
+                        row["key"],
+                    ],
+                )
+                append(
+                    db,
+                    "fleet.replicated",
+                    actor=self.actor,
+                    subject=row["recording"] or row["key"],
+                    data={
+                        "key": row["key"],
+                        "kind": row["kind"],
+                        "size": t.size,
+                        "etag": conf.etag,
+                        "version_id": conf.version_id,
+                        "retain_until": _iso(conf.retain_until),
+                        "legal_hold": conf.legal_hold,
+                        "rule": lock.rule,
+                        "adopted": t.adopted,
+                    },
+                )
+        for row, _lock, t in done:
+            if t.adopted:
+                report.adopted += 1
+            else:
+                report.uploaded += 1
+                report.bytes_uploaded += t.size
+            log.info("fleet.replicated", key=row["key"], size=t.size, adopted=t.adopted)
 
     def _retry_later(
         self, db: sqlite_utils.Database, row: dict[str, Any], exc: StationError
@@ -379,9 +547,7 @@ class Fleet:
                 [attempts, to_iso(self.clock() + wait), exc.render(), row["key"]],
             )
 
-    def _payload(
-        self, db: sqlite_utils.Database, row: dict[str, Any]
-    ) -> tuple[Path | None, bytes | None, str, int, dict[str, Any]]:
+    def _payload(self, db: sqlite_utils.Database, row: dict[str, Any]) -> Payload:
         """(file or bytes, SHA-256, size, metadata) of a queued object."""
         meta: dict[str, Any] = {
             "station": self.settings.station.id,
@@ -421,91 +587,6 @@ class Fleet:
                 recording=row["recording"],
             )
         return path, None, str(row["sha256"]), int(row["size"] or path.stat().st_size), meta
-
-    def _upload_one(
-        self,
-        db: sqlite_utils.Database,
-        store: Store,
-        row: dict[str, Any],
-        lock: Lock,
-        report: SyncReport,
-    ) -> None:
-        key = row["key"]
-        path, data, sha, size, meta = self._payload(db, row)
-        conf = store.confirm(key)
-        adopted = conf is not None
-        if conf is None:
-
-            def remember(upload_id: str | None) -> None:
-                with write_txn(db):
-                    db.execute(
-                        "update fleet_objects set upload_id = ? where key = ?", [upload_id, key]
-                    )
-
-            if path is not None:
-                etag = store.put_file(
-                    key,
-                    path,
-                    sha,
-                    meta,
-                    lock.retain_until,
-                    lock.legal_hold,
-                    upload_id=row["upload_id"],
-                    on_upload_id=remember,
-                )
-            else:
-                assert data is not None
-                etag = store.put_bytes(
-                    key, data, dict(meta, sha256=sha), lock.retain_until, lock.legal_hold
-                )
-            conf = store.confirm(key)
-            if conf is None:
-                raise FleetError("上传后找不到对象 / object not found after upload", where=key)
-            report.uploaded += 1
-            report.bytes_uploaded += size
-        else:
-            # The store holds this key already (an earlier attempt whose answer was lost, or
-            # another station with the same bytes): count it only if it is the same bytes.
-            etag = expected_etag(path) if path is not None else hashlib.md5(data or b"").hexdigest()
-            report.adopted += 1
-        self._check(key, conf, size, etag, sha)
-        conf = self._ensure_lock(store, key, conf, lock)
-        with write_txn(db):
-            db.execute(
-                "update fleet_objects set state = 'confirmed', sha256 = ?, size = ?,"
-                " version_id = ?, etag = ?, retain_until = ?, legal_hold = ?, lock_renew_at = ?,"
-                " upload_id = null, attempts = 0, next_try_at = null, error = null,"
-                " confirmed_at = ? where key = ?",
-                [
-                    sha,
-                    size,
-                    conf.version_id,
-                    conf.etag,
-                    _iso(conf.retain_until),
-                    int(conf.legal_hold),
-                    _iso(lock.renew_at),
-                    to_iso(self.clock()),
-                    key,
-                ],
-            )
-            append(
-                db,
-                "fleet.replicated",
-                actor=self.actor,
-                subject=row["recording"] or key,
-                data={
-                    "key": key,
-                    "kind": row["kind"],
-                    "size": size,
-                    "etag": conf.etag,
-                    "version_id": conf.version_id,
-                    "retain_until": _iso(conf.retain_until),
-                    "legal_hold": conf.legal_hold,
-                    "rule": lock.rule,
-                    "adopted": adopted,
-                },
-            )
-        log.info("fleet.replicated", key=key, size=size, adopted=adopted)
 
     def _check(self, key: str, conf: Confirmed, size: int, etag: str, sha: str) -> None:
         """Confirmed before counted: the store must show what was sent."""
