@@ -358,3 +358,45 @@ def test_daemon_service_replicates_and_reports(station) -> None:
     assert seen and seen[0]["queued"] == 0 and seen[0]["outbox"] == 0
     assert {o["state"] for o in _objects(vault)} == {"confirmed"}
     assert svc.last is not None and svc.last.ok
+
+
+def test_purge_removes_central_copy_only_after_its_retention(
+    vault: Vault, ceph: Ceph, tmp_path: Path
+) -> None:
+    bucket = configure(vault, ceph, None, extra="[retention]\ngrace_days = 0\n")
+    assert cli(vault, "init")[0] == 0
+    # Recorded in January 2025: routine footage past its six months (R9).
+    random_clip(tmp_path / "vol", "DSJ0009_100009_20250101080000_0001.MP4", 50_000, 9)
+    (sha,) = ingest(vault, tmp_path / "vol")
+    # The shortest lock, for footage already expired: short here so the test can see it end.
+    min_lock = dt.timedelta(seconds=25)
+    rep = Fleet(vault, vault.settings(), min_lock=min_lock).sync()
+    assert rep.ok and rep.uploaded == 1
+    obj = _objects(vault)[0]
+    until = dt.datetime.fromisoformat(obj["retain_until"])
+    assert until <= utcnow() + min_lock + dt.timedelta(seconds=2)
+    # The station purges it (pending, then purged: grace 0 days), keeping a tombstone.
+    assert cli(vault, "retention", "run")[0] == 0
+    assert cli(vault, "retention", "run")[0] == 0
+    db = open_catalog(vault.catalog_path)
+    assert db.execute("select state from recordings").fetchone()[0] == "purged"
+    db.close()
+    client = s3(ceph)
+    key = obj["key"]
+    # Its central copy is still locked: the pass waits, the store keeps it.
+    rep = Fleet(vault, vault.settings(), min_lock=min_lock).sync()
+    assert rep.ok and rep.central_waiting == 1 and rep.central_deleted == 0
+    assert client.head_object(Bucket=bucket, Key=key, VersionId=obj["version_id"])
+    # Once the retention is over, the central copy goes, recorded beside the tombstone.
+    time.sleep(max(0.0, (until - utcnow()).total_seconds()) + 3)
+    rep = Fleet(vault, vault.settings(), min_lock=min_lock).sync()
+    assert rep.ok and rep.central_deleted == 1, rep.errors
+    with pytest.raises(ClientError):
+        client.head_object(Bucket=bucket, Key=key, VersionId=obj["version_id"])
+    db = open_catalog(vault.catalog_path)
+    purge = dict(next(db.query("select * from fleet_central_purges")))
+    assert purge["recording"] == sha and purge["version_id"] == obj["version_id"]
+    assert db.execute("select count(*) from tombstones where sha256 = ?", [sha]).fetchone()[0]
+    assert db.execute("select state from fleet_objects").fetchone()[0] == "deleted"
+    db.close()
+    assert len(_audit(vault, "fleet.central_purged")) == 1

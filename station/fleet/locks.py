@@ -39,14 +39,16 @@ def _whole_second_up(t: dt.datetime) -> dt.datetime:
     return t
 
 
-def lock_for(decision: Decision | None, held: bool, now: dt.datetime) -> Lock:
+def lock_for(
+    decision: Decision | None, held: bool, now: dt.datetime, min_lock: dt.timedelta = MIN_LOCK
+) -> Lock:
     """The lock for an object whose recording got ``decision`` (None: a checkpoint, kept
-    like a rule without end)."""
+    like a rule without end); never less than ``min_lock`` ahead of ``now``."""
     if decision is None or decision.keep_until is None:
         until = now + ROLLING
         renew: dt.datetime | None = until - RENEW_BEFORE
         rule = decision.rule if decision is not None else "checkpoint"
     else:
         until, renew, rule = decision.keep_until, None, decision.rule
-    until = _whole_second_up(max(until, now + MIN_LOCK))
+    until = _whole_second_up(max(until, now + min_lock))
     return Lock(until, held, renew, rule)

@@ -43,7 +43,7 @@ from station.catalog.migrations.m0110_fleet import MIRRORED
 from station.config import Settings
 from station.errors import FleetError, IntegrityError, StationError
 from station.fleet import central
-from station.fleet.locks import Lock, lock_for
+from station.fleet.locks import MIN_LOCK, Lock, lock_for
 from station.fleet.store import (
     BucketWithoutLock,
     ClockSkewError,
@@ -68,7 +68,7 @@ BATCH = 256  # queued objects read per query
 OBJECT_THREADS = 4  # objects in flight at once
 RETRY_BASE = dt.timedelta(minutes=1)
 RETRY_MAX = dt.timedelta(hours=6)
-DELETE_MARGIN = dt.timedelta(minutes=1)
+DELETE_MARGIN = dt.timedelta(seconds=2)
 
 ALERT_CODES: dict[type[StationError], str] = {
     StoreUnreachable: "fleet_store_unreachable",
@@ -212,7 +212,11 @@ class Fleet:
         actor: str = "station",
         stop: threading.Event | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        min_lock: dt.timedelta = MIN_LOCK,
     ) -> None:
+        """``min_lock``: the shortest retention an object gets (footage already expired on
+        the station keeps its central copy at least this long)."""
+        self.min_lock = min_lock
         self.vault = vault
         self.settings = settings
         self.cfg = settings.fleet
@@ -330,8 +334,8 @@ class Fleet:
     def _lock(self, row: dict[str, Any], decisions: dict[str, Decision], held: set[str]) -> Lock:
         rec = row.get("recording")
         if row["kind"] == "checkpoint" or rec is None:
-            return lock_for(None, False, self.clock())
-        return lock_for(decisions.get(rec), rec in held, self.clock())
+            return lock_for(None, False, self.clock(), self.min_lock)
+        return lock_for(decisions.get(rec), rec in held, self.clock(), self.min_lock)
 
     def _upload_all(
         self, db: sqlite_utils.Database, store: Store, report: SyncReport, force: bool
@@ -784,7 +788,29 @@ class Fleet:
                     subject=row["recording"],
                     data={"key": key, "version_id": version},
                 )
-            store.delete_version(key, version)
+            try:
+                store.delete_version(key, version)
+            except StoreCredentialsError:
+                # A locked version answers AccessDenied: the store's clock or another
+                # station's longer retention says not yet. Look again at what it holds.
+                again = store.confirm(key, version)
+                if again is not None and (
+                    again.legal_hold or (again.retain_until or now) + DELETE_MARGIN > now
+                ):
+                    with write_txn(db):
+                        db.execute(
+                            "update fleet_objects set retain_until = ?, legal_hold = ?,"
+                            " lock_renew_at = ? where key = ?",
+                            [
+                                _iso(again.retain_until),
+                                int(again.legal_hold),
+                                _iso((again.retain_until or now) + DELETE_MARGIN),
+                                key,
+                            ],
+                        )
+                    report.central_waiting += 1
+                    return
+                raise
             if store.head(key, version) is not None:
                 raise FleetError("中心副本删除未生效 / the central copy is still there", where=key)
         at = to_iso(self.clock())
