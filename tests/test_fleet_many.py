@@ -3,6 +3,7 @@ station's rows exactly once, every object in one version (R19)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import uuid
@@ -120,3 +121,16 @@ def test_ten_stations_converge_without_duplicates(
         Bucket=bucket, Prefix="originals/"
     )
     assert len([v for page in pages for v in page.get("Versions", [])]) == 2 * N
+
+    # The supervisor's view across all stations, from the central database.
+    code, out, err = cli(vaults[0], "report", "central", "--json")
+    assert code == 0, err
+    rep_c = json.loads(out)
+    by_station = {s["station_id"]: s for s in rep_c["sections"][0]["rows"]}
+    assert len(by_station) == N
+    assert by_station["STATION-01"]["recordings"] == 3
+    assert sum(s["recordings"] for s in by_station.values()) == 2 * N + 1
+    retention = {r["station_id"]: r for r in rep_c["sections"][2]["rows"]}
+    assert retention["STATION-03"]["open_cases"] == 1
+    code, out, _ = cli(vaults[0], "report", "central")
+    assert code == 0 and "全单位采集站汇总" in out

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from station.access.guard import SUPERVISOR, guard
+from station.cli_groups import report
 from station.cli_util import (
     App,
     handle_errors,
@@ -18,6 +19,7 @@ from station.cli_util import (
     print_table,
 )
 from station.errors import FleetError
+from station.reports.cli import emit, output_options
 
 
 @click.group("fleet")
@@ -139,6 +141,43 @@ def fetch_cmd(app: App, sha256: str, out: str | None, as_json: bool) -> None:
         return
     where = "放回保管库 / restored to the vault" if got.restored else "已写出 / written"
     click.echo(f"{where}: {got.path} ({human_bytes(got.size)}), SHA-256 校验通过 / verified")
+
+
+@report.command("central")
+@click.option("--from", "since", help="采集时间起（默认30天前）/ ingested from (default 30 d ago)")
+@click.option("--limit", type=int, default=200, show_default=True, help="迟交明细行数 / rows")
+@output_options
+@pass_app
+@handle_errors
+def report_central_cmd(
+    app: App,
+    since: str | None,
+    limit: int,
+    fmt: str,
+    section: str | None,
+    output: str | None,
+    now_text: str | None,
+    as_json: bool,
+) -> None:
+    """全单位汇总（中心数据库）/ Every station of the unit from the central database: footage,
+    late ingests (R1), retention, central copies (R17, R19)."""
+    import datetime as dt
+
+    from station.cases.cli import parse_time
+    from station.fleet.report import build_central
+    from station.timeutil import utcnow
+
+    dsn = app.settings.fleet.postgres_dsn
+    if not dsn:
+        raise FleetError(
+            "没有配置中心数据库 / no central database configured",
+            where=str(app.vault.settings_path),
+            hint="set [fleet] postgres_dsn",
+        )
+    now = parse_time(now_text, app, "--now") or utcnow()
+    start = parse_time(since, app, "--from") or now - dt.timedelta(days=30)
+    rep = build_central(dsn, app.settings, now=now, since=start, limit=limit)
+    emit(rep, fmt, as_json, section, output)
 
 
 COMMANDS = [fleet_group]
