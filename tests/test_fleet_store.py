@@ -286,8 +286,13 @@ def test_radosgw_killed_mid_upload_resumes_without_duplicates(
         assert "fleet_store_unreachable" in _alerts(vault)
     finally:
         ceph.start_rgw()
-    code, rep2 = sync(vault)
-    assert code == 0, rep2["errors"]
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logs:
+        rep2 = Fleet(vault, vault.settings()).sync()
+    assert rep2.ok, rep2.errors
+    resumed = [e for e in logs if e["event"] == "fleet.upload_resumed"]
+    assert resumed and resumed[0]["upload_id"] == upload_id and resumed[0]["parts"] >= 1
     obj = _objects(vault)[0]
     assert obj["state"] == "confirmed" and obj["upload_id"] is None
     versions = client.list_object_versions(Bucket=ceph_bucket(vault), Prefix=key)

@@ -445,15 +445,16 @@ class Store:
         (the caller records it durably) and ``None`` once it is completed or aborted."""
         size = path.stat().st_size
         if size <= PART_SIZE:
-            data = path.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
-            if digest != sha256:
-                raise IntegrityError(
-                    f"文件与目录记录不符 / the file hashes to {digest}, the catalog says {sha256}; "
-                    "not uploaded",
-                    where=str(path),
-                )
-            return self.put_bytes(key, data, dict(meta, sha256=sha256), retain_until, hold)
+            with self.buffers:  # one part's worth of memory, like a part of a big file
+                data = path.read_bytes()
+                digest = hashlib.sha256(data).hexdigest()
+                if digest != sha256:
+                    raise IntegrityError(
+                        f"文件与目录记录不符 / the file hashes to {digest}, the catalog says "
+                        f"{sha256}; not uploaded",
+                        where=str(path),
+                    )
+                return self.put_bytes(key, data, dict(meta, sha256=sha256), retain_until, hold)
         return self._put_multipart(
             key, path, size, sha256, meta, retain_until, hold, upload_id, on_upload_id
         )
@@ -515,12 +516,13 @@ class Store:
             if on_upload_id is not None:
                 on_upload_id(upload_id)
         whole = hashlib.sha256()
-        part_md5s: list[bytes] = []
-        futures: list[Future[None]] = []
+        futures: list[Future[bytes]] = []
+        md5s: dict[int, bytes | Future[bytes]] = {}
         slots = self.buffers  # parts held in memory at once, over every upload of this store
 
-        def send(number: int, data: bytes, md5: bytes) -> None:
+        def send(number: int, data: bytes) -> bytes:
             try:
+                md5 = hashlib.md5(data).digest()
                 self.throttle.take(len(data))
                 if self.stop.is_set():
                     raise FleetError("stopped / 已停止", where=where)
@@ -533,6 +535,7 @@ class Store:
                         Body=data,
                         ContentMD5=base64.b64encode(md5).decode(),
                     )
+                return md5
             finally:
                 slots.release()
 
@@ -541,22 +544,26 @@ class Store:
                 with path.open("rb") as f:
                     number = 0
                     while True:
+                        slots.acquire()
                         data = f.read(PART_SIZE)
                         if not data:
-                            break
-                        number += 1
-                        whole.update(data)
-                        md5 = hashlib.md5(data).digest()
-                        part_md5s.append(md5)
-                        known = have.get(number)
-                        if known == (md5.hex(), len(data)):
-                            continue  # the store holds this part already, bit-exact
-                        slots.acquire()
-                        failed = [fu for fu in futures if fu.done() and fu.exception()]
-                        if failed:
                             slots.release()
                             break
-                        futures.append(pool.submit(send, number, data, md5))
+                        number += 1
+                        whole.update(data)  # the file's SHA-256, in order, in this read
+                        known = have.get(number)
+                        if known is not None and known[1] == len(data):
+                            md5 = hashlib.md5(data).digest()
+                            if known[0] == md5.hex():
+                                md5s[number] = md5  # the store holds this part, bit-exact
+                                slots.release()
+                                continue
+                        if any(fu.done() and fu.exception() for fu in futures):
+                            slots.release()
+                            break
+                        fu = pool.submit(send, number, data)
+                        futures.append(fu)
+                        md5s[number] = fu
             finally:
                 for fu in futures:
                     fu.exception()  # wait for every part sent
@@ -564,6 +571,7 @@ class Store:
             exc = fu.exception()
             if exc is not None:
                 raise exc  # the upload stays open: the next attempt resumes it
+        part_md5s = [v if isinstance(v, bytes) else v.result() for _n, v in sorted(md5s.items())]
         digest = whole.hexdigest()
         if digest != sha256:
             with boundary(where):

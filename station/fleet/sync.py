@@ -65,7 +65,7 @@ log = get()
 
 Payload = tuple[Path | None, bytes | None, str, int, dict[str, Any]]
 BATCH = 256  # queued objects read per query
-OBJECT_THREADS = 4  # objects in flight at once
+OBJECT_THREADS = 6  # objects in flight at once
 RETRY_BASE = dt.timedelta(minutes=1)
 RETRY_MAX = dt.timedelta(hours=6)
 DELETE_MARGIN = dt.timedelta(seconds=2)
