@@ -286,8 +286,10 @@ def test_radosgw_killed_mid_upload_resumes_without_duplicates(
         assert "fleet_store_unreachable" in _alerts(vault)
     finally:
         ceph.start_rgw()
+    import structlog
     from structlog.testing import capture_logs
 
+    structlog.reset_defaults()  # the commands above set the level to warnings for a terminal
     with capture_logs() as logs:
         rep2 = Fleet(vault, vault.settings()).sync()
     assert rep2.ok, rep2.errors
