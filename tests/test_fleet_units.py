@@ -177,3 +177,21 @@ def test_commands_without_a_central_store(vault: Vault) -> None:
     assert code == 21 and "no central store or database configured" in err
     code, _, err = cli(vault, "fleet", "fetch", "a" * 64)
     assert code == 5 and "no confirmed central copy" in err
+
+
+def test_sync_and_fetch_need_a_supervisor(vault: Vault) -> None:
+    from click.testing import CliRunner
+
+    from station.access.users import create_user
+    from station.cli import main
+
+    assert cli(vault, "init")[0] == 0
+    db = open_catalog(vault.catalog_path)
+    with write_txn(db):
+        create_user(db, "admin1", "admin", "admin-pass-1", actor="setup")
+        create_user(db, "li", "clerk", "clerk-pass-1", actor="admin1")
+    db.close()
+    env = {"STATION_USER": "li", "STATION_PASSWORD": "clerk-pass-1"}
+    for args in (["fleet", "sync"], ["fleet", "fetch", "a" * 64]):
+        res = CliRunner().invoke(main, ["--home", str(vault.home), *args], env=env)
+        assert res.exit_code == 10, res.output

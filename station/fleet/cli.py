@@ -94,6 +94,7 @@ def sync_cmd(app: App, as_json: bool) -> None:
     """立即同步一次 / One replication pass now (the daemon runs the same as a service)."""
     from station.fleet.sync import Fleet
 
+    guard(app, *SUPERVISOR)  # a pass writes audit entries and may free local copies
     report = Fleet(app.vault, app.settings, actor=app.actor).sync(force=True)
     if as_json:
         print_json(report.as_dict())
