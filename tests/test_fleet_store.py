@@ -407,3 +407,33 @@ def test_purge_removes_central_copy_only_after_its_retention(
     assert db.execute("select state from fleet_objects").fetchone()[0] == "deleted"
     db.close()
     assert len(_audit(vault, "fleet.central_purged")) == 1
+
+
+def test_derivatives_and_their_new_versions_replicated(station, ceph: Ceph) -> None:
+    vault, bucket, _dsn, shas = station
+    code, _out, err = cli(vault, "transcode", "run-once", "--json")
+    assert code == 0, err
+    rep = sync(vault)[1]
+    assert rep["ok"], rep["errors"]
+    derivs = [o for o in _objects(vault) if o["kind"] == "derivative"]
+    assert len(derivs) == 3 and {o["state"] for o in derivs} == {"confirmed"}
+    client = s3(ceph)
+    for o in derivs:
+        head = client.head_object(Bucket=bucket, Key=o["key"])
+        assert head["Metadata"]["recording"] == o["recording"]
+        assert head["ObjectLockMode"] == "COMPLIANCE"
+    # A case linked later re-tags the derivative as a new version: that version goes too.
+    assert cli(vault, "cases", "create", "C-7", "--name", "转码案件")[0] == 0
+    assert cli(vault, "cases", "link", "C-7", shas[0])[0] == 0
+    code, _out, err = cli(vault, "transcode", "run-once", "--json")
+    assert code == 0, err
+    rep = sync(vault)[1]
+    assert rep["ok"], rep["errors"]
+    mine = [o for o in _objects(vault) if o["kind"] == "derivative" and o["recording"] == shas[0]]
+    assert len(mine) == 2 and {o["state"] for o in mine} == {"confirmed"}
+    db = open_catalog(vault.catalog_path)
+    now_sha = db.execute(
+        "select sha256 from derivatives where original_sha256 = ?", [shas[0]]
+    ).fetchone()[0]
+    db.close()
+    assert now_sha in {o["sha256"] for o in mine}
