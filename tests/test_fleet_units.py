@@ -132,7 +132,10 @@ def test_queues_filled_in_the_same_transaction(vault: Vault, volume: Path, tmp_p
     # Not enabled: nothing queued, nothing in the outbox (a station without a central store).
     assert db.execute("select count(*) from fleet_objects").fetchone()[0] == 0
     assert db.execute("select count(*) from fleet_outbox").fetchone()[0] == 0
-    assert enable(db, "tester") is True
+    # A store only: objects queued, no outbox (nothing would ever drain it).
+    assert enable(db, "tester", store=True, central=False) is True
+    assert db.execute("select count(*) from fleet_outbox").fetchone()[0] == 0
+    assert enable(db, "tester") is True  # and now the central database
     assert enable(db, "tester") is False
     queued = [r[0] for r in db.execute("select recording from fleet_objects order by recording")]
     assert queued == shas

@@ -44,6 +44,7 @@ def fleet_status(db: sqlite_utils.Database, *, now: dt.datetime | None = None) -
     ]
     return {
         "enabled": state.get("enabled") == "1",
+        "central_enabled": state.get("central") == "1",
         "objects": counts,
         "queued": counts.get("queued", {}).get("objects", 0),
         "queued_bytes": counts.get("queued", {}).get("bytes", 0),

@@ -159,45 +159,62 @@ def get_state(db: sqlite_utils.Database) -> dict[str, str | None]:
     return {r[0]: r[1] for r in db.execute("select name, value from fleet_state")}
 
 
-def enable(db: sqlite_utils.Database, actor: str) -> bool:
-    """Turn the queues on and enqueue what the catalog already holds. True when done now."""
-    if get_state(db).get("enabled") == "1":
+def enable(
+    db: sqlite_utils.Database, actor: str, *, store: bool = True, central: bool = True
+) -> bool:
+    """Turn the queues on (the object queue for a ``store``, the outbox for a ``central``
+    database) and enqueue what the catalog already holds. True when something was turned on."""
+    state = get_state(db)
+    turn_store = store and state.get("enabled") != "1"
+    turn_central = central and state.get("central") != "1"
+    if not (turn_store or turn_central):
         return False
     now = to_iso(utcnow())
     with write_txn(db):
-        db.execute(
-            "insert into fleet_state (name, value) values ('enabled', '1')"
-            " on conflict (name) do update set value = '1'"
-        )
-        db.execute(
-            "insert or ignore into fleet_objects (key, kind, sha256, recording, rel, size,"
-            " queued_at) select 'originals/' || substr(sha256, 1, 2) || '/' || sha256,"
-            " 'original', sha256, sha256, vault_path, size, ? from recordings"
-            " where state != 'purged' order by ingested_at",
-            [now],
-        )
-        db.execute(
-            "insert or ignore into fleet_objects (key, kind, sha256, recording, rel, size,"
-            " queued_at) select 'archival/' || substr(sha256, 1, 2) || '/' || sha256,"
-            " 'derivative', sha256, original_sha256, vault_path, size, ? from derivatives"
-            " where state = 'done' and sha256 is not null order by id",
-            [now],
-        )
-        db.execute(
-            "insert or ignore into fleet_objects (key, kind, checkpoint_id, queued_at)"
-            " select 'checkpoints/' || key_id || '/' || printf('%012d', size) || '-' || root_hash,"
-            " 'checkpoint', id, ? from audit_checkpoints order by id",
-            [now],
-        )
-        for table, pk in MIRRORED.items():
-            cols = ", ".join(pk)
+        if turn_store:
             db.execute(
-                f"insert into fleet_outbox (tbl, pk) select '{table}', json_array({cols})"
-                f" from {table} order by {cols}"
+                "insert into fleet_state (name, value) values ('enabled', '1')"
+                " on conflict (name) do update set value = '1'"
             )
+            db.execute(
+                "insert or ignore into fleet_objects (key, kind, sha256, recording, rel, size,"
+                " queued_at) select 'originals/' || substr(sha256, 1, 2) || '/' || sha256,"
+                " 'original', sha256, sha256, vault_path, size, ? from recordings"
+                " where state != 'purged' order by ingested_at",
+                [now],
+            )
+            db.execute(
+                "insert or ignore into fleet_objects (key, kind, sha256, recording, rel, size,"
+                " queued_at) select 'archival/' || substr(sha256, 1, 2) || '/' || sha256,"
+                " 'derivative', sha256, original_sha256, vault_path, size, ? from derivatives"
+                " where state = 'done' and sha256 is not null order by id",
+                [now],
+            )
+            db.execute(
+                "insert or ignore into fleet_objects (key, kind, checkpoint_id, queued_at)"
+                " select 'checkpoints/' || key_id || '/' || printf('%012d', size) || '-' ||"
+                " root_hash, 'checkpoint', id, ? from audit_checkpoints order by id",
+                [now],
+            )
+        if turn_central:
+            db.execute(
+                "insert into fleet_state (name, value) values ('central', '1')"
+                " on conflict (name) do update set value = '1'"
+            )
+            for table, pk in MIRRORED.items():
+                cols = ", ".join(pk)
+                db.execute(
+                    f"insert into fleet_outbox (tbl, pk) select '{table}', json_array({cols})"
+                    f" from {table} order by {cols}"
+                )
         queued = db.execute("select count(*) from fleet_objects").fetchone()[0]
-        append(db, "fleet.enabled", actor=actor, data={"objects_queued": queued})
-    log.info("fleet.enabled", objects_queued=queued)
+        append(
+            db,
+            "fleet.enabled",
+            actor=actor,
+            data={"store": turn_store, "central": turn_central, "objects_queued": queued},
+        )
+    log.info("fleet.enabled", store=turn_store, central=turn_central, objects_queued=queued)
     return True
 
 
@@ -249,7 +266,12 @@ class Fleet:
         with sync_lock(self.vault):
             db = open_catalog(self.vault.catalog_path)
             try:
-                report.enabled_now = enable(db, self.actor)
+                report.enabled_now = enable(
+                    db,
+                    self.actor,
+                    store=bool(self.cfg.s3_endpoint),
+                    central=bool(self.cfg.postgres_dsn),
+                )
                 if self.cfg.s3_endpoint:
                     self._objects(db, report, force)
                 if self.cfg.postgres_dsn and not self.stop.is_set():

@@ -2,8 +2,9 @@
 changes for the central PostgreSQL, and the record of central copies removed after a purge.
 
 Triggers fill both queues in the same transaction as the change itself, so nothing committed
-can be missed by a crash. They fire only once replication is enabled (``fleet_state.enabled``);
-the first ``station fleet sync`` enables it and enqueues everything that existed before.
+can be missed by a crash. They fire only once enabled — the object queue with a store configured
+(``fleet_state.enabled``), the outbox with a central database (``fleet_state.central``); the
+first ``station fleet sync`` enables them and enqueues everything that existed before.
 Changes that can move an object's retention or hold (case links, cases, holds, marks, a purge)
 flag the object's lock for a fresh decision (``lock_dirty``).
 """
@@ -13,6 +14,7 @@ import sqlite_utils
 from station.catalog.migrations import execute_script
 
 ENABLED = "exists (select 1 from fleet_state where name = 'enabled' and value = '1')"
+CENTRAL = "exists (select 1 from fleet_state where name = 'central' and value = '1')"
 NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
 # Catalog tables mirrored to the central database, with their primary key columns.
@@ -139,7 +141,7 @@ def _outbox_triggers() -> str:
         for op, row in (("insert", "new"), ("update", "new"), ("delete", "old")):
             key = ", ".join(f"{row}.{c}" for c in pk)
             sql.append(
-                f"create trigger fleet_outbox_{table}_{op} after {op} on {table} when {ENABLED}\n"
+                f"create trigger fleet_outbox_{table}_{op} after {op} on {table} when {CENTRAL}\n"
                 f"begin insert into fleet_outbox (tbl, pk) values ('{table}', json_array({key}));"
                 " end;"
             )
