@@ -437,3 +437,37 @@ def test_derivatives_and_their_new_versions_replicated(station, ceph: Ceph) -> N
     ).fetchone()[0]
     db.close()
     assert now_sha in {o["sha256"] for o in mine}
+
+
+def test_shared_central_copy_kept_while_another_station_keeps_it(
+    tmp_path: Path, ceph: Ceph, postgres: Postgres
+) -> None:
+    dsn = postgres.create_db(f"shared_{time.monotonic_ns() % 10**8}")
+    bucket = f"fleet-shared-{time.monotonic_ns() % 10**8}"
+    clip = random_clip(tmp_path / "src", "DSJ0005_100005_20250101080000_0001.MP4", 40_000, 5)
+    stations = []
+    for sid in ("STATION-A", "STATION-B"):
+        v = Vault(tmp_path / sid)
+        configure(
+            v, ceph, dsn, bucket=bucket, station_id=sid, extra="[retention]\ngrace_days = 0\n"
+        )
+        assert cli(v, "init")[0] == 0
+        vol = tmp_path / f"vol-{sid}"
+        vol.mkdir()
+        (vol / clip.name).write_bytes(clip.read_bytes())
+        ingest(v, vol)
+        rep = Fleet(v, v.settings()).sync()
+        assert rep.ok, rep.errors
+        stations.append(v)
+    a, b = stations
+    assert Fleet(a, a.settings()).sync().ok  # A learns of B's rows through the central DB
+    # A purges its copy (expired R9, grace 0); B still keeps the same recording.
+    assert cli(a, "retention", "run")[0] == 0
+    assert cli(a, "retention", "run")[0] == 0
+    rep = Fleet(a, a.settings()).sync()
+    assert rep.ok and rep.central_deleted == 0
+    obj = _objects(a)[0]
+    assert obj["state"] == "released"
+    assert s3(ceph).head_object(Bucket=bucket, Key=obj["key"])["ContentLength"] == 40_000
+    assert len(_audit(a, "fleet.central_kept_shared")) == 1
+    assert _objects(b)[0]["state"] == "confirmed"

@@ -240,3 +240,24 @@ def held_elsewhere(dsn: str, station_id: str, sha256: str) -> bool:
     finally:
         conn.close()
     return row is not None
+
+
+def kept_elsewhere(dsn: str, station_id: str, sha256: str) -> bool:
+    """Whether a station other than ``station_id`` still keeps ``sha256`` (not purged). An
+    unreachable database counts as yes: a shared central copy is never deleted on a guess."""
+    try:
+        conn = connect(dsn)
+    except FleetError:
+        return True
+    try:
+        migrate(conn)
+        row = conn.execute(
+            "select 1 from recordings where sha256 = %s and state <> 'purged'"
+            " and station_id <> %s limit 1",
+            [sha256, station_id],
+        ).fetchone()
+    except Exception:
+        return True
+    finally:
+        conn.close()
+    return row is not None

@@ -777,6 +777,13 @@ class Fleet:
             return False
         return central.held_elsewhere(self.cfg.postgres_dsn, self.settings.station.id, recording)
 
+    def _kept_elsewhere(self, recording: str | None) -> bool:
+        """Whether another station still keeps ``recording`` (from the central database; an
+        unreachable database counts as yes). Without a central database: no one is known to."""
+        if not recording or not self.cfg.postgres_dsn:
+            return False
+        return central.kept_elsewhere(self.cfg.postgres_dsn, self.settings.station.id, recording)
+
     def _purge_central(
         self, db: sqlite_utils.Database, store: Store, row: dict[str, Any], report: SyncReport
     ) -> None:
@@ -784,6 +791,25 @@ class Fleet:
         over (the store refuses earlier anyway), and record it."""
         key, version = row["key"], row["version_id"]
         now = self.clock()
+        if self._kept_elsewhere(row["recording"]):
+            # Content-addressed: another station still keeps the same recording, and may
+            # have freed its own copy. This station lets go of the object without deleting it.
+            at = to_iso(now)
+            with write_txn(db):
+                db.execute(
+                    "update fleet_objects set state = 'released', deleted_at = ?,"
+                    " lock_renew_at = null where key = ?",
+                    [at, key],
+                )
+                append(
+                    db,
+                    "fleet.central_kept_shared",
+                    actor=self.actor,
+                    subject=row["recording"],
+                    data={"key": key, "version_id": version},
+                )
+            log.info("fleet.central_kept_shared", key=key)
+            return
         conf = store.confirm(key, version)
         if conf is not None:
             until = conf.retain_until

@@ -46,7 +46,7 @@ create table fleet_objects (
   rel text,                          -- local file, relative to the station home (not checkpoints)
   checkpoint_id integer,             -- audit_checkpoints.id for checkpoints
   size integer,
-  state text not null default 'queued',   -- queued | confirmed | deleted | dropped
+  state text not null default 'queued',   -- queued | confirmed | deleted | released | dropped
   version_id text,                   -- the confirmed object version
   etag text,                         -- confirmed ETag (MD5, or MD5 of part MD5s - parts)
   upload_id text,                    -- multipart upload in flight (resumed after a failure)
