@@ -148,12 +148,21 @@ def main() -> None:
             return took
 
         runs: dict[str, list[float]] = {"baseline": [], "fleet": []}
+        cpu_s: dict[str, list[float]] = {"baseline": [], "fleet": []}
+
+        def cpu() -> float:
+            ru = resource.getrusage(resource.RUSAGE_SELF)
+            return ru.ru_utime + ru.ru_stime
+
         for r in range(args.rounds):
             order = [("baseline", baseline), ("fleet", fleet)]
             if r % 2:
                 order.reverse()
             for name, fn in order:
+                c0 = cpu()
                 runs[name].append(fn())
+                cpu_s[name].append(round(cpu() - c0, 2))
+        result["cpu_s"] = cpu_s  # this process's CPU time (all threads) per run
         mbs = {k: [round(total / v / 1e6, 1) for v in vs] for k, vs in runs.items()}
         best = {k: max(v) for k, v in mbs.items()}
         result["MB_per_s"] = mbs
