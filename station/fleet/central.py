@@ -156,6 +156,8 @@ def push(
     import psycopg
 
     result = PushResult()
+    if db.execute("select 1 from fleet_outbox limit 1").fetchone() is None:
+        return result  # nothing changed: no connection at all (an idle station stays idle)
     conn = connect(dsn)
     try:
         migrate(conn)
