@@ -307,12 +307,53 @@ class AuditSection:
 
 
 @dataclass
+class VaultSection:
+    # `station status` warns and the daemon raises a `vault_low_space` alert when the vault's
+    # file system has less than this share free (well before ingest stops on a full disk).
+    low_space_percent: float = 10.0
+    # How often the daemon looks at the free space.
+    space_check_minutes: float = 10.0
+
+    def validate(self) -> None:
+        if not 0 < self.low_space_percent < 100:
+            raise ConfigError("must be between 0 and 100", where="vault.low_space_percent")
+        if not 0 < self.space_check_minutes <= 1440:
+            raise ConfigError("must be between 0 and 1440", where="vault.space_check_minutes")
+
+
+@dataclass
 class LogSection:
     level: str = "info"
 
     def validate(self) -> None:
         if self.level not in ("debug", "info", "warning", "error"):
             raise ConfigError("must be debug, info, warning or error", where="log.level")
+
+
+@dataclass
+class WebSection:
+    """The screens: kiosk ``/``, office pages ``/office/``, JSON ``/api/`` (``station run`` and
+    ``station web``). Anything but a loopback address needs ``tls_cert`` and ``tls_key``."""
+
+    listen: str = "127.0.0.1:8470"  # "" : station run serves no screens
+    tls_cert: str = ""  # PEM certificate chain
+    tls_key: str = ""  # PEM private key
+    session_idle_minutes: float = 30.0  # an office login ends after this long without a request
+    session_max_hours: float = 12.0  # and after this long in any case
+
+    def validate(self) -> None:
+        if self.listen:
+            host, sep, port = self.listen.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(
+                    f"expected HOST:PORT, got {self.listen!r}",
+                    where="web.listen",
+                    hint="e.g. 127.0.0.1:8470",
+                )
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("give both tls_cert and tls_key, or neither", where="web.tls_cert")
+        if self.session_idle_minutes <= 0 or self.session_max_hours <= 0:
+            raise ConfigError("must be positive", where="web.session_idle_minutes")
 
 
 @dataclass
@@ -328,7 +369,9 @@ class Settings:
     inbox: InboxSection = field(default_factory=InboxSection)
     audit: AuditSection = field(default_factory=AuditSection)
     fleet: FleetSection = field(default_factory=FleetSection)
+    vault: VaultSection = field(default_factory=VaultSection)
     log: LogSection = field(default_factory=LogSection)
+    web: WebSection = field(default_factory=WebSection)
 
 
 def _check_type(value: Any, tp: Any, where: str) -> Any:

@@ -10,12 +10,14 @@ from click.testing import CliRunner
 from station.audit.schedule import IntegrityService, TickResult
 from station.cli import main
 from station.config import Settings
+from station.diskspace import SpaceWatch
 from station.inbox.service import InboxService
 from station.settings_watch import SettingsWatcher
 from station.status import StatusBoard
 from station.transcode.service import TranscodeService
 from station.usb_dock.cli import build_daemon
 from station.vault import Vault
+from station.web.server import WebService
 
 
 def test_build_daemon_wires_every_service(vault: Vault) -> None:
@@ -24,7 +26,16 @@ def test_build_daemon_wires_every_service(vault: Vault) -> None:
     open_catalog(vault.catalog_path).close()
     daemon = build_daemon(vault, Settings())
     kinds = {type(s) for s in daemon.services}
-    assert kinds == {TranscodeService, InboxService, IntegrityService, SettingsWatcher}
+    assert kinds == {
+        TranscodeService,
+        InboxService,
+        IntegrityService,
+        SettingsWatcher,
+        SpaceWatch,
+        WebService,
+    }
+    web = next(s for s in daemon.services if isinstance(s, WebService))
+    assert web.listen.host == "127.0.0.1" and web.listen.port == 8470  # web.listen's default
     assert daemon.on_session_start and daemon.on_session_finally  # transcode paused while docked
     integrity = next(s for s in daemon.services if isinstance(s, IntegrityService))
     integrity._on_tick(TickResult(checkpoint_size=42, verify_ok=True))
@@ -35,6 +46,11 @@ def test_build_daemon_wires_every_service(vault: Vault) -> None:
         hook(None)
     status = json.loads((vault.run / "status.json").read_text())
     assert status["services"]["transcode"]["counts"] == {}
+    # the vault disk's free space is on the board after each check
+    space = next(s for s in daemon.services if isinstance(s, SpaceWatch))
+    space.check_once()
+    status = json.loads((vault.run / "status.json").read_text())
+    assert status["services"]["vault_space"]["threshold_percent"] == 10.0
 
 
 def test_no_transcode_service_when_profile_off(vault: Vault) -> None:
@@ -43,6 +59,8 @@ def test_no_transcode_service_when_profile_off(vault: Vault) -> None:
     daemon = build_daemon(vault, settings)
     assert not any(isinstance(s, TranscodeService) for s in daemon.services)
     assert daemon.on_session_start == []
+    settings.web.listen = ""  # no screens
+    assert not any(isinstance(s, WebService) for s in build_daemon(vault, settings).services)
 
 
 def test_status_shows_services(vault: Vault) -> None:
