@@ -198,3 +198,31 @@ def test_sync_and_fetch_need_a_supervisor(vault: Vault) -> None:
     for args in (["fleet", "sync"], ["fleet", "fetch", "a" * 64]):
         res = CliRunner().invoke(main, ["--home", str(vault.home), *args], env=env)
         assert res.exit_code == 10, res.output
+
+
+def test_kiosk_shows_how_far_behind_the_central_copy_is() -> None:
+    from station.web.feed import RateMeter, kiosk_view
+
+    status = {
+        "pid": os.getpid(),
+        "state": "ready",
+        "slots": [],
+        "services": {
+            "fleet": {
+                "queued": 3,
+                "queued_bytes": 5000,
+                "lag_s": 90.0,
+                "outbox": 2,
+                "last_error": "无法连接中心对象存储 / the central store is unreachable",
+            }
+        },
+    }
+    view = kiosk_view(status, None, RateMeter(), now=1.0)
+    assert view["fleet"] == {
+        "queued": 3,
+        "queued_bytes": 5000,
+        "lag_s": 90.0,
+        "outbox": 2,
+        "error": True,
+    }
+    assert kiosk_view({**status, "services": {}}, None, RateMeter(), now=1.0)["fleet"] is None
