@@ -168,7 +168,7 @@ def test_wrong_key_is_refused_and_nothing_counted(vault: Vault, volume: Path, ce
     assert cli(vault, "init")[0] == 0
     ingest(vault, volume)
     code, rep = sync(vault)
-    assert code == 21
+    assert code == 17
     assert rep["errors"][0]["code"] == "fleet_credentials"
     assert {o["state"] for o in _objects(vault)} == {"queued"}
     assert "fleet_credentials" in _alerts(vault)
@@ -183,7 +183,7 @@ def test_bucket_without_lock_refused(vault: Vault, volume: Path, ceph: Ceph) -> 
     assert cli(vault, "init")[0] == 0
     ingest(vault, volume)
     code, rep = sync(vault)
-    assert code == 21 and rep["errors"][0]["code"] == "fleet_bucket_without_lock"
+    assert code == 17 and rep["errors"][0]["code"] == "fleet_bucket_without_lock"
     assert "Object Lock" in rep["errors"][0]["message"]
     assert "fleet_bucket_without_lock" in _alerts(vault)
     assert s3(ceph).list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
@@ -317,7 +317,7 @@ def test_postgres_down_then_back_queue_drains_in_order(station, postgres: Postgr
         assert cli(vault, "cases", "create", "C-9", "--name", "离线案件")[0] == 0
         assert cli(vault, "cases", "link", "C-9", *shas)[0] == 0
         code, rep = sync(vault)
-        assert code == 21
+        assert code == 17
         assert [e["code"] for e in rep["errors"]] == ["fleet_central_unreachable"]
         st = json.loads(cli(vault, "fleet", "status", "--json")[1])
         assert st["outbox"] > 0 and st["central_audit_lag"] > 0

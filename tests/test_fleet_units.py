@@ -177,7 +177,7 @@ def test_commands_without_a_central_store(vault: Vault) -> None:
     code, out, _ = cli(vault, "fleet", "status")
     assert code == 0 and "未配置中心存储 / no central store configured" in out
     code, _, err = cli(vault, "fleet", "sync")
-    assert code == 21 and "no central store or database configured" in err
+    assert code == 17 and "no central store or database configured" in err
     code, _, err = cli(vault, "fleet", "fetch", "a" * 64)
     assert code == 5 and "no confirmed central copy" in err
 
