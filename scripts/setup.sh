@@ -21,6 +21,8 @@ APT_PACKAGES=(
   strace                      # races and kill -9 at chosen steps (syscall delay injection)
   chromium                    # headless browser for the web screens' end-to-end tests
   systemd                     # systemd-analyze verify/security of our units (no systemd as PID 1)
+  ceph-mon ceph-mgr ceph-osd radosgw ceph-common   # a real S3 store with Object Lock (fleet tests)
+  postgresql                  # a real central catalog database (fleet tests)
   python3-venv dpkg-dev git   # scripts/build-deb.sh: the package's venv on Debian's python3.11
   shellcheck                  # lint of the build and maintainer scripts (they run as root)
   adduser init-system-helpers # what the package's maintainer scripts use (tests install it)

@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "station.transcode.cli",  # transcode status, retry, run-once
     "station.inbox.cli",  # inbox status|assign|rescan
     "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
+    "station.fleet.cli",  # fleet status|sync|fetch
     "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
     "station.catalog.cli",  # catalog backup|migrate
     "station.web.cli",  # web (the screens without the docks)

@@ -272,6 +272,39 @@ class InboxSection:
 
 
 @dataclass
+class FleetSection:
+    """The unit's central store (R19): an S3 bucket with Object Lock and a central PostgreSQL.
+    Empty ``s3_endpoint`` and ``postgres_dsn``: no replication."""
+
+    s3_endpoint: str = ""
+    bucket: str = ""
+    access_key: str = ""
+    secret_key_file: str = ""  # a file readable by the station only (mode 0600)
+    region: str = ""
+    postgres_dsn: str = ""
+    bandwidth_mbps: float | None = None  # upload cap in megabits per second; none: no cap
+    free_local_after_days: int | None = None  # none: never free local copies
+
+    def validate(self) -> None:
+        if self.s3_endpoint:
+            if not self.s3_endpoint.startswith(("http://", "https://")):
+                raise ConfigError("must start with http:// or https://", where="fleet.s3_endpoint")
+            if not self.bucket:
+                raise ConfigError("a bucket is needed with s3_endpoint", where="fleet.bucket")
+            if not self.access_key or not self.secret_key_file:
+                raise ConfigError(
+                    "access_key and secret_key_file are needed with s3_endpoint",
+                    where="fleet.access_key",
+                )
+        if self.secret_key_file and not self.secret_key_file.startswith("/"):
+            raise ConfigError("must be an absolute path", where="fleet.secret_key_file")
+        if self.bandwidth_mbps is not None and self.bandwidth_mbps <= 0:
+            raise ConfigError("must be positive", where="fleet.bandwidth_mbps")
+        if self.free_local_after_days is not None and self.free_local_after_days < 0:
+            raise ConfigError("must not be negative", where="fleet.free_local_after_days")
+
+
+@dataclass
 class AuditSection:
     checkpoint_interval_minutes: int = 60
     verify_interval_hours: int = 24
@@ -339,6 +372,7 @@ class Settings:
     archive: ArchiveSection = field(default_factory=ArchiveSection)
     inbox: InboxSection = field(default_factory=InboxSection)
     audit: AuditSection = field(default_factory=AuditSection)
+    fleet: FleetSection = field(default_factory=FleetSection)
     vault: VaultSection = field(default_factory=VaultSection)
     log: LogSection = field(default_factory=LogSection)
     web: WebSection = field(default_factory=WebSection)

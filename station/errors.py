@@ -87,6 +87,12 @@ class DeviceError(StationError):
     exit_code = 11
 
 
+class FleetError(StationError):
+    """The central store or the central catalog failed / 中心存储或中心数据库出错."""
+
+    exit_code = 17
+
+
 class CatalogBusyError(CatalogError):
     """The catalog is locked by another process / 目录数据库被其他进程占用."""
 
@@ -132,6 +138,7 @@ EXIT_CODES: dict[int, str] = {
     14: "目录数据库被占用 / the catalog is locked by another process",
     15: "输入值无效 / an input value is not acceptable",
     16: "无法读写指定的文件 / a named file or folder could not be read or written",
+    17: "中心存储或中心数据库出错 / the central store or central database failed",
     20: "案件无录像 / the case has no recordings",
     21: "文件超过光盘容量 / a file is larger than the disc",
     22: "案件未标记长期保存 / the case is not marked for long-term keeping",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+from fleet_engines import ceph, postgres  # noqa: F401 (session engines of the fleet tests)
 
 from station.catalog import open_catalog
 from station.config import Settings

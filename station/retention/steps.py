@@ -17,6 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit import append
+from station.fleet.local import freed_paths
 from station.log import get
 from station.retention import files as fs
 from station.retention.runtypes import Item, ItemProblem, Problem, RunReport, txn
@@ -73,7 +74,10 @@ class Ctx:
         return found
 
     def _check_present(self, sha: str, files: list[dict[str, Any]], verb: str) -> None:
+        freed = freed_paths(self.db, sha)  # only in the central store now: nothing to check here
         for f in files:
+            if f["rel"] in freed:
+                continue
             path = fs.vault_file(self.vault, f["rel"])
             if not path.is_file():
                 raise ItemProblem(
@@ -187,7 +191,10 @@ class Ctx:
         known = {f["rel"] for f in files}
         files += [f for f in self._files(sha) if f["rel"] not in known]
         self._check_present(sha, files, "purged")
+        freed = freed_paths(self.db, sha)
         for f in files:
+            if f["rel"] in freed:
+                continue  # the central copy goes with the fleet pass, once its lock allows
             path = fs.vault_file(self.vault, f["rel"])
             digest = fs.sha256_file(path)  # re-hash right before deleting
             if f["sha256"] and digest != f["sha256"]:

@@ -80,6 +80,9 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
     integrity = IntegrityService(vault, settings)
     space = _space_watch(vault, settings)
     services: list[Any] = [inbox, integrity, watcher, space]
+    fleet = _fleet_service(vault, settings)
+    if fleet is not None:
+        services.append(fleet)
     if settings.web.listen:
         # the screens (kiosk, office pages) from the same process; refuses a non-loopback
         # address without TLS before anything starts
@@ -114,7 +117,20 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
             "integrity", {"checkpoint_size": r.checkpoint_size, "verify_ok": r.verify_ok}
         )
     )
+    if fleet is not None:
+        # after each session the new recordings go to the central store (R19)
+        daemon.on_session_end.append(lambda _outcome: fleet.wake())
+        fleet.listeners.append(lambda st: board.set_service("fleet", st))
     return daemon
+
+
+def _fleet_service(vault: Vault, settings: Settings) -> Any:
+    """The central store's replication (R19), when ``[fleet]`` names a store or database."""
+    if not (settings.fleet.s3_endpoint or settings.fleet.postgres_dsn):
+        return None
+    from station.fleet.service import FleetService
+
+    return FleetService(vault, settings)
 
 
 def _space_watch(vault: Vault, settings: Settings) -> SpaceWatch:
@@ -246,6 +262,15 @@ def _print_services(services: dict[str, Any], disc_status: Path) -> None:
         click.echo(
             f"完整性 / integrity: 检查点 checkpoint {integrity.get('checkpoint_size') or '—'}, "
             f"校验 verify {verdict} ({integrity.get('updated_at')})"
+        )
+    fleet = services.get("fleet")
+    if fleet:
+        click.echo(
+            f"中心存储 / central store: 待传 queued {fleet.get('queued', 0)} "
+            f"({human_bytes(fleet.get('queued_bytes'))}), 落后 lag {fleet.get('lag_s', 0):.0f} s, "
+            f"目录待推送 catalog outbox {fleet.get('outbox', 0)}, 审计差 audit behind "
+            f"{fleet.get('central_audit_lag', 0)}"
+            + (f"; 错误 / error: {fleet['last_error']}" if fleet.get("last_error") else "")
         )
     disc = read_status(disc_status)
     if disc:

@@ -25,6 +25,7 @@ from station.audit.seal import SEALED_RECORDING_FIELDS, row_differences
 from station.audit.tree import Entry, check_chain
 from station.catalog import write_txn
 from station.config import Settings
+from station.fleet.local import freed_paths
 from station.log import get
 from station.timeutil import parse_iso, to_iso, utcnow
 from station.vault import Vault
@@ -346,9 +347,10 @@ def run_verify(
     jobs: list[HashJob] = []
     expected: dict[str, tuple[str, int, str]] = {}  # key -> (sha256, size, kind)
     known: set[Path] = set()
+    freed = freed_paths(db)  # only in the central store now (fleet): checked there, not here
     for r in rows:
         path = vault.home / r["vault_path"]
-        if r["state"] == "purged":
+        if r["state"] == "purged" or r["vault_path"] in freed:
             continue
         # pending_purge: the retention executor leaves the file in place, read-only, through
         # the grace period (R9), so it is checked like any other.
@@ -370,7 +372,7 @@ def run_verify(
         ):
             path = vault.home / d["vault_path"]
             known.add(path)
-            if d["state"] != "done":
+            if d["state"] != "done" or d["vault_path"] in freed:
                 continue  # being written: known, not yet hashable
             key = f"derivative:{d['id']}"
             jobs.append(HashJob(path, key))

@@ -181,6 +181,21 @@ def kiosk_view(
         },
         "slots": slots,
         "disc": disc if disc and disc.get("state") == "running" else None,
+        "fleet": _fleet_line(status) if running else None,
+    }
+
+
+def _fleet_line(status: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How far behind the central copy is (R19), from the daemon's fleet service."""
+    fleet = ((status or {}).get("services") or {}).get("fleet")
+    if not fleet:
+        return None
+    return {
+        "queued": fleet.get("queued", 0),
+        "queued_bytes": fleet.get("queued_bytes", 0),
+        "lag_s": fleet.get("lag_s", 0),
+        "outbox": fleet.get("outbox", 0),
+        "error": bool(fleet.get("last_error")),
     }
 
 

@@ -4,7 +4,8 @@ Each module here is named ``m<NNNN>_<name>.py`` and defines ``up(db)``. They run
 all pending ones in one transaction together with their rows in ``_migrations``; a failed
 migration leaves the catalog as it was. Numbers are grouped by the part of the station that owns
 them: 0001–0009 core catalog, 0010–0019 audit, 0020–0029 dock, 0030–0039 transcode,
-0040–0049 cases/retention, 0050–0059 discs, 0060–0069 access/integrity, 0070–0079 inbox.
+0040–0049 cases/retention, 0050–0059 discs, 0060–0069 access/integrity, 0070–0079 inbox,
+0110–0119 fleet (central store and catalog).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@
   var bannerEl = document.getElementById("banner");
   var connEl = document.getElementById("conn");
   var discEl = document.getElementById("disc");
+  var fleetEl = document.getElementById("fleet");
   var soundEl = document.getElementById("sound");
   var tiles = {};       // slot -> element
   var lastState = {};   // slot -> "safe" | "alert" | "busy", to play a sound on a change
@@ -142,6 +143,15 @@
       discEl.textContent = "光盘制作 / disc job " + view.disc.job_id + ": " + view.disc.phase_text +
         " " + view.disc.disc_no + view.disc.copy + " " + bytes(view.disc.done) + " / " + bytes(view.disc.total);
     } else { discEl.hidden = true; }
+    var f = view.fleet;
+    if (f) {   // the central copy (R19): how far behind it is
+      fleetEl.hidden = false;
+      fleetEl.textContent = f.queued
+        ? "中心存储 / central copy: 待传 / to send " + f.queued + " (" + bytes(f.queued_bytes) +
+          "), 落后 / behind " + duration(f.lag_s)
+        : "中心存储已同步 / central copy up to date";
+      if (f.error) fleetEl.textContent += " — 连接异常，请联系管理员 / connection problem: ask an administrator";
+    } else { fleetEl.hidden = true; }
   }
 
   function connect() {
