@@ -1,19 +1,22 @@
-"""The ``station`` command. Thin: each part of the station contributes its commands."""
+"""The ``station`` command. Thin: each part of the station contributes its commands.
+
+Start-up imports only click and this package's command index: a command's module is imported when
+that command runs (station/cli_lazy.py), so ``station --help`` and ``station status`` start at once.
+"""
 
 from __future__ import annotations
 
-import importlib
 import os
-from pathlib import Path
 
 import click
 
-from station import __version__, log
+from station import __version__
 from station.cli_groups import recordings, report, sim
-from station.cli_util import App, default_actor
-from station.vault import Vault, default_home
+from station.cli_index import INDEX
+from station.cli_lazy import REGISTRY, LazyGroup
 
-# Each module lists its commands in ``COMMANDS``.
+# Each module lists its commands in ``COMMANDS``. After adding a module or a command, run
+# scripts/readme_commands.py (it regenerates the README table and station/cli_index.py).
 _COMMAND_MODULES = (
     "station.core_cli",  # init, config
     "station.ingest.cli",  # ingest, recordings list/show
@@ -35,7 +38,7 @@ _COMMAND_MODULES = (
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="station")
 @click.option(
     "--home",
@@ -57,6 +60,12 @@ def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
     接入记录仪、校验、归档、保管。Dock recorders, verify every copy, archive and retain footage
     under the whole-process recording rules (R1–R18).
     """
+    from pathlib import Path
+
+    from station import log
+    from station.cli_util import App, default_actor
+    from station.vault import Vault, default_home
+
     # services log JSON at info to the journal; a person at a terminal sees warnings and errors
     as_json = os.environ.get("STATION_LOG_JSON") == "1"
     log.configure(
@@ -67,9 +76,7 @@ def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
     )
 
 
+REGISTRY.configure(main, _COMMAND_MODULES, INDEX)
 main.add_command(recordings)
 main.add_command(report)
 main.add_command(sim)
-for _name in _COMMAND_MODULES:
-    for _cmd in importlib.import_module(_name).COMMANDS:
-        main.add_command(_cmd)

@@ -11,14 +11,17 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import sqlite_utils
 
-from station.config import Settings
 from station.errors import StationError
 from station.vault import Vault
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from station.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
