@@ -17,6 +17,7 @@ from station.cli_util import (
     pass_app,
     print_json,
     print_table,
+    stream_json,
 )
 from station.errors import NotFoundError, StationError
 from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
@@ -197,10 +198,11 @@ def recordings_list(
     if where:
         sql += " where " + " and ".join(where)
     sql += " order by recorded_at desc limit ?"
-    rows = list(app.db.query(sql, [*args, limit]))
     if as_json:
-        print_json(rows)
+        # streamed: a million rows go out as they are read, in constant memory
+        stream_json(_COLUMNS, app.db.execute(sql, [*args, limit]))
         return
+    rows = list(app.db.query(sql, [*args, limit]))
     print_table(
         [
             "SHA-256",
