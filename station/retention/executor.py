@@ -83,12 +83,15 @@ def make_plan(
     }
     pend = on_pend or report.pend.append
     # stored recordings too recent for any rule to expire yield nothing: left out in SQL
+    new = tuple.__new__
     for d, row in iter_decisions(db, decider, stored_since=decider.unexpired_from()):
-        until = fast_iso(d.keep_until) if d.keep_until else None
         if row.state == "stored":
-            if d.expired:
-                pend(Item(row.sha256, row.size, d.rule, d.reason, until, "pend"))
-        elif not d.expired:
+            if d.expired:  # an expired decision always has its end date
+                until = fast_iso(d.keep_until)  # type: ignore[arg-type]
+                pend(new(Item, (row.sha256, row.size, d.rule, d.reason, until, "pend", None)))
+            continue
+        until = fast_iso(d.keep_until) if d.keep_until else None
+        if not d.expired:
             report.restore.append(Item(row.sha256, row.size, d.rule, d.reason, until, "restore"))
         else:
             purge_after = pending.get(row.sha256)

@@ -106,29 +106,9 @@ def iter_decisions(
     if stored_since is not None:
         sql += " and not (state = 'stored' and coalesce(recorded_at, ingested_at) >= ?)"
         args.append(stored_since)
-    new, parse_, get, plain = tuple.__new__, _parse, extra.get, decider.plain
-    for sha, rec_at, ing_at, important, size, state in db.execute(sql, args):
-        x = get(sha)
-        if x is None:
-            d = plain(sha, parse_(rec_at) if rec_at else None, parse_(ing_at), important)
-        else:
-            lt, reviewed, held, linked = x
-            d = decider(
-                new(
-                    RecordingFacts,
-                    (
-                        sha,
-                        parse_(rec_at) if rec_at else None,
-                        parse_(ing_at),
-                        bool(important),
-                        reviewed,
-                        lt,
-                        held,
-                        linked,
-                    ),
-                )
-            )
-        yield d, new(RecordingRow, (sha, size, state))
+    new = tuple.__new__
+    for d, size, state in decider.rows(db.execute(sql, args), extra):
+        yield d, new(RecordingRow, (d.sha256, size, state))
 
 
 def iter_facts(
