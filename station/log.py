@@ -62,8 +62,28 @@ def _structlog() -> Any:
     return structlog
 
 
+# the level of each event method; an event below the configured level is dropped unseen
+_METHOD_LEVELS = {
+    "debug": 10,
+    "info": 20,
+    "msg": 20,
+    "warning": 30,
+    "warn": 30,
+    "error": 40,
+    "exception": 40,
+    "critical": 50,
+    "fatal": 50,
+}
+
+
+def _drop(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
 class _LazyLogger:
-    """Stands in for ``structlog.get_logger(name)`` until the first event is logged."""
+    """Stands in for ``structlog.get_logger(name)`` until the first event is logged. While
+    structlog is not loaded and ``configure()`` asked for a level above an event's, that event is
+    dropped here (what the filtering logger would do) without loading structlog."""
 
     __slots__ = ("_logger", "_name")
 
@@ -73,6 +93,14 @@ class _LazyLogger:
 
     def __getattr__(self, attr: str) -> Any:
         if self._logger is None:
+            level = _METHOD_LEVELS.get(attr)
+            if (
+                level is not None
+                and _pending is not None
+                and "structlog" not in sys.modules
+                and level < _LEVELS.get(_pending[0], 20)
+            ):
+                return _drop
             structlog = _structlog()
             self._logger = (
                 structlog.get_logger(self._name) if self._name else structlog.get_logger()
