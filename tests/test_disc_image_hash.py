@@ -31,6 +31,37 @@ def _iso(tmp_path: Path, sizes: list[int]) -> pycdlib.PyCdlib:
     return iso
 
 
+def test_image_written_in_order_needs_no_second_pass(tmp_path: Path) -> None:
+    """A real disc layout (recordings, then the manifest and read-me added after them) is
+    hashed while written: no "second pass" event, and the hash is the file's."""
+    from structlog.testing import capture_logs
+
+    from station.disc_burn.image import ImageSpec, write_image
+    from station.disc_burn.layout import lay_out
+    from station.disc_burn.manifest import DiscIdentity, build_files
+    from station.disc_burn.media import MEDIA
+    from station.disc_burn.plan import DiscPlan, PlanFile
+
+    disc = DiscPlan(1)
+    for i, size in enumerate([2 * (1 << 20) + 5, 300_000, 1 << 20]):
+        data = os.urandom(size)
+        sha = hashlib.sha256(data).hexdigest()
+        name = f"DSJ0001_100001_20260301{i:06d}_{i + 1:04d}.MP4"
+        (tmp_path / name).write_bytes(data)
+        disc.files.append(("C-1", PlanFile(sha, sha, "original", size, name, name)))
+    layout = lay_out(disc, {"C-1": "测试案件"}, False)
+    ident = DiscIdentity(1, 1, 1, "dvd", "C-1", "单位", "tester", "2026-01-01T00:00:00Z")
+    support = build_files(layout, ident, [], {}, [], [], None)
+    out = tmp_path / "T_1A.iso"
+    with capture_logs() as logs:
+        size, digest = write_image(
+            tmp_path, layout, support, ImageSpec("T_1A", 1, 1, 1, "A"), MEDIA["dvd"], out
+        )
+    assert size == out.stat().st_size
+    assert digest == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert not [e for e in logs if e["event"] == "disc.image_hash_second_pass"]
+
+
 def test_hash_while_writing_is_the_file_hash(tmp_path: Path) -> None:
     iso = _iso(tmp_path, [3 * (1 << 20) + 17, 0, 70_000, 5, 1 << 20])
     out = tmp_path / "a.iso"

@@ -215,6 +215,11 @@ def write_image(
                 progress(DiscProgress("build", spec.job_id, spec.disc_no, spec.copy, done, total))
 
         try:
+            # File data in ascending extents, so HashingWriter can follow it: pycdlib writes
+            # its inodes in the order they were added, and the layout adds the small support
+            # files (manifest, read-me) after the recordings although they lie before them.
+            with contextlib.suppress(AttributeError):
+                iso.inodes.sort(key=_extent)
             with open(tmp, "wb") as f:
                 hashing = HashingWriter(f)
                 iso.write_fp(hashing, blocksize=BLOCKSIZE, progress_cb=on_progress)
@@ -254,6 +259,14 @@ def write_image(
         iso.close()
     drop_cache(out)
     return size, digest
+
+
+def _extent(ino: Any) -> int:
+    """An inode's first sector; 0 for one without data (pycdlib writes nothing for it)."""
+    try:
+        return int(ino.extent_location())
+    except pycdlib.pycdlibexception.PyCdlibInternalError:
+        return 0
 
 
 def _hash_path(path: Path) -> str:
