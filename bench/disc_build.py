@@ -13,7 +13,8 @@ before each timed run (root):
 - station: ``station disc build CASE --media dvd --json`` (images A and B written with their
   SHA-256 taken while writing, both read back through xorriso and 7-Zip, labels, catalog);
 - baseline: ``genisoimage -J -R -udf`` of the same vault files, twice (A and B), each followed by
-  ``sync``, then ``7zz t`` of one image (one independent read-back).
+  ``sync``, then the page cache dropped and ``7zz t`` of one image (one independent read-back
+  from the disk).
 
 Goal: station ≤ 1.5 × baseline (median of per-round ratios), peak RSS < 100 MB (ru_maxrss of the
 command's process tree as wait4 reports it: the largest of the station process and the readers
@@ -89,7 +90,8 @@ def main() -> None:
         baseline = (
             f"genisoimage -quiet -J -R -udf -o {out_base}/A.iso {src} && sync && "
             f"genisoimage -quiet -J -R -udf -o {out_base}/B.iso {src} && sync && "
-            f"7zz t {out_base}/A.iso > /dev/null"
+            # the station reads its images back from the disk, not from the page cache
+            f"echo 3 > /proc/sys/vm/drop_caches && 7zz t {out_base}/A.iso > /dev/null"
         )
         sides = {
             "genisoimage ×2 + 7zz t": ["sh", "-c", baseline],
