@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "station.inbox.cli",  # inbox status|assign|rescan
     "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
     "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
+    "station.catalog.cli",  # catalog backup|migrate
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
