@@ -13,6 +13,10 @@ INDEX: dict[str, tuple[str, str]] = {
         "station.cases.cli",
         "案件：立案、关联录像、长期保存、结案 / Cases: create, link recordings, mark, close.",
     ),
+    "catalog": (
+        "station.catalog.cli",
+        "目录数据库维护 / The catalog: online backup, schema migrations.",
+    ),
     "checkpoint": (
         "station.verify.cli",
         "审计检查点 / Signed checkpoints of the audit log (R7).",
