@@ -112,6 +112,7 @@ def _space_watch(vault: Vault, settings: Settings) -> SpaceWatch:
     """The vault's free space, alerted through the dock's alert table (own connection)."""
     from station.catalog import open_catalog
     from station.diskspace import ALERT_CODE, SpaceWatch
+    from station.usb_dock import registry
 
     def has_open() -> bool:
         db = open_catalog(vault.catalog_path, migrate=False)
