@@ -19,7 +19,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pycdlib
 
@@ -222,7 +222,7 @@ def write_image(
                 iso.inodes.sort(key=_extent)
             with open(tmp, "wb") as f:
                 hashing = HashingWriter(f)
-                iso.write_fp(hashing, blocksize=BLOCKSIZE, progress_cb=on_progress)
+                iso.write_fp(cast(BinaryIO, hashing), blocksize=BLOCKSIZE, progress_cb=on_progress)
                 f.flush()
                 os.fsync(f.fileno())
                 written = os.fstat(f.fileno()).st_size

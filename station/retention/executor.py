@@ -87,8 +87,8 @@ def make_plan(
     for d, row in iter_decisions(db, decider, stored_since=decider.unexpired_from()):
         if row.state == "stored":
             if d.expired:  # an expired decision always has its end date
-                until = fast_iso(d.keep_until)  # type: ignore[arg-type]
-                pend(new(Item, (row.sha256, row.size, d.rule, d.reason, until, "pend", None)))
+                ends = fast_iso(d.keep_until)  # type: ignore[arg-type]
+                pend(new(Item, (row.sha256, row.size, d.rule, d.reason, ends, "pend", None)))
             continue
         until = fast_iso(d.keep_until) if d.keep_until else None
         if not d.expired:
