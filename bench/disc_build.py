@@ -18,7 +18,7 @@ before each timed run (root):
 
 Goal: station ≤ 1.5 × baseline (median of per-round ratios), peak RSS < 100 MB (ru_maxrss of the
 command's process tree as wait4 reports it: the largest of the station process and the readers
-it ran).
+it ran). A third side, ``--no-verify``, shows how much of the build is the read-back.
 """
 
 from __future__ import annotations
@@ -106,7 +106,12 @@ def main() -> None:
                 str(out_st),
                 "--json",
             ],
-        }
+            # for the breakdown only: the same build without the read-back
+            "station disc build --no-verify": [
+                *st, "disc", "build", CASE, "--media", "dvd", "--out", str(out_st), "--json",
+                "--no-verify",
+            ],
+        }  # fmt: skip
         res = alternate(sides, args.rounds, cold=True, env=env, before=clean)
         print(f"disc build of a {args.gib:g} GiB case in {args.files} files, {args.rounds} rounds,"
               " cold cache, alternated")  # fmt: skip
