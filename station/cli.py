@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
     "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
     "station.catalog.cli",  # catalog backup|migrate
+    "station.web.cli",  # web (the screens without the docks)
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

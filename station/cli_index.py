@@ -153,4 +153,8 @@ INDEX: dict[str, tuple[str, str]] = {
         "station.verify.cli",
         "校验存储、目录与审计日志 / Verify the vault, the catalog and the audit log (R7).",
     ),
+    "web": (
+        "station.web.cli",
+        "提供屏幕页面（不接管插槽）/ Serve the kiosk and office pages without the docks.",
+    ),
 }
