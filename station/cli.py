@@ -12,6 +12,7 @@ import click
 
 from station import __version__
 from station.cli_groups import recordings, report, sim
+from station.cli_guard import StationGroup, check_home, guard_arguments
 from station.cli_index import INDEX
 from station.cli_lazy import REGISTRY, LazyGroup
 
@@ -40,7 +41,11 @@ _COMMAND_MODULES = (
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(cls=LazyGroup, context_settings=CONTEXT)
+class _Root(LazyGroup, StationGroup):
+    """The ``station`` group: commands loaded lazily, the one catch at the top (cli_guard)."""
+
+
+@click.group(cls=_Root, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="station")
 @click.option(
     "--home",
@@ -73,12 +78,20 @@ def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
     log.configure(
         os.environ.get("STATION_LOG_LEVEL", "info" if as_json else "warning"), json=as_json
     )
-    ctx.obj = App(
-        vault=Vault(Path(home) if home else default_home()), actor=actor or default_actor()
-    )
+    vault = Vault(Path(home) if home else default_home())
+    check_home(vault.home)
+    ctx.obj = App(vault=vault, actor=actor or default_actor())
 
 
-REGISTRY.configure(main, _COMMAND_MODULES, INDEX)
+def _guard(cmd: click.Command) -> None:
+    """Every argument of every command is checked before the command runs (non-UTF-8 refused):
+    each command is guarded as it is loaded; a lazy group's own sub-commands as they are added."""
+    with REGISTRY.loaded_only():
+        guard_arguments(cmd)
+
+
+REGISTRY.configure(main, _COMMAND_MODULES, INDEX, on_add=_guard)
 main.add_command(recordings)
 main.add_command(report)
 main.add_command(sim)
+_guard(main)  # main's own options, and commands loaded before this module was imported

@@ -18,8 +18,9 @@ Invariant: reading ``group.commands`` loads every module first, so code that wal
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 import click
@@ -37,11 +38,31 @@ class Registry:
         self.index: Index = {}
         self._loaded: set[str] = set()
         self._all_loaded = False
+        self._shallow = 0
+        self.on_add: Callable[[click.Command], None] | None = None
 
-    def configure(self, root: click.Group, modules: Iterable[str], index: Index) -> None:
+    def configure(
+        self,
+        root: click.Group,
+        modules: Iterable[str],
+        index: Index,
+        *,
+        on_add: Callable[[click.Command], None] | None = None,
+    ) -> None:
+        """``on_add(cmd)`` runs for every command added to a lazy group from now on."""
         self.root = root
         self.modules = tuple(modules)
         self.index = dict(index)
+        self.on_add = on_add
+
+    @contextlib.contextmanager
+    def loaded_only(self) -> Iterator[None]:
+        """Within: ``group.commands`` gives the commands loaded so far, loading nothing."""
+        self._shallow += 1
+        try:
+            yield
+        finally:
+            self._shallow -= 1
 
     def load(self, module: str) -> None:
         """Import one command module and add its top-level commands to the root group."""
@@ -94,7 +115,8 @@ class LazyGroup(click.Group):
     # reading the whole table loads every module (see the module docstring)
     @property
     def commands(self) -> MutableMapping[str, click.Command]:
-        REGISTRY.load_all()
+        if not REGISTRY._shallow:
+            REGISTRY.load_all()
         return self._lazy_commands
 
     @commands.setter
@@ -114,6 +136,8 @@ class LazyGroup(click.Group):
         self._lazy_commands[name] = cmd
         if isinstance(cmd, LazyGroup) and self is REGISTRY.root:
             cmd._lazy_path = name
+        if REGISTRY.on_add is not None:
+            REGISTRY.on_add(cmd)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         cmd = self._lazy_commands.get(cmd_name)
