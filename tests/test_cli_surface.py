@@ -128,3 +128,20 @@ def test_help_text_matches_an_eager_listing() -> None:
     eager.format_commands(ctx, fmt)
     out, _ = _run_probe("--help")
     assert fmt.getvalue().strip() in out
+
+
+def test_a_lazily_loaded_command_checks_its_arguments(tmp_path: Path) -> None:
+    """A command loaded on demand (not by walking the tree) still refuses non-UTF-8 input."""
+    import subprocess
+    import sys
+
+    bad = b"\xff\xfe".decode("utf-8", "surrogateescape")
+    probe = (
+        "import sys; from station.cli import main; "
+        "main(['--home', sys.argv[1], 'recordings', 'show', sys.argv[2]], prog_name='station')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "home"), bad], capture_output=True
+    )
+    assert proc.returncode == 15, proc.stderr
+    assert "UTF-8" in proc.stderr.decode("utf-8", "replace")
