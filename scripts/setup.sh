@@ -19,6 +19,7 @@ APT_PACKAGES=(
   poppler-utils               # pdftotext/pdftoppm to check generated PDFs
   sqlite3 openssl             # tamper tests edit the catalog with the sqlite3 shell; bench baseline
   genisoimage                 # bench baseline for disc images (bench/disc_build.py)
+  strace                      # races and kill -9 at chosen steps (syscall delay injection)
   chromium                    # headless browser for the web screens' end-to-end tests
   systemd                     # systemd-analyze verify/security of our units (no systemd as PID 1)
   python3-venv dpkg-dev git   # scripts/build-deb.sh: the package's venv on Debian's python3.11

@@ -343,6 +343,29 @@ class Settings:
     log: LogSection = field(default_factory=LogSection)
     web: WebSection = field(default_factory=WebSection)
 
+    def validate(self) -> None:
+        """Settings that only make sense together (DESIGN.md invariant 2): clearing a recorder
+        or the inbox needs the re-read that proves each copy, so switching the re-read off
+        while a clearing setting is on is refused — by ``station config check``, and by every
+        command and the daemon when they load the settings."""
+        if self.ingest.verify_after_write:
+            return
+        clearing = []
+        if self.dock.clear_policy == "after-verify":
+            clearing.append('dock.clear_policy = "after-verify"')
+        if self.inbox.after_verify == "remove":
+            clearing.append('inbox.after_verify = "remove"')
+        if clearing:
+            raise ConfigError(
+                "ingest.verify_after_write = false together with "
+                + " and ".join(clearing)
+                + " would clear files whose vault copy was never re-read / "
+                "关闭写后校验时不得清除记录仪或收件箱中的文件",
+                where="ingest.verify_after_write",
+                hint='keep verify_after_write = true, or set dock.clear_policy = "off" and '
+                'inbox.after_verify = "keep"',
+            )
+
 
 def _check_type(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)

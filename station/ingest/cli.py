@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -59,6 +64,30 @@ def _print_summary(report: IngestReport, as_json: bool) -> None:
     )
     if s["aborted"]:
         click.echo(f"已中止 / aborted: {s['aborted']}", err=True)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """SIGTERM, SIGINT and SIGHUP only set the run's stop event: the engine stops between
+    chunks, removes this run's partial copies, commits what it verified and closes its session
+    as interrupted (never left ``running``)."""
+    stop = threading.Event()
+    wanted = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach the main thread only; a caller there owns them
+        return
+    before = {sig: signal.getsignal(sig) for sig in wanted}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in wanted:
+        signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
 
 
 def check_drift(drift: float | None, bound_s: float) -> None:
@@ -131,15 +160,17 @@ def ingest_cmd(
 
     use_bar = not as_json and sys.stderr.isatty()
     try:
-        report = ingest_volume(
-            app.vault,
-            app.db,
-            app.settings,
-            Path(volume),
-            ctx,
-            actor=app.actor,
-            progress=progress if use_bar else None,
-        )
+        with _stop_on_signals() as stop:
+            report = ingest_volume(
+                app.vault,
+                app.db,
+                app.settings,
+                Path(volume),
+                ctx,
+                actor=app.actor,
+                progress=progress if use_bar else None,
+                stop=stop,
+            )
     except StationError as exc:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -28,6 +28,7 @@ from station.config import Settings
 from station.log import get
 from station.timeutil import parse_iso, to_iso, utcnow
 from station.vault import Vault
+from station.verify.custody import CustodyIndex
 from station.verify.findings import Finding
 from station.verify.hashing import HashJob, HashResult, hash_many
 
@@ -301,7 +302,13 @@ def run_verify(
     # 1. Audit chain, leaves and the row index in one pass; then every checkpoint.
     say(VerifyProgress("audit"))
     index = _RowIndex()
-    chain = check_chain(db, visit=index.visit)
+    custody = CustodyIndex()
+
+    def visit(e: Entry) -> None:
+        index.visit(e)
+        custody.visit(e)
+
+    chain = check_chain(db, visit=visit)
     report.audit_entries = chain.entries
     for p in chain.problems:
         report.findings.append(Finding(_CHAIN_CODES[p.kind], str(p.seq), "audit_log", p.detail))
@@ -317,6 +324,8 @@ def run_verify(
     for s in checkpoint.stored_checkpoints(vault, db):
         if s.source != "catalog" and s.text not in listed:
             report.findings.append(Finding("checkpoint.unlisted", s.source, "audit_checkpoints"))
+
+    report.findings.extend(custody.findings(vault, db))
 
     # 2. Catalog rows against the audit log.
     say(VerifyProgress("catalog"))
