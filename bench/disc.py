@@ -83,7 +83,7 @@ def child_write(folder: Path, files_json: Path, out: Path, media: str) -> None:
     support = build_files(layout, ident, [], {}, [], [], None)
     spec = ImageSpec("BENCH_1A", 1, 1, 1, "A")
     t0 = time.perf_counter()
-    write_image(folder, layout, support, spec, MEDIA[media], out)
+    write_image(folder, layout, support, spec, MEDIA[media], out)  # (size, sha256)
     seconds = time.perf_counter() - t0
     expected = [
         {"path": e.path, "joliet_path": e.joliet_path, "sha256": e.file.sha256, "size": e.file.size}

@@ -7,10 +7,11 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,3 +95,58 @@ def run_child(cmd: list[str], procs: Path | None = None, env: dict[str, str] | N
 
 def self_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class Paired:
+    """Alternated runs of several sides: ``seconds[side]`` and ``rss[side]`` per round."""
+
+    seconds: dict[str, list[float]]
+    rss_mb: dict[str, list[float]]
+
+    def median(self, side: str) -> float:
+        return statistics.median(self.seconds[side])
+
+    def spread(self, side: str) -> tuple[float, float]:
+        return min(self.seconds[side]), max(self.seconds[side])
+
+    def ratio(self, side: str, base: str) -> float:
+        """Median of the per-round ratios ``side / base`` (rounds are paired in time)."""
+        return statistics.median(
+            s / b for s, b in zip(self.seconds[side], self.seconds[base], strict=True)
+        )
+
+    def line(self, side: str, base: str | None = None) -> str:
+        lo, hi = self.spread(side)
+        text = (
+            f"{side:<34} median {self.median(side):8.3f} s  [{lo:.3f} … {hi:.3f}]"
+            f"  peak RSS {max(self.rss_mb[side]):7.1f} MB"
+        )
+        if base and base != side:
+            text += f"  × {base}: {self.ratio(side, base):.2f}"
+        return text
+
+
+def alternate(
+    sides: dict[str, list[str]],
+    rounds: int = 5,
+    *,
+    cold: bool = True,
+    env: dict[str, str] | None = None,
+    before: Callable[[str], None] | None = None,
+) -> Paired:
+    """Run each side's command once per round, sides alternated (their order flips every round),
+    the page cache dropped before every timed run when ``cold``; each run is a child process
+    timed with its own peak RSS. ``before(side)`` runs untimed ahead of each run (clean-up)."""
+    out = Paired({s: [] for s in sides}, {s: [] for s in sides})
+    names = list(sides)
+    for r in range(rounds):
+        for side in names if r % 2 == 0 else names[::-1]:
+            if before is not None:
+                before(side)
+            if cold:
+                drop_caches()
+            run = run_child(sides[side], env=env)
+            out.seconds[side].append(run.seconds)
+            out.rss_mb[side].append(run.max_rss_mb)
+    return out

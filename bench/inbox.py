@@ -13,7 +13,7 @@
   the kernel's count of context switches of the service's threads (0 = never woke up).
 
 Caches are dropped before every timed run (root). The machine is shared: figures are ratios
-within one run, best of ``--repeat`` alternating runs.
+within one run, median of ``--repeat`` alternating runs (and their spread).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -185,16 +186,19 @@ def scenario(
         f'after_verify = "{after}"\n[transcode]\nprofile = "off"\n'
     )
     open_catalog(vault.catalog_path).close()
-    best_base, best_inbox, best_session = float("inf"), float("inf"), float("inf")
+    bases, inboxes, sessions = [], [], []
     for r in range(repeat):
         src = base / f"src-{label}-{r}"
         make_files(src, count, size)
-        best_base = min(best_base, baseline(home, src, clear=after == "remove"))
+        bases.append(baseline(home, src, clear=after == "remove"))
         shutil.rmtree(src)
         drop = base / f"drop-{label}-{r}"
         make_files(drop, count, size)
         t, session_s = inbox_run(home, inbox, drop, f"drop-{r}", settle)
-        best_inbox, best_session = min(best_inbox, t), min(best_session, session_s)
+        inboxes.append(t)
+        sessions.append(session_s)
+    best_base, best_inbox = statistics.median(bases), statistics.median(inboxes)
+    best_session = statistics.median(sessions)
     mb = count * size / 1e6
     return {
         "scenario": label,
@@ -209,6 +213,8 @@ def scenario(
         "inbox_mb_s": round(mb / best_inbox, 1),
         "throughput_ratio": round(best_base / best_inbox, 3),
         "throughput_ratio_without_settle": round(best_base / max(best_inbox - settle, 1e-9), 3),
+        "baseline_spread_s": [round(min(bases), 3), round(max(bases), 3)],
+        "inbox_spread_s": [round(min(inboxes), 3), round(max(inboxes), 3)],
     }
 
 
@@ -217,7 +223,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=16)
     ap.add_argument("--size-mb", type=float, default=16)
     ap.add_argument("--small", type=int, default=2000, help="count of 4 KiB files (0: skip)")
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--settle", type=float, default=0.2)
     ap.add_argument("--idle-seconds", type=float, default=30)
     ap.add_argument("--dir", default=None, help="where to work (default: a temp folder)")

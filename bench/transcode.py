@@ -29,6 +29,7 @@ import os
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -318,7 +319,8 @@ def phases(output: str) -> dict[str, float]:
 
 
 def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
+    """The median (of two values, their mean — not the larger one)."""
+    return statistics.median(values)
 
 
 def ingest_once(work: Path, src: Path, tag: str) -> float:

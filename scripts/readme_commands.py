@@ -1,15 +1,17 @@
-"""Regenerate the README's command table between its markers:
+"""Regenerate the README's command table between its markers, and the command index
+station/cli_index.py that lets ``station`` start without importing every command:
 
     .venv/bin/python scripts/readme_commands.py
 
-tests/test_cli_surface.py fails when a command is missing from the README."""
+tests/test_cli_surface.py fails when a command is missing from the README or the index is stale."""
 
 import re
 from pathlib import Path
 
 import click
 
-from station.cli import main
+from station.cli import _COMMAND_MODULES, main
+from station.cli_lazy import build_index, render_index
 
 rows = ["| command | what it does |", "|---|---|"]
 for name, cmd in sorted(main.commands.items()):
@@ -22,3 +24,6 @@ s = readme.read_text(encoding="utf-8")
 block = "<!-- commands:start -->\n" + "\n".join(rows) + "\n<!-- commands:end -->"
 s = re.sub(r"<!-- commands:start -->.*?<!-- commands:end -->", lambda m: block, s, flags=re.S)
 readme.write_text(s, encoding="utf-8")
+
+index_py = Path(__file__).resolve().parent.parent / "station" / "cli_index.py"
+index_py.write_text(render_index(build_index(main, _COMMAND_MODULES)), encoding="utf-8")

@@ -1,19 +1,21 @@
-"""The ``station`` command. Thin: each part of the station contributes its commands."""
+"""The ``station`` command. Thin: each part of the station contributes its commands.
+
+Start-up imports only click and this package's command index: a command's module is imported when
+that command runs (station/cli_lazy.py), so ``station --help`` and ``station status`` start at once.
+"""
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
 import click
 
-from station import __version__, log
+from station import __version__
 from station.cli_groups import recordings, report, sim
 from station.cli_guard import StationGroup, check_home, guard_arguments
-from station.cli_util import App, default_actor
-from station.vault import Vault, default_home
+from station.cli_index import INDEX
+from station.cli_lazy import REGISTRY, LazyGroup
 
-# Each module lists its commands in ``COMMANDS``.
+# Each module lists its commands in ``COMMANDS``. After adding a module or a command, run
+# scripts/readme_commands.py (it regenerates the README table and station/cli_index.py).
 _COMMAND_MODULES = (
     "station.core_cli",  # init, config
     "station.ingest.cli",  # ingest, recordings list/show
@@ -38,7 +40,11 @@ _COMMAND_MODULES = (
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(cls=StationGroup, context_settings=CONTEXT)
+class _Root(LazyGroup, StationGroup):
+    """The ``station`` group: commands loaded lazily, the one catch at the top (cli_guard)."""
+
+
+@click.group(cls=_Root, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="station")
 @click.option(
     "--home",
@@ -66,20 +72,29 @@ def main(ctx: click.Context, home: str | None, actor: str | None, verbose: int) 
     接入记录仪、校验、归档、保管。Dock recorders, verify every copy, archive and retain footage
     under the whole-process recording rules (R1–R18).
     """
-    # services log JSON at info to the journal; a person at a terminal sees messages only
-    # (events go to the home's log file; -v shows them)
+    # a person at a terminal sees messages only (events go to the home's log file; -v shows
+    # them); services log JSON to the journal
+    from pathlib import Path
+
+    from station import log
+    from station.cli_util import App, default_actor
+    from station.vault import Vault, default_home
+
     vault = Vault(Path(home) if home else default_home())
     check_home(vault.home)
     log.configure_cli(vault.home, verbose)
     ctx.obj = App(vault=vault, actor=actor or default_actor())
 
 
+def _guard(cmd: click.Command) -> None:
+    """Every argument of every command is checked before the command runs (non-UTF-8 refused):
+    each command is guarded as it is loaded; a lazy group's own sub-commands as they are added."""
+    with REGISTRY.loaded_only():
+        guard_arguments(cmd)
+
+
+REGISTRY.configure(main, _COMMAND_MODULES, INDEX, on_add=_guard)
 main.add_command(recordings)
 main.add_command(report)
 main.add_command(sim)
-for _name in _COMMAND_MODULES:
-    for _cmd in importlib.import_module(_name).COMMANDS:
-        main.add_command(_cmd)
-
-# Every argument of every command is checked before the command runs (non-UTF-8 refused).
-guard_arguments(main)
+_guard(main)  # main's own options, and commands loaded before this module was imported

@@ -13,15 +13,18 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import sqlite_utils
 
-from station.config import Settings
 from station.errors import InputError, StationError
 from station.text import escape_text
 from station.vault import Vault
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from station.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +72,27 @@ def json_option(f: F) -> F:
 
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def stream_json(columns: Sequence[str], rows: Iterable[Sequence[Any]], batch: int = 2000) -> None:
+    """Write rows as a JSON array of objects, one object a line, while reading them: memory
+    stays flat however many rows come (the whole document is never built)."""
+    encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+    out = sys.stdout
+    first = True
+    chunk: list[str] = []
+    out.write("[")
+    for row in rows:
+        chunk.append(encode(dict(zip(columns, row, strict=True))))
+        if len(chunk) >= batch:
+            out.write(("\n" if first else ",\n") + ",\n".join(chunk))
+            first = False
+            chunk = []
+    if chunk:
+        out.write(("\n" if first else ",\n") + ",\n".join(chunk))
+        first = False
+    out.write("]\n" if first else "\n]\n")
+    out.flush()
 
 
 def _width(text: str) -> int:

@@ -29,6 +29,8 @@ def test_ingest_summary_and_listing(vault: Vault, volume: Path) -> None:
 
     rows = json.loads(run(vault, "recordings", "list", "--json", "--officer", "100001")[1])
     assert len(rows) == 3
+    limited = run(vault, "recordings", "list", "--json", "--officer", "100001", "--limit", "2")[1]
+    assert json.loads(limited) == rows[:2]
     assert json.loads(run(vault, "recordings", "list", "--json", "--officer", "999")[1]) == []
     early = json.loads(run(vault, "recordings", "list", "--json", "--until", "2000-01-01")[1])
     assert early == []

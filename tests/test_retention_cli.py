@@ -140,3 +140,21 @@ def test_service_command_line_runs(tmp_path: Path) -> None:
         ("retention-timer", "done")
     ]
     db.close()
+
+
+def test_streamed_dry_run_json_is_the_plan(vault: Vault, db: sqlite_utils.Database) -> None:
+    """`retention run --dry-run --json` streams its items; the document is exactly the plan's
+    ``to_json()`` (several expired recordings and a kept one)."""
+    from station.retention.executor import make_plan
+
+    run(vault, "init")
+    expired = [add_recording(vault, db, recorded_at=ago(400 + i)) for i in range(5)]
+    add_recording(vault, db, recorded_at=ago(10))
+    when = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    now = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    streamed = json.loads(run(vault, "retention", "run", "--dry-run", "--now", now, "--json"))
+    plan = make_plan(db, vault.settings(), when).to_json()
+    plan["warnings"] = streamed["warnings"]
+    assert streamed == plan
+    assert sorted(i["sha256"] for i in streamed["pend"]) == sorted(expired)
+    assert list(streamed) == list(plan)  # same keys, same order

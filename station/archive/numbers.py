@@ -86,6 +86,20 @@ def lookup(db: sqlite_utils.Database, kind: str, subject: str) -> ArchiveNumber 
     return ArchiveNumber(*row) if row else None
 
 
+def lookup_all(db: sqlite_utils.Database, kind: str) -> dict[str, ArchiveNumber]:
+    """Every number of one kind, by subject (one query, for reports over all cases)."""
+    if "archive_numbers" not in db.table_names():
+        return {}
+    rows = db.execute(
+        f"select {_COLUMNS} from archive_numbers where kind = ? order by id", [kind]
+    ).fetchall()
+    out: dict[str, ArchiveNumber] = {}
+    for row in rows:
+        number = ArchiveNumber(*row)
+        out.setdefault(number.subject, number)
+    return out
+
+
 def for_recording(db: sqlite_utils.Database, sha256: str) -> list[ArchiveNumber]:
     """Every number a recording carries: as an item of each archived case, and on its own."""
     if "archive_numbers" not in db.table_names():

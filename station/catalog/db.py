@@ -30,7 +30,9 @@ def open_catalog(path: Path | str, *, migrate: bool = True) -> sqlite_utils.Data
         conn.execute(f"PRAGMA busy_timeout={int(busy_s * 1000)}")
     except sqlite3.Error as exc:
         raise CatalogError(f"cannot open the catalog: {exc}", where=str(path)) from exc
-    db = sqlite_utils.Database(conn)
+    # no sqlite-utils plugins: loading them scans every installed distribution's entry points
+    # on each open (tens of ms, hundreds from a cold cache) for hooks the station never uses
+    db = sqlite_utils.Database(conn, execute_plugins=False)
     if migrate:
         migrations.apply(db)
     return db

@@ -2,21 +2,24 @@
 so Windows, macOS and Linux read it and files over 4 GiB work (multi-extent / UDF).
 
 Streamed: pycdlib reads each source file from the vault while writing, with a 1 MiB block size;
-nothing is loaded into memory. Written to a hidden temporary name in the output folder, fsynced,
-then renamed: a half-written image never carries the final name, and on any error (disk full,
-stop request) the temporary file is removed (R12: no half image is ever called ready).
+nothing is loaded into memory. The image's SHA-256 is computed while it is written
+(``HashingWriter``), so no second pass over the image is needed to know it. Written to a hidden
+temporary name in the output folder, fsynced, then renamed: a half-written image never carries
+the final name, and on any error (disk full, stop request) the temporary file is removed (R12: no
+half image is ever called ready).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pycdlib
 
@@ -94,6 +97,78 @@ def _compose(
     return iso
 
 
+class HashingWriter:
+    """A file wrapper for ``PyCdlib.write_fp`` that computes the image's SHA-256 as it is written.
+
+    pycdlib writes out of order: volume descriptors, directory records and the end of the image
+    first, in small pieces, then each file's data in ascending extents. Small writes (metadata)
+    are kept in memory as well as written; a large write is hashed in place once every byte
+    before it is known — the kept small writes, and zeros for what was never written (a hole in
+    a file reads as zeros). A write that lands on bytes already hashed makes the running hash
+    unusable (``digest()`` is then None and the caller hashes the finished file instead).
+    """
+
+    SMALL = 1 << 16
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self._h = hashlib.sha256()
+        self._done = 0  # bytes [0, _done) are hashed
+        self._small: dict[int, bytes] = {}
+        self._bad = False
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self.f.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self.f.tell())
+
+    def _fill(self, upto: int) -> None:
+        """Hash [_done, upto) from the kept small writes and zeros."""
+        small = self._small
+        for off in sorted(o for o in small if o < upto):
+            data = small.pop(off)
+            if off < self._done or off + len(data) > upto:
+                self._bad = True
+                return
+            self._zeros(off - self._done)
+            self._h.update(data)
+            self._done = off + len(data)
+        self._zeros(upto - self._done)
+        self._done = upto
+
+    def _zeros(self, n: int) -> None:
+        block = bytes(min(n, 1 << 20))
+        while n > 0:
+            self._h.update(block[: min(n, len(block))])
+            n -= min(n, len(block))
+
+    def write(self, data: bytes) -> int:
+        off = self.f.tell()
+        n = self.f.write(data)
+        if self._bad:
+            return int(n)
+        if off < self._done:
+            self._bad = True
+        elif len(data) < self.SMALL:
+            self._small[off] = bytes(data)
+        else:
+            self._fill(off)
+            self._h.update(data)
+            self._done = off + len(data)
+        return int(n)
+
+    def digest(self, size: int) -> str | None:
+        """The SHA-256 of the image (``size`` bytes, or up to its last write if that lies
+        further), or None if the writes could not be followed."""
+        if not self._bad:
+            self._fill(max([size, *(o + len(d) for o, d in self._small.items())]))
+        return None if self._bad else self._h.hexdigest()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.f, name)
+
+
 def image_size(home: Path, layout: Layout, support: dict[str, bytes], spec: ImageSpec) -> int:
     """The exact size of the image, laid out but not written."""
     iso = _compose(home, layout, support, spec)
@@ -119,8 +194,9 @@ def write_image(
     *,
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
-) -> int:
-    """Write the image to ``out`` (temp name, fsync, rename); return its size in bytes."""
+) -> tuple[int, str]:
+    """Write the image to ``out`` (temp name, fsync, rename); return its size in bytes and its
+    SHA-256, computed while writing."""
     iso = _compose(home, layout, support, spec)
     try:
         size = int(iso.pvd.space_size) * SECTOR
@@ -139,10 +215,21 @@ def write_image(
                 progress(DiscProgress("build", spec.job_id, spec.disc_no, spec.copy, done, total))
 
         try:
+            # File data in ascending extents, so HashingWriter can follow it: pycdlib writes
+            # its inodes in the order they were added, and the layout adds the small support
+            # files (manifest, read-me) after the recordings although they lie before them.
+            with contextlib.suppress(AttributeError):
+                iso.inodes.sort(key=_extent)
             with open(tmp, "wb") as f:
-                iso.write_fp(f, blocksize=BLOCKSIZE, progress_cb=on_progress)
+                hashing = HashingWriter(f)
+                iso.write_fp(cast(BinaryIO, hashing), blocksize=BLOCKSIZE, progress_cb=on_progress)
                 f.flush()
                 os.fsync(f.fileno())
+                written = os.fstat(f.fileno()).st_size
+            digest = hashing.digest(max(size, written))
+            if digest is None:  # pycdlib wrote out of the order followed: hash the file
+                log.warning("disc.image_hash_second_pass", image=str(out))
+                digest = _hash_path(tmp)
             os.replace(tmp, out)
             dfd = os.open(out.parent, os.O_RDONLY)
             try:
@@ -171,4 +258,20 @@ def write_image(
     finally:
         iso.close()
     drop_cache(out)
-    return size
+    return size, digest
+
+
+def _extent(ino: Any) -> int:
+    """An inode's first sector; 0 for one without data (pycdlib writes nothing for it)."""
+    try:
+        return int(ino.extent_location())
+    except pycdlib.pycdlibexception.PyCdlibInternalError:
+        return 0
+
+
+def _hash_path(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        while block := f.read(BLOCKSIZE):
+            h.update(block)
+    return h.hexdigest()

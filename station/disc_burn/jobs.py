@@ -32,7 +32,7 @@ from station.disc_burn.manifest import DiscIdentity, build_files
 from station.disc_burn.media import Media, get_media
 from station.disc_burn.plan import Plan, plan_discs
 from station.disc_burn.progress import DiscProgress, ProgressFn, check_stop
-from station.disc_burn.readback import Expected, ReadbackResult, hash_file, read_back
+from station.disc_burn.readback import Expected, ReadbackResult, read_back
 from station.errors import IntegrityError, StationError
 from station.log import get
 from station.timeutil import to_iso, utcnow
@@ -424,7 +424,7 @@ def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
     ).fetchone()[0]
     image = job.folder / f"{volume_id}.iso"
     spec = ImageSpec(volume_id, job_id, disc_no, job.discs_total, copy)
-    size = write_image(
+    size, written_sha = write_image(
         job.vault.home,
         disc.layout,
         disc.support,
@@ -438,11 +438,14 @@ def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
     check_stop(job.stop)
     problems: list[str] = []
     if job.verify:
-        result = read_image(image, disc.expected, None, job_id, disc_no, copy, size, job.progress)
+        # the image re-read from disk must hash to what was written, and every file must match
+        result = read_image(
+            image, disc.expected, written_sha, job_id, disc_no, copy, size, job.progress
+        )
         digest, problems, verified = result.image_sha256, result.problems(), result.ok
         verify_json: str | None = json.dumps(result.to_json(), ensure_ascii=False)
     else:
-        digest, _ = hash_file(image)
+        digest = written_sha  # hashed while writing: no second pass over the image
         verified, verify_json = False, None
     if job.verify and not verified:  # never leave a bad image under the name of a ready one
         bad = image.with_name(image.name + ".failed")

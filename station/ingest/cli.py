@@ -24,6 +24,7 @@ from station.cli_util import (
     pass_app,
     print_json,
     print_table,
+    stream_json,
     time_header,
 )
 from station.errors import InputError, StationError
@@ -249,10 +250,11 @@ def recordings_list(
     if where:
         sql += " where " + " and ".join(where)
     sql += " order by recorded_at desc limit ?"
-    rows = list(app.db.query(sql, [*args, limit]))
     if as_json:
-        print_json(rows)
+        # streamed: a million rows go out as they are read, in constant memory
+        stream_json(_COLUMNS, app.db.execute(sql, [*args, limit]))
         return
+    rows = list(app.db.query(sql, [*args, limit]))
     print_table(
         [
             "编号 / id",

@@ -71,8 +71,9 @@ def _archival_periods(db: Any, settings: Any) -> dict[str, tuple[str, str]]:
 
     policy = Policy.from_settings(settings)
     out = {}
+    given_numbers = numbers.lookup_all(db, numbers.KIND_CASE)  # one query, not one per case
     for number, facts in load_cases(db).items():
-        given = numbers.lookup(db, numbers.KIND_CASE, number)
+        given = given_numbers.get(number)
         period = case_archival_period(facts, policy, settings.archive.retention_scheme)
         words = given.retention_words if given else period.words
         out[number] = (given.number if given else "", f"{words}（{period.rule}）")

@@ -14,7 +14,7 @@ import sqlite_utils
 from station.config import Settings
 from station.reports.common import GB, disc_status
 from station.reports.model import Chart, Report, Section
-from station.retention.facts import iter_facts
+from station.retention.facts import iter_decisions
 from station.retention.policy import R11_REASONS, RULE_LABELS, RULES, Decider, Policy
 from station.retention.runtypes import fast_iso
 from station.timeutil import to_iso
@@ -54,7 +54,7 @@ def build_retention(
             "select sha256, purge_after from retention_items where state = 'pending'"
         )
     }
-    for facts, row in iter_facts(db):
+    for d, row in iter_decisions(db, decider):
         if row.state == "pending_purge":
             count[PENDING] += 1
             size[PENDING] += row.size
@@ -63,7 +63,6 @@ def build_retention(
                 off = (dt.datetime.fromisoformat(after) - now).days
                 freed_by_day[max(0, off)] += row.size
             continue
-        d = decider(facts)
         count[d.rule] += 1
         size[d.rule] += row.size
         if d.keep_until is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from typing import TextIO
 
 import click
 
@@ -21,8 +23,8 @@ from station.errors import IntegrityError, VaultFullError
 from station.recref import resolve_many
 from station.retention import executor
 from station.retention.policy import RULE_LABELS
-from station.retention.runtypes import RunReport
-from station.timeutil import utcnow
+from station.retention.runtypes import Item, RunReport
+from station.timeutil import to_iso, utcnow
 
 
 @click.group("retention")
@@ -73,6 +75,53 @@ def _print(report: RunReport, limit: int) -> None:
         click.echo(f"中止 / aborted: {report.aborted}", err=True)
 
 
+class PlanWriter:
+    """A dry run's JSON written while the plan is made: the same document as
+    ``report.to_json()`` (keys in its order), the newly expired items streamed one a line, so
+    memory stays flat at a million recordings. Rule and reason texts repeat: each is encoded
+    once."""
+
+    def __init__(self, out: TextIO, as_of: str, batch: int = 2000) -> None:
+        self.out, self.batch = out, batch
+        self._texts: dict[str | None, str] = {None: "null"}
+        self._chunk: list[str] = []
+        self._first = True
+        out.write(f'{{"as_of": {json.dumps(as_of)}, "dry_run": true, "pend": [')
+
+    def _text(self, value: str | None) -> str:
+        encoded = self._texts.get(value)
+        if encoded is None:
+            encoded = self._texts[value] = json.dumps(value, ensure_ascii=False)
+        return encoded
+
+    def item(self, i: Item) -> None:
+        # hashes and ISO times need no escaping; the few distinct texts are encoded once
+        text = self._text
+        until = "null" if i.keep_until is None else f'"{i.keep_until}"'
+        after = "null" if i.purge_after is None else f'"{i.purge_after}"'
+        self._chunk.append(
+            f'{{"sha256": "{i.sha256}", "size": {int(i.size)}, "rule": {text(i.rule)}, '
+            f'"reason": {text(i.reason)}, "keep_until": {until}, '
+            f'"action": {text(i.action)}, "purge_after": {after}}}'
+        )
+        if len(self._chunk) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._chunk:
+            self.out.write(("\n" if self._first else ",\n") + ",\n".join(self._chunk))
+            self._first, self._chunk = False, []
+
+    def finish(self, report: RunReport) -> None:
+        self._flush()
+        rest = report.to_json()
+        for key in ("as_of", "dry_run", "pend"):
+            rest.pop(key)
+        tail = json.dumps(rest, ensure_ascii=False, default=str)[1:-1]
+        self.out.write(("]" if self._first else "\n]") + (f", {tail}" if tail else "") + "}\n")
+        self.out.flush()
+
+
 @retention_group.command("run")
 @click.option("--dry-run", is_flag=True, help="只列出，不做改动 / list only, change nothing")
 @click.option("--now", "now_text", help="按此时间决定（ISO）/ decide as of this time")
@@ -85,6 +134,19 @@ def run_cmd(app: App, dry_run: bool, now_text: str | None, limit: int, as_json: 
     the grace period, then is deleted with a tombstone kept forever (R9). Case footage (R10),
     long-term marks (R11) and legal holds are never touched."""
     now = parse_time(now_text, app, "--now") or utcnow()
+    if dry_run and as_json:
+        writer = PlanWriter(sys.stdout, to_iso(now))
+        report = executor.run(
+            app.vault,
+            app.db,
+            app.settings,
+            now=now,
+            actor=app.actor,
+            dry_run=True,
+            on_pend=writer.item,
+        )
+        writer.finish(report)
+        sys.exit(_exit_code(report))
     report = executor.run(
         app.vault, app.db, app.settings, now=now, actor=app.actor, dry_run=dry_run
     )

@@ -32,7 +32,7 @@ from station.config import Settings
 from station.custody import WriterLock
 from station.errors import NotFoundError, VaultFullError
 from station.log import get
-from station.retention.facts import iter_facts
+from station.retention.facts import iter_decisions
 from station.retention.policy import Decider, Policy
 from station.retention.runtypes import (
     Item,
@@ -63,7 +63,16 @@ def last_as_of(db: sqlite_utils.Database) -> str | None:
     return row[0] if row else None
 
 
-def make_plan(db: sqlite_utils.Database, settings: Settings, now: dt.datetime) -> RunReport:
+def make_plan(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    now: dt.datetime,
+    *,
+    on_pend: Callable[[Item], None] | None = None,
+) -> RunReport:
+    """The plan as of ``now``. With ``on_pend``, newly expired items are handed to it as they are
+    decided instead of kept in ``report.pend`` (a dry run's JSON streams them: at a million
+    recordings the list alone would take hundreds of MB)."""
     decider = Decider(Policy.from_settings(settings), now)
     as_of = to_iso(now)
     report = RunReport(as_of=as_of, dry_run=True)
@@ -73,13 +82,17 @@ def make_plan(db: sqlite_utils.Database, settings: Settings, now: dt.datetime) -
             "select sha256, purge_after from retention_items where state = ?", ["pending"]
         )
     }
-    for facts, row in iter_facts(db):
-        d = decider(facts)
-        until = fast_iso(d.keep_until) if d.keep_until else None
+    pend = on_pend or report.pend.append
+    # stored recordings too recent for any rule to expire yield nothing: left out in SQL
+    new = tuple.__new__
+    for d, row in iter_decisions(db, decider, stored_since=decider.unexpired_from()):
         if row.state == "stored":
-            if d.expired:
-                report.pend.append(Item(row.sha256, row.size, d.rule, d.reason, until, "pend"))
-        elif not d.expired:
+            if d.expired:  # an expired decision always has its end date
+                ends = fast_iso(d.keep_until)  # type: ignore[arg-type]
+                pend(new(Item, (row.sha256, row.size, d.rule, d.reason, ends, "pend", None)))
+            continue
+        until = fast_iso(d.keep_until) if d.keep_until else None
+        if not d.expired:
             report.restore.append(Item(row.sha256, row.size, d.rule, d.reason, until, "restore"))
         else:
             purge_after = pending.get(row.sha256)
@@ -132,12 +145,14 @@ def run(
     wall_now: dt.datetime | None = None,
     stop: threading.Event | None = None,
     on_step: Step | None = None,
+    on_pend: Callable[[Item], None] | None = None,
 ) -> RunReport:
-    """Plan, and unless ``dry_run`` act on the plan. ``now`` is the time decisions are made for;
+    """Plan, and unless ``dry_run`` act on the plan (``on_pend``: see ``make_plan``; dry runs
+    only). ``now`` is the time decisions are made for;
     a real run refuses a ``now`` before an earlier run, or after the station's clock (R9: nothing
     may go before its time)."""
     if dry_run:
-        return _run(vault, db, settings, now, actor, True, wall_now, stop, on_step)
+        return _run(vault, db, settings, now, actor, True, wall_now, stop, on_step, on_pend)
     with run_lock(vault):
         return _run(vault, db, settings, now, actor, False, wall_now, stop, on_step)
 
@@ -152,6 +167,7 @@ def _run(
     wall_now: dt.datetime | None,
     stop: threading.Event | None,
     on_step: Step | None,
+    on_pend: Callable[[Item], None] | None = None,
 ) -> RunReport:
     as_of = to_iso(now)
     last = last_as_of(db)
@@ -174,13 +190,20 @@ def _run(
             where="--now",
             hint="use --dry-run to look ahead",
         )
-    report = make_plan(db, settings, now)
+    pended = 0
+
+    def count_pend(item: Item) -> None:
+        nonlocal pended
+        pended += 1
+        on_pend(item)  # type: ignore[misc]
+
+    report = make_plan(db, settings, now, on_pend=count_pend if on_pend and dry_run else None)
     report.warnings = warnings
     if dry_run:
         log.info(
             "retention.dry_run",
             as_of=as_of,
-            pend=len(report.pend),
+            pend=len(report.pend) + pended,
             purge=len(report.purge),
             restore=len(report.restore),
         )

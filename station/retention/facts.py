@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import sqlite_utils
 
-from station.retention.policy import CaseFacts, RecordingFacts
+from station.retention.policy import CaseFacts, Decider, Decision, RecordingFacts
 
 _parse = dt.datetime.fromisoformat  # Python 3.11 reads the trailing Z
 
@@ -62,18 +62,15 @@ def load_marks(db: sqlite_utils.Database) -> dict[str, tuple[int | None, bool]]:
     }
 
 
-def iter_facts(
+def _extras(
     db: sqlite_utils.Database,
-    states: Sequence[str] = ("stored", "pending_purge"),
-    *,
-    shas: Sequence[str] | None = None,
-) -> Iterator[tuple[RecordingFacts, RecordingRow]]:
-    """Every recording in ``states`` with its links, holds and marks."""
+) -> dict[str, tuple[int | None, bool, tuple[str, ...], tuple[CaseFacts, ...]]]:
+    """sha -> (long-term reason, reviewed, hold reasons, cases) for the recordings that have a
+    link, hold or mark; most recordings have none."""
     cases = load_cases(db)
     links = load_links(db)
     holds = load_holds(db)
     marks = load_marks(db)
-    # One lookup per recording: most have no link, hold or mark at all.
     extra: dict[str, tuple[int | None, bool, tuple[str, ...], tuple[CaseFacts, ...]]] = {}
     for sha in set(links) | set(holds) | set(marks):
         lt, reviewed = marks.get(sha, (None, False))
@@ -83,7 +80,46 @@ def iter_facts(
             tuple(holds.get(sha, ())),
             tuple([cases[n] for n in links.get(sha, ())]),
         )
-    del links, holds, marks
+    return extra
+
+
+def iter_decisions(
+    db: sqlite_utils.Database,
+    decider: Decider,
+    states: Sequence[str] = ("stored", "pending_purge"),
+    *,
+    stored_since: str | None = None,
+) -> Iterator[tuple[Decision, RecordingRow]]:
+    """``decider`` over every recording in ``states``: what ``iter_facts`` + ``decide`` give, a
+    few times faster. A recording with no link, hold or mark (most of them) is decided straight
+    from its row (``Decider.plain``), without building its facts.
+
+    ``stored_since`` (an ISO date): leave out stored recordings started on or after it. Only for
+    callers that act on expired recordings alone, with a date no rule can expire by ``now``
+    (every rule keeps a recording at least as long as R9 does)."""
+    extra = _extras(db)
+    sql = (
+        "select sha256, recorded_at, ingested_at, important, size, state"
+        " from recordings where state in (" + ",".join("?" * len(states)) + ")"
+    )
+    args: list[str] = list(states)
+    if stored_since is not None:
+        sql += " and not (state = 'stored' and coalesce(recorded_at, ingested_at) >= ?)"
+        args.append(stored_since)
+    new = tuple.__new__
+    for d, size, state in decider.rows(db.execute(sql, args), extra):
+        yield d, new(RecordingRow, (d.sha256, size, state))
+
+
+def iter_facts(
+    db: sqlite_utils.Database,
+    states: Sequence[str] = ("stored", "pending_purge"),
+    *,
+    shas: Sequence[str] | None = None,
+) -> Iterator[tuple[RecordingFacts, RecordingRow]]:
+    """Every recording in ``states`` with its links, holds and marks."""
+    # One lookup per recording: most have no link, hold or mark at all.
+    extra = _extras(db)
     sql = (
         "select sha256, recorded_at, ingested_at, important, size, state"
         " from recordings where state in (" + ",".join("?" * len(states)) + ")"

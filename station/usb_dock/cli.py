@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from station.access.guard import ADMIN, SUPERVISOR, guard
 from station.cli_groups import sim
 from station.cli_util import (
     App,
@@ -26,7 +25,6 @@ from station.cli_util import (
 )
 from station.errors import InputError, StationError
 from station.status import daemon_alive, read_status
-from station.usb_dock import registry
 from station.vault import Vault
 
 if TYPE_CHECKING:
@@ -137,6 +135,7 @@ def _space_watch(vault: Vault, settings: Settings) -> SpaceWatch:
     """The vault's free space, alerted through the dock's alert table (own connection)."""
     from station.catalog import open_catalog
     from station.diskspace import ALERT_CODE, SpaceWatch
+    from station.usb_dock import registry
 
     def has_open() -> bool:
         db = open_catalog(vault.catalog_path, migrate=False)
@@ -321,6 +320,10 @@ def devices_enrol(
     as_json: bool,
 ) -> None:
     """登记设备并绑定警员、单位 / Bind a device to an officer and unit; prints its key once."""
+
+    from station.access.guard import ADMIN, guard
+    from station.usb_dock import registry
+
     guard(app, *ADMIN)
     try:
         secret = bytes.fromhex(secret_hex) if secret_hex else None
@@ -360,6 +363,10 @@ def devices_enrol(
 @handle_errors
 def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
     """注销设备 / Revoke a device: it is refused (never mounted) from now on."""
+
+    from station.access.guard import ADMIN, guard
+    from station.usb_dock import registry
+
     guard(app, *ADMIN)
     registry.revoke(app.db, device_id, actor=app.actor)
     if as_json:
@@ -374,6 +381,9 @@ def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
 @handle_errors
 def devices_list(app: App, as_json: bool) -> None:
     """列出设备（含未登记）/ List devices, enrolled and seen-but-unknown."""
+
+    from station.usb_dock import registry
+
     rows = registry.list_devices(app.db)
     if as_json:
         print_json(rows)
@@ -412,6 +422,9 @@ def devices_list(app: App, as_json: bool) -> None:
 @handle_errors
 def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
     """设备告警 / Device alerts (unknown device, failed authentication, duplicate id…)."""
+
+    from station.usb_dock import registry
+
     rows = registry.list_alerts(app.db, open_only=not show_all)
     if as_json:
         print_json(rows)
@@ -429,6 +442,10 @@ def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
 @handle_errors
 def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
     """确认告警 / Acknowledge an alert."""
+
+    from station.access.guard import SUPERVISOR, guard
+    from station.usb_dock import registry
+
     guard(app, *SUPERVISOR)
     registry.acknowledge(app.db, alert_id, actor=app.actor)
     if as_json:

@@ -1,0 +1,131 @@
+"""Benchmark: ``station disc build`` of one case, both copies, read back — the command a clerk
+runs — against two ``genisoimage -J -R -udf`` runs of the same files plus one independent
+read-back, in the same run.
+
+    python bench/disc_build.py                     # a 1 GiB case in 4 files, 3 rounds
+    python bench/disc_build.py --gib 0.5 --rounds 3
+
+Set-up (untimed): a fresh station home; ``--gib`` of random bytes in ``--files`` recorder-named
+files ingested with ``station ingest``; a case created, the recordings linked, the case marked
+long-term (R11) — all through the command line. Each round, sides alternated, caches dropped
+before each timed run (root):
+
+- station: ``station disc build CASE --media dvd --json`` (images A and B written with their
+  SHA-256 taken while writing, both read back through xorriso and 7-Zip, labels, catalog);
+- baseline: ``genisoimage -J -R -udf`` of the same vault files, twice (A and B), each followed by
+  ``sync``, then the page cache dropped and ``7zz t`` of one image (one independent read-back
+  from the disk).
+
+Goal: station ≤ 1.5 × baseline (median of per-round ratios), peak RSS < 100 MB (ru_maxrss of the
+command's process tree as wait4 reports it: the largest of the station process and the readers
+it ran). A third side, ``--no-verify``, shows how much of the build is the read-back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import alternate, need_root  # noqa: E402
+
+CASE = "城管罚字〔2026〕第99号"
+GOAL = 1.5
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--gib", type=float, default=1.0)
+    ap.add_argument("--files", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--dir", default=None)
+    args = ap.parse_args()
+    need_root()
+    work = Path(tempfile.mkdtemp(prefix="bench-disc-build-", dir=args.dir))
+    try:
+        home, vol = work / "home", work / "vol"
+        env = {**os.environ, "STATION_HOME": str(home), "STATION_USER": "clerk1"}
+        st = [sys.executable, "-m", "station"]
+
+        def station(*a: str) -> str:
+            return subprocess.run(
+                [*st, *a], env=env, check=True, capture_output=True, text=True
+            ).stdout
+
+        station("init")
+        vol.mkdir()
+        each = int(args.gib * 1024**3) // args.files
+        block = os.urandom(1 << 20)
+        for i in range(args.files):
+            with open(vol / f"DSJ0001_100001_2026113010{i:04d}_{i + 1:04d}.MP4", "wb") as f:
+                for n in range(each >> 20):
+                    f.write(n.to_bytes(8, "little") + block[8:])
+        ingested = json.loads(station("ingest", str(vol), "--json"))
+        shas = [f["sha256"] for f in ingested["files_detail"]]
+        shutil.rmtree(vol)
+        station("cases", "create", CASE, "--name", "基准测试案件", "--party", "某某")
+        station("cases", "link", CASE, *shas)
+        station("cases", "mark-long-term", CASE, "--reason", "2", "--note", "基准测试")
+        # the baseline reads the very same vault files, through hard links in one folder
+        src = work / "src"
+        src.mkdir()
+        for row in json.loads(station("recordings", "list", "--json")):
+            original = next(home.joinpath("originals").rglob(f"{row['sha256']}.*"))
+            os.link(original, src / row["original_name"])
+        out_st, out_base = work / "out-station", work / "out-base"
+
+        def clean(side: str) -> None:
+            for d in (out_st, out_base):
+                shutil.rmtree(d, ignore_errors=True)
+            out_base.mkdir()
+
+        baseline = (
+            f"genisoimage -quiet -J -R -udf -o {out_base}/A.iso {src} && sync && "
+            f"genisoimage -quiet -J -R -udf -o {out_base}/B.iso {src} && sync && "
+            # the station reads its images back from the disk, not from the page cache
+            f"echo 3 > /proc/sys/vm/drop_caches && 7zz t {out_base}/A.iso > /dev/null"
+        )
+        sides = {
+            "genisoimage ×2 + 7zz t": ["sh", "-c", baseline],
+            "station disc build": [
+                *st,
+                "disc",
+                "build",
+                CASE,
+                "--media",
+                "dvd",
+                "--out",
+                str(out_st),
+                "--json",
+            ],
+            # for the breakdown only: the same build without the read-back
+            "station disc build --no-verify": [
+                *st, "disc", "build", CASE, "--media", "dvd", "--out", str(out_st), "--json",
+                "--no-verify",
+            ],
+        }  # fmt: skip
+        res = alternate(sides, args.rounds, cold=True, env=env, before=clean)
+        print(f"disc build of a {args.gib:g} GiB case in {args.files} files, {args.rounds} rounds,"
+              " cold cache, alternated")  # fmt: skip
+        base = "genisoimage ×2 + 7zz t"
+        for side in sides:
+            print(res.line(side, base))
+        r = res.ratio("station disc build", base)
+        rss = max(res.rss_mb["station disc build"])
+        ok = r <= GOAL and rss < 100
+        print(f"station disc build: {r:.2f} × baseline (goal ≤ {GOAL}), peak RSS {rss:.0f} MB "
+              f"(goal < 100) — {'meets' if ok else 'MISSES'}")  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

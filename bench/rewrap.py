@@ -1,0 +1,147 @@
+"""Benchmark: archival re-wrap of one clip through ``station transcode run-once``, against the
+ffmpeg command the station stored for that job, in the same run.
+
+    python bench/rewrap.py                    # a 60 s 1080p H.264/AAC clip, 5 rounds
+    python bench/rewrap.py --seconds 20 --rounds 3
+
+The clip is ingested once into a fresh station home. Each round, in alternating order, with the
+page cache dropped before each timed run (root):
+
+- station: the derivative's row and file are removed, then ``station transcode run-once`` runs
+  (start-up, queueing, probe, re-wrap with the original's stream hashes, fsync, eviction, the
+  read-back stream hash + SHA-256 of the derivative, rename, catalog + audit);
+- baseline: the exact ffmpeg command stored in the catalog for that job (``derivatives.command``,
+  outputs pointed at a scratch folder).
+
+Printed: median and spread of each, the per-round ratio (goal ≤ 1.3), and the median of the job's
+own laps (``transcode.derivative_created`` seconds) to show where the rest goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import drop_caches, need_root  # noqa: E402
+
+GOAL = 1.3
+
+
+def make_clip(path: Path, seconds: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+         "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "8M",
+         "-c:a", "aac", str(path)],
+        check=True,
+    )  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--dir", default=None)
+    args = ap.parse_args()
+    need_root()
+    work = Path(tempfile.mkdtemp(prefix="bench-rewrap-", dir=args.dir))
+    try:
+        home = work / "home"
+        env = {**os.environ, "STATION_HOME": str(home), "STATION_LOG_JSON": "1"}
+        st = [sys.executable, "-m", "station"]
+        make_clip(work / "vol" / "DSJ0001_100001_20261130100000_0001.MP4", args.seconds)
+        size_mb = (work / "vol" / "DSJ0001_100001_20261130100000_0001.MP4").stat().st_size / 1e6
+        subprocess.run([*st, "init"], env=env, check=True, capture_output=True)
+        subprocess.run([*st, "ingest", str(work / "vol")], env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        subprocess.run([*st, "transcode", "run-once"], env=env, check=True, capture_output=True)
+        db = sqlite3.connect(home / "catalog.sqlite")
+        _sha, command, rel = db.execute(
+            "select original_sha256, command, vault_path from derivatives where state = 'done'"
+        ).fetchone()
+        db.close()
+        scratch = work / "scratch"
+        argv = json.loads(command)
+        # outputs (the temporary derivative, the stream-hash files) go to the scratch folder
+        argv = [
+            str(scratch / Path(a).name) if a.startswith(str(home)) and i > argv.index("-i") + 1
+            else a
+            for i, a in enumerate(argv)
+        ]  # fmt: skip
+
+        def station_round() -> tuple[float, dict[str, float]]:
+            (home / rel).unlink(missing_ok=True)
+            db = sqlite3.connect(home / "catalog.sqlite")
+            with db:
+                db.execute("delete from derivative_versions")
+                db.execute("delete from derivatives")
+            db.close()
+            drop_caches()
+            t0 = time.perf_counter()
+            proc = subprocess.run([*st, "transcode", "run-once"], env=env, check=True,
+                                  capture_output=True, text=True)  # fmt: skip
+            seconds = time.perf_counter() - t0
+            laps: dict[str, float] = {}
+            for line in proc.stderr.splitlines():
+                if '"transcode.derivative_created"' in line:
+                    laps = dict(json.loads(line)["seconds"])
+            return seconds, laps
+
+        def baseline_round() -> float:
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.mkdir()
+            drop_caches()
+            t0 = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True)
+            os.sync()  # the station's job fsyncs its derivative
+            return time.perf_counter() - t0
+
+        st_s, base_s, laps_all = [], [], []
+        for r in range(args.rounds):
+            order = ("station", "baseline") if r % 2 == 0 else ("baseline", "station")
+            for side in order:
+                if side == "station":
+                    s, laps = station_round()
+                    st_s.append(s)
+                    laps_all.append(laps)
+                else:
+                    base_s.append(baseline_round())
+        ratios = [s / b for s, b in zip(st_s, base_s, strict=True)]
+        print(f"re-wrap of a {args.seconds} s 1080p clip ({size_mb:.0f} MB), {args.rounds} rounds,"
+              " cold cache, alternated")  # fmt: skip
+        print(f"stored ffmpeg command   median {statistics.median(base_s):.3f} s "
+              f"[{min(base_s):.3f} … {max(base_s):.3f}]")  # fmt: skip
+        print(f"station transcode run-once median {statistics.median(st_s):.3f} s "
+              f"[{min(st_s):.3f} … {max(st_s):.3f}]")  # fmt: skip
+        med = statistics.median(ratios)
+        print(
+            f"ratio (per round) median {med:.2f} [{min(ratios):.2f} … {max(ratios):.2f}]"
+            f" — goal ≤ {GOAL}: {'meets' if med <= GOAL else 'MISSES'}"
+        )
+        keys = sorted({k for lp in laps_all for k in lp})
+        laps_med = {k: round(statistics.median(lp.get(k, 0.0) for lp in laps_all), 3) for k in keys}
+        rest = statistics.median(st_s) - sum(laps_med.values())
+        print(
+            f"job laps (median s): {laps_med}; outside the job (start-up, queueing, tool "
+            f"look-up, exit): {rest:.3f} s"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
