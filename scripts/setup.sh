@@ -19,6 +19,7 @@ APT_PACKAGES=(
   poppler-utils               # pdftotext/pdftoppm to check generated PDFs
   sqlite3 openssl             # tamper tests edit the catalog with the sqlite3 shell; bench baseline
   systemd                     # systemd-analyze verify/security of our units (no systemd as PID 1)
+  faketime                    # clock tests: a station clock ahead of or behind the real one
 )
 
 need_apt=0

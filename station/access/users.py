@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import sqlite_utils
 
 from station.audit import append
+from station.audit.protect import seal
 from station.catalog import write_txn
 from station.errors import NotFoundError, PermissionDenied, StationError
 from station.log import get
@@ -117,7 +118,13 @@ def create_user(
             " password_changed_at) values (?, ?, ?, ?, ?, ?, ?)",
             [name, display_name, role, hash_password(password), now, actor, now],
         )
-        append(db, "users.created", actor=actor, subject=f"user:{name}", data={"role": role})
+        append(
+            db,
+            "users.created",
+            actor=actor,
+            subject=f"user:{name}",
+            data={"role": role, **seal(db, ("users", [name]))},
+        )
     log.info("access.user_created", user=name, role=role, by=actor)
     return User(name, role, display_name)
 
@@ -131,7 +138,13 @@ def set_password(db: sqlite_utils.Database, name: str, password: str, *, actor: 
         )
         if cur.rowcount != 1:
             raise NotFoundError(f"no user {name!r} / 无此用户", where="NAME")
-        append(db, "users.password_changed", actor=actor, subject=f"user:{name}")
+        append(
+            db,
+            "users.password_changed",
+            actor=actor,
+            subject=f"user:{name}",
+            data=seal(db, ("users", [name])),
+        )
 
 
 def disable_user(db: sqlite_utils.Database, name: str, *, actor: str) -> None:
@@ -139,7 +152,13 @@ def disable_user(db: sqlite_utils.Database, name: str, *, actor: str) -> None:
         cur = db.execute("update users set disabled = 1 where name = ?", [name])
         if cur.rowcount != 1:
             raise NotFoundError(f"no user {name!r} / 无此用户", where="NAME")
-        append(db, "users.disabled", actor=actor, subject=f"user:{name}")
+        append(
+            db,
+            "users.disabled",
+            actor=actor,
+            subject=f"user:{name}",
+            data=seal(db, ("users", [name])),
+        )
 
 
 def _refuse(db: sqlite_utils.Database, event: str, name: str, data: dict[str, str]) -> None:

@@ -63,11 +63,19 @@ def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
             yield db
         return
     db.conn.execute("BEGIN IMMEDIATE")
+    setattr(db, "_station_audited", False)  # noqa: B010 - set by audit.append
     try:
         yield db
     except BaseException:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
+        setattr(db, "_station_audited", False)  # noqa: B010
         raise
     else:
         db.conn.execute("COMMIT")
+        if getattr(db, "_station_audited", False):
+            # The log's head and the clock anchor, outside the catalog (station.audit.head).
+            setattr(db, "_station_audited", False)  # noqa: B010
+            from station.audit.head import after_commit
+
+            after_commit(db)

@@ -17,6 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit import append
+from station.audit.protect import seal
 from station.log import get
 from station.retention import files as fs
 from station.retention.runtypes import Item, ItemProblem, Problem, RunReport, txn
@@ -137,6 +138,7 @@ class Ctx:
                     "purge_after": purge_after,
                     "files": [f["rel"] for f in files],
                     "run": self.run_id,
+                    **seal(self.db, ("retention_items", [sha])),
                 },
             )
         self.report.pended.append(sha)
@@ -258,6 +260,7 @@ class Ctx:
                     "size": rec[1],
                     "derivatives": len(derivs),
                     "run": self.run_id,
+                    **seal(self.db, ("retention_items", [sha]), ("tombstones", [sha])),
                 },
             )
         self.step("purge.committed", sha)
@@ -294,7 +297,12 @@ class Ctx:
                 "retention.restored",
                 actor=self.actor,
                 subject=sha,
-                data={"why": why, "note": note, "run": self.run_id},
+                data={
+                    "why": why,
+                    "note": note,
+                    "run": self.run_id,
+                    **seal(self.db, ("retention_items", [sha])),
+                },
             )
         self.report.restored.append(sha)
         log.info("retention.restored", sha256=sha, why=why)

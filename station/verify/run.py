@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
-from station.audit import append, checkpoint
+from station.audit import append, checkpoint, head, protect
 from station.audit.seal import SEALED_RECORDING_FIELDS, row_differences
 from station.audit.tree import Entry, check_chain
 from station.catalog import write_txn
@@ -162,6 +162,36 @@ class _RowIndex:
             self.removed.add(subject)
 
 
+class _TimeOrder:
+    """Audit entry times must not go backwards from one entry to the next (a second of slack
+    for concurrent writers): each step back is one finding."""
+
+    LIMIT = 20  # findings at most; the first ones tell where the clock was wrong
+
+    def __init__(self) -> None:
+        self.newest: tuple[int, str] | None = None
+        self.findings: list[Finding] = []
+
+    def visit(self, e: Entry) -> None:
+        try:
+            t = parse_iso(e.at)
+        except ValueError:
+            return
+        if self.newest is not None:
+            seq, at = self.newest
+            back = t < parse_iso(at) - dt.timedelta(seconds=1)
+            if back and len(self.findings) < self.LIMIT:
+                self.findings.append(
+                    Finding(
+                        "audit.time_backwards",
+                        str(e.seq),
+                        "audit_log",
+                        f"entry {e.seq} at {e.at} is before entry {seq} at {at}",
+                    )
+                )
+        self.newest = (e.seq, e.at)
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, int | float) and isinstance(b, int | float):
         return float(a) == float(b)
@@ -297,10 +327,28 @@ def run_verify(
     # 1. Audit chain, leaves and the row index in one pass; then every checkpoint.
     say(VerifyProgress("audit"))
     index = _RowIndex()
-    chain = check_chain(db, visit=index.visit)
+    replay = protect.Replay()
+    times = _TimeOrder()
+
+    def visit(e: Entry) -> None:
+        index.visit(e)
+        replay.visit(e.seq, e.data)
+        times.visit(e)
+
+    chain = check_chain(db, visit=visit)
     report.audit_entries = chain.entries
     for p in chain.problems:
         report.findings.append(Finding(_CHAIN_CODES[p.kind], str(p.seq), "audit_log", p.detail))
+    report.findings.extend(times.findings)
+    for kind, detail in head.check(db, vault.home, chain.entries):
+        report.findings.append(
+            Finding(
+                f"audit.head_{kind}" if kind == "missing" else f"audit.tail_{kind}",
+                str(chain.entries),
+                str(head.head_path(vault.home)),
+                detail,
+            )
+        )
     n_cp, cp_problems = checkpoint.check_checkpoints(vault, db, settings, chain.leaves)
     report.checkpoints = n_cp
     for cpp in cp_problems:
@@ -314,8 +362,18 @@ def run_verify(
         if s.source != "catalog" and s.text not in listed:
             report.findings.append(Finding("checkpoint.unlisted", s.source, "audit_checkpoints"))
 
-    # 2. Catalog rows against the audit log.
+    # 2. Catalog rows against the audit log; the protective facts against the replayed log.
     say(VerifyProgress("catalog"))
+    for rp in protect.compare(db, replay):
+        report.findings.append(
+            Finding(
+                f"protected.row_{rp.kind}",
+                rp.key,
+                rp.table,
+                f"sealed by audit entry {rp.seq}" if rp.seq else "no sealing audit entry",
+                {"fields": rp.fields, "audit_seq": rp.seq} if rp.fields else None,
+            )
+        )
     rows = [dict(r) for r in db.query("select * from recordings")]
     report.recordings = len(rows)
     report.findings.extend(check_rows(rows, index))
