@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "station.inbox.cli",  # inbox status|assign|rescan
     "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
     "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
+    "station.clock_cli",  # clock status|trust
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -50,8 +51,15 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     envvar="STATION_USER",
     help="操作人 / acting user (env STATION_USER; default: the login name)",
 )
+@click.option(
+    "--service",
+    is_flag=True,
+    envvar="STATION_SERVICE",
+    help="以采集站服务身份运行（守护进程、定时任务）/ act as the station's service identity "
+    "(the daemon, the timers; only as the home's owner; env STATION_SERVICE=1)",
+)
 @click.pass_context
-def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
+def main(ctx: click.Context, home: str | None, actor: str | None, service: bool) -> None:
     """执法信息采集站 / Body-camera ingest station.
 
     接入记录仪、校验、归档、保管。Dock recorders, verify every copy, archive and retain footage
@@ -63,7 +71,10 @@ def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
         os.environ.get("STATION_LOG_LEVEL", "info" if as_json else "warning"), json=as_json
     )
     ctx.obj = App(
-        vault=Vault(Path(home) if home else default_home()), actor=actor or default_actor()
+        vault=Vault(Path(home) if home else default_home()),
+        actor=actor or default_actor(),
+        actor_given=bool(actor),
+        service=service,
     )
 
 

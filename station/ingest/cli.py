@@ -81,8 +81,10 @@ def ingest_cmd(
     Every file is read once while hashed, re-read from disk to verify, then catalogued.
     Exit code is non-zero if any file failed.
     """
+    from station.access.guard import ANYONE, SERVICE, guard
     from station.ingest.engine import recover_at_startup
 
+    guard(app, *ANYONE, SERVICE)
     recover_at_startup(app.vault, app.db, actor=app.actor)
     ctx = IngestContext(
         kind="cli",

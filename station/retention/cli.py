@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from station.access.guard import SUPERVISOR, guard
+from station.access.guard import SERVICE, SUPERVISOR, guard
 from station.cases.cli import parse_time
 from station.cli_util import (
     App,
@@ -20,7 +20,7 @@ from station.cli_util import (
 from station.errors import IntegrityError, VaultFullError
 from station.retention import executor
 from station.retention.policy import RULE_LABELS
-from station.retention.runtypes import RunReport
+from station.retention.runtypes import RetentionError, RunReport
 from station.timeutil import utcnow
 
 
@@ -30,6 +30,8 @@ def retention_group() -> None:
 
 
 def _exit_code(report: RunReport) -> int:
+    if report.clock is not None:
+        return RetentionError.exit_code  # proposal only: the clock is not trusted
     if report.aborted and any(p.kind == "disk-full" for p in report.problems):
         return VaultFullError.exit_code
     if report.problems:
@@ -83,9 +85,17 @@ def run_cmd(app: App, dry_run: bool, now_text: str | None, limit: int, as_json: 
     """执行保存期规则 / Apply the retention rules: expired footage goes to pending-purge for
     the grace period, then is deleted with a tombstone kept forever (R9). Case footage (R10),
     long-term marks (R11) and legal holds are never touched."""
+    if not dry_run:
+        guard(app, *SUPERVISOR, SERVICE)
     now = parse_time(now_text, app, "--now") or utcnow()
     report = executor.run(
-        app.vault, app.db, app.settings, now=now, actor=app.actor, dry_run=dry_run
+        app.vault,
+        app.db,
+        app.settings,
+        now=now,
+        actor=app.actor,
+        dry_run=dry_run,
+        now_given=now_text is not None,
     )
     if as_json:
         print_json(report.to_json())

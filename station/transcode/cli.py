@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from station.access.guard import CLERK, SERVICE, guard
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.transcode import jobs
 from station.transcode.service import run_once
@@ -65,6 +66,7 @@ def retry_cmd(app: App, sha256: tuple[str, ...], all_failed: bool, as_json: bool
         raise click.UsageError(
             "give SHA256 prefixes or --all-failed / 请指定哈希前缀或 --all-failed"
         )
+    guard(app, *CLERK)
     done = jobs.retry(app.db, actor=app.actor, shas=list(sha256) or None, all_failed=all_failed)
     if as_json:
         print_json({"requeued": done})
@@ -79,6 +81,7 @@ def retry_cmd(app: App, sha256: tuple[str, ...], all_failed: bool, as_json: bool
 @handle_errors
 def run_once_cmd(app: App, limit: int | None, as_json: bool) -> None:
     """立即处理到期任务 / Queue missing derivatives and run every due job now, in this process."""
+    guard(app, *CLERK, SERVICE)
     summary = run_once(app.vault, app.db, app.settings, actor=app.actor, limit=limit)
     if as_json:
         print_json(summary.as_dict())

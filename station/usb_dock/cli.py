@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from station.access.guard import ADMIN, SUPERVISOR, guard
+from station.access.guard import ADMIN, SERVICE, SUPERVISOR, guard
 from station.cli_groups import sim
 from station.cli_util import (
     App,
@@ -45,6 +45,7 @@ def run_cmd(app: App, as_json: bool) -> None:
     """
     from station import log
 
+    guard(app, SERVICE)  # the daemon acts as the station's service identity
     # The daemon logs at the settings' level (default info) unless STATION_LOG_LEVEL says more.
     log.configure(
         os.environ.get("STATION_LOG_LEVEL", app.settings.log.level),
@@ -124,17 +125,24 @@ def _transcode_status(vault: Vault, board: Any) -> None:
 @handle_errors
 def status_cmd(app: App, as_json: bool) -> None:
     """插槽状态 / What each dock slot is doing, and whether it is safe to undock."""
+    from station.clock_cli import clock_state, print_clock
+
+    clock = clock_state(app)  # may footage be destroyed by this clock (R9)
     st = read_status(app.vault.run / "status.json")
     if st is None:
+        if not as_json:
+            print_clock(clock)
         raise StationError(
             "the daemon has not written a status yet / 守护进程未运行",
             where=str(app.vault.run),
             hint="start it: station run",
         )
     st["running"] = daemon_alive(st) and st.get("state") not in ("stopped",)
+    st["clock"] = clock
     if as_json:
         print_json(st)
         return
+    print_clock(clock)
     click.echo(
         f"守护进程 / daemon: {st.get('state')} (pid {st.get('pid')}, "
         f"{'运行中 / running' if st['running'] else '未运行 / not running'})"

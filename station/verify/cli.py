@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from station.access.guard import CLERK, SERVICE, guard
 from station.audit import checkpoint
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import IntegrityError
@@ -54,7 +55,8 @@ def verify_cmd(
         seed=seed,
         progress=_progress if progress else None,
     )
-    record_verify(app.db, report, actor=app.actor)
+    # verify changes nothing but its own audit entry; the name there is only as proven as it is
+    record_verify(app.db, report, actor=app.actor if app.proven else f"unproven:{app.actor}")
     if as_json:
         print_json(report.to_dict())
     else:
@@ -90,6 +92,7 @@ def checkpoint_group() -> None:
 @handle_errors
 def cp_make(app: App, as_json: bool) -> None:
     """立即签发检查点 / Sign a checkpoint of the audit log now."""
+    guard(app, *CLERK, SERVICE)
     cp = checkpoint.make_checkpoint(app.vault, app.db, app.settings)
     if as_json:
         print_json(
@@ -151,6 +154,7 @@ def cp_show(app: App, as_json: bool) -> None:
 @handle_errors
 def cp_export(app: App, dest: str, as_json: bool) -> None:
     """导出最新检查点和公钥 / Export the newest checkpoint and the verifier key to a folder."""
+    guard(app, *CLERK)
     out = checkpoint.export_checkpoint(app.vault, app.db, app.settings, Path(dest))
     if as_json:
         print_json({"file": str(out)})
