@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from station.access.guard import CLERK, SERVICE, guard
-from station.audit import checkpoint
+from station.access.guard import ADMIN, CLERK, SERVICE, guard
+from station.audit import checkpoint, keys
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import IntegrityError
 from station.verify.run import VerifyProgress, record_verify, run_verify
@@ -100,6 +100,34 @@ def cp_make(app: App, as_json: bool) -> None:
         )
     else:
         click.echo(cp.text, nl=False)
+
+
+@checkpoint_group.command("rotate-key")
+@click.option(
+    "--old-key-lost",
+    is_flag=True,
+    help="旧密钥已丢失（无法由旧密钥签署）/ the old key is gone: replace it without its signature",
+)
+@click.option("--note", help="原因 / why (required with --old-key-lost)")
+@json_option
+@pass_app
+@handle_errors
+def cp_rotate(app: App, old_key_lost: bool, note: str | None, as_json: bool) -> None:
+    """更换签名密钥 / Replace the audit signing key in the open (admin).
+
+    旧密钥签署新公钥并签发最后一个检查点，记录在审计日志中。The old key signs a statement
+    naming the new one and one last checkpoint; the change is an audit entry, and verify checks
+    every checkpoint against the key current for it."""
+    guard(app, *ADMIN)
+    old, new, last = keys.rotate(
+        app.vault, app.settings, app.db, actor=app.actor, old_key_lost=old_key_lost, reason=note
+    )
+    out = {"old_vkey": old, "new_vkey": new, "last_old_checkpoint": last.size if last else None}
+    if as_json:
+        print_json(out)
+    else:
+        click.echo(f"旧公钥 / old verifier key: {old or '—'}")
+        click.echo(f"新公钥 / new verifier key: {new}")
 
 
 @checkpoint_group.command("list")

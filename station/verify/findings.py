@@ -109,6 +109,24 @@ MEANINGS: dict[str, tuple[str, str, str]] = {
         "A checkpoint's signature is invalid or not by this station's key: it was forged or "
         "altered.",
     ),
+    "checkpoint.wrong_key": (
+        "error",
+        "检查点由签发时已不再使用（已轮换或丢失）的密钥签名：可能是旧密钥被盗用后伪造。",
+        "A checkpoint is signed by a key that was no longer current for its size (rotated or "
+        "lost): possibly forged with an old key.",
+    ),
+    "audit.key_replaced": (
+        "error",
+        "签名密钥或验证公钥与审计记录中的当前密钥不符：密钥在采集站之外被替换。",
+        "The signing key or verifier key is not the one the audit log names as current: it "
+        "was replaced outside the station.",
+    ),
+    "audit.key_lost": (
+        "warning",
+        "签名密钥曾经丢失并由管理员更换（见审计记录）：丢失前的检查点仍可用旧公钥核对。",
+        "The signing key was lost once and replaced by an administrator (see the audit log); "
+        "checkpoints from before remain checkable with the old verifier key.",
+    ),
     "checkpoint.foreign": (
         "warning",
         "存储中有其他日志（其他采集站）的检查点。",

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
-from station.audit import append, checkpoint, head, protect
+from station.audit import append, checkpoint, head, keys, protect
 from station.audit.seal import SEALED_RECORDING_FIELDS, row_differences
 from station.audit.tree import Entry, check_chain
 from station.catalog import write_txn
@@ -160,6 +160,27 @@ class _RowIndex:
                         self.tracked.setdefault(subject, {})[k] = updates[k]
         if data.get("row_removed") is True:
             self.removed.add(subject)
+
+
+def _key_findings(vault: Vault, db: sqlite_utils.Database) -> list[Finding]:
+    """The key files against the key history in the log (station.audit.keys)."""
+    events = keys.history(db, vault)
+    found = [
+        Finding("audit.key_lost", str(e.seq), "audit_log", e.vkey)
+        for e in events
+        if e.event == "audit.key_replaced"
+    ]
+    path = vault.keys / keys.VKEY_FILE
+    if events and path.exists() and path.read_text().strip() != events[-1].vkey:
+        found.append(
+            Finding(
+                "audit.key_replaced",
+                path.read_text().strip()[:60],
+                str(path),
+                f"the log names {events[-1].vkey[:60]} (entry {events[-1].seq})",
+            )
+        )
+    return found
 
 
 class _TimeOrder:
@@ -355,6 +376,7 @@ def run_verify(
         report.findings.append(
             Finding(f"checkpoint.{cpp.kind}", str(cpp.size or "?"), cpp.source, cpp.detail)
         )
+    report.findings.extend(_key_findings(vault, db))
     if n_cp == 0 and chain.entries:
         report.findings.append(Finding("checkpoint.none", "0", "audit_checkpoints"))
     listed = {r[0] for r in db.execute("select note from audit_checkpoints")}
