@@ -26,6 +26,7 @@ def init_cmd(app: App, as_json: bool) -> None:
     app.vault.init()
     db = open_catalog(app.vault.catalog_path)
     db.close()
+    app.vault.protect()  # the WAL files now exist too
     log.info("station.initialised", home=str(app.vault.home))
     if as_json:
         print_json({"home": str(app.vault.home), "catalog": str(app.vault.catalog_path)})

@@ -103,10 +103,25 @@ class Vault:
                     where=str(d),
                     hint="choose another --home or fix permissions",
                 ) from exc
-        os.chmod(self.keys, 0o700)
+        self.protect()
         for top in (self.originals, self.archival):
             for i in range(256):
                 (top / f"{i:02x}").mkdir(exist_ok=True)
+
+    def protect(self) -> None:
+        """Who may read what (R8, R14): the home 0750 (the owner, and a group such as the
+        station's operators may list it); the catalog with its WAL files (recorders' HMAC
+        secrets, password hashes, the audit log) and the keys readable by the owner only.
+        Repairs a home made before these modes."""
+        os.chmod(self.home, 0o750)
+        os.chmod(self.keys, 0o700)
+        for name in ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"):
+            path = self.home / name
+            if path.exists():
+                os.chmod(path, 0o600)
+        for path in self.keys.iterdir():
+            if path.is_file() and path.suffix != ".vkey":
+                os.chmod(path, 0o600)
 
     def check(self) -> None:
         if not self.catalog_path.exists():

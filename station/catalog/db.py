@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -20,6 +21,14 @@ def open_catalog(path: Path | str, *, migrate: bool = True) -> sqlite_utils.Data
     WAL with ``synchronous=FULL``: a committed catalog row survives a power cut, which matters
     because a recorder may be cleared once its rows are committed (DESIGN.md invariant 2).
     """
+    try:
+        if str(path) != ":memory:" and not Path(path).exists():
+            # created owner-only: SQLite gives the -wal and -shm files the catalog's own mode
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CatalogError(f"cannot create the catalog: {exc}", where=str(path)) from exc
     try:
         conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
         _wal(conn)
