@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/readme_commands.py
 
-tests/test_cli_surface.py fails when a command is missing from the README."""
+tests/test_cli_surface.py fails when a command is missing from the README; the role table between
+"<!-- roles:start -->" and "<!-- roles:end -->" comes from station.access.commands."""
 
 import re
 from pathlib import Path
@@ -21,4 +22,12 @@ readme = Path(__file__).resolve().parent.parent / "README.md"
 s = readme.read_text(encoding="utf-8")
 block = "<!-- commands:start -->\n" + "\n".join(rows) + "\n<!-- commands:end -->"
 s = re.sub(r"<!-- commands:start -->.*?<!-- commands:end -->", lambda m: block, s, flags=re.S)
+readme.write_text(s, encoding="utf-8")
+
+# The command → role → how proven table (station.access.commands; tests/test_access_table.py).
+from station.access.commands import markdown_table  # noqa: E402
+
+s = readme.read_text(encoding="utf-8")
+block = "<!-- roles:start -->\n" + markdown_table() + "\n<!-- roles:end -->"
+s = re.sub(r"<!-- roles:start -->.*?<!-- roles:end -->", lambda m: block, s, flags=re.S)
 readme.write_text(s, encoding="utf-8")

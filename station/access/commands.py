@@ -42,7 +42,7 @@ COMMAND_ROLES: dict[str, tuple[tuple[str, ...], str]] = {
     "checkpoint export": (CLERKS, "signs a checkpoint"),
     "checkpoint list": ((), ""),
     "checkpoint make": ((*CLERKS, SERVICE), "signs a checkpoint"),
-    "checkpoint prove": ((), ""),
+    "checkpoint prove": (CLERKS, "signs a checkpoint when the log grew"),
     "checkpoint rotate-key": ((ADMIN,), "signing key"),
     "checkpoint show": ((), ""),
     "checkpoint verify": ((), ""),

@@ -62,11 +62,11 @@ def status_cmd(app: App, limit: int, as_json: bool) -> None:
 @handle_errors
 def retry_cmd(app: App, sha256: tuple[str, ...], all_failed: bool, as_json: bool) -> None:
     """重新排队 / Queue failed jobs again now (by original SHA-256 prefix, or --all-failed)."""
+    guard(app, *CLERK)
     if not sha256 and not all_failed:
         raise click.UsageError(
             "give SHA256 prefixes or --all-failed / 请指定哈希前缀或 --all-failed"
         )
-    guard(app, *CLERK)
     done = jobs.retry(app.db, actor=app.actor, shas=list(sha256) or None, all_failed=all_failed)
     if as_json:
         print_json({"requeued": done})

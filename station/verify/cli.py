@@ -230,8 +230,10 @@ def cp_prove(app: App, seqs: tuple[int, ...], as_json: bool) -> None:
     """审计记录的包含证明 / Inclusion proofs of audit entries in the newest checkpoint (JSON).
 
     与检查点一起，可证明这些记录在本站日志中。With the checkpoint, proves those entries are in
-    the station's log without handing over the rest of it.
+    the station's log without handing over the rest of it. Signs a new checkpoint when the
+    log grew (a records clerk or above).
     """
+    guard(app, *CLERK)
     cp = checkpoint.make_checkpoint(app.vault, app.db, app.settings)
     proofs = checkpoint.inclusion_proofs(app.db, list(seqs), cp.size)
     print_json({"checkpoint": cp.text, "entries": proofs})
