@@ -277,7 +277,7 @@ def require_role(app: App, *roles: str, action: str = "") -> User:
             action=action,
             hint="no accounts yet: create an admin with `station users add`",
         )
-        user = User(app.actor, "admin", None, "open")
+        user = User(SERVICE_NAME if app.service else app.actor, "admin", None, "open")
     else:
         user = _prove(app, tuple(roles), action)
     if ctx is not None:
