@@ -132,6 +132,8 @@ def _alert(db: sqlite_utils.Database, what: str, path: Path, detail: str) -> Non
     from station.usb_dock.registry import raise_alert
 
     log.error("audit.key_unusable", problem=what, path=str(path), detail=detail)
+    if _open_alert(db, f"audit_key_{what}"):
+        return  # one open alert is enough: the timer must not raise one every hour
     zh = {"missing": "缺失", "unreadable": "无法读取", "replaced": "被替换"}[what]
     raise_alert(
         db,
@@ -139,6 +141,15 @@ def _alert(db: sqlite_utils.Database, what: str, path: Path, detail: str) -> Non
         f"审计签名密钥{zh}，无法签发检查点 / the audit signing key is {what}: no checkpoint can "
         f"be signed ({detail})",
         data={"path": str(path)},
+    )
+
+
+def _open_alert(db: sqlite_utils.Database, code: str) -> bool:
+    return (
+        db.execute(
+            "select 1 from alerts where code = ? and acknowledged_at is null", [code]
+        ).fetchone()
+        is not None
     )
 
 

@@ -53,6 +53,10 @@ def refuse(db: sqlite_utils.Database, verdict: clock.Verdict) -> None:
     from station.usb_dock.registry import raise_alert
 
     log.error("retention.clock_untrusted", state=verdict.state, detail=verdict.detail)
+    if db.execute(
+        "select 1 from alerts where code = 'clock_untrusted' and acknowledged_at is null"
+    ).fetchone():
+        return  # one open alert until a supervisor acknowledges it
     raise_alert(
         db,
         "clock_untrusted",
