@@ -56,7 +56,7 @@ def world(vault: Vault, db: sqlite_utils.Database) -> dict[str, Any]:
     executor.run(vault, db, s, now=t1, actor="station", wall_now=t1)  # pend routine + purged
     t2 = t1 + dt.timedelta(days=s.retention.grace_days + 1)
     # restore one so it stays, purge the other
-    executor.restore(vault, db, [routine], actor="sup")
+    executor.restore(vault, db, [routine], actor="admin1")
     tags.hold(db, [routine], reason="复核", actor="li")
     executor.run(vault, db, s, now=t2, actor="station", wall_now=t2)
     checkpoint.make_checkpoint(vault, db, s)
@@ -245,3 +245,52 @@ def test_head_file_is_private_and_only_moves_forward(
     assert (head.head_path(vault.home).stat().st_mode & 0o777) == 0o600
     head.advance(vault.home, seq=1, entry_hash="x", at="y")
     assert head.read_head(vault.home)["seq"] == h["seq"]  # type: ignore[index]
+
+
+def test_forged_entry_by_a_stranger_is_named(vault: Vault, db: sqlite_utils.Database) -> None:
+    """The careful attacker appends a well-chained audit entry releasing the hold (with its
+    seal) and releases the hold row to match: the replay agrees with the tables, but the entry
+    names someone who is no account."""
+    from station.audit.log import canonical_json, entry_body, entry_hash
+    from station.audit.protect import current_rows
+
+    w = world(vault, db)
+    hold_id = db.execute("select id from holds where sha256 = ?", [w["held"]]).fetchone()[0]
+    seq, prev = db.execute(
+        "select seq + 1, entry_hash from audit_log order by seq desc limit 1"
+    ).fetchone()
+    at = "2026-12-01T00:00:00.000000Z"
+    db.close()
+    sqlite3_shell(
+        vault,
+        f"update holds set released_at = '{at}', released_by = 'ghost' where id = {hold_id};",
+    )
+    other = sqlite_utils.Database(str(vault.catalog_path))
+    data = {"holds": [hold_id], "seal": {"holds": current_rows(other, "holds", [hold_id])}}
+    other.close()
+    body = entry_body(seq, at, "ghost", "recording.released", w["held"], data, prev)
+    row = (
+        seq,
+        at,
+        "ghost",
+        "recording.released",
+        w["held"],
+        canonical_json(data).decode(),
+        prev,
+        entry_hash(body),
+    )
+    sqlite3_shell(
+        vault,
+        "insert into audit_log values ("
+        + ", ".join(
+            str(v) if isinstance(v, int) else "'" + str(v).replace("'", "''") + "'" for v in row
+        )
+        + ");",
+    )
+    fresh = open_catalog(vault.catalog_path)
+    try:
+        found = {f.code: f for f in run_verify(vault, fresh, Settings()).findings}
+    finally:
+        fresh.close()
+    assert not [c for c in found if c.startswith("protected.")], found
+    assert "audit.actor_unknown" in found and "ghost" in found["audit.actor_unknown"].detail

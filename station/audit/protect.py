@@ -195,18 +195,44 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+SERVICE_ACTORS = frozenset({"station"})
+
+
 @dataclass
 class Replay:
-    """The protective state as the audit log says it is: fed every entry in order."""
+    """The protective state as the audit log says it is: fed every entry in order. Also notes
+    sealed changes whose actor was not an enabled account at that point of the log (once the
+    log knows any account): written around ``require_role``, or forged into the log."""
 
     rows: dict[str, dict[str, tuple[int, dict[str, Any] | None]]] = field(default_factory=dict)
+    unknown_actors: list[tuple[int, str, str]] = field(default_factory=list)
 
-    def visit(self, seq: int, data: dict[str, Any] | None) -> None:
+    def _enabled(self) -> set[str] | None:
+        users = self.rows.get("users")
+        if not users:
+            return None
+        return {
+            str(row.get("name"))
+            for _, row in users.values()
+            if row is not None and not row.get("disabled")
+        }
+
+    def visit(
+        self,
+        seq: int,
+        data: dict[str, Any] | None,
+        actor: str | None = None,
+        event: str | None = None,
+    ) -> None:
         if not data:
             return
         sealed = data.get("seal")
         if not isinstance(sealed, dict):
             return
+        if actor is not None and event != "integrity.sealed_baseline":
+            enabled = self._enabled()
+            if enabled is not None and actor not in enabled and actor not in SERVICE_ACTORS:
+                self.unknown_actors.append((seq, actor, event or ""))
         for table, rows in sealed.items():
             if table not in PROTECTED or not isinstance(rows, dict):
                 continue

@@ -181,6 +181,12 @@ MEANINGS: dict[str, tuple[str, str, str]] = {
         "The audit head file outside the catalog is missing or unreadable: deletion of the "
         "newest entries cannot be detected.",
     ),
+    "audit.actor_unknown": (
+        "warning",
+        "一条改变保护性事实的审计记录署名的不是当时有效的账号：绕过身份核验写入，或被伪造。",
+        "An audit entry that changed a protective fact names an actor who was not an enabled "
+        "account at that point of the log: written around the proof of identity, or forged.",
+    ),
     "audit.time_backwards": (
         "warning",
         "审计记录的时间倒退：当时系统时钟有误或被调整过。",

@@ -353,7 +353,7 @@ def run_verify(
 
     def visit(e: Entry) -> None:
         index.visit(e)
-        replay.visit(e.seq, e.data)
+        replay.visit(e.seq, e.data, e.actor, e.event)
         times.visit(e)
 
     chain = check_chain(db, visit=visit)
@@ -386,6 +386,10 @@ def run_verify(
 
     # 2. Catalog rows against the audit log; the protective facts against the replayed log.
     say(VerifyProgress("catalog"))
+    for seq, actor, event in replay.unknown_actors[:50]:
+        report.findings.append(
+            Finding("audit.actor_unknown", str(seq), "audit_log", f"{event} by {actor!r}")
+        )
     for rp in protect.compare(db, replay):
         report.findings.append(
             Finding(
