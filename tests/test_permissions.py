@@ -123,3 +123,23 @@ def test_init_again_needs_an_admin_once_accounts_exist(open_parent: Path) -> Non
         main, ["--home", str(home), "init"], env={"STATION_USER": "ghost", "STATION_PASSWORD": "x"}
     )
     assert r.exit_code == 10
+
+
+def test_login_ticket_is_private(open_parent: Path) -> None:
+    home = open_parent / "home"
+    make_station(home)
+    runtime = open_parent / "run-user"
+    runtime.mkdir(mode=0o755)
+    r = CliRunner().invoke(
+        main,
+        ["--home", str(home), "login"],
+        env={
+            "STATION_USER": "admin1",
+            "STATION_PASSWORD": "admin-pass-1",
+            "XDG_RUNTIME_DIR": str(runtime),
+        },
+    )
+    assert r.exit_code == 0, r.output
+    (ticket,) = (runtime / "station").glob("ticket-*.json")
+    assert mode(ticket) == 0o600 and mode(ticket.parent) == 0o700
+    assert as_nobody("cat", str(ticket)).returncode != 0
