@@ -284,7 +284,17 @@ def require_role(app: App, *roles: str, action: str = "") -> User:
         ctx.meta["station.user"] = user
     app.actor = user.name
     app.proven = user.proven_by != "open"
-    if user.proven_by == "open" or user.proven_by == "service":
+    if user.proven_by == "open":
+        return user
+    if user.proven_by == "service":
+        if roles and SERVICE not in roles:  # a later, stricter check in the same command
+            _refuse(
+                app.db, "access.denied", user.name, {"action": action, "why": "not a service task"}
+            )
+            raise PermissionDenied(
+                f"采集站服务身份不能执行此操作 / the service identity may not do this: {action}",
+                where=action,
+            )
         return user
     people = tuple(r for r in roles if r != SERVICE)
     if roles and user.role not in people:
