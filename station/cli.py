@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "station.inbox.cli",  # inbox status|assign|rescan
     "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
     "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
+    "station.catalog.cli",  # catalog backup|migrate
     "station.clock_cli",  # clock status|trust
 )
 

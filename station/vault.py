@@ -94,6 +94,9 @@ class Vault:
             self.keys,
             self.run,
             self.exports,
+            # made here, by the vault's owner, so that no other writer (the root daemon) owns them
+            self.home / "checkpoints",
+            self.home / "backups",
         ):
             try:
                 d.mkdir(parents=True, exist_ok=True)
@@ -130,6 +133,17 @@ class Vault:
                 where=str(self.home),
                 hint="run `station init` first",
             )
+
+
+def hand_to_owner(path: Path) -> None:
+    """A file root made inside a home another user owns (the Debian package's ``station``
+    user; the daemon runs as root) is given to the owner of its folder: the station's own
+    files stay owner-only (0600) and still usable by both."""
+    if os.geteuid() != 0:
+        return
+    st = path.parent.stat()
+    if st.st_uid != 0:
+        os.chown(path, st.st_uid, st.st_gid)
 
 
 def _dot(ext: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 from station import clock
 from station.errors import PermissionDenied
-from station.vault import Vault
+from station.vault import Vault, hand_to_owner
 
 KEY_FILE = "ticket.key"
 DEFAULT_MINUTES = 480  # one shift
@@ -60,6 +60,7 @@ def _key(vault: Vault, *, create: bool) -> bytes | None:
     data = secrets.token_bytes(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        hand_to_owner(path)
         os.write(fd, data)
         os.fsync(fd)
     finally:

@@ -201,9 +201,11 @@ def authenticate(db: sqlite_utils.Database, name: str, password: str, *, action:
     return found[0]
 
 
-def _is_home_owner(app: App) -> bool:
+def _may_be_service(app: App) -> bool:
+    """The service identity runs as the owner of the home (the retention timer as the
+    ``station`` user) or as root (the dock daemon, which mounts recorder storage)."""
     try:
-        return os.geteuid() == app.vault.home.stat().st_uid
+        return os.geteuid() in (0, app.vault.home.stat().st_uid)
     except OSError:
         return False
 
@@ -215,9 +217,13 @@ def _prove(app: App, roles: tuple[str, ...], action: str) -> User:
     db = app.db
     if app.service:
         # The station's own identity (daemon, timers): only for the work it is allowed to do,
-        # and only from a process running as the owner of the station's home.
-        if SERVICE not in roles or not _is_home_owner(app):
-            why = "not a service task" if SERVICE not in roles else "not the home's owner"
+        # and only from a process running as root or as the owner of the station's home.
+        if SERVICE not in roles or not _may_be_service(app):
+            why = (
+                "not a service task"
+                if SERVICE not in roles
+                else "neither root nor the home's owner"
+            )
             _refuse(db, "access.denied", SERVICE_NAME, {"action": action, "why": why})
             raise PermissionDenied(
                 f"采集站服务身份不能执行此操作 / the service identity may not do this ({why})",
@@ -258,7 +264,7 @@ def require_role(app: App, *roles: str, action: str = "") -> User:
     a protective fact calls first.
 
     - A station without accounts (first set-up, the demo) is open: the claimed name acts.
-    - ``--service``: the daemon and timers, as the owner of the home, for service tasks only.
+    - ``--service``: the daemon and timers, as root or the home's owner, service tasks only.
     - Else a person: env ``STATION_PASSWORD`` (scripts), a login ticket (``station login``), or
       a password prompt on a terminal. Unknown and disabled accounts, wrong passwords, expired
       or forged tickets, missing roles: ``PermissionDenied`` (exit 10), each an audit entry.

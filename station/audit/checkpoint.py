@@ -27,7 +27,7 @@ from station.config import Settings
 from station.errors import IntegrityError
 from station.log import get
 from station.timeutil import parse_iso, to_iso, utcnow
-from station.vault import Vault
+from station.vault import Vault, hand_to_owner
 
 log = get()
 
@@ -57,6 +57,7 @@ def _write_durably(path: Path, data: bytes, mode: int) -> None:
     tmp.unlink(missing_ok=True)  # a leftover of a crash may be read-only
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
+        hand_to_owner(tmp)
         os.write(fd, data)
         os.fsync(fd)
     finally:

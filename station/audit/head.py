@@ -29,6 +29,7 @@ import sqlite_utils
 
 from station import clock
 from station.log import get
+from station.vault import hand_to_owner
 
 log = get()
 
@@ -66,6 +67,7 @@ def read_head(home: Path) -> dict[str, Any] | None:
 def _locked(home: Path) -> Iterator[None]:
     fd = os.open(home / f".{HEAD_FILE}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
+        hand_to_owner(home / f".{HEAD_FILE}.lock")
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
@@ -77,6 +79,7 @@ def _write(home: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        hand_to_owner(tmp)
         os.write(fd, json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8"))
         os.fsync(fd)
     finally:

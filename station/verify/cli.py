@@ -30,6 +30,13 @@ def _progress(p: VerifyProgress) -> None:
     help="重新校验全部文件 / re-hash every file (default)",
 )
 @click.option(
+    "--quick",
+    "mode",
+    flag_value="quick",
+    help="快速：审计链、目录与文件存在及大小，不重算哈希 / catalog, audit chain, each file's "
+    "presence and size; no re-hashing (after an upgrade)",
+)
+@click.option(
     "--sample", type=click.IntRange(min=1), help="随机抽查 N 个文件 / re-hash N random files"
 )
 @click.option("--seed", type=int, help="抽查的随机种子 / seed of the sample (to repeat it)")
@@ -53,6 +60,7 @@ def verify_cmd(
         app.settings,
         sample=sample,
         seed=seed,
+        quick=mode == "quick",
         progress=_progress if progress else None,
     )
     # verify changes nothing but its own audit entry; the name there is only as proven as it is
@@ -158,15 +166,18 @@ def cp_list(app: App, as_json: bool) -> None:
 def cp_show(app: App, as_json: bool) -> None:
     """显示最新检查点与验证公钥 / Print the newest checkpoint and the station's verifier key."""
     text = checkpoint.latest_checkpoint_text(app.vault, app.db)
-    v = checkpoint.station_verifier(app.vault, app.settings)
     from station.audit.note import verifier_key
 
-    vkey = verifier_key(v.name, v.key)
+    try:
+        v = checkpoint.station_verifier(app.vault, app.settings)
+        vkey: str | None = verifier_key(v.name, v.key)
+    except keys.SigningKeyError:
+        vkey = None
     if as_json:
         print_json({"note": text, "vkey": vkey})
     else:
         click.echo(text or "尚无检查点 / no checkpoint yet\n", nl=False)
-        click.echo(f"\n验证公钥 / verifier key: {vkey}")
+        click.echo(f"\n验证公钥 / verifier key: {vkey or '— (尚无 / none yet)'}")
 
 
 @checkpoint_group.command("export")
