@@ -3,15 +3,18 @@ HMAC secrets and the password hashes. Checked as a real other user (``setpriv`` 
 
 from __future__ import annotations
 
+import grp
 import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 from click.testing import CliRunner
 
 from station.cli import main
@@ -143,3 +146,31 @@ def test_login_ticket_is_private(open_parent: Path) -> None:
     (ticket,) = (runtime / "station").glob("ticket-*.json")
     assert mode(ticket) == 0o600 and mode(ticket.parent) == 0o700
     assert as_nobody("cat", str(ticket)).returncode != 0
+
+
+def test_service_identity_refused_to_another_user(open_parent: Path) -> None:
+    """Someone who may write the catalog (here: through its group) but is neither root nor
+    the vault's owner claims the service identity: refused, and the refusal is audited."""
+    home = open_parent / "home"
+    make_station(home)
+    venv = Path(sys.executable)
+    if as_nobody(str(venv), "-c", "import station").returncode != 0:
+        pytest.skip("this checkout's Python is not reachable for nobody")
+    nogroup = grp.getgrnam("nogroup").gr_gid
+    for p in [home, *home.iterdir(), *(home / "run").iterdir()]:
+        os.chown(p, -1, nogroup)
+        p.chmod(p.stat().st_mode | 0o070)
+    r = as_nobody(str(venv), "-m", "station", "--home", str(home), "--service", "retention", "run")
+    assert r.returncode == 10, r.stdout + r.stderr
+    assert "neither root nor the home's owner" in r.stderr
+    db = sqlite_utils.Database(str(home / "catalog.sqlite"))
+    try:
+        assert (
+            db.execute(
+                "select count(*) from audit_log where event = 'access.denied' and actor = 'station'"
+            ).fetchone()[0]
+            == 1
+        )
+        assert db.execute("select count(*) from retention_runs").fetchone()[0] == 0
+    finally:
+        db.close()
