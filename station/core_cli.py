@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from station.access.guard import ADMIN, guard
-from station.audit import keys
 from station.catalog import open_catalog
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json
 from station.config import load_settings, settings_as_dict
@@ -31,10 +30,7 @@ def init_cmd(app: App, as_json: bool) -> None:
         guard(app, *ADMIN)  # re-running init on a station in use: an administrator's
     app.vault.init()
     db = open_catalog(app.vault.catalog_path)
-    try:
-        keys.ensure_first_key(app.vault, app.settings, db)  # a fresh station's signing key
-    finally:
-        db.close()
+    db.close()
     app.vault.protect()  # the WAL files now exist too
     log.info("station.initialised", home=str(app.vault.home))
     if as_json:

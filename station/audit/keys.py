@@ -241,15 +241,6 @@ def _create(vault: Vault, settings: Settings, db: sqlite_utils.Database) -> Ed25
     return key
 
 
-def ensure_first_key(vault: Vault, settings: Settings, db: sqlite_utils.Database) -> bool:
-    """Make the key of a fresh station now (``station init``), as the user running init (the
-    Debian package: ``station``). True if it was made."""
-    if (vault.keys / KEY_FILE).exists() or not _fresh(vault, db):
-        return False
-    _create(vault, settings, db)
-    return True
-
-
 def verifiers(vault: Vault, settings: Settings, db: sqlite_utils.Database) -> list[note.Verifier]:
     """Every verifier key the station has had (the log's history, else the vkey file)."""
     seen: dict[str, note.Verifier] = {}
