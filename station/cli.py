@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
     "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
     "station.catalog.cli",  # catalog backup|migrate
+    "station.web.cli",  # web (the screens without the docks)
     "station.clock_cli",  # clock status|trust
 )
 

@@ -107,6 +107,7 @@ COMMAND_ROLES: dict[str, tuple[tuple[str, ...], str]] = {
     "users list": (SUPERVISORS, "— (reads accounts)"),
     "users passwd": (ANY, "account (own; admin: anyone's)"),
     "verify": ((), "— (its audit entry names an unproven caller as such)"),
+    "web": ((), "— (serves the pages; each person proves themselves by a web login)"),
 }
 
 
