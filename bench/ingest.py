@@ -40,7 +40,11 @@ def child(home: str, src: str, verify: str) -> None:
     vault = Vault(Path(home))
     vault.init()
     if verify == "noverify":
-        vault.settings_path.write_text("[ingest]\nverify_after_write = false\n")
+        vault.settings_path.write_text(
+            "[ingest]\nverify_after_write = false\n"
+            '[dock]\nclear_policy = "off"\n'
+            '[inbox]\nafter_verify = "keep"\n'
+        )
     db = open_catalog(vault.catalog_path)
     rep = ingest_volume(
         vault, db, vault.settings(), Path(src), IngestContext(kind="cli"), actor="bench"

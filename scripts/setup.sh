@@ -18,6 +18,7 @@ APT_PACKAGES=(
   fonts-wqy-zenhei            # CJK font for PDF labels and reports
   poppler-utils               # pdftotext/pdftoppm to check generated PDFs
   sqlite3 openssl             # tamper tests edit the catalog with the sqlite3 shell; bench baseline
+  strace                      # races and kill -9 at chosen steps (syscall delay injection)
   chromium                    # headless browser for the web screens' end-to-end tests
   systemd                     # systemd-analyze verify/security of our units (no systemd as PID 1)
   faketime                    # clock tests: a station clock ahead of or behind the real one

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import re
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -84,6 +84,10 @@ class DockSection:
             raise ConfigError("must be 'off' or 'after-verify'", where="dock.clear_policy")
         if self.max_sessions < 1:
             raise ConfigError("must be at least 1", where="dock.max_sessions")
+        for key in ("drift_threshold_s", "implausible_drift_s", "serial_timeout_s"):
+            value = getattr(self, key)
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError("must be a positive finite number", where=f"dock.{key}")
 
 
 @dataclass
@@ -351,6 +355,29 @@ class Settings:
     log: LogSection = field(default_factory=LogSection)
     web: WebSection = field(default_factory=WebSection)
 
+    def validate(self) -> None:
+        """Settings that only make sense together (DESIGN.md invariant 2): clearing a recorder
+        or the inbox needs the re-read that proves each copy, so switching the re-read off
+        while a clearing setting is on is refused — by ``station config check``, and by every
+        command and the daemon when they load the settings."""
+        if self.ingest.verify_after_write:
+            return
+        clearing = []
+        if self.dock.clear_policy == "after-verify":
+            clearing.append('dock.clear_policy = "after-verify"')
+        if self.inbox.after_verify == "remove":
+            clearing.append('inbox.after_verify = "remove"')
+        if clearing:
+            raise ConfigError(
+                "ingest.verify_after_write = false together with "
+                + " and ".join(clearing)
+                + " would clear files whose vault copy was never re-read / "
+                "关闭写后校验时不得清除记录仪或收件箱中的文件",
+                where="ingest.verify_after_write",
+                hint='keep verify_after_write = true, or set dock.clear_policy = "off" and '
+                'inbox.after_verify = "keep"',
+            )
+
 
 def _check_type(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
@@ -416,16 +443,23 @@ def parse_settings(data: dict[str, Any], source: str = "<settings>") -> Settings
         raise ConfigError(exc.message, where=exc.where, hint=exc.hint) from None
 
 
+SETTINGS_MAX_BYTES = 1 << 20
+
+
 def load_settings(path: Path | None) -> Settings:
     """Read settings from ``path``; a missing file gives the defaults."""
     if path is None or not path.exists():
         return Settings()
+    from station.safeload import LoadError, loads_toml, read_bounded
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from exc
+        data = loads_toml(read_bounded(path, SETTINGS_MAX_BYTES).decode("utf-8"))
+    except LoadError as exc:
+        raise ConfigError(str(exc), where=str(path)) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError("not UTF-8 text", where=str(path)) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", where=str(path)) from exc
     return parse_settings(data, str(path))
 
 

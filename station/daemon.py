@@ -141,6 +141,7 @@ class Daemon:
 
     # -- the run -------------------------------------------------------------------------------
     def run(self, *, install_signals: bool = True) -> int:
+        self.settings.validate()  # refuse settings that would clear unverified files
         if install_signals:
             faulthandler.register(signal.SIGUSR1)  # stack dump on demand, for field debugging
             signal.signal(signal.SIGTERM, self.request_stop)

@@ -15,6 +15,7 @@ from station.cases import store
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import StationError
 from station.retention.policy import R11_REASONS
+from station.text import escape_text
 from station.timeutil import parse_iso
 
 
@@ -24,7 +25,7 @@ def parse_time(text: str | None, app: App, where: str) -> dt.datetime | None:
         return None
     try:
         return parse_iso(text, app.settings.station.timezone)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise StationError(
             f"不是 ISO 日期时间 / not an ISO date or time: {text!r}",
             where=where,
@@ -58,7 +59,7 @@ def _show_case(case: dict[str, Any]) -> None:
     ]
     for key, label in labels:
         if case.get(key) is not None:
-            click.echo(f"{label}: {case[key]}")
+            click.echo(f"{label}: {escape_text(str(case[key]))}")
 
 
 @click.group("cases")

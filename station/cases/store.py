@@ -14,7 +14,13 @@ import sqlite_utils
 
 from station.audit import append
 from station.audit.protect import seal
-from station.cases.model import CaseStateError, check_case_number, check_reason, check_sha
+from station.cases.model import (
+    CaseStateError,
+    check_case_number,
+    check_case_texts,
+    check_reason,
+    check_sha,
+)
 from station.catalog import write_txn
 from station.errors import NotFoundError, StationError
 from station.log import get
@@ -53,6 +59,7 @@ def create_case(
     opened_at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     check_case_number(number)
+    check_case_texts(name=name, cause=cause, party=party, department=department, unit_id=unit_id)
     if not name.strip():
         raise StationError("案件名称为空 / the case name is empty", where="--name")
     if retention_years is not None and retention_years < 1:

@@ -20,11 +20,12 @@ import sqlite_utils
 from station import audit
 from station.catalog import write_txn
 from station.config import Settings
+from station.custody import Owner
 from station.errors import StationError
 from station.inbox import store
 from station.inbox.errfiles import clear_error, write_error
 from station.inbox.scan import ERROR_SUFFIX, DropListing, Entry, scan_drop
-from station.inbox.sidecar import DropDetails, SidecarError, parse_sidecar, sidecar_paths
+from station.inbox.sidecar import DropDetails, SidecarError, read_sidecar, sidecar_paths
 from station.log import get
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
@@ -225,7 +226,7 @@ def _details(
             )
         return None
     try:
-        details = parse_sidecar(listing.sidecar.read_bytes(), name=listing.sidecar.name)
+        details = read_sidecar(listing.sidecar)
     except (SidecarError, OSError) as exc:
         reason = exc.render() if isinstance(exc, StationError) else str(exc)
         out.state, out.message = "held", reason
@@ -264,6 +265,22 @@ def _ingest(
     out: DropOutcome,
     failed_before: set[str],
 ) -> DropOutcome:
+    """Ingest the drop's files and remove the verified ones, all under one live owner of the
+    session (DESIGN.md invariant 8): recovery elsewhere leaves the pass alone until it ends."""
+    with Owner.acquire(env.vault, "inbox") as owner:
+        return _ingest_owned(env, listing, drop_id, details, todo, out, failed_before, owner)
+
+
+def _ingest_owned(
+    env: InboxEnv,
+    listing: DropListing,
+    drop_id: int,
+    details: DropDetails,
+    todo: list[Entry],
+    out: DropOutcome,
+    failed_before: set[str],
+    owner: Owner,
+) -> DropOutcome:
     from station.ingest.engine import IngestContext
 
     db = env.db
@@ -301,6 +318,7 @@ def _ingest(
             ctx,
             actor=env.actor,
             stop=env.stop,
+            owner=owner,
         )
     except StationError as exc:
         error = exc
@@ -346,8 +364,7 @@ def _ingest(
             if store.text(e.rel) in failed_before:
                 clear_error(e.path)  # it failed before: its error file is stale now
             if remove:
-                rec["removed"] = _remove_source(e.path, drop_id)
-                out.removed += rec["removed"]
+                rec["remove"] = e.path
         elif r.outcome == "skipped":
             rec["outcome"] = "refused"
             out.refused += 1
@@ -362,7 +379,22 @@ def _ingest(
                 rec["removed"] = True  # nothing left to retry: someone deleted it mid-copy
                 log.warning("inbox.file_vanished", path=str(e.path), drop_id=drop_id, error=r.error)
         records.append(rec)
+    removal = _remove_verified(env, drop_id, report.session_id, records)
+    out.removed = len(removal[1]) if removal is not None else 0
     with write_txn(db):
+        if removal is not None:
+            intent, gone, kept = removal
+            audit.append(
+                db,
+                "inbox.removed",
+                actor=env.actor,
+                subject=f"session:{report.session_id}",
+                data={"intent_seq": intent, "drop_id": drop_id, "files": gone, "left": kept},
+            )
+            db.execute(
+                "update sessions set clearing = 'done', cleared = ? where id = ?",
+                [len(gone), report.session_id],
+            )
         for rec in records:
             store.record_file(
                 db,
@@ -421,6 +453,40 @@ def _ingest(
         out.state, out.message = "settling", reason
         return out
     return _finish(env, listing, drop_id, out)
+
+
+def _remove_verified(
+    env: InboxEnv, drop_id: int, session_id: int, records: list[dict[str, Any]]
+) -> tuple[int, list[str], list[str]] | None:
+    """Remove the verified files marked in ``records`` (``rec["remove"]``): first the intent —
+    every file with its hash — committed to the audit log, then the unlinks; the caller writes
+    the per-file results (DESIGN.md invariant 2, R7). Returns (intent seq, removed, left)."""
+    todo = [rec for rec in records if rec.get("remove") is not None]
+    if not todo:
+        return None
+    db = env.db
+    with write_txn(db):
+        intent = audit.append(
+            db,
+            "inbox.remove_intent",
+            actor=env.actor,
+            subject=f"session:{session_id}",
+            data={
+                "drop_id": drop_id,
+                "files": [
+                    {"path": store.text(rec["rel"]), "sha256": rec["sha256"], "size": rec["size"]}
+                    for rec in todo
+                ],
+            },
+        )
+        db.execute("update sessions set clearing = 'intent' where id = ?", [session_id])
+    log.info("inbox.remove_intent", drop_id=drop_id, session_id=session_id, files=len(todo))
+    gone: list[str] = []
+    kept: list[str] = []
+    for rec in todo:
+        rec["removed"] = _remove_source(rec["remove"], drop_id)
+        (gone if rec["removed"] else kept).append(store.text(rec["rel"]))
+    return intent, gone, kept
 
 
 def _remove_source(path: Path, drop_id: int) -> bool:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -14,13 +20,15 @@ from station.cli_util import (
     handle_errors,
     human_bytes,
     json_option,
+    parse_time_option,
     pass_app,
     print_json,
     print_table,
 )
-from station.errors import NotFoundError, StationError
+from station.errors import InputError, NotFoundError, StationError
 from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
-from station.timeutil import parse_iso, to_iso
+from station.text import escape_text
+from station.timeutil import to_iso
 
 
 def _print_summary(report: IngestReport, as_json: bool) -> None:
@@ -46,7 +54,7 @@ def _print_summary(report: IngestReport, as_json: bool) -> None:
     for f in report.files:
         if f.outcome in ("failed", "skipped") or f.damaged:
             why = f.error or f.damaged
-            click.echo(f"  {f.outcome:8} {f.rel}: {why}", err=True)
+            click.echo(f"  {f.outcome:8} {escape_text(f.rel)}: {why}", err=True)
     click.echo(
         f"会话 / session {s['session_id']}: 文件 files {s['files']}, 新增 new {s['new']}, "
         f"已有 held {s['held']}, 失败 failed {s['failed']}, 跳过 skipped {s['skipped']}, "
@@ -55,6 +63,45 @@ def _print_summary(report: IngestReport, as_json: bool) -> None:
     )
     if s["aborted"]:
         click.echo(f"已中止 / aborted: {s['aborted']}", err=True)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """SIGTERM, SIGINT and SIGHUP only set the run's stop event: the engine stops between
+    chunks, removes this run's partial copies, commits what it verified and closes its session
+    as interrupted (never left ``running``)."""
+    stop = threading.Event()
+    wanted = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach the main thread only; a caller there owns them
+        return
+    before = {sig: signal.getsignal(sig) for sig in wanted}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    for sig in wanted:
+        signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
+
+
+def check_drift(drift: float | None, bound_s: float) -> None:
+    """R3: a drift given by hand is bounded like the dock's measurement — a finite number of
+    seconds, at most ``dock.implausible_drift_s`` either way (beyond that the dock does not
+    correct file times, so neither may a person)."""
+    if drift is None:
+        return
+    if not math.isfinite(drift) or abs(drift) > bound_s:
+        raise InputError(
+            f"时钟偏差不合理 / --drift {drift:g} s is not a plausible clock drift",
+            where="--drift",
+            hint=f"at most ±{bound_s:g} s (dock.implausible_drift_s); "
+            "a clock off by more was reset: ingest without --drift",
+        )
 
 
 @click.command("ingest")
@@ -84,6 +131,7 @@ def ingest_cmd(
     from station.access.guard import ANYONE, SERVICE, guard
     from station.ingest.engine import recover_at_startup
 
+    check_drift(drift, app.settings.dock.implausible_drift_s)
     guard(app, *ANYONE, SERVICE)
     recover_at_startup(app.vault, app.db, actor=app.actor)
     ctx = IngestContext(
@@ -113,15 +161,17 @@ def ingest_cmd(
 
     use_bar = not as_json and sys.stderr.isatty()
     try:
-        report = ingest_volume(
-            app.vault,
-            app.db,
-            app.settings,
-            Path(volume),
-            ctx,
-            actor=app.actor,
-            progress=progress if use_bar else None,
-        )
+        with _stop_on_signals() as stop:
+            report = ingest_volume(
+                app.vault,
+                app.db,
+                app.settings,
+                Path(volume),
+                ctx,
+                actor=app.actor,
+                progress=progress if use_bar else None,
+                stop=stop,
+            )
     except StationError as exc:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -188,10 +238,10 @@ def recordings_list(
             args.append(val)
     if since:
         where.append("recorded_at >= ?")
-        args.append(to_iso(parse_iso(since, tz)))
+        args.append(to_iso(parse_time_option(since, tz, "--since")))
     if until:
         where.append("recorded_at < ?")
-        args.append(to_iso(parse_iso(until, tz)))
+        args.append(to_iso(parse_time_option(until, tz, "--until")))
     if state != "all":
         where.append("state = ?")
         args.append(state)
@@ -273,7 +323,7 @@ def recordings_show(app: App, sha256: str, as_json: bool) -> None:
         print_json({**row, "sightings": sightings, "audit": trail})
         return
     for k, v in row.items():
-        click.echo(f"{k:20} {'' if v is None else v}")
+        click.echo(f"{k:20} {'' if v is None else escape_text(str(v))}")
     click.echo("\n接入记录 / sightings:")
     print_table(
         ["session", "path", "outcome", "at"],

@@ -2,23 +2,32 @@
 
 For each file on a recorder volume, in this order (DESIGN.md invariants 1–3, R7):
 
-1. copy it to ``staging/`` with **one read of the source**, hashing (SHA-256) on the way;
+0. check the vault's free space against the file's size (a sparse or huge file is refused before
+   a byte is written);
+1. copy it into this run's own staging folder (``staging/<owner>/``, see ``custody``) with **one
+   read of the source**, hashing (SHA-256) on the way;
 2. flush the staged copies of a batch (one ``syncfs``), drop them from the page cache and re-read
-   them from disk: the hash must match;
-3. make the copy read-only (0444) and give it its content-addressed name in ``originals/`` with a
-   link that never replaces an existing file, fsync the folders;
-4. commit the catalog rows and audit entries of the batch in one transaction.
+   them from disk: the hash must match; make them read-only (0444). Where the vault holds a file
+   under that hash already, re-hash that file from disk too (cache dropped first);
+3. under the vault-wide writer lock: give each copy its content-addressed name in ``originals/``
+   with a rename that never replaces a file — or, when the vault's file is there and matched,
+   discard the copy (``held``), or when it did not match, replace the rotten file atomically with
+   the verified copy (``vault.repaired``, the rotten one kept in ``quarantine/``); flush; commit
+   the catalog rows and audit entries of the batch in one transaction.
 
-Only files that passed all four are reported verified; only those may be cleared from a recorder
-(invariant 2). Copying (source-bound) and verifying/committing (vault-bound) run in two threads with
-a bounded queue between them, so the vault re-read overlaps the next file's copy.
+A file is reported verified only if the vault copy under its hash was re-read from disk and
+matched **in this run** and was committed (DESIGN.md invariant 2, R7); only those may be cleared
+from a recorder. Copying (source-bound) and verifying/committing (vault-bound) run in two threads
+with a bounded queue between them, so the vault re-read overlaps the next file's copy.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -32,11 +41,13 @@ from station import audit
 from station.audit.seal import recording_seal
 from station.catalog import write_txn
 from station.config import Settings
+from station.custody import Owner, WriterLock, owner_alive, reap_dead_owners
 from station.errors import IngestError, StationError, VaultFullError, VolumeGoneError
 from station.hashing.copy import (
     PIPELINE_MIN,
     Reader,
     copy_and_hash_pipelined,
+    fsync_dir,
     hash_file,
     move_no_replace,
     open_source,
@@ -66,6 +77,15 @@ PREFETCH_BYTES = 32 << 20
 BATCH_BYTES = 16 << 20  # large files commit one by one, so verify overlaps the next copy
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 _GONE = (errno.ENODEV, errno.ENXIO, errno.ENOTCONN, errno.ESHUTDOWN, errno.ENOMEDIUM)
+MARGIN_MIN = 64 << 10
+_ORIGINAL = re.compile(r"^[0-9a-f]{64}(\.[0-9a-z]{1,8})?$")
+MARGIN_MAX = 256 << 20
+
+
+def free_space_margin(total: int) -> int:
+    """Room kept free beside each file: 1 % of the vault's file system, 64 KiB to 256 MiB (for
+    the catalog, its journal and other runs' copies)."""
+    return max(MARGIN_MIN, min(MARGIN_MAX, total // 100))
 
 
 @dataclass
@@ -76,6 +96,14 @@ class _Staged:
     size: int
     failure: str | None = None
     outcome: str | None = None  # preset for skipped/failed
+    damaged: str | None = None
+    verified: bool = False  # the vault copy under its hash was re-read and matched in this run
+    existing: tuple[tuple[int, int, int, int], str | None] | None = None  # (identity, sha256)
+    repaired: bool = False
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class _Abort(Exception):
@@ -100,7 +128,9 @@ class _Run:
         progress: Callable[[IngestProgress], None] | None,
         stop: threading.Event | None,
         opener: Opener,
+        owner: Owner,
     ) -> None:
+        self.owner = owner
         self.vault = vault
         self.db = db
         self.settings = settings
@@ -126,6 +156,7 @@ class _Run:
         self.copier_done = threading.Event()
         self.known_dirs: set[Path] = set()
         self._ahead: dict[Path, Reader] = {}
+        self.no_room = 0  # files refused for lack of free space
 
     # ---- progress -------------------------------------------------------------------------
     def _progress(self, force: bool = False) -> None:
@@ -155,7 +186,7 @@ class _Run:
             if self.ctx.session_id is None:
                 cur = self.db.execute(
                     "insert into sessions (kind, slot, device_id, officer_id, unit_id, started_at,"
-                    " state, drift_s) values (?, ?, ?, ?, ?, ?, 'running', ?)",
+                    " state, drift_s, owner) values (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
                     [
                         self.ctx.kind,
                         self.ctx.slot or str(self.volume),
@@ -164,6 +195,7 @@ class _Run:
                         self.ctx.unit_id,
                         to_iso(utcnow()),
                         self.ctx.drift_s,
+                        self.owner.id,
                     ],
                 )
                 self.ctx.session_id = int(cur.lastrowid or 0)
@@ -310,10 +342,33 @@ class _Run:
             except queue.Full:
                 continue
 
+    def _no_room(self, entry: SourceEntry) -> str | None:
+        """Why ``entry`` cannot fit in the vault now (its size plus a margin), or None."""
+        try:
+            st = os.statvfs(self.owner.dir)
+        except OSError:
+            return None  # the copy itself reports what is wrong with the vault
+        free = st.f_bavail * st.f_frsize
+        need = entry.size + free_space_margin(st.f_blocks * st.f_frsize)
+        if free >= need:
+            return None
+        self.no_room += 1
+        log.error("ingest.no_space", path=entry.rel, size=entry.size, free=free, need=need)
+        return (
+            f"not enough free space in the vault: the file needs {entry.size} bytes, "
+            f"{free} are free / 存储空间不足，文件未复制"
+        )
+
     def _copy_one(self, entry: SourceEntry) -> _Staged:
         self.current = entry.rel
         self.seq += 1
-        staged = self.vault.staging / f"s{self.report.session_id}-{os.getpid()}-{self.seq}.part"
+        room = self._no_room(entry)
+        if room is not None:
+            ahead = self._ahead.pop(entry.path, None)
+            if ahead is not None:
+                ahead.close()
+            return _Staged(entry, None, None, 0, failure=room, outcome="failed")
+        staged = self.owner.part()
         try:
             reader = self._ahead.pop(entry.path, None) or self.opener(entry.path)
         except OSError as exc:
@@ -412,30 +467,38 @@ class _Run:
             except OSError as exc:
                 self._cleanup(batch)
                 raise self._vault_error(exc, self.vault.staging).error or exc from exc
-        linked: list[Path] = []
         try:
             if self.settings.ingest.verify_after_write:
                 for s in staged_any:  # drop the copies from the cache, re-read them from disk
                     assert s.staged is not None
                     prefetch(s.staged, from_disk=True)
-            for s in batch:
-                if s.staged is None:
-                    results.append((s, s.outcome or "failed", s.failure, None))
-                    continue
-                outcome, error, damaged = self._store(s, linked)
-                results.append((s, outcome, error, damaged))
-            if linked or staged_any:
-                # one flush for every new name of the batch (directories included), instead of
-                # an fsync per content-addressed folder
-                syncfs(self.vault.originals)
-            self._write_rows(results)
-        except BaseException as exc:
-            for p in linked:  # committed nowhere: take back what this batch linked
+            for s in staged_any:  # no lock held: other runs copy and prove meanwhile
+                self._prove(s)
+            with WriterLock(self.vault):  # invariant 8: one writer names and commits at a time
+                linked: list[Path] = []
                 try:
-                    os.chmod(p, 0o600)
-                    p.unlink()
-                except OSError:
-                    pass
+                    here: dict[Path, bool] = {}
+                    if staged_any:
+                        self.owner.naming([self._final(s) for s in staged_any if s.staged])
+                    for s in batch:
+                        results.append(self._place(s, linked, here))
+                    if linked or staged_any:
+                        # one flush for every new name of the batch (directories included),
+                        # instead of an fsync per content-addressed folder
+                        syncfs(self.vault.originals)
+                    self._write_rows(results)
+                    self.owner.named_committed()
+                except BaseException:
+                    # committed nowhere, and no other run could count these names as stored
+                    # while this run held the writer lock: take back what this batch linked
+                    for p in linked:
+                        try:
+                            os.chmod(p, 0o600)
+                            p.unlink()
+                        except OSError:
+                            pass
+                    raise
+        except BaseException as exc:
             self._cleanup(batch)
             if isinstance(exc, OSError) and exc.errno in _FULL:
                 raise self._vault_error(exc, self.vault.originals).error or exc from exc
@@ -450,7 +513,17 @@ class _Run:
         with self.lock:
             for s, outcome, error, damaged in results:
                 self.report.files.append(
-                    FileResult(s.entry.path, s.entry.rel, outcome, s.sha256, s.size, error, damaged)
+                    FileResult(
+                        s.entry.path,
+                        s.entry.rel,
+                        outcome,
+                        s.sha256,
+                        s.size,
+                        error,
+                        damaged,
+                        verified=s.verified and outcome in ("new", "held"),
+                        repaired=s.repaired,
+                    )
                 )
 
     def _cleanup(self, batch: list[_Staged]) -> None:
@@ -458,35 +531,157 @@ class _Run:
             if s.staged is not None:
                 s.staged.unlink(missing_ok=True)
 
-    def _store(self, s: _Staged, linked: list[Path]) -> tuple[str, str | None, str | None]:
+    def _final(self, s: _Staged) -> Path:
+        """Where the vault keeps this content: the catalog's path for it, else its
+        content-addressed name."""
+        assert s.sha256 is not None
+        row = self.db.execute(
+            "select vault_path, state from recordings where sha256 = ?", [s.sha256]
+        ).fetchone()
+        if row is not None and row[0] and row[1] != "purged":
+            return self.vault.home / row[0]
+        return self.vault.original_path(s.sha256, ext_of(s.entry.rel))
+
+    def _prove(self, s: _Staged) -> None:
+        """Re-read the staged copy from disk; where the vault holds a file under its hash
+        already, re-hash that file from disk too (its cached pages dropped first)."""
         assert s.staged is not None and s.sha256 is not None
         entry = s.entry
-        ext = ext_of(entry.rel)
-        damaged = damage_check(s.staged, ext)  # headers only, while still cached; advisory
-        if self.settings.ingest.verify_after_write:
-            again, size = hash_file(s.staged, chunk=self.chunk, from_disk=True, prefetched=True)
-            if again != s.sha256 or size != s.size:
-                s.staged.unlink(missing_ok=True)
-                log.error("ingest.verify_mismatch", path=entry.rel, copied=s.sha256, reread=again)
-                return "failed", "vault copy did not match on re-read / 校验不一致", None
+        s.damaged = damage_check(s.staged, ext_of(entry.rel))  # headers only; advisory
+        if not self.settings.ingest.verify_after_write:
+            os.chmod(s.staged, 0o444)
+            return
+        again, size = hash_file(s.staged, chunk=self.chunk, from_disk=True, prefetched=True)
+        if again != s.sha256 or size != s.size:
+            s.staged.unlink(missing_ok=True)
+            s.staged = None
+            log.error("ingest.verify_mismatch", path=entry.rel, copied=s.sha256, reread=again)
+            s.outcome, s.failure = "failed", "vault copy did not match on re-read / 校验不一致"
+            return
+        s.verified = True
         os.chmod(s.staged, 0o444)
-        final = self.vault.original_path(s.sha256, ext)
+        final = self._final(s)
+        try:
+            st = final.stat()
+        except OSError:
+            return
+        s.existing = (_identity(st), self._rehash(final))
+
+    def _rehash(self, path: Path) -> str | None:
+        try:
+            return hash_file(path, chunk=self.chunk, from_disk=True)[0]
+        except OSError as exc:
+            log.error("ingest.vault_copy_unreadable", path=str(path), error=str(exc))
+            return None
+
+    def _place(
+        self, s: _Staged, linked: list[Path], here: dict[Path, bool]
+    ) -> tuple[_Staged, str, str | None, str | None]:
+        """Under the writer lock: name the copy in the vault, or prove the vault's own file
+        (held), or repair a rotten one. ``here`` holds the names this batch placed."""
+        if s.staged is None:
+            return s, s.outcome or "failed", s.failure, s.damaged
+        assert s.sha256 is not None
+        final = self._final(s)
         if final.parent not in self.known_dirs:
             final.parent.mkdir(parents=True, exist_ok=True)
             self.known_dirs.add(final.parent)
         if move_no_replace(s.staged, final):
             linked.append(final)
-            return "new", None, damaged
-        s.staged.unlink()  # the vault holds this content already
-        if os.path.getsize(final) != s.size:
-            log.error("ingest.vault_copy_mismatch", sha256=s.sha256, path=str(final))
-            return (
-                "failed",
-                "the vault already holds a different file under this hash; "
-                "run `station verify` / 库内同名文件不一致",
-                damaged,
+            here[final] = s.verified
+            s.staged = None
+            return s, "new", None, s.damaged
+        if final in here:  # the same content twice in this batch: proven a moment ago
+            s.staged.unlink()
+            s.staged = None
+            s.verified = s.verified and here[final]
+            return s, "held", None, s.damaged
+        if not self.settings.ingest.verify_after_write:
+            s.staged.unlink()
+            s.staged = None
+            if os.path.getsize(final) != s.size:  # not proven either way: never verified
+                log.error("ingest.vault_copy_mismatch", sha256=s.sha256, path=str(final))
+                return (
+                    s,
+                    "failed",
+                    "the vault already holds a different file under this hash; "
+                    "run `station verify` / 库内同名文件不一致",
+                    s.damaged,
+                )
+            return s, "held", None, s.damaged
+        st = final.stat()
+        found = (
+            s.existing[1]
+            if s.existing is not None and s.existing[0] == _identity(st)
+            else self._rehash(final)  # placed by another run since: prove it now
+        )
+        if found == s.sha256:
+            s.staged.unlink()
+            s.staged = None
+            here[final] = True
+            return s, "held", None, s.damaged
+        self._repair(s, final, found, st.st_size)
+        here[final] = True
+        return s, "held", None, s.damaged
+
+    def _repair(self, s: _Staged, final: Path, found: str | None, found_size: int) -> None:
+        """The vault's file under this hash is rotten: keep it aside in ``quarantine/`` for
+        whoever investigates, put the verified copy in its place with one atomic rename (the
+        name never stops holding a whole file), and record it at once (R7)."""
+        assert s.staged is not None and s.sha256 is not None
+        quarantine = self.vault.home / "quarantine"
+        quarantine.mkdir(exist_ok=True)
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+        kept: Path | None = quarantine / f"{final.name}.{stamp}.rotten"
+        assert kept is not None
+        try:
+            os.link(final, kept)
+        except OSError as exc:
+            log.error("ingest.quarantine_failed", path=str(final), error=str(exc))
+            kept = None
+        os.rename(s.staged, final)
+        s.staged = None
+        s.repaired = True
+        fsync_dir(final.parent)
+        rel = str(final.relative_to(self.vault.home))
+        data = {
+            "session_id": self.report.session_id,
+            "path": rel,
+            "found_sha256": found,
+            "found_size": found_size,
+            "source_path": s.entry.rel,
+            "quarantined": str(kept.relative_to(self.vault.home)) if kept else None,
+        }
+        message = (
+            "库内原始文件已损坏，已用本次校验通过的副本修复 / a rotten vault copy of "
+            f"{s.sha256[:16]} was replaced with this session's verified copy ({rel})"
+        )
+        with write_txn(self.db):
+            audit.append(self.db, "vault.repaired", actor=self.actor, subject=s.sha256, data=data)
+            cur = self.db.execute(
+                "insert into alerts (at, code, device_id, slot, session_id, message, data)"
+                " values (?, 'vault_repaired', ?, ?, ?, ?, ?)",
+                [
+                    to_iso(utcnow()),
+                    self.ctx.device_id,
+                    self.ctx.slot,
+                    self.report.session_id,
+                    message,
+                    json.dumps(data, ensure_ascii=False),
+                ],
             )
-        return "held", None, damaged
+            audit.append(
+                self.db,
+                "alert.raised",
+                actor=self.actor,
+                subject=s.sha256,
+                data={
+                    "alert_id": int(cur.lastrowid or 0),
+                    "code": "vault_repaired",
+                    "session_id": self.report.session_id,
+                },
+            )
+        log.error("ingest.vault_repaired", **data, sha256=s.sha256)
 
     # ---- catalog rows ---------------------------------------------------------------------
     def _sighting(
@@ -599,8 +794,32 @@ def _run(
     progress: Callable[[IngestProgress], None] | None,
     stop: threading.Event | None,
     opener: Opener,
+    owner: Owner | None,
 ) -> IngestReport:
-    run = _Run(vault, db, settings, volume, ctx, actor, progress, stop, opener)
+    if owner is not None:
+        return _run_owned(
+            vault, db, settings, volume, entries, ctx, actor, progress, stop, opener, owner
+        )
+    with Owner.acquire(vault, ctx.kind) as own:  # released (staging emptied) however it ends
+        return _run_owned(
+            vault, db, settings, volume, entries, ctx, actor, progress, stop, opener, own
+        )
+
+
+def _run_owned(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    volume: Path,
+    entries: list[SourceEntry],
+    ctx: IngestContext,
+    actor: str,
+    progress: Callable[[IngestProgress], None] | None,
+    stop: threading.Event | None,
+    opener: Opener,
+    owner: Owner,
+) -> IngestReport:
+    run = _Run(vault, db, settings, volume, ctx, actor, progress, stop, opener, owner)
     started = time.monotonic()
     run.open_session(entries)
     log.info(
@@ -624,6 +843,14 @@ def _run(
         error = run.commit_error
         if error is not None and run.report.aborted is None:
             run.report.aborted = "vault error"
+    if error is None and run.no_room and run.report.aborted is None:
+        # the files that fit were stored; the rest were refused before a byte was written
+        error = VaultFullError(
+            f"the vault has too little free space for {run.no_room} file(s); those were not "
+            "copied / 存储空间不足，部分文件未复制",
+            where=str(vault.home),
+            hint="free space or extend the vault; those files stay on the recorder",
+        )
     if isinstance(error, VaultFullError):
         run.report.aborted = "vault full"
     run.report.elapsed_s = time.monotonic() - started
@@ -656,14 +883,17 @@ def ingest_volume(
     progress: Callable[[IngestProgress], None] | None = None,
     stop: threading.Event | None = None,
     opener: Opener = open_source,
+    owner: Owner | None = None,
 ) -> IngestReport:
     """Ingest every file on a mounted recorder volume (or any folder).
 
+    ``owner``: the live owner of the session ``ctx.session_id`` (a dock session holds its own
+    for its whole life); without one the run takes one for itself (DESIGN.md invariant 8).
     Raises VaultFullError / VolumeGoneError / IngestError after committing what was verified;
     the exception's ``report`` attribute then holds the partial report.
     """
     entries = enumerate_volume(volume)
-    return _run(vault, db, settings, volume, entries, ctx, actor, progress, stop, opener)
+    return _run(vault, db, settings, volume, entries, ctx, actor, progress, stop, opener, owner)
 
 
 def ingest_files(
@@ -678,10 +908,11 @@ def ingest_files(
     progress: Callable[[IngestProgress], None] | None = None,
     stop: threading.Event | None = None,
     opener: Opener = open_source,
+    owner: Owner | None = None,
 ) -> IngestReport:
     """Ingest the given files under ``base`` (an inbox drop). Files outside ``base`` fail."""
     entries, outside = entries_for_files(files, base)
-    report = _run(vault, db, settings, base, entries, ctx, actor, progress, stop, opener)
+    report = _run(vault, db, settings, base, entries, ctx, actor, progress, stop, opener, owner)
     for name in outside:
         log.error("ingest.outside_base", path=name, base=str(base))
         report.files.append(
@@ -693,26 +924,69 @@ def ingest_files(
 def recover_at_startup(
     vault: Vault, db: sqlite_utils.Database, *, actor: str = "station"
 ) -> dict[str, int]:
-    """Reap partial copies in staging and close sessions a crash left running."""
-    reaped = 0
-    for p in vault.staging.glob("*.part"):
-        p.unlink(missing_ok=True)
-        reaped += 1
+    """Reap what dead owners left: their staging folders, their sessions still ``running``, and
+    clearing intents they never completed (DESIGN.md invariant 8). Work of a live owner — another
+    ``station ingest``, a dock session, an inbox pass, in this process or another — is never
+    touched, so this is safe to run at any time."""
+
+    def uncommitted(paths: list[Path]) -> None:
+        # a dead owner named these in originals/ and died before committing their rows; a
+        # file no catalog row claims was never stored nor verified (its source was never
+        # cleared): it goes. Under the writer lock no run commits a row for it meanwhile.
+        with WriterLock(vault):
+            for path in paths:
+                if path.parent.parent != vault.originals or not _ORIGINAL.match(path.name):
+                    continue  # only content-addressed originals are ever named by a batch
+                rel = str(path.relative_to(vault.home))
+                claimed = db.execute(
+                    "select 1 from recordings where vault_path = ? and state != 'purged'", [rel]
+                ).fetchone()
+                if claimed is None and path.is_file() and not path.is_symlink():
+                    os.chmod(path, 0o600)
+                    path.unlink()
+                    log.warning("ingest.uncommitted_removed", path=rel)
+
+    reaped = reap_dead_owners(vault, uncommitted)
     with write_txn(db):
-        rows = [r[0] for r in db.execute("select id from sessions where state = 'running'")]
-        for sid in rows:
-            db.execute(
-                "update sessions set state = 'interrupted', ended_at = ?,"
-                " message = 'station restarted during the session' where id = ?",
-                [to_iso(utcnow()), sid],
+        rows = [
+            (r[0], r[1], r[2], r[3])
+            for r in db.execute(
+                "select id, owner, state, clearing from sessions"
+                " where state = 'running' or clearing = 'intent'"
             )
-            audit.append(
-                db,
-                "session.interrupted",
-                actor=actor,
-                subject=f"session:{sid}",
-                data={"reason": "station restarted"},
-            )
-    if reaped or rows:
-        log.warning("ingest.recovered", staging_reaped=reaped, sessions_interrupted=len(rows))
-    return {"staging_reaped": reaped, "sessions_interrupted": len(rows)}
+        ]
+        dead = [r for r in rows if not owner_alive(vault, r[1])]
+        interrupted = 0
+        for sid, _owner, state, clearing in dead:
+            if state == "running":
+                interrupted += 1
+                db.execute(
+                    "update sessions set state = 'interrupted', ended_at = ?,"
+                    " message = 'station restarted during the session' where id = ?",
+                    [to_iso(utcnow()), sid],
+                )
+                audit.append(
+                    db,
+                    "session.interrupted",
+                    actor=actor,
+                    subject=f"session:{sid}",
+                    data={"reason": "its owner ended without closing it"},
+                )
+            if clearing == "intent":
+                # the intent to delete was audited, the results never were: which files went
+                # is unknown until someone looks at the recorder or the inbox
+                db.execute(
+                    "update sessions set clearing = 'interrupted',"
+                    " message = coalesce(message || '; ', '') || ? where id = ?",
+                    ["clearing interrupted: results unknown / 清除中断，结果未知", sid],
+                )
+                audit.append(
+                    db,
+                    "session.clearing_interrupted",
+                    actor=actor,
+                    subject=f"session:{sid}",
+                    data={"reason": "its owner ended between the clearing intent and results"},
+                )
+    if reaped or interrupted:
+        log.warning("ingest.recovered", staging_reaped=reaped, sessions_interrupted=interrupted)
+    return {"staging_reaped": reaped, "sessions_interrupted": interrupted}

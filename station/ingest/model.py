@@ -28,6 +28,10 @@ class FileResult:
     size: int = 0
     error: str | None = None
     damaged: str | None = None
+    # the vault copy under this hash was re-read from disk and matched in this run, and
+    # committed (DESIGN.md invariant 2): a copy just made, or a file already held, re-hashed
+    verified: bool = False
+    repaired: bool = False  # the vault's copy was rotten and was replaced by this run's copy
 
 
 @dataclass
@@ -48,8 +52,10 @@ class IngestReport:
     bytes_read: int = 0
 
     def verified_sources(self) -> list[Path]:
-        """Source files whose vault copy was re-read from disk, matched, and was committed."""
-        return [f.source for f in self.files if f.outcome in ("new", "held")]
+        """Source files whose vault copy was re-read from disk, matched, and was committed in
+        this run (DESIGN.md invariant 2): only these may be cleared from a recorder or inbox.
+        A file already held counts only when this run re-hashed the vault's file."""
+        return [f.source for f in self.files if f.outcome in ("new", "held") and f.verified]
 
     def count(self, outcome: str) -> int:
         return sum(1 for f in self.files if f.outcome == outcome)
@@ -68,6 +74,8 @@ class IngestReport:
             "failed": self.count("failed"),
             "skipped": self.count("skipped"),
             "damaged": sum(1 for f in self.files if f.damaged),
+            "verified": sum(1 for f in self.files if f.verified),
+            "repaired": sum(1 for f in self.files if f.repaired),
             "bytes": self.bytes_read,
             "seconds": round(self.elapsed_s, 3),
             "mb_per_s": round(mbps, 1),

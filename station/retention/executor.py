@@ -29,6 +29,7 @@ import sqlite_utils
 
 from station.audit import append
 from station.config import Settings
+from station.custody import WriterLock
 from station.errors import NotFoundError, VaultFullError
 from station.log import get
 from station.retention import clockguard
@@ -246,10 +247,18 @@ def _run(
     report.run_id = run_id
     log.info("retention.run_started", run_id=run_id, as_of=as_of)
     ctx = Ctx(vault, db, actor, run_id, as_of, report, step)
+
+    def purge_one(item: Item) -> None:
+        # DESIGN.md invariant 8: purging commits "purged" then unlinks; under the vault's writer
+        # lock no ingest can, in between, count the file as held and revive the row
+        with WriterLock(vault):
+            ctx.purge_one(item)
+
     try:
-        ctx.recover()
+        with WriterLock(vault):
+            ctx.recover()
         work: list[tuple[Callable[[Item], None], list[Item]]] = [
-            (ctx.purge_one, report.purge),
+            (purge_one, report.purge),
             (lambda it: ctx.restore_one(it.sha256, "rule", it.reason), report.restore),
             (lambda it: ctx.pend_one(it, purge_after), report.pend),
         ]

@@ -18,6 +18,7 @@ import sqlite_utils
 from station.audit.log import append as audit
 from station.catalog import open_catalog, write_txn
 from station.config import Settings
+from station.custody import Owner
 from station.errors import DeviceError, StationError, VaultFullError, VolumeGoneError
 from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
 from station.log import get
@@ -72,6 +73,7 @@ class DockSession:
         self.volume: MountedVolume | None = None
         self.driver: RecorderDriver | None = None
         self.db: sqlite_utils.Database | None = None
+        self.owner: Owner | None = None
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _status(self, phase: str, **fields: Any) -> None:
@@ -101,9 +103,14 @@ class DockSession:
         assert self.db is not None
         with write_txn(self.db):
             cur = self.db.execute(
-                "insert into sessions (kind, slot, driver, started_at, state) values"
-                " ('dock', ?, ?, ?, 'running')",
-                [self.slot, self.state.driver, to_iso(utcnow())],
+                "insert into sessions (kind, slot, driver, started_at, state, owner) values"
+                " ('dock', ?, ?, ?, 'running', ?)",
+                [
+                    self.slot,
+                    self.state.driver,
+                    to_iso(utcnow()),
+                    self.owner.id if self.owner else None,
+                ],
             )
             self.session_id = int(cur.lastrowid or 0)
             audit(
@@ -116,11 +123,25 @@ class DockSession:
 
     # -- the session ---------------------------------------------------------------------------
     def run(self) -> Outcome:
-        self.db = open_catalog(self.vault.catalog_path)
+        # DESIGN.md invariant 8: the session and its staging belong to this live owner until
+        # the session row is closed; recovery elsewhere leaves them alone meanwhile.
+        no_owner: StationError | None = None
+        try:
+            self.owner = Owner.acquire(self.vault, "dock")
+        except StationError as exc:  # e.g. the vault's disk is full: the session says so
+            no_owner = exc
+        try:
+            self.db = open_catalog(self.vault.catalog_path)
+        except BaseException:
+            if self.owner is not None:
+                self.owner.release()
+            raise
         try:
             self._open_row()
             log.info("session.started", session_id=self.session_id, slot=self.slot)
             try:
+                if no_owner is not None:
+                    raise no_owner
                 outcome = self._run()
             except Exception as exc:  # the error boundary: one slot's failure stays here
                 outcome = self._fail(exc)
@@ -137,6 +158,8 @@ class DockSession:
             if self.device_id is not None:
                 self.claims.release(self.device_id, self.state)
             self.db.close()
+            if self.owner is not None:
+                self.owner.release()
 
     def _fail(self, exc: Exception) -> Outcome:
         if self.state.gone.is_set() or isinstance(exc, VolumeGoneError):
@@ -260,6 +283,11 @@ class DockSession:
             )
         drv.expose_storage()
         return self._ingest(identity, a)
+
+    @property
+    def owner_(self) -> Owner:
+        assert self.owner is not None
+        return self.owner
 
     @property
     def db_(self) -> sqlite_utils.Database:
@@ -393,6 +421,7 @@ class DockSession:
                 actor=self.actor,
                 progress=progress,
                 stop=self.state.halt,
+                owner=self.owner_,
             )
         except (VaultFullError, VolumeGoneError) as exc:
             partial = getattr(exc, "report", None)
@@ -413,26 +442,66 @@ class DockSession:
         return Outcome(self.session_id, "done", report=report, cleared=cleared)
 
     def _clear(self, report: IngestReport) -> list[str]:
-        """DESIGN.md invariant 2: only files the engine re-read, matched and committed."""
+        """DESIGN.md invariant 2: only files the engine re-read, matched and committed in this
+        session. The intent (every file to go, with its hash) is audited and committed before
+        the first unlink; the per-file results after, even when clearing fails part-way (R7)."""
         if self.cfg.clear_policy != "after-verify" or self.volume is None:
             return []
         if self.state.gone.is_set():
             return []
-        sizes = {f.source: f.size for f in report.files}
-        verified = {p: sizes[p] for p in report.verified_sources() if p in sizes}
+        by_source = {f.source: f for f in report.files}
+        verified = {p: by_source[p].size for p in report.verified_sources() if p in by_source}
         if not verified:
             return []
         self._status("clearing")
-        cleared = self.volume.clear(verified)
-        log.info("dock.cleared", session_id=self.session_id, files=len(cleared))
+        root = self.volume.root
+        files = [
+            {"path": str(p.relative_to(root)), "sha256": by_source[p].sha256, "size": size}
+            for p, size in sorted(verified.items())
+        ]
+        with write_txn(self.db_):
+            intent = audit(
+                self.db_,
+                "dock.clear_intent",
+                actor=self.actor,
+                subject=f"session:{self.session_id}",
+                data={"files": files, "device_id": self.device_id},
+            )
+            self.db_.execute(
+                "update sessions set clearing = 'intent' where id = ?", [self.session_id]
+            )
+        log.info("dock.clear_intent", session_id=self.session_id, files=len(files), seq=intent)
+        error: StationError | None = None
+        try:
+            cleared = self.volume.clear(verified)
+        except StationError as exc:
+            cleared, error = list(self.volume.cleared), exc
+        except OSError as exc:
+            cleared = list(self.volume.cleared)
+            error = DeviceError(f"clearing failed: {exc.strerror}", where=self.slot)
+        done = set(cleared)
         with write_txn(self.db_):
             audit(
                 self.db_,
                 "dock.cleared",
                 actor=self.actor,
                 subject=f"session:{self.session_id}",
-                data={"files": cleared, "device_id": self.device_id},
+                data={
+                    "intent_seq": intent,
+                    "files": cleared,
+                    "left": [f["path"] for f in files if f["path"] not in done],
+                    "device_id": self.device_id,
+                    "error": error.render() if error else None,
+                },
             )
+            self.db_.execute(
+                "update sessions set clearing = 'done', cleared = ? where id = ?",
+                [len(cleared), self.session_id],
+            )
+        log.info("dock.cleared", session_id=self.session_id, files=len(cleared))
+        if error is not None:
+            self._add(messages.device_error(error.render()))
+            log.error("dock.clear_failed", session_id=self.session_id, error=error.render())
         return cleared
 
     def _finish(self, o: Outcome) -> None:

@@ -138,6 +138,22 @@ MEANINGS: dict[str, tuple[str, str, str]] = {
         "No signed checkpoint yet: a wholly re-hashed audit log could not be detected. Run "
         "`station checkpoint make`.",
     ),
+    "vault.repaired": (
+        "warning",
+        "采集时发现库内原始文件已损坏，已用本次重新校验的记录仪副本原样修复；损坏的文件保留在 "
+        "quarantine/ 供调查。请查明文件为何被改变。",
+        "An ingest found an original in the vault damaged and restored it from the recorder's "
+        "copy it had just verified; the damaged file is kept in quarantine/ for investigation. "
+        "Find out how the original came to change.",
+    ),
+    "clear.unfinished": (
+        "warning",
+        "已记录清除记录仪或收件箱文件的意图，但没有结果记录：清除中途中断，请核对所列文件是否仍在。"
+        "所列文件均已校验入库。",
+        "The intent to delete files on a recorder or in the inbox was recorded, but no result "
+        "followed: clearing was cut off. Check which of the listed files are still there; each "
+        "was verified in the vault first.",
+    ),
     "checkpoint.unlisted": (
         "error",
         "检查点文件在目录中没有对应记录：检查点表被直接修改。",

@@ -28,6 +28,7 @@ from station.config import Settings
 from station.log import get
 from station.timeutil import parse_iso, to_iso, utcnow
 from station.vault import Vault
+from station.verify.custody import CustodyIndex
 from station.verify.findings import Finding
 from station.verify.hashing import HashJob, HashResult, hash_many
 
@@ -354,11 +355,13 @@ def run_verify(
     index = _RowIndex()
     replay = protect.Replay()
     times = _TimeOrder()
+    custody = CustodyIndex()
 
     def visit(e: Entry) -> None:
         index.visit(e)
         replay.visit(e.seq, e.data, e.actor, e.event)
         times.visit(e)
+        custody.visit(e)
 
     chain = check_chain(db, visit=visit)
     report.audit_entries = chain.entries
@@ -387,6 +390,8 @@ def run_verify(
     for s in checkpoint.stored_checkpoints(vault, db):
         if s.source != "catalog" and s.text not in listed:
             report.findings.append(Finding("checkpoint.unlisted", s.source, "audit_checkpoints"))
+
+    report.findings.extend(custody.findings(vault, db))
 
     # 2. Catalog rows against the audit log; the protective facts against the replayed log.
     say(VerifyProgress("catalog"))
