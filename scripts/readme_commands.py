@@ -3,7 +3,9 @@ station/cli_index.py that lets ``station`` start without importing every command
 
     .venv/bin/python scripts/readme_commands.py
 
-tests/test_cli_surface.py fails when a command is missing from the README or the index is stale."""
+tests/test_cli_surface.py fails when a command is missing from the README or the index is stale;
+the role table between "<!-- roles:start -->" and "<!-- roles:end -->" comes from
+station.access.commands."""
 
 import re
 from pathlib import Path
@@ -27,3 +29,11 @@ readme.write_text(s, encoding="utf-8")
 
 index_py = Path(__file__).resolve().parent.parent / "station" / "cli_index.py"
 index_py.write_text(render_index(build_index(main, _COMMAND_MODULES)), encoding="utf-8")
+
+# The command → role → how proven table (station.access.commands; tests/test_access_table.py).
+from station.access.commands import markdown_table  # noqa: E402
+
+s = readme.read_text(encoding="utf-8")
+block = "<!-- roles:start -->\n" + markdown_table() + "\n<!-- roles:end -->"
+s = re.sub(r"<!-- roles:start -->.*?<!-- roles:end -->", lambda m: block, s, flags=re.S)
+readme.write_text(s, encoding="utf-8")

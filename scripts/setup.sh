@@ -24,6 +24,7 @@ APT_PACKAGES=(
   systemd                     # systemd-analyze verify/security of our units (no systemd as PID 1)
   ceph-mon ceph-mgr ceph-osd radosgw ceph-common   # a real S3 store with Object Lock (fleet tests)
   postgresql                  # a real central catalog database (fleet tests)
+  faketime                    # clock tests: a station clock ahead of or behind the real one
   python3-venv dpkg-dev git   # scripts/build-deb.sh: the package's venv on Debian's python3.11
   shellcheck                  # lint of the build and maintainer scripts (they run as root)
   adduser init-system-helpers # what the package's maintainer scripts use (tests install it)

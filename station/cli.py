@@ -35,6 +35,7 @@ _COMMAND_MODULES = (
     "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
     "station.catalog.cli",  # catalog backup|migrate
     "station.web.cli",  # web (the screens without the docks)
+    "station.clock_cli",  # clock status|trust
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -65,8 +66,17 @@ class _Root(LazyGroup, StationGroup):
     count=True,
     help="在终端显示日志（-vv 更详细）/ show log events on the terminal (-vv: debug)",
 )
+@click.option(
+    "--service",
+    is_flag=True,
+    envvar="STATION_SERVICE",
+    help="以采集站服务身份运行（守护进程、定时任务）/ act as the station's service identity "
+    "(the daemon, the timers; only as the home's owner; env STATION_SERVICE=1)",
+)
 @click.pass_context
-def main(ctx: click.Context, home: str | None, actor: str | None, verbose: int) -> None:
+def main(
+    ctx: click.Context, home: str | None, actor: str | None, verbose: int, service: bool
+) -> None:
     """执法信息采集站 / Body-camera ingest station.
 
     接入记录仪、校验、归档、保管。Dock recorders, verify every copy, archive and retain footage
@@ -83,7 +93,12 @@ def main(ctx: click.Context, home: str | None, actor: str | None, verbose: int) 
     vault = Vault(Path(home) if home else default_home())
     check_home(vault.home)
     log.configure_cli(vault.home, verbose)
-    ctx.obj = App(vault=vault, actor=actor or default_actor())
+    ctx.obj = App(
+        vault=vault,
+        actor=actor or default_actor(),
+        actor_given=bool(actor),
+        service=service,
+    )
 
 
 def _guard(cmd: click.Command) -> None:

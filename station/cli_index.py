@@ -21,6 +21,10 @@ INDEX: dict[str, tuple[str, str]] = {
         "station.verify.cli",
         "审计检查点 / Signed checkpoints of the audit log (R7).",
     ),
+    "clock": (
+        "station.clock_cli",
+        "时钟可信度 / Is the clock trusted for time-based destruction (R9).",
+    ),
     "config": (
         "station.core_cli",
         "配置 / Settings: check and show.",
@@ -57,6 +61,14 @@ INDEX: dict[str, tuple[str, str]] = {
         "station.core_cli",
         "初始化采集站数据目录 / Create the station's home, catalog and folders.",
     ),
+    "login": (
+        "station.access.cli",
+        "登录 / Prove who you are once (password); your commands then act as you for a while.",
+    ),
+    "logout": (
+        "station.access.cli",
+        "退出登录 / End your login ticket on this station.",
+    ),
     "recordings": (
         "station.cli_groups",
         "录像：列出、查看、标注 / Recordings: list, show, tag.",
@@ -75,7 +87,7 @@ INDEX: dict[str, tuple[str, str]] = {
     ),
     "recordings release": (
         "station.cases.recordings_cli",
-        "解除保全 / Release the legal holds on recordings.",
+        "解除保全 / Release the legal holds on recordings (a supervisor: it may let footage expire).",
     ),
     "recordings review": (
         "station.cases.recordings_cli",

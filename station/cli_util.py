@@ -35,6 +35,9 @@ class App:
 
     vault: Vault
     actor: str
+    actor_given: bool = False  # --user / STATION_USER named the account explicitly
+    service: bool = False  # --service: the station's own service identity is claimed
+    proven: bool = False  # ``actor`` was proven by ``require_role`` in this command
     _settings: Settings | None = None
     _db: sqlite_utils.Database | None = field(default=None, repr=False)
 

@@ -308,6 +308,18 @@ class FleetSection:
 class AuditSection:
     checkpoint_interval_minutes: int = 60
     verify_interval_hours: int = 24
+    # Time-based destruction needs a trusted clock (station.clock): "auto" believes the host's
+    # own "not synchronised" only where systemd-timesyncd runs; "required" also the kernel's
+    # STA_UNSYNC (chrony, ntpd); "ignore" judges by the boot-time anchor alone.
+    clock_sync: str = "auto"
+    # Wall-clock steps within one boot up to this (plus 0.1 % of the elapsed time) are slew.
+    clock_tolerance_s: float = 60.0
+
+    def validate(self) -> None:
+        if self.clock_sync not in ("auto", "required", "ignore"):
+            raise ConfigError("must be auto, required or ignore", where="audit.clock_sync")
+        if not 1 <= self.clock_tolerance_s <= 3600:
+            raise ConfigError("must be between 1 and 3600", where="audit.clock_tolerance_s")
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from station.access.guard import ADMIN, SERVICE, guard
 from station.catalog import open_catalog
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json
 from station.config import load_settings, settings_as_dict
@@ -25,9 +26,12 @@ log = get()
 @handle_errors
 def init_cmd(app: App, as_json: bool) -> None:
     """初始化采集站数据目录 / Create the station's home, catalog and folders."""
+    if app.vault.catalog_path.exists():
+        guard(app, *ADMIN, SERVICE)  # a station in use: an administrator, or the package
     app.vault.init()
     db = open_catalog(app.vault.catalog_path)
     db.close()
+    app.vault.protect()  # the WAL files now exist too
     log.info("station.initialised", home=str(app.vault.home))
     if as_json:
         print_json({"home": str(app.vault.home), "catalog": str(app.vault.catalog_path)})

@@ -106,10 +106,25 @@ class Vault:
                     where=str(d),
                     hint="choose another --home or fix permissions",
                 ) from exc
-        os.chmod(self.keys, 0o700)
+        self.protect()
         for top in (self.originals, self.archival):
             for i in range(256):
                 (top / f"{i:02x}").mkdir(exist_ok=True)
+
+    def protect(self) -> None:
+        """Who may read what (R8, R14): the home 0750 (the owner, and a group such as the
+        station's operators may list it); the catalog with its WAL files (recorders' HMAC
+        secrets, password hashes, the audit log) and the keys readable by the owner only.
+        Repairs a home made before these modes."""
+        os.chmod(self.home, 0o750)
+        os.chmod(self.keys, 0o700)
+        for name in ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"):
+            path = self.home / name
+            if path.exists():
+                os.chmod(path, 0o600)
+        for path in self.keys.iterdir():
+            if path.is_file() and path.suffix != ".vkey":
+                os.chmod(path, 0o600)
 
     def check(self) -> None:
         if not self.catalog_path.exists():
@@ -118,6 +133,17 @@ class Vault:
                 where=str(self.home),
                 hint="run `station init` first",
             )
+
+
+def hand_to_owner(path: Path) -> None:
+    """A file root made inside a home another user owns (the Debian package's ``station``
+    user; the daemon runs as root) is given to the owner of its folder: the station's own
+    files stay owner-only (0600) and still usable by both."""
+    if os.geteuid() != 0:
+        return
+    st = path.parent.stat()
+    if st.st_uid != 0:
+        os.chown(path, st.st_uid, st.st_gid)
 
 
 def _dot(ext: str) -> str:

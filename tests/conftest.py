@@ -60,6 +60,16 @@ def volume(tmp_path: Path, sim_clips: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _own_runtime_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Login tickets live in the user's runtime folder: each test gets its own, never the
+    developer's."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("xdg-runtime")))
+    monkeypatch.delenv("STATION_SERVICE", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_logging() -> Iterator[None]:
     """structlog's configuration is global: a CLI test that set 'warning' must not hide the
     info events the next test looks for."""

@@ -137,7 +137,7 @@ def test_service_command_line_runs(tmp_path: Path) -> None:
     assert "retention.run_finished" in res.stderr
     db = sqlite_utils.Database(home / "catalog.sqlite")
     assert db.execute("select actor, state from retention_runs").fetchall() == [
-        ("retention-timer", "done")
+        ("station", "done")  # the service identity (--service), not a claimed name
     ]
     db.close()
 

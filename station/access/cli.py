@@ -8,16 +8,19 @@ from pathlib import Path
 
 import click
 
-from station.access import approvals
+from station.access import approvals, tickets
 from station.access.export import EXPORT_ROLES, export_request
 from station.access.users import (
     ROLES,
+    authenticate,
     create_user,
     disable_user,
     require_role,
     set_password,
     user_count,
 )
+from station.audit import append
+from station.catalog import write_txn
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import StationError
 from station.text import escape_text
@@ -354,4 +357,61 @@ def export_cmd(app: App, request_id: int, dest: str, as_json: bool) -> None:
         click.echo("校验 / check with: cd PACKAGE && sha256sum -c SHA256SUMS")
 
 
-COMMANDS = [users_group, access_group, export_cmd]
+@click.command("login")
+@click.option(
+    "--minutes",
+    type=int,
+    default=tickets.DEFAULT_MINUTES,
+    show_default=True,
+    help="登录有效分钟数（按开机计时，重启即失效）/ minutes the login lasts (boot time; ends "
+    "at reboot)",
+)
+@json_option
+@pass_app
+@handle_errors
+def login_cmd(app: App, minutes: int, as_json: bool) -> None:
+    """登录 / Prove who you are once (password); your commands then act as you for a while.
+
+    密码从提示输入或环境变量 STATION_PASSWORD。The password is prompted for or taken from env
+    STATION_PASSWORD; the ticket is kept 0600 in your runtime folder ($XDG_RUNTIME_DIR).
+    """
+    password = os.environ.get("STATION_PASSWORD")
+    if password is None:
+        password = str(click.prompt(f"{app.actor} 的密码 / password", hide_input=True, err=True))
+    user = authenticate(app.db, app.actor, password, action="station login")
+    pw_hash = app.db.execute(
+        "select password_hash from users where name = ?", [user.name]
+    ).fetchone()[0]
+    path = tickets.issue(app.vault, user.name, pw_hash, minutes)
+    with write_txn(app.db):
+        append(
+            app.db,
+            "access.login",
+            actor=user.name,
+            subject=f"user:{user.name}",
+            data={"uid": os.getuid(), "minutes": minutes},
+        )
+    if as_json:
+        print_json({"user": user.name, "role": user.role, "minutes": minutes, "ticket": str(path)})
+    else:
+        click.echo(f"已登录 / logged in: {user.name} ({user.role}), {minutes} 分钟 / minutes")
+
+
+@click.command("logout")
+@json_option
+@pass_app
+@handle_errors
+def logout_cmd(app: App, as_json: bool) -> None:
+    """退出登录 / End your login ticket on this station."""
+    ticket, _why = tickets.read(app.vault)
+    removed = tickets.remove(app.vault)
+    if ticket is not None:
+        with write_txn(app.db):
+            append(app.db, "access.logout", actor=ticket.user, subject=f"user:{ticket.user}")
+    if as_json:
+        print_json({"logged_out": removed, "user": ticket.user if ticket else None})
+    else:
+        click.echo("已退出 / logged out" if removed else "未登录 / not logged in")
+
+
+COMMANDS = [login_cmd, logout_cmd, users_group, access_group, export_cmd]

@@ -1,29 +1,23 @@
-"""Role checks for the commands that change evidence records (R14).
+"""Role sets for the commands that change evidence records and protective facts (R14).
 
-A station with no accounts yet (first set-up, the demo) is open: the command runs and the log
-says so. From the first account on, each guarded command needs a user holding one of its roles,
-with their password (``require_role``); a refusal is an audit entry.
+``guard(app, *roles)`` is ``require_role`` (kept for the commands that call it by this name): a
+station with no accounts yet is open; from the first account on, each guarded command needs a
+proven account holding one of its roles, and every refusal is an audit entry. The table of
+commands, roles and how the person is proven is ``station.access.commands.COMMAND_ROLES``.
 """
 
 from __future__ import annotations
 
-from station.access.users import User, require_role
+from station.access.users import SERVICE, User, require_role
 from station.cli_util import App
-from station.log import get
 
-log = get()
-
+ANYONE = ("officer", "clerk", "supervisor", "admin")
 CLERK = ("clerk", "supervisor", "admin")
 SUPERVISOR = ("supervisor", "admin")
 ADMIN = ("admin",)
 
+__all__ = ["ADMIN", "ANYONE", "CLERK", "SERVICE", "SUPERVISOR", "guard"]
 
-def guard(app: App, *roles: str) -> User | None:
-    if app.db.execute("select count(*) from users").fetchone()[0] == 0:
-        log.info(
-            "access.open_station",
-            actor=app.actor,
-            hint="no accounts yet: create an admin with `station users add`",
-        )
-        return None
+
+def guard(app: App, *roles: str) -> User:
     return require_role(app, *roles)

@@ -1,9 +1,10 @@
-"""Station accounts with roles (R14): officer, clerk, supervisor, admin.
+"""Station accounts with roles (R14): officer, clerk, supervisor, admin; and proof of who acts.
 
 Passwords are kept as scrypt hashes (``hashlib.scrypt``, N=2^14, r=8, p=1, 16-byte salt).
-The CLI acts as the ``--user`` given on the main group; actions that need a role call
-``require_role(app, *roles)``, which asks for the password (env ``STATION_PASSWORD`` for scripts,
-else a hidden prompt), checks it and the role, and records refusals in the audit log.
+Actions that need a role call ``require_role(app, *roles)``: it proves the acting person (a
+login ticket from ``station login``, env ``STATION_PASSWORD`` for scripts, or a hidden prompt),
+or the station's own service identity (``--service``, as the home's owner, service tasks only),
+checks the role, and records every refusal in the audit log.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import hashlib
 import hmac
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import click
 import sqlite_utils
 
 from station.audit import append
+from station.audit.protect import seal
 from station.catalog import write_txn
 from station.errors import NotFoundError, PermissionDenied, StationError
 from station.log import get
@@ -36,6 +39,10 @@ ROLE_NAMES = {
     "supervisor": "监督负责人 / supervisor",
     "admin": "系统管理员 / administrator",
 }
+# The station's own service identity (the daemon, the timers): a pseudo-role for
+# ``require_role``; the name is reserved, no account may take it.
+SERVICE = "service"
+SERVICE_NAME = "station"
 MIN_PASSWORD = 8
 _N, _R, _P = 1 << 14, 8, 1
 
@@ -71,6 +78,7 @@ class User:
     name: str
     role: str
     display_name: str | None
+    proven_by: str = "password"  # password | ticket | service | open
 
 
 def get_user(db: sqlite_utils.Database, name: str) -> User | None:
@@ -107,6 +115,8 @@ def create_user(
         raise StationError(f"unknown role {role!r}", where="--role", hint=", ".join(ROLES))
     if not name or not name.strip() or any(c.isspace() for c in name):
         raise StationError("user name must be one word / 用户名不能含空格", where="NAME")
+    if name in (SERVICE_NAME, SERVICE, "open", "migration"):
+        raise StationError(f"{name!r} is reserved / 该名称保留给系统", where="NAME")
     _check_new_password(password)
     now = to_iso(utcnow())
     with write_txn(db):
@@ -117,7 +127,13 @@ def create_user(
             " password_changed_at) values (?, ?, ?, ?, ?, ?, ?)",
             [name, display_name, role, hash_password(password), now, actor, now],
         )
-        append(db, "users.created", actor=actor, subject=f"user:{name}", data={"role": role})
+        append(
+            db,
+            "users.created",
+            actor=actor,
+            subject=f"user:{name}",
+            data={"role": role, **seal(db, ("users", [name]))},
+        )
     log.info("access.user_created", user=name, role=role, by=actor)
     return User(name, role, display_name)
 
@@ -131,7 +147,13 @@ def set_password(db: sqlite_utils.Database, name: str, password: str, *, actor: 
         )
         if cur.rowcount != 1:
             raise NotFoundError(f"no user {name!r} / 无此用户", where="NAME")
-        append(db, "users.password_changed", actor=actor, subject=f"user:{name}")
+        append(
+            db,
+            "users.password_changed",
+            actor=actor,
+            subject=f"user:{name}",
+            data=seal(db, ("users", [name])),
+        )
 
 
 def disable_user(db: sqlite_utils.Database, name: str, *, actor: str) -> None:
@@ -139,7 +161,13 @@ def disable_user(db: sqlite_utils.Database, name: str, *, actor: str) -> None:
         cur = db.execute("update users set disabled = 1 where name = ?", [name])
         if cur.rowcount != 1:
             raise NotFoundError(f"no user {name!r} / 无此用户", where="NAME")
-        append(db, "users.disabled", actor=actor, subject=f"user:{name}")
+        append(
+            db,
+            "users.disabled",
+            actor=actor,
+            subject=f"user:{name}",
+            data=seal(db, ("users", [name])),
+        )
 
 
 def _refuse(db: sqlite_utils.Database, event: str, name: str, data: dict[str, str]) -> None:
@@ -149,12 +177,20 @@ def _refuse(db: sqlite_utils.Database, event: str, name: str, data: dict[str, st
         append(db, event, actor=name, subject=f"user:{name}", data=data)
 
 
-def authenticate(db: sqlite_utils.Database, name: str, password: str, *, action: str = "") -> User:
+def _account(db: sqlite_utils.Database, name: str) -> tuple[User, str] | None:
+    """The enabled account ``name`` and its password hash; None if unknown or disabled."""
     row = db.execute(
         "select name, role, display_name, password_hash, disabled from users where name = ?",
         [name],
     ).fetchone()
-    if row is None or row[4] or not check_password(password, row[3]):
+    if row is None or row[4]:
+        return None
+    return User(row[0], row[1], row[2]), str(row[3])
+
+
+def authenticate(db: sqlite_utils.Database, name: str, password: str, *, action: str = "") -> User:
+    found = _account(db, name)
+    if found is None or not check_password(password, found[1]):
         # Same message for unknown user, disabled account and wrong password.
         _refuse(db, "access.login_failed", name, {"action": action})
         raise PermissionDenied(
@@ -162,37 +198,114 @@ def authenticate(db: sqlite_utils.Database, name: str, password: str, *, action:
             where=f"user {name}",
             hint="give --user NAME and the password (prompt or env STATION_PASSWORD)",
         )
-    return User(row[0], row[1], row[2])
+    return found[0]
+
+
+def _may_be_service(app: App) -> bool:
+    """The service identity runs as the owner of the home (the retention timer as the
+    ``station`` user) or as root (the dock daemon, which mounts recorder storage)."""
+    try:
+        return os.geteuid() in (0, app.vault.home.stat().st_uid)
+    except OSError:
+        return False
+
+
+def _prove(app: App, roles: tuple[str, ...], action: str) -> User:
+    """Who is acting, proven: the service identity, a password, or a login ticket."""
+    from station.access import tickets
+
+    db = app.db
+    if app.service:
+        # The station's own identity (daemon, timers): only for the work it is allowed to do,
+        # and only from a process running as root or as the owner of the station's home.
+        if SERVICE not in roles or not _may_be_service(app):
+            why = (
+                "not a service task"
+                if SERVICE not in roles
+                else "neither root nor the home's owner"
+            )
+            _refuse(db, "access.denied", SERVICE_NAME, {"action": action, "why": why})
+            raise PermissionDenied(
+                f"采集站服务身份不能执行此操作 / the service identity may not do this ({why})",
+                where=action,
+                hint="a person does this: log in with `station login` or give STATION_PASSWORD",
+            )
+        return User(SERVICE_NAME, SERVICE, "采集站服务 / station service", "service")
+    password = os.environ.get("STATION_PASSWORD")
+    if password is not None:
+        return authenticate(db, app.actor, password, action=action)
+    ticket, why = tickets.read(app.vault)
+    if ticket is not None and (not app.actor_given or ticket.user == app.actor):
+        found = _account(db, ticket.user)
+        if found is None or tickets.password_digest(found[1]) != ticket.password:
+            _refuse(db, "access.ticket_refused", ticket.user, {"action": action})
+            tickets.remove(app.vault)
+            raise PermissionDenied(
+                "登录已失效（账号停用或密码已改）/ the login is no longer valid (account "
+                "disabled or password changed)",
+                where=f"user {ticket.user}",
+                hint="log in again: station login",
+            )
+        return replace(found[0], proven_by="ticket")
+    if sys.stdin.isatty():
+        password = click.prompt(f"{app.actor} 的密码 / password", hide_input=True, err=True)
+        return authenticate(db, app.actor, password, action=action)
+    _refuse(db, "access.unproven", app.actor, {"action": action, "ticket": why or "other-user"})
+    raise PermissionDenied(
+        "需要登录或密码 / password required: not logged in, and this needs a proven account",
+        where=f"user {app.actor}",
+        hint="run `station login` (or set STATION_PASSWORD for a script)",
+    )
 
 
 def require_role(app: App, *roles: str, action: str = "") -> User:
-    """Authenticate the acting user (``--user``) and check they hold one of ``roles``.
+    """Prove who is acting and check they hold one of ``roles`` (``SERVICE`` among them lets
+    the station's service identity do it too). THE check every command that changes evidence or
+    a protective fact calls first.
 
-    Raises ``PermissionDenied`` (exit 10) otherwise; both refusals are audit entries. Within
-    one command the check runs once (cached on the click context)."""
-    import click
+    - A station without accounts (first set-up, the demo) is open: the claimed name acts.
+    - ``--service``: the daemon and timers, as root or the home's owner, service tasks only.
+    - Else a person: env ``STATION_PASSWORD`` (scripts), a login ticket (``station login``), or
+      a password prompt on a terminal. Unknown and disabled accounts, wrong passwords, expired
+      or forged tickets, missing roles: ``PermissionDenied`` (exit 10), each an audit entry.
 
+    On success ``app.actor`` becomes the proven name, so the command's audit entries carry it.
+    Within one command the proof runs once (cached on the click context)."""
     ctx = click.get_current_context(silent=True)
     cached = ctx.meta.get("station.user") if ctx is not None else None
     action = action or (ctx.command_path if ctx is not None else "")
     if isinstance(cached, User):
         user = cached
+    elif user_count(app.db) == 0:
+        log.info(
+            "access.open_station",
+            actor=app.actor,
+            action=action,
+            hint="no accounts yet: create an admin with `station users add`",
+        )
+        user = User(SERVICE_NAME if app.service else app.actor, "admin", None, "open")
     else:
-        password = os.environ.get("STATION_PASSWORD")
-        if password is None:
-            if not sys.stdin.isatty():
-                raise PermissionDenied(
-                    "password required / 需要密码",
-                    where=f"user {app.actor}",
-                    hint="run interactively or set STATION_PASSWORD",
-                )
-            password = click.prompt(f"{app.actor} 的密码 / password", hide_input=True, err=True)
-        user = authenticate(app.db, app.actor, password, action=action)
-        if ctx is not None:
-            ctx.meta["station.user"] = user
-    if roles and user.role not in roles:
+        user = _prove(app, tuple(roles), action)
+    if ctx is not None:
+        ctx.meta["station.user"] = user
+    app.actor = user.name
+    app.proven = user.proven_by != "open"
+    if user.proven_by == "open":
+        return user
+    if user.proven_by == "service":
+        if roles and SERVICE not in roles:  # a later, stricter check in the same command
+            _refuse(
+                app.db, "access.denied", user.name, {"action": action, "why": "not a service task"}
+            )
+            raise PermissionDenied(
+                f"采集站服务身份不能执行此操作 / the service identity may not do this: {action}",
+                where=action,
+            )
+        return user
+    people = tuple(r for r in roles if r != SERVICE)
+    if roles and user.role not in people:
         _refuse(app.db, "access.denied", user.name, {"action": action, "role": user.role})
-        need = ", ".join(ROLE_NAMES[r] for r in roles)
+        need = ", ".join(ROLE_NAMES[r] for r in people) or "采集站服务 / the station service"
         raise PermissionDenied(
             f"{user.name} ({ROLE_NAMES[user.role]}) may not do this / 无权执行：{action}",
             where=action,

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlite_utils
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from station.audit import merkle, note
+from station.audit import keys, merkle, note
 from station.audit.log import GENESIS
 from station.audit.tree import ChainResult, check_chain
 from station.catalog import write_txn
@@ -28,12 +27,12 @@ from station.config import Settings
 from station.errors import FileAccessError, IntegrityError
 from station.log import get
 from station.timeutil import parse_iso, to_iso, utcnow
-from station.vault import Vault
+from station.vault import Vault, hand_to_owner
 
 log = get()
 
-KEY_FILE = "audit-ed25519.pem"
-VKEY_FILE = "audit-ed25519.vkey"
+KEY_FILE = keys.KEY_FILE
+VKEY_FILE = keys.VKEY_FILE
 
 
 def checkpoints_dir(vault: Vault) -> Path:
@@ -58,6 +57,7 @@ def _write_durably(path: Path, data: bytes, mode: int) -> None:
     tmp.unlink(missing_ok=True)  # a leftover of a crash may be read-only
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
+        hand_to_owner(tmp)
         os.write(fd, data)
         os.fsync(fd)
     finally:
@@ -70,30 +70,20 @@ def _write_durably(path: Path, data: bytes, mode: int) -> None:
         os.close(dfd)
 
 
-def signing_key(vault: Vault, settings: Settings) -> Ed25519PrivateKey:
-    """The station's Ed25519 key in ``keys/`` (created on first use, mode 0600)."""
-    path = vault.keys / KEY_FILE
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise IntegrityError("the station key is not an Ed25519 key", where=str(path))
-        return key
-    vault.keys.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    _write_durably(path, pem, 0o600)
-    vkey = note.verifier_key(key_name(settings), key.public_key())
-    _write_durably(vault.keys / VKEY_FILE, (vkey + "\n").encode(), 0o644)
-    log.info("audit.key_created", path=str(path), vkey=vkey)
-    return key
+def signing_key(vault: Vault, settings: Settings, db: sqlite_utils.Database) -> Ed25519PrivateKey:
+    """The station's Ed25519 key in ``keys/`` (mode 0600): made only on a fresh station, never
+    again silently (``station.audit.keys``)."""
+    return keys.signing_key(vault, settings, db)
 
 
 def station_verifier(vault: Vault, settings: Settings) -> note.Verifier:
+    """The current verifier key (``keys/audit-ed25519.vkey``)."""
     path = vault.keys / VKEY_FILE
     if not path.exists():
-        signing_key(vault, settings)
+        raise keys.SigningKeyError(
+            "没有验证公钥 / no verifier key: no checkpoint was ever made here, or it was deleted",
+            where=str(path),
+        )
     return note.parse_verifier_key(path.read_text())
 
 
@@ -114,6 +104,7 @@ def make_checkpoint(
     now: dt.datetime | None = None,
     force: bool = False,
     full: bool = False,
+    key: Ed25519PrivateKey | None = None,
 ) -> Stored:
     """Sign the current log. Without ``force``, an unchanged log returns the last checkpoint.
 
@@ -126,7 +117,7 @@ def make_checkpoint(
     log is read without the write lock (it is append-only); storing takes a short transaction.
     """
     at = to_iso(now or utcnow())
-    key = signing_key(vault, settings)
+    key = key or signing_key(vault, settings, db)
     last = latest(db)
     frontier: merkle.Frontier | None = None
     if last is not None and not full:
@@ -142,7 +133,7 @@ def make_checkpoint(
         frontier = merkle.Frontier()
         for leaf in chain.leaves:
             frontier.append(leaf)
-        if last is not None and not _extends(vault, settings, last, chain.leaves):
+        if last is not None and not _extends(vault, settings, db, last, chain.leaves):
             log.error("audit.checkpoint_refused", problem="inconsistent", last_size=last.size)
             raise IntegrityError(
                 f"the log no longer extends the last checkpoint ({last.size} entries); not "
@@ -181,9 +172,11 @@ def _refuse_broken(chain: ChainResult) -> None:
         )
 
 
-def _extends(vault: Vault, settings: Settings, last: Stored, leaves: list[bytes]) -> bool:
+def _extends(
+    vault: Vault, settings: Settings, db: sqlite_utils.Database, last: Stored, leaves: list[bytes]
+) -> bool:
     try:
-        prev = note.open_checkpoint(last.text, station_verifier(vault, settings))
+        prev, _ = keys.open_any(last.text, keys.verifiers(vault, settings, db))
     except IntegrityError:
         return False
     return prev.size <= len(leaves) and (
@@ -201,7 +194,7 @@ def _last_frontier(
     if row is None or row[1] is None or row[2] is None:
         return None, GENESIS
     try:
-        cp = note.open_checkpoint(row[0], station_verifier(vault, settings))
+        cp, _ = keys.open_any(row[0], keys.verifiers(vault, settings, db))
         f = merkle.Frontier.from_json(cp.size, json.loads(row[1]))
         if f.root() == cp.root:
             return f, str(row[2])
@@ -283,9 +276,13 @@ def export_checkpoint(
     return out
 
 
+def stored_any(vault: Vault, db: sqlite_utils.Database) -> bool:
+    return bool(stored_checkpoints(vault, db))
+
+
 @dataclass(frozen=True)
 class CheckpointProblem:
-    kind: str  # forged | foreign | truncated | rewritten
+    kind: str  # forged | wrong_key | foreign | truncated | rewritten
     source: str
     size: int | None
     detail: str
@@ -295,15 +292,28 @@ def check_checkpoints(
     vault: Vault, db: sqlite_utils.Database, settings: Settings, leaves: list[bytes]
 ) -> tuple[int, list[CheckpointProblem]]:
     """Is the log (its leaf hashes) consistent with every checkpoint the station kept?"""
-    verifier = station_verifier(vault, settings)
+    events = keys.history(db, vault)
+    candidates = keys.verifiers(vault, settings, db) if (events or stored_any(vault, db)) else []
     stored = stored_checkpoints(vault, db)
     problems: list[CheckpointProblem] = []
     opened: list[tuple[Stored, note.Checkpoint]] = []
     for s in stored:
         try:
-            cp = note.open_checkpoint(s.text, verifier)
+            cp, v = keys.open_any(s.text, candidates)
         except IntegrityError as exc:
             problems.append(CheckpointProblem("forged", s.source, None, exc.message))
+            continue
+        want = keys.current_for(events, cp.size)
+        if want is not None and note.parse_verifier_key(want).key_id != v.key_id:
+            problems.append(
+                CheckpointProblem(
+                    "wrong_key",
+                    s.source,
+                    cp.size,
+                    f"signed by {v.name}+{v.key_id.hex()}, but the key current for "
+                    f"{cp.size} entries was {want.split('+')[1]}",
+                )
+            )
             continue
         if cp.origin != log_origin(settings):
             problems.append(
@@ -352,8 +362,10 @@ def verify_external(
 ) -> ExternalCheck:
     """Check a checkpoint kept off the station (disc, USB stick) against the current log: its
     signature (the station's key, or ``vkey``), then a consistency proof to the current tree."""
-    verifier = note.parse_verifier_key(vkey) if vkey else station_verifier(vault, settings)
-    cp = note.open_checkpoint(text, verifier)
+    if vkey:
+        cp = note.open_checkpoint(text, note.parse_verifier_key(vkey))
+    else:  # any key the station has had: the checkpoint may predate a rotation
+        cp, _ = keys.open_any(text, keys.verifiers(vault, settings, db))
     leaves = check_chain(db).leaves
     if cp.size > len(leaves):
         return ExternalCheck(cp.size, len(leaves), False, [], merkle.root(leaves).hex())

@@ -71,4 +71,5 @@ def append(
         " values (?, ?, ?, ?, ?, ?, ?, ?)",
         [seq, at, actor, event, subject, canonical_json(payload).decode("utf-8"), prev, digest],
     )
+    setattr(db, "_station_audited", True)  # noqa: B010 - write_txn moves the head after commit
     return seq

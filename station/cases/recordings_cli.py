@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from station.access.guard import CLERK, SUPERVISOR, guard
 from station.cases import search as search_mod
 from station.cases import tags
 from station.cases.cli import REASON_HELP, parse_time
@@ -39,6 +40,7 @@ def tag_cmd(
     app: App, sha256: tuple[str, ...], category: str | None, proves: str | None, as_json: bool
 ) -> None:
     """标注录像 / Tag recordings: category (R6) and what they prove (R5)."""
+    guard(app, *CLERK)
     sha256 = resolve_many(app.db, sha256)
     done = tags.tag(app.db, sha256, category=category, proves=proves, actor=app.actor)
     if as_json:
@@ -55,6 +57,7 @@ def tag_cmd(
 @handle_errors
 def hold_cmd(app: App, sha256: tuple[str, ...], reason: str, as_json: bool) -> None:
     """法律保全 / Place a legal hold: never purged until released."""
+    guard(app, *CLERK)
     sha256 = resolve_many(app.db, sha256)
     ids = tags.hold(app.db, sha256, reason=reason, actor=app.actor)
     if as_json:
@@ -70,7 +73,9 @@ def hold_cmd(app: App, sha256: tuple[str, ...], reason: str, as_json: bool) -> N
 @pass_app
 @handle_errors
 def release_cmd(app: App, sha256: tuple[str, ...], note: str | None, as_json: bool) -> None:
-    """解除保全 / Release the legal holds on recordings."""
+    """解除保全 / Release the legal holds on recordings (a supervisor: it may let footage
+    expire)."""
+    guard(app, *SUPERVISOR)
     sha256 = resolve_many(app.db, sha256)
     ids = tags.release(app.db, sha256, note=note, actor=app.actor)
     if as_json:
@@ -86,6 +91,7 @@ def release_cmd(app: App, sha256: tuple[str, ...], note: str | None, as_json: bo
 @handle_errors
 def review_cmd(app: App, sha256: tuple[str, ...], as_json: bool) -> None:
     """审核重要标记 / Record that a clerk reviewed recordings with the important marker."""
+    guard(app, *CLERK)
     sha256 = resolve_many(app.db, sha256)
     done = tags.review(app.db, sha256, actor=app.actor)
     if as_json:
@@ -105,6 +111,7 @@ def rec_mark_cmd(
     app: App, sha256: tuple[str, ...], reason: int | None, note: str | None, as_json: bool
 ) -> None:
     """录像长期保存 / Mark single recordings for long-term keeping (R11)."""
+    guard(app, *CLERK)
     sha256 = resolve_many(app.db, sha256)
     done = tags.mark_long_term(app.db, sha256, reason=reason, note=note, actor=app.actor)
     if as_json:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit import append
+from station.audit.protect import seal
 from station.cases.model import (
     CaseStateError,
     check_case_number,
@@ -81,7 +82,13 @@ def create_case(
         if db.execute("select 1 from cases where number = ?", [number]).fetchone():
             raise CaseStateError(f"案件已存在 / the case {number!r} exists already", where="NUMBER")
         db.table("cases").insert(row)
-        append(db, "case.created", actor=actor, subject=f"case:{number}", data=row)
+        append(
+            db,
+            "case.created",
+            actor=actor,
+            subject=f"case:{number}",
+            data={**row, **seal(db, ("cases", [number]))},
+        )
     log.info("case.created", number=number, actor=actor)
     return _case_row(db, number)
 
@@ -134,7 +141,11 @@ def link(
                 "case.linked",
                 actor=actor,
                 subject=sha,
-                data={"case": number, "state": rec["state"]},
+                data={
+                    "case": number,
+                    "state": rec["state"],
+                    **seal(db, ("case_recordings", [(number, sha)])),
+                },
                 at=when,
             )
             linked.append(sha)
@@ -169,7 +180,7 @@ def unlink(
                 "case.unlinked",
                 actor=actor,
                 subject=sha,
-                data={"case": number},
+                data={"case": number, **seal(db, ("case_recordings", [(number, sha)]))},
                 at=when,
             )
             done.append(sha)
@@ -201,7 +212,12 @@ def mark_long_term(
             "case.long_term_marked",
             actor=actor,
             subject=f"case:{number}",
-            data={"reason": code, "note": note, "previous": case["long_term_reason"]},
+            data={
+                "reason": code,
+                "note": note,
+                "previous": case["long_term_reason"],
+                **seal(db, ("cases", [number])),
+            },
             at=when,
         )
     log.info("case.long_term_marked", number=number, reason=code)
@@ -235,7 +251,13 @@ def close_case(
         db.execute(
             "update cases set status = 'closed', closed_at = ? where number = ?", [when, number]
         )
-        append(db, "case.closed", actor=actor, subject=f"case:{number}", data={"closed_at": when})
+        append(
+            db,
+            "case.closed",
+            actor=actor,
+            subject=f"case:{number}",
+            data={"closed_at": when, **seal(db, ("cases", [number]))},
+        )
     log.info("case.closed", number=number, closed_at=when)
     return _case_row(db, number)
 
@@ -262,7 +284,11 @@ def reopen_case(
             "case.reopened",
             actor=actor,
             subject=f"case:{number}",
-            data={"previous_closed_at": case["closed_at"], "reason": reason},
+            data={
+                "previous_closed_at": case["closed_at"],
+                "reason": reason,
+                **seal(db, ("cases", [number])),
+            },
             at=when,
         )
     log.info("case.reopened", number=number)
@@ -292,7 +318,11 @@ def set_archive_location(
             "case.archive_recorded",
             actor=actor,
             subject=f"case:{number}",
-            data={"location": location, "previous": case["archive_location"]},
+            data={
+                "location": location,
+                "previous": case["archive_location"],
+                **seal(db, ("cases", [number])),
+            },
             at=when,
         )
     log.info("case.archive_recorded", number=number)

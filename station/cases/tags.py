@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit import append
+from station.audit.protect import seal
 from station.cases.model import CaseStateError, check_category, check_reason
 from station.cases.store import _check_recordings, _now
 from station.catalog import write_txn
@@ -93,7 +94,12 @@ def hold(
                 "recording.held",
                 actor=actor,
                 subject=sha,
-                data={"hold": hold_id, "reason": reason, "state": rec["state"]},
+                data={
+                    "hold": hold_id,
+                    "reason": reason,
+                    "state": rec["state"],
+                    **seal(db, ("holds", [hold_id])),
+                },
                 at=when,
             )
             ids.append(int(hold_id or 0))
@@ -135,7 +141,7 @@ def release(
                 "recording.released",
                 actor=actor,
                 subject=sha,
-                data={"holds": active, "note": note},
+                data={"holds": active, "note": note, **seal(db, ("holds", active))},
                 at=when,
             )
             released += active
@@ -180,7 +186,7 @@ def mark_long_term(
                 "recording.long_term_marked",
                 actor=actor,
                 subject=sha,
-                data={"reason": code, "note": note},
+                data={"reason": code, "note": note, **seal(db, ("recording_marks", [sha]))},
                 at=when,
             )
             done.append(sha)
@@ -203,7 +209,14 @@ def review(
         for rec in _check_recordings(db, shas):
             sha = rec["sha256"]
             _upsert_marks(db, sha, {"reviewed_at": when, "reviewed_by": actor})
-            append(db, "recording.reviewed", actor=actor, subject=sha, at=when)
+            append(
+                db,
+                "recording.reviewed",
+                actor=actor,
+                subject=sha,
+                data=seal(db, ("recording_marks", [sha])),
+                at=when,
+            )
             done.append(sha)
     log.info("recording.reviewed", count=len(done))
     return done

@@ -16,6 +16,16 @@ def catalog_group() -> None:
     """目录数据库维护 / The catalog: online backup, schema migrations."""
 
 
+def _guard(app: App) -> None:
+    """An administrator or the service identity; the catalog is opened without migrating
+    (migrations run only inside ``maintenance.migrate``, after its backup)."""
+    from station.access.guard import ADMIN, SERVICE, guard
+
+    if app._db is None:
+        app._db = open_catalog(app.vault.catalog_path, migrate=False)
+    guard(app, *ADMIN, SERVICE)
+
+
 def _backup_dir(app: App) -> Path:
     return app.vault.home / "backups"
 
@@ -41,9 +51,11 @@ def backup_cmd(app: App, dest: str | None, keep: int, as_json: bool) -> None:
     """在线备份目录数据库 / Consistent online backup of the catalog (SQLite backup API).
 
     守护进程运行时也可备份；证据文件不复制。Safe while the daemon writes; copies the catalog
-    only, never the evidence files.
+    only, never the evidence files. The copy holds the recorders' secrets and the password
+    hashes: an administrator's, or the service's (the package's upgrade).
     """
     app.vault.check()
+    _guard(app)
     out = maintenance.backup(
         app.vault.catalog_path, Path(dest) if dest else _backup_dir(app), keep=keep
     )
@@ -65,6 +77,8 @@ def migrate_cmd(app: App, check: bool, as_json: bool) -> None:
     backup taken before.
     """
     app.vault.check()
+    if not check:
+        _guard(app)
     if check:
         db = open_catalog(app.vault.catalog_path, migrate=False)
         try:

@@ -23,6 +23,14 @@ def open_catalog(path: Path | str, *, migrate: bool = True) -> sqlite_utils.Data
     """
     busy_s = busy_timeout_s()
     try:
+        if str(path) != ":memory:" and not Path(path).exists():
+            # created owner-only: SQLite gives the -wal and -shm files the catalog's own mode
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CatalogError(f"cannot create the catalog: {exc}", where=str(path)) from exc
+    try:
         conn = sqlite3.connect(str(path), timeout=busy_s, check_same_thread=False)
         _wal(conn, busy_s)
         conn.execute("PRAGMA synchronous=FULL")
@@ -95,11 +103,19 @@ def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         if "locked" in str(exc) or "busy" in str(exc):
             raise busy_error(db) from exc
         raise
+    setattr(db, "_station_audited", False)  # noqa: B010 - set by audit.append
     try:
         yield db
     except BaseException:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
+        setattr(db, "_station_audited", False)  # noqa: B010
         raise
     else:
         db.conn.execute("COMMIT")
+        if getattr(db, "_station_audited", False):
+            # The log's head and the clock anchor, outside the catalog (station.audit.head).
+            setattr(db, "_station_audited", False)  # noqa: B010
+            from station.audit.head import after_commit
+
+            after_commit(db)

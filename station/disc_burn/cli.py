@@ -230,6 +230,7 @@ def _outcome(o: jobs.DiscOutcome) -> dict[str, Any]:
 @handle_errors
 def verify_cmd(app: App, job: int, copy: str | None, as_json: bool) -> None:
     """回读校验映像 / Read the images back through xorriso and 7-Zip against the manifest."""
+    guard(app, *CLERK)
     with _progress(app, as_json) as progress:
         results = reverify.verify_job(app.db, job, actor=app.actor, copy=copy, progress=progress)
     bad = [r for _, r in results if not r.ok]

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from station import audit
-from station.access.guard import CLERK, guard
+from station.access.guard import CLERK, SERVICE, guard
 from station.catalog import write_txn
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import NotFoundError, StationError
@@ -171,6 +171,7 @@ def assign_cmd(
 def rescan_cmd(app: App, retry: bool, as_json: bool) -> None:
     """重新扫描收件箱 / Scan the inbox folders now (asks the running service, else does it)."""
     app.vault.check()
+    guard(app, *CLERK, SERVICE)
     with inbox_lock(app.vault) as mine:
         if not mine:
             path = poke(app.vault, retry=retry)

@@ -131,9 +131,11 @@ def ingest_cmd(
     Every file is read once while hashed, re-read from disk to verify, then catalogued.
     Exit code is non-zero if any file failed.
     """
+    from station.access.guard import ANYONE, SERVICE, guard
     from station.ingest.engine import recover_at_startup
 
     check_drift(drift, app.settings.dock.implausible_drift_s)
+    guard(app, *ANYONE, SERVICE)
     recover_at_startup(app.vault, app.db, actor=app.actor)
     ctx = IngestContext(
         kind="cli",

@@ -8,7 +8,7 @@ from typing import TextIO
 
 import click
 
-from station.access.guard import SUPERVISOR, guard
+from station.access.guard import SERVICE, SUPERVISOR, guard
 from station.cases.cli import parse_time
 from station.cli_util import (
     App,
@@ -23,7 +23,7 @@ from station.errors import IntegrityError, VaultFullError
 from station.recref import resolve_many
 from station.retention import executor
 from station.retention.policy import RULE_LABELS
-from station.retention.runtypes import Item, RunReport
+from station.retention.runtypes import Item, RetentionError, RunReport
 from station.timeutil import to_iso, utcnow
 
 
@@ -33,6 +33,8 @@ def retention_group() -> None:
 
 
 def _exit_code(report: RunReport) -> int:
+    if report.clock is not None:
+        return RetentionError.exit_code  # proposal only: the clock is not trusted
     if report.aborted and any(p.kind == "disk-full" for p in report.problems):
         return VaultFullError.exit_code
     if report.problems:
@@ -133,6 +135,8 @@ def run_cmd(app: App, dry_run: bool, now_text: str | None, limit: int, as_json: 
     """执行保存期规则 / Apply the retention rules: expired footage goes to pending-purge for
     the grace period, then is deleted with a tombstone kept forever (R9). Case footage (R10),
     long-term marks (R11) and legal holds are never touched."""
+    if not dry_run:
+        guard(app, *SUPERVISOR, SERVICE)
     now = parse_time(now_text, app, "--now") or utcnow()
     if dry_run and as_json:
         writer = PlanWriter(sys.stdout, to_iso(now))
@@ -144,11 +148,18 @@ def run_cmd(app: App, dry_run: bool, now_text: str | None, limit: int, as_json: 
             actor=app.actor,
             dry_run=True,
             on_pend=writer.item,
+            now_given=now_text is not None,
         )
         writer.finish(report)
         sys.exit(_exit_code(report))
     report = executor.run(
-        app.vault, app.db, app.settings, now=now, actor=app.actor, dry_run=dry_run
+        app.vault,
+        app.db,
+        app.settings,
+        now=now,
+        actor=app.actor,
+        dry_run=dry_run,
+        now_given=now_text is not None,
     )
     if as_json:
         print_json(report.to_json())

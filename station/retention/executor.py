@@ -32,6 +32,7 @@ from station.config import Settings
 from station.custody import WriterLock
 from station.errors import NotFoundError, VaultFullError
 from station.log import get
+from station.retention import clockguard
 from station.retention.facts import iter_decisions
 from station.retention.policy import Decider, Policy
 from station.retention.runtypes import (
@@ -146,15 +147,38 @@ def run(
     stop: threading.Event | None = None,
     on_step: Step | None = None,
     on_pend: Callable[[Item], None] | None = None,
+    now_given: bool = True,
 ) -> RunReport:
     """Plan, and unless ``dry_run`` act on the plan (``on_pend``: see ``make_plan``; dry runs
     only). ``now`` is the time decisions are made for;
     a real run refuses a ``now`` before an earlier run, or after the station's clock (R9: nothing
-    may go before its time)."""
+    may go before its time). A real run whose clock is not trusted (``clockguard``) only
+    proposes: the report is a dry run with ``clock`` set, and an alert is raised.
+
+    ``now_given`` False: ``now`` is the station clock itself (no ``--now``). Then an earlier run
+    dated after ``now`` was made under a wrong clock that has since been corrected (the guard
+    trusts the clock now): the run goes on, with a warning and an audit entry, instead of
+    refusing until the wrong date comes round."""
     if dry_run:
-        return _run(vault, db, settings, now, actor, True, wall_now, stop, on_step, on_pend)
+        return _run(
+            vault, db, settings, now, actor, True, wall_now, stop, on_step, on_pend, now_given
+        )
+    verdict = clockguard.check(vault, db, settings)
+    if not verdict.trusted:
+        clockguard.refuse(db, verdict)
+        report = _run(
+            vault, db, settings, now, actor, True, wall_now, stop, on_step, on_pend, now_given
+        )
+        report.clock = verdict.to_json()
+        report.warnings.append(
+            f"时钟不可信，只列出不执行 / clock not trusted ({verdict.state}): proposal only — "
+            f"{verdict.detail}"
+        )
+        return report
     with run_lock(vault):
-        return _run(vault, db, settings, now, actor, False, wall_now, stop, on_step)
+        return _run(
+            vault, db, settings, now, actor, False, wall_now, stop, on_step, None, now_given
+        )
 
 
 def _run(
@@ -168,12 +192,29 @@ def _run(
     stop: threading.Event | None,
     on_step: Step | None,
     on_pend: Callable[[Item], None] | None = None,
+    now_given: bool = True,
 ) -> RunReport:
     as_of = to_iso(now)
     last = last_as_of(db)
     wall = wall_now or utcnow()
     warnings = []
-    if last and as_of < last:
+    if last and as_of < last and not now_given and not dry_run:
+        # The clock guard trusts this clock: the earlier run was dated by a wrong one.
+        msg = (
+            f"上次处理的时间 {last} 晚于现在：当时时钟有误，已纠正 / the retention run of {last} "
+            f"is dated after now ({as_of}): it ran on a wrong clock, since corrected"
+        )
+        log.warning("retention.clock_corrected", as_of=as_of, last=last)
+        with txn(db):
+            append(
+                db,
+                "retention.clock_corrected",
+                actor=actor,
+                subject="retention",
+                data={"as_of": as_of, "last_as_of": last},
+            )
+        warnings.append(msg)
+    elif last and as_of < last:
         msg = (
             f"--now {as_of} 早于上次处理 / is before the retention run of {last}; decisions "
             "already taken then would be contradicted"

@@ -68,6 +68,7 @@ class RunReport:
     recovered: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     aborted: str | None = None
+    clock: dict[str, Any] | None = None  # set when the clock guard refused: proposal only
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -17,6 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit import append
+from station.audit.protect import seal
 from station.fleet.local import freed_paths
 from station.log import get
 from station.retention import files as fs
@@ -141,6 +142,7 @@ class Ctx:
                     "purge_after": purge_after,
                     "files": [f["rel"] for f in files],
                     "run": self.run_id,
+                    **seal(self.db, ("retention_items", [sha])),
                 },
             )
         self.report.pended.append(sha)
@@ -265,6 +267,7 @@ class Ctx:
                     "size": rec[1],
                     "derivatives": len(derivs),
                     "run": self.run_id,
+                    **seal(self.db, ("retention_items", [sha]), ("tombstones", [sha])),
                 },
             )
         self.step("purge.committed", sha)
@@ -301,7 +304,12 @@ class Ctx:
                 "retention.restored",
                 actor=self.actor,
                 subject=sha,
-                data={"why": why, "note": note, "run": self.run_id},
+                data={
+                    "why": why,
+                    "note": note,
+                    "run": self.run_id,
+                    **seal(self.db, ("retention_items", [sha])),
+                },
             )
         self.report.restored.append(sha)
         log.info("retention.restored", sha256=sha, why=why)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from station.access.guard import CLERK, SERVICE, guard
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.recref import resolve_many
 from station.transcode import jobs
@@ -62,6 +63,7 @@ def status_cmd(app: App, limit: int, as_json: bool) -> None:
 @handle_errors
 def retry_cmd(app: App, sha256: tuple[str, ...], all_failed: bool, as_json: bool) -> None:
     """重新排队 / Queue failed jobs again now (by original SHA-256 prefix, or --all-failed)."""
+    guard(app, *CLERK)
     if not sha256 and not all_failed:
         raise click.UsageError(
             "give SHA256 prefixes or --all-failed / 请指定哈希前缀或 --all-failed"
@@ -81,6 +83,7 @@ def retry_cmd(app: App, sha256: tuple[str, ...], all_failed: bool, as_json: bool
 @handle_errors
 def run_once_cmd(app: App, limit: int | None, as_json: bool) -> None:
     """立即处理到期任务 / Queue missing derivatives and run every due job now, in this process."""
+    guard(app, *CLERK, SERVICE)
     summary = run_once(app.vault, app.db, app.settings, actor=app.actor, limit=limit)
     if as_json:
         print_json(summary.as_dict())

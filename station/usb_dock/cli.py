@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from station.access.guard import ADMIN, SERVICE, SUPERVISOR, guard
 from station.cli_groups import sim
 from station.cli_util import (
     App,
@@ -44,6 +45,7 @@ def run_cmd(app: App, as_json: bool) -> None:
     """
     from station import log
 
+    guard(app, SERVICE)  # the daemon acts as the station's service identity
     # The daemon logs at the settings' level (default info) unless STATION_LOG_LEVEL says more.
     log.configure(
         os.environ.get("STATION_LOG_LEVEL", app.settings.log.level),
@@ -171,20 +173,27 @@ def _transcode_status(vault: Vault, board: Any) -> None:
 @handle_errors
 def status_cmd(app: App, as_json: bool) -> None:
     """插槽状态 / What each dock slot is doing, and whether it is safe to undock."""
+    from station.clock_cli import clock_state, print_clock
+
+    clock = clock_state(app)  # may footage be destroyed by this clock (R9)
     space = _space_line(app)
     st = read_status(app.vault.run / "status.json")
     if st is None:
+        if not as_json:
+            print_clock(clock)
         raise StationError(
             "the daemon has not written a status yet / 守护进程未运行",
             where=str(app.vault.run),
             hint="start it: station run",
         )
     st["running"] = daemon_alive(st) and st.get("state") not in ("stopped",)
+    st["clock"] = clock
     if space is not None:
         st["vault_space"] = space.to_dict()
     if as_json:
         print_json(st)
         return
+    print_clock(clock)
     click.echo(
         f"守护进程 / daemon: {st.get('state')} (pid {st.get('pid')}, "
         f"{'运行中 / running' if st['running'] else '未运行 / not running'})"
@@ -321,7 +330,7 @@ def devices_enrol(
 ) -> None:
     """登记设备并绑定警员、单位 / Bind a device to an officer and unit; prints its key once."""
 
-    from station.access.guard import ADMIN, guard
+    from station.access.guard import guard
     from station.usb_dock import registry
 
     guard(app, *ADMIN)
@@ -364,7 +373,7 @@ def devices_enrol(
 def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
     """注销设备 / Revoke a device: it is refused (never mounted) from now on."""
 
-    from station.access.guard import ADMIN, guard
+    from station.access.guard import guard
     from station.usb_dock import registry
 
     guard(app, *ADMIN)
@@ -443,7 +452,7 @@ def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
 def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
     """确认告警 / Acknowledge an alert."""
 
-    from station.access.guard import SUPERVISOR, guard
+    from station.access.guard import guard
     from station.usb_dock import registry
 
     guard(app, *SUPERVISOR)

@@ -42,7 +42,7 @@ def main() -> int:
             reply: dict[str, object] = {"op": op}
             if op == "start":
                 daemon = subprocess.Popen(
-                    [sys.executable, "-m", "station", "--home", home, "run"],
+                    [sys.executable, "-m", "station", "--home", home, "--service", "run"],
                     env=env,
                     stdout=log,
                     stderr=log,

@@ -9,6 +9,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit.log import append as audit
+from station.audit.protect import seal
 from station.catalog import write_txn
 from station.errors import NotFoundError, StationError
 from station.log import get
@@ -94,6 +95,7 @@ def enrol(
                 "unit_id": unit_id,
                 "driver": driver,
                 "new_secret": secret is not None or not existing,
+                **seal(db, ("devices", [device_id]), ("device_secrets", [device_id])),
             },
         )
     log.info("device.enrolled", device_id=device_id, officer_id=officer_id, unit_id=unit_id)
@@ -106,7 +108,13 @@ def revoke(db: sqlite_utils.Database, device_id: str, *, actor: str) -> None:
         if cur.rowcount == 0:
             raise NotFoundError(f"no device {device_id} / 无此设备", where=device_id)
         db.execute("delete from device_secrets where device_id = ?", [device_id])
-        audit(db, "device.revoked", actor=actor, subject=device_id)
+        audit(
+            db,
+            "device.revoked",
+            actor=actor,
+            subject=device_id,
+            data=seal(db, ("devices", [device_id]), ("device_secrets", [device_id])),
+        )
     log.info("device.revoked", device_id=device_id)
 
 

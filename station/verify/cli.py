@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from station.audit import checkpoint
+from station.access.guard import ADMIN, CLERK, SERVICE, guard
+from station.audit import checkpoint, keys
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import FileAccessError, InputError, IntegrityError
 from station.verify.run import VerifyProgress, record_verify, run_verify
@@ -62,7 +63,8 @@ def verify_cmd(
         quick=mode == "quick",
         progress=_progress if progress else None,
     )
-    record_verify(app.db, report, actor=app.actor)
+    # verify changes nothing but its own audit entry; the name there is only as proven as it is
+    record_verify(app.db, report, actor=app.actor if app.proven else f"unproven:{app.actor}")
     if as_json:
         print_json(report.to_dict())
     else:
@@ -98,6 +100,7 @@ def checkpoint_group() -> None:
 @handle_errors
 def cp_make(app: App, as_json: bool) -> None:
     """立即签发检查点 / Sign a checkpoint of the audit log now."""
+    guard(app, *CLERK, SERVICE)
     cp = checkpoint.make_checkpoint(app.vault, app.db, app.settings)
     if as_json:
         print_json(
@@ -105,6 +108,34 @@ def cp_make(app: App, as_json: bool) -> None:
         )
     else:
         click.echo(cp.text, nl=False)
+
+
+@checkpoint_group.command("rotate-key")
+@click.option(
+    "--old-key-lost",
+    is_flag=True,
+    help="旧密钥已丢失（无法由旧密钥签署）/ the old key is gone: replace it without its signature",
+)
+@click.option("--note", help="原因 / why (required with --old-key-lost)")
+@json_option
+@pass_app
+@handle_errors
+def cp_rotate(app: App, old_key_lost: bool, note: str | None, as_json: bool) -> None:
+    """更换签名密钥 / Replace the audit signing key in the open (admin).
+
+    旧密钥签署新公钥并签发最后一个检查点，记录在审计日志中。The old key signs a statement
+    naming the new one and one last checkpoint; the change is an audit entry, and verify checks
+    every checkpoint against the key current for it."""
+    guard(app, *ADMIN)
+    old, new, last = keys.rotate(
+        app.vault, app.settings, app.db, actor=app.actor, old_key_lost=old_key_lost, reason=note
+    )
+    out = {"old_vkey": old, "new_vkey": new, "last_old_checkpoint": last.size if last else None}
+    if as_json:
+        print_json(out)
+    else:
+        click.echo(f"旧公钥 / old verifier key: {old or '—'}")
+        click.echo(f"新公钥 / new verifier key: {new}")
 
 
 @checkpoint_group.command("list")
@@ -135,15 +166,18 @@ def cp_list(app: App, as_json: bool) -> None:
 def cp_show(app: App, as_json: bool) -> None:
     """显示最新检查点与验证公钥 / Print the newest checkpoint and the station's verifier key."""
     text = checkpoint.latest_checkpoint_text(app.vault, app.db)
-    v = checkpoint.station_verifier(app.vault, app.settings)
     from station.audit.note import verifier_key
 
-    vkey = verifier_key(v.name, v.key)
+    try:
+        v = checkpoint.station_verifier(app.vault, app.settings)
+        vkey: str | None = verifier_key(v.name, v.key)
+    except keys.SigningKeyError:
+        vkey = None
     if as_json:
         print_json({"note": text, "vkey": vkey})
     else:
         click.echo(text or "尚无检查点 / no checkpoint yet\n", nl=False)
-        click.echo(f"\n验证公钥 / verifier key: {vkey}")
+        click.echo(f"\n验证公钥 / verifier key: {vkey or '— (尚无 / none yet)'}")
 
 
 @checkpoint_group.command("export")
@@ -159,6 +193,7 @@ def cp_show(app: App, as_json: bool) -> None:
 @handle_errors
 def cp_export(app: App, dest: str, as_json: bool) -> None:
     """导出最新检查点和公钥 / Export the newest checkpoint and the verifier key to a folder."""
+    guard(app, *CLERK)
     out = checkpoint.export_checkpoint(app.vault, app.db, app.settings, Path(dest))
     if as_json:
         print_json({"file": str(out)})
@@ -225,8 +260,10 @@ def cp_prove(app: App, seqs: tuple[int, ...], as_json: bool) -> None:
     """审计记录的包含证明 / Inclusion proofs of audit entries in the newest checkpoint (JSON).
 
     与检查点一起，可证明这些记录在本站日志中。With the checkpoint, proves those entries are in
-    the station's log without handing over the rest of it.
+    the station's log without handing over the rest of it. Signs a new checkpoint when the
+    log grew (a records clerk or above).
     """
+    guard(app, *CLERK)
     cp = checkpoint.make_checkpoint(app.vault, app.db, app.settings)
     proofs = checkpoint.inclusion_proofs(app.db, list(seqs), cp.size)
     print_json({"checkpoint": cp.text, "entries": proofs})

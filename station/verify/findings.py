@@ -109,6 +109,24 @@ MEANINGS: dict[str, tuple[str, str, str]] = {
         "A checkpoint's signature is invalid or not by this station's key: it was forged or "
         "altered.",
     ),
+    "checkpoint.wrong_key": (
+        "error",
+        "检查点由签发时已不再使用（已轮换或丢失）的密钥签名：可能是旧密钥被盗用后伪造。",
+        "A checkpoint is signed by a key that was no longer current for its size (rotated or "
+        "lost): possibly forged with an old key.",
+    ),
+    "audit.key_replaced": (
+        "error",
+        "签名密钥或验证公钥与审计记录中的当前密钥不符：密钥在采集站之外被替换。",
+        "The signing key or verifier key is not the one the audit log names as current: it "
+        "was replaced outside the station.",
+    ),
+    "audit.key_lost": (
+        "warning",
+        "签名密钥曾经丢失并由管理员更换（见审计记录）：丢失前的检查点仍可用旧公钥核对。",
+        "The signing key was lost once and replaced by an administrator (see the audit log); "
+        "checkpoints from before remain checkable with the old verifier key.",
+    ),
     "checkpoint.foreign": (
         "warning",
         "存储中有其他日志（其他采集站）的检查点。",
@@ -140,6 +158,55 @@ MEANINGS: dict[str, tuple[str, str, str]] = {
         "error",
         "检查点文件在目录中没有对应记录：检查点表被直接修改。",
         "A checkpoint file has no row in the catalog: the checkpoint table was edited directly.",
+    ),
+    "protected.row_edited": (
+        "error",
+        "保护性记录（案件、关联、保全、长期保存标记、保存期状态、账号、设备登记）与审计记录不符："
+        "数据库被直接修改。",
+        "A protective fact (case, case link, hold, long-term mark, retention state, account, "
+        "device enrolment) differs from what the audit log sealed: the database was edited "
+        "directly.",
+    ),
+    "protected.row_deleted": (
+        "error",
+        "审计记录中存在的保护性记录在数据库中不见了：被直接删除（可能使录像被提前清除）。",
+        "A protective fact the audit log sealed is gone from the database: it was deleted "
+        "directly (footage could be purged early).",
+    ),
+    "protected.row_inserted": (
+        "error",
+        "数据库中有一条保护性记录没有对应的审计记录：绕过采集站直接写入。",
+        "A protective fact in the database has no sealing audit entry: it was written outside "
+        "the station.",
+    ),
+    "audit.tail_truncated": (
+        "error",
+        "审计日志末尾的记录被删除：日志比目录外保存的日志头还短。",
+        "Entries at the end of the audit log were deleted: the log is shorter than the head "
+        "kept outside the catalog.",
+    ),
+    "audit.tail_rewritten": (
+        "error",
+        "审计日志末尾被删除后重写：日志头记录的那条记录已不同。",
+        "The end of the audit log was deleted and written again: the entry the head recorded "
+        "is not there any more.",
+    ),
+    "audit.head_missing": (
+        "warning",
+        "目录外的审计日志头文件缺失或无法读取：无法发现末尾记录被删除。",
+        "The audit head file outside the catalog is missing or unreadable: deletion of the "
+        "newest entries cannot be detected.",
+    ),
+    "audit.actor_unknown": (
+        "warning",
+        "一条改变保护性事实的审计记录署名的不是当时有效的账号：绕过身份核验写入，或被伪造。",
+        "An audit entry that changed a protective fact names an actor who was not an enabled "
+        "account at that point of the log: written around the proof of identity, or forged.",
+    ),
+    "audit.time_backwards": (
+        "warning",
+        "审计记录的时间倒退：当时系统时钟有误或被调整过。",
+        "Audit entry times go backwards: the system clock was wrong or was set back then.",
     ),
 }
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
-from station.audit import append, checkpoint
+from station.audit import append, checkpoint, head, keys, protect
 from station.audit.seal import SEALED_RECORDING_FIELDS, row_differences
 from station.audit.tree import Entry, check_chain
 from station.catalog import write_txn
@@ -164,6 +164,57 @@ class _RowIndex:
             self.removed.add(subject)
 
 
+def _key_findings(vault: Vault, db: sqlite_utils.Database) -> list[Finding]:
+    """The key files against the key history in the log (station.audit.keys)."""
+    events = keys.history(db, vault)
+    found = [
+        Finding("audit.key_lost", str(e.seq), "audit_log", e.vkey)
+        for e in events
+        if e.event == "audit.key_replaced"
+    ]
+    path = vault.keys / keys.VKEY_FILE
+    if events and path.exists() and path.read_text().strip() != events[-1].vkey:
+        found.append(
+            Finding(
+                "audit.key_replaced",
+                path.read_text().strip()[:60],
+                str(path),
+                f"the log names {events[-1].vkey[:60]} (entry {events[-1].seq})",
+            )
+        )
+    return found
+
+
+class _TimeOrder:
+    """Audit entry times must not go backwards from one entry to the next (a second of slack
+    for concurrent writers): each step back is one finding."""
+
+    LIMIT = 20  # findings at most; the first ones tell where the clock was wrong
+
+    def __init__(self) -> None:
+        self.newest: tuple[int, str] | None = None
+        self.findings: list[Finding] = []
+
+    def visit(self, e: Entry) -> None:
+        try:
+            t = parse_iso(e.at)
+        except ValueError:
+            return
+        if self.newest is not None:
+            seq, at = self.newest
+            back = t < parse_iso(at) - dt.timedelta(seconds=1)
+            if back and len(self.findings) < self.LIMIT:
+                self.findings.append(
+                    Finding(
+                        "audit.time_backwards",
+                        str(e.seq),
+                        "audit_log",
+                        f"entry {e.seq} at {e.at} is before entry {seq} at {at}",
+                    )
+                )
+        self.newest = (e.seq, e.at)
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, int | float) and isinstance(b, int | float):
         return float(a) == float(b)
@@ -303,22 +354,37 @@ def run_verify(
     # 1. Audit chain, leaves and the row index in one pass; then every checkpoint.
     say(VerifyProgress("audit"))
     index = _RowIndex()
+    replay = protect.Replay()
+    times = _TimeOrder()
     custody = CustodyIndex()
 
     def visit(e: Entry) -> None:
         index.visit(e)
+        replay.visit(e.seq, e.data, e.actor, e.event)
+        times.visit(e)
         custody.visit(e)
 
     chain = check_chain(db, visit=visit)
     report.audit_entries = chain.entries
     for p in chain.problems:
         report.findings.append(Finding(_CHAIN_CODES[p.kind], str(p.seq), "audit_log", p.detail))
+    report.findings.extend(times.findings)
+    for kind, detail in head.check(db, vault.home, chain.entries):
+        report.findings.append(
+            Finding(
+                f"audit.head_{kind}" if kind == "missing" else f"audit.tail_{kind}",
+                str(chain.entries),
+                str(head.head_path(vault.home)),
+                detail,
+            )
+        )
     n_cp, cp_problems = checkpoint.check_checkpoints(vault, db, settings, chain.leaves)
     report.checkpoints = n_cp
     for cpp in cp_problems:
         report.findings.append(
             Finding(f"checkpoint.{cpp.kind}", str(cpp.size or "?"), cpp.source, cpp.detail)
         )
+    report.findings.extend(_key_findings(vault, db))
     if n_cp == 0 and chain.entries:
         report.findings.append(Finding("checkpoint.none", "0", "audit_checkpoints"))
     listed = {r[0] for r in db.execute("select note from audit_checkpoints")}
@@ -328,8 +394,22 @@ def run_verify(
 
     report.findings.extend(custody.findings(vault, db))
 
-    # 2. Catalog rows against the audit log.
+    # 2. Catalog rows against the audit log; the protective facts against the replayed log.
     say(VerifyProgress("catalog"))
+    for seq, actor, event in replay.unknown_actors[:50]:
+        report.findings.append(
+            Finding("audit.actor_unknown", str(seq), "audit_log", f"{event} by {actor!r}")
+        )
+    for rp in protect.compare(db, replay):
+        report.findings.append(
+            Finding(
+                f"protected.row_{rp.kind}",
+                rp.key,
+                rp.table,
+                f"sealed by audit entry {rp.seq}" if rp.seq else "no sealing audit entry",
+                {"fields": rp.fields, "audit_seq": rp.seq} if rp.fields else None,
+            )
+        )
     rows = [dict(r) for r in db.query("select * from recordings")]
     report.recordings = len(rows)
     report.findings.extend(check_rows(rows, index))
