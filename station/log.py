@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -35,6 +33,8 @@ def configure(
 ) -> None:
     """``journal`` (default: when systemd connected stderr to the journal, ``JOURNAL_STREAM``)
     prefixes every line with its syslog priority."""
+    import structlog
+
     renderer: Any = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if json
@@ -59,8 +59,26 @@ def configure(
     )
 
 
+class _LazyLogger:
+    """A logger that loads structlog on its first event, so that ``station --help`` and other
+    quick commands start without it."""
+
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._logger is None:
+            import structlog
+
+            self._logger = (
+                structlog.get_logger(self._name) if self._name else structlog.get_logger()
+            )
+        return getattr(self._logger, attr)
+
+
 def get(name: str | None = None) -> Any:
-    return structlog.get_logger(name) if name else structlog.get_logger()
+    return _LazyLogger(name)
 
 
 QUIET = "quiet"

@@ -173,7 +173,7 @@ def _transcode_status(vault: Vault, board: Any) -> None:
 @handle_errors
 def status_cmd(app: App, as_json: bool) -> None:
     """插槽状态 / What each dock slot is doing, and whether it is safe to undock."""
-    from station.clock_cli import clock_state, print_clock
+    from station.clock_view import clock_state, print_clock
 
     clock = clock_state(app)  # may footage be destroyed by this clock (R9)
     space = _space_line(app)
