@@ -28,11 +28,26 @@ def _journal_prefix(_logger: Any, method: str, event: Any) -> Any:
     return f"<{_PRIORITY[level]}>{event}"
 
 
+# the configured level, and the configuration asked for before structlog was loaded
+_state: dict[str, Any] = {"level": logging.WARNING, "pending": None}
+_METHOD_LEVELS = {**_LEVELS, "exception": logging.ERROR, "msg": logging.INFO}
+
+
 def configure(
     level: str = "info", *, json: bool = False, stream: Any = None, journal: bool | None = None
 ) -> None:
     """``journal`` (default: when systemd connected stderr to the journal, ``JOURNAL_STREAM``)
-    prefixes every line with its syslog priority."""
+    prefixes every line with its syslog priority. structlog itself is loaded only by the first
+    event at or above ``level`` (quick commands start without it)."""
+    _state["level"] = _LEVELS.get(level, logging.INFO)
+    if "structlog" in sys.modules:
+        _state["pending"] = None
+        _apply(level, json, stream, journal)
+    else:
+        _state["pending"] = (level, json, stream, journal)
+
+
+def _apply(level: str, json: bool, stream: Any, journal: bool | None) -> None:
     import structlog
 
     renderer: Any = (
@@ -59,9 +74,24 @@ def configure(
     )
 
 
+def _structlog() -> Any:
+    """structlog, with a configuration asked for before it was loaded applied first."""
+    import structlog
+
+    pending = _state["pending"]
+    if pending is not None:
+        _state["pending"] = None
+        _apply(*pending)
+    return structlog
+
+
+def _drop(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
 class _LazyLogger:
-    """A logger that loads structlog on its first event, so that ``station --help`` and other
-    quick commands start without it."""
+    """A logger that loads structlog on its first event at or above the configured level, so
+    that ``station --help`` and other quick commands start without it."""
 
     def __init__(self, name: str | None) -> None:
         self._name = name
@@ -69,11 +99,16 @@ class _LazyLogger:
 
     def __getattr__(self, attr: str) -> Any:
         if self._logger is None:
-            import structlog
-
+            method_level = _METHOD_LEVELS.get(attr)
+            below = method_level is not None and method_level < _state["level"]
+            if below and "structlog" not in sys.modules:
+                return _drop
+            structlog = _structlog()
             self._logger = (
                 structlog.get_logger(self._name) if self._name else structlog.get_logger()
             )
+        elif _state["pending"] is not None:
+            _structlog()
         return getattr(self._logger, attr)
 
 
