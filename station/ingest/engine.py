@@ -32,6 +32,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -796,11 +797,9 @@ def _run(
     opener: Opener,
     owner: Owner | None,
 ) -> IngestReport:
-    if owner is not None:
-        return _run_owned(
-            vault, db, settings, volume, entries, ctx, actor, progress, stop, opener, owner
-        )
-    with Owner.acquire(vault, ctx.kind) as own:  # released (staging emptied) however it ends
+    # a run without a given owner takes its own, released (staging emptied) however it ends
+    held = nullcontext(owner) if owner is not None else Owner.acquire(vault, ctx.kind)
+    with held as own:
         return _run_owned(
             vault, db, settings, volume, entries, ctx, actor, progress, stop, opener, own
         )
