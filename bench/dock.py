@@ -37,8 +37,8 @@ from bench.harness import BLKIO, drop_caches, need_root
 from station.catalog import open_catalog
 from station.recorder.simulator import SimConfig
 from station.usb_dock import registry
-from station.usb_dock.dockbed import DockBed, exfat_loop, sim_recorder
 from station.vault import Vault
+from station_testbed.dockbed import DockBed, exfat_loop, sim_recorder
 
 SECRET = bytes(range(32))
 

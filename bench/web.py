@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.dock import SECRET, all_safe, blkio_group, fill, make_home, wait
 from bench.harness import drop_caches, need_root
 from station.recorder.simulator import SimConfig
-from station.usb_dock.dockbed import REPO, DockBed, exfat_loop, sim_recorder
+from station_testbed.dockbed import REPO, DockBed, exfat_loop, sim_recorder
 
 HZ = os.sysconf("SC_CLK_TCK")
 

@@ -19,7 +19,7 @@ from station.cli_lazy import REGISTRY, LazyGroup
 _COMMAND_MODULES = (
     "station.core_cli",  # init, config
     "station.ingest.cli",  # ingest, recordings list/show
-    "station.sim.cli",  # sim volume
+    "station.sim.cli",  # sim volume, sim recorder
     "station.demo",  # demo
     "station.verify.cli",  # verify, checkpoint
     "station.access.cli",  # users, access, export
@@ -32,7 +32,8 @@ _COMMAND_MODULES = (
     "station.inbox.cli",  # inbox status|assign|rescan
     "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
     "station.fleet.cli",  # fleet status|sync|fetch
-    "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
+    "station.app.cli",  # run (the daemon, assembled in station.app.compose)
+    "station.usb_dock.cli",  # status, devices
     "station.catalog.cli",  # catalog backup|migrate
     "station.web.cli",  # web (the screens without the docks)
     "station.clock_cli",  # clock status|trust

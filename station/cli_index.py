@@ -138,7 +138,7 @@ INDEX: dict[str, tuple[str, str]] = {
         "保存期：到期清理与恢复 / Retention: expire, purge with tombstones, restore (R9–R11).",
     ),
     "run": (
-        "station.usb_dock.cli",
+        "station.app.cli",
         "运行采集站守护进程 / Run the dock daemon (udev hotplug, sessions, sd_notify).",
     ),
     "sim": (
@@ -146,7 +146,7 @@ INDEX: dict[str, tuple[str, str]] = {
         "模拟器 / Simulators for demos and tests: recorder volumes and recorders.",
     ),
     "sim recorder": (
-        "station.usb_dock.cli",
+        "station.sim.cli",
         "模拟记录仪（串口协议，伪终端）/ A simulated recorder speaking ZFY-LINE/1 on a pty.",
     ),
     "sim volume": (

@@ -125,7 +125,7 @@ def demo_cmd(
     as_json: bool,
 ) -> None:
     """演示：守护进程与模拟记录仪 / Demo: the dock daemon with simulated recorders docked."""
-    from station.usb_dock.dockbed import (
+    from station_testbed.dockbed import (
         DockBed,
         exfat_loop,
         files_of,

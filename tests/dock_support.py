@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from station.usb_dock.dockbed import (
+from station_testbed.dockbed import (
     REPO,
     DockBed,
     exfat_loop,

@@ -9,9 +9,9 @@ import threading
 
 import sqlite_utils
 
-from station.audit.schedule import TickResult, integrity_tick, run_integrity_timer
 from station.config import Settings
 from station.vault import Vault
+from station.verify.schedule import TickResult, integrity_tick, run_integrity_timer
 from tests.integrity_support import store_recording
 
 
@@ -65,7 +65,7 @@ def test_timer_thread_runs_and_stops(vault: Vault, db: sqlite_utils.Database) ->
 
 
 def test_integrity_service_starts_and_stops(vault: Vault, db: sqlite_utils.Database) -> None:
-    from station.audit.schedule import IntegrityService
+    from station.verify.schedule import IntegrityService
 
     store_recording(vault, db, os.urandom(5000))
     svc = IntegrityService(vault, Settings(), poll_s=3600)

@@ -15,9 +15,10 @@ import pytest
 import sqlite_utils
 from click.testing import CliRunner
 
+from station import catalog_upkeep as maintenance
 from station.audit import checkpoint
 from station.audit.tree import check_chain
-from station.catalog import maintenance, migrations, open_catalog, write_txn
+from station.catalog import migrations, open_catalog, write_txn
 from station.cli import main
 from station.config import Settings
 from station.errors import CatalogError
@@ -196,7 +197,7 @@ def test_quick_verify_does_not_stand_in_for_the_periodic_full_one(
 def test_low_space_warning_and_one_open_alert(vault: Vault, db: sqlite_utils.Database) -> None:
     from station.diskspace import ALERT_CODE, vault_space
     from station.usb_dock import registry
-    from station.usb_dock.cli import _space_watch
+    from station.app.compose import _space_watch
 
     (vault.home / "station.toml").write_text("[vault]\nlow_space_percent = 99.99\n")
     settings = vault.settings()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from station.app.daemon import Daemon
 from station.config import Settings
-from station.daemon import Daemon
 from station.sdnotify import Notifier
 from station.vault import Vault
 

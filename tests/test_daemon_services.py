@@ -7,7 +7,7 @@ import os
 
 from click.testing import CliRunner
 
-from station.audit.schedule import IntegrityService, TickResult
+from station.app.compose import build_daemon
 from station.cli import main
 from station.config import Settings
 from station.diskspace import SpaceWatch
@@ -15,8 +15,8 @@ from station.inbox.service import InboxService
 from station.settings_watch import SettingsWatcher
 from station.status import StatusBoard
 from station.transcode.service import TranscodeService
-from station.usb_dock.cli import build_daemon
 from station.vault import Vault
+from station.verify.schedule import IntegrityService, TickResult
 from station.web.server import WebService
 
 

@@ -345,8 +345,8 @@ def test_postgres_down_then_back_queue_drains_in_order(station, postgres: Postgr
 
 
 def test_daemon_service_replicates_and_reports(station) -> None:
+    from station.app.compose import build_daemon
     from station.fleet.service import FleetService
-    from station.usb_dock.cli import build_daemon
 
     vault, _bucket, _dsn, _shas = station
     daemon = build_daemon(vault, vault.settings())

@@ -195,7 +195,7 @@ def test_settings_change_reaches_the_running_service(
 def test_daemon_services_apply_inbox_settings_and_report_status(
     vault: Vault, db: sqlite_utils.Database, inbox: Path, tmp_path: Path
 ) -> None:
-    from station.inbox.daemon import daemon_services
+    from station.app.inbox_services import daemon_services
 
     second = tmp_path / "inbox2"
     second.mkdir()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from station.catalog import maintenance, migrations
+from station import catalog_upkeep as maintenance
+from station.catalog import migrations
 from station.catalog.db import open_catalog
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json
 

@@ -1,8 +1,14 @@
-"""``station sim volume``."""
+"""``station sim volume``, ``station sim recorder``: the simulators for demos and tests."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import sys
+import threading
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -15,6 +21,7 @@ from station.cli_util import (
     pass_app,
     print_json,
 )
+from station.errors import InputError
 from station.sim.volume import make_volume
 
 
@@ -83,3 +90,121 @@ def sim_volume(
 
 
 COMMANDS: list[click.Command] = []
+
+
+@sim.command("recorder")
+@click.option("--volume", type=click.Path(exists=True), help="记录仪存储 / the recorder's storage")
+@click.option("--pty-link", type=click.Path(dir_okay=False), help="串口链接 / link to the pty")
+@click.option(
+    "--drift",
+    type=click.FloatRange(-1e9, 1e9),
+    default=0.0,
+    show_default=True,
+    help="时钟偏差秒 / clock drift s",
+)
+@click.option("--battery", type=click.IntRange(0, 100), default=87, show_default=True)
+@click.option(
+    "--faults",
+    default="",
+    help="故障 / faults: "
+    + ",".join(
+        [
+            "silent",
+            "garbage",
+            "garbage-once",
+            "partial",
+            "oversized",
+            "wrong-id",
+            "clock-2000",
+            "bad-auth",
+            "disconnect",
+            "no-newline",
+            "drip",
+        ]
+    ),
+)
+@click.option("--serial", "serial_no", default="ZFY0001", show_default=True)
+@click.option("--officer", default="100001", show_default=True)
+@click.option("--officer-name", default="张三", show_default=True)
+@click.option("--unit", default="110101000001", show_default=True)
+@click.option("--unit-name", default="示例市城市管理局", show_default=True)
+@click.option("--secret-hex", default="", help="设备密钥 / device key (hex)")
+@json_option
+@handle_errors
+def sim_recorder(
+    volume: str | None,
+    pty_link: str | None,
+    drift: float,
+    battery: int,
+    faults: str,
+    serial_no: str,
+    officer: str,
+    officer_name: str,
+    unit: str,
+    unit_name: str,
+    secret_hex: str,
+    as_json: bool,
+) -> None:
+    """模拟记录仪（串口协议，伪终端）/ A simulated recorder speaking ZFY-LINE/1 on a pty."""
+    from station.recorder import protocol
+    from station.recorder.simulator import (
+        FAULTS,
+        SimConfig,
+        SimRecorder,
+        open_pty,
+        remove_link,
+        serve,
+    )
+
+    chosen = frozenset(f for f in faults.split(",") if f)
+    unknown = chosen - set(FAULTS)
+    if unknown:
+        raise click.BadParameter(f"unknown faults {sorted(unknown)}", param_hint="--faults")
+    try:
+        secret = bytes.fromhex(secret_hex)
+    except ValueError as exc:
+        raise InputError("--secret-hex is not hexadecimal / 密钥不是十六进制") from exc
+    cfg = SimConfig(
+        serial=serial_no,
+        officer_id=officer,
+        officer_name=officer_name,
+        unit_id=unit,
+        unit_name=unit_name,
+        secret=secret,
+        battery_pct=battery,
+        drift_s=drift,
+        volume=Path(volume) if volume else None,
+        faults=chosen,
+    )
+    try:  # every reply must fit in one frame: the names are sent in INFO
+        for verb in ("HELLO", "INFO"):
+            protocol.encode(SimRecorder(cfg).handle(protocol.Frame(1, verb, {"versions": "1"})))
+    except ValueError as exc:
+        raise InputError(
+            f"names too long for one ZFY-LINE frame / 名称过长: {exc}",
+            where="--serial/--officer/--officer-name/--unit/--unit-name",
+        ) from exc
+    master, slave, name = open_pty(Path(pty_link) if pty_link else None)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    info = {"pty": name, "link": pty_link, "serial": serial_no, "pid": os.getpid()}
+    click.echo(
+        json.dumps(info, ensure_ascii=False)
+        if as_json
+        else f"模拟记录仪 / simulated recorder {serial_no} on {name}"
+    )
+    sys.stdout.flush()
+    t = threading.Thread(target=serve, args=(SimRecorder(cfg), master, stop), daemon=True)
+    t.start()
+    while not stop.wait(3600):
+        pass
+    t.join(5)
+    os.close(master)
+    os.close(slave)
+    if pty_link:
+        remove_link(Path(pty_link), name)

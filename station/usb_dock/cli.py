@@ -1,20 +1,14 @@
-"""``station run``, ``station status``, ``station devices …``, ``station sim recorder``."""
+"""``station status``, ``station devices …``."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from station.access.guard import ADMIN, SERVICE, SUPERVISOR, guard
-from station.cli_groups import sim
+from station.access.guard import ADMIN, SUPERVISOR, guard
 from station.cli_util import (
     App,
     handle_errors,
@@ -24,147 +18,11 @@ from station.cli_util import (
     print_json,
     print_table,
 )
-from station.errors import InputError, StationError
+from station.errors import StationError
 from station.status import daemon_alive, read_status
-from station.vault import Vault
 
 if TYPE_CHECKING:
-    from station.config import Settings
-    from station.daemon import Daemon
-    from station.diskspace import Space, SpaceWatch
-
-
-@click.command("run")
-@json_option
-@pass_app
-@handle_errors
-def run_cmd(app: App, as_json: bool) -> None:
-    """运行采集站守护进程 / Run the dock daemon (udev hotplug, sessions, sd_notify).
-
-    --json: 日志为 JSON 行 / log as JSON lines (as under systemd).
-    """
-    from station import log
-
-    guard(app, SERVICE)  # the daemon acts as the station's service identity
-    # The daemon logs at the settings' level (default info) unless STATION_LOG_LEVEL says more.
-    log.configure(
-        os.environ.get("STATION_LOG_LEVEL", app.settings.log.level),
-        json=as_json or os.environ.get("STATION_LOG_JSON") == "1",
-    )
-    sys.exit(build_daemon(app.vault, app.settings).run())
-
-
-def build_daemon(vault: Vault, settings: Settings) -> Daemon:
-    """The daemon with its services: archival transcoding, the watched inbox, integrity upkeep
-    (checkpoints, periodic verify), the settings file watched for changes, and the screens
-    (setting ``web.listen``; empty: none)."""
-    import dataclasses
-
-    from station.audit.schedule import IntegrityService
-    from station.config import Settings
-    from station.daemon import Daemon
-    from station.inbox.daemon import daemon_services
-    from station.transcode.service import TranscodeService
-
-    transcode = TranscodeService(vault, settings) if settings.transcode.profile != "off" else None
-    wakes = [transcode.wake] if transcode is not None else []
-
-    def apply_in_place(new: Settings, old: Settings, keys: list[str]) -> None:
-        # every part holding the settings object sees the new values (dock thresholds, …)
-        for f in dataclasses.fields(Settings):
-            setattr(settings, f.name, getattr(new, f.name))
-
-    inbox, watcher = daemon_services(
-        vault, settings, on_settings=[apply_in_place], on_ingested=wakes
-    )
-    integrity = IntegrityService(vault, settings)
-    space = _space_watch(vault, settings)
-    services: list[Any] = [inbox, integrity, watcher, space]
-    fleet = _fleet_service(vault, settings)
-    if fleet is not None:
-        services.append(fleet)
-    if settings.web.listen:
-        # the screens (kiosk, office pages) from the same process; refuses a non-loopback
-        # address without TLS before anything starts
-        from station.web.server import WebService
-
-        services.append(WebService(vault, settings))
-    if transcode is not None:
-        services.insert(0, transcode)
-    # A dock session has the disks first: transcoding pauses (nested) while any session runs
-    # and resumes after, then wakes for the new recordings (ingest keeps >= 90 % of its speed).
-    pause: list[Any] = [transcode.pause] if transcode is not None else []
-    resume: list[Any] = [transcode.resume] if transcode is not None else []
-    wake: list[Any] = [lambda _outcome: transcode.wake()] if transcode is not None else []
-    daemon = Daemon(
-        vault,
-        settings,
-        actor="station",
-        services=services,
-        on_session_start=pause,
-        on_session_finally=resume,
-        on_session_end=wake,
-    )
-    # the services' own status beside the slots, for `station status` and a screen
-    board = daemon.board
-    inbox.status_listeners.append(lambda st: board.set_service("inbox", st))
-    if transcode is not None:
-        # after each session: the archival queue as it stands (queued, running, done, failed)
-        daemon.on_session_end.append(lambda _outcome: _transcode_status(vault, board))
-    space.on_check = lambda sp: board.set_service("vault_space", sp.to_dict())
-    integrity.listeners.append(
-        lambda r: board.set_service(
-            "integrity", {"checkpoint_size": r.checkpoint_size, "verify_ok": r.verify_ok}
-        )
-    )
-    if fleet is not None:
-        # after each session the new recordings go to the central store (R19)
-        daemon.on_session_end.append(lambda _outcome: fleet.wake())
-        fleet.listeners.append(lambda st: board.set_service("fleet", st))
-    return daemon
-
-
-def _fleet_service(vault: Vault, settings: Settings) -> Any:
-    """The central store's replication (R19), when ``[fleet]`` names a store or database."""
-    if not (settings.fleet.s3_endpoint or settings.fleet.postgres_dsn):
-        return None
-    from station.fleet.service import FleetService
-
-    return FleetService(vault, settings)
-
-
-def _space_watch(vault: Vault, settings: Settings) -> SpaceWatch:
-    """The vault's free space, alerted through the dock's alert table (own connection)."""
-    from station.catalog import open_catalog
-    from station.diskspace import ALERT_CODE, SpaceWatch
-    from station.usb_dock import registry
-
-    def has_open() -> bool:
-        db = open_catalog(vault.catalog_path, migrate=False)
-        try:
-            return any(a["code"] == ALERT_CODE for a in registry.list_alerts(db))
-        finally:
-            db.close()
-
-    def alert(sp: Space) -> None:
-        db = open_catalog(vault.catalog_path, migrate=False)
-        try:
-            registry.raise_alert(db, ALERT_CODE, sp.message(), data=sp.to_dict())
-        finally:
-            db.close()
-
-    return SpaceWatch(vault.home, settings, has_open_alert=has_open, raise_alert=alert)
-
-
-def _transcode_status(vault: Vault, board: Any) -> None:
-    from station.catalog import open_catalog
-    from station.transcode import jobs
-
-    db = open_catalog(vault.catalog_path, migrate=False)
-    try:
-        board.set_service("transcode", {"counts": jobs.status(db, limit=0)["counts"]})
-    finally:
-        db.close()
+    from station.diskspace import Space
 
 
 @click.command("status")
@@ -330,7 +188,6 @@ def devices_enrol(
 ) -> None:
     """登记设备并绑定警员、单位 / Bind a device to an officer and unit; prints its key once."""
 
-    from station.access.guard import guard
     from station.usb_dock import registry
 
     guard(app, *ADMIN)
@@ -373,7 +230,6 @@ def devices_enrol(
 def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
     """注销设备 / Revoke a device: it is refused (never mounted) from now on."""
 
-    from station.access.guard import guard
     from station.usb_dock import registry
 
     guard(app, *ADMIN)
@@ -452,7 +308,6 @@ def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
 def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
     """确认告警 / Acknowledge an alert."""
 
-    from station.access.guard import guard
     from station.usb_dock import registry
 
     guard(app, *SUPERVISOR)
@@ -463,122 +318,4 @@ def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
         click.echo(f"已确认 / acknowledged: {alert_id}")
 
 
-@sim.command("recorder")
-@click.option("--volume", type=click.Path(exists=True), help="记录仪存储 / the recorder's storage")
-@click.option("--pty-link", type=click.Path(dir_okay=False), help="串口链接 / link to the pty")
-@click.option(
-    "--drift",
-    type=click.FloatRange(-1e9, 1e9),
-    default=0.0,
-    show_default=True,
-    help="时钟偏差秒 / clock drift s",
-)
-@click.option("--battery", type=click.IntRange(0, 100), default=87, show_default=True)
-@click.option(
-    "--faults",
-    default="",
-    help="故障 / faults: "
-    + ",".join(
-        [
-            "silent",
-            "garbage",
-            "garbage-once",
-            "partial",
-            "oversized",
-            "wrong-id",
-            "clock-2000",
-            "bad-auth",
-            "disconnect",
-            "no-newline",
-            "drip",
-        ]
-    ),
-)
-@click.option("--serial", "serial_no", default="ZFY0001", show_default=True)
-@click.option("--officer", default="100001", show_default=True)
-@click.option("--officer-name", default="张三", show_default=True)
-@click.option("--unit", default="110101000001", show_default=True)
-@click.option("--unit-name", default="示例市城市管理局", show_default=True)
-@click.option("--secret-hex", default="", help="设备密钥 / device key (hex)")
-@json_option
-@handle_errors
-def sim_recorder(
-    volume: str | None,
-    pty_link: str | None,
-    drift: float,
-    battery: int,
-    faults: str,
-    serial_no: str,
-    officer: str,
-    officer_name: str,
-    unit: str,
-    unit_name: str,
-    secret_hex: str,
-    as_json: bool,
-) -> None:
-    """模拟记录仪（串口协议，伪终端）/ A simulated recorder speaking ZFY-LINE/1 on a pty."""
-    from station.recorder import protocol
-    from station.recorder.simulator import (
-        FAULTS,
-        SimConfig,
-        SimRecorder,
-        open_pty,
-        remove_link,
-        serve,
-    )
-
-    chosen = frozenset(f for f in faults.split(",") if f)
-    unknown = chosen - set(FAULTS)
-    if unknown:
-        raise click.BadParameter(f"unknown faults {sorted(unknown)}", param_hint="--faults")
-    try:
-        secret = bytes.fromhex(secret_hex)
-    except ValueError as exc:
-        raise InputError("--secret-hex is not hexadecimal / 密钥不是十六进制") from exc
-    cfg = SimConfig(
-        serial=serial_no,
-        officer_id=officer,
-        officer_name=officer_name,
-        unit_id=unit,
-        unit_name=unit_name,
-        secret=secret,
-        battery_pct=battery,
-        drift_s=drift,
-        volume=Path(volume) if volume else None,
-        faults=chosen,
-    )
-    try:  # every reply must fit in one frame: the names are sent in INFO
-        for verb in ("HELLO", "INFO"):
-            protocol.encode(SimRecorder(cfg).handle(protocol.Frame(1, verb, {"versions": "1"})))
-    except ValueError as exc:
-        raise InputError(
-            f"names too long for one ZFY-LINE frame / 名称过长: {exc}",
-            where="--serial/--officer/--officer-name/--unit/--unit-name",
-        ) from exc
-    master, slave, name = open_pty(Path(pty_link) if pty_link else None)
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    info = {"pty": name, "link": pty_link, "serial": serial_no, "pid": os.getpid()}
-    click.echo(
-        json.dumps(info, ensure_ascii=False)
-        if as_json
-        else f"模拟记录仪 / simulated recorder {serial_no} on {name}"
-    )
-    sys.stdout.flush()
-    t = threading.Thread(target=serve, args=(SimRecorder(cfg), master, stop), daemon=True)
-    t.start()
-    while not stop.wait(3600):
-        pass
-    t.join(5)
-    os.close(master)
-    os.close(slave)
-    if pty_link:
-        remove_link(Path(pty_link), name)
-
-
-COMMANDS = [run_cmd, status_cmd, devices_group]
+COMMANDS = [status_cmd, devices_group]

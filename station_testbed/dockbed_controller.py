@@ -1,8 +1,8 @@
 """Runs under ``umockdev-wrapper``: owns a umockdev Testbed, starts the station daemon as a real
 subprocess inside it, and adds/removes devices on request (JSON lines on stdin -> stdout).
 
-Driven by :class:`station.usb_dock.dockbed.DockBed` (the demo, the benchmark, the tests):
-``umockdev-wrapper python -m station.usb_dock.dockbed_controller HOME LOGFILE``.
+Driven by :class:`station_testbed.dockbed.DockBed` (the demo, the benchmark, the tests):
+``umockdev-wrapper python -m station_testbed.dockbed_controller HOME LOGFILE``.
 """
 
 from __future__ import annotations

@@ -88,12 +88,12 @@ def sim_recorder(cfg: SimConfig, link: Path | None = None) -> Iterator[tuple[Sim
 
 
 # The folder holding the ``station`` package (the repository in a checkout).
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 class DockBed:
     """The daemon as a real subprocess under ``umockdev-wrapper``, devices added via the
-    controller (station/usb_dock/dockbed_controller.py), sd_notify on a real datagram socket."""
+    controller (station_testbed/dockbed_controller.py), sd_notify on a real datagram socket."""
 
     def __init__(
         self,
@@ -135,7 +135,7 @@ class DockBed:
                 "umockdev-wrapper",
                 sys.executable,
                 "-m",
-                "station.usb_dock.dockbed_controller",
+                "station_testbed.dockbed_controller",
                 str(home),
                 str(self.log),
             ],
