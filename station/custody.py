@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+import sqlite_utils
+
 from station.errors import IngestError, VaultFullError
 from station.log import get
 from station.timeutil import to_iso, utcnow
@@ -268,3 +270,20 @@ class WriterLock:
         if self._fd is not None:
             os.close(self._fd)  # drops the lock
             self._fd = None
+
+
+# Copies the station no longer holds: the central store (R19) has the only confirmed copy.
+def freed_paths(db: sqlite_utils.Database, recording: str | None = None) -> set[str]:
+    """Vault-relative paths whose only copy is the confirmed central one (of one recording's
+    files when ``recording`` is given)."""
+    if "fleet_objects" not in db.table_names():
+        return set()
+    sql = (
+        "select rel from fleet_objects where freed_at is not null and state = 'confirmed'"
+        " and rel is not null"
+    )
+    args: list[str] = []
+    if recording is not None:
+        sql += " and recording = ?"
+        args.append(recording)
+    return {r[0] for r in db.execute(sql, args)}

@@ -75,3 +75,16 @@ def resolve_many(
         if sha not in out:
             out.append(sha)
     return tuple(out)
+
+
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def check_sha(sha: str) -> str:
+    value = sha.strip().lower()
+    if not _SHA.match(value):
+        raise StationError(
+            f"不是 SHA-256 / not a SHA-256 (64 hex digits): {sha!r}",
+            where="SHA256",
+        )
+    return value

@@ -96,21 +96,21 @@ def _fleet_service(vault: Vault, settings: Settings) -> Any:
 
 def _space_watch(vault: Vault, settings: Settings) -> SpaceWatch:
     """The vault's free space, alerted through the dock's alert table (own connection)."""
+    from station.audit import alerts
     from station.catalog import open_catalog
     from station.diskspace import ALERT_CODE, SpaceWatch
-    from station.usb_dock import registry
 
     def has_open() -> bool:
         db = open_catalog(vault.catalog_path, migrate=False)
         try:
-            return any(a["code"] == ALERT_CODE for a in registry.list_alerts(db))
+            return any(a["code"] == ALERT_CODE for a in alerts.list_alerts(db))
         finally:
             db.close()
 
     def alert(sp: Space) -> None:
         db = open_catalog(vault.catalog_path, migrate=False)
         try:
-            registry.raise_alert(db, ALERT_CODE, sp.message(), data=sp.to_dict())
+            alerts.raise_alert(db, ALERT_CODE, sp.message(), data=sp.to_dict())
         finally:
             db.close()
 

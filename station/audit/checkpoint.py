@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import sqlite_utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from station.audit import keys, merkle, note
+from station.audit.keys import key_name, safe_id, write_durably
 from station.audit.log import GENESIS
 from station.audit.tree import ChainResult, check_chain
 from station.catalog import write_txn
@@ -27,7 +26,7 @@ from station.config import Settings
 from station.errors import FileAccessError, IntegrityError
 from station.log import get
 from station.timeutil import parse_iso, to_iso, utcnow
-from station.vault import Vault, hand_to_owner
+from station.vault import Vault
 
 log = get()
 
@@ -39,35 +38,9 @@ def checkpoints_dir(vault: Vault) -> Path:
     return vault.home / "checkpoints"
 
 
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", text) or "station"
-
-
 def log_origin(settings: Settings) -> str:
     """The checkpoint origin line: names this station's audit log."""
-    return f"bodycam-station/{_safe(settings.station.id)}/audit"
-
-
-def key_name(settings: Settings) -> str:
-    return f"{_safe(settings.station.id)}-audit"
-
-
-def _write_durably(path: Path, data: bytes, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)  # a leftover of a crash may be read-only
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        hand_to_owner(tmp)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    return f"bodycam-station/{safe_id(settings.station.id)}/audit"
 
 
 def signing_key(vault: Vault, settings: Settings, db: sqlite_utils.Database) -> Ed25519PrivateKey:
@@ -156,7 +129,7 @@ def make_checkpoint(
             " last_entry_hash) values (?, ?, ?, ?, ?, ?, ?)",
             [size, root.hex(), at, kid, text, json.dumps(frontier.to_json()), chain.last_hash],
         )
-        _write_durably(path, text.encode(), 0o444)
+        write_durably(path, text.encode(), 0o444)
     log.info("audit.checkpoint_made", size=size, root=root.hex(), file=str(path))
     return Stored(size, root.hex(), at, text, str(path))
 
@@ -257,11 +230,11 @@ def export_checkpoint(
     """Write the newest checkpoint and the station's verifier key into folder ``dest``."""
     last = make_checkpoint(vault, db, settings)  # the newest, signed now if the log grew
     vkey = station_verifier(vault, settings)
-    out = dest / f"checkpoint-{_safe(settings.station.id)}-{last.size}.note"
+    out = dest / f"checkpoint-{safe_id(settings.station.id)}-{last.size}.note"
     try:
         dest.mkdir(parents=True, exist_ok=True)
-        _write_durably(out, last.text.encode(), 0o644)
-        _write_durably(
+        write_durably(out, last.text.encode(), 0o644)
+        write_durably(
             dest / f"{key_name(settings)}.vkey",
             (note.verifier_key(vkey.name, vkey.key) + "\n").encode(),
             0o644,

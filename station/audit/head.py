@@ -128,7 +128,7 @@ def advance(
 
 
 def after_commit(db: sqlite_utils.Database) -> None:
-    """Called by ``write_txn`` after a commit that appended audit entries."""
+    """Run by ``write_txn`` after a commit that appended audit entries (hooked by ``append``)."""
     home = catalog_home(db)
     if home is None:
         return

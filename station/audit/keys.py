@@ -23,25 +23,19 @@ any change the verifier key file.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import sqlite_utils
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from station.audit import note
-from station.audit.log import append
-from station.catalog import write_txn
 from station.config import Settings
 from station.errors import IntegrityError
 from station.log import get
-from station.timeutil import to_iso, utcnow
-from station.vault import Vault
-
-if TYPE_CHECKING:
-    from station.audit.checkpoint import Stored
+from station.vault import Vault, hand_to_owner
 
 log = get()
 
@@ -111,15 +105,37 @@ def current_for(events: list[KeyEvent], size: int) -> str | None:
 
 
 def _vkey(settings: Settings, key: Ed25519PrivateKey) -> str:
-    from station.audit.checkpoint import key_name
-
     return note.verifier_key(key_name(settings), key.public_key())
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:
-    from station.audit.checkpoint import _write_durably
+    write_durably(path, data, mode)
 
-    _write_durably(path, data, mode)
+
+def safe_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text) or "station"
+
+
+def key_name(settings: Settings) -> str:
+    return f"{safe_id(settings.station.id)}-audit"
+
+
+def write_durably(path: Path, data: bytes, mode: int) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)  # a leftover of a crash may be read-only
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        hand_to_owner(tmp)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def _pem(key: Ed25519PrivateKey) -> bytes:
@@ -129,7 +145,7 @@ def _pem(key: Ed25519PrivateKey) -> bytes:
 
 
 def _alert(db: sqlite_utils.Database, what: str, path: Path, detail: str) -> None:
-    from station.usb_dock.registry import raise_alert
+    from station.audit.alerts import raise_alert
 
     log.error("audit.key_unusable", problem=what, path=str(path), detail=detail)
     if _open_alert(db, f"audit_key_{what}"):
@@ -262,69 +278,3 @@ def open_any(text: str, candidates: list[note.Verifier]) -> tuple[note.Checkpoin
             if first is None or "signature is wrong" in exc.message:
                 first = exc
     raise first or IntegrityError("no verifier key known / 没有可用的验证公钥")
-
-
-def rotate(
-    vault: Vault,
-    settings: Settings,
-    db: sqlite_utils.Database,
-    *,
-    actor: str,
-    old_key_lost: bool = False,
-    reason: str | None = None,
-) -> tuple[str | None, str, Stored | None]:
-    """Replace the signing key, in the open (see the module docstring). Returns the old and new
-    verifier keys and the old key's last checkpoint."""
-    from station.audit.checkpoint import make_checkpoint
-
-    finish_rotation(vault, settings, db)
-    events = history(db, vault)
-    lost = events[-1].vkey if events else None
-    new = Ed25519PrivateKey.generate()
-    new_vkey = _vkey(settings, new)
-    if old_key_lost:
-        if not reason or not reason.strip():
-            raise SigningKeyError("须说明密钥丢失的情况 / say what happened", where="--note")
-        if (vault.keys / KEY_FILE).exists():
-            raise SigningKeyError(
-                "密钥仍在，请用正常轮换 / the key file is still there: rotate normally",
-                where=str(vault.keys / KEY_FILE),
-            )
-        _write(vault.keys / NEXT_FILE, _pem(new), 0o600)
-        with write_txn(db):
-            append(
-                db,
-                "audit.key_replaced",
-                actor=actor,
-                subject=SUBJECT,
-                data={"lost_vkey": lost, "new_vkey": new_vkey, "note": reason},
-            )
-        finish_rotation(vault, settings, db)
-        log.warning("audit.key_replaced", lost=lost, new=new_vkey, by=actor)
-        return lost, new_vkey, None
-    old = signing_key(vault, settings, db)
-    old_vkey = _vkey(settings, old)
-    at = to_iso(utcnow())
-    statement = f"bodycam-station audit key rotation\nold {old_vkey}\nnew {new_vkey}\nat {at}\n"
-    _write(vault.keys / NEXT_FILE, _pem(new), 0o600)
-    import base64
-
-    with write_txn(db):
-        append(
-            db,
-            "audit.key_rotated",
-            actor=actor,
-            subject=SUBJECT,
-            data={
-                "old_vkey": old_vkey,
-                "new_vkey": new_vkey,
-                "statement": statement,
-                "old_signature": base64.b64encode(old.sign(statement.encode())).decode(),
-                "new_signature": base64.b64encode(new.sign(statement.encode())).decode(),
-                "reason": reason,
-            },
-        )
-    last = make_checkpoint(vault, db, settings, force=True, key=old)
-    finish_rotation(vault, settings, db)
-    log.info("audit.key_rotated", old=old_vkey, new=new_vkey, by=actor)
-    return old_vkey, new_vkey, last

@@ -13,6 +13,8 @@ from typing import Any
 
 import sqlite_utils
 
+from station.audit.head import after_commit as move_head
+from station.catalog.txn import after_commit
 from station.timeutil import to_iso, utcnow
 
 GENESIS = "0" * 64
@@ -71,5 +73,5 @@ def append(
         " values (?, ?, ?, ?, ?, ?, ?, ?)",
         [seq, at, actor, event, subject, canonical_json(payload).decode("utf-8"), prev, digest],
     )
-    setattr(db, "_station_audited", True)  # noqa: B010 - write_txn moves the head after commit
+    after_commit(db, move_head)  # the head file and clock anchor move once this commits
     return seq

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from station.errors import StationError
+from station.recref import check_sha as check_sha  # re-exported
 from station.retention.policy import R11_REASONS
 from station.text import LIMITS, check_text
 
@@ -22,7 +22,6 @@ CATEGORIES: dict[str, tuple[str, str]] = {
 }
 
 MAX_NUMBER_LEN = 100
-_SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
 class CaseStateError(StationError):
@@ -90,16 +89,6 @@ def check_reason(reason: int | None) -> int:
             where="--reason",
         )
     return reason
-
-
-def check_sha(sha: str) -> str:
-    value = sha.strip().lower()
-    if not _SHA.match(value):
-        raise StationError(
-            f"不是 SHA-256 / not a SHA-256 (64 hex digits): {sha!r}",
-            where="SHA256",
-        )
-    return value
 
 
 def check_category(category: str) -> str:

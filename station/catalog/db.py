@@ -1,18 +1,19 @@
-"""Opening the catalog and writing to it in transactions."""
+"""Opening the catalog: created owner-only, WAL, migrated. Transactions: ``catalog.txn``."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import sqlite_utils
 
 from station.catalog import migrations
-from station.errors import CatalogBusyError, CatalogError
+from station.catalog.txn import busy_error as busy_error  # re-exported
+from station.catalog.txn import busy_timeout_s
+from station.catalog.txn import write_txn as write_txn
+from station.errors import CatalogError
 
 
 def open_catalog(path: Path | str, *, migrate: bool = True) -> sqlite_utils.Database:
@@ -46,29 +47,6 @@ def open_catalog(path: Path | str, *, migrate: bool = True) -> sqlite_utils.Data
     return db
 
 
-def busy_timeout_s() -> float:
-    """How long a command waits for another process's write lock on the catalog before it
-    gives up with CatalogBusyError: 30 s, or ``STATION_CATALOG_BUSY_S`` seconds."""
-    try:
-        value = float(os.environ.get("STATION_CATALOG_BUSY_S", "30"))
-    except ValueError:
-        return 30.0
-    return value if 0 < value <= 3600 else 30.0
-
-
-def _catalog_file(db: sqlite_utils.Database) -> str:
-    row = db.conn.execute("PRAGMA database_list").fetchone()
-    return str(row[2]) if row and row[2] else "catalog"
-
-
-def busy_error(db: sqlite_utils.Database) -> CatalogBusyError:
-    return CatalogBusyError(
-        "the catalog is locked by another process / 目录数据库被其他进程占用",
-        where=_catalog_file(db),
-        hint=f"waited {busy_timeout_s():g} s; try again when the other station command ends",
-    )
-
-
 def _wal(conn: sqlite3.Connection, patience_s: float = 30.0) -> None:
     """Switch to WAL. Two processes opening a new catalog at once (the daemon and a command)
     can find it locked while the other sets it up; SQLite does not always wait for that, so we
@@ -84,38 +62,3 @@ def _wal(conn: sqlite3.Connection, patience_s: float = 30.0) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """One write transaction (``BEGIN IMMEDIATE``), nested calls become savepoints.
-
-    Every change to evidence and its audit entry go through one of these together
-    (DESIGN.md invariant 3).
-    """
-    if db.conn.in_transaction:
-        with db.atomic():
-            yield db
-        return
-    try:
-        db.conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise busy_error(db) from exc
-        raise
-    setattr(db, "_station_audited", False)  # noqa: B010 - set by audit.append
-    try:
-        yield db
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        setattr(db, "_station_audited", False)  # noqa: B010
-        raise
-    else:
-        db.conn.execute("COMMIT")
-        if getattr(db, "_station_audited", False):
-            # The log's head and the clock anchor, outside the catalog (station.audit.head).
-            setattr(db, "_station_audited", False)  # noqa: B010
-            from station.audit.head import after_commit
-
-            after_commit(db)

@@ -306,7 +306,7 @@ class Fleet:
 
     def _alert(self, db: sqlite_utils.Database, code: str, message: str) -> None:
         """An alert for the people at the station, once while it stays unacknowledged."""
-        from station.usb_dock.registry import raise_alert
+        from station.audit.alerts import raise_alert
 
         if db.execute(
             "select 1 from alerts where code = ? and acknowledged_at is null", [code]

@@ -28,7 +28,7 @@ def render_pdf(
     )
 
     from station.disc_burn.label import _font
-    from station.reports.render import _cell, _generated, _sections
+    from station.reports.cells import _cell, _generated, _sections
 
     font = _font()
     base = ParagraphStyle("b", fontName=font, fontSize=8, leading=10, wordWrap="CJK")

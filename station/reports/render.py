@@ -10,54 +10,24 @@ no link leaves the file, so it opens on an offline office PC and can be archived
 
 from __future__ import annotations
 
-import contextvars
 import csv
 import html
 import io
 import json
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from station.cli_util import format_table
-from station.reports.model import Chart, Report, Section
-from station.timeutil import human_time, zone_words
+from station.reports.cells import _cell, _generated, _sections, _tz
+from station.reports.model import Chart, Report
 
 FORMATS = ("table", "csv", "xlsx", "json", "html", "pdf")
 BINARY = ("xlsx", "pdf")
 BOM = "\ufeff"
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
-_SHA = re.compile(r"^[0-9a-f]{64}$")
-_tz: contextvars.ContextVar[str | None] = contextvars.ContextVar("report_tz", default=None)
-
 
 class OneTablePerFile(ValueError):
     """CSV asked for several sections at once."""
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    tz = _tz.get()
-    if tz and isinstance(v, str) and _ISO.match(v):
-        return human_time(v, tz)
-    if tz and isinstance(v, str) and _SHA.match(v):
-        return v[:16]  # the short id every command accepts
-    if isinstance(v, float):
-        return f"{v:.2f}".rstrip("0").rstrip(".") if v != int(v) else str(int(v))
-    return str(v)
-
-
-def _sections(report: Report, only: str | None) -> Sequence[Section]:
-    return [report.section(only)] if only else report.sections
-
-
-def _generated(report: Report) -> str:
-    tz = _tz.get()
-    if tz is None:
-        return f"生成时间 / generated: {report.generated_at}"
-    return f"生成时间 / generated: {_cell(report.generated_at)}（时间均为{zone_words(tz)}）"
 
 
 def render_table(report: Report, only: str | None = None) -> str:

@@ -50,7 +50,7 @@ def check(
 def refuse(db: sqlite_utils.Database, verdict: clock.Verdict) -> None:
     """The alert for a refused destruction: a dock-style alert (``station devices alerts``),
     itself an audit entry."""
-    from station.usb_dock.registry import raise_alert
+    from station.audit.alerts import raise_alert
 
     log.error("retention.clock_untrusted", state=verdict.state, detail=verdict.detail)
     if db.execute(

@@ -375,7 +375,7 @@ def _restore(
     note: str | None,
     all_pending: bool,
 ) -> RunReport:
-    from station.cases.model import check_sha
+    from station.recref import check_sha
 
     report = RunReport(as_of=to_iso(utcnow()), dry_run=False)
     ctx = Ctx(vault, db, actor, None, report.as_of, report, _noop)

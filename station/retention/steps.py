@@ -18,7 +18,7 @@ import sqlite_utils
 
 from station.audit import append
 from station.audit.protect import seal
-from station.fleet.local import freed_paths
+from station.custody import freed_paths
 from station.log import get
 from station.retention import files as fs
 from station.retention.runtypes import Item, ItemProblem, Problem, RunReport, txn

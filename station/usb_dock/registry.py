@@ -1,13 +1,16 @@
-"""Enrolled devices, their secrets, and alerts (R4; DESIGN.md invariant 5)."""
+"""Enrolled devices and their secrets (R4; DESIGN.md invariant 5). Alerts, raised here for
+unknown or refused devices, live in ``station.audit.alerts`` (re-exported here)."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
 import sqlite_utils
 
+from station.audit.alerts import acknowledge as acknowledge  # re-exported
+from station.audit.alerts import list_alerts as list_alerts
+from station.audit.alerts import raise_alert as raise_alert
 from station.audit.log import append as audit
 from station.audit.protect import seal
 from station.catalog import write_txn
@@ -154,61 +157,6 @@ def seen(db: sqlite_utils.Database, device_id: str, *, model: str | None, driver
             " model = coalesce(devices.model, excluded.model)",
             [device_id, model, driver, now, now],
         )
-
-
-def raise_alert(
-    db: sqlite_utils.Database,
-    code: str,
-    message: str,
-    *,
-    device_id: str | None = None,
-    slot: str | None = None,
-    session_id: int | None = None,
-    data: dict[str, Any] | None = None,
-) -> int:
-    with write_txn(db):
-        cur = db.execute(
-            "insert into alerts (at, code, device_id, slot, session_id, message, data)"
-            " values (?, ?, ?, ?, ?, ?, ?)",
-            [
-                to_iso(utcnow()),
-                code,
-                device_id,
-                slot,
-                session_id,
-                message,
-                json.dumps(data or {}, ensure_ascii=False),
-            ],
-        )
-        alert_id = int(cur.lastrowid or 0)
-        audit(
-            db,
-            "alert.raised",
-            actor="station",
-            subject=device_id or slot,
-            data={"alert_id": alert_id, "code": code, "session_id": session_id},
-        )
-    log.warning("dock.alert", code=code, device_id=device_id, slot=slot, alert_id=alert_id)
-    return alert_id
-
-
-def acknowledge(db: sqlite_utils.Database, alert_id: int, *, actor: str) -> None:
-    with write_txn(db):
-        cur = db.execute(
-            "update alerts set acknowledged_at = ?, acknowledged_by = ? where id = ?"
-            " and acknowledged_at is null",
-            [to_iso(utcnow()), actor, alert_id],
-        )
-        if cur.rowcount == 0:
-            raise NotFoundError(f"no open alert {alert_id} / 无此未处理告警", where=str(alert_id))
-        audit(db, "alert.acknowledged", actor=actor, subject=str(alert_id))
-
-
-def list_alerts(db: sqlite_utils.Database, *, open_only: bool = True) -> list[dict[str, Any]]:
-    sql = "select * from alerts"
-    if open_only:
-        sql += " where acknowledged_at is null"
-    return [dict(r) for r in db.query(sql + " order by id")]
 
 
 def list_devices(db: sqlite_utils.Database) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from station.access.guard import ADMIN, CLERK, SERVICE, guard
-from station.audit import checkpoint, keys
+from station.audit import checkpoint, keys, rotation
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import FileAccessError, InputError, IntegrityError
 from station.verify.run import VerifyProgress, record_verify, run_verify
@@ -127,7 +127,7 @@ def cp_rotate(app: App, old_key_lost: bool, note: str | None, as_json: bool) -> 
     naming the new one and one last checkpoint; the change is an audit entry, and verify checks
     every checkpoint against the key current for it."""
     guard(app, *ADMIN)
-    old, new, last = keys.rotate(
+    old, new, last = rotation.rotate(
         app.vault, app.settings, app.db, actor=app.actor, old_key_lost=old_key_lost, reason=note
     )
     out = {"old_vkey": old, "new_vkey": new, "last_old_checkpoint": last.size if last else None}

@@ -25,7 +25,7 @@ from station.audit.seal import SEALED_RECORDING_FIELDS, row_differences
 from station.audit.tree import Entry, check_chain
 from station.catalog import write_txn
 from station.config import Settings
-from station.fleet.local import freed_paths
+from station.custody import freed_paths
 from station.log import get
 from station.timeutil import parse_iso, to_iso, utcnow
 from station.vault import Vault

@@ -16,22 +16,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from station.config import Settings
 from station.vault import Vault
-from station.web.auth import LoginThrottle, Sessions
-from station.web.feed import StatusFeed
+from station.web.state import WebState, state_of
 
 HERE = Path(__file__).parent
-COOKIE = "station_session"
 STREAM_MAX_S = 3600.0  # a kiosk's stream is renewed every hour (the browser reconnects)
 PING_S = 15.0  # a ping event keeps proxies and the kiosk's own watchdog content
 
@@ -68,36 +64,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def make_templates() -> Jinja2Templates:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
-        autoescape=True,  # every template, whatever its name
-        undefined=jinja2.StrictUndefined,
-    )
-    return Jinja2Templates(env=env)
-
-
-class WebState:
-    """What the routes share: the vault, settings, sessions, the status feed, the disc job."""
-
-    def __init__(self, vault: Vault, settings: Settings) -> None:
-        self.vault = vault
-        self.settings = settings
-        self.sessions = Sessions(
-            settings.web.session_idle_minutes * 60, settings.web.session_max_hours * 3600
-        )
-        self.throttle = LoginThrottle()
-        self.feed = StatusFeed(vault.run)
-        self.templates = make_templates()
-        self.secure_cookie = bool(settings.web.tls_cert)
-        self.disc_thread: Any = None
-        self.disc_error: str | None = None
-
-
-def state_of(request: Request) -> WebState:
-    return request.app.state.web
 
 
 # -- kiosk and JSON ------------------------------------------------------------------------------

@@ -36,8 +36,8 @@ from station.errors import NotFoundError, PermissionDenied, StationError
 from station.log import get
 from station.retention.policy import R11_REASONS
 from station.timeutil import parse_iso, to_iso, utcnow
-from station.web.app import COOKIE, WebState, state_of
 from station.web.auth import WebSession, check_role, csrf_ok, current_user
+from station.web.state import COOKIE, WebState, state_of
 
 log = get()
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from station.catalog.txn import write_txn
 from station.errors import CatalogError
 
 _NAME = re.compile(r"^m(\d{4})_(\w+)$")
@@ -70,8 +71,6 @@ def apply(
     version of the station. ``available`` replaces the discovered modules (tests);
     ``on_applied`` runs inside the same transaction after the last one (an audit entry).
     """
-    from station.catalog.db import write_txn
-
     db.execute(
         "create table if not exists _migrations (number integer primary key, name text not null,"
         " applied_at text not null default (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"

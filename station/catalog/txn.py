@@ -1,0 +1,83 @@
+"""Write transactions on the catalog.
+
+``write_txn`` is one ``BEGIN IMMEDIATE`` transaction; nested calls become savepoints. Code that
+must act once the outermost transaction has committed (the audit log moves its head file and the
+clock anchor) registers a hook with :func:`after_commit`; it runs after ``COMMIT`` and is dropped
+on rollback, so nothing outside the catalog ever moves for a change that was not committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+
+import sqlite_utils
+
+from station.errors import CatalogBusyError
+
+AFTER_COMMIT = "_station_after_commit"
+
+
+def after_commit(db: sqlite_utils.Database, hook: Callable[[sqlite_utils.Database], None]) -> None:
+    """Run ``hook(db)`` once the current outermost write transaction has committed."""
+    setattr(db, AFTER_COMMIT, hook)
+
+
+def busy_timeout_s() -> float:
+    """How long a command waits for another process's write lock on the catalog before it
+    gives up with CatalogBusyError: 30 s, or ``STATION_CATALOG_BUSY_S`` seconds."""
+    try:
+        value = float(os.environ.get("STATION_CATALOG_BUSY_S", "30"))
+    except ValueError:
+        return 30.0
+    return value if 0 < value <= 3600 else 30.0
+
+
+def _catalog_file(db: sqlite_utils.Database) -> str:
+    row = db.conn.execute("PRAGMA database_list").fetchone()
+    return str(row[2]) if row and row[2] else "catalog"
+
+
+def busy_error(db: sqlite_utils.Database) -> CatalogBusyError:
+    return CatalogBusyError(
+        "the catalog is locked by another process / 目录数据库被其他进程占用",
+        where=_catalog_file(db),
+        hint=f"waited {busy_timeout_s():g} s; try again when the other station command ends",
+    )
+
+
+@contextlib.contextmanager
+def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One write transaction (``BEGIN IMMEDIATE``), nested calls become savepoints.
+
+    Every change to evidence and its audit entry go through one of these together
+    (DESIGN.md invariant 3).
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise busy_error(db) from exc
+        raise
+    setattr(db, AFTER_COMMIT, None)
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        setattr(db, AFTER_COMMIT, None)
+        raise
+    else:
+        db.conn.execute("COMMIT")
+        hook = getattr(db, AFTER_COMMIT, None)
+        if hook is not None:
+            # e.g. the audit log's head and the clock anchor, outside the catalog
+            # (station.audit.head), moved once the entries are committed.
+            setattr(db, AFTER_COMMIT, None)
+            hook(db)
