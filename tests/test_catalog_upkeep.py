@@ -195,9 +195,9 @@ def test_quick_verify_does_not_stand_in_for_the_periodic_full_one(
 
 
 def test_low_space_warning_and_one_open_alert(vault: Vault, db: sqlite_utils.Database) -> None:
+    from station.app.compose import _space_watch
     from station.diskspace import ALERT_CODE, vault_space
     from station.usb_dock import registry
-    from station.app.compose import _space_watch
 
     (vault.home / "station.toml").write_text("[vault]\nlow_space_percent = 99.99\n")
     settings = vault.settings()

@@ -5,6 +5,10 @@ One stop event for the whole process; signal handlers only set it. Threads: pyud
 of dock sessions, and the main thread, which waits on the stop event and pings the systemd
 watchdog. Nothing polls: an idle station sleeps in ``select``/``Event.wait``.
 
+The udev event source, the mounter and the clock are injected (defaults: the kernel's netlink
+monitor, real read-only mounts, the system clock), so the whole daemon runs in tests without
+root and without udev.
+
 Extra services (the transcode queue, the inbox watcher, …) are objects with ``start()`` and
 ``stop()`` handed to :class:`Daemon`; they are started after the dock is ready and stopped before
 it, in reverse order. ``on_session_end`` callbacks get each session's :class:`Outcome` (e.g. the
@@ -13,6 +17,7 @@ transcode service's ``wake``), each in its own error boundary.
 
 from __future__ import annotations
 
+import datetime as dt
 import faulthandler
 import queue
 import signal
@@ -28,8 +33,9 @@ from station.ingest.engine import recover_at_startup
 from station.log import get
 from station.sdnotify import Notifier
 from station.status import StatusBoard
-from station.usb_dock.hotplug import Dispatcher, Monitor, Props
-from station.usb_dock.mount import is_mountpoint, run_helper
+from station.timeutil import utcnow
+from station.usb_dock.hotplug import Dispatcher, EventSource, Monitor, Props
+from station.usb_dock.mount import Mounter, is_mountpoint, run_helper
 from station.usb_dock.session import DockSession, Outcome
 from station.usb_dock.slots import DeviceClaims, SlotState
 from station.vault import Vault
@@ -55,8 +61,14 @@ class Daemon:
         on_session_finally: Sequence[Callable[[], None]] = (),
         notifier: Notifier | None = None,
         actor: str = "station",
+        monitor: Callable[[queue.Queue[Props | None]], EventSource] = Monitor,
+        mounter: Mounter | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.vault = vault
+        self.make_monitor = monitor  # called with the event queue when the daemon runs
+        self.mounter = mounter
+        self.clock = clock
         self.settings = settings
         self.services = list(services)
         self.on_session_end = list(on_session_end)  # e.g. a transcode service's wake()
@@ -82,7 +94,14 @@ class Daemon:
                 log.exception("daemon.session_hook_failed", slot=st.slot)
         try:
             outcome = DockSession(
-                self.vault, self.settings, st, self.board, self.claims, actor=self.actor
+                self.vault,
+                self.settings,
+                st,
+                self.board,
+                self.claims,
+                actor=self.actor,
+                mounter=self.mounter,
+                clock=self.clock,
             ).run()
         finally:
             for after in self.on_session_finally:
@@ -147,7 +166,7 @@ class Daemon:
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
         self.recover()
-        monitor = Monitor(self.events)
+        monitor = self.make_monitor(self.events)
         dispatcher = threading.Thread(target=self._dispatch_loop, name="dispatch")
         dispatcher.start()
         monitor.start()

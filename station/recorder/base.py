@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 SERIAL_RE = re.compile(r"^[A-Za-z0-9]{7}$")
@@ -59,7 +60,14 @@ class ClockReading:
 
 
 class RecorderDriver(Protocol):
+    """What a dock session asks of a recorder, whatever its kind. ``has_link``: the recorder
+    has a control link (it can prove its key and have its clock set); without one the dock
+    only reads its storage. ``storage_mounted(root)`` tells the driver where its storage is
+    mounted and returns True when that changes what ``identify``/``storage`` say (the session
+    then checks the recorder again)."""
+
     name: str
+    has_link: bool
 
     def identify(self) -> Identity: ...
 
@@ -74,6 +82,8 @@ class RecorderDriver(Protocol):
     def set_clock(self, device_time: dt.datetime) -> None: ...
 
     def expose_storage(self) -> None: ...
+
+    def storage_mounted(self, root: Path) -> bool: ...
 
     def close(self) -> None: ...
 

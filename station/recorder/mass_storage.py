@@ -59,6 +59,7 @@ def identity_from_volume(root: Path, device_id: str) -> Identity:
 
 class MassStorageDriver:
     name = "mass-storage"
+    has_link = False
 
     def __init__(self, device_id: str) -> None:
         self.device_id = device_id
@@ -89,6 +90,11 @@ class MassStorageDriver:
 
     def expose_storage(self) -> None:
         """Already a mass-storage device."""
+
+    def storage_mounted(self, root: Path) -> bool:
+        """Identity and capacity are read from the volume from now on."""
+        self.root = root
+        return True
 
     def close(self) -> None:
         pass

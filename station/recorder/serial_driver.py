@@ -18,6 +18,7 @@ import os
 import secrets
 import select
 import time
+from pathlib import Path
 from typing import Any
 
 import serial
@@ -148,6 +149,7 @@ class SerialLink:
 
 class SerialDriver:
     name = "serial"
+    has_link = True
 
     def __init__(self, link: SerialLink) -> None:
         self.link = link
@@ -283,6 +285,10 @@ class SerialDriver:
 
     def expose_storage(self) -> None:
         self.link.request("STORAGE_MODE", retry=False)
+
+    def storage_mounted(self, root: Path) -> bool:
+        """The control link already said who the recorder is: nothing to read again."""
+        return False
 
     def close(self) -> None:
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 import pyudev
 
@@ -31,6 +31,18 @@ def device_props(device: pyudev.Device, action: str | None = None) -> dict[str, 
     if device.device_node:
         props.setdefault("DEVNAME", device.device_node)
     return props
+
+
+class EventSource(Protocol):
+    """Where the daemon's udev events come from: started, stopped, and the devices already
+    present at start-up. :class:`Monitor` is the kernel's; tests hand the daemon one fed
+    through a real pipe (``station_testbed.fake_monitor``), as pyudev's own tests do."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def coldplug(self) -> Iterable[Props]: ...
 
 
 class Monitor:

@@ -5,6 +5,10 @@
 - a directory (a mass-storage volume already presented as a folder, or when mounting is not
   possible): a read-only bind mount as root, else the directory itself.
 
+A dock session gets its mounter injected (:class:`Mounter`): :class:`SystemMounter` in the
+daemon (the rules above), :class:`DirectoryMounter` where the recorder's storage is a folder and
+no mount is wanted (tests without root, a demo on a laptop) — the session's steps are the same.
+
 Clearing (DESIGN.md invariant 2) remounts read-write only to unlink the files the ingest engine
 verified, then unmounts. Helpers run with ``LD_PRELOAD`` removed, so a daemon under
 ``umockdev-wrapper`` still mounts real devices.
@@ -17,6 +21,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from station.errors import DeviceError
 from station.log import get
@@ -161,3 +166,28 @@ def mount_volume(source: str, fstype: str | None, mountpoint: Path) -> MountedVo
         raise
     log.info("dock.mounted", source=source, mountpoint=str(mountpoint), how=how)
     return vol
+
+
+class Mounter(Protocol):
+    """How a dock session reaches a recorder's storage: ``mount`` gives a volume whose ``root``
+    is read, whose ``clear`` unlinks only verified files and whose ``unmount`` lets go."""
+
+    def mount(self, source: str, fstype: str | None, mountpoint: Path) -> MountedVolume: ...
+
+
+class SystemMounter:
+    """The daemon's mounter: read-only mounts chosen by file-system type (``mount_volume``)."""
+
+    def mount(self, source: str, fstype: str | None, mountpoint: Path) -> MountedVolume:
+        return mount_volume(source, fstype, mountpoint)
+
+
+class DirectoryMounter:
+    """The storage is a folder (``source``): used in place, nothing mounted, no root needed.
+    Clearing unlinks the verified files in that folder, with the same size check."""
+
+    def mount(self, source: str, fstype: str | None, mountpoint: Path) -> MountedVolume:
+        if not Path(source).is_dir():
+            raise DeviceError("the storage is not a folder / 存储不是文件夹", where=source)
+        log.info("dock.mounted", source=source, mountpoint=source, how="direct")
+        return MountedVolume(source, "dir", mountpoint, "direct")

@@ -1,6 +1,11 @@
 """One dock session: identify → check → set clock → expose storage → mount read-only → ingest →
 clear only what was verified → unmount. Runs in a worker thread inside its own error boundary:
 whatever happens, the session row says how it ended and the slot is left unmounted.
+
+Injected: the mounter (``station.usb_dock.mount``: real read-only mounts in the daemon, a folder
+used in place in tests), the clock (the session's times and the time the recorder is set to) and
+the drivers by name (``DRIVERS``: how a slot's recorder is opened). What differs between kinds of
+recorder is behind the driver interface (``station.recorder.base.RecorderDriver``).
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,7 @@ import sqlite_utils
 
 from station.audit.log import append as audit
 from station.catalog import open_catalog, write_txn
-from station.config import Settings
+from station.config import DockSection, Settings
 from station.custody import Owner
 from station.errors import DeviceError, StationError, VaultFullError, VolumeGoneError
 from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
@@ -29,13 +35,31 @@ from station.status import StatusBoard
 from station.timeutil import to_iso, utcnow
 from station.usb_dock import messages, registry
 from station.usb_dock.checks import Assessment, Flag, assess
-from station.usb_dock.mount import MountedVolume, mount_volume, safe_name
+from station.usb_dock.mount import MountedVolume, Mounter, SystemMounter, safe_name
 from station.usb_dock.slots import DeviceClaims, SlotState
 from station.vault import Vault
 
 log = get()
 
 STORAGE_WAIT_S = 30.0
+
+# How a docked recorder of each kind is opened: (slot, catalog, dock settings) -> driver.
+DriverOpener = Callable[[SlotState, sqlite_utils.Database, DockSection], RecorderDriver]
+
+
+def open_serial(st: SlotState, db: sqlite_utils.Database, cfg: DockSection) -> RecorderDriver:
+    if st.tty is None:
+        raise DeviceError("no serial port for the recorder", where=st.slot)
+    return SerialDriver.open(st.tty, timeout_s=cfg.serial_timeout_s)
+
+
+def open_mass_storage(st: SlotState, db: sqlite_utils.Database, cfg: DockSection) -> RecorderDriver:
+    # The device id is the enrolled USB serial's (DESIGN.md invariant 5), else the serial itself.
+    device_id = registry.device_for_usb_serial(db, st.usb_serial or "")
+    return MassStorageDriver(device_id or (st.usb_serial or "?"))
+
+
+DRIVERS: dict[str, DriverOpener] = {"serial": open_serial, "mass-storage": open_mass_storage}
 
 
 @dataclass
@@ -58,8 +82,14 @@ class DockSession:
         claims: DeviceClaims,
         *,
         actor: str = "station",
+        mounter: Mounter | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+        drivers: Mapping[str, DriverOpener] = DRIVERS,
     ) -> None:
         self.vault = vault
+        self.mounter = mounter or SystemMounter()
+        self.clock = clock  # aware UTC
+        self.drivers = drivers
         self.settings = settings
         self.cfg = settings.dock
         self.state = state
@@ -108,7 +138,7 @@ class DockSession:
                 [
                     self.slot,
                     self.state.driver,
-                    to_iso(utcnow()),
+                    to_iso(self.clock()),
                     self.owner.id if self.owner else None,
                 ],
             )
@@ -202,13 +232,9 @@ class DockSession:
         self._status("identifying", device_id=None, safe_to_undock=False)
         if not st.recorder:
             return self._refuse_unknown_usb()
-        if st.driver == "mass-storage":
-            device_id = registry.device_for_usb_serial(self.db_, st.usb_serial or "")
-            self.driver = MassStorageDriver(device_id or (st.usb_serial or "?"))
-        else:
-            if st.tty is None:
-                raise DeviceError("no serial port for the recorder", where=self.slot)
-            self.driver = SerialDriver.open(st.tty, timeout_s=self.cfg.serial_timeout_s)
+        # a recorder of a kind not named by the udev rule speaks the serial protocol
+        opener = self.drivers.get(st.driver) or self.drivers["serial"]
+        self.driver = opener(st, self.db_, self.cfg)
         drv = self.driver
         identity = drv.identify()
         self.device_id = identity.serial
@@ -227,7 +253,7 @@ class DockSession:
         enrolment = registry.enrolment(self.db_, identity.serial)
         secret = registry.secret_for(self.db_, identity.serial)
         authed = False
-        if enrolment is not None and enrolment.enrolled and drv.name == "serial":
+        if enrolment is not None and enrolment.enrolled and drv.has_link:
             try:
                 if secret is None:
                     raise AuthError("no key enrolled for this device", where=identity.serial)
@@ -273,7 +299,7 @@ class DockSession:
             return self._refuse(identity, a)
         if authed and reading is not None:
             # R3: correct the device clock after measuring its drift.
-            now_local = dt.datetime.now(ZoneInfo(self.settings.station.timezone))
+            now_local = self.clock().astimezone(ZoneInfo(self.settings.station.timezone))
             drv.set_clock(now_local.replace(tzinfo=None))
             log.info(
                 "dock.clock_set",
@@ -347,10 +373,9 @@ class DockSession:
             return Outcome(self.session_id, "interrupted", message="station stopping")
         self._status("mounting")
         root = Path(self.cfg.mount_root) if self.cfg.mount_root else self.vault.run / "mnt"
-        self.volume = mount_volume(source, fstype, root / safe_name(self.slot))
+        self.volume = self.mounter.mount(source, fstype, root / safe_name(self.slot))
         drv = self.driver
-        if isinstance(drv, MassStorageDriver):
-            drv.root = self.volume.root
+        if drv is not None and drv.storage_mounted(self.volume.root):
             identity = drv.identify()
             enrolment = registry.enrolment(self.db_, identity.serial)
             total, free = drv.storage()
@@ -514,7 +539,7 @@ class DockSession:
                 " cleared = ?, safe_to_undock = 1 where id = ?",
                 [
                     o.state,
-                    to_iso(utcnow()),
+                    to_iso(self.clock()),
                     self._flags_json(),
                     o.message,
                     len(o.cleared),
