@@ -8,12 +8,11 @@ import socket
 import threading
 from pathlib import Path
 
-import pytest
-
 from station.app.daemon import Daemon
 from station.config import Settings
 from station.sdnotify import Notifier
 from station.vault import Vault
+from station_testbed.fake_monitor import FakeMonitor
 
 
 class Recorder:
@@ -36,12 +35,6 @@ class Broken(Recorder):
 
 
 def test_services_and_notifications(vault: Vault, tmp_path: Path) -> None:
-    try:
-        import pyudev
-
-        pyudev.Monitor.from_netlink(pyudev.Context())
-    except Exception as exc:  # no netlink here
-        pytest.skip(f"no udev netlink: {exc}")
     calls: list[str] = []
     sock_path = tmp_path / "notify"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as srv:
@@ -52,6 +45,7 @@ def test_services_and_notifications(vault: Vault, tmp_path: Path) -> None:
             Settings(),
             services=[Recorder("transcode", calls), Broken("inbox", calls)],
             notifier=Notifier({"NOTIFY_SOCKET": str(sock_path)}),
+            monitor=FakeMonitor(),  # no udev needed
         )
         t = threading.Thread(target=d.run, kwargs={"install_signals": False})
         t.start()

@@ -1,5 +1,7 @@
-"""Dock sessions end to end without udev: a simulated recorder on a real pty, its storage an
-exFAT image on a real loop device mounted through FUSE, the real ingest engine (R3, R4, R7)."""
+"""Dock sessions end to end without udev: a simulated recorder on a real pty, the real ingest
+engine (R3, R4, R7). The recorder's storage is either a folder used in place
+(``DirectoryMounter``: no root needed) or, as root, an exFAT image on a real loop device mounted
+read-only through FUSE (``SystemMounter``): every test using ``docked`` runs both ways."""
 
 from __future__ import annotations
 
@@ -28,11 +30,10 @@ from station.recorder.simulator import SimConfig
 from station.status import StatusBoard
 from station.timeutil import local_naive_to_utc, parse_iso
 from station.usb_dock import registry
+from station.usb_dock.mount import DirectoryMounter, Mounter
 from station.usb_dock.session import DockSession, Outcome
 from station.usb_dock.slots import DeviceClaims, SlotState
 from station.vault import Vault
-
-pytestmark = pytest.mark.skipif(not is_root(), reason="needs root for loop devices and mounts")
 
 SECRET = bytes(range(32))
 TZ = "Asia/Shanghai"
@@ -66,31 +67,66 @@ def run_session(
     claims: DeviceClaims | None = None,
     board: StatusBoard | None = None,
     settings: Settings | None = None,
+    clock: Any = None,
 ) -> Outcome:
     board = board or StatusBoard(vault.run / "status.json")
-    return DockSession(vault, settings or Settings(), st, board, claims or DeviceClaims()).run()
+    mounter: Mounter | None = getattr(st, "mounter", None)
+    extra = {"clock": clock} if clock is not None else {}
+    return DockSession(
+        vault,
+        settings or Settings(),
+        st,
+        board,
+        claims or DeviceClaims(),
+        mounter=mounter,
+        **extra,
+    ).run()
 
 
 def session_row(db: sqlite_utils.Database, sid: int) -> dict[str, Any]:
     return dict(next(db.query("select * from sessions where id = ?", [sid])))
 
 
+@pytest.fixture(
+    params=[
+        pytest.param("folder", id="folder"),
+        pytest.param("exfat", id="exfat-loop", marks=pytest.mark.root),
+    ]
+)
+def storage_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "exfat" and not is_root():
+        pytest.skip("needs root for loop devices and mounts")
+    return str(request.param)
+
+
 @pytest.fixture
-def docked(tmp_path: Path) -> Iterator[Any]:
-    """Dock helper: (sim config, volume folder) -> SlotState with pty + exFAT loop device."""
+def docked(tmp_path: Path, storage_kind: str) -> Iterator[Any]:
+    """Dock helper: (sim config, volume folder) -> SlotState with a pty and the storage (a copy
+    of the folder, or an exFAT loop device). ``st.left()`` reads what is on the storage now."""
     stack: list[Any] = []
 
     def dock(cfg: SimConfig, content: Path, slot: str = "1-1") -> SlotState:
-        loop_cm = exfat_loop(tmp_path, content)
-        loop = loop_cm.__enter__()
-        stack.append(loop_cm)
+        if storage_kind == "exfat":
+            loop_cm = exfat_loop(tmp_path, content)
+            storage = loop_cm.__enter__()
+            stack.append(loop_cm)
+        else:
+            storage = str(tmp_path / f"storage-{len(stack)}")
+            shutil.copytree(content, storage)
         sim_cm = sim_recorder(cfg)
         rec, port = sim_cm.__enter__()
         stack.append(sim_cm)
-        st = SlotState(slot, tty=port, storage=loop, fstype="exfat", recorder=True, driver="serial")
+        st = SlotState(
+            slot, tty=port, storage=storage, fstype="exfat", recorder=True, driver="serial"
+        )
         st.storage_ready.set()
         st.sim = rec  # type: ignore[attr-defined]
-        st.loop = loop  # type: ignore[attr-defined]
+        st.loop = storage  # type: ignore[attr-defined]
+        if storage_kind == "exfat":
+            st.left = lambda: read_loop(storage, tmp_path)  # type: ignore[attr-defined]
+        else:
+            st.mounter = DirectoryMounter()  # type: ignore[attr-defined]
+            st.left = lambda: files_of(Path(storage))  # type: ignore[attr-defined]
         return st
 
     yield dock
@@ -110,7 +146,7 @@ def test_healthy_recorder_is_ingested_checked_and_cleared(
     assert out.report is not None and out.report.count("new") == 3
     assert len(out.cleared) == 3
     # The recorder's storage now holds nothing that was verified (invariant 2).
-    assert read_loop(st.loop, tmp_path) == {}
+    assert st.left() == {}
     row = session_row(db, out.session_id)
     assert row["state"] == "done" and row["battery_pct"] == 87 and row["safe_to_undock"] == 1
     assert row["device_id"] == "ZFY0001" and row["officer_id"] == "100001"
@@ -157,7 +193,7 @@ def test_unenrolled_recorder_is_never_mounted(
     assert out.state == "refused" and next(f["code"] for f in out.flags) == "unknown_device"
     assert not (vault.run / "mnt").exists()  # invariant 5
     assert not st.sim.storage_mode and not st.sim.clock_sets
-    assert read_loop(st.loop, tmp_path) == files_of(clips_a)
+    assert st.left() == files_of(clips_a)
     (alert,) = registry.list_alerts(db)
     assert alert["code"] == "unknown_device" and alert["device_id"] == "ZFY0001"
     devs = registry.list_devices(db)
@@ -218,7 +254,7 @@ def test_pulled_out_mid_copy_clears_nothing_and_resumes(
     out = run_session(vault, st, board=board)
     assert out.state == "interrupted" and out.cleared == []
     assert "interrupted" in [f["code"] for f in out.flags]
-    assert read_loop(st.loop, tmp_path) == files_of(clips_b)  # nothing cleared
+    assert st.left() == files_of(clips_b)  # nothing cleared
     stored = db.execute("select count(*) from recordings").fetchone()[0]
     assert 1 <= stored < 4
     # Docked again: the rest is ingested, nothing is copied twice, then all is cleared.
@@ -226,10 +262,11 @@ def test_pulled_out_mid_copy_clears_nothing_and_resumes(
         "1-1", tty=st.tty, storage=st.loop, fstype="exfat", recorder=True, driver="serial"
     )
     st2.storage_ready.set()
+    st2.mounter = getattr(st, "mounter", None)  # type: ignore[attr-defined]
     out2 = run_session(vault, st2)
     assert out2.state == "done" and out2.report is not None
     assert out2.report.count("held") == stored and out2.report.count("new") == 4 - stored
-    assert len(out2.cleared) == 4 and read_loop(st.loop, tmp_path) == {}
+    assert len(out2.cleared) == 4 and st.left() == {}
 
 
 def test_two_recorders_claiming_one_id(
@@ -306,12 +343,15 @@ def test_mass_storage_recorder_by_usb_serial(
     _ = threading  # keep import for type checkers
 
 
+@pytest.mark.root
 def test_vault_full_mid_session_clears_only_what_was_stored(
     tmp_path: Path, docked: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The vault on a real, small ext4 file system fills up during the copy."""
     from dock_support import sh
 
+    if not is_root():
+        pytest.skip("needs root for a loop device (the small vault)")
     img, mnt = tmp_path / "vault.img", tmp_path / "vaultfs"
     with open(img, "wb") as f:
         f.truncate(4 * 1024 * 1024)
@@ -338,7 +378,7 @@ def test_vault_full_mid_session_clears_only_what_was_stored(
         assert out.state == "failed" and "vault_full" in [f["code"] for f in out.flags]
         stored = {r[0] for r in db.execute("select original_name from recordings")}
         assert 1 <= len(stored) < 5
-        left = read_loop(st.loop, tmp_path)
+        left = st.left()
         # Exactly the stored files were cleared; everything else is still on the recorder.
         assert {Path(p).name for p in left} == {p.name for p in day.iterdir()} - stored
         assert sorted(Path(c).name for c in out.cleared) == sorted(stored)
@@ -361,7 +401,7 @@ def test_serial_link_dropping_after_storage_mode_is_harmless(
     )
     out = run_session(vault, st)
     assert out.state == "done" and out.flags == [] and len(out.cleared) == 3
-    assert read_loop(st.loop, tmp_path) == {}
+    assert st.left() == {}
 
 
 def test_recorder_giving_two_ids_is_failed_not_mounted(
@@ -372,3 +412,20 @@ def test_recorder_giving_two_ids_is_failed_not_mounted(
     out = run_session(vault, st)
     assert out.state == "failed" and "two ids" in out.flags[0]["message"]
     assert not st.sim.storage_mode and not (vault.run / "mnt").exists()
+
+
+def test_the_session_takes_its_clock_from_the_daemon(
+    vault: Vault, db: sqlite_utils.Database, docked: Any, clips_a: Path
+) -> None:
+    """The time the recorder is set to (R3) and the session's own times come from the injected
+    clock, not from the host's."""
+    enrol(db, "ZFY0001", "100001")
+    st = docked(SimConfig(serial="ZFY0001", secret=SECRET, drift_s=3.0), clips_a)
+    fixed = dt.datetime(2026, 11, 21, 4, 30, 0, tzinfo=dt.UTC)
+    out = run_session(vault, st, clock=lambda: fixed)
+    assert out.state == "done"
+    assert st.sim.clock_sets == ["2026-11-21T12:30:00.000"]  # Beijing time of the clock
+    row = session_row(db, out.session_id)
+    assert (
+        row["started_at"].startswith("2026-11-21T04:30:00") and row["ended_at"] == row["started_at"]
+    )
