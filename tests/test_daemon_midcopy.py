@@ -1,4 +1,5 @@
-"""The daemon under umockdev-wrapper with a slow (blkio-throttled) recorder: a second recorder
+"""The daemon under umockdev-wrapper with a slow (cgroup-throttled: v1 ``blkio`` or v2 ``io.max``)
+recorder: a second recorder
 claiming the same device id while the first is copying, then the first pulled out mid-copy and
 docked again (DESIGN.md invariants 2, 7)."""
 
@@ -7,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -19,32 +19,21 @@ from station.catalog import open_catalog
 from station.recorder.simulator import SimConfig
 from station.usb_dock import registry
 from station.vault import Vault
+from station_testbed import throttle
 
-BLKIO = Path("/sys/fs/cgroup/blkio")
 pytestmark = [
-    pytest.mark.skipif(not is_root() or not BLKIO.is_dir(), reason="needs root and cgroup blkio"),
+    pytest.mark.root,
+    pytest.mark.skipif(
+        not is_root() or throttle.backend() is None, reason="needs root and a cgroup io throttle"
+    ),
     pytest.mark.slow,
 ]
 SECRET = bytes(range(32))
 RATE = 4_000_000  # bytes/s: 20 MB take ~5 s
 
 
-@contextlib.contextmanager
-def throttled(name: str, device: str) -> Iterator[Path]:
-    group = BLKIO / name
-    group.mkdir(exist_ok=True)
-    st = os.stat(device)
-    (group / "blkio.throttle.read_bps_device").write_text(
-        f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)} {RATE}\n"
-    )
-    try:
-        yield group / "cgroup.procs"
-    finally:
-        for pid in (group / "cgroup.procs").read_text().split():
-            with contextlib.suppress(OSError):
-                (BLKIO / "cgroup.procs").write_text(pid)
-        with contextlib.suppress(OSError):
-            group.rmdir()
+def throttled(name: str, device: str) -> contextlib.AbstractContextManager[Path]:
+    return throttle.throttled(name, device, RATE)
 
 
 def noise_volume(root: Path, device: str, officer: str, files: int, mb: int) -> Path:
