@@ -1,5 +1,6 @@
 """Custody at the dock: a recorder is cleared only against vault copies proven in this session,
-and the intent to clear is audited before the first unlink (DESIGN.md invariant 2, R7)."""
+and the intent to clear is audited before the first unlink (DESIGN.md invariant 2, R7). The
+recorder's storage is a folder (no root) or, as root, an exFAT loop device (``docked``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from typing import Any
 import pytest
 import sqlite_utils
 from custody_support import run_station
-from dock_support import is_root, make_recorder_volume, read_loop
+from dock_support import is_root, make_recorder_volume
 from test_dock_session import (
     SECRET,
     docked,  # noqa: F401 (a fixture, used by name)
     enrol,
     run_session,
+    storage_kind,  # noqa: F401 (the fixture docked depends on)
 )
 from test_ingest_custody import _flip_byte
 
@@ -26,8 +28,6 @@ from station.recorder.simulator import SimConfig
 from station.status import StatusBoard
 from station.vault import Vault
 from station.verify.run import run_verify
-
-pytestmark = pytest.mark.skipif(not is_root(), reason="needs root for loop devices and mounts")
 
 
 class PausingBoard(StatusBoard):
@@ -70,7 +70,7 @@ def test_redock_against_rotten_vault_copy_repairs_before_clearing(
     assert out.state == "done", out.flags
     # whatever was cleared has a good copy in the vault under its hash
     assert _sha(vault.home / rel) == sha
-    assert len(out.cleared) == 3 and read_loop(st.loop, tmp_path) == {}
+    assert len(out.cleared) == 3 and st.left() == {}
     for r in db.execute("select sha256, vault_path from recordings"):
         assert _sha(vault.home / r[1]) == r[0]
     assert (
@@ -142,7 +142,7 @@ def test_cli_ingest_during_a_dock_session(
         t.join(120)
     out = result[0]
     assert out.state == "done", (out.flags, out.message)
-    assert len(out.cleared) == 4 and read_loop(st.loop, tmp_path) == {}
+    assert len(out.cleared) == 4 and st.left() == {}
     states = [r[0] for r in db.execute("select state from sessions order by id")]
     assert states == ["done", "done"]
     assert db.execute("select count(*) from recordings").fetchone()[0] == 4
@@ -152,12 +152,15 @@ def test_cli_ingest_during_a_dock_session(
     assert list(vault.staging.iterdir()) == []
 
 
+@pytest.mark.root
 def test_clearing_failing_part_way_records_what_went(
     vault: Vault, db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
     """A recorder file that cannot be deleted (immutable) stops clearing part-way: the intent
     was audited first, and the result names each file that went and each that stayed; the
     session stores the real count, never 0 (R7)."""
+    if not is_root():
+        pytest.skip("needs root for chattr +i")
     import shutil
     import subprocess
 

@@ -26,6 +26,7 @@ from station.inbox import store
 from station.inbox.errfiles import clear_error, write_error
 from station.inbox.scan import ERROR_SUFFIX, DropListing, Entry, scan_drop
 from station.inbox.sidecar import DropDetails, SidecarError, read_sidecar, sidecar_paths
+from station.ingest import sessions
 from station.log import get
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
@@ -391,10 +392,7 @@ def _ingest_owned(
                 subject=f"session:{report.session_id}",
                 data={"intent_seq": intent, "drop_id": drop_id, "files": gone, "left": kept},
             )
-            db.execute(
-                "update sessions set clearing = 'done', cleared = ? where id = ?",
-                [len(gone), report.session_id],
-            )
+            sessions.clearing_done(db, report.session_id, len(gone))
         for rec in records:
             store.record_file(
                 db,
@@ -479,7 +477,7 @@ def _remove_verified(
                 ],
             },
         )
-        db.execute("update sessions set clearing = 'intent' where id = ?", [session_id])
+        sessions.clearing_intent(db, session_id)
     log.info("inbox.remove_intent", drop_id=drop_id, session_id=session_id, files=len(todo))
     gone: list[str] = []
     kept: list[str] = []

@@ -56,6 +56,7 @@ from station.hashing.copy import (
     syncfs,
 )
 from station.hashing.copy import copy_and_hash as _copy_and_hash
+from station.ingest import sessions
 from station.ingest.media import damage_check, ext_of
 from station.ingest.model import (
     FileResult,
@@ -185,37 +186,30 @@ class _Run:
         self.bytes_total = sum(e.size for e in files)
         with write_txn(self.db):
             if self.ctx.session_id is None:
-                cur = self.db.execute(
-                    "insert into sessions (kind, slot, device_id, officer_id, unit_id, started_at,"
-                    " state, drift_s, owner) values (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-                    [
-                        self.ctx.kind,
-                        self.ctx.slot or str(self.volume),
-                        self.ctx.device_id,
-                        self.ctx.officer_id,
-                        self.ctx.unit_id,
-                        to_iso(utcnow()),
-                        self.ctx.drift_s,
-                        self.owner.id,
-                    ],
-                )
-                self.ctx.session_id = int(cur.lastrowid or 0)
-                self.created_session = True
-                audit.append(
+                self.ctx.session_id = sessions.start(
                     self.db,
-                    "session.started",
+                    kind=self.ctx.kind,
+                    slot=self.ctx.slot or str(self.volume),
+                    owner=self.owner.id,
+                    started_at=to_iso(utcnow()),
                     actor=self.actor,
-                    subject=f"session:{self.ctx.session_id}",
-                    data={
+                    audit_data={
                         "kind": self.ctx.kind,
                         "volume": str(self.volume),
                         "device_id": self.ctx.device_id,
                         "officer_id": self.ctx.officer_id,
                     },
+                    device_id=self.ctx.device_id,
+                    officer_id=self.ctx.officer_id,
+                    unit_id=self.ctx.unit_id,
+                    drift_s=self.ctx.drift_s,
                 )
-            self.db.execute(
-                "update sessions set files_total = ?, bytes_total = ? where id = ?",
-                [self.files_total, self.bytes_total, self.ctx.session_id],
+                self.created_session = True
+            sessions.update(
+                self.db,
+                self.ctx.session_id,
+                files_total=self.files_total,
+                bytes_total=self.bytes_total,
             )
         self.report.session_id = int(self.ctx.session_id or 0)
         self.rows = RowBuilder(self.db, self.vault, self.settings, self.ctx, self.report.session_id)
@@ -229,29 +223,24 @@ class _Run:
         else:
             state = "failed" if r.count("failed") else "done"
         with write_txn(self.db):
-            self.db.execute(
-                "update sessions set files_done = ?, bytes_done = ?, files_new = ?,"
-                " files_held = ?, files_failed = ? where id = ?",
-                [
-                    self.files_done,
-                    self.bytes_done,
-                    r.count("new"),
-                    r.count("held"),
-                    r.count("failed"),
-                    r.session_id,
-                ],
+            sessions.update(
+                self.db,
+                r.session_id,
+                files_done=self.files_done,
+                bytes_done=self.bytes_done,
+                files_new=r.count("new"),
+                files_held=r.count("held"),
+                files_failed=r.count("failed"),
             )
             if self.created_session:
-                self.db.execute(
-                    "update sessions set state = ?, ended_at = ?, message = ? where id = ?",
-                    [state, to_iso(utcnow()), r.aborted, r.session_id],
-                )
-                audit.append(
+                sessions.end(
                     self.db,
-                    "session.ended",
+                    r.session_id,
+                    state=state,
+                    ended_at=to_iso(utcnow()),
                     actor=self.actor,
-                    subject=f"session:{r.session_id}",
-                    data={"state": state, **r.summary()},
+                    audit_data={"state": state, **r.summary()},
+                    message=r.aborted,
                 )
 
     # ---- stage 1: copy ------------------------------------------------------------------
@@ -776,10 +765,7 @@ class _Run:
                     )
                 self._sighting(s, outcome, error, sid, now)
                 s.outcome = outcome
-            self.db.execute(
-                "update sessions set files_done = ?, bytes_done = ? where id = ?",
-                [self.files_done, self.bytes_done, sid],
-            )
+            sessions.update(self.db, sid, files_done=self.files_done, bytes_done=self.bytes_done)
         for i, (s, _o, error, damaged) in enumerate(results):
             results[i] = (s, s.outcome or _o, error, damaged)
 
@@ -947,45 +933,14 @@ def recover_at_startup(
 
     reaped = reap_dead_owners(vault, uncommitted)
     with write_txn(db):
-        rows = [
-            (r[0], r[1], r[2], r[3])
-            for r in db.execute(
-                "select id, owner, state, clearing from sessions"
-                " where state = 'running' or clearing = 'intent'"
-            )
-        ]
-        dead = [r for r in rows if not owner_alive(vault, r[1])]
+        dead = [r for r in sessions.unfinished(db) if not owner_alive(vault, r[1])]
         interrupted = 0
         for sid, _owner, state, clearing in dead:
             if state == "running":
                 interrupted += 1
-                db.execute(
-                    "update sessions set state = 'interrupted', ended_at = ?,"
-                    " message = 'station restarted during the session' where id = ?",
-                    [to_iso(utcnow()), sid],
-                )
-                audit.append(
-                    db,
-                    "session.interrupted",
-                    actor=actor,
-                    subject=f"session:{sid}",
-                    data={"reason": "its owner ended without closing it"},
-                )
+                sessions.interrupted(db, sid, at=to_iso(utcnow()), actor=actor)
             if clearing == "intent":
-                # the intent to delete was audited, the results never were: which files went
-                # is unknown until someone looks at the recorder or the inbox
-                db.execute(
-                    "update sessions set clearing = 'interrupted',"
-                    " message = coalesce(message || '; ', '') || ? where id = ?",
-                    ["clearing interrupted: results unknown / 清除中断，结果未知", sid],
-                )
-                audit.append(
-                    db,
-                    "session.clearing_interrupted",
-                    actor=actor,
-                    subject=f"session:{sid}",
-                    data={"reason": "its owner ended between the clearing intent and results"},
-                )
+                sessions.clearing_interrupted(db, sid, actor=actor)
     if reaped or interrupted:
         log.warning("ingest.recovered", staging_reaped=reaped, sessions_interrupted=interrupted)
     return {"staging_reaped": reaped, "sessions_interrupted": interrupted}

@@ -26,6 +26,7 @@ from station.catalog import open_catalog, write_txn
 from station.config import DockSection, Settings
 from station.custody import Owner
 from station.errors import DeviceError, StationError, VaultFullError, VolumeGoneError
+from station.ingest import sessions
 from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
 from station.log import get
 from station.recorder.base import Identity, RecorderDriver
@@ -122,34 +123,19 @@ class DockSession:
             self.flags.append(flag)
 
     def _update_row(self, **cols: Any) -> None:
-        assert self.db is not None
-        sets = ", ".join(f"{k} = ?" for k in cols)
-        with write_txn(self.db):
-            self.db.execute(
-                f"update sessions set {sets} where id = ?", [*cols.values(), self.session_id]
-            )
+        sessions.update(self.db_, self.session_id, **cols)
 
     def _open_row(self) -> None:
-        assert self.db is not None
-        with write_txn(self.db):
-            cur = self.db.execute(
-                "insert into sessions (kind, slot, driver, started_at, state, owner) values"
-                " ('dock', ?, ?, ?, 'running', ?)",
-                [
-                    self.slot,
-                    self.state.driver,
-                    to_iso(self.clock()),
-                    self.owner.id if self.owner else None,
-                ],
-            )
-            self.session_id = int(cur.lastrowid or 0)
-            audit(
-                self.db,
-                "session.started",
-                actor=self.actor,
-                subject=f"session:{self.session_id}",
-                data={"kind": "dock", "slot": self.slot, "driver": self.state.driver},
-            )
+        self.session_id = sessions.start(
+            self.db_,
+            kind="dock",
+            slot=self.slot,
+            owner=self.owner.id if self.owner else None,
+            started_at=to_iso(self.clock()),
+            actor=self.actor,
+            audit_data={"kind": "dock", "slot": self.slot, "driver": self.state.driver},
+            driver=self.state.driver,
+        )
 
     # -- the session ---------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -492,9 +478,7 @@ class DockSession:
                 subject=f"session:{self.session_id}",
                 data={"files": files, "device_id": self.device_id},
             )
-            self.db_.execute(
-                "update sessions set clearing = 'intent' where id = ?", [self.session_id]
-            )
+            sessions.clearing_intent(self.db_, self.session_id)
         log.info("dock.clear_intent", session_id=self.session_id, files=len(files), seq=intent)
         error: StationError | None = None
         try:
@@ -519,10 +503,7 @@ class DockSession:
                     "error": error.render() if error else None,
                 },
             )
-            self.db_.execute(
-                "update sessions set clearing = 'done', cleared = ? where id = ?",
-                [len(cleared), self.session_id],
-            )
+            sessions.clearing_done(self.db_, self.session_id, len(cleared))
         log.info("dock.cleared", session_id=self.session_id, files=len(cleared))
         if error is not None:
             self._add(messages.device_error(error.render()))
@@ -533,31 +514,23 @@ class DockSession:
         o.flags = [f.as_dict() for f in self.flags]
         if self.volume is not None:
             self.volume.unmount()
-        with write_txn(self.db_):
-            self.db_.execute(
-                "update sessions set state = ?, ended_at = ?, flags = ?, message = ?,"
-                " cleared = ?, safe_to_undock = 1 where id = ?",
-                [
-                    o.state,
-                    to_iso(self.clock()),
-                    self._flags_json(),
-                    o.message,
-                    len(o.cleared),
-                    self.session_id,
-                ],
-            )
-            audit(
-                self.db_,
-                "session.ended",
-                actor=self.actor,
-                subject=f"session:{self.session_id}",
-                data={
-                    "state": o.state,
-                    "flags": [f.code for f in self.flags],
-                    "cleared": len(o.cleared),
-                    "slot": self.slot,
-                },
-            )
+        sessions.end(
+            self.db_,
+            self.session_id,
+            state=o.state,
+            ended_at=to_iso(self.clock()),
+            actor=self.actor,
+            audit_data={
+                "state": o.state,
+                "flags": [f.code for f in self.flags],
+                "cleared": len(o.cleared),
+                "slot": self.slot,
+            },
+            safe_to_undock=True,
+            flags=self._flags_json(),
+            message=o.message,
+            cleared=len(o.cleared),
+        )
         phase = o.state if o.state in ("done", "refused", "failed", "interrupted") else "failed"
         self._status(
             phase, safe_to_undock=True, cleared=len(o.cleared), state=o.state, message=o.message
