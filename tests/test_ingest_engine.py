@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlite_utils
@@ -218,18 +221,45 @@ def test_symlinks_and_device_nodes_never_read(
     assert skipped >= 3  # listed, so nothing vanishes unseen
 
 
+class OnSecondFile:
+    """Readers (opened ahead or not) that run ``act`` when the second file's first byte is
+    read, and fail every read after ``act`` with ``gone`` (ENODEV) when it is set."""
+
+    def __init__(self, act: Callable[[], None], gone: bool = False) -> None:
+        self.act, self.gone, self.files_read, self.done = act, gone, 0, False
+
+    def __call__(self, p: Path) -> Any:
+        outer = self
+        inner = open_source(p)
+
+        class Reader:
+            first = True
+
+            def readinto(self, buffer: memoryview) -> int | None:
+                if self.first:
+                    self.first = False
+                    outer.files_read += 1
+                    if outer.files_read == 2:
+                        outer.act()
+                        outer.done = True
+                if outer.done and outer.gone:
+                    raise OSError(errno.ENODEV, os.strerror(errno.ENODEV), str(p))
+                return inner.readinto(buffer)
+
+            def will_need(self) -> None:
+                inner.will_need()
+
+            def close(self) -> None:
+                inner.close()
+
+        return Reader()
+
+
 def test_stop_event_interrupts_cleanly(
     vault: Vault, db: sqlite_utils.Database, settings: Settings, volume: Path
 ) -> None:
     stop = threading.Event()
-    calls = []
-
-    def opener(p: Path):  # type: ignore[no-untyped-def]
-        calls.append(p)
-        if len(calls) == 2:
-            stop.set()
-        return open_source(p)
-
+    opener = OnSecondFile(stop.set)
     rep = ingest_volume(
         vault, db, settings, volume, IngestContext(kind="cli"), actor="t", stop=stop, opener=opener
     )
@@ -245,13 +275,8 @@ def test_volume_vanishing_mid_ingest(
 ) -> None:
     import shutil
 
-    calls = []
-
-    def opener(p: Path):  # type: ignore[no-untyped-def]
-        calls.append(p)
-        if len(calls) == 2:
-            shutil.rmtree(volume)  # the recorder is pulled out
-        return open_source(p)
+    # the recorder is pulled out: its folder goes, and reads of files already open fail
+    opener = OnSecondFile(lambda: shutil.rmtree(volume), gone=True)
 
     with pytest.raises(VolumeGoneError) as e:
         ingest_volume(

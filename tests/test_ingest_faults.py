@@ -139,3 +139,44 @@ def test_concurrent_ingests_of_same_content(
     outcomes = [r[0] for r in db.execute("select outcome from sightings")]
     assert sorted(outcomes) == ["held"] * 3 + ["new"] * 3
     db.close()
+
+
+def test_faults_go_through_the_production_read_ahead(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, tmp_path: Path
+) -> None:
+    """A test's opener serves the read-ahead too: the small files after the first are opened
+    (and advised into the cache) before the first is read, each exactly once, and a fault in a
+    reader opened ahead fails that file only."""
+    vol = tmp_path / "v"
+    vol.mkdir()
+    for name in ("A.MP4", "B.MP4", "C.MP4", "D.MP4"):
+        (vol / name).write_bytes(os.urandom(200_000))
+    events: list[str] = []
+
+    class Watched(FailingReader):
+        def readinto(self, buffer: memoryview) -> int | None:
+            if self.calls == 0:
+                events.append(f"read {Path(self.name).name}")
+            return super().readinto(buffer)
+
+        def will_need(self) -> None:
+            events.append(f"ahead {Path(self.name).name}")
+            super().will_need()
+
+    def opener(p: Path):  # type: ignore[no-untyped-def]
+        events.append(f"open {p.name}")
+        return Watched(open_source(p), "rE" if p.name == "C.MP4" else "r", str(p))
+
+    settings.ingest.chunk_kib = 64
+    rep = ingest_volume(
+        vault, db, settings, vol, IngestContext(kind="cli"), actor="t", opener=opener
+    )
+    first_read = events.index("read A.MP4")
+    for name in ("B.MP4", "C.MP4", "D.MP4"):
+        assert events.index(f"ahead {name}") < first_read, events
+    assert sorted(e for e in events if e.startswith("open ")) == [
+        f"open {n}" for n in ("A.MP4", "B.MP4", "C.MP4", "D.MP4")
+    ]  # one open per file: the copy used the reader opened ahead
+    by = {f.rel: f.outcome for f in rep.files}
+    assert by == {"A.MP4": "new", "B.MP4": "new", "C.MP4": "failed", "D.MP4": "new"}
+    assert list(vault.staging.iterdir()) == []

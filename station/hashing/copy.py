@@ -23,6 +23,10 @@ from typing import Protocol
 class Reader(Protocol):
     def readinto(self, buffer: memoryview) -> int | None: ...
 
+    def will_need(self) -> None:
+        """Ask for the whole file to be read into the page cache now (read-ahead)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -34,6 +38,12 @@ class FdReader:
 
     def readinto(self, buffer: memoryview) -> int:
         return os.readv(self.fd, [buffer])
+
+    def will_need(self) -> None:
+        try:
+            os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass  # advice only
 
     def close(self) -> None:
         os.close(self.fd)

@@ -32,5 +32,8 @@ class FailingReader:
             return 0
         return self.inner.readinto(buffer)
 
+    def will_need(self) -> None:
+        self.inner.will_need()
+
     def close(self) -> None:
         self.inner.close()

@@ -302,16 +302,16 @@ class _Run:
                 budget += e.size
                 if budget > PREFETCH_BYTES:
                     break
-                if self.opener is open_source:
-                    # open it now and keep the descriptor for the copy: one open per file
-                    try:
-                        reader = open_source(e.path)
-                        os.posix_fadvise(reader.fd, 0, 0, os.POSIX_FADV_WILLNEED)
-                        self._ahead[e.path] = reader
-                    except OSError:
-                        pass  # the copy's own open reports it
+                # open it now through the run's opener (the production one, or a test's
+                # failing one: the same path either way) and keep the reader for the copy,
+                # so each file is opened once
+                try:
+                    reader = self.opener(e.path)
+                except OSError:
+                    pass  # the copy's own open reports it
                 else:
-                    prefetch(e.path)
+                    self._ahead[e.path] = reader
+                    reader.will_need()
             ahead += 1
         return ahead
 
