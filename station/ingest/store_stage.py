@@ -1,0 +1,269 @@
+"""Stage 2, bound to the vault: prove, name and commit each batch of staged copies.
+
+1. flush the staged copies of a batch (one ``syncfs``), drop them from the page cache and re-read
+   them from disk: the hash must match; make them read-only (0444). Where the vault holds a file
+   under that hash already, re-hash that file from disk too (cache dropped first). No lock is
+   held meanwhile: other runs copy and prove at the same time.
+2. under the vault-wide writer lock (DESIGN.md invariant 8): give each copy its
+   content-addressed name in ``originals/`` with a rename that never replaces a file — or, when
+   the vault's file is there and matched, discard the copy (``held``), or when it did not match,
+   replace the rotten file atomically with the verified copy (``vault.repaired``, the rotten one
+   kept in ``quarantine/``); flush; commit the catalog rows and audit entries of the batch in
+   one transaction (``catalog_rows``). If that commit fails, the names this batch linked are
+   taken back: no other run could have counted them as stored meanwhile.
+
+A file is verified only if the vault copy under its hash was re-read from disk and matched in
+this run and was committed (DESIGN.md invariant 2, R7).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+from pathlib import Path
+
+from station import audit
+from station.catalog import write_txn
+from station.custody import WriterLock
+from station.hashing.copy import fsync_dir, hash_file, move_no_replace, prefetch, syncfs
+from station.ingest.bookkeeping import Result, RunBook, Staged
+from station.ingest.catalog_rows import CatalogRows
+from station.ingest.failures import FULL, vault_error
+from station.ingest.media import damage_check, ext_of
+from station.log import get
+from station.timeutil import to_iso, utcnow
+
+log = get()
+
+ORIGINAL = re.compile(r"^[0-9a-f]{64}(\.[0-9a-z]{1,8})?$")
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class StoreStage:
+    def __init__(self, book: RunBook) -> None:
+        self.book = book
+        self.rows = CatalogRows(book)
+        self.known_dirs: set[Path] = set()
+
+    def commit(self, batch: list[Staged]) -> None:
+        results: list[Result] = []
+        staged_any = [s for s in batch if s.staged is not None]
+        if staged_any:
+            try:
+                syncfs(self.book.vault.staging)
+            except OSError as exc:
+                self.discard(batch)
+                raise (
+                    vault_error(self.book.vault.home, exc, self.book.vault.staging).error or exc
+                ) from exc
+        try:
+            if self.book.settings.ingest.verify_after_write:
+                for s in staged_any:  # drop the copies from the cache, re-read them from disk
+                    assert s.staged is not None
+                    prefetch(s.staged, from_disk=True)
+            for s in staged_any:  # no lock held: other runs copy and prove meanwhile
+                self._prove(s)
+            with WriterLock(self.book.vault):  # invariant 8: one writer names and commits at a time
+                linked: list[Path] = []
+                try:
+                    here: dict[Path, bool] = {}
+                    if staged_any:
+                        self.book.owner.naming([self._final(s) for s in staged_any if s.staged])
+                    for s in batch:
+                        results.append(self._place(s, linked, here))
+                    if linked or staged_any:
+                        # one flush for every new name of the batch (directories included),
+                        # instead of an fsync per content-addressed folder
+                        syncfs(self.book.vault.originals)
+                    self.rows.write(results)
+                    self.book.owner.named_committed()
+                except BaseException:
+                    # committed nowhere, and no other run could count these names as stored
+                    # while this run held the writer lock: take back what this batch linked
+                    for p in linked:
+                        try:
+                            os.chmod(p, 0o600)
+                            p.unlink()
+                        except OSError:
+                            pass
+                    raise
+        except BaseException as exc:
+            self.discard(batch)
+            if isinstance(exc, OSError) and exc.errno in FULL:
+                raise (
+                    vault_error(self.book.vault.home, exc, self.book.vault.originals).error or exc
+                ) from exc
+            if "database or disk is full" in str(exc):
+                raise (
+                    vault_error(
+                        self.book.vault.home,
+                        OSError(errno.ENOSPC, "disk full"),
+                        self.book.vault.catalog_path,
+                    ).error
+                    or exc
+                ) from exc
+            raise
+        self.book.add_results(results)
+
+    def discard(self, batch: list[Staged]) -> None:
+        """Remove the staged copies of a batch that will not be stored."""
+        for s in batch:
+            if s.staged is not None:
+                s.staged.unlink(missing_ok=True)
+
+    def _final(self, s: Staged) -> Path:
+        """Where the vault keeps this content: the catalog's path for it, else its
+        content-addressed name."""
+        assert s.sha256 is not None
+        row = self.book.db.execute(
+            "select vault_path, state from recordings where sha256 = ?", [s.sha256]
+        ).fetchone()
+        if row is not None and row[0] and row[1] != "purged":
+            return self.book.vault.home / row[0]
+        return self.book.vault.original_path(s.sha256, ext_of(s.entry.rel))
+
+    def _prove(self, s: Staged) -> None:
+        """Re-read the staged copy from disk; where the vault holds a file under its hash
+        already, re-hash that file from disk too (its cached pages dropped first)."""
+        assert s.staged is not None and s.sha256 is not None
+        entry = s.entry
+        s.damaged = damage_check(s.staged, ext_of(entry.rel))  # headers only; advisory
+        if not self.book.settings.ingest.verify_after_write:
+            os.chmod(s.staged, 0o444)
+            return
+        again, size = hash_file(s.staged, chunk=self.book.chunk, from_disk=True, prefetched=True)
+        if again != s.sha256 or size != s.size:
+            s.staged.unlink(missing_ok=True)
+            s.staged = None
+            log.error("ingest.verify_mismatch", path=entry.rel, copied=s.sha256, reread=again)
+            s.outcome, s.failure = "failed", "vault copy did not match on re-read / 校验不一致"
+            return
+        s.verified = True
+        os.chmod(s.staged, 0o444)
+        final = self._final(s)
+        try:
+            st = final.stat()
+        except OSError:
+            return
+        s.existing = (_identity(st), self._rehash(final))
+
+    def _rehash(self, path: Path) -> str | None:
+        try:
+            return hash_file(path, chunk=self.book.chunk, from_disk=True)[0]
+        except OSError as exc:
+            log.error("ingest.vault_copy_unreadable", path=str(path), error=str(exc))
+            return None
+
+    def _place(self, s: Staged, linked: list[Path], here: dict[Path, bool]) -> Result:
+        """Under the writer lock: name the copy in the vault, or prove the vault's own file
+        (held), or repair a rotten one. ``here`` holds the names this batch placed."""
+        if s.staged is None:
+            return s, s.outcome or "failed", s.failure, s.damaged
+        assert s.sha256 is not None
+        final = self._final(s)
+        if final.parent not in self.known_dirs:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self.known_dirs.add(final.parent)
+        if move_no_replace(s.staged, final):
+            linked.append(final)
+            here[final] = s.verified
+            s.staged = None
+            return s, "new", None, s.damaged
+        if final in here:  # the same content twice in this batch: proven a moment ago
+            s.staged.unlink()
+            s.staged = None
+            s.verified = s.verified and here[final]
+            return s, "held", None, s.damaged
+        if not self.book.settings.ingest.verify_after_write:
+            s.staged.unlink()
+            s.staged = None
+            if os.path.getsize(final) != s.size:  # not proven either way: never verified
+                log.error("ingest.vault_copy_mismatch", sha256=s.sha256, path=str(final))
+                return (
+                    s,
+                    "failed",
+                    "the vault already holds a different file under this hash; "
+                    "run `station verify` / 库内同名文件不一致",
+                    s.damaged,
+                )
+            return s, "held", None, s.damaged
+        st = final.stat()
+        found = (
+            s.existing[1]
+            if s.existing is not None and s.existing[0] == _identity(st)
+            else self._rehash(final)  # placed by another run since: prove it now
+        )
+        if found == s.sha256:
+            s.staged.unlink()
+            s.staged = None
+            here[final] = True
+            return s, "held", None, s.damaged
+        self._repair(s, final, found, st.st_size)
+        here[final] = True
+        return s, "held", None, s.damaged
+
+    def _repair(self, s: Staged, final: Path, found: str | None, found_size: int) -> None:
+        """The vault's file under this hash is rotten: keep it aside in ``quarantine/`` for
+        whoever investigates, put the verified copy in its place with one atomic rename (the
+        name never stops holding a whole file), and record it at once (R7)."""
+        assert s.staged is not None and s.sha256 is not None
+        quarantine = self.book.vault.home / "quarantine"
+        quarantine.mkdir(exist_ok=True)
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
+        kept: Path | None = quarantine / f"{final.name}.{stamp}.rotten"
+        assert kept is not None
+        try:
+            os.link(final, kept)
+        except OSError as exc:
+            log.error("ingest.quarantine_failed", path=str(final), error=str(exc))
+            kept = None
+        os.rename(s.staged, final)
+        s.staged = None
+        s.repaired = True
+        fsync_dir(final.parent)
+        rel = str(final.relative_to(self.book.vault.home))
+        data = {
+            "session_id": self.book.report.session_id,
+            "path": rel,
+            "found_sha256": found,
+            "found_size": found_size,
+            "source_path": s.entry.rel,
+            "quarantined": str(kept.relative_to(self.book.vault.home)) if kept else None,
+        }
+        message = (
+            "库内原始文件已损坏，已用本次校验通过的副本修复 / a rotten vault copy of "
+            f"{s.sha256[:16]} was replaced with this session's verified copy ({rel})"
+        )
+        with write_txn(self.book.db):
+            audit.append(
+                self.book.db, "vault.repaired", actor=self.book.actor, subject=s.sha256, data=data
+            )
+            cur = self.book.db.execute(
+                "insert into alerts (at, code, device_id, slot, session_id, message, data)"
+                " values (?, 'vault_repaired', ?, ?, ?, ?, ?)",
+                [
+                    to_iso(utcnow()),
+                    self.book.ctx.device_id,
+                    self.book.ctx.slot,
+                    self.book.report.session_id,
+                    message,
+                    json.dumps(data, ensure_ascii=False),
+                ],
+            )
+            audit.append(
+                self.book.db,
+                "alert.raised",
+                actor=self.book.actor,
+                subject=s.sha256,
+                data={
+                    "alert_id": int(cur.lastrowid or 0),
+                    "code": "vault_repaired",
+                    "session_id": self.book.report.session_id,
+                },
+            )
+        log.error("ingest.vault_repaired", **data, sha256=s.sha256)
