@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check station tests bench scripts
-.venv/bin/ruff format --check station tests bench scripts
+.venv/bin/ruff check station station_testbed tests bench scripts
+.venv/bin/ruff format --check station station_testbed tests bench scripts
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"
