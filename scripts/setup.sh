@@ -18,6 +18,7 @@ APT_PACKAGES=(
   fonts-wqy-zenhei            # CJK font for PDF labels and reports
   poppler-utils               # pdftotext/pdftoppm to check generated PDFs
   sqlite3 openssl             # tamper tests edit the catalog with the sqlite3 shell; bench baseline
+  faketime                    # retention tests move the clock past the grace period (R9)
   systemd                     # systemd-analyze verify/security of our units (no systemd as PID 1)
 )
 

@@ -16,6 +16,7 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "inspection": ("检查", "inspection"),
     "enforcement": ("执法办案", "enforcement / case handling"),
     "city-management": ("数字城管", "digital city management"),
+    "routine-other": ("其他不涉及当事人财产的例行工作", "other routine work, no party's property"),
     "emergency": ("突发事件", "emergency / mass incident"),
     "other": ("其他", "other"),
 }

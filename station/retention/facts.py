@@ -62,6 +62,19 @@ def load_marks(db: sqlite_utils.Database) -> dict[str, tuple[int | None, bool]]:
     }
 
 
+def load_kept(db: sqlite_utils.Database) -> dict[str, dt.datetime]:
+    """R9: the latest keep-until a supervisor gave when rejecting a purge, per recording."""
+    if "purge_proposals" not in db.table_names():
+        return {}
+    return {
+        sha: _parse(until)
+        for sha, until in db.execute(
+            "select sha256, max(kept_until) from purge_proposals"
+            " where state = 'rejected' and kept_until is not null group by sha256"
+        )
+    }
+
+
 def iter_facts(
     db: sqlite_utils.Database,
     states: Sequence[str] = ("stored", "pending_purge"),
@@ -73,6 +86,7 @@ def iter_facts(
     links = load_links(db)
     holds = load_holds(db)
     marks = load_marks(db)
+    kept = load_kept(db)
     # One lookup per recording: most have no link, hold or mark at all.
     extra: dict[str, tuple[int | None, bool, tuple[str, ...], tuple[CaseFacts, ...]]] = {}
     for sha in set(links) | set(holds) | set(marks):
@@ -85,7 +99,7 @@ def iter_facts(
         )
     del links, holds, marks
     sql = (
-        "select sha256, recorded_at, ingested_at, important, size, state"
+        "select sha256, recorded_at, ingested_at, important, size, state, category"
         " from recordings where state in (" + ",".join("?" * len(states)) + ")"
     )
     args: list[str] = list(states)
@@ -94,7 +108,8 @@ def iter_facts(
         args.append(json.dumps(list(shas)))
     new, parse_, get = tuple.__new__, _parse, extra.get  # the hot loop's C-level helpers
     plain = (None, False, (), ())
-    for sha, rec_at, ing_at, important, size, state in db.execute(sql, args):
+    kept_get = kept.get
+    for sha, rec_at, ing_at, important, size, state, category in db.execute(sql, args):
         lt, reviewed, held, linked = get(sha, plain)
         facts = new(
             RecordingFacts,
@@ -107,6 +122,8 @@ def iter_facts(
                 lt,
                 held,
                 linked,
+                category,
+                kept_get(sha),
             ),
         )
         yield facts, new(RecordingRow, (sha, size, state))

@@ -9,7 +9,13 @@ Rules, the longest applicable always wins (R10):
 
 * R9  routine footage: ``routine_months`` (at least 6) after it was recorded, counted on the
   calendar of the station's time zone (a clip recorded 31 August is kept until 28/29 February).
-  It is the floor for every recording, case footage included.
+  It is the floor for every recording, case footage included. Footage is routine only when it is
+  known to be: no case, no mark, and a category in ``ROUTINE_CATEGORIES`` (patrol, education,
+  warning, digital city management — acts not involving a party's money or property).
+  Unclassified footage is never assumed routine; footage of enforcement or inspection without a
+  case is kept until a clerk links or reclassifies it. An expired recording is only *proposed*
+  for purging; a supervisor decides (``station.retention.approval``). A rejected proposal keeps
+  the recording until the date the supervisor gave (``kept_until``).
 * R10 case footage: as long as its case — while the case is open it is kept; after closing,
   ``retention_years`` of the case (default ``case_years``, 5) from the closing date.
 * R11 a long-term mark (reason code 1–5) on a linked case or on the recording itself: forever.
@@ -37,13 +43,22 @@ R11_REASONS: dict[int, tuple[str, str]] = {
     5: ("其他需要长期保存的情形", "other situation needing long-term keeping"),
 }
 
+# R9: categories known to be routine — acts not involving a party's money or property (seed 000
+# 第十二条). Every other category, and no category at all, is never assumed routine.
+ROUTINE_CATEGORIES = frozenset(
+    {"patrol", "education", "warning", "city-management", "routine-other"}
+)
+
 # Rule codes, strongest first among the rules without an end date.
 RULE_LONG_TERM_CASE = "R11-case"
 RULE_LONG_TERM_RECORDING = "R11-recording"
 RULE_HOLD = "hold"
 RULE_OPEN_CASE = "R10-open"
 RULE_IMPORTANT = "important"
+RULE_UNCLASSIFIED = "R9-unclassified"
+RULE_NOT_ROUTINE = "R9-not-routine"
 RULE_CASE = "R10"
+RULE_MANAGER_KEEP = "R9-kept"
 RULE_ROUTINE = "R9"
 RULES = (
     RULE_LONG_TERM_CASE,
@@ -51,7 +66,10 @@ RULES = (
     RULE_HOLD,
     RULE_OPEN_CASE,
     RULE_IMPORTANT,
+    RULE_UNCLASSIFIED,
+    RULE_NOT_ROUTINE,
     RULE_CASE,
+    RULE_MANAGER_KEEP,
     RULE_ROUTINE,
 )
 RULE_LABELS: dict[str, tuple[str, str]] = {
@@ -60,7 +78,10 @@ RULE_LABELS: dict[str, tuple[str, str]] = {
     RULE_HOLD: ("法律保全", "legal hold"),
     RULE_OPEN_CASE: ("案件未结", "open case (R10)"),
     RULE_IMPORTANT: ("重要标记待审", "important marker, not reviewed"),
+    RULE_UNCLASSIFIED: ("未分类，不按例行清除", "unclassified, never assumed routine (R9)"),
+    RULE_NOT_ROUTINE: ("涉及当事人财产，非例行", "not routine: involves a party (R9)"),
     RULE_CASE: ("案件保存期", "case retention (R10)"),
+    RULE_MANAGER_KEEP: ("负责人决定继续保存", "kept by a supervisor's decision (R9)"),
     RULE_ROUTINE: ("例行录像", "routine footage (R9)"),
 }
 
@@ -82,6 +103,8 @@ class RecordingFacts(NamedTuple):
     long_term_reason: int | None = None
     holds: tuple[str, ...] = ()  # reasons of the active legal holds
     cases: tuple[CaseFacts, ...] = ()
+    category: str | None = None  # R6/R9 tag; None: unclassified, never routine
+    kept_until: dt.datetime | None = None  # R9: a supervisor rejected the purge until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +152,21 @@ def add_months(t: dt.datetime, months: int, tz: dt.tzinfo) -> dt.datetime:
 
 def add_years(t: dt.datetime, years: int, tz: dt.tzinfo) -> dt.datetime:
     return add_months(t, 12 * years, tz)
+
+
+_UNCLASSIFIED = (
+    "未分类录像不视为例行录像，须先标注分类 / unclassified footage is never assumed routine; "
+    "tag its category first (R9)"
+)
+_NOT_ROUTINE = (
+    "执法或检查等涉及当事人财产的录像，未关联案件，须关联案件或改为例行分类 / footage of "
+    "enforcement or inspection (a party's money or property) without a case: link it or "
+    "reclassify it (R9)"
+)
+
+
+def fast_iso_local(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _HOUR = dt.timedelta(hours=1) - dt.timedelta(microseconds=1)
@@ -239,6 +277,12 @@ class Decider:
                 "记录仪重要标记，待审核 / important marker, not reviewed by a clerk yet",
                 False,
             )
+        if not cases:
+            # R9: only footage known to be routine may expire without a case.
+            if rec.category is None:
+                return Decision(sha, None, RULE_UNCLASSIFIED, _UNCLASSIFIED, False)
+            if rec.category not in ROUTINE_CATEGORIES:
+                return Decision(sha, None, RULE_NOT_ROUTINE, _NOT_ROUTINE, False)
         # Dated rules: the latest end wins; R9 is the floor for every recording.
         if rec.recorded_at is not None:
             until, reason = self.routine_until(rec.recorded_at), self._routine
@@ -257,6 +301,13 @@ class Decider:
             if case_until > until:
                 until, rule = case_until, RULE_CASE
                 reason = self._text("case", case.number, years)
+        kept = rec.kept_until
+        if kept is not None and kept > until:
+            until, rule = kept, RULE_MANAGER_KEEP
+            reason = (
+                "负责人驳回清除，继续保存至 / a supervisor rejected the purge; kept until "
+                + fast_iso_local(kept)
+            )
         return _new(Decision, (sha, until, rule, reason, self.now >= until))
 
 

@@ -19,6 +19,7 @@ import sqlite_utils
 from station.audit import append
 from station.log import get
 from station.retention import files as fs
+from station.retention.approval import approval_for
 from station.retention.runtypes import Item, ItemProblem, Problem, RunReport, txn
 from station.vault import Vault
 
@@ -182,6 +183,12 @@ class Ctx:
             log.info("retention.purge_deferred", sha256=sha, derivatives_busy=busy)
             self.report.waiting += 1
             return
+        approved = approval_for(self.db, sha)
+        if approved is None:
+            # R9: no supervisor's approval behind this pending purge: nothing is deleted.
+            log.warning("retention.purge_unapproved", sha256=sha)
+            self.report.waiting += 1
+            return
         files = json.loads(row["files"])
         # Derivatives finished during the grace period go with their original.
         known = {f["rel"] for f in files}
@@ -218,7 +225,8 @@ class Ctx:
             self.db.execute(
                 "insert into tombstones (sha256, size, ext, tags, rule, reason, keep_until,"
                 " recorded_at, ingested_at, pending_at, purged_at, purged_by, run_id,"
-                " derivatives) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " derivatives, approved_by, approved_at, approval_reason)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     sha,
                     rec[1],
@@ -234,6 +242,9 @@ class Ctx:
                     self.actor,
                     self.run_id,
                     json.dumps(derivs),
+                    approved["decided_by"],
+                    approved["decided_at"],
+                    approved["decision_reason"],
                 ],
             )
             self.db.execute("update recordings set state = 'purged' where sha256 = ?", [sha])
@@ -258,6 +269,7 @@ class Ctx:
                     "size": rec[1],
                     "derivatives": len(derivs),
                     "run": self.run_id,
+                    "approved_by": approved["decided_by"],
                 },
             )
         self.step("purge.committed", sha)
