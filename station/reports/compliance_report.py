@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from station.config import Settings
+from station.oversight.duty import DutyIndex
 from station.reports.common import LocalDates, disc_complete, disc_status
 from station.reports.model import Chart, Report, Section
 from station.reports.workdays import Calendar
@@ -99,8 +100,10 @@ def build_compliance(
     late_rows: list[dict[str, Any]] = []
     late_total = 0
     rule = rep.late_rule
-    for sha, officer, unit, end_at, ingested_at, delay in db.execute(
-        "select sha256, officer_id, unit_id, end_at, ingested_at, ingest_delay_s from recordings"
+    duty = DutyIndex(db)  # R21: remote/continuous duty moves the deadline
+    for sha, officer, unit, end_at, ingested_at, delay, session in db.execute(
+        "select sha256, officer_id, unit_id, end_at, ingested_at, ingest_delay_s,"
+        " first_session_id from recordings"
         " where ingested_at >= ? and ingested_at < ? order by ingested_at",
         [to_iso(since), to_iso(until)],
     ):
@@ -122,6 +125,10 @@ def build_compliance(
         if bound is None:
             bound = due_for(local.date(end_at))[1]
         over_wd = ingested_at >= bound
+        duty_due = duty.deadline(officer, session, end_at) if duty else None
+        if duty_due is not None:
+            # R21: within 24 h after returning — one deadline for both rules.
+            over_h = over_wd = ingested_at > duty_due
         late = (
             over_h
             if rule == "hours"
@@ -145,7 +152,7 @@ def build_compliance(
                         "end_at": end_at,
                         "ingested_at": ingested_at,
                         "delay_h": round(delay / 3600.0, 1),
-                        "due": due_for(local.date(end_at))[0].isoformat(),
+                        "due": duty_due or due_for(local.date(end_at))[0].isoformat(),
                     }
                 )
     officers: dict[str, _Tally] = defaultdict(_Tally)

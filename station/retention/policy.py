@@ -34,14 +34,39 @@ from zoneinfo import ZoneInfo
 
 from station.config import Settings
 
-# R11: the five situations that call for long-term keeping (seed 000 第十四条).
+# R11: the five situations that call for long-term keeping, in the words of seed 000 第十四条
+# (城管工作 generalised to 执法工作 for every enforcement body).
 R11_REASONS: dict[int, tuple[str, str]] = {
-    1: ("当事人敌视执法或曾有冲突纠纷", "party hostile to enforcement or earlier conflicts"),
-    2: ("当事人异议、投诉、信访、复议或诉讼", "objection, complaint, petition, review or lawsuit"),
-    3: ("逃避、拒绝、阻碍执法或辱骂、殴打执法人员", "evading, obstructing or assaulting officers"),
-    4: ("处置群体性事件或突发事件", "mass incident or emergency"),
-    5: ("其他需要长期保存的情形", "other situation needing long-term keeping"),
+    1: (
+        "对执法工作不满、抵触情绪严重或之前发生过执法冲突、纠纷的行政管理相对人实施管理的",
+        "managing a party hostile to enforcement, or with earlier conflicts or disputes",
+    ),
+    2: (
+        "当事人对行政执法人员现场执法、办案有异议或者投诉、上访的，申请行政复议或提起行政诉讼的",
+        "the party objects, complains or petitions, or seeks administrative review or sues",
+    ),
+    3: (
+        "当事人逃避、拒绝、阻碍行政执法人员依法执行公务，或者谩骂、侮辱、殴打行政执法人员的",
+        "the party evades, refuses or obstructs officers, or curses, insults or assaults them",
+    ),
+    4: (
+        "行政执法人员参与处置群体性事件、突发事件的",
+        "officers handling a mass incident or an emergency",
+    ),
+    5: ("其他需要长期保存的重要情况", "other important situations needing long-term keeping"),
 }
+_ITEM = {1: "一", 2: "二", 3: "三", 4: "四", 5: "五"}
+
+
+def reason_text(code: int) -> str:
+    """A reason as users read it: the article and item, then the source's words (R11)."""
+    zh, en = R11_REASONS.get(code, ("未知理由", "unknown reason"))
+    return f"第十四条第（{_ITEM.get(code, str(code))}）项：{zh} / {en}"
+
+
+def reasons_text(codes: Iterable[int]) -> str:
+    return "；".join(reason_text(c) for c in codes)
+
 
 # R9: categories known to be routine — acts not involving a party's money or property (seed 000
 # 第十二条). Every other category, and no category at all, is never assumed routine.
