@@ -14,8 +14,12 @@ from station.access.guard import CLERK, guard
 from station.cases import store
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import StationError
-from station.retention.policy import R11_REASONS
+from station.retention.policy import R11_REASONS, reason_text
 from station.timeutil import parse_iso
+
+KIND_LABELS = {"case": "案件 / case", "activity": "执法活动 / enforcement activity"}
+STATUS_LABELS = {"open": "未结 / open", "closed": "已结 / closed"}
+ITEMS = {1: "一", 2: "二", 3: "三", 4: "四", 5: "五"}
 
 
 def parse_time(text: str | None, app: App, where: str) -> dt.datetime | None:
@@ -32,8 +36,9 @@ def parse_time(text: str | None, app: App, where: str) -> dt.datetime | None:
         ) from exc
 
 
-REASON_HELP = "R11 理由代码 / reason code: " + "; ".join(
-    f"{k} {zh} / {en}" for k, (zh, en) in R11_REASONS.items()
+REASON_HELP = (
+    "长期保存理由，可多次给出（第十四条第几项）/ R11 reason code, repeatable: "
+    + "; ".join(f"{k} {zh}" for k, (zh, _en) in R11_REASONS.items())
 )
 
 
@@ -49,13 +54,16 @@ def _show_case(case: dict[str, Any]) -> None:
         ("opened_at", "立案 / opened"),
         ("closed_at", "结案 / closed"),
         ("retention_years", "保存年限 / retention years"),
-        ("long_term_reason", "长期保存理由 / long-term reason (R11)"),
         ("long_term_note", "说明 / note"),
         ("archive_location", "存放位置 / archive location (R13)"),
     ]
+    kind = case.get("kind") or "case"
+    click.echo(f"类型 / kind: {KIND_LABELS[kind]}")
     for key, label in labels:
         if case.get(key) is not None:
             click.echo(f"{label}: {case[key]}")
+    for code in store.case_reasons(case):
+        click.echo(f"长期保存理由 / long-term reason: {reason_text(code)}")
 
 
 @click.group("cases")
@@ -130,19 +138,26 @@ def unlink_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) ->
 
 @cases_group.command("mark-long-term")
 @click.argument("number")
-@click.option("--reason", type=int, help=REASON_HELP)
+@click.option("--reason", "reasons", type=int, multiple=True, help=REASON_HELP)
 @click.option("--note", help="说明 / note")
 @json_option
 @pass_app
 @handle_errors
-def mark_cmd(app: App, number: str, reason: int | None, note: str | None, as_json: bool) -> None:
-    """标记长期保存 / Mark a case for long-term keeping and disc burning (R11)."""
+def mark_cmd(
+    app: App, number: str, reasons: tuple[int, ...], note: str | None, as_json: bool
+) -> None:
+    """标记长期保存 / Mark a case or enforcement activity for long-term keeping and disc
+    burning, with one or more reasons of 第十四条 (R11)."""
     guard(app, *CLERK)
-    case = store.mark_long_term(app.db, number, reason=reason, note=note, actor=app.actor)
+    case = store.mark_long_term(
+        app.db, number, reason=list(reasons) or None, note=note, actor=app.actor
+    )
     if as_json:
-        print_json(case)
+        print_json({**case, "long_term_reasons_text": [reason_text(c) for c in reasons]})
     else:
-        click.echo(f"已标记长期保存 / marked long-term: {number} (R11 reason {reason})")
+        click.echo(f"已标记长期保存 / marked long-term: {number}")
+        for code in store.case_reasons(case):
+            click.echo(f"  {reason_text(code)}")
 
 
 @cases_group.command("close")
@@ -208,7 +223,7 @@ def show_cmd(app: App, number: str, as_json: bool) -> None:
         return
     _show_case(case)
     print_table(
-        ["SHA-256", "录制 / recorded", "警员 / officer", "状态 / state"],
+        ["SHA-256", "录制 / recorded", "执法人员 / officer", "状态 / state"],
         [
             (r["sha256"][:16], r["recorded_at"], r["officer_id"], r["state"])
             for r in case["recordings"]
@@ -223,24 +238,36 @@ def show_cmd(app: App, number: str, as_json: bool) -> None:
 @click.option("--party", help="当事人包含 / party contains")
 @click.option("--cause", help="案由包含 / cause contains")
 @click.option("--limit", type=int, default=1000, show_default=True)
+@click.option(
+    "--kind", type=click.Choice(["case", "activity"]), help="案件或执法活动 / case or activity"
+)
 @json_option
 @pass_app
 @handle_errors
 def list_cmd(app: App, as_json: bool, **kw: Any) -> None:
-    """列出案件 / List cases."""
+    """列出案件和执法活动 / List cases and enforcement activities."""
     rows = store.list_cases(app.db, **kw)
     if as_json:
         print_json(rows)
         return
     print_table(
-        ["编号 / number", "名称 / name", "状态 / status", "结案 / closed", "R11", "录像 / recs"],
+        [
+            "编号 / number",
+            "类型 / kind",
+            "名称 / name",
+            "状态 / status",
+            "结案 / closed",
+            "长期保存（第十四条）/ long-term",
+            "录像 / recs",
+        ],
         [
             (
                 r["number"],
+                KIND_LABELS[r.get("kind") or "case"].split(" / ")[0],
                 r["name"],
-                r["status"],
+                STATUS_LABELS.get(r["status"], r["status"]),
                 r["closed_at"],
-                r["long_term_reason"],
+                "、".join(f"第（{ITEMS[c]}）项" for c in store.case_reasons(r)) or "—",
                 r["recordings"],
             )
             for r in rows
@@ -248,4 +275,86 @@ def list_cmd(app: App, as_json: bool, **kw: Any) -> None:
     )
 
 
-COMMANDS = [cases_group]
+@click.group("activities")
+def activities_group() -> None:
+    """执法活动 / Enforcement activities: footage grouped without a party (a mass incident, an
+    emergency, a campaign), marked long-term and burned to disc like a case (R11)."""
+
+
+@activities_group.command("create")
+@click.argument("number")
+@click.option("--name", required=True, help="活动名称 / activity name")
+@click.option("--unit", "unit_id", help="单位编号 / unit number")
+@click.option("--department", help="科室 / department")
+@click.option("--started", help="开始时间 ISO / when it started (default now)")
+@click.option("--recording", "recordings", multiple=True, help="关联录像 SHA-256，可多次 / link")
+@click.option("--reason", "reasons", type=int, multiple=True, help=REASON_HELP)
+@click.option("--note", help="说明 / note")
+@json_option
+@pass_app
+@handle_errors
+def activity_create_cmd(
+    app: App,
+    number: str,
+    name: str,
+    unit_id: str | None,
+    department: str | None,
+    started: str | None,
+    recordings: tuple[str, ...],
+    reasons: tuple[int, ...],
+    note: str | None,
+    as_json: bool,
+) -> None:
+    """登记执法活动 / Create an enforcement activity; optionally link recordings and mark it
+    long-term at once (then `station disc build NUMBER` burns it in two copies)."""
+    guard(app, *CLERK)
+    row = store.create_case(
+        app.db,
+        number,
+        name=name,
+        actor=app.actor,
+        unit_id=unit_id,
+        department=department,
+        opened_at=parse_time(started, app, "--started"),
+        kind="activity",
+    )
+    if recordings:
+        store.link(app.db, number, recordings, actor=app.actor)
+    if reasons:
+        row = store.mark_long_term(app.db, number, reason=list(reasons), note=note, actor=app.actor)
+    if as_json:
+        print_json(store.get_case(app.db, number))
+        return
+    click.echo(
+        f"已登记执法活动 / activity created: {number}（录像 / recordings {len(recordings)}）"
+    )
+    for code in store.case_reasons(row):
+        click.echo(f"  {reason_text(code)}")
+
+
+@activities_group.command("list")
+@json_option
+@pass_app
+@handle_errors
+def activity_list_cmd(app: App, as_json: bool) -> None:
+    """列出执法活动 / List enforcement activities."""
+    rows = store.list_cases(app.db, kind="activity")
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        ["编号 / number", "名称 / name", "开始 / started", "长期保存理由 / reasons", "录像 / recs"],
+        [
+            (
+                r["number"],
+                r["name"],
+                r["opened_at"],
+                "；".join(reason_text(c).split(" / ")[0] for c in store.case_reasons(r)) or "—",
+                r["recordings"],
+            )
+            for r in rows
+        ],
+    )
+
+
+COMMANDS = [cases_group, activities_group]

@@ -7,12 +7,14 @@ from typing import Any
 
 import click
 
+from station.access.guard import CLERK, guard
 from station.cases import search as search_mod
 from station.cases import tags
 from station.cases.cli import REASON_HELP, parse_time
 from station.cases.model import CATEGORIES
 from station.cli_groups import recordings
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.retention.policy import reason_text
 
 
 @recordings.command("tag")
@@ -82,20 +84,34 @@ def review_cmd(app: App, sha256: tuple[str, ...], as_json: bool) -> None:
 
 @recordings.command("mark-long-term")
 @click.argument("sha256", nargs=-1, required=True)
-@click.option("--reason", type=int, help=REASON_HELP)
+@click.option("--reason", "reasons", type=int, multiple=True, help=REASON_HELP)
 @click.option("--note", help="说明 / note")
 @json_option
 @pass_app
 @handle_errors
 def rec_mark_cmd(
-    app: App, sha256: tuple[str, ...], reason: int | None, note: str | None, as_json: bool
+    app: App, sha256: tuple[str, ...], reasons: tuple[int, ...], note: str | None, as_json: bool
 ) -> None:
-    """录像长期保存 / Mark single recordings for long-term keeping (R11)."""
-    done = tags.mark_long_term(app.db, sha256, reason=reason, note=note, actor=app.actor)
+    """录像长期保存 / Mark single recordings for long-term keeping (R11), one or more reasons
+    of 第十四条. To burn them without a case, group them in an enforcement activity
+    (`station activities create`)."""
+    guard(app, *CLERK)
+    done = tags.mark_long_term(
+        app.db, sha256, reason=list(reasons) or None, note=note, actor=app.actor
+    )
     if as_json:
-        print_json({"marked": done, "reason": reason})
+        print_json(
+            {
+                "marked": done,
+                "reason": reasons[0] if reasons else None,
+                "reasons": list(reasons),
+                "reasons_text": [reason_text(c) for c in reasons],
+            }
+        )
     else:
         click.echo(f"已标记 / marked: {len(done)}")
+        for code in dict.fromkeys(reasons):
+            click.echo(f"  {reason_text(code)}")
 
 
 @recordings.command("search")

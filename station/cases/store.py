@@ -7,13 +7,14 @@ invariant 3); a refused change leaves nothing behind.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import sqlite_utils
 
 from station.audit import append
-from station.cases.model import CaseStateError, check_case_number, check_reason, check_sha
+from station.cases.model import CaseStateError, check_case_number, check_reasons, check_sha
 from station.catalog import write_txn
 from station.errors import NotFoundError, StationError
 from station.log import get
@@ -50,8 +51,19 @@ def create_case(
     department: str | None = None,
     retention_years: int | None = None,
     opened_at: dt.datetime | None = None,
+    kind: str = "case",
 ) -> dict[str, Any]:
+    """A case, or an enforcement activity (执法活动, ``kind="activity"``): footage grouped
+    without a party — a mass incident, an emergency, a campaign — that is linked, marked
+    long-term (R11) and burned to disc exactly like a case."""
     check_case_number(number)
+    if kind not in ("case", "activity"):
+        raise StationError(f"未知类型 / unknown kind {kind!r}", where="kind")
+    if kind == "activity" and party:
+        raise StationError(
+            "执法活动没有当事人 / an enforcement activity has no party; create a case instead",
+            where="--party",
+        )
     if not name.strip():
         raise StationError("案件名称为空 / the case name is empty", where="--name")
     if retention_years is not None and retention_years < 1:
@@ -69,13 +81,14 @@ def create_case(
         "opened_at": _now(opened_at),
         "retention_years": retention_years,
         "created_by": actor,
+        "kind": kind,
     }
     with write_txn(db):
         if db.execute("select 1 from cases where number = ?", [number]).fetchone():
             raise CaseStateError(f"案件已存在 / the case {number!r} exists already", where="NUMBER")
         db.table("cases").insert(row)
         append(db, "case.created", actor=actor, subject=f"case:{number}", data=row)
-    log.info("case.created", number=number, actor=actor)
+    log.info("case.created", number=number, actor=actor, kind=kind)
     return _case_row(db, number)
 
 
@@ -174,31 +187,44 @@ def mark_long_term(
     db: sqlite_utils.Database,
     number: str,
     *,
-    reason: int | None,
+    reason: int | Sequence[int] | None,
     actor: str,
     note: str | None = None,
     at: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """R11: keep the case's footage forever and queue it for disc burning."""
-    code = check_reason(reason)
+    """R11: keep the case's (or activity's) footage forever and queue it for disc burning; one
+    or more reason codes (items of 第十四条)."""
+    codes = check_reasons(reason)
     when = _now(at)
     with write_txn(db):
         case = _case_row(db, number)
         db.execute(
-            "update cases set long_term_reason = ?, long_term_note = ?, long_term_at = ?"
-            " where number = ?",
-            [code, note, when, number],
+            "update cases set long_term_reason = ?, long_term_reasons = ?, long_term_note = ?,"
+            " long_term_at = ? where number = ?",
+            [codes[0], json.dumps(codes), note, when, number],
         )
         append(
             db,
             "case.long_term_marked",
             actor=actor,
             subject=f"case:{number}",
-            data={"reason": code, "note": note, "previous": case["long_term_reason"]},
+            data={
+                "reason": codes[0],
+                "reasons": codes,
+                "note": note,
+                "previous": case["long_term_reason"],
+            },
             at=when,
         )
-    log.info("case.long_term_marked", number=number, reason=code)
+    log.info("case.long_term_marked", number=number, reason=codes[0], reasons=codes)
     return _case_row(db, number)
+
+
+def case_reasons(case: dict[str, Any]) -> list[int]:
+    """The R11 reason codes of a case row (several since they were introduced)."""
+    if case.get("long_term_reasons"):
+        return [int(c) for c in json.loads(case["long_term_reasons"])]
+    return [case["long_term_reason"]] if case.get("long_term_reason") else []
 
 
 def close_case(
@@ -316,9 +342,13 @@ def list_cases(
     party: str | None = None,
     cause: str | None = None,
     limit: int = 1000,
+    kind: str | None = None,
 ) -> list[dict[str, Any]]:
     where: list[str] = []
     args: list[Any] = []
+    if kind:
+        where.append("c.kind = ?")
+        args.append(kind)
     if status:
         where.append("c.status = ?")
         args.append(status)

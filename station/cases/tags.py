@@ -5,13 +5,14 @@ its own transaction (DESIGN.md invariant 3)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import sqlite_utils
 
 from station.audit import append
-from station.cases.model import CaseStateError, check_category, check_reason
+from station.cases.model import CaseStateError, check_category, check_reasons
 from station.cases.store import _check_recordings, _now
 from station.catalog import write_txn
 from station.errors import StationError
@@ -151,13 +152,15 @@ def mark_long_term(
     db: sqlite_utils.Database,
     shas: Sequence[str],
     *,
-    reason: int | None,
+    reason: int | Sequence[int] | None,
     actor: str,
     note: str | None = None,
     at: dt.datetime | None = None,
 ) -> list[str]:
-    """R11 on a recording (not a whole case): keep it forever."""
-    code = check_reason(reason)
+    """R11 on a recording (not a whole case): keep it forever; one or more reason codes. To put
+    it on a disc, link it to a case or an enforcement activity (执法活动) and mark that."""
+    codes = check_reasons(reason)
+    code = codes[0]
     when = _now(at)
     done = []
     with write_txn(db):
@@ -170,6 +173,7 @@ def mark_long_term(
                 sha,
                 {
                     "long_term_reason": code,
+                    "long_term_reasons": json.dumps(codes),
                     "long_term_note": note,
                     "long_term_at": when,
                     "long_term_by": actor,
@@ -180,7 +184,7 @@ def mark_long_term(
                 "recording.long_term_marked",
                 actor=actor,
                 subject=sha,
-                data={"reason": code, "note": note},
+                data={"reason": code, "reasons": codes, "note": note},
                 at=when,
             )
             done.append(sha)

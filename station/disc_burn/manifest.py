@@ -72,12 +72,13 @@ def readme(ident: DiscIdentity, cases: list[CaseInfo]) -> str:
         f"光盘 / Disc: 第 {ident.disc_no} 张，共 {ident.discs_total} 张 / disc {ident.disc_no} "
         f"of {ident.discs_total}   (job {ident.job_id}, {ident.station_id})",
         "",
-        "案件 / Cases:",
+        "执法活动或案件 / Enforcement activities or cases:",
     ]
     for c in cases:
-        reason = R11_REASONS.get(c.long_term_reason or 0, "-")
-        lines.append(f"  {c.number}  {c.name}")
-        lines.append(f"    长期保存原因 / long-term reason (R11): {reason}")
+        kind = "执法活动 / activity" if c.kind == "activity" else "案件 / case"
+        lines.append(f"  {c.number}  {c.name}  ({kind})")
+        for code in c.long_term_reasons or ((c.long_term_reason,) if c.long_term_reason else ()):
+            lines.append(f"    长期保存原因 / long-term reason: {R11_REASONS.get(code, '-')}")
     lines += [
         "",
         "本光盘一式两份（甲/A、乙/B），内容相同。原始录像逐位保存，未经任何修改。",
@@ -151,6 +152,9 @@ def build_files(
                 "unit_name": c.unit_name,
                 "long_term_reason": c.long_term_reason,
                 "long_term_reason_text": R11_REASONS.get(c.long_term_reason or 0),
+                "long_term_reasons": list(c.long_term_reasons),
+                "long_term_reasons_text": [R11_REASONS.get(x) for x in c.long_term_reasons],
+                "kind": c.kind,
                 "long_term_note": c.long_term_note,
             }
             for c in cases
