@@ -6,7 +6,10 @@ Other tools script against these forms (issue 5); every command has ``--json``.
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -104,19 +107,34 @@ def create_cmd(app: App, number: str, as_json: bool, **kw: Any) -> None:
 @cases_group.command("link")
 @click.argument("number")
 @click.argument("sha256", nargs=-1, required=True)
+@click.option("--proves", help="证明对象：这些录像证明什么 / what the recordings prove (R5)")
 @json_option
 @pass_app
 @handle_errors
-def link_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) -> None:
-    """关联录像到案件 / Link recordings to a case (R10)."""
+def link_cmd(
+    app: App, number: str, sha256: tuple[str, ...], proves: str | None, as_json: bool
+) -> None:
+    """关联录像到案件 / Link recordings to a case or activity (R10), with what they prove
+    (证明对象, R5): asked for at a terminal when --proves is not given."""
     guard(app, *CLERK)
-    result = store.link(app.db, number, sha256, actor=app.actor)
+    if proves is None and sys.stdin.isatty() and not as_json:
+        proves = click.prompt(
+            "证明对象（可留空）/ what do these recordings prove (may be empty)",
+            default="",
+            show_default=False,
+        )
+    result = store.link(app.db, number, sha256, actor=app.actor, proves=proves)
     if as_json:
         print_json({"case": number, **result})
-    else:
+        return
+    click.echo(
+        f"已关联 / linked: {len(result['linked'])}; 原已关联 / already: {len(result['already'])}"
+    )
+    if result["no_proves"]:
         click.echo(
-            f"已关联 / linked: {len(result['linked'])}; 原已关联 / already: "
-            f"{len(result['already'])}"
+            f"提示 / note: {len(result['no_proves'])} 段录像未填写证明对象 / recordings without "
+            "证明对象 (R5): `station recordings tag SHA --proves …`",
+            err=True,
         )
 
 
@@ -208,6 +226,51 @@ def archived_cmd(app: App, number: str, location: str, as_json: bool) -> None:
         print_json(case)
     else:
         click.echo(f"已登记 / recorded: {number} → {location}")
+
+
+@cases_group.command("slip")
+@click.argument("number")
+@click.option("--location", help="存储位置（登记并打印）/ record the storage location and print")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="写入文件 / write the page to a file"
+)
+@json_option
+@pass_app
+@handle_errors
+def slip_cmd(
+    app: App, number: str, location: str | None, output: str | None, as_json: bool
+) -> None:
+    """存储位置及说明 / The printable storage-location slip of a case or activity: location,
+    材料目录, and every recording in time order with method, time, producer, 证明对象 and the
+    content of sound recordings (R13). With --location the location is recorded first."""
+    from station.cases import slip
+
+    if location is not None:
+        guard(app, *CLERK)
+        store.set_archive_location(app.db, number, location=location, actor=app.actor)
+    data = slip.build_slip(app.db, number, app.settings.station.timezone)
+    if not data["location"]:
+        raise StationError(
+            f"未登记存储位置 / no storage location recorded for {number!r}",
+            where="--location",
+            hint="give --location (where the AV record is filed) to record it and print",
+        )
+    if as_json:
+        print_json(data)
+        return
+    printed = dt.datetime.now(ZoneInfo(app.settings.station.timezone)).strftime("%Y-%m-%d %H:%M")
+    page = slip.render_html(data, printed)
+    if output:
+        Path(output).write_text(page, encoding="utf-8")
+        click.echo(f"已写入 / written: {output}")
+    else:
+        click.echo(page)
+    if data["missing_proves"] or data["missing_sound"]:
+        click.echo(
+            f"提示 / note: 证明对象未填 / 证明对象 missing: {data['missing_proves'] or '—'}；"
+            f"声音内容未填 / sound content missing: {data['missing_sound'] or '—'}",
+            err=True,
+        )
 
 
 @cases_group.command("show")

@@ -24,14 +24,29 @@ from station.retention.policy import reason_text
     help="分类 / category: " + ", ".join(f"{k} {zh}" for k, (zh, _) in CATEGORIES.items()),
 )
 @click.option("--proves", help="证明对象 / what it proves (R5)")
+@click.option("--sound-content", help="录音内容 / content of the sound recording (R13 slip)")
 @json_option
 @pass_app
 @handle_errors
 def tag_cmd(
-    app: App, sha256: tuple[str, ...], category: str | None, proves: str | None, as_json: bool
+    app: App,
+    sha256: tuple[str, ...],
+    category: str | None,
+    proves: str | None,
+    sound_content: str | None,
+    as_json: bool,
 ) -> None:
-    """标注录像 / Tag recordings: category (R6) and what they prove (R5)."""
-    done = tags.tag(app.db, sha256, category=category, proves=proves, actor=app.actor)
+    """标注录像 / Tag recordings: category (R6), what they prove (R5), the content of sound
+    recordings (R13)."""
+    guard(app, *CLERK)
+    done = tags.tag(
+        app.db,
+        sha256,
+        category=category,
+        proves=proves,
+        sound_content=sound_content,
+        actor=app.actor,
+    )
     if as_json:
         print_json({"tagged": done})
     else:

@@ -113,8 +113,11 @@ def link(
     *,
     actor: str,
     at: dt.datetime | None = None,
+    proves: str | None = None,
 ) -> dict[str, list[str]]:
-    """Link recordings to a case (R10: they now keep as long as the case). All or nothing."""
+    """Link recordings to a case (R10: they now keep as long as the case). All or nothing.
+    ``proves`` (证明对象, R5) is written on every recording linked, audited as a tag; the
+    answer lists the recordings still without one (``no_proves``)."""
     when = _now(at)
     linked: list[str] = []
     already: list[str] = []
@@ -144,8 +147,26 @@ def link(
                 at=when,
             )
             linked.append(sha)
+        if proves is not None and proves.strip():
+            for sha in linked + already:
+                old = db.execute("select proves from recordings where sha256 = ?", [sha])
+                previous = old.fetchone()[0]
+                db.execute("update recordings set proves = ? where sha256 = ?", [proves, sha])
+                append(
+                    db,
+                    "recording.tagged",
+                    actor=actor,
+                    subject=sha,
+                    data={"set": {"proves": proves}, "previous": {"proves": previous}},
+                    at=when,
+                )
+        missing = [
+            sha
+            for sha in linked + already
+            if not db.execute("select proves from recordings where sha256 = ?", [sha]).fetchone()[0]
+        ]
     log.info("case.linked", number=number, linked=len(linked), already=len(already))
-    return {"linked": linked, "already": already}
+    return {"linked": linked, "already": already, "no_proves": missing}
 
 
 def unlink(

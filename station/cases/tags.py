@@ -28,12 +28,16 @@ def tag(
     actor: str,
     category: str | None = None,
     proves: str | None = None,
+    sound_content: str | None = None,
     at: dt.datetime | None = None,
 ) -> list[str]:
-    """Set the category (R6) and/or the "what it proves" note (证明对象, R5)."""
-    if category is None and proves is None:
+    """Set the category (R6), the "what it proves" note (证明对象, R5) and/or the content of a
+    sound recording (录音内容, R13's written description)."""
+    if category is None and proves is None and sound_content is None:
         raise StationError(
-            "没有要设置的标签 / nothing to tag", where="--category/--proves", hint="give one"
+            "没有要设置的标签 / nothing to tag",
+            where="--category/--proves/--sound-content",
+            hint="give one",
         )
     if category is not None:
         check_category(category)
@@ -43,20 +47,25 @@ def tag(
         for rec in _check_recordings(db, shas):
             sha = rec["sha256"]
             old = db.execute(
-                "select category, proves from recordings where sha256 = ?", [sha]
+                "select category, proves, sound_content from recordings where sha256 = ?", [sha]
             ).fetchone()
             changes: dict[str, Any] = {}
             if category is not None:
                 changes["category"] = category
             if proves is not None:
                 changes["proves"] = proves
+            if sound_content is not None:
+                changes["sound_content"] = sound_content
             db.table("recordings").update(sha, changes)
             append(
                 db,
                 "recording.tagged",
                 actor=actor,
                 subject=sha,
-                data={"set": changes, "previous": {"category": old[0], "proves": old[1]}},
+                data={
+                    "set": changes,
+                    "previous": {"category": old[0], "proves": old[1], "sound_content": old[2]},
+                },
                 at=when,
             )
             done.append(sha)

@@ -13,7 +13,7 @@ import sqlite_utils
 
 from station.config import Settings
 from station.oversight.duty import DutyIndex
-from station.reports.common import LocalDates, disc_complete, disc_status
+from station.reports.common import LocalDates, disc_burned, disc_status
 from station.reports.model import Chart, Report, Section
 from station.reports.workdays import Calendar
 from station.timeutil import to_iso
@@ -180,7 +180,7 @@ def build_compliance(
         "select number, name, closed_at, archive_location from cases"
         " where status = 'closed' and closed_at is not null order by closed_at"
     ):
-        if location or disc_complete(discs.get(number)):
+        if location or disc_burned(discs.get(number)):  # R13: on the shelf, or a slip
             continue
         due_at = dt.datetime.fromisoformat(closed_at) + dt.timedelta(days=days)
         if to_iso(due_at) > soon:
