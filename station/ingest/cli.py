@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -246,6 +248,19 @@ def find_recording(app: App, sha: str) -> dict[str, Any]:
     return rows[0]
 
 
+def _stops_beside(app: App, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """R18: the officer's stop notes on the local day the recording was made."""
+    from station.oversight.stops import near
+
+    when = row.get("recorded_at")
+    if not when:
+        return []
+    tz = ZoneInfo(app.settings.station.timezone)
+    day = dt.datetime.fromisoformat(when).astimezone(tz).date()
+    start = dt.datetime.combine(day, dt.time(), tz)
+    return near(app.db, row.get("officer_id"), to_iso(start), to_iso(start + dt.timedelta(days=1)))
+
+
 @recordings.command("show")
 @click.argument("sha256")
 @json_option
@@ -267,11 +282,27 @@ def recordings_show(app: App, sha256: str, as_json: bool) -> None:
             [row["sha256"]],
         )
     )
+    stops = _stops_beside(app, row)
     if as_json:
-        print_json({**row, "sightings": sightings, "audit": trail})
+        print_json({**row, "sightings": sightings, "audit": trail, "stop_notes": stops})
         return
     for k, v in row.items():
         click.echo(f"{k:20} {'' if v is None else v}")
+    if stops:
+        click.echo("\n同日停止记录说明 / stop-recording notes that day (R18):")
+        print_table(
+            ["#", "停止 / stopped", "恢复 / resumed", "情形 / situation", "审核 / state"],
+            [
+                [
+                    n["id"],
+                    n["stopped_at"],
+                    n["resumed_at"] or "—",
+                    n["situation_text"],
+                    n["state_text"],
+                ]
+                for n in stops
+            ],
+        )
     click.echo("\n接入记录 / sightings:")
     print_table(
         ["session", "path", "outcome", "at"],

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from station.config import Settings
+from station.oversight import stops
 from station.oversight.duty import DutyIndex
 from station.reports.common import LocalDates, disc_burned, disc_status
 from station.reports.model import Chart, Report, Section
@@ -199,6 +200,23 @@ def build_compliance(
                 "discs": discs.get(number, "未刻录 / not burned"),
             }
         )
+    stop_rows = [
+        {
+            "id": n["id"],
+            "officer_id": n["officer_id"],
+            "stopped_at": n["stopped_at"],
+            "resumed_at": n["resumed_at"],
+            "situation": n["situation_text"],
+            "reason": n["reason"],
+            "state": n["state_text"],
+            "decided_by": n["decided_by"],
+        }
+        for n in (
+            stops.list_notes(db, since=to_iso(since), until=to_iso(until))
+            if "stop_notes" in db.table_names()
+            else []
+        )
+    ]
     period = f"{to_iso(since)} – {to_iso(until)}"
     sections = [
         Section(
@@ -220,7 +238,7 @@ def build_compliance(
         Section(
             "officers",
             "按执法人员 / per officer",
-            [("officer", "警员 / officer"), ("name", "姓名 / name"), *METRICS],
+            [("officer", "执法证号 / certificate no."), ("name", "姓名 / name"), *METRICS],
             officer_rows,
         ),
         Section(
@@ -228,7 +246,7 @@ def build_compliance(
             "迟交录像 / late recordings",
             [
                 ("sha256", "SHA-256"),
-                ("officer", "警员 / officer"),
+                ("officer", "执法证号 / certificate no."),
                 ("unit", "单位 / unit"),
                 ("end_at", "录制结束 / ended"),
                 ("ingested_at", "采集 / ingested"),
@@ -251,9 +269,24 @@ def build_compliance(
             ],
             case_rows,
             note=(
-                "已归档 = 两份光盘均已校验，或已登记存放位置 / archived = two verified disc "
-                "copies (R12) or a storage-location slip (`station cases archived`)"
+                "已归档 = 两份光盘均已刻录，或已登记存储位置说明 / archived = both disc copies "
+                "burned (R12), or a storage-location slip (`station cases slip --location`)"
             ),
+        ),
+        Section(
+            "stops",
+            "停止记录说明 / stop-recording notes (002 附件1 第十六条, R18)",
+            [
+                ("id", "#"),
+                ("officer_id", "执法证号 / certificate no."),
+                ("stopped_at", "停止 / stopped"),
+                ("resumed_at", "恢复 / resumed"),
+                ("situation", "情形 / situation"),
+                ("reason", "原因和依据 / reason"),
+                ("state", "审核 / state"),
+                ("decided_by", "审核人 / by"),
+            ],
+            stop_rows,
         ),
     ]
     total = sum(t.total for t in units.values())
@@ -264,6 +297,10 @@ def build_compliance(
         ("迟交 / late", late_total),
         ("迟交率 % / late %", round(100.0 * late_total / total, 1) if total else None),
         (f"逾期未归档案件 / cases overdue for archiving (R13, {days} d)", overdue_cases),
+        (
+            "停止记录说明待审核 / stop notes waiting for the head (R18)",
+            sum(1 for n in stop_rows if n["state"].startswith("待审核")),
+        ),
     ]
     return Report(
         "compliance",
