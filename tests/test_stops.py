@@ -49,8 +49,9 @@ def test_stop_note_written_approved_and_shown(
     stopped = (dt.datetime.now(SH) - dt.timedelta(hours=2)).isoformat()
     resumed = (dt.datetime.now(SH) - dt.timedelta(hours=1, minutes=40)).isoformat()
     # A situation outside 第十六条 is refused, with the four in the hint.
-    code, out = run(vault, "3301020001", "officer-pass-1", "stops", "add", "--officer",
-                    "3301020001", "--stopped", stopped, "--situation", "7", "--reason", "x")  # fmt: skip
+    code, out = run(vault, "3301020001", "officer-pass-1", "stops", "add",
+                    "--officer", "3301020001", "--stopped", stopped,
+                    "--situation", "7", "--reason", "x")  # fmt: skip
     assert code != 0 and "第十六条" in out and "涉及个人隐私" in out
     note = js(vault, "3301020001", "officer-pass-1", "stops", "add", "--officer", "3301020001",
               "--device", "DSJ0001", "--stopped", stopped, "--resumed", resumed,
