@@ -133,7 +133,7 @@ def rec_mark_cmd(
 @click.option("--unit", help="单位编号或名称 / unit number or part of its name")
 @click.option("--department", help="部门 / department")
 @click.option("--device", help="设备编号 / device number")
-@click.option("--officer", help="警员编号 / officer number")
+@click.option("--officer", help="执法证号 / certificate number")
 @click.option("--from", "since", help="录制时间起 / recorded from (ISO)")
 @click.option("--to", "until", help="录制时间止 / recorded before (ISO)")
 @click.option("--case", help="案件编号 / case number")
@@ -162,7 +162,7 @@ def search_cmd(app: App, as_json: bool, limit: int, **kw: Any) -> None:
             "录制 / recorded",
             "单位 / unit",
             "设备 / device",
-            "警员 / officer",
+            "执法人员 / officer",
             "案件 / cases",
             "分类 / category",
             "状态 / state",

@@ -62,7 +62,7 @@ def _print_summary(report: IngestReport, as_json: bool) -> None:
 @click.command("ingest")
 @click.argument("volume", type=click.Path(exists=True, file_okay=False))
 @click.option("--device", help="记录仪编号 / device id (default: from file names)")
-@click.option("--officer", help="警号 / officer number (default: from file names / device)")
+@click.option("--officer", help="执法证号 / certificate number (default: from file names / device)")
 @click.option("--unit", help="单位编号 / unit number")
 @click.option("--drift", type=float, help="已测得的时钟偏差 (秒) / measured device clock drift (s)")
 @json_option
@@ -153,7 +153,7 @@ _COLUMNS = (
 
 
 @recordings.command("list")
-@click.option("--officer", help="警号 / officer number")
+@click.option("--officer", help="执法证号 / certificate number")
 @click.option("--device", help="记录仪编号 / device id")
 @click.option("--unit", help="单位编号 / unit number")
 @click.option("--since", help="录制时间起 / recorded at or after (ISO, station time zone)")
@@ -208,7 +208,7 @@ def recordings_list(
             "SHA-256",
             "录制时间 recorded (UTC)",
             "设备 device",
-            "警号 officer",
+            "执法证号 certificate no.",
             "类型 kind",
             "大小 size",
             "重要 IMP",

@@ -12,6 +12,8 @@ import sqlite_utils
 from station.config import Settings
 from station.reports.model import Chart, Report, Section
 from station.timeutil import to_iso
+from station.usb_dock.gaps import GAP_KINDS, list_gaps
+from station.usb_dock.service import STATES, late_repairs
 
 HISTORY = 20  # sessions of drift history per device
 
@@ -66,9 +68,14 @@ def build_devices(
     devices = {
         r["device_id"]: r
         for r in db.query(
-            "select device_id, model, officer_id, unit_id, enrolled, last_seen_at from devices"
+            "select device_id, model, officer_id, unit_id, enrolled, last_seen_at,"
+            " service_state, service_since from devices"
         )
     }
+    late = late_repairs(db, now)  # R4: 24 h to hand a damaged device in
+    late_devices = {r["device"] for r in late}
+    gaps = list_gaps(db, since=since)  # R20: deletions on the recorder
+    gap_devices = {g["device_id"] for g in gaps}
     rows = []
     attention = 0
     for device in sorted(set(devices) | set(stats)):
@@ -83,6 +90,14 @@ def build_devices(
             issues.append("读取失败 / failing reads")
         if (s.get("low_battery") or 0) >= 3:
             issues.append("电量经常不足 / low battery history")
+        if d.get("service_state") == "in_repair":
+            issues.append("送修中 / in repair")
+        elif d.get("service_state") == "retired":
+            issues.append("已报废 / retired")
+        if device in late_devices:
+            issues.append("损坏未在 24 小时内送修 / damaged, not handed in within 24 h")
+        if device in gap_devices:
+            issues.append("文件序号或时间线有缺口 / gaps on the recorder (R20)")
         attention += bool(issues)
         battery, drift = last.get(device, (None, None))
         rows.append(
@@ -90,6 +105,7 @@ def build_devices(
                 "device": device,
                 "model": d.get("model"),
                 "officer": d.get("officer_id"),
+                "state": STATES.get(d.get("service_state") or "in_service", "—"),
                 "last_seen": max(
                     filter(None, [d.get("last_seen_at"), s.get("last_session")]), default=None
                 ),
@@ -116,7 +132,8 @@ def build_devices(
         [
             ("device", "设备 / device"),
             ("model", "型号 / model"),
-            ("officer", "警员 / officer"),
+            ("officer", "执法证号 / certificate no."),
+            ("state", "状态 / state (R4)"),
             ("last_seen", "最后接入 / last seen"),
             ("sessions", "接入次数 / sessions"),
             ("failed", "失败 / failed"),
@@ -145,12 +162,41 @@ def build_devices(
         ],
         sparks=sparks,
     )
+    late_section = Section(
+        "late_repairs",
+        "损坏未在 24 小时内送修 / damaged devices not handed in within 24 h (R4)",
+        [
+            ("device", "设备 / device"),
+            ("damaged_at", "发现故障 / damaged"),
+            ("handed_in_at", "送修 / handed in"),
+            ("hours", "小时 / hours"),
+            ("status", "状态 / status"),
+            ("note", "说明 / note"),
+        ],
+        late,
+    )
+    gap_section = Section(
+        "gaps",
+        "记录仪上的缺口（疑似删除）/ gaps on the recorder, possible deletions (R20)",
+        [
+            ("device_id", "设备 / device"),
+            ("session_id", "接入 / session"),
+            ("kind", "类型 / kind"),
+            ("after_seq", "之前序号 / after"),
+            ("before_seq", "之后序号 / before"),
+            ("missing", "缺少 / missing"),
+            ("detail", "说明 / detail"),
+        ],
+        [{**g, "kind": GAP_KINDS.get(g["kind"], g["kind"])} for g in gaps],
+    )
     summary: list[tuple[str, Any]] = [
         ("期间起 / since", since),
         ("设备 / devices", len(rows)),
         ("需关注 / need attention (R4)", attention),
         ("接入次数 / sessions", sum(r["sessions"] for r in rows)),
         ("失败接入 / failed sessions", sum(r["failed"] or 0 for r in rows)),
+        ("超时未送修 / not handed in within 24 h (R4)", len(late)),
+        ("记录仪缺口 / gaps on recorders (R20)", len(gaps)),
     ]
     return Report(
         "devices",
@@ -158,5 +204,5 @@ def build_devices(
         to_iso(now),
         {"days": days},
         summary,
-        [section],
+        [section, late_section, gap_section],
     )

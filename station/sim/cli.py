@@ -15,7 +15,7 @@ from station.timeutil import parse_iso
 @sim.command("volume")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--device", required=True, help="记录仪编号 / device id (e.g. 7 chars)")
-@click.option("--officer", required=True, help="警号 / officer number")
+@click.option("--officer", required=True, help="执法证号 / certificate number")
 @click.option("--clips", default=3, show_default=True, help="片段数 / number of clips")
 @click.option("--seconds", default=10.0, show_default=True, help="每段时长 / clip length (s)")
 @click.option("--start", help="首段开始时间 (设备时钟) / first clip start, device clock, ISO")

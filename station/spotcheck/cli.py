@@ -29,7 +29,7 @@ def _print_ledger(rows: list[dict[str, Any]], as_json: bool) -> None:
         print_json(rows)
         return
     print_table(
-        ["项 item", "批 draw", "录像 recording", "民警 officer", "录制 recorded", "结论 result",
+        ["项 item", "批 draw", "录像 recording", "执法人员 officer", "录制 recorded", "结论 result",
          "说明 note", "检查人 by"],
         [
             (r["item"], r["draw"], r["sha256"][:12], r["officer_id"], (r["recorded_at"] or "")[:16],
@@ -43,7 +43,7 @@ def _print_ledger(rows: list[dict[str, Any]], as_json: bool) -> None:
 @spotcheck_group.command("draw")
 @click.option("--n", "n", type=click.IntRange(min=1), required=True, help="抽取数量 / how many")
 @click.option("--seed", help="随机种子（默认随机生成并记录）/ seed (default: random, recorded)")
-@click.option("--officer", help="只抽该民警 / only this officer's recordings")
+@click.option("--officer", help="只抽该执法人员 / only this officer's recordings")
 @click.option("--unit", help="只抽该单位 / only this unit")
 @click.option("--device", help="只抽该记录仪 / only this recorder")
 @click.option("--since", help="录制时间起（UTC ISO）/ recorded from (UTC ISO)")
