@@ -185,6 +185,7 @@ _REC_FIELDS = [
     "category",
     "proves",
     "producer",
+    "sound_content",
 ]
 
 
