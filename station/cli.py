@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
     "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
     "station.oversight.cli",  # duty add|list (R21), stops add|list|approve|show (R18)
+    "station.access.departments_cli",  # departments set-user|set-officer|list (R6, R14)
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

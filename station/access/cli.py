@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from station.access import approvals
+from station.access import approvals, departments
 from station.access.export import EXPORT_ROLES, export_request
 from station.access.users import (
     ROLES,
@@ -20,7 +20,7 @@ from station.access.users import (
 )
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import StationError
-from station.timeutil import parse_iso, utcnow
+from station.timeutil import parse_iso, to_iso, utcnow
 
 
 def _new_password() -> str:
@@ -174,6 +174,10 @@ def access_request(
 ) -> None:
     """提出调阅/导出申请 / Ask to view or export recordings (any role)."""
     user = require_role(app, *ROLES)
+    # R14: an account with a department asks only for that department's footage.
+    departments.check_scope(
+        app.db, user.name, departments.resolve(app.db, recordings), "access request"
+    )
     req = approvals.create_request(
         app.db, user, purpose=purpose, reason=reason, recordings=list(recordings),
         recipient=recipient,
@@ -190,6 +194,9 @@ def _decide(
     as_json: bool,
 ) -> None:
     user = require_role(app, "supervisor")
+    if approve:  # R14: a department's supervisor approves only that department's footage
+        pending = approvals.get_request(app.db, request_id)
+        departments.check_scope(app.db, user.name, pending.recordings, "access approve")
     req = approvals.decide(app.db, user, request_id, approve=approve, valid_until=until, note=note)
     _show(req, as_json)
 
@@ -332,6 +339,47 @@ def export_cmd(app: App, request_id: int, dest: str, as_json: bool) -> None:
     else:
         click.echo(f"已导出 / exported {res.files} files to {res.package}")
         click.echo("校验 / check with: cd PACKAGE && sha256sum -c SHA256SUMS")
+
+
+@access_group.command("register")
+@click.option("--from", "since", help="申请时间起（ISO）/ requests from")
+@click.option("--to", "until", help="申请时间止（ISO）/ requests before")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="写入网页文件 / write the page to a file",
+)
+@json_option
+@pass_app
+@handle_errors
+def access_register(
+    app: App, since: str | None, until: str | None, output: str | None, as_json: bool
+) -> None:
+    """调阅登记簿 / The printable register of every request, approval, view and export (R14,
+    000 第十九条). Clerk, supervisor or admin."""
+    from zoneinfo import ZoneInfo
+
+    from station.access import register
+
+    require_role(app, "clerk", "supervisor", "admin")
+    tz = app.settings.station.timezone
+    rows = register.build_register(
+        app.db,
+        tz,
+        since=to_iso(parse_iso(since, tz)) if since else None,
+        until=to_iso(parse_iso(until, tz)) if until else None,
+    )
+    if as_json:
+        print_json(rows)
+        return
+    printed = dt.datetime.now(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    page = register.render_html(rows, app.settings.station.unit_name or "", printed)
+    if output:
+        Path(output).write_text(page, encoding="utf-8")
+        click.echo(f"已写入 / written: {output}（{len(rows)} 条 / entries）")
+    else:
+        click.echo(page)
 
 
 COMMANDS = [users_group, access_group, export_cmd]

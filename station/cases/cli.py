@@ -52,7 +52,7 @@ def _show_case(case: dict[str, Any]) -> None:
         ("cause", "案由 / cause"),
         ("party", "当事人 / party"),
         ("unit_id", "单位 / unit"),
-        ("department", "部门 / department"),
+        ("department", "科室 / department"),
         ("status", "状态 / status"),
         ("opened_at", "立案 / opened"),
         ("closed_at", "结案 / closed"),
@@ -80,7 +80,7 @@ def cases_group() -> None:
 @click.option("--cause", help="案由 / cause of action (R6)")
 @click.option("--party", help="当事人 / party (R6)")
 @click.option("--unit", "unit_id", help="单位编号 / unit number")
-@click.option("--department", help="部门 / department")
+@click.option("--department", help="科室 / department (R6, R14)")
 @click.option("--years", type=int, help="结案后保存年限（默认 5）/ years kept after closing (R10)")
 @click.option("--opened", help="立案日期 ISO / opening date (default now)")
 @json_option

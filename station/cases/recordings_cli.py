@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from station.access import departments
 from station.access.guard import CLERK, guard
 from station.cases import search as search_mod
 from station.cases import tags
@@ -25,6 +26,7 @@ from station.retention.policy import reason_text
 )
 @click.option("--proves", help="证明对象 / what it proves (R5)")
 @click.option("--sound-content", help="录音内容 / content of the sound recording (R13 slip)")
+@click.option("--department", help="科室 / department (R6)")
 @json_option
 @pass_app
 @handle_errors
@@ -34,6 +36,7 @@ def tag_cmd(
     category: str | None,
     proves: str | None,
     sound_content: str | None,
+    department: str | None,
     as_json: bool,
 ) -> None:
     """标注录像 / Tag recordings: category (R6), what they prove (R5), the content of sound
@@ -45,6 +48,7 @@ def tag_cmd(
         category=category,
         proves=proves,
         sound_content=sound_content,
+        department=department,
         actor=app.actor,
     )
     if as_json:
@@ -131,7 +135,7 @@ def rec_mark_cmd(
 
 @recordings.command("search")
 @click.option("--unit", help="单位编号或名称 / unit number or part of its name")
-@click.option("--department", help="部门 / department")
+@click.option("--department", help="科室 / department")
 @click.option("--device", help="设备编号 / device number")
 @click.option("--officer", help="执法证号 / certificate number")
 @click.option("--from", "since", help="录制时间起 / recorded from (ISO)")
@@ -153,6 +157,8 @@ def search_cmd(app: App, as_json: bool, limit: int, **kw: Any) -> None:
     kw["since"] = parse_time(kw["since"], app, "--from")
     kw["until"] = parse_time(kw["until"], app, "--to")
     rows = search_mod.search(app.db, search_mod.Filters(**kw), limit=limit)
+    # R14: an account with a department finds only that department's footage.
+    rows = departments.scope_rows(app.db, app.actor, rows)
     if as_json:
         print_json(rows)
         return
@@ -163,6 +169,7 @@ def search_cmd(app: App, as_json: bool, limit: int, **kw: Any) -> None:
             "单位 / unit",
             "设备 / device",
             "执法人员 / officer",
+            "科室 / department",
             "案件 / cases",
             "分类 / category",
             "状态 / state",
@@ -174,13 +181,20 @@ def search_cmd(app: App, as_json: bool, limit: int, **kw: Any) -> None:
                 r["unit_name"] or r["unit_id"],
                 r["device_id"],
                 r["officer_id"],
+                r["department"],
                 r["cases"],
-                r["category"],
-                r["state"],
+                CATEGORIES.get(r["category"] or "", (r["category"], ""))[0],
+                STATE_LABELS.get(r["state"], r["state"]),
             )
             for r in rows
         ],
     )
 
+
+STATE_LABELS = {
+    "stored": "在库 / stored",
+    "pending_purge": "待删 / pending purge",
+    "purged": "已删除 / purged",
+}
 
 COMMANDS: list[click.Command] = []  # the commands live in the shared `recordings` group

@@ -29,14 +29,15 @@ def tag(
     category: str | None = None,
     proves: str | None = None,
     sound_content: str | None = None,
+    department: str | None = None,
     at: dt.datetime | None = None,
 ) -> list[str]:
     """Set the category (R6), the "what it proves" note (证明对象, R5) and/or the content of a
     sound recording (录音内容, R13's written description)."""
-    if category is None and proves is None and sound_content is None:
+    if category is None and proves is None and sound_content is None and department is None:
         raise StationError(
             "没有要设置的标签 / nothing to tag",
-            where="--category/--proves/--sound-content",
+            where="--category/--proves/--sound-content/--department",
             hint="give one",
         )
     if category is not None:
@@ -47,7 +48,9 @@ def tag(
         for rec in _check_recordings(db, shas):
             sha = rec["sha256"]
             old = db.execute(
-                "select category, proves, sound_content from recordings where sha256 = ?", [sha]
+                "select category, proves, sound_content, department from recordings"
+                " where sha256 = ?",
+                [sha],
             ).fetchone()
             changes: dict[str, Any] = {}
             if category is not None:
@@ -56,6 +59,8 @@ def tag(
                 changes["proves"] = proves
             if sound_content is not None:
                 changes["sound_content"] = sound_content
+            if department is not None:
+                changes["department"] = department.strip() or None
             db.table("recordings").update(sha, changes)
             append(
                 db,
@@ -64,7 +69,12 @@ def tag(
                 subject=sha,
                 data={
                     "set": changes,
-                    "previous": {"category": old[0], "proves": old[1], "sound_content": old[2]},
+                    "previous": {
+                        "category": old[0],
+                        "proves": old[1],
+                        "sound_content": old[2],
+                        "department": old[3],
+                    },
                 },
                 at=when,
             )
