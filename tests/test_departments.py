@@ -39,8 +39,9 @@ def test_departments_scope_search_access_and_the_register(
     with write_txn(db):
         db.execute("insert or ignore into officers (officer_id, name) values ('100001', '张三')")
         db.execute("insert or ignore into officers (officer_id, name) values ('100002', '李四')")
-        for name, role in [("admin1", "admin"), ("li", "clerk"), ("zhou", "supervisor"),
-                           ("ma", "supervisor"), ("head", "supervisor"), ("wang", "officer")]:  # fmt: skip
+        people = [("admin1", "admin"), ("li", "clerk"), ("zhou", "supervisor")]
+        people += [("ma", "supervisor"), ("head", "supervisor"), ("wang", "officer")]
+        for name, role in people:
             create_user(db, name, role, PW, actor="setup")
     # Accounts and officers in departments; the head has none (the whole unit).
     for user, dept in [("li", "市容科"), ("zhou", "市容科"), ("ma", "规划科"), ("wang", "市容科")]:
