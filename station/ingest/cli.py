@@ -221,7 +221,7 @@ def recordings_list(
                 r["recorded_at"][:19] if r["recorded_at"] else "",
                 r["device_id"],
                 r["officer_id"],
-                r["media_kind"],
+                MEDIA_KINDS.get(r["media_kind"], r["media_kind"]),
                 human_bytes(r["size"]),
                 "★" if r["important"] else "",
                 "!" if r["damaged"] else "",
@@ -259,6 +259,9 @@ def _stops_beside(app: App, row: dict[str, Any]) -> list[dict[str, Any]]:
     day = dt.datetime.fromisoformat(when).astimezone(tz).date()
     start = dt.datetime.combine(day, dt.time(), tz)
     return near(app.db, row.get("officer_id"), to_iso(start), to_iso(start + dt.timedelta(days=1)))
+
+
+MEDIA_KINDS = {"video": "视频", "audio": "录音", "image": "照片", "other": "其他"}
 
 
 @recordings.command("show")

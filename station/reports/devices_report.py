@@ -16,6 +16,30 @@ from station.usb_dock.gaps import GAP_KINDS, list_gaps
 from station.usb_dock.service import STATES, late_repairs
 
 HISTORY = 20  # sessions of drift history per device
+# Session flag codes as people read them (the codes stay in the JSON for machines).
+FLAG_LABELS = {
+    "auth_failed": "身份验证失败",
+    "battery_low": "电量低",
+    "battery_unknown": "电量未知",
+    "clock_drift": "时钟偏差",
+    "clock_implausible": "时钟不可信",
+    "clock_unknown": "时钟未知",
+    "device_error": "处理失败",
+    "device_in_repair": "送修中拒绝接入",
+    "device_retired": "已报废拒绝接入",
+    "duplicate_id": "编号重复",
+    "files_failed": "文件失败",
+    "identity_invalid": "身份信息错误",
+    "interrupted": "中断",
+    "officer_mismatch": "执法证号不符",
+    "sequence_gap": "序号缺口",
+    "storage_full": "存储将满",
+    "storage_unknown": "存储未知",
+    "timeline_gap": "时间线倒退",
+    "unit_mismatch": "单位不符",
+    "unknown_device": "未登记设备",
+    "vault_full": "保管库已满",
+}
 
 
 def build_devices(
@@ -64,7 +88,7 @@ def build_devices(
         " group by 1, 2 order by 1, 3 desc",
         [since],
     ):
-        flags[device].append(f"{code}×{n}")
+        flags[device].append(f"{FLAG_LABELS.get(code, code)}×{n}")
     devices = {
         r["device_id"]: r
         for r in db.query(

@@ -54,7 +54,7 @@ def _print(report: RunReport, limit: int) -> None:
             print_table(
                 ["SHA-256", "规则 / rule", "保存至 / kept until", "理由 / why"],
                 [
-                    (i.sha256[:16], RULE_LABELS[i.rule][1], i.keep_until or "—", i.reason)
+                    (i.sha256[:16], " / ".join(RULE_LABELS[i.rule]), i.keep_until or "—", i.reason)
                     for i in items[:limit]
                 ],
             )
@@ -146,7 +146,7 @@ def tombstones_cmd(app: App, limit: int, as_json: bool) -> None:
             (
                 r["sha256"][:16],
                 human_bytes(r["size"]),
-                r["rule"],
+                " / ".join(RULE_LABELS.get(r["rule"], (r["rule"], r["rule"]))),
                 r["purged_at"],
                 r["purged_by"],
                 r.get("approved_by") or "—",

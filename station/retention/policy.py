@@ -257,13 +257,15 @@ class Decider:
             if kind == "lt-case":
                 zh, en = R11_REASONS.get(code, ("?", "?"))
                 text = (
-                    f"案件 {number} 长期保存（{code}. {zh}）/ case {number} kept long-term "
+                    f"案件 {number} 长期保存（第十四条第（{_ITEM.get(code, code)}）项：{zh}）/ "
+                    f"case {number} kept long-term "
                     f"(R11 reason {code}: {en})"
                 )
             elif kind == "lt-rec":
                 zh, en = R11_REASONS.get(code, ("?", "?"))
                 text = (
-                    f"录像长期保存（{code}. {zh}）/ recording kept long-term "
+                    f"录像长期保存（第十四条第（{_ITEM.get(code, code)}）项：{zh}）/ "
+                    "recording kept long-term "
                     f"(R11 reason {code}: {en})"
                 )
             elif kind == "open":
