@@ -43,7 +43,9 @@ def test_retention_report(vault: Vault, db: sqlite_utils.Database) -> None:
     assert [(r["sha256"], r["reason"]) for r in held_rows] == [(held, "行政诉讼 / lawsuit")]
     (case,) = rep.section("long_term_cases").rows
     assert case["number"] == "长期 1" and case["recordings"] == 1
-    assert case["discs"] == "未刻录 / not burned" and case["reason"].startswith("第十四条第（三）项：")
+    assert case["discs"] == "未刻录 / not burned" and case["reason"].startswith(
+        "第十四条第（三）项："
+    )
     storage = {r["class"]: r for r in rep.section("storage").rows}
     assert storage["例行录像 / routine footage (R9)"]["recordings"] == 3
     assert storage["例行录像 / routine footage (R9)"]["size_gb"] == 4.0
