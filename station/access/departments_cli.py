@@ -11,8 +11,9 @@ from station.cli_util import App, handle_errors, json_option, pass_app, print_js
 
 @click.group("departments")
 def departments_group() -> None:
-    """科室 / Departments: footage, cases and accounts belong to one; search and access are
-    scoped by it (R6, R14)."""
+    """科室 / Departments of footage, cases and accounts; search and access follow them (R14).
+
+    A recording belongs to its own department, else its case's, officer's or unit's (R6)."""
 
 
 @departments_group.command("set-user")

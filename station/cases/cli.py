@@ -340,8 +340,10 @@ def list_cmd(app: App, as_json: bool, **kw: Any) -> None:
 
 @click.group("activities")
 def activities_group() -> None:
-    """执法活动 / Enforcement activities: footage grouped without a party (a mass incident, an
-    emergency, a campaign), marked long-term and burned to disc like a case (R11)."""
+    """执法活动 / Enforcement activities without a party, marked and burned like cases (R11).
+
+    Footage grouped without a party — a mass incident, an emergency, a campaign — is linked,
+    marked long-term and burned to disc exactly like a case."""
 
 
 @activities_group.command("create")

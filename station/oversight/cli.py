@@ -104,8 +104,7 @@ def duty_list(app: App, as_json: bool) -> None:
 
 @click.group("stops")
 def stops_group() -> None:
-    """停止记录说明 / Notes on stopping a recorder (002 附件1 第十六条), reviewed by the head
-    (R18)."""
+    """停止记录说明 / Stop-recording notes (002 附件1 第十六条) the head reviews (R18)."""
 
 
 @stops_group.command("add")

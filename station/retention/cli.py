@@ -26,7 +26,7 @@ from station.timeutil import utcnow
 
 @click.group("retention")
 def retention_group() -> None:
-    """保存期：到期清理与恢复 / Retention: expire, purge with tombstones, restore (R9–R11)."""
+    """保存期：提请、批准、清除与恢复 / Retention: propose, approve, purge, restore (R9–R11)."""
 
 
 def _exit_code(report: RunReport) -> int:
