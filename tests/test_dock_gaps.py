@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from station.cli import main
+from station.sim.volume import make_volume
 from station.usb_dock.gaps import find_gaps
+from station.vault import Vault
 
 T = "2026-11-20T0{}:00:00.000000Z"
 
@@ -36,3 +43,19 @@ def test_gap_table(
     assert [(g.kind, g.after_seq, g.before_seq, g.missing) for g in gaps] == found
     for g in gaps:
         assert " / " in g.detail  # Chinese first, then English
+
+
+def test_folder_ingest_flags_a_gap_too(tmp_path: Path) -> None:
+    """R20 for a card reader or folder: `station ingest` flags the missing number as well."""
+    vault = Vault(tmp_path / "home")
+    assert CliRunner().invoke(main, ["--home", str(vault.home), "init"]).exit_code == 0
+    root = tmp_path / "card"
+    make_volume(root, device="DSJ0004", officer="3301020004", clips=3, seconds=0.5,
+                size="160x120")  # fmt: skip
+    (gone,) = list(root.rglob("*_0002.MP4"))
+    gone.unlink()
+    res = CliRunner().invoke(main, ["--home", str(vault.home), "ingest", str(root), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [f["code"] for f in out["flags"]] == ["sequence_gap"]
+    assert "缺 1 个" in out["flags"][0]["message"]

@@ -25,12 +25,15 @@ from station.ingest.engine import IngestContext, IngestProgress, IngestReport, i
 from station.timeutil import parse_iso, to_iso
 
 
-def _print_summary(report: IngestReport, as_json: bool) -> None:
+def _print_summary(
+    report: IngestReport, as_json: bool, gaps: list[dict[str, str]] | None = None
+) -> None:
     s = report.summary()
     if as_json:
         print_json(
             {
                 **s,
+                "flags": gaps or [],
                 "files_detail": [
                     {
                         "path": f.rel,
@@ -131,7 +134,14 @@ def ingest_cmd(
         raise
     if bar is not None:
         bar.__exit__(None, None, None)
-    _print_summary(report, as_json)
+    from station.usb_dock.gaps import record_all_devices
+
+    # R20: gaps in the devices' file numbers and time line, as for a dock session.
+    gaps = [f.as_dict() for f in record_all_devices(app.db, report.session_id, actor=app.actor)]
+    _print_summary(report, as_json, gaps)
+    if not as_json:
+        for g in gaps:
+            click.echo(f"警告 / warning: {g['message']}", err=True)
     if not report.ok:
         sys.exit(2)
 

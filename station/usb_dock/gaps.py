@@ -164,6 +164,19 @@ def record_session_gaps(
     return flags
 
 
+def record_all_devices(db: sqlite_utils.Database, session_id: int, *, actor: str) -> list[Flag]:
+    """``record_session_gaps`` for every device with files in the session (a folder or inbox
+    ingest may hold several)."""
+    flags: list[Flag] = []
+    for (device,) in db.execute(
+        "select distinct r.device_id from sightings s join recordings r on r.sha256 = s.sha256"
+        " where s.session_id = ? and r.device_id is not null order by 1",
+        [session_id],
+    ).fetchall():
+        flags += record_session_gaps(db, session_id, device, actor=actor)
+    return flags
+
+
 def list_gaps(db: sqlite_utils.Database, *, since: str | None = None) -> list[dict[str, Any]]:
     if "sequence_gaps" not in db.table_names():
         return []
