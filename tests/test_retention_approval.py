@@ -75,6 +75,12 @@ def test_nothing_purged_without_a_supervisors_approval(
     first = ok(station(vault, 30, "retention", "run", "--json"))
     assert sorted(first["proposed"]) == sorted([routine, second, closed])
     assert first["pended"] == [] and first["purged"] == []
+    summary = {
+        x["label"]: x["value"]
+        for x in ok(station(vault, 30, "report", "retention", "--json"))["summary"]
+    }
+    assert summary["待负责人批准清除 / proposed, awaiting a supervisor (R9)"] == 3
+    assert summary["未分类，不按例行清除 / unclassified, never routine (R9)"] == 1
     dry = ok(station(vault, 30, "retention", "run", "--dry-run", "--json"))
     rules = {i["sha256"]: i["rule"] for i in dry["pend"]}
     assert unclassified not in rules and party not in rules  # never assumed routine

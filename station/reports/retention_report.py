@@ -274,6 +274,11 @@ def build_retention(
     )
 
     total_n = sum(count.values())
+    proposed = (
+        db.execute("select count(*) from purge_proposals where state = 'proposed'").fetchone()[0]
+        if "purge_proposals" in db.table_names()
+        else 0
+    )
     summary: list[tuple[str, Any]] = [
         ("截至 / as of", as_of),
         ("在库录像 / recordings kept", total_n - count[PENDING]),
@@ -281,6 +286,8 @@ def build_retention(
         (f"{days} 天内到期 / expiring within {days} days", exp_count),
         (f"{days} 天内到期 GB / GB expiring", round(exp_bytes / GB, 3)),
         ("已到期未处理 / expired, awaiting the executor", overdue),
+        ("待负责人批准清除 / proposed, awaiting a supervisor (R9)", proposed),
+        ("未分类，不按例行清除 / unclassified, never routine (R9)", count["R9-unclassified"]),
         ("待删（宽限期）/ pending purge (grace)", count[PENDING]),
         ("长期保存案件 / long-term cases", len(lt_rows)),
         ("保全中 / legal holds", count["hold"]),
