@@ -79,6 +79,10 @@ def test_departments_scope_search_access_and_the_register(
     code, out = run(vault, "ma", "access", "approve", str(req["id"]))
     assert code == 10 and "市容科" in out
     ok(vault, "zhou", "access", "approve", str(req["id"]), "--valid-hours", "4")
+    assert json.loads(ok(vault, "ma", "access", "list", "--json")) == []  # not 规划科's
+    assert [r["id"] for r in json.loads(ok(vault, "head", "access", "list", "--json"))] == [
+        req["id"]
+    ]
     ok(vault, "wang", "access", "view", str(req["id"]))
 
     # The printable register shows every access: who, department, why, who approved, views.

@@ -255,8 +255,10 @@ def access_reject(app: App, request_id: int, note: str | None, as_json: bool) ->
 @handle_errors
 def access_list(app: App, state: str | None, as_json: bool) -> None:
     """列出申请 / List requests (clerk, supervisor, admin)."""
-    require_role(app, "clerk", "supervisor", "admin")
+    user = require_role(app, "clerk", "supervisor", "admin")
     reqs = approvals.list_requests(app.db, state)
+    # R14: an account with a department sees its department's requests only.
+    reqs = [r for r in reqs if departments.visible(app.db, user.name, r.recordings)]
     if as_json:
         print_json([r.to_dict() for r in reqs])
         return

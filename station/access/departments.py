@@ -92,6 +92,14 @@ def check_scope(db: sqlite_utils.Database, user: str, shas: Sequence[str], actio
     )
 
 
+def visible(db: sqlite_utils.Database, user: str, shas: Sequence[str]) -> bool:
+    """Whether ``user`` may see an access request for these recordings (R14)."""
+    mine = user_department(db, user)
+    if mine is None:
+        return True
+    return all(d in (mine, None) for d in recording_departments(db, shas).values())
+
+
 def scope_rows(
     db: sqlite_utils.Database, user: str, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
