@@ -45,7 +45,21 @@ REASON_HELP = (
 )
 
 
-def _show_case(case: dict[str, Any]) -> None:
+def _local(iso: str | None, tz: str) -> str:
+    """Beijing time (the station's zone) for people."""
+    if not iso:
+        return "—"
+    return dt.datetime.fromisoformat(iso).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+STATE_LABELS = {
+    "stored": "在库 / stored",
+    "pending_purge": "待删 / pending purge",
+    "purged": "已删除 / purged",
+}
+
+
+def _show_case(case: dict[str, Any], tz: str = "Asia/Shanghai") -> None:
     labels = [
         ("number", "案件编号 / number"),
         ("name", "名称 / name"),
@@ -64,7 +78,12 @@ def _show_case(case: dict[str, Any]) -> None:
     click.echo(f"类型 / kind: {KIND_LABELS[kind]}")
     for key, label in labels:
         if case.get(key) is not None:
-            click.echo(f"{label}: {case[key]}")
+            value = case[key]
+            if key == "status":
+                value = STATUS_LABELS.get(value, value)
+            elif key in ("opened_at", "closed_at"):
+                value = _local(value, tz)
+            click.echo(f"{label}: {value}")
     for code in store.case_reasons(case):
         click.echo(f"长期保存理由 / long-term reason: {reason_text(code)}")
 
@@ -284,11 +303,17 @@ def show_cmd(app: App, number: str, as_json: bool) -> None:
     if as_json:
         print_json(case)
         return
-    _show_case(case)
+    tz = app.settings.station.timezone
+    _show_case(case, tz)
     print_table(
-        ["SHA-256", "录制 / recorded", "执法人员 / officer", "状态 / state"],
+        ["SHA-256", "录制 / recorded", "执法证号 / certificate no.", "状态 / state"],
         [
-            (r["sha256"][:16], r["recorded_at"], r["officer_id"], r["state"])
+            (
+                r["sha256"][:16],
+                _local(r["recorded_at"], tz),
+                r["officer_id"],
+                STATE_LABELS.get(r["state"], r["state"]),
+            )
             for r in case["recordings"]
         ],
     )
@@ -413,7 +438,7 @@ def activity_list_cmd(app: App, as_json: bool) -> None:
             (
                 r["number"],
                 r["name"],
-                r["opened_at"],
+                _local(r["opened_at"], app.settings.station.timezone),
                 "；".join(reason_text(c).split(" / ")[0] for c in store.case_reasons(r)) or "—",
                 r["recordings"],
             )

@@ -3,7 +3,9 @@ change how the station judges their footage."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -176,7 +178,15 @@ def stops_approve(app: App, note_id: int, reject: bool, note: str | None, as_jso
         click.echo(f"#{note_id}: {row['state_text']}")
 
 
-def _show(rows: list[dict[str, Any]]) -> None:
+def _local(app: App, iso: str | None) -> str:
+    """Beijing time (the station's zone) for people."""
+    if not iso:
+        return "—"
+    tz = ZoneInfo(app.settings.station.timezone)
+    return dt.datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _show(app: App, rows: list[dict[str, Any]]) -> None:
     print_table(
         [
             "#",
@@ -194,8 +204,8 @@ def _show(rows: list[dict[str, Any]]) -> None:
                 r["id"],
                 r["officer_id"],
                 r["device_id"] or "—",
-                r["stopped_at"],
-                r["resumed_at"] or "—",
+                _local(app, r["stopped_at"]),
+                _local(app, r["resumed_at"]),
                 r["situation_text"].split(" / ")[0],
                 r["reason"],
                 r["state_text"],
@@ -218,7 +228,7 @@ def stops_list(app: App, officer_id: str | None, state: str | None, as_json: boo
     if as_json:
         print_json(rows)
     else:
-        _show(rows)
+        _show(app, rows)
 
 
 @stops_group.command("show")
@@ -249,7 +259,8 @@ def stops_show(app: App, note_id: int, as_json: bool) -> None:
     }
     for key, label in labels.items():
         if row.get(key) is not None:
-            click.echo(f"{label}: {row[key]}")
+            value = _local(app, row[key]) if key.endswith("_at") else row[key]
+            click.echo(f"{label}: {value}")
 
 
 COMMANDS = [duty_group, stops_group]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -187,15 +189,28 @@ def proposals_cmd(app: App, limit: int, as_json: bool) -> None:
         print_json(rows)
         return
     click.echo(f"待批准 / waiting: {len(rows)}")
+    tz = ZoneInfo(app.settings.station.timezone)
+
+    def local(iso: str | None) -> str:
+        if not iso:
+            return "—"
+        return dt.datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
     print_table(
-        ["SHA-256", "录制 / recorded", "执法人员 / officer", "规则 / rule", "提请于 / proposed"],
+        [
+            "SHA-256",
+            "录制（北京时间）/ recorded",
+            "执法证号 / certificate no.",
+            "规则 / rule",
+            "提请于 / proposed",
+        ],
         [
             (
                 r["sha256"][:16],
-                r["recorded_at"] or "—",
+                local(r["recorded_at"]),
                 r["officer_id"] or "—",
                 " / ".join(RULE_LABELS.get(r["rule"], (r["rule"], r["rule"]))),
-                r["proposed_at"],
+                local(r["proposed_at"]),
             )
             for r in rows[:limit]
         ],

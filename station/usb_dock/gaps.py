@@ -141,7 +141,7 @@ def record_session_gaps(
             subject=f"session:{session_id}",
             data={"device_id": device_id, "gaps": [g.__dict__ for g in gaps]},
         )
-    log.warning("dock.gaps_found", session_id=session_id, device_id=device_id, gaps=len(gaps))
+    log.info("dock.gaps_found", session_id=session_id, device_id=device_id, gaps=len(gaps))
     flags = []
     missing = sum(g.missing for g in gaps if g.kind == "sequence")
     if missing:
