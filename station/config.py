@@ -100,6 +100,11 @@ class TranscodeSection:
     stop_grace_s: float = 10.0  # ffmpeg: terminate, wait this long, then kill
     crf: int = 20  # x264 quality of re-encodes
     preset: str = "veryfast"
+    # mp4-h264 re-encodes H.265 to H.264 so every office PC plays the copy; true re-wraps it.
+    keep_hevc: bool = False
+    # Tolerance of a re-encode, picture by picture against the original (README).
+    verify_min_psnr_db: float = 30.0
+    verify_min_ssim: float = 0.90
 
     def validate(self) -> None:
         if self.profile not in ("mp4-h264", "ffv1-mkv", "off"):
@@ -118,6 +123,10 @@ class TranscodeSection:
             raise ConfigError("must be positive", where="transcode.idle_poll_s")
         if not 0 <= self.crf <= 51:
             raise ConfigError("must be between 0 and 51", where="transcode.crf")
+        if not 0 <= self.verify_min_psnr_db <= 100:
+            raise ConfigError("must be between 0 and 100", where="transcode.verify_min_psnr_db")
+        if not 0 <= self.verify_min_ssim <= 1:
+            raise ConfigError("must be between 0 and 1", where="transcode.verify_min_ssim")
 
 
 @dataclass
@@ -182,6 +191,51 @@ class DiscSection:
             raise ConfigError("must be dvd, bd25, bd50 or bd100", where="disc.media")
 
 
+ARCHIVE_FIELDS = ("fonds", "category", "year", "retention", "item")
+ARCHIVE_SCHEMES = ("dat22", "three-tier", "years")
+
+
+@dataclass
+class ArchiveSection:
+    """档号 (archive numbers) and 保管期限 words for the archive office (README "Archive numbers").
+
+    ``pattern`` is a Python format string over ``{fonds}`` (全宗号), ``{category}`` (门类代码),
+    ``{year}`` (年度), ``{retention}`` (保管期限代码, e.g. Y/D30/D10) and ``{item}`` (件号,
+    required, e.g. ``{item:04d}``); levels are joined by "-" (DA/T 13).
+    ``retention_scheme``: ``dat22`` (永久 / 定期30年 / 定期10年), ``three-tier``
+    (永久 / 长期 / 短期) or ``years`` (永久 / N年).
+    """
+
+    fonds: str = "0001"
+    category: str = "SX"
+    pattern: str = "{fonds}-{year}-{retention}-{item:04d}"
+    retention_scheme: str = "dat22"
+
+    def validate(self) -> None:
+        import string
+
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(self.pattern) if f is not None]
+        except ValueError as exc:
+            raise ConfigError(f"not a format pattern: {exc}", where="archive.pattern") from exc
+        unknown = [f for f in fields if f not in ARCHIVE_FIELDS]
+        if unknown or "item" not in fields:
+            raise ConfigError(
+                f"fields must be among {{{'}, {'.join(ARCHIVE_FIELDS)}}} and include {{item}}",
+                where="archive.pattern",
+            )
+        try:
+            self.pattern.format(fonds="F", category="C", year=2026, retention="Y", item=1)
+        except (ValueError, KeyError, IndexError) as exc:
+            raise ConfigError(f"cannot be filled in: {exc}", where="archive.pattern") from exc
+        if self.retention_scheme not in ARCHIVE_SCHEMES:
+            raise ConfigError(
+                "must be 'dat22', 'three-tier' or 'years'", where="archive.retention_scheme"
+            )
+        if not self.fonds.strip():
+            raise ConfigError("must not be empty", where="archive.fonds")
+
+
 @dataclass
 class InboxSection:
     # Watched inbox folders for devices without a dock (issue 8); absolute paths.
@@ -237,6 +291,7 @@ class Settings:
     retention: RetentionSection = field(default_factory=RetentionSection)
     reports: ReportsSection = field(default_factory=ReportsSection)
     disc: DiscSection = field(default_factory=DiscSection)
+    archive: ArchiveSection = field(default_factory=ArchiveSection)
     inbox: InboxSection = field(default_factory=InboxSection)
     audit: AuditSection = field(default_factory=AuditSection)
     log: LogSection = field(default_factory=LogSection)

@@ -162,8 +162,25 @@ def test_export_package(
         ["sha256sum", "-c", "SHA256SUMS"], cwd=pkg, capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.count(": OK") == 7
+    assert check.stdout.count(": OK") == 11  # 3 originals, 3 records, the schema, 4 more
     manifest = json.loads((pkg / "manifest.json").read_text())
+    # issue 20: a metadata record per recording, valid against the shipped schema, with the
+    # digest sha256sum computes, the approval events, and the recording's own 档号
+    from lxml import etree
+
+    ns = {"r": "urn:station:av-record:1"}
+    schema = etree.XMLSchema(etree.parse(str(pkg / "station-av-record-1.xsd")))
+    for f in manifest["files"]:
+        doc = etree.parse(str(pkg / f["metadata_record"]))
+        schema.assertValid(doc)
+        out = subprocess.run(["sha256sum", str(pkg / f["file"])], capture_output=True, text=True)
+        digest = doc.findtext("r:档案实体/r:计算机文件/r:数字摘要", namespaces=ns)
+        assert digest == out.stdout.split()[0] == f["sha256"]
+        assert doc.findtext("r:档案实体/r:档号", namespaces=ns) == f["archive_number"]
+        assert f["retention_period"] == "6个月" or f["retention_period"].startswith("定期")
+        events = [e.text for e in doc.iterfind(".//r:管理活动/r:事件", namespaces=ns)]
+        assert {"access.requested", "access.approved", "archive.number_assigned"} <= set(events)
+    assert len({f["archive_number"] for f in manifest["files"]}) == 3
     assert manifest["approved_by"] == "zhou" and manifest["exported_by"] == "li"
     assert sorted(f["sha256"] for f in manifest["files"]) == sorted(shas)
     for f in manifest["files"]:

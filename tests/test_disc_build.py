@@ -81,14 +81,15 @@ def test_two_verified_copies_readable_everywhere(
         result = json.loads(r["verify_result"])
         assert result["ok"] and {x["reader"] for x in result["readers"]} == {"xorriso", "7zip-udf"}
         # 4 payload + 6 support (README, verify.py, manifests x2, AUDIT.jsonl, CHECKPOINT.txt)
-        assert all(x["files_checked"] == 10 for x in result["readers"])
+        # + 5 archive records (3 recordings, DISC.xml, the schema)
+        assert all(x["files_checked"] == 15 for x in result["readers"])
     assert not list(outcomes[0].image.parent.glob(".*partial"))
 
     # Rock Ridge tree (Linux): sha256sum -c and the disc's own verify.py
     rr = extract(outcomes[0].image, tmp_path / "rr")
     check = subprocess.run(["sha256sum", "-c", "MANIFEST.SHA256"], cwd=rr, capture_output=True)
     assert check.returncode == 0, check.stdout
-    assert check.stdout.decode().count(": OK") == 9  # all but MANIFEST.SHA256 itself
+    assert check.stdout.decode().count(": OK") == 14  # all but MANIFEST.SHA256 itself
     case_dir = rr / f"2026-0012 {CASE_NAME}"
     assert (case_dir / "原始录像 originals" / LONG_NAME).read_bytes() == data(2, 120_000)
     assert (case_dir / "存档转码 archival").is_dir()

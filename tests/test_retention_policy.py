@@ -301,3 +301,48 @@ def test_cached_shift_equals_exact_calendar_arithmetic(
 )
 def test_fast_iso_matches_to_iso(t: dt.datetime) -> None:
     assert fast_iso(t) == to_iso(t)
+
+
+@pytest.mark.parametrize(
+    ("years", "scheme", "expected"),
+    [
+        (None, "dat22", ("Y", "永久")),
+        (5, "dat22", ("D10", "定期10年")),
+        (10, "dat22", ("D10", "定期10年")),
+        (11, "dat22", ("D30", "定期30年")),
+        (31, "dat22", ("Y", "永久")),
+        (5, "three-tier", ("D", "短期")),
+        (16, "three-tier", ("C", "长期")),
+        (None, "three-tier", ("Y", "永久")),
+        (5, "years", ("D5", "5年")),
+        (None, "years", ("Y", "永久")),
+    ],
+)
+def test_period_words(years: int | None, scheme: str, expected: tuple[str, str]) -> None:
+    from station.retention.policy import period_words
+
+    assert period_words(years, scheme) == expected
+
+
+def test_archival_period_beside_the_station_decision() -> None:
+    from station.retention.policy import (
+        CaseFacts,
+        Policy,
+        RecordingFacts,
+        case_archival_period,
+        recording_archival_period,
+    )
+
+    policy = Policy()
+    marked = CaseFacts("A-1", "open", long_term_reason=2)
+    plain = CaseFacts("A-2", "closed", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), 12)
+    p1 = case_archival_period(marked, policy, "dat22")
+    assert (p1.code, p1.words, p1.years, p1.rule) == ("Y", "永久", None, "R11-case")
+    assert "R11" in p1.station and "复议" in p1.station
+    p2 = case_archival_period(plain, policy, "dat22")
+    assert (p2.code, p2.words, p2.years, p2.rule) == ("D30", "定期30年", 12, "R10")
+    now = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    rec = RecordingFacts("ab" * 32, now, now, cases=(plain, marked))
+    assert recording_archival_period(rec, policy, "dat22").words == "永久"  # the longest wins
+    routine = recording_archival_period(RecordingFacts("cd" * 32, now, now), policy, "years")
+    assert (routine.code, routine.words, routine.rule) == ("M6", "6个月", "R9")

@@ -11,10 +11,18 @@ import pytest
 from station.config import Settings
 from station.transcode.jobs import backoff_s
 from station.transcode.meta import build_metadata
-from station.transcode.plan import build_check, build_command, choose_method, metadata_args
+from station.transcode.plan import (
+    build_check,
+    build_command,
+    build_quality,
+    choose_method,
+    metadata_args,
+)
 from station.transcode.probe import MediaInfo, assess, parse_probe
 from station.transcode.verify import (
+    QualityLimits,
     compare_ffv1,
+    compare_quality,
     compare_rewrap,
     compare_timelines,
     parse_framecrc,
@@ -42,7 +50,8 @@ AAC = {"codec_type": "audio", "codec_name": "aac", "sample_rate": "48000", "nb_f
     ("fmt", "streams", "profile", "method", "ext", "audio"),
     [
         (MP4, [V264, AAC], "mp4-h264", "rewrap", "mp4", "copy"),
-        (MP4, [{**V264, "codec_name": "hevc"}, AAC], "mp4-h264", "rewrap", "mp4", "copy"),
+        # H.265 is re-encoded by default: the copy must play without an HEVC decoder
+        (MP4, [{**V264, "codec_name": "hevc"}, AAC], "mp4-h264", "reencode", "mp4", "aac"),
         (MP4, [V264], "mp4-h264", "rewrap", "mp4", None),  # picture only
         (MP4, [AAC], "mp4-h264", "rewrap", "m4a", "copy"),  # audio only
         (
@@ -71,7 +80,10 @@ def test_choose_method(
 
 
 def test_hevc_rewrap_gets_hvc1_tag_and_jpeg_range_ffv1_gets_filter() -> None:
-    m = choose_method("mp4-h264", info(MP4, {**V264, "codec_name": "hevc"}))
+    hevc = info(MP4, {**V264, "codec_name": "hevc"})
+    assert choose_method("mp4-h264", hevc).name == "reencode"
+    m = choose_method("mp4-h264", hevc, keep_hevc=True)  # the setting transcode.keep_hevc
+    assert m.name == "rewrap"
     argv = build_command("ffmpeg", m, Path("s.mp4"), Path("d.mp4"), Path("/w"), {}).argv
     assert argv[argv.index("-tag:v") + 1] == "hvc1"
     mj = {**V264, "codec_name": "mjpeg", "pix_fmt": "yuvj422p"}
@@ -223,3 +235,50 @@ def test_ffv1_compare_needs_equal_pictures_and_audio_length() -> None:
 
 def test_backoff_doubles_and_caps() -> None:
     assert [backoff_s(n, 60, 600) for n in (1, 2, 3, 4, 5)] == [60, 120, 240, 480, 600]
+
+
+def test_quality_command_exact() -> None:
+    hevc = info(MP4, {**V264, "codec_name": "hevc"}, AAC)
+    m = choose_method("mp4-h264", hevc)
+    cmd = build_quality("ffmpeg", m, Path("/v/o.mp4"), Path("/a/t:x.mp4"), Path("/w:1"))
+    assert cmd.argv == [
+        "ffmpeg", *G, "-i", "/a/t:x.mp4", "-i", "/v/o.mp4",
+        "-filter_complex",
+        "[0:V:0]format=yuv420p,setpts=PTS-STARTPTS,split[d1][d2];"
+        "[1:V:0]pad=ceil(iw/2)*2:ceil(ih/2)*2,format=yuv420p,setpts=PTS-STARTPTS,split[s1][s2];"
+        "[d1][s1]psnr=stats_file='/w\\:1/quality.psnr'[p];"
+        "[d2][s2]ssim=stats_file='/w\\:1/quality.ssim'[q]",
+        "-map", "[p]", "-f", "null", "-", "-map", "[q]", "-f", "null", "-",
+    ]  # fmt: skip
+    assert set(cmd.aux) == {"quality_psnr", "quality_ssim"}
+    with pytest.raises(ValueError):
+        build_quality("ffmpeg", choose_method("mp4-h264", info(MP4, V264)), Path("a"), Path("b"),
+                      Path("/w"))  # fmt: skip
+
+
+PSNR = (
+    "n:1 mse_avg:2.10 mse_y:2.50 mse_u:1.20 mse_v:1.30 psnr_avg:44.91 psnr_y:44.15\n"
+    "n:2 mse_avg:0.00 mse_y:0.00 mse_u:0.00 mse_v:0.00 psnr_avg:inf psnr_y:inf\n"
+    "n:3 mse_avg:9.00 mse_y:9.00 mse_u:9.00 mse_v:9.00 psnr_avg:38.59 psnr_y:38.59\n"
+)
+SSIM = (
+    "n:1 Y:0.991 U:0.990 V:0.989 All:0.990500 (20.2)\n"
+    "n:2 Y:1.000 U:1.000 V:1.000 All:1.000000 (inf)\n"
+    "n:3 Y:0.950 U:0.951 V:0.949 All:0.950100 (13.0)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("src_frames", "limits", "ok"),
+    [
+        (3, QualityLimits(30.0, 0.90), [True, True, True]),
+        (4, QualityLimits(30.0, 0.90), [False, True, True]),  # a frame of the original missing
+        (3, QualityLimits(42.0, 0.90), [True, False, True]),  # mean of 44.91 and 38.59 is 41.75
+        (3, QualityLimits(30.0, 0.96), [True, True, False]),  # frame 3 is at 0.9501
+    ],
+)
+def test_compare_quality(src_frames: int, limits: QualityLimits, ok: list[bool]) -> None:
+    rows = compare_quality(PSNR, SSIM, src_frames, limits)
+    assert [r["ok"] for r in rows] == ok
+    assert rows[1]["derivative"] == 41.75 and rows[2]["frame"] == 3
+    assert not any(r["ok"] for r in compare_quality("", "", 3, limits))

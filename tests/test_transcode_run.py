@@ -17,6 +17,7 @@ from transcode_support import (
     audio_src,
     ff,
     h264_aac_mp4,
+    h265_aac_mp4,
     mjpeg_pcm_avi,
     probe_json,
     sha256,
@@ -131,6 +132,46 @@ def test_reencode_mjpeg_pcm_avi(
     assert (end - start).total_seconds() == pytest.approx(rec["duration_s"], abs=0.001)
     ingested = dt.datetime.fromisoformat(rec["ingested_at"])
     assert rec["ingest_delay_s"] == pytest.approx((ingested - end).total_seconds(), abs=0.001)
+
+
+def test_h265_original_is_reencoded_to_h264_aac_and_compared_frame_by_frame(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 20: the default profile gives H.264 + AAC from H.265 (many office PCs have no HEVC
+    decoder); a re-encode is checked picture by picture (PSNR/SSIM), the original is untouched."""
+    src = h265_aac_mp4(tmp_path / "DSJ0001_100001_20261120090203_0002.MP4")
+    assert {s["codec_name"] for s in probe_json(src)["streams"]} == {"hevc", "aac"}
+    sha = add_recording(vault, db, src)
+    run_once(vault, db, settings)
+    d = derivative(db, sha)
+    assert (d["state"], d["method"], d["profile"]) == ("done", "reencode", "mp4-h264")
+    streams = probe_json(vault.home / d["vault_path"])["streams"]
+    assert {s["codec_type"]: s["codec_name"] for s in streams} == {"video": "h264", "audio": "aac"}
+    checks = {c["check"]: c for c in json.loads(d["verification"])["checks"]}
+    assert checks["decoded frames compared"]["derivative"] == 50
+    assert checks["mean PSNR"]["ok"] and checks["mean PSNR"]["derivative"] >= 30
+    assert checks["lowest SSIM"]["ok"] and checks["lowest SSIM"]["derivative"] >= 0.9
+    assert sha256(vault.original_path(sha, "mp4")) == sha  # the bit-exact master (R7)
+
+
+def test_keep_hevc_setting_rewraps_and_a_strict_tolerance_fails_the_reencode(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, tmp_path: Path
+) -> None:
+    sha = add_recording(vault, db, h265_aac_mp4(tmp_path / "a.mp4", 1.0))
+    settings.transcode.keep_hevc = True
+    run_once(vault, db, settings)
+    d = derivative(db, sha)
+    assert d["method"] == "rewrap"
+    assert video_stream(vault.home / d["vault_path"])["codec_name"] == "hevc"
+    # a tolerance no lossy encode meets: the picture comparison refuses the derivative
+    settings.transcode.keep_hevc = False
+    settings.transcode.verify_min_psnr_db = 99.0
+    settings.transcode.max_attempts = 1
+    sha2 = add_recording(vault, db, h265_aac_mp4(tmp_path / "b.mp4", 1.2))
+    run_once(vault, db, settings)
+    d2 = derivative(db, sha2)
+    assert (d2["state"], d2["failure"]) == ("failed", "verify")
+    assert "mean PSNR" in d2["error"]
 
 
 def test_ffv1_profile_lossless_picture(
@@ -293,3 +334,73 @@ def test_truncated_mp4_with_index_gets_partial_salvage(
     entry = audit(db, "derivative.failed", sha)[0]["data"]
     assert entry["partial"] is True and entry["salvage_sha256"] == d["sha256"]
     assert os.stat(salvage).st_mode & 0o222 == 0
+
+
+def test_case_linked_after_the_derivative_gets_a_new_tagged_version(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, tmp_path: Path
+) -> None:
+    """Issue 20: the derivative's container tags follow the case links — as a new derivative
+    version with its own hash, audited; the original is never changed (R7)."""
+    from station.cases import store
+    from station.verify import run_verify
+
+    sha = add_recording(vault, db, h264_aac_mp4(tmp_path / "t.mp4", 1.0))
+    run_once(vault, db, settings)
+    first = derivative(db, sha)
+    assert "case" not in probe_json(vault.home / first["vault_path"])["format"]["tags"]
+    store.create_case(db, "湘执〔2026〕7号", name="占道经营案", actor="clerk1")
+    store.link(db, "湘执〔2026〕7号", [sha], actor="clerk1")
+    summary = run_once(vault, db, settings)
+    assert (summary.enqueued, summary.done) == (0, 0)  # no new job: a new version of the same
+    second = derivative(db, sha)
+    assert second["version"] == 2 and second["tagged_cases"] == "湘执〔2026〕7号"
+    assert second["sha256"] != first["sha256"]
+    out = vault.home / second["vault_path"]
+    assert out.name.endswith(".mp4-h264.v2.mp4") and second["sha256"] == sha256(out)
+    tags = probe_json(out)["format"]["tags"]
+    assert tags["case"] == "湘执〔2026〕7号" and tags["original_sha256"] == sha
+    assert not (vault.home / first["vault_path"]).exists()  # superseded, listed below
+    old = db.execute("select version, sha256 from derivative_versions").fetchall()
+    assert old == [(1, first["sha256"])]
+    [entry] = audit(db, "derivative.retagged", sha)
+    assert entry["data"]["previous"]["sha256"] == first["sha256"]
+    assert entry["data"]["sha256"] == second["sha256"] and entry["data"]["cases"] == [
+        "湘执〔2026〕7号"
+    ]
+    assert sha256(vault.original_path(sha, "mp4")) == sha
+    # nothing more to do, and the integrity check accepts the new version
+    run_once(vault, db, settings)
+    assert derivative(db, sha)["version"] == 2
+    report = run_verify(vault, db, settings)
+    # (this test's recording row is written without an ingest entry; only derivatives count)
+    bad = [f for f in report.findings if f.where == "derivatives" or f.code.startswith("file.")]
+    assert bad == [] and report.files_checked == 2, report.findings
+    # unlinking removes the tag again (version 3)
+    store.unlink(db, "湘执〔2026〕7号", [sha], actor="clerk1")
+    run_once(vault, db, settings)
+    third = derivative(db, sha)
+    assert third["version"] == 3 and third["tagged_cases"] == ""
+    assert "case" not in probe_json(vault.home / third["vault_path"])["format"]["tags"]
+
+
+def test_a_failing_retag_keeps_the_version_and_waits_before_trying_again(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, tmp_path: Path
+) -> None:
+    from station.cases import store
+    from station.transcode import retag
+    from station.transcode.binaries import Tools
+
+    sha = add_recording(vault, db, h264_aac_mp4(tmp_path / "f.mp4", 0.6))
+    run_once(vault, db, settings)
+    before = derivative(db, sha)
+    store.create_case(db, "F-1", name="案件", actor="clerk1")
+    store.link(db, "F-1", [sha], actor="clerk1")
+    assert [r["id"] for r in retag.stale(db)] == [before["id"]]
+    broken = Tools(ffmpeg="false", ffprobe="false", source="test", version="none")
+    assert retag.retag_stale(vault, db, settings, broken, actor="t") == 0
+    after = derivative(db, sha)
+    assert after["sha256"] == before["sha256"] and after["version"] == 1
+    assert after["retag_failed_at"] and (vault.home / after["vault_path"]).is_file()
+    assert retag.stale(db) == [] and retag.count_stale(db) == 0  # waits retry_max_s
+    assert len(retag.stale(db, retry_s=0)) == 1
+    assert audit(db, "derivative.retagged", sha) == []

@@ -49,6 +49,26 @@ def h264_aac_mp4(path: Path, seconds: float = 2.0, *extra: str) -> Path:
     return path
 
 
+def h265_aac_mp4(path: Path, seconds: float = 2.0) -> Path:
+    """H.265 (libx265) + AAC in MP4, as many body cameras record now."""
+    ff(
+        *video_src(seconds),
+        *audio_src(seconds),
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "log-level=error",
+        "-tag:v",
+        "hvc1",
+        "-c:a",
+        "aac",
+        str(path),
+    )
+    return path
+
+
 def mjpeg_pcm_avi(path: Path, seconds: float = 2.0) -> Path:
     ff(
         *video_src(seconds),

@@ -5,6 +5,9 @@ Package ``DIR/export-<request>-<time>/``::
 
     recordings/NNN_<original name>   the originals, bit-exact (hashed while copying, checked
                                      against the catalog; a mismatch aborts the export)
+    records/NNN_<original stem>.xml  one metadata record per recording (DA/T 63-2017 elements,
+                                     UTF-8 XML with its 档号 and 保管期限), valid against
+    station-av-record-1.xsd          the station's schema, shipped beside them
     approval.json                    a copy of the request and its approval
     manifest.json                    what, for whom, by whom, when, each file's SHA-256
     checkpoint.note                  the newest signed audit checkpoint, with the verifier key
@@ -70,6 +73,60 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[/\\\x00]", "_", name)[:200] or "recording"
 
 
+def _archive_records(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    actor: str,
+    partial: Path,
+    files: list[dict[str, object]],
+    now: str,
+) -> list[str]:
+    """Write one metadata record per exported recording and the schema; note each recording's
+    档号 and 保管期限 on its manifest entry. Returns the files written (package paths)."""
+    from station.archive import numbers
+    from station.archive import records as rec
+
+    (partial / "records").mkdir()
+    written = ["station-av-record-1.xsd"]
+    (partial / written[0]).write_bytes(rec.schema_bytes())
+    for f in files:
+        sha = str(f["sha256"])
+        number = numbers.number_for_export(db, settings, sha, actor=actor)
+        period = numbers.recording_period(db, settings, sha)
+        cases = []
+        for (case,) in db.execute(
+            "select case_number from case_recordings where sha256 = ? order by case_number", [sha]
+        ).fetchall():
+            found = numbers.lookup(db, numbers.KIND_CASE, case)
+            cases.append(rec.case_facts(db, case, found.number if found else None))
+        facts = rec.recording_facts(
+            vault.home,
+            db,
+            settings,
+            sha,
+            archive=number,
+            station_decision=period.station,
+            cases=cases,
+            locations={sha: str(f["file"])},
+            generated_at=now,
+        )
+        stem = str(f["file"]).removeprefix("recordings/").rsplit(".", 1)[0]
+        rel = f"records/{stem}.xml"
+        (partial / rel).write_bytes(rec.build_record(facts))
+        f.update(
+            {
+                "archive_number": number.number,
+                "retention_period": number.retention_words,
+                "retention_code": number.retention_code,
+                "station_retention": period.station,
+                "metadata_record": rel,
+            }
+        )
+        written.append(rel)
+    return written
+
+
 def export_request(
     vault: Vault,
     db: sqlite_utils.Database,
@@ -128,6 +185,7 @@ def export_request(
                     "sound_content": rec.get("sound_content"),
                 }
             )
+        archive = _archive_records(vault, db, settings, user.name, partial, files, now)
         approval = approval_document(req)
         (partial / "approval.json").write_text(approval + "\n", encoding="utf-8")
         v = checkpoint.station_verifier(vault, settings)
@@ -171,12 +229,16 @@ def export_request(
         manifest_text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
         (partial / "manifest.json").write_text(manifest_text, encoding="utf-8")
         sums = []
-        for rel in [str(f["file"]) for f in files] + [
-            "approval.json",
-            "manifest.json",
-            "checkpoint.note",
-            "audit-proof.json",
-        ]:
+        for rel in (
+            [str(f["file"]) for f in files]
+            + archive
+            + [
+                "approval.json",
+                "manifest.json",
+                "checkpoint.note",
+                "audit-proof.json",
+            ]
+        ):
             digest = hashlib.sha256((partial / rel).read_bytes()).hexdigest()
             sums.append(f"{digest}  {rel}\n")
         (partial / "SHA256SUMS").write_text("".join(sums), encoding="utf-8")

@@ -73,6 +73,9 @@ def _show_case(case: dict[str, Any], tz: str = "Asia/Shanghai") -> None:
         ("retention_years", "保存年限 / retention years"),
         ("long_term_note", "说明 / note"),
         ("archive_location", "存放位置 / archive location (R13)"),
+        ("archive_number", "档号 / archive number"),
+        ("retention_period", "保管期限 / retention period"),
+        ("station_retention", "本站保存决定 / station retention"),
     ]
     kind = case.get("kind") or "case"
     click.echo(f"类型 / kind: {KIND_LABELS[kind]}")
@@ -239,12 +242,40 @@ def reopen_cmd(app: App, number: str, reason: str, as_json: bool) -> None:
 @handle_errors
 def archived_cmd(app: App, number: str, location: str, as_json: bool) -> None:
     """登记归档存放位置 / Record the case's archive location slip (R13)."""
+    from station.archive import numbers
+
     guard(app, *CLERK)
     case = store.set_archive_location(app.db, number, location=location, actor=app.actor)
+    # archived now: the case gets its 档号 (once; an earlier one is kept)
+    given = numbers.assign_case(app.db, app.settings, number, actor=app.actor)
+    case.update(_archive_fields(app, number))
     if as_json:
         print_json(case)
     else:
         click.echo(f"已登记 / recorded: {number} → {location}")
+        click.echo(f"档号 / archive number: {given.number}")
+        click.echo(f"保管期限 / retention period: {case['retention_period']}"
+                   f" — 本站 / station: {case['station_retention']}")  # fmt: skip
+
+
+def _archive_fields(app: App, number: str) -> dict[str, Any]:
+    """档号 (when given) and 保管期限 beside the station's own retention decision."""
+    from station.archive import numbers
+    from station.retention.facts import load_cases
+    from station.retention.policy import Policy, case_archival_period
+
+    facts = load_cases(app.db).get(number)
+    given = numbers.lookup(app.db, numbers.KIND_CASE, number)
+    out: dict[str, Any] = {"archive_number": given.number if given else None}
+    if facts is not None:
+        scheme = app.settings.archive.retention_scheme
+        period = case_archival_period(facts, Policy.from_settings(app.settings), scheme)
+        out.update(
+            retention_period=given.retention_words if given else period.words,
+            retention_code=given.retention_code if given else period.code,
+            station_retention=period.station,
+        )
+    return out
 
 
 @cases_group.command("slip")
@@ -300,6 +331,7 @@ def slip_cmd(
 def show_cmd(app: App, number: str, as_json: bool) -> None:
     """查看案件 / Show a case and its recordings."""
     case = store.get_case(app.db, number)
+    case.update(_archive_fields(app, number))
     if as_json:
         print_json(case)
         return

@@ -50,6 +50,13 @@ class CaseInfo:
     long_term_note: str | None
     long_term_reasons: tuple[int, ...] = ()  # R11: every item of 第十四条 the mark rests on
     kind: str = "case"  # case | activity (执法活动, no party)
+    # Filled when the job gives the case its archive number (station.archive.numbers).
+    archive_number: str | None = None  # 档号
+    retention_code: str | None = None
+    retention_words: str | None = None  # 保管期限
+    retention_rule: str | None = None
+    retention_years: int | None = None
+    station_decision: str | None = None  # the station's own retention decision, bilingual
 
 
 @dataclass
@@ -227,3 +234,44 @@ def latest_checkpoint_text(
             log.error("disc.checkpoint_refused", error=exc.message)
     text = checkpoint.latest_checkpoint_text(vault, db)
     return str(text) if text else None
+
+
+def assign_archive_numbers(
+    db: sqlite_utils.Database, settings: Settings, content: JobContent, actor: str
+) -> dict[tuple[str, str], Any]:
+    """Give every case of the job its 档号 and each of its recordings an item number (once;
+    numbers given before are kept), and note the 保管期限 beside the station's own decision on
+    the job's CaseInfo. Returns the recordings' numbers by (case number, recording SHA-256)."""
+    from station.archive import numbers
+    from station.retention.facts import load_cases
+    from station.retention.policy import Policy, case_archival_period
+
+    items: dict[tuple[str, str], Any] = {}
+    facts = load_cases(db)
+    policy = Policy.from_settings(settings)
+    for case in content.cases:
+        info = content.info[case.number]
+        parent = None
+        if case.number in facts:
+            number = numbers.assign_case(db, settings, case.number, actor=actor)
+            now = case_archival_period(
+                facts[case.number], policy, settings.archive.retention_scheme
+            ).station
+        else:  # not a case (an enforcement activity put on a disc): keyed by its own kind
+            number = parent = numbers.assign_other(
+                db, settings, "disc-subject", case.number,
+                long_term_reason=info.long_term_reason, actor=actor,
+            )  # fmt: skip
+            now = ""
+        info.archive_number = number.number
+        info.retention_code = number.retention_code
+        info.retention_words = number.retention_words
+        info.retention_rule = number.retention_rule
+        info.retention_years = number.retention_years
+        info.station_decision = now or number.retention_rule
+        shas = [r.sha256 for r in case.recordings]
+        for sha, item in numbers.assign_case_items(
+            db, settings, case.number, shas, actor=actor, parent=parent
+        ).items():
+            items[(case.number, sha)] = item
+    return items

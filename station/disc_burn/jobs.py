@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,13 +21,14 @@ from station.config import Settings
 from station.disc_burn import names
 from station.disc_burn.content import (
     JobContent,
+    assign_archive_numbers,
     audit_entries,
     latest_checkpoint_text,
     load_content,
 )
 from station.disc_burn.image import ImageSpec, write_image
 from station.disc_burn.label import LabelData, write_label
-from station.disc_burn.layout import Layout, lay_out
+from station.disc_burn.layout import DISC_RECORD, RECORD_SCHEMA, Layout, lay_out
 from station.disc_burn.manifest import DiscIdentity, build_files
 from station.disc_burn.media import Media, get_media
 from station.disc_burn.plan import Plan, plan_discs
@@ -91,6 +92,7 @@ class _Job:
     stop: threading.Event | None
     produced_at: str  # R12 production time, local
     producer: str  # R12 producer
+    archive: list[tuple[str, str, str]] = field(default_factory=list)  # (case, 档号, 保管期限)
 
 
 @dataclass
@@ -199,11 +201,17 @@ def build_job(
 
     outcomes: list[DiscOutcome] = []
     try:
+        # 档号 before the audit entries are gathered, so the disc carries its own assignment
+        items = assign_archive_numbers(db, settings, content, actor)
+        job.archive = [
+            (n, content.info[n].archive_number or "", content.info[n].retention_words or "")
+            for n in numbers
+        ]
         checkpoint = latest_checkpoint_text(vault, db, settings)
         case_names = {n: content.info[n].name for n in numbers}
         for disc in plan.discs:
             check_stop(stop)
-            layout = lay_out(disc, case_names, checkpoint is not None)
+            layout = lay_out(disc, case_names, checkpoint is not None, with_records=True)
             subjects = disc.cases + [f.sha256 for _, f in disc.files]
             ident = DiscIdentity(
                 job_id,
@@ -215,6 +223,8 @@ def build_job(
                 producer,
                 created_at,
             )
+            records = _archive_records(vault, db, settings, job_id, disc.disc_no, layout,
+                                       content, items, ident)  # fmt: skip
             support = build_files(
                 layout,
                 ident,
@@ -223,6 +233,8 @@ def build_job(
                 audit_entries(db, subjects),
                 _volume_set(plan),
                 checkpoint,
+                records,
+                {sha: item.number for (_, sha), item in items.items()},
             )
             expected = [
                 Expected(e.path, e.joliet_path, e.file.sha256, e.file.size)
@@ -254,6 +266,110 @@ def _sha(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def _case_facts(info: Any) -> Any:
+    """The case (or other archived subject) as its record shows it, from the job's CaseInfo."""
+    from station.archive import records as rec
+    from station.retention.policy import R11_REASONS
+
+    lt = None
+    if info.long_term_reason is not None:
+        zh, en = R11_REASONS.get(info.long_term_reason, ("?", "?"))
+        lt = f"{info.long_term_reason}. {zh} / {en} (R11)"
+    return rec.CaseFacts(info.number, info.name, info.cause, info.party, lt, info.archive_number)
+
+
+def _archive_records(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    job_id: int,
+    disc_no: int,
+    layout: Layout,
+    content: JobContent,
+    items: dict[tuple[str, str], Any],
+    ident: DiscIdentity,
+) -> dict[str, bytes]:
+    """One metadata record per recording on the disc, DISC.xml and the schema, by disc path."""
+    from station.archive import records as rec
+
+    out: dict[str, bytes] = {RECORD_SCHEMA: rec.schema_bytes()}
+    record_paths: dict[tuple[str, str], str] = {}
+    for e in layout.records:
+        assert e.case is not None and e.record_of is not None
+        info = content.info[e.case]
+        locations = {
+            p.file.sha256: p.path
+            for p in layout.payload
+            if p.file is not None and p.case == e.case and p.file.recording_sha256 == e.record_of
+        }
+        facts = rec.recording_facts(
+            vault.home,
+            db,
+            settings,
+            e.record_of,
+            archive=items[(e.case, e.record_of)],
+            station_decision=info.station_decision or "",
+            cases=[_case_facts(info)],
+            locations=locations,
+            generated_at=ident.created_at,
+        )
+        out[e.path] = rec.build_record(facts)
+        record_paths[(e.case, e.record_of)] = e.path
+    volume_ids = [
+        r[0]
+        for r in db.execute(
+            "select volume_id from disc_images where job_id = ? and disc_no = ? order by copy",
+            [job_id, disc_no],
+        )
+    ]
+    cases = []
+    for number in dict.fromkeys(e.case for e in layout.payload if e.case):
+        info = content.info[number]
+        cases.append(
+            rec.DiscCase(
+                _case_facts(info),
+                info.retention_code or "",
+                info.retention_words or "",
+                info.retention_rule or "",
+                info.retention_years,
+                info.station_decision or "",
+            )
+        )
+    files = []
+    for p in layout.payload:
+        assert p.file is not None and p.case is not None
+        item = items.get((p.case, p.file.recording_sha256))
+        role = "原始文件" if p.file.role == "original" else "归档副本"
+        files.append(
+            rec.DiscFile(
+                p.path,
+                role,
+                p.file.size,
+                p.file.sha256,
+                item.number if item else None,
+                record_paths.get((p.case, p.file.recording_sha256)),
+            )
+        )
+    for path, data in sorted(out.items()):
+        if path != RECORD_SCHEMA:
+            files.append(rec.DiscFile(path, "元数据记录", len(data), _sha(data)))
+    disc = rec.DiscFacts(
+        " / ".join(volume_ids),
+        job_id,
+        disc_no,
+        ident.discs_total,
+        ident.media,
+        ident.unit_name,
+        ident.producer,
+        ident.created_at,
+        ident.station_id,
+        cases,
+        files,
+    )
+    out[DISC_RECORD] = rec.build_disc_record(disc)
+    return out
 
 
 def _record_contents(db: sqlite_utils.Database, job_id: int, disc_no: int, layout: Layout) -> None:
@@ -337,6 +453,7 @@ def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
         digest,
         job.media.label,
         job_id,
+        [a for a in job.archive if a[0] in {n for n, _ in disc.cases}],
     )
     html_path = job.folder / f"{volume_id}.label.html"
     pdf_path = job.folder / f"{volume_id}.label.pdf"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from station.errors import StationError
@@ -35,6 +35,7 @@ class LabelData:
     image_sha256: str
     media: str
     job_id: int
+    archive: list[tuple[str, str, str]] = field(default_factory=list)  # (case, 档号, 保管期限)
 
     @property
     def copy_text(self) -> str:
@@ -49,6 +50,16 @@ class LabelData:
                 "执法活动或案件名称及编号 / Enforcement activity or case name and number",
                 "; ".join(f"{name}（{number}）" for number, name in self.cases),
             ),
+            *(
+                (
+                    "档号 / Archive number",
+                    "; ".join(f"{number}（{case}）" for case, number, _ in self.archive),
+                ),
+                (
+                    "保管期限 / Retention period",
+                    "; ".join(f"{words}（{case}）" for case, _, words in self.archive),
+                ),
+            )[: 2 if self.archive else 0],
             ("份别 / Copy", f"{self.copy_text}（一式两份 / one of two copies）"),
             (
                 "光盘 / Disc",
@@ -84,6 +95,7 @@ td {{ word-break: break-all; }}
 <div class="disc">
 <div>{html.escape(data.unit)}</div>
 <div>{html.escape("; ".join(f"{n} {name}" for n, name in data.cases))}</div>
+{"".join(f"<div>档号 {html.escape(a)} · {html.escape(w)}</div>" for _, a, w in data.archive)}
 <div class="copy">{html.escape(data.copy_text)}</div>
 <div>第 {data.disc_no} 张，共 {data.discs_total} 张 /
 disc {data.disc_no} of {data.discs_total}</div>
@@ -145,8 +157,10 @@ def render_pdf(data: LabelData, out: Path) -> None:
     c.drawCentredString(cx, cy + 42 * mm, data.unit)
     for i, (number, name) in enumerate(data.cases[:3]):
         c.drawCentredString(cx, cy + (34 - 6 * i) * mm, f"{name}（{number}）")
+    for i, (_, number, words) in enumerate(data.archive[:2]):
+        c.drawCentredString(cx, cy + (18 - 5 * i) * mm, f"档号 {number}  {words}")
     c.setFont(font, 20)
-    c.drawCentredString(cx, cy + 12 * mm, data.copy_text)
+    c.drawCentredString(cx, cy + 4 * mm, data.copy_text)
     c.setFont(font, 10)
     c.drawCentredString(cx, cy - 16 * mm, f"第 {data.disc_no} 张，共 {data.discs_total} 张")
     c.drawCentredString(cx, cy - 22 * mm, f"{data.volume_id}   {data.producer}")

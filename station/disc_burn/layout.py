@@ -3,6 +3,10 @@
 /README.txt  /verify.py  /MANIFEST.json  /MANIFEST.SHA256  /AUDIT.jsonl  [/CHECKPOINT.txt]
 /<case number> <case name>/原始录像 originals/<original file name>
 /<case number> <case name>/存档转码 archival/<original stem>.<profile>.<ext>
+
+With archive records (``with_records``): /DISC.xml (the disc's metadata record),
+/station-av-record-1.xsd (the schema both kinds of record validate against) and
+/<case number> <case name>/档案元数据 metadata/<original stem>.xml (one per recording, DA/T 63).
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from station.disc_burn.plan import DiscPlan, PlanFile
 
 ORIGINALS = "原始录像 originals"
 ARCHIVAL = "存档转码 archival"
+RECORDS = "档案元数据 metadata"
+DISC_RECORD = "DISC.xml"
+RECORD_SCHEMA = "station-av-record-1.xsd"
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class Entry:
     is_dir: bool
     case: str | None = None
     file: PlanFile | None = None
+    record_of: str | None = None  # the recording whose metadata record this file is
 
 
 @dataclass
@@ -51,7 +59,13 @@ class Layout:
         return entry
 
     def add_file(
-        self, parent: Entry | None, name: str, *, case: str | None = None, f: PlanFile | None = None
+        self,
+        parent: Entry | None,
+        name: str,
+        *,
+        case: str | None = None,
+        f: PlanFile | None = None,
+        record_of: str | None = None,
     ) -> Entry:
         full, jol, iso = self._folder(parent.path if parent else "").add(name, is_dir=False)
         entry = Entry(
@@ -61,6 +75,7 @@ class Layout:
             False,
             case,
             f,
+            record_of,
         )
         self.entries.append(entry)
         return entry
@@ -68,6 +83,10 @@ class Layout:
     @property
     def payload(self) -> list[Entry]:
         return [e for e in self.entries if e.file is not None]
+
+    @property
+    def records(self) -> list[Entry]:
+        return [e for e in self.entries if e.record_of is not None]
 
 
 def _join(parent: str, name: str) -> str:
@@ -77,12 +96,17 @@ def _join(parent: str, name: str) -> str:
 SUPPORT_FILES = ("README.txt", "verify.py", "MANIFEST.json", "AUDIT.jsonl", "MANIFEST.SHA256")
 
 
-def lay_out(disc: DiscPlan, case_names: dict[str, str], with_checkpoint: bool) -> Layout:
+def lay_out(
+    disc: DiscPlan, case_names: dict[str, str], with_checkpoint: bool, with_records: bool = False
+) -> Layout:
     layout = Layout()
     for name in SUPPORT_FILES:
         layout.add_file(None, name)
     if with_checkpoint:
         layout.add_file(None, "CHECKPOINT.txt")
+    if with_records:
+        layout.add_file(None, DISC_RECORD)
+        layout.add_file(None, RECORD_SCHEMA)
     for number in disc.cases:
         case_dir = layout.add_dir(None, f"{number} {case_names[number]}")
         for case, f in disc.files:
@@ -90,4 +114,8 @@ def lay_out(disc: DiscPlan, case_names: dict[str, str], with_checkpoint: bool) -
                 continue
             sub = layout.add_dir(case_dir, ORIGINALS if f.role == "original" else ARCHIVAL)
             layout.add_file(sub, f.name, case=case, f=f)
+            if with_records and f.role == "original":
+                rec_dir = layout.add_dir(case_dir, RECORDS)
+                stem = f.name.rsplit(".", 1)[0] if "." in f.name else f.name
+                layout.add_file(rec_dir, f"{stem}.xml", case=case, record_of=f.recording_sha256)
     return layout

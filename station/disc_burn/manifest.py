@@ -97,6 +97,12 @@ def readme(
         lines.append(f"  {c.number}  {c.name}  ({kind})")
         for code in c.long_term_reasons or ((c.long_term_reason,) if c.long_term_reason else ()):
             lines.append(f"    长期保存原因 / long-term reason: {R11_REASONS.get(code, '-')}")
+        if c.archive_number:
+            lines.append(f"    档号 / archive number: {c.archive_number}")
+            lines.append(
+                f"    保管期限 / retention period: {c.retention_words}（{c.retention_code}）"
+                f" — 本站 / station: {c.station_decision}"
+            )
     if recordings:
         lines += _recording_lines(recordings)
     lines += [
@@ -111,6 +117,11 @@ def readme(
         "  MANIFEST.SHA256  SHA-256 校验清单 / checksum list (sha256sum format)",
         "  AUDIT.jsonl      这些录像的审计日志 / audit-log entries of these recordings",
         "  verify.py        校验程序（仅用 Python 标准库）/ checker, Python standard library only",
+        "  DISC.xml         本光盘的元数据记录（档号、保管期限、文件摘要）",
+        "                   the disc's metadata record (archive numbers, retention, digests)",
+        "  <案件>/档案元数据 metadata/*.xml  每段录像的元数据记录（DA/T 63-2017 元素）",
+        "                   one metadata record per recording (DA/T 63-2017 elements), UTF-8 XML",
+        "  station-av-record-1.xsd  上述 XML 的模式 / schema the records validate against",
         "",
         "如何校验 / How to verify:",
         "  Linux:   cd <光盘目录 disc folder> && sha256sum -c MANIFEST.SHA256",
@@ -137,10 +148,14 @@ def build_files(
     audit: list[dict[str, Any]],
     volume_set: list[dict[str, Any]],
     checkpoint: str | None,
+    records: dict[str, bytes] | None = None,
+    archive_numbers: dict[str, str] | None = None,
 ) -> dict[str, bytes]:
-    """The support files' bytes, by full path."""
+    """The support files' bytes, by full path. ``records`` are the archive metadata records
+    (DISC.xml, the schema, one XML per recording) by path; ``archive_numbers`` the 档号 of each
+    recording on the disc (by its SHA-256)."""
     by_path = {e.path: e for e in layout.entries}
-    out: dict[str, bytes] = {}
+    out: dict[str, bytes] = dict(records or {})
     used = {e.file.sha256 for e in layout.payload if e.file is not None}
     originals = [
         v for k, v in recordings.items() if k in used and "original_name" in v and "sha256" in v
@@ -180,15 +195,28 @@ def build_files(
                 "long_term_reasons_text": [R11_REASONS.get(x) for x in c.long_term_reasons],
                 "kind": c.kind,
                 "long_term_note": c.long_term_note,
+                "archive_number": c.archive_number,
+                "retention_period": c.retention_words,
+                "retention_code": c.retention_code,
+                "retention_rule": c.retention_rule,
+                "retention_years": c.retention_years,
+                "station_retention": c.station_decision,
             }
             for c in cases
         ],
+        "archive_numbers": dict(archive_numbers or {}),
         "volume_set": volume_set,
         "files": [_entry_json(e) for e in payload],
         "metadata": {k: v for k, v in recordings.items() if k in used},
         "support_files": [
             _support(by_path[name], out[name])
-            for name in ("README.txt", "verify.py", "AUDIT.jsonl", "CHECKPOINT.txt")
+            for name in (
+                "README.txt",
+                "verify.py",
+                "AUDIT.jsonl",
+                "CHECKPOINT.txt",
+                *sorted(records or {}),
+            )
             if name in out
         ],
     }
@@ -196,7 +224,14 @@ def build_files(
     lines = [f"{e.file.sha256}  {e.path}\n" for e in payload if e.file is not None]
     lines += [
         f"{_sha(out[name])}  {name}\n"
-        for name in ("README.txt", "verify.py", "AUDIT.jsonl", "CHECKPOINT.txt", "MANIFEST.json")
+        for name in (
+            "README.txt",
+            "verify.py",
+            "AUDIT.jsonl",
+            "CHECKPOINT.txt",
+            *sorted(records or {}),
+            "MANIFEST.json",
+        )
         if name in out
     ]
     out["MANIFEST.SHA256"] = "".join(lines).encode("utf-8")

@@ -65,6 +65,22 @@ METRICS = [
 ]
 
 
+def _archival_periods(db: Any, settings: Any) -> dict[str, tuple[str, str]]:
+    """Per case: its 档号 (if given) and 保管期限 in archive words beside the station's rule."""
+    from station.archive import numbers
+    from station.retention.facts import load_cases
+    from station.retention.policy import Policy, case_archival_period
+
+    policy = Policy.from_settings(settings)
+    out = {}
+    for number, facts in load_cases(db).items():
+        given = numbers.lookup(db, numbers.KIND_CASE, number)
+        period = case_archival_period(facts, policy, settings.archive.retention_scheme)
+        words = given.retention_words if given else period.words
+        out[number] = (given.number if given else "", f"{words}（{period.rule}）")
+    return out
+
+
 def build_compliance(
     db: sqlite_utils.Database,
     settings: Settings,
@@ -177,6 +193,7 @@ def build_compliance(
     soon = to_iso(now + dt.timedelta(days=7))
     case_rows = []
     overdue_cases = 0
+    periods = _archival_periods(db, settings)
     for number, name, closed_at, location in db.execute(
         "select number, name, closed_at, archive_location from cases"
         " where status = 'closed' and closed_at is not null order by closed_at"
@@ -198,6 +215,8 @@ def build_compliance(
                 if overdue
                 else f"{(due_at - now).days} 天内到期 / due in {(due_at - now).days} d",
                 "discs": discs.get(number, "未刻录 / not burned"),
+                "archive_number": periods.get(number, ("", ""))[0] or "-",
+                "retention_period": periods.get(number, ("", ""))[1],
             }
         )
     stop_rows = [
@@ -266,6 +285,8 @@ def build_compliance(
                 ("due", "归档期限 / due"),
                 ("status", "状态 / status"),
                 ("discs", "光盘 / discs"),
+                ("archive_number", "档号 / archive number"),
+                ("retention_period", "保管期限 / retention period"),
             ],
             case_rows,
             note=(

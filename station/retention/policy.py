@@ -349,3 +349,79 @@ def decide(
     """Decide for each recording (a stream: 1,000,000 recordings need not fit in memory)."""
     decider = Decider(policy, now)
     return map(decider, recordings)
+
+
+class ArchivalPeriod(NamedTuple):
+    """The 保管期限 an archive office reads, beside the station's own retention decision.
+
+    ``code``/``words`` follow the configured scheme (``archive.retention_scheme``); ``years`` is
+    the station's period (None: kept without end); ``rule`` and ``station`` are the station's
+    rule code and its bilingual reason. The station never purges what it called 永久.
+    """
+
+    code: str
+    words: str
+    years: int | None
+    rule: str
+    station: str
+
+
+def period_words(years: int | None, scheme: str, *, months: int | None = None) -> tuple[str, str]:
+    """(code, words) for a period of ``years`` (None: without end) in an archive scheme.
+
+    - ``dat22`` (DA/T 22-2015 wording, codes Y/D30/D10 as used with DA/T 13): up to 10 years →
+      定期10年, up to 30 → 定期30年, longer or without end → 永久.
+    - ``three-tier`` (the older 永久/长期/短期): up to 15 years → 短期 (D), up to 50 → 长期 (C),
+      longer or without end → 永久 (Y).
+    - ``years``: N年 (code D<N>), months for routine footage (M<N>), 永久 (Y).
+    A period shorter than a year (routine footage, R9) takes the shortest class of the scheme.
+    """
+    if years is None and months is None:
+        return "Y", "永久"
+    if scheme == "years":
+        if years is None:
+            return f"M{months}", f"{months}个月"
+        return f"D{years}", f"{years}年"
+    n = years if years is not None else 0
+    if scheme == "three-tier":
+        if n <= 15:
+            return "D", "短期"
+        return ("C", "长期") if n <= 50 else ("Y", "永久")
+    if n <= 10:
+        return "D10", "定期10年"
+    return ("D30", "定期30年") if n <= 30 else ("Y", "永久")
+
+
+def case_archival_period(case: CaseFacts, policy: Policy, scheme: str) -> ArchivalPeriod:
+    """A case's 保管期限: R11 long-term → without end (永久); otherwise its R10 years."""
+    if case.long_term_reason is not None:
+        zh, en = R11_REASONS.get(case.long_term_reason, ("?", "?"))
+        code, words = period_words(None, scheme)
+        station = (
+            f"长期保存，永不清除（{case.long_term_reason}. {zh}）/ kept without end, never purged "
+            f"(R11 reason {case.long_term_reason}: {en})"
+        )
+        return ArchivalPeriod(code, words, None, RULE_LONG_TERM_CASE, station)
+    years = case.retention_years or policy.case_years
+    code, words = period_words(years, scheme)
+    station = f"结案后保存 {years} 年 / {years} years after the case is closed (R10)"
+    return ArchivalPeriod(code, words, years, RULE_CASE, station)
+
+
+def recording_archival_period(rec: RecordingFacts, policy: Policy, scheme: str) -> ArchivalPeriod:
+    """A recording's 保管期限: the longest of its cases', its own R11 mark, else routine (R9)."""
+    periods = [case_archival_period(c, policy, scheme) for c in rec.cases]
+    if rec.long_term_reason is not None:
+        zh, en = R11_REASONS.get(rec.long_term_reason, ("?", "?"))
+        code, words = period_words(None, scheme)
+        station = (
+            f"录像长期保存，永不清除（{rec.long_term_reason}. {zh}）/ recording kept without end "
+            f"(R11 reason {rec.long_term_reason}: {en})"
+        )
+        periods.append(ArchivalPeriod(code, words, None, RULE_LONG_TERM_RECORDING, station))
+    if periods:
+        return max(periods, key=lambda p: float("inf") if p.years is None else p.years)
+    months = policy.routine_months
+    code, words = period_words(None, scheme, months=months)
+    station = f"例行录像，录制后保存 {months} 个月 / routine footage, {months} months (R9)"
+    return ArchivalPeriod(code, words, None, RULE_ROUTINE, station)

@@ -2,8 +2,11 @@
 (built with ffmpeg-python) for making a derivative and for fingerprinting one.
 
 Profiles (README "Archival profiles"):
-- ``mp4-h264``: H.264/H.265 + AAC already in MP4/MOV is re-wrapped (``-c copy``, faststart): no
-  generation loss. Anything else is re-encoded to H.264 (x264) + AAC in MP4.
+- ``mp4-h264``: the copy every office PC plays — always H.264 + AAC in MP4. H.264 + AAC already in
+  MP4/MOV is re-wrapped (``-c copy``, faststart): no generation loss. Anything else, H.265
+  included, is re-encoded to H.264 (x264) + AAC, and the re-encode is checked frame by frame
+  against the original's decoded pictures (PSNR/SSIM, ``build_quality``). ``keep_hevc`` (the
+  setting ``transcode.keep_hevc``, off by default) re-wraps H.265 as it is instead.
 - ``ffv1-mkv``: FFV1 version 3 with slice CRCs in Matroska: a lossless master of the decoded
   picture. Audio packets are copied where Matroska keeps the decoded samples the same; AAC from
   MP4/MOV (whose edit list trims the encoder priming, lost in Matroska) and codecs Matroska
@@ -24,7 +27,8 @@ import ffmpeg  # ffmpeg-python
 from station.transcode.probe import MediaInfo
 
 PROFILES = ("mp4-h264", "ffv1-mkv")
-REWRAP_VIDEO = {"h264", "hevc"}
+REWRAP_VIDEO = {"h264"}
+KEEP_HEVC_VIDEO = {"h264", "hevc"}
 REWRAP_AUDIO = {"aac"}
 MKV_COPY_AUDIO = {"pcm_s16le", "pcm_s24le", "pcm_s32le", "flac", "opus", "vorbis"}
 # Stream hashes prove "same packets / same decoded samples or pictures" between an original and
@@ -59,13 +63,16 @@ class Command:
     aux: dict[str, Path] = field(default_factory=dict)
 
 
-def choose_method(profile: str, info: MediaInfo) -> Method:
+def choose_method(profile: str, info: MediaInfo, *, keep_hevc: bool = False) -> Method:
+    """How ``profile`` turns this original into its derivative. ``keep_hevc`` lets H.265 through
+    by re-wrapping it; by default it is re-encoded so the copy plays without an HEVC decoder."""
     has_video, has_audio = bool(info.video), bool(info.audio)
     if profile == "mp4-h264":
         ext = "mp4" if has_video else "m4a"
+        video_ok = KEEP_HEVC_VIDEO if keep_hevc else REWRAP_VIDEO
         rewrap = (
             info.is_mp4
-            and all(s.codec in REWRAP_VIDEO for s in info.video)
+            and all(s.codec in video_ok for s in info.video)
             and all(s.codec in REWRAP_AUDIO for s in info.audio)
         )
         if rewrap:
@@ -237,3 +244,54 @@ def build_check(binary: str, method: Method, dst: Path, auxdir: Path) -> Command
     else:
         raise ValueError(f"unknown method {method.name!r}")
     return Command(_argv(binary, outputs), aux)
+
+
+def _filter_path(path: Path) -> str:
+    """A file name as a filter option value inside a filtergraph: quoted at the graph level,
+    ``\\`` and ``:`` escaped at the option level."""
+    text = str(path)
+    if "'" in text:
+        raise ValueError(f"a quote in a work path cannot go into a filtergraph: {text!r}")
+    return "'" + text.replace("\\", "\\\\").replace(":", "\\:") + "'"
+
+
+def build_quality(binary: str, method: Method, src: Path, dst: Path, auxdir: Path) -> Command:
+    """The ffmpeg run that compares the decoded pictures of a re-encode with the original's.
+
+    Both are decoded, brought to the same picture format (the original through the same even-size
+    padding as the encoder got) and their timestamps started at zero; ``psnr`` and ``ssim`` write
+    one line per frame pair into stats files that ``verify.compare_quality`` reads. Only a
+    re-encode with video needs it: a re-wrap copies packets and FFV1 is checked bit-exact.
+    """
+    if method.name != "reencode" or not method.has_video:
+        raise ValueError("only a re-encode with video is compared picture by picture")
+    aux = {"quality_psnr": auxdir / "quality.psnr", "quality_ssim": auxdir / "quality.ssim"}
+    graph = ";".join(
+        [
+            "[0:V:0]format=yuv420p,setpts=PTS-STARTPTS,split[d1][d2]",
+            "[1:V:0]pad=ceil(iw/2)*2:ceil(ih/2)*2,format=yuv420p,setpts=PTS-STARTPTS,split[s1][s2]",
+            f"[d1][s1]psnr=stats_file={_filter_path(aux['quality_psnr'])}[p]",
+            f"[d2][s2]ssim=stats_file={_filter_path(aux['quality_ssim'])}[q]",
+        ]
+    )
+    argv = [
+        binary,
+        *GLOBAL_ARGS,
+        "-i",
+        str(dst),
+        "-i",
+        str(src),
+        "-filter_complex",
+        graph,
+        "-map",
+        "[p]",
+        "-f",
+        "null",
+        "-",
+        "-map",
+        "[q]",
+        "-f",
+        "null",
+        "-",
+    ]
+    return Command(argv, aux)

@@ -25,7 +25,7 @@ import sqlite_utils
 from station.catalog import open_catalog
 from station.config import Settings
 from station.log import get
-from station.transcode import jobs
+from station.transcode import jobs, retag
 from station.transcode.binaries import Tools, find_tools
 from station.transcode.errors import ToolMissingError
 from station.transcode.runner import stop_process
@@ -235,6 +235,8 @@ class TranscodeService:
         jobs.requeue_orphans(db)  # a worker that died (OOM, kill -9) leaves its job "running"
         jobs.enqueue_missing(db, self.settings)
         due = jobs.count_due(db)
+        if not due and retag.count_stale(db, cfg.retry_max_s):
+            due = 1  # a worker also brings derivatives' case tags up to date
         with self._lock:
             busy = sum(1 for p in self._children.values() if p.poll() is None)
         for _ in range(min(due, cfg.workers - busy)):

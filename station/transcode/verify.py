@@ -3,7 +3,10 @@
 - re-wrap: the packet stream hashes (``streamhash`` muxer, ``-c copy``) are equal, and so is the
   hash of the decoded audio — which catches a lost edit list (AAC priming) that packets miss.
 - re-encode: the derivative decodes end to end without an error, and each stream's duration is
-  within one frame of the original's (decoded timelines from the ``framecrc`` muxer).
+  within one frame of the original's (decoded timelines from the ``framecrc`` muxer); with video,
+  every decoded picture is compared with the original's: the mean PSNR must reach
+  ``min_psnr_db`` and no frame's SSIM (all planes) may fall below ``min_ssim``, over as many
+  frame pairs as the original has pictures (``QualityLimits``; README "Archival profiles").
 - FFV1: the decoded-picture hash equals the original's; the decoded audio has the same number of
   samples.
 """
@@ -166,6 +169,71 @@ def compare_ffv1(
     return v
 
 
+@dataclass(frozen=True)
+class QualityLimits:
+    """The tolerance of a re-encode: mean PSNR in dB over all frames, lowest per-frame SSIM."""
+
+    min_psnr_db: float = 30.0
+    min_ssim: float = 0.90
+
+
+def _stat_values(text: str, key: str) -> list[float]:
+    """``key:value`` of every line of a psnr/ssim stats file (``inf`` for identical frames)."""
+    values: list[float] = []
+    for line in text.splitlines():
+        for part in line.split():
+            name, sep, value = part.partition(":")
+            if sep and name == key:
+                try:
+                    values.append(float(value))
+                except ValueError:
+                    continue
+    return values
+
+
+def parse_psnr(text: str) -> list[float]:
+    return _stat_values(text, "psnr_avg")
+
+
+def parse_ssim(text: str) -> list[float]:
+    return _stat_values(text, "All")
+
+
+def compare_quality(
+    psnr_text: str, ssim_text: str, src_frames: int, limits: QualityLimits
+) -> list[dict[str, Any]]:
+    """The picture checks of a re-encode (see module docstring), as Verdict check rows."""
+    psnr, ssim = parse_psnr(psnr_text), parse_ssim(ssim_text)
+    finite = [p for p in psnr if p != float("inf")]
+    mean_psnr = statistics.fmean(finite) if finite else (float("inf") if psnr else 0.0)
+    low_ssim = min(ssim) if ssim else 0.0
+    worst = ssim.index(low_ssim) + 1 if ssim else None
+    pairs_ok = bool(psnr) and len(psnr) == len(ssim) and len(psnr) >= src_frames > 0
+    return [
+        {
+            "check": "decoded frames compared",
+            "ok": pairs_ok,
+            "original": src_frames,
+            "derivative": len(ssim),
+        },
+        {
+            "check": "mean PSNR",
+            "ok": bool(psnr) and mean_psnr >= limits.min_psnr_db,
+            "original": "decoded pictures",
+            "derivative": round(mean_psnr, 3) if mean_psnr != float("inf") else "inf",
+            "tolerance": f">= {limits.min_psnr_db} dB",
+        },
+        {
+            "check": "lowest SSIM",
+            "ok": bool(ssim) and low_ssim >= limits.min_ssim,
+            "original": "decoded pictures",
+            "derivative": round(low_ssim, 6),
+            "tolerance": f">= {limits.min_ssim}",
+            "frame": worst,
+        },
+    ]
+
+
 def read_aux(path: Path | None) -> str | None:
     if path is None:
         return None
@@ -175,8 +243,9 @@ def read_aux(path: Path | None) -> str | None:
         return ""
 
 
-def judge(method: str, aux: dict[str, Path]) -> Verdict:
-    """Compare the aux files of the making run (``src_*``) and of the check run (``dst_*``)."""
+def judge(method: str, aux: dict[str, Path], limits: QualityLimits | None = None) -> Verdict:
+    """Compare the aux files of the making run (``src_*``), of the check run (``dst_*``) and,
+    for a re-encode with video, of the picture comparison (``quality_*``)."""
     get = {k: read_aux(p) for k, p in aux.items()}
     if method == "rewrap":
         return compare_rewrap(
@@ -186,10 +255,17 @@ def judge(method: str, aux: dict[str, Path]) -> Verdict:
             get.get("dst_audio"),
         )
     if method == "reencode":
-        return compare_timelines(
-            parse_framecrc(get.get("src_timeline") or ""),
-            parse_framecrc(get.get("dst_timeline") or ""),
-        )
+        src_tracks = parse_framecrc(get.get("src_timeline") or "")
+        verdict = compare_timelines(src_tracks, parse_framecrc(get.get("dst_timeline") or ""))
+        if "quality_psnr" in aux or "quality_ssim" in aux:
+            src_frames = next((t.frames for t in src_tracks if t.kind == "video"), 0)
+            verdict.checks += compare_quality(
+                get.get("quality_psnr") or "",
+                get.get("quality_ssim") or "",
+                src_frames,
+                limits or QualityLimits(),
+            )
+        return verdict
     if method == "ffv1":
         return compare_ffv1(
             get.get("src_picture"),

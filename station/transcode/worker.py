@@ -39,11 +39,13 @@ from station.transcode.plan import (
     Method,
     build_check,
     build_command,
+    build_quality,
     choose_method,
 )
 from station.transcode.probe import MediaInfo, assess, probe, read_check
+from station.transcode.retag import retag_stale
 from station.transcode.runner import RunResult, lower_priority, run_tool
-from station.transcode.verify import judge
+from station.transcode.verify import QualityLimits, judge
 from station.vault import Vault
 
 log = station_log.get()
@@ -120,7 +122,7 @@ class _Job:
         reason = assess(info)
         if reason:
             raise DamagedSourceError(reason, where=str(self.src))
-        method = choose_method(job.profile, info)
+        method = choose_method(job.profile, info, keep_hevc=self.cfg.keep_hevc)
         row = recording_row(self.db, job.original_sha256)
         meta = build_metadata(
             row, case_numbers(self.db, job.original_sha256), self.settings, job.profile
@@ -164,7 +166,20 @@ class _Job:
                 f"the derivative does not decode cleanly / 转码文件解码出错: {checked.describe()}",
                 where=str(final),
             )
-        verdict = judge(method.name, {**cmd.aux, **check.aux})
+        aux = {**cmd.aux, **check.aux}
+        if method.name == "reencode" and method.has_video:
+            # Not a re-wrap: compare every decoded picture with the original's (PSNR/SSIM).
+            quality = build_quality(self.tools.ffmpeg, method, self.src, tmp, self.workdir)
+            compared = self.run(quality.argv)
+            lap("quality")
+            if compared.returncode != 0:
+                raise VerificationError(
+                    f"the picture comparison failed / 画面比对失败: {compared.describe()}",
+                    where=str(final),
+                )
+            aux.update(quality.aux)
+        limits = QualityLimits(self.cfg.verify_min_psnr_db, self.cfg.verify_min_ssim)
+        verdict = judge(method.name, aux, limits)
         verdict.raise_if_failed(str(final))
         install(tmp, final)
         rel = str(final.relative_to(self.vault.home))
@@ -181,6 +196,7 @@ class _Job:
                 "ffmpeg_version": self.tools.version,
                 "command": jobs.command_json(cmd.argv),
                 "verification": json.dumps(verdict.as_dict(), ensure_ascii=False),
+                "tagged_cases": meta.get("case") or "",
             },
             recording_updates=_recording_updates(row, info),
         )
@@ -352,6 +368,9 @@ def work_through(
         if job is None:
             break
         done.append(process_job(vault, db, settings, tools, job, actor=actor, stop=stop))
+    if stop is None or not stop.is_set():
+        # Cases linked after a derivative was made: a new version carries them in its tags.
+        retag_stale(vault, db, settings, tools, actor=actor, stop=stop)
     return done
 
 

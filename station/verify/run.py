@@ -147,7 +147,7 @@ class _RowIndex:
             self.tracked.setdefault(subject, {})["state"] = RETENTION_STATES[e.event]
         elif e.event == "derivative.failed" and data.get("flagged") is True:
             self.tracked.setdefault(subject, {})["damaged"] = 1  # station.transcode
-        elif e.event == "derivative.created":
+        elif e.event in ("derivative.created", "derivative.retagged"):
             # station.transcode: the derivative's own hash, size and place (R7), and what it
             # filled in on the recording (duration, end).
             if data.get("profile"):
