@@ -20,6 +20,9 @@ APT_PACKAGES=(
   sqlite3 openssl             # tamper tests edit the catalog with the sqlite3 shell; bench baseline
   faketime                    # retention tests move the clock past the grace period (R9)
   systemd                     # systemd-analyze verify/security of our units (no systemd as PID 1)
+  python3-venv dpkg-dev git   # scripts/build-deb.sh: the package's venv on Debian's python3.11
+  shellcheck                  # lint of the build and maintainer scripts (they run as root)
+  adduser init-system-helpers # what the package's maintainer scripts use (tests install it)
 )
 
 need_apt=0

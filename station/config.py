@@ -274,6 +274,21 @@ class AuditSection:
 
 
 @dataclass
+class VaultSection:
+    # `station status` warns and the daemon raises a `vault_low_space` alert when the vault's
+    # file system has less than this share free (well before ingest stops on a full disk).
+    low_space_percent: float = 10.0
+    # How often the daemon looks at the free space.
+    space_check_minutes: float = 10.0
+
+    def validate(self) -> None:
+        if not 0 < self.low_space_percent < 100:
+            raise ConfigError("must be between 0 and 100", where="vault.low_space_percent")
+        if not 0 < self.space_check_minutes <= 1440:
+            raise ConfigError("must be between 0 and 1440", where="vault.space_check_minutes")
+
+
+@dataclass
 class LogSection:
     level: str = "info"
 
@@ -294,6 +309,7 @@ class Settings:
     archive: ArchiveSection = field(default_factory=ArchiveSection)
     inbox: InboxSection = field(default_factory=InboxSection)
     audit: AuditSection = field(default_factory=AuditSection)
+    vault: VaultSection = field(default_factory=VaultSection)
     log: LogSection = field(default_factory=LogSection)
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import click
 
 from station.catalog import open_catalog
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json
 from station.config import load_settings, settings_as_dict
+from station.errors import ConfigError
+from station.hashing import fsync_dir
 from station.log import get
 
 log = get()
@@ -58,6 +63,123 @@ def config_check(app: App, file: str | None, as_json: bool) -> None:
 def config_show(app: App) -> None:
     """显示生效的配置 / Show the settings in force, defaults included (JSON)."""
     print_json(settings_as_dict(app.settings))
+
+
+def _parse_value(section: str, name: str, text: str) -> Any:
+    """The value as the setting's type wants it: a text setting takes the text as it is
+    (``110101000001`` stays a string); others a TOML value (15, true, ["a"]); what parses as
+    neither is passed on as text, for the validation to refuse with the key's name."""
+    import dataclasses
+    import typing
+
+    from station.config import Settings
+
+    section_type = typing.get_type_hints(Settings).get(section)
+    wants_text = (
+        section_type is not None
+        and dataclasses.is_dataclass(section_type)
+        and typing.get_type_hints(section_type).get(name) is str
+    )
+    if wants_text and not text.startswith(('"', "'")):
+        return text
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+@config_group.command("set")
+@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@json_option
+@pass_app
+@handle_errors
+def config_set(app: App, assignments: tuple[str, ...], as_json: bool) -> None:
+    """修改配置项 / Change settings in station.toml (admin), e.g. station.unit_name=某县城市管理局.
+
+    整个文件先校验再写入（保留注释），并写入审计日志；运行中的守护进程自动应用。The whole file is
+    validated before it is written (comments kept) and the change is audited; a running daemon
+    applies it without a restart.
+    """
+    import tomlkit
+
+    from station.access.guard import ADMIN, guard
+    from station.audit import append
+    from station.catalog import write_txn
+    from station.config import parse_settings
+
+    path = app.vault.settings_path
+    app.vault.check()
+    guard(app, *ADMIN)
+    try:
+        doc = (
+            tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+        )
+    except (tomlkit.exceptions.ParseError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from exc
+    changes: dict[str, list[Any]] = {}
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) != 2 or not all(parts):
+            raise click.BadParameter(
+                f"{item!r}: expected SECTION.KEY=VALUE, e.g. station.unit_name=某县城市管理局",
+                param_hint="KEY=VALUE",
+            )
+        section, name = parts
+        value = _parse_value(section, name, raw)
+        table = doc.get(section)
+        if table is None:
+            table = tomlkit.table()
+            doc[section] = table
+        old = table.get(name)
+        table[name] = value
+        changes[key.strip()] = [None if old is None else _plain(old), value]
+    if "station.id" in changes and changes["station.id"][0] != changes["station.id"][1]:
+        signed = app.db.execute("select count(*) from audit_checkpoints").fetchone()[0]
+        if signed:
+            raise ConfigError(
+                "站点编号已用于签名检查点，不能再改 / station.id names this station's audit log "
+                "and signing key; after the first checkpoint it cannot change",
+                where=str(path),
+                hint="set station.unit_name / station.unit_id instead",
+            )
+    text = tomlkit.dumps(doc)
+    parse_settings(tomllib.loads(text), str(path))  # unknown keys, types, ranges: refused
+    _write_settings(path, text)
+    with write_txn(app.db):
+        append(app.db, "settings.changed", actor=app.actor, data={"changes": changes})
+    log.info("settings.changed", keys=sorted(changes))
+    if as_json:
+        print_json({"file": str(path), "changes": changes})
+    else:
+        for key, (old, new) in changes.items():
+            click.echo(f"已修改 / set: {key} = {new!r} (原 / was {old!r})")
+
+
+def _plain(value: Any) -> Any:
+    unwrap = getattr(value, "unwrap", None)
+    return unwrap() if callable(unwrap) else value
+
+
+def _write_settings(path: Path, text: str) -> None:
+    """Temp file beside it, fsync, rename; the old file's owner and mode are kept."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    if path.exists():
+        st = path.stat()
+        os.chmod(tmp, st.st_mode & 0o7777)
+        if os.geteuid() == 0:
+            os.chown(tmp, st.st_uid, st.st_gid)
+    else:
+        home = path.parent.stat()
+        os.chmod(tmp, 0o640)
+        if os.geteuid() == 0:
+            os.chown(tmp, home.st_uid, home.st_gid)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 COMMANDS = [init_cmd, config_group]

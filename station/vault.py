@@ -94,6 +94,9 @@ class Vault:
             self.keys,
             self.run,
             self.exports,
+            # made here, by the vault's owner, so that no other writer (the root daemon) owns them
+            self.home / "checkpoints",
+            self.home / "backups",
         ):
             try:
                 d.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from station.audit.schedule import IntegrityService, TickResult
 from station.cli import main
 from station.config import Settings
+from station.diskspace import SpaceWatch
 from station.inbox.service import InboxService
 from station.settings_watch import SettingsWatcher
 from station.status import StatusBoard
@@ -24,7 +25,13 @@ def test_build_daemon_wires_every_service(vault: Vault) -> None:
     open_catalog(vault.catalog_path).close()
     daemon = build_daemon(vault, Settings())
     kinds = {type(s) for s in daemon.services}
-    assert kinds == {TranscodeService, InboxService, IntegrityService, SettingsWatcher}
+    assert kinds == {
+        TranscodeService,
+        InboxService,
+        IntegrityService,
+        SettingsWatcher,
+        SpaceWatch,
+    }
     assert daemon.on_session_start and daemon.on_session_finally  # transcode paused while docked
     integrity = next(s for s in daemon.services if isinstance(s, IntegrityService))
     integrity._on_tick(TickResult(checkpoint_size=42, verify_ok=True))
@@ -35,6 +42,11 @@ def test_build_daemon_wires_every_service(vault: Vault) -> None:
         hook(None)
     status = json.loads((vault.run / "status.json").read_text())
     assert status["services"]["transcode"]["counts"] == {}
+    # the vault disk's free space is on the board after each check
+    space = next(s for s in daemon.services if isinstance(s, SpaceWatch))
+    space.check_once()
+    status = json.loads((vault.run / "status.json").read_text())
+    assert status["services"]["vault_space"]["threshold_percent"] == 10.0
 
 
 def test_no_transcode_service_when_profile_off(vault: Vault) -> None:

@@ -21,11 +21,11 @@ SECURITY_THRESHOLD = 30
 
 
 def _unit_copy(tmp_path: Path) -> Path:
-    """The shipped unit, with ExecStart pointing at an existing station (verify needs it)."""
-    station = shutil.which("station") or f"{sys.executable}"
-    text = UNIT.read_text().replace("/usr/local/bin/station", station)
-    if not shutil.which("station"):
-        text = text.replace(f"{station} --home", f"{station} -m station --home")
+    """The shipped unit, with ExecStart pointing at this checkout's station (verify needs an
+    existing binary; not whatever `station` is on PATH, which a package test may remove)."""
+    text = UNIT.read_text().replace(
+        "/usr/bin/station --home", f"{sys.executable} -m station --home"
+    )
     out = tmp_path / "station.service"
     out.write_text(text)
     return out

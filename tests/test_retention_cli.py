@@ -81,7 +81,7 @@ def test_problems_give_a_failing_exit_code(vault: Vault, db: sqlite_utils.Databa
 
 
 def _units_with_real_binary(tmp_path: Path) -> Path:
-    """The shipped units, with ExecStart's /usr/local/bin/station pointing at a real
+    """The shipped units, with ExecStart's /usr/bin/station pointing at a real
     executable that starts this checkout's station (systemd-analyze needs it to exist)."""
     stub = tmp_path / "station"
     stub.write_text(
@@ -93,7 +93,7 @@ def _units_with_real_binary(tmp_path: Path) -> Path:
     out = tmp_path / "units"
     out.mkdir()
     for unit in UNITS.glob("station-retention.*"):
-        text = unit.read_text(encoding="utf-8").replace("/usr/local/bin/station", str(stub))
+        text = unit.read_text(encoding="utf-8").replace("/usr/bin/station", str(stub))
         (out / unit.name).write_text(text, encoding="utf-8")
     return out
 

@@ -32,6 +32,7 @@ from station.vault import Vault
 if TYPE_CHECKING:
     from station.config import Settings
     from station.daemon import Daemon
+    from station.diskspace import Space, SpaceWatch
 
 
 @click.command("run")
@@ -76,7 +77,8 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
         vault, settings, on_settings=[apply_in_place], on_ingested=wakes
     )
     integrity = IntegrityService(vault, settings)
-    services: list[Any] = [inbox, integrity, watcher]
+    space = _space_watch(vault, settings)
+    services: list[Any] = [inbox, integrity, watcher, space]
     if transcode is not None:
         services.insert(0, transcode)
     # A dock session has the disks first: transcoding pauses (nested) while any session runs
@@ -99,12 +101,35 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
     if transcode is not None:
         # after each session: the archival queue as it stands (queued, running, done, failed)
         daemon.on_session_end.append(lambda _outcome: _transcode_status(vault, board))
+    space.on_check = lambda sp: board.set_service("vault_space", sp.to_dict())
     integrity.listeners.append(
         lambda r: board.set_service(
             "integrity", {"checkpoint_size": r.checkpoint_size, "verify_ok": r.verify_ok}
         )
     )
     return daemon
+
+
+def _space_watch(vault: Vault, settings: Settings) -> SpaceWatch:
+    """The vault's free space, alerted through the dock's alert table (own connection)."""
+    from station.catalog import open_catalog
+    from station.diskspace import ALERT_CODE, SpaceWatch
+
+    def has_open() -> bool:
+        db = open_catalog(vault.catalog_path, migrate=False)
+        try:
+            return any(a["code"] == ALERT_CODE for a in registry.list_alerts(db))
+        finally:
+            db.close()
+
+    def alert(sp: Space) -> None:
+        db = open_catalog(vault.catalog_path, migrate=False)
+        try:
+            registry.raise_alert(db, ALERT_CODE, sp.message(), data=sp.to_dict())
+        finally:
+            db.close()
+
+    return SpaceWatch(vault.home, settings, has_open_alert=has_open, raise_alert=alert)
 
 
 def _transcode_status(vault: Vault, board: Any) -> None:
@@ -124,6 +149,7 @@ def _transcode_status(vault: Vault, board: Any) -> None:
 @handle_errors
 def status_cmd(app: App, as_json: bool) -> None:
     """插槽状态 / What each dock slot is doing, and whether it is safe to undock."""
+    space = _space_line(app)
     st = read_status(app.vault.run / "status.json")
     if st is None:
         raise StationError(
@@ -132,6 +158,8 @@ def status_cmd(app: App, as_json: bool) -> None:
             hint="start it: station run",
         )
     st["running"] = daemon_alive(st) and st.get("state") not in ("stopped",)
+    if space is not None:
+        st["vault_space"] = space.to_dict()
     if as_json:
         print_json(st)
         return
@@ -169,6 +197,25 @@ def status_cmd(app: App, as_json: bool) -> None:
         rows,
     )
     _print_services(st.get("services", {}), app.vault.run / "disc-status.json")
+    if space is not None:
+        click.echo(
+            f"存储空间 / vault disk: {human_bytes(space.free_bytes)} 可用 free of "
+            f"{human_bytes(space.total_bytes)} ({space.free_percent:.1f}%)"
+        )
+
+
+def _space_line(app: App) -> Space | None:
+    """The vault disk's free space; a warning on stderr below ``vault.low_space_percent``
+    (printed even when the daemon is not running)."""
+    from station.diskspace import vault_space
+
+    try:
+        space = vault_space(app.vault.home, app.settings)
+    except OSError:
+        return None
+    if space.low:
+        click.echo(f"警告 / warning: {space.message()}", err=True)
+    return space
 
 
 def _print_services(services: dict[str, Any], disc_status: Path) -> None:

@@ -29,6 +29,13 @@ def _progress(p: VerifyProgress) -> None:
     help="重新校验全部文件 / re-hash every file (default)",
 )
 @click.option(
+    "--quick",
+    "mode",
+    flag_value="quick",
+    help="快速：审计链、目录与文件存在及大小，不重算哈希 / catalog, audit chain, each file's "
+    "presence and size; no re-hashing (after an upgrade)",
+)
+@click.option(
     "--sample", type=click.IntRange(min=1), help="随机抽查 N 个文件 / re-hash N random files"
 )
 @click.option("--seed", type=int, help="抽查的随机种子 / seed of the sample (to repeat it)")
@@ -52,6 +59,7 @@ def verify_cmd(
         app.settings,
         sample=sample,
         seed=seed,
+        quick=mode == "quick",
         progress=_progress if progress else None,
     )
     record_verify(app.db, report, actor=app.actor)
