@@ -19,6 +19,7 @@ APT_PACKAGES=(
   poppler-utils               # pdftotext/pdftoppm to check generated PDFs
   sqlite3 openssl             # tamper tests edit the catalog with the sqlite3 shell; bench baseline
   faketime                    # retention tests move the clock past the grace period (R9)
+  chromium                    # headless browser for the web screens' end-to-end tests
   systemd                     # systemd-analyze verify/security of our units (no systemd as PID 1)
   python3-venv dpkg-dev git   # scripts/build-deb.sh: the package's venv on Debian's python3.11
   shellcheck                  # lint of the build and maintainer scripts (they run as root)

@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "station.oversight.cli",  # duty add|list (R21), stops add|list|approve|show (R18)
     "station.access.departments_cli",  # departments set-user|set-officer|list (R6, R14)
     "station.catalog.cli",  # catalog backup|migrate
+    "station.web.cli",  # web (the screens without the docks)
 )
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -298,6 +298,32 @@ class LogSection:
 
 
 @dataclass
+class WebSection:
+    """The screens: kiosk ``/``, office pages ``/office/``, JSON ``/api/`` (``station run`` and
+    ``station web``). Anything but a loopback address needs ``tls_cert`` and ``tls_key``."""
+
+    listen: str = "127.0.0.1:8470"  # "" : station run serves no screens
+    tls_cert: str = ""  # PEM certificate chain
+    tls_key: str = ""  # PEM private key
+    session_idle_minutes: float = 30.0  # an office login ends after this long without a request
+    session_max_hours: float = 12.0  # and after this long in any case
+
+    def validate(self) -> None:
+        if self.listen:
+            host, sep, port = self.listen.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ConfigError(
+                    f"expected HOST:PORT, got {self.listen!r}",
+                    where="web.listen",
+                    hint="e.g. 127.0.0.1:8470",
+                )
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("give both tls_cert and tls_key, or neither", where="web.tls_cert")
+        if self.session_idle_minutes <= 0 or self.session_max_hours <= 0:
+            raise ConfigError("must be positive", where="web.session_idle_minutes")
+
+
+@dataclass
 class Settings:
     station: StationSection = field(default_factory=StationSection)
     ingest: IngestSection = field(default_factory=IngestSection)
@@ -311,6 +337,7 @@ class Settings:
     audit: AuditSection = field(default_factory=AuditSection)
     vault: VaultSection = field(default_factory=VaultSection)
     log: LogSection = field(default_factory=LogSection)
+    web: WebSection = field(default_factory=WebSection)
 
 
 def _check_type(value: Any, tp: Any, where: str) -> Any:

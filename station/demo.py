@@ -6,6 +6,7 @@ their storage an exFAT image on a loop device (as root; a folder otherwise). Syn
 ``add`` events dock them: the enrolled one (clock 12 s fast, 64 % battery) is checked, its clock
 corrected, its storage mounted read-only, ingested, verified and cleared; the unenrolled one is
 refused and never mounted. The result is shown: files, flags, corrected times, "safe to undock".
+While it runs, the daemon serves the screens (kiosk and office pages) at ``--web``.
 """
 
 from __future__ import annotations
@@ -54,10 +55,34 @@ def _say(text: str) -> None:
 )
 @click.option("--clips", default=4, show_default=True, help="录像数 / clips on the recorder")
 @click.option("--seconds", default=3.0, show_default=True, help="每段秒数 / seconds per clip")
+@click.option(
+    "--web",
+    "web_listen",
+    default="127.0.0.1:8470",
+    show_default=True,
+    help="屏幕地址（被占用时换一个空闲端口；空则不提供）/ where the screens are served "
+    "(a free port if taken; empty: none)",
+)
+@click.option(
+    "--hold",
+    type=click.FloatRange(0, 86400),
+    default=0.0,
+    show_default=True,
+    help="结束前保持运行的秒数（查看屏幕）/ seconds to keep the daemon and its screens up at the "
+    "end",
+)
 @json_option
 @pass_app
 @handle_errors
-def demo_cmd(app: App, workdir: str, clips: int, seconds: float, as_json: bool) -> None:
+def demo_cmd(
+    app: App,
+    workdir: str,
+    clips: int,
+    seconds: float,
+    web_listen: str,
+    hold: float,
+    as_json: bool,
+) -> None:
     """演示：守护进程与模拟记录仪 / Demo: the dock daemon with simulated recorders docked."""
     from station.usb_dock.dockbed import (
         DockBed,
@@ -150,7 +175,8 @@ def demo_cmd(app: App, workdir: str, clips: int, seconds: float, as_json: bool) 
                 f"2. 模拟记录仪 / simulated recorder {dev}: serial port {pty}, storage "
                 f"{storage[dev]}"
             )
-        bed = DockBed(vault.home, root, transcode=True)
+        web_listen = _free_listen(web_listen) if web_listen else ""
+        bed = DockBed(vault.home, root, transcode=True, web_listen=web_listen)
         stack.callback(bed.close)
         bed.start()
         bed.notifications("READY=1")
@@ -158,6 +184,11 @@ def demo_cmd(app: App, workdir: str, clips: int, seconds: float, as_json: bool) 
             f"3. 守护进程已就绪 / daemon ready (station run, pid {bed.status().get('pid')}, "
             "under umockdev-wrapper; sd_notify READY=1 received)"
         )
+        if web_listen:
+            _say(
+                f"   屏幕 / kiosk: http://{web_listen}/  办公 / office: http://{web_listen}/office/"
+                "  (演示运行期间可用 / up while the demo runs)"
+            )
         for port, dev in enumerate(sims, start=1):
             bed.dock(port, sims[dev][1], storage[dev], usb_serial=dev)
             _say(f"4. 接入 / docked {dev} in slot 1-{port} (udev add: usb, ttyACM{port}, storage)")
@@ -183,6 +214,9 @@ def demo_cmd(app: App, workdir: str, clips: int, seconds: float, as_json: bool) 
         if not as_json:
             _show(db, final, tz)
         _wait_derivatives(db, timeout=120)
+        if hold and web_listen:
+            _say(f"   屏幕保持 {hold:g} 秒 / the kiosk stays up {hold:g} s: http://{web_listen}/")
+            time.sleep(hold)
         for port in (1, 2):
             bed.undock(f"/sys/devices/usb1/1-{port}")
         for dev, src in storage.items():
@@ -200,6 +234,7 @@ def demo_cmd(app: App, workdir: str, clips: int, seconds: float, as_json: bool) 
         print_json(
             {
                 "home": str(vault.home),
+                "kiosk": f"http://{web_listen}/" if web_listen else None,
                 "slots": final.get("slots", []),
                 "daemon_exit": rc,
                 "recordings": [dict(r) for r in db.query("select * from recordings")],
@@ -211,6 +246,21 @@ def demo_cmd(app: App, workdir: str, clips: int, seconds: float, as_json: bool) 
     _say(f"   日志 / daemon log: {root / 'daemon.log'}")
     _say(f"   查看 / look around: station --home {vault.home} recordings list | devices alerts")
     os.sync()
+
+
+def _free_listen(listen: str) -> str:
+    """``listen`` if its port is free here, else the same host on a free port."""
+    import socket
+
+    from station.web.server import parse_listen
+
+    host, port = parse_listen(listen)
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            s.bind((host, 0))
+        return f"{host}:{s.getsockname()[1]}"
 
 
 def _show(db: Any, status: dict[str, Any], tz: ZoneInfo) -> None:

@@ -17,6 +17,7 @@ from station.status import StatusBoard
 from station.transcode.service import TranscodeService
 from station.usb_dock.cli import build_daemon
 from station.vault import Vault
+from station.web.server import WebService
 
 
 def test_build_daemon_wires_every_service(vault: Vault) -> None:
@@ -31,7 +32,10 @@ def test_build_daemon_wires_every_service(vault: Vault) -> None:
         IntegrityService,
         SettingsWatcher,
         SpaceWatch,
+        WebService,
     }
+    web = next(s for s in daemon.services if isinstance(s, WebService))
+    assert web.listen.host == "127.0.0.1" and web.listen.port == 8470  # web.listen's default
     assert daemon.on_session_start and daemon.on_session_finally  # transcode paused while docked
     integrity = next(s for s in daemon.services if isinstance(s, IntegrityService))
     integrity._on_tick(TickResult(checkpoint_size=42, verify_ok=True))
@@ -55,6 +59,8 @@ def test_no_transcode_service_when_profile_off(vault: Vault) -> None:
     daemon = build_daemon(vault, settings)
     assert not any(isinstance(s, TranscodeService) for s in daemon.services)
     assert daemon.on_session_start == []
+    settings.web.listen = ""  # no screens
+    assert not any(isinstance(s, WebService) for s in build_daemon(vault, settings).services)
 
 
 def test_status_shows_services(vault: Vault) -> None:

@@ -185,6 +185,8 @@ def test_demo_runs_the_daemon_with_docked_recorders(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(proc.stdout)
     assert data["daemon_exit"] == 0
+    assert data["kiosk"].startswith("http://127.0.0.1:")  # the screens were served meanwhile
+    assert '"event": "web.listening"' in (tmp_path / "demo" / "daemon.log").read_text()
     assert data["left_on_recorders"] == {
         "ZFY0001": [],
         "ZFY0777": [next(iter(data["left_on_recorders"]["ZFY0777"]))],

@@ -56,7 +56,8 @@ def run_cmd(app: App, as_json: bool) -> None:
 
 def build_daemon(vault: Vault, settings: Settings) -> Daemon:
     """The daemon with its services: archival transcoding, the watched inbox, integrity upkeep
-    (checkpoints, periodic verify), and the settings file watched for changes."""
+    (checkpoints, periodic verify), the settings file watched for changes, and the screens
+    (setting ``web.listen``; empty: none)."""
     import dataclasses
 
     from station.audit.schedule import IntegrityService
@@ -79,6 +80,12 @@ def build_daemon(vault: Vault, settings: Settings) -> Daemon:
     integrity = IntegrityService(vault, settings)
     space = _space_watch(vault, settings)
     services: list[Any] = [inbox, integrity, watcher, space]
+    if settings.web.listen:
+        # the screens (kiosk, office pages) from the same process; refuses a non-loopback
+        # address without TLS before anything starts
+        from station.web.server import WebService
+
+        services.append(WebService(vault, settings))
     if transcode is not None:
         services.insert(0, transcode)
     # A dock session has the disks first: transcoding pauses (nested) while any session runs

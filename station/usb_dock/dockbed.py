@@ -96,7 +96,13 @@ class DockBed:
     controller (station/usb_dock/dockbed_controller.py), sd_notify on a real datagram socket."""
 
     def __init__(
-        self, home: Path, tmp: Path, *, watchdog_s: float = 4.0, transcode: bool = False
+        self,
+        home: Path,
+        tmp: Path,
+        *,
+        watchdog_s: float = 4.0,
+        transcode: bool = False,
+        web_listen: str = "",
     ) -> None:
         import socket
         import sys
@@ -107,6 +113,12 @@ class DockBed:
             text = settings.read_text(encoding="utf-8") if settings.exists() else ""
             if "[transcode]" not in text:
                 settings.write_text(text + '\n[transcode]\nprofile = "off"\n', encoding="utf-8")
+        # the screens: off unless asked for (parallel beds never fight over one port)
+        home.mkdir(parents=True, exist_ok=True)
+        settings = home / "station.toml"
+        text = settings.read_text(encoding="utf-8") if settings.exists() else ""
+        if "[web]" not in text:
+            settings.write_text(text + f'\n[web]\nlisten = "{web_listen}"\n', encoding="utf-8")
         self.home = home
         self.log = tmp / "daemon.log"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
