@@ -10,6 +10,7 @@ import click
 
 from station import __version__, log
 from station.cli_groups import recordings, report, sim
+from station.cli_guard import StationGroup, check_home, guard_arguments
 from station.cli_util import App, default_actor
 from station.vault import Vault, default_home
 
@@ -39,7 +40,7 @@ _COMMAND_MODULES = (
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=StationGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="station")
 @click.option(
     "--home",
@@ -66,9 +67,9 @@ def main(ctx: click.Context, home: str | None, actor: str | None) -> None:
     log.configure(
         os.environ.get("STATION_LOG_LEVEL", "info" if as_json else "warning"), json=as_json
     )
-    ctx.obj = App(
-        vault=Vault(Path(home) if home else default_home()), actor=actor or default_actor()
-    )
+    vault = Vault(Path(home) if home else default_home())
+    check_home(vault.home)
+    ctx.obj = App(vault=vault, actor=actor or default_actor())
 
 
 main.add_command(recordings)
@@ -77,3 +78,6 @@ main.add_command(sim)
 for _name in _COMMAND_MODULES:
     for _cmd in importlib.import_module(_name).COMMANDS:
         main.add_command(_cmd)
+
+# Every argument of every command is checked before the command runs (non-UTF-8 refused).
+guard_arguments(main)

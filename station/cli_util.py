@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import getpass
 import json
@@ -17,7 +18,8 @@ import click
 import sqlite_utils
 
 from station.config import Settings
-from station.errors import StationError
+from station.errors import InputError, StationError
+from station.text import escape_text
 from station.vault import Vault
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,8 +79,13 @@ def _pad(text: str, width: int) -> str:
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A plain text table that lines up Chinese (double-width) characters too."""
-    body = [["" if v is None else str(v) for v in row] for row in rows]
+    """A plain text table that lines up Chinese (double-width) characters too.
+
+    Every cell is shown through ``escape_text``: a line break, control character or bidi
+    override in a value (a file name from a recorder, a sidecar) is printed as an escape, so
+    one row stays one line and reads as what it holds."""
+    body = [["" if v is None else escape_text(str(v)) for v in row] for row in rows]
+    headers = [escape_text(h) for h in headers]
     widths = [_width(h) for h in headers]
     for row in body:
         for i, cell in enumerate(row):
@@ -103,10 +110,25 @@ def handle_errors(f: F) -> F:
         try:
             return f(*args, **kwargs)
         except StationError as exc:
-            click.echo(f"错误 / error: {exc.render()}", err=True)
+            click.echo(f"错误 / error: {escape_text(exc.render())}", err=True)
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]
+
+
+def parse_time_option(text: str, tz: str, where: str) -> dt.datetime:
+    """An ISO date or time typed on the command line (station-local without an offset); a
+    value that is not one, or lies outside the calendar, is an InputError naming ``where``."""
+    from station.timeutil import parse_iso
+
+    try:
+        return parse_iso(text, tz)
+    except (ValueError, OverflowError) as exc:
+        raise InputError(
+            f"不是 ISO 日期时间 / not an ISO date or time: {escape_text(text[:60])!r}",
+            where=where,
+            hint="e.g. 2026-05-01 or 2026-05-01T14:30:00+08:00",
+        ) from exc
 
 
 def human_bytes(n: int | float | None) -> str:

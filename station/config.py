@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import re
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -84,6 +84,10 @@ class DockSection:
             raise ConfigError("must be 'off' or 'after-verify'", where="dock.clear_policy")
         if self.max_sessions < 1:
             raise ConfigError("must be at least 1", where="dock.max_sessions")
+        for key in ("drift_threshold_s", "implausible_drift_s", "serial_timeout_s"):
+            value = getattr(self, key)
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError("must be a positive finite number", where=f"dock.{key}")
 
 
 @dataclass
@@ -404,16 +408,23 @@ def parse_settings(data: dict[str, Any], source: str = "<settings>") -> Settings
         raise ConfigError(exc.message, where=exc.where, hint=exc.hint) from None
 
 
+SETTINGS_MAX_BYTES = 1 << 20
+
+
 def load_settings(path: Path | None) -> Settings:
     """Read settings from ``path``; a missing file gives the defaults."""
     if path is None or not path.exists():
         return Settings()
+    from station.safeload import LoadError, loads_toml, read_bounded
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"not valid TOML: {exc}", where=str(path)) from exc
+        data = loads_toml(read_bounded(path, SETTINGS_MAX_BYTES).decode("utf-8"))
+    except LoadError as exc:
+        raise ConfigError(str(exc), where=str(path)) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError("not UTF-8 text", where=str(path)) from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", where=str(path)) from exc
     return parse_settings(data, str(path))
 
 

@@ -24,7 +24,7 @@ import click
 
 from station.catalog import open_catalog
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
-from station.errors import StationError
+from station.errors import FileAccessError, InputError, StationError
 from station.recorder.simulator import SimConfig
 from station.sim.volume import make_volume
 from station.timeutil import parse_iso
@@ -44,6 +44,35 @@ def _say(text: str) -> None:
         click.echo(text)
 
 
+DEMO_MARK = ".station-demo"
+
+
+def _demo_root(workdir: Path) -> Path:
+    """The demo's folder, emptied: only a folder an earlier demo made (it holds DEMO_MARK) is
+    removed; an empty folder is used; any other existing path is refused, never deleted."""
+    try:
+        root = workdir.resolve()
+        if root.exists() or root.is_symlink():
+            if not root.is_dir():
+                raise InputError("--dir is not a folder / --dir 不是文件夹", where=str(root))
+            if (root / DEMO_MARK).is_file():
+                shutil.rmtree(root)
+            elif any(root.iterdir()):
+                raise InputError(
+                    "--dir holds files the demo did not make / 演示目录中已有其他文件",
+                    where=str(root),
+                    hint="give a new or empty folder; the demo only clears its own folders",
+                )
+        root.mkdir(parents=True, exist_ok=True)
+        (root / DEMO_MARK).write_text("station demo\n", encoding="utf-8")
+    except OSError as exc:
+        raise FileAccessError(
+            f"无法使用演示目录 / cannot use the demo folder: {exc.strerror or exc}",
+            where=str(workdir),
+        ) from exc
+    return root
+
+
 @click.command("demo")
 @click.option(
     "--dir",
@@ -53,8 +82,20 @@ def _say(text: str) -> None:
     type=click.Path(file_okay=False),
     help="演示目录 / folder for the demo's files",
 )
-@click.option("--clips", default=4, show_default=True, help="录像数 / clips on the recorder")
-@click.option("--seconds", default=3.0, show_default=True, help="每段秒数 / seconds per clip")
+@click.option(
+    "--clips",
+    type=click.IntRange(1, 50),
+    default=4,
+    show_default=True,
+    help="录像数 / clips on the recorder",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(0.5, 60),
+    default=3.0,
+    show_default=True,
+    help="每段秒数 / seconds per clip",
+)
 @click.option(
     "--web",
     "web_listen",
@@ -98,10 +139,7 @@ def demo_cmd(
             "umockdev-wrapper not found / 未找到 umockdev", hint="run scripts/setup.sh as root"
         )
     _QUIET[0] = as_json
-    root = Path(workdir).resolve()
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root = _demo_root(Path(workdir))
     vault = Vault(root / "home")
     vault.init()
     db = open_catalog(vault.catalog_path)

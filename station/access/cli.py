@@ -20,6 +20,7 @@ from station.access.users import (
 )
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import StationError
+from station.text import escape_text
 from station.timeutil import parse_iso, to_iso, utcnow
 
 
@@ -205,7 +206,7 @@ def _decide(
 @click.argument("request_id", metavar="REQUEST", type=int)
 @click.option(
     "--valid-hours",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.FloatRange(min=0, min_open=True, max=24 * 366),
     default=72.0,
     show_default=True,
     help="有效小时数 / hours the approval lasts",
@@ -232,7 +233,7 @@ def access_approve(
             if valid_until
             else utcnow() + dt.timedelta(hours=valid_hours)
         )
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise StationError(f"not an ISO time: {valid_until!r}", where="--valid-until") from exc
     _decide(app, request_id, True, until, note, as_json)
 
@@ -304,7 +305,7 @@ def access_view(app: App, request_id: int, recordings: tuple[str, ...], as_json:
         print_json(shown)
     else:
         for item in shown:
-            click.echo(f"{item['original_name']}\t{item['path']}")
+            click.echo(f"{escape_text(str(item['original_name']))}\t{item['path']}")
 
 
 @click.command("export")

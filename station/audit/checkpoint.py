@@ -25,7 +25,7 @@ from station.audit.log import GENESIS
 from station.audit.tree import ChainResult, check_chain
 from station.catalog import write_txn
 from station.config import Settings
-from station.errors import IntegrityError
+from station.errors import FileAccessError, IntegrityError
 from station.log import get
 from station.timeutil import parse_iso, to_iso, utcnow
 from station.vault import Vault
@@ -263,15 +263,22 @@ def export_checkpoint(
 ) -> Path:
     """Write the newest checkpoint and the station's verifier key into folder ``dest``."""
     last = make_checkpoint(vault, db, settings)  # the newest, signed now if the log grew
-    dest.mkdir(parents=True, exist_ok=True)
-    out = dest / f"checkpoint-{_safe(settings.station.id)}-{last.size}.note"
-    _write_durably(out, last.text.encode(), 0o644)
     vkey = station_verifier(vault, settings)
-    _write_durably(
-        dest / f"{key_name(settings)}.vkey",
-        (note.verifier_key(vkey.name, vkey.key) + "\n").encode(),
-        0o644,
-    )
+    out = dest / f"checkpoint-{_safe(settings.station.id)}-{last.size}.note"
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        _write_durably(out, last.text.encode(), 0o644)
+        _write_durably(
+            dest / f"{key_name(settings)}.vkey",
+            (note.verifier_key(vkey.name, vkey.key) + "\n").encode(),
+            0o644,
+        )
+    except OSError as exc:
+        raise FileAccessError(
+            f"无法写入检查点 / cannot write the checkpoint: {exc.strerror or exc}",
+            where=str(dest),
+            hint="choose a folder you can write to (a USB stick mounted read-write)",
+        ) from exc
     log.info("audit.checkpoint_exported", size=last.size, to=str(out))
     return out
 

@@ -18,6 +18,7 @@ from station.cases import store
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
 from station.errors import StationError
 from station.retention.policy import R11_REASONS, reason_text
+from station.text import escape_text
 from station.timeutil import parse_iso
 
 KIND_LABELS = {"case": "案件 / case", "activity": "执法活动 / enforcement activity"}
@@ -31,7 +32,7 @@ def parse_time(text: str | None, app: App, where: str) -> dt.datetime | None:
         return None
     try:
         return parse_iso(text, app.settings.station.timezone)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise StationError(
             f"不是 ISO 日期时间 / not an ISO date or time: {text!r}",
             where=where,
@@ -86,7 +87,7 @@ def _show_case(case: dict[str, Any], tz: str = "Asia/Shanghai") -> None:
                 value = STATUS_LABELS.get(value, value)
             elif key in ("opened_at", "closed_at"):
                 value = _local(value, tz)
-            click.echo(f"{label}: {value}")
+            click.echo(f"{label}: {escape_text(str(value))}")
     for code in store.case_reasons(case):
         click.echo(f"长期保存理由 / long-term reason: {reason_text(code)}")
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from station.errors import StationError
 from station.retention.policy import R11_REASONS
+from station.text import LIMITS, check_text
 
 # Tag categories for recordings (R6, R9): what kind of work the footage shows.
 CATEGORIES: dict[str, tuple[str, str]] = {
@@ -55,6 +56,25 @@ def check_case_number(number: str) -> str:
                 where="NUMBER",
             )
     return number
+
+
+def check_case_texts(**fields: str | None) -> None:
+    """Case name, cause, party, department as stored (R6 tags): bounded length, no control
+    characters, line breaks or bidi overrides (they would split or disguise table rows)."""
+    names = {
+        "name": ("案件名称", "the case name"),
+        "cause": ("案由", "the case cause"),
+        "party": ("当事人", "the case party"),
+        "department": ("科室", "the department"),
+        "unit_id": ("单位编号", "the unit number"),
+    }
+    for key, value in fields.items():
+        if value is None:
+            continue
+        zh, en = names[key]
+        limit = LIMITS["id"] if key == "unit_id" else LIMITS["name"]
+        where = "--unit" if key == "unit_id" else f"--{key}"
+        check_text(value, zh=zh, en=en, where=where, max_len=limit)
 
 
 def check_reason(reason: int | None) -> int:

@@ -14,7 +14,13 @@ from typing import Any
 import sqlite_utils
 
 from station.audit import append
-from station.cases.model import CaseStateError, check_case_number, check_reasons, check_sha
+from station.cases.model import (
+    CaseStateError,
+    check_case_number,
+    check_case_texts,
+    check_reasons,
+    check_sha,
+)
 from station.catalog import write_txn
 from station.errors import NotFoundError, StationError
 from station.log import get
@@ -64,6 +70,7 @@ def create_case(
             "执法活动没有当事人 / an enforcement activity has no party; create a case instead",
             where="--party",
         )
+    check_case_texts(name=name, cause=cause, party=party, department=department, unit_id=unit_id)
     if not name.strip():
         raise StationError("案件名称为空 / the case name is empty", where="--name")
     if retention_years is not None and retention_years < 1:

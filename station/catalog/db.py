@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from pathlib import Path
 import sqlite_utils
 
 from station.catalog import migrations
-from station.errors import CatalogError
+from station.errors import CatalogBusyError, CatalogError
 
 
 def open_catalog(path: Path | str, *, migrate: bool = True) -> sqlite_utils.Database:
@@ -20,18 +21,42 @@ def open_catalog(path: Path | str, *, migrate: bool = True) -> sqlite_utils.Data
     WAL with ``synchronous=FULL``: a committed catalog row survives a power cut, which matters
     because a recorder may be cleared once its rows are committed (DESIGN.md invariant 2).
     """
+    busy_s = busy_timeout_s()
     try:
-        conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
-        _wal(conn)
+        conn = sqlite3.connect(str(path), timeout=busy_s, check_same_thread=False)
+        _wal(conn, busy_s)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA busy_timeout={int(busy_s * 1000)}")
     except sqlite3.Error as exc:
         raise CatalogError(f"cannot open the catalog: {exc}", where=str(path)) from exc
     db = sqlite_utils.Database(conn)
     if migrate:
         migrations.apply(db)
     return db
+
+
+def busy_timeout_s() -> float:
+    """How long a command waits for another process's write lock on the catalog before it
+    gives up with CatalogBusyError: 30 s, or ``STATION_CATALOG_BUSY_S`` seconds."""
+    try:
+        value = float(os.environ.get("STATION_CATALOG_BUSY_S", "30"))
+    except ValueError:
+        return 30.0
+    return value if 0 < value <= 3600 else 30.0
+
+
+def _catalog_file(db: sqlite_utils.Database) -> str:
+    row = db.conn.execute("PRAGMA database_list").fetchone()
+    return str(row[2]) if row and row[2] else "catalog"
+
+
+def busy_error(db: sqlite_utils.Database) -> CatalogBusyError:
+    return CatalogBusyError(
+        "the catalog is locked by another process / 目录数据库被其他进程占用",
+        where=_catalog_file(db),
+        hint=f"waited {busy_timeout_s():g} s; try again when the other station command ends",
+    )
 
 
 def _wal(conn: sqlite3.Connection, patience_s: float = 30.0) -> None:
@@ -62,7 +87,12 @@ def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         with db.atomic():
             yield db
         return
-    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise busy_error(db) from exc
+        raise
     try:
         yield db
     except BaseException:

@@ -18,6 +18,7 @@ from station.inbox.sidecar import details_from_mapping
 from station.inbox.store import drop_summary
 from station.inbox.watch import watch_mode
 from station.log import get
+from station.text import escape_text
 from station.timeutil import to_iso, utcnow
 
 log = get()
@@ -208,7 +209,7 @@ def _report(result: dict[str, Any], as_json: bool, headline: str) -> None:
             ],
         )
     for w in result.get("waiting", []):
-        click.echo(f"等待 / waiting: {w['drop']} — {w['reason']}")
+        click.echo(f"等待 / waiting: {escape_text(w['drop'])} — {escape_text(w['reason'])}")
     for f in result.get("missing_folders", []):
         click.echo(f"文件夹不存在 / folder missing: {f}", err=True)
     if "poked" in result:

@@ -24,7 +24,7 @@ from station.errors import StationError
 from station.inbox import store
 from station.inbox.errfiles import clear_error, write_error
 from station.inbox.scan import ERROR_SUFFIX, DropListing, Entry, scan_drop
-from station.inbox.sidecar import DropDetails, SidecarError, parse_sidecar, sidecar_paths
+from station.inbox.sidecar import DropDetails, SidecarError, read_sidecar, sidecar_paths
 from station.log import get
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
@@ -225,7 +225,7 @@ def _details(
             )
         return None
     try:
-        details = parse_sidecar(listing.sidecar.read_bytes(), name=listing.sidecar.name)
+        details = read_sidecar(listing.sidecar)
     except (SidecarError, OSError) as exc:
         reason = exc.render() if isinstance(exc, StationError) else str(exc)
         out.state, out.message = "held", reason

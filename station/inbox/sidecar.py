@@ -10,14 +10,13 @@ Parsing is pure: bytes in, :class:`DropDetails` or :class:`SidecarError` out.
 
 from __future__ import annotations
 
-import json
 import re
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from station.errors import StationError
+from station.safeload import LoadError, loads_json, loads_toml, read_bounded
 
 SIDECAR_NAMES = ("station.json", "station.toml")
 SIDECAR_SUFFIXES = (".station.json", ".station.toml")
@@ -71,22 +70,25 @@ def parse_sidecar(data: bytes, *, name: str) -> DropDetails:
     except UnicodeDecodeError as exc:
         raise SidecarError("not UTF-8 text / 不是 UTF-8 文本", where=name) from exc
     raw: Any
-    if name.endswith(".toml"):
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise SidecarError(f"not valid TOML / TOML 格式错误: {exc}", where=name) from exc
-    else:
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SidecarError(
-                f"not valid JSON / JSON 格式错误: {exc.msg} (line {exc.lineno}, col {exc.colno})",
-                where=name,
-            ) from exc
+    # Bounded parsing (station.safeload): nesting, number length and duplicate keys are refused
+    # before a parser could recurse or convert without limit (R5/R6 details come from here).
+    try:
+        raw = loads_toml(text) if name.endswith(".toml") else loads_json(text)
+    except LoadError as exc:
+        raise SidecarError(str(exc), where=name) from exc
     if not isinstance(raw, dict):
         raise SidecarError("expected an object of keys / 应为键值对象", where=name)
     return details_from_mapping(raw, where=name)
+
+
+def read_sidecar(path: Path) -> DropDetails:
+    """Read and parse the sidecar at ``path``: a regular file of at most ``_MAX_BYTES`` (a FIFO
+    or a huge file put there is refused, never waited on or read to the end)."""
+    try:
+        data = read_bounded(path, _MAX_BYTES)
+    except LoadError as exc:
+        raise SidecarError(str(exc), where=path.name) from exc
+    return parse_sidecar(data, name=path.name)
 
 
 def details_from_mapping(raw: dict[str, Any], *, where: str) -> DropDetails:

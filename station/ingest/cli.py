@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,15 @@ from station.cli_util import (
     handle_errors,
     human_bytes,
     json_option,
+    parse_time_option,
     pass_app,
     print_json,
     print_table,
 )
-from station.errors import NotFoundError, StationError
+from station.errors import InputError, NotFoundError, StationError
 from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
-from station.timeutil import parse_iso, to_iso
+from station.text import escape_text
+from station.timeutil import to_iso
 
 
 def _print_summary(
@@ -51,7 +54,7 @@ def _print_summary(
     for f in report.files:
         if f.outcome in ("failed", "skipped") or f.damaged:
             why = f.error or f.damaged
-            click.echo(f"  {f.outcome:8} {f.rel}: {why}", err=True)
+            click.echo(f"  {f.outcome:8} {escape_text(f.rel)}: {why}", err=True)
     click.echo(
         f"会话 / session {s['session_id']}: 文件 files {s['files']}, 新增 new {s['new']}, "
         f"已有 held {s['held']}, 失败 failed {s['failed']}, 跳过 skipped {s['skipped']}, "
@@ -60,6 +63,21 @@ def _print_summary(
     )
     if s["aborted"]:
         click.echo(f"已中止 / aborted: {s['aborted']}", err=True)
+
+
+def check_drift(drift: float | None, bound_s: float) -> None:
+    """R3: a drift given by hand is bounded like the dock's measurement — a finite number of
+    seconds, at most ``dock.implausible_drift_s`` either way (beyond that the dock does not
+    correct file times, so neither may a person)."""
+    if drift is None:
+        return
+    if not math.isfinite(drift) or abs(drift) > bound_s:
+        raise InputError(
+            f"时钟偏差不合理 / --drift {drift:g} s is not a plausible clock drift",
+            where="--drift",
+            hint=f"at most ±{bound_s:g} s (dock.implausible_drift_s); "
+            "a clock off by more was reset: ingest without --drift",
+        )
 
 
 @click.command("ingest")
@@ -88,6 +106,7 @@ def ingest_cmd(
     """
     from station.ingest.engine import recover_at_startup
 
+    check_drift(drift, app.settings.dock.implausible_drift_s)
     recover_at_startup(app.vault, app.db, actor=app.actor)
     ctx = IngestContext(
         kind="cli",
@@ -198,10 +217,10 @@ def recordings_list(
             args.append(val)
     if since:
         where.append("recorded_at >= ?")
-        args.append(to_iso(parse_iso(since, tz)))
+        args.append(to_iso(parse_time_option(since, tz, "--since")))
     if until:
         where.append("recorded_at < ?")
-        args.append(to_iso(parse_iso(until, tz)))
+        args.append(to_iso(parse_time_option(until, tz, "--until")))
     if state != "all":
         where.append("state = ?")
         args.append(state)
@@ -300,7 +319,7 @@ def recordings_show(app: App, sha256: str, as_json: bool) -> None:
         print_json({**row, "sightings": sightings, "audit": trail, "stop_notes": stops})
         return
     for k, v in row.items():
-        click.echo(f"{k:20} {'' if v is None else v}")
+        click.echo(f"{k:20} {'' if v is None else escape_text(str(v))}")
     if stops:
         click.echo("\n同日停止记录说明 / stop-recording notes that day (R18):")
         print_table(

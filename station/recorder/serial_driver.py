@@ -3,12 +3,20 @@
 Requests carry a sequence number; a reply with another number is a stale answer to an earlier
 request and is skipped. Read-only requests are retried (``retries``) after a timeout or a
 garbled reply; after that the recorder is reported as not answering, with the port named.
+
+Bounds, whatever the recorder sends: a reply line is at most ``protocol.MAX_FRAME`` bytes (an
+oversized line is discarded up to its newline, at most ``MAX_DRAIN`` bytes); every command —
+all its attempts, stale lines and drained bytes together — ends by its deadline (``deadline_s``,
+by default ``timeout_s × (retries + 2)``), so a recorder that streams without a newline or drips
+a byte just inside each timeout cannot hold a dock session.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import select
 import time
 from typing import Any
 
@@ -25,11 +33,17 @@ from station.recorder.base import (
     parse_clock,
     station_mac,
 )
+from station.text import escape_text, unsafe_char
 from station.timeutil import utcnow
 
 log = get()
 
 MAX_STALE = 8
+MAX_DRAIN = 16 * protocol.MAX_FRAME
+
+
+class _DeadlinePassed(Exception):
+    """The command's overall deadline passed while waiting for its reply."""
 
 
 class DeviceErrorReply(DeviceError):
@@ -45,12 +59,16 @@ class AuthError(DeviceError):
 
 
 class SerialLink:
-    """Request/reply on a byte stream (any object with ``write``, ``readline``, ``close``)."""
+    """Request/reply on a byte stream (any object with ``write``, ``readline(deadline)``,
+    ``close``); ``deadline_s`` bounds each request including its retries."""
 
-    def __init__(self, port: Any, where: str, *, retries: int = 2) -> None:
+    def __init__(
+        self, port: Any, where: str, *, retries: int = 2, deadline_s: float = 10.0
+    ) -> None:
         self.port = port
         self.where = where
         self.retries = retries
+        self.deadline_s = deadline_s
         self._seq = 0
 
     def _next_seq(self) -> int:
@@ -59,12 +77,22 @@ class SerialLink:
 
     def request(self, verb: str, *, retry: bool = True, **fields: str) -> protocol.Frame:
         attempts = 1 + (self.retries if retry else 0)
+        deadline = time.monotonic() + self.deadline_s
         last: DeviceError | None = None
         for attempt in range(attempts):
             seq = self._next_seq()
             try:
                 self.port.write(protocol.encode(protocol.Frame(seq, verb, fields)))
-                reply = self._await(seq)
+                reply = self._await(seq, deadline)
+            except _DeadlinePassed:
+                log.warning("recorder.deadline", port=self.where, verb=verb, attempt=attempt + 1)
+                raise DeviceError(
+                    f"no complete reply to {verb} within the command deadline of "
+                    f"{self.deadline_s:g} s / 记录仪应答超时",
+                    where=self.where,
+                    hint="a recorder answering too slowly or without line ends: take it out "
+                    "of use and report it (R4)",
+                ) from None
             except protocol.ProtocolError as exc:
                 last = exc
                 log.warning(
@@ -95,10 +123,10 @@ class SerialLink:
         assert last is not None
         raise DeviceError(last.message, where=self.where, hint=last.hint)
 
-    def _await(self, seq: int) -> protocol.Frame:
+    def _await(self, seq: int, deadline: float) -> protocol.Frame:
         for _ in range(MAX_STALE):
             try:
-                line = self.port.readline()
+                line = self.port.readline(deadline)
             except serial.SerialException as exc:
                 raise DeviceError(f"serial port failed: {exc}", where=self.where) from exc
             except OSError as exc:
@@ -106,7 +134,7 @@ class SerialLink:
             if not line:
                 raise TimeoutError
             if not line.endswith(b"\n"):
-                # readline stops at the timeout or at pyserial's size limit: partial frame.
+                # readline stopped at the timeout: a partial frame.
                 raise protocol.ProtocolError(f"partial frame ({len(line)} bytes, no newline)")
             frame = protocol.decode(line)
             if frame.seq == seq:
@@ -127,7 +155,18 @@ class SerialDriver:
         self._identity: Identity | None = None
 
     @classmethod
-    def open(cls, device: str, *, timeout_s: float = 2.0, retries: int = 2) -> SerialDriver:
+    def open(
+        cls,
+        device: str,
+        *,
+        timeout_s: float = 2.0,
+        retries: int = 2,
+        deadline_s: float | None = None,
+    ) -> SerialDriver:
+        """Open the port and say HELLO. ``timeout_s`` bounds each wait for a byte;
+        ``deadline_s`` (default ``timeout_s × (retries + 2)``) bounds each whole command."""
+        if deadline_s is None:
+            deadline_s = timeout_s * (retries + 2)
         try:
             port = serial.Serial(
                 device, 115200, timeout=timeout_s, write_timeout=timeout_s, exclusive=True
@@ -137,7 +176,10 @@ class SerialDriver:
                 f"cannot open the recorder's serial port: {exc}", where=device
             ) from exc
         port.reset_input_buffer()
-        drv = cls(SerialLink(_BoundedPort(port), device, retries=retries))
+        link = SerialLink(
+            _BoundedPort(port, timeout_s), device, retries=retries, deadline_s=deadline_s
+        )
+        drv = cls(link)
         drv.handshake()
         return drv
 
@@ -153,6 +195,16 @@ class SerialDriver:
 
     def identify(self) -> Identity:
         r = self.link.request("INFO")
+        for key in ("serial", "officer", "officer_name", "unit", "unit_name"):
+            value = r.fields.get(key, "")
+            bad = unsafe_char(value)
+            if bad is not None:
+                # R5/R6: these become catalog tags and labels; a line break or bidi override
+                # would split rows or disguise a name.
+                raise protocol.ProtocolError(
+                    f"INFO field {key} holds the control character {escape_text(bad)}",
+                    where=self.link.where,
+                )
         hello_id = self.hello.get("id")
         if hello_id is not None and hello_id != r.get("serial"):
             raise DeviceError(
@@ -241,25 +293,75 @@ class SerialDriver:
 
 
 class _BoundedPort:
-    """pyserial with a bounded ``readline`` (an oversized reply cannot eat memory)."""
+    """pyserial with a bounded ``readline``: a line of at most ``protocol.MAX_FRAME`` bytes,
+    each byte awaited at most ``timeout_s``, the whole call ending by the caller's deadline."""
 
-    def __init__(self, port: serial.Serial) -> None:
+    def __init__(self, port: serial.Serial, timeout_s: float) -> None:
         self.port = port
+        self.timeout_s = timeout_s
+        self._buf = bytearray()
 
     def write(self, data: bytes) -> None:
         self.port.write(data)
         self.port.flush()
 
-    def readline(self) -> bytes:
-        line = bytes(self.port.readline(protocol.MAX_FRAME + 1))
-        if len(line) > protocol.MAX_FRAME:
-            # Drain the rest of the oversized line so the next reply starts clean.
-            while True:
-                more = bytes(self.port.readline(4096))
-                if not more or more.endswith(b"\n"):
-                    break
-            raise protocol.ProtocolError(f"oversized reply (over {protocol.MAX_FRAME} bytes)")
-        return line
+    def _read(self, deadline: float) -> bytes:
+        """What is waiting (at least one byte), or b"" after ``timeout_s`` of silence.
+
+        Reads the port's descriptor directly (select + read): no ioctl such as TIOCINQ, which
+        some CDC-ACM stand-ins (umockdev's) do not answer."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _DeadlinePassed
+        fd = self.port.fileno()
+        ready, _, _ = select.select([fd], [], [], min(left, self.timeout_s))
+        if not ready:
+            return b""
+        data = os.read(fd, 4096)
+        if not data:
+            raise serial.SerialException("the recorder hung up (read returned no data)")
+        return data
+
+    def readline(self, deadline: float) -> bytes:
+        """One line with its newline; a partial line (no newline) after a silence; b"" after a
+        silence with nothing. Raises ProtocolError for an oversized line, _DeadlinePassed."""
+        while True:
+            nl = self._buf.find(b"\n")
+            if 0 <= nl < protocol.MAX_FRAME:
+                line = bytes(self._buf[: nl + 1])
+                del self._buf[: nl + 1]
+                return line
+            if nl >= protocol.MAX_FRAME or len(self._buf) > protocol.MAX_FRAME:
+                self._drain(deadline)
+            chunk = self._read(deadline)
+            if not chunk:
+                line = bytes(self._buf)
+                self._buf.clear()
+                return line
+            self._buf += chunk
+
+    def _drain(self, deadline: float) -> None:
+        """Discard an oversized line up to its newline (the next reply then starts clean),
+        reading at most MAX_DRAIN bytes; raise ProtocolError either way."""
+        drained = 0
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl >= 0:
+                del self._buf[: nl + 1]
+                raise protocol.ProtocolError(f"oversized reply (over {protocol.MAX_FRAME} bytes)")
+            drained += len(self._buf)
+            self._buf.clear()
+            if drained > MAX_DRAIN:
+                self.port.reset_input_buffer()
+                raise protocol.ProtocolError(
+                    f"no newline in {drained} bytes: the recorder streams without line ends"
+                )
+            chunk = self._read(deadline)
+            if not chunk:
+                raise protocol.ProtocolError(
+                    f"oversized reply (over {protocol.MAX_FRAME} bytes, no newline)"
+                )
+            self._buf += chunk
 
     def close(self) -> None:
         self.port.close()

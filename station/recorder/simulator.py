@@ -12,6 +12,8 @@ Faults, for tests and demos of bad input:
 ``clock-2000``    its clock says 2000-01-01
 ``bad-auth``      holds another secret than the one enrolled (a clone)
 ``disconnect``    hangs up the serial link right after switching to storage mode
+``no-newline``    answers every request with an endless stream of bytes and never a newline
+``drip``          answers correctly, but one byte every ``drip_s`` seconds (0.4 s by default)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from station.errors import InputError
 from station.log import get
 from station.recorder import protocol
 from station.recorder.base import device_mac, format_clock, parse_clock, station_mac
@@ -42,6 +45,8 @@ FAULTS = (
     "clock-2000",
     "bad-auth",
     "disconnect",
+    "no-newline",
+    "drip",
 )
 
 
@@ -61,6 +66,7 @@ class SimConfig:
     capacity: int = 32 * 1000**3
     timezone: str = "Asia/Shanghai"
     faults: frozenset[str] = field(default_factory=frozenset)
+    drip_s: float = 0.4
 
 
 class SimRecorder:
@@ -72,6 +78,7 @@ class SimRecorder:
         self.storage_mode = False
         self.replies = 0
         self.clock_sets: list[str] = []
+        self.bytes_sent = 0
 
     # -- the device's own state -------------------------------------------------------------
     def now(self) -> dt.datetime:
@@ -177,6 +184,38 @@ class SimRecorder:
         return out
 
 
+def _stream_without_newline(rec: SimRecorder, fd: int, stop: threading.Event) -> None:
+    """The ``no-newline`` fault: bytes, never a line end, until the station stops reading
+    (the pty's buffer fills and the write would block) or the simulator is stopped."""
+    chunk = b"Z" * 256
+    os.set_blocking(fd, False)
+    try:
+        while not stop.is_set():
+            _, writable, _ = select.select([], [fd], [], 0.05)
+            if not writable:
+                continue
+            try:
+                rec.bytes_sent += os.write(fd, chunk)
+            except BlockingIOError:
+                stop.wait(0.01)
+            except OSError:
+                return
+    finally:
+        os.set_blocking(fd, True)
+
+
+def _drip(rec: SimRecorder, fd: int, data: bytes, stop: threading.Event) -> None:
+    """The ``drip`` fault: a correct reply, one byte every ``drip_s`` seconds."""
+    for i in range(len(data)):
+        if stop.wait(rec.cfg.drip_s):
+            return
+        try:
+            os.write(fd, data[i : i + 1])
+        except OSError:
+            return
+        rec.bytes_sent += 1
+
+
 def serve(rec: SimRecorder, fd: int, stop: threading.Event) -> None:
     """Answer requests on ``fd`` (a pty master) until ``stop`` is set or the link hangs up."""
     buf = b""
@@ -200,9 +239,15 @@ def serve(rec: SimRecorder, fd: int, stop: threading.Event) -> None:
             buf += chunk
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
+                if "no-newline" in rec.cfg.faults:
+                    _stream_without_newline(rec, fd, stop)
+                    continue
                 out = rec.reply_bytes(line + b"\n")
-                if out:
+                if out and "drip" in rec.cfg.faults:
+                    _drip(rec, fd, out, stop)
+                elif out:
                     os.write(fd, out)
+                    rec.bytes_sent += len(out)
                 if rec.storage_mode and "disconnect" in rec.cfg.faults:
                     log.info("sim.disconnect", serial=rec.cfg.serial)
                     return
@@ -220,15 +265,34 @@ def open_pty(link: Path | None) -> tuple[int, int, str]:
 
     The caller keeps the slave open, so the master never reads EIO before the station attaches.
     """
+    if link is not None and (link.exists() or link.is_symlink()) and not link.is_symlink():
+        # Only a link of an earlier run is replaced: never a file, device or folder.
+        raise InputError(
+            "--pty-link exists and is not a symbolic link / 该路径已存在且不是链接",
+            where=str(link),
+            hint="name a new path; the simulator only replaces its own links",
+        )
     master, slave = os.openpty()
     tty.setraw(master)
     tty.setraw(slave)
     name = os.ttyname(slave)
     if link is not None:
-        link.parent.mkdir(parents=True, exist_ok=True)
-        tmp = link.with_name(link.name + ".tmp")
-        if tmp.is_symlink() or tmp.exists():
-            tmp.unlink()
-        tmp.symlink_to(name)
-        os.replace(tmp, link)
+        try:
+            link.parent.mkdir(parents=True, exist_ok=True)
+            tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+            tmp.symlink_to(name)
+            os.replace(tmp, link)
+        except OSError:
+            os.close(master)
+            os.close(slave)
+            raise
     return master, slave, name
+
+
+def remove_link(link: Path, name: str) -> None:
+    """Remove ``link`` if it is still the link to pty ``name`` made by :func:`open_pty`."""
+    try:
+        if os.readlink(link) == name:
+            link.unlink()
+    except OSError:
+        pass

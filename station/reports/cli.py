@@ -4,6 +4,7 @@ self-contained HTML page (``--format``; ``--json`` is ``--format json``)."""
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +66,12 @@ def emit(rep: Report, fmt: str, as_json: bool, section: str | None, output: str 
     if output:
         path = Path(output)
         try:
-            path.write_text(text, encoding="utf-8")
+            # O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of hanging; a pipe
+            # with a reader (`-o >(gzip > r.gz)`) and plain files work as before.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK, 0o644)
+            os.set_blocking(fd, True)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
         except OSError as exc:
             raise StationError(
                 f"无法写入报表 / cannot write the report: {exc.strerror}", where=str(path)

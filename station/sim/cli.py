@@ -7,20 +7,39 @@ from pathlib import Path
 import click
 
 from station.cli_groups import sim
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json
+from station.cli_util import (
+    App,
+    handle_errors,
+    json_option,
+    parse_time_option,
+    pass_app,
+    print_json,
+)
 from station.sim.volume import make_volume
-from station.timeutil import parse_iso
 
 
 @sim.command("volume")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--device", required=True, help="记录仪编号 / device id (e.g. 7 chars)")
 @click.option("--officer", required=True, help="执法证号 / certificate number")
-@click.option("--clips", default=3, show_default=True, help="片段数 / number of clips")
-@click.option("--seconds", default=10.0, show_default=True, help="每段时长 / clip length (s)")
+@click.option(
+    "--clips",
+    type=click.IntRange(1, 1000),
+    default=3,
+    show_default=True,
+    help="片段数 / number of clips",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(0.1, 3600),
+    default=10.0,
+    show_default=True,
+    help="每段时长 / clip length (s)",
+)
 @click.option("--start", help="首段开始时间 (设备时钟) / first clip start, device clock, ISO")
 @click.option(
     "--important",
+    type=click.IntRange(0, 1000),
     default=0,
     show_default=True,
     help="标记为重要的片段数 / clips carrying the important (IMP) marker",
@@ -43,7 +62,7 @@ def sim_volume(
 ) -> None:
     """生成模拟记录仪存储卷 / Write a simulated recorder volume with real H.264/AAC clips."""
     tz = app.settings.station.timezone
-    first = parse_iso(start, tz) if start else None
+    first = parse_time_option(start, tz, "--start") if start else None
     paths = make_volume(
         Path(directory),
         device=device,

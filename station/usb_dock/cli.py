@@ -24,7 +24,7 @@ from station.cli_util import (
     print_json,
     print_table,
 )
-from station.errors import StationError
+from station.errors import InputError, StationError
 from station.status import daemon_alive, read_status
 from station.usb_dock import registry
 from station.vault import Vault
@@ -481,7 +481,11 @@ def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
 @click.option("--volume", type=click.Path(exists=True), help="记录仪存储 / the recorder's storage")
 @click.option("--pty-link", type=click.Path(dir_okay=False), help="串口链接 / link to the pty")
 @click.option(
-    "--drift", type=float, default=0.0, show_default=True, help="时钟偏差秒 / clock drift s"
+    "--drift",
+    type=click.FloatRange(-1e9, 1e9),
+    default=0.0,
+    show_default=True,
+    help="时钟偏差秒 / clock drift s",
 )
 @click.option("--battery", type=click.IntRange(0, 100), default=87, show_default=True)
 @click.option(
@@ -499,6 +503,8 @@ def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
             "clock-2000",
             "bad-auth",
             "disconnect",
+            "no-newline",
+            "drip",
         ]
     ),
 )
@@ -525,24 +531,44 @@ def sim_recorder(
     as_json: bool,
 ) -> None:
     """模拟记录仪（串口协议，伪终端）/ A simulated recorder speaking ZFY-LINE/1 on a pty."""
-    from station.recorder.simulator import FAULTS, SimConfig, SimRecorder, open_pty, serve
+    from station.recorder import protocol
+    from station.recorder.simulator import (
+        FAULTS,
+        SimConfig,
+        SimRecorder,
+        open_pty,
+        remove_link,
+        serve,
+    )
 
     chosen = frozenset(f for f in faults.split(",") if f)
     unknown = chosen - set(FAULTS)
     if unknown:
         raise click.BadParameter(f"unknown faults {sorted(unknown)}", param_hint="--faults")
+    try:
+        secret = bytes.fromhex(secret_hex)
+    except ValueError as exc:
+        raise InputError("--secret-hex is not hexadecimal / 密钥不是十六进制") from exc
     cfg = SimConfig(
         serial=serial_no,
         officer_id=officer,
         officer_name=officer_name,
         unit_id=unit,
         unit_name=unit_name,
-        secret=bytes.fromhex(secret_hex),
+        secret=secret,
         battery_pct=battery,
         drift_s=drift,
         volume=Path(volume) if volume else None,
         faults=chosen,
     )
+    try:  # every reply must fit in one frame: the names are sent in INFO
+        for verb in ("HELLO", "INFO"):
+            protocol.encode(SimRecorder(cfg).handle(protocol.Frame(1, verb, {"versions": "1"})))
+    except ValueError as exc:
+        raise InputError(
+            f"names too long for one ZFY-LINE frame / 名称过长: {exc}",
+            where="--serial/--officer/--officer-name/--unit/--unit-name",
+        ) from exc
     master, slave, name = open_pty(Path(pty_link) if pty_link else None)
     stop = threading.Event()
 
@@ -566,7 +592,7 @@ def sim_recorder(
     os.close(master)
     os.close(slave)
     if pty_link:
-        Path(pty_link).unlink(missing_ok=True)
+        remove_link(Path(pty_link), name)
 
 
 COMMANDS = [run_cmd, status_cmd, devices_group]

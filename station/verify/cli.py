@@ -9,7 +9,7 @@ import click
 
 from station.audit import checkpoint
 from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
-from station.errors import IntegrityError
+from station.errors import FileAccessError, InputError, IntegrityError
 from station.verify.run import VerifyProgress, record_verify, run_verify
 
 
@@ -166,6 +166,25 @@ def cp_export(app: App, dest: str, as_json: bool) -> None:
         click.echo(f"已导出 / exported: {out}")
 
 
+def _read_checkpoint_file(path: Path) -> str:
+    """A checkpoint kept elsewhere: a small UTF-8 text file (a binary or huge file is refused)."""
+    from station.safeload import LoadError, read_bounded
+
+    try:
+        return read_bounded(path, 1 << 20).decode("utf-8")
+    except (LoadError, UnicodeDecodeError) as exc:
+        why = str(exc) if isinstance(exc, LoadError) else "不是 UTF-8 文本 / not UTF-8 text"
+        raise InputError(
+            f"不是检查点文件 / not a checkpoint file: {why}",
+            where=str(path),
+            hint="give the .note file written by `station checkpoint export`",
+        ) from exc
+    except OSError as exc:
+        raise FileAccessError(
+            f"无法读取 / cannot read: {exc.strerror or exc}", where=str(path)
+        ) from exc
+
+
 @checkpoint_group.command("verify")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--vkey", help="验证公钥（默认本站）/ verifier key (default: this station's)")
@@ -178,7 +197,7 @@ def cp_verify(app: App, file: str, vkey: str | None, as_json: bool) -> None:
     签名无效或日志与检查点不一致时退出码 9。Exit code 9 if the signature is wrong or the log
     is no longer an append-only extension of that checkpoint.
     """
-    text = Path(file).read_text(encoding="utf-8")
+    text = _read_checkpoint_file(Path(file))
     ext = checkpoint.verify_external(app.vault, app.db, app.settings, text, vkey)
     if as_json:
         print_json(ext.__dict__)
