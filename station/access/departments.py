@@ -16,6 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit import append
+from station.audit.protect import seal
 from station.catalog import write_txn
 from station.errors import NotFoundError, PermissionDenied, StationError
 from station.log import get
@@ -111,7 +112,11 @@ def set_department(
             f"department.{kind}_set",
             actor=actor,
             subject=f"{kind}:{key}",
-            data={"department": value, "previous": row[0]},
+            data={
+                "department": value,
+                "previous": row[0],
+                **(seal(db, ("users", [key])) if kind == "user" else {}),
+            },
         )
     log.info("department.set", kind=kind, key=key, department=value)
 

@@ -17,6 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit.log import append as audit
+from station.audit.protect import seal
 from station.catalog import write_txn
 from station.errors import NotFoundError, StationError
 from station.log import get
@@ -73,7 +74,12 @@ def record(
             f"device.{event}",
             actor=actor,
             subject=device_id,
-            data={"at": when, "note": note, "previous": dev["service_state"]},
+            data={
+                "at": when,
+                "note": note,
+                "previous": dev["service_state"],
+                **seal(db, ("devices", [device_id])),
+            },
         )
     log.info(f"device.{event}", device_id=device_id, at=when)
     return {**_device(db, device_id), "event": event, "at": when}
