@@ -147,6 +147,12 @@ def test_nothing_purged_without_a_supervisors_approval(
         "retention.proposal_pended",
     ]
     assert "retention.purged" in events
+    # Every proposal, approval, rejection and tombstone is sealed: verify finds no protective
+    # row edited, deleted or inserted (R7). (This test's recordings are raw catalog rows, not
+    # ingested, so verify rightly notes them as unaudited; that is not what is checked here.)
+    checked = station(vault, 500, "verify", "--json")
+    found = json.loads(checked.stdout)["findings"]
+    assert [f for f in found if f["code"].startswith("protected.")] == []
 
 
 def test_approval_rechecks_and_needs_an_open_proposal(
