@@ -17,9 +17,9 @@ import pytest
 import sqlite_utils
 
 from station import clock
+from station.cases import tags
 from station.catalog import open_catalog
 from station.config import Settings
-from station.cases import tags
 from station.retention import approval, executor
 from station.vault import Vault
 from station.verify.run import run_verify
