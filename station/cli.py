@@ -34,6 +34,8 @@ _COMMAND_MODULES = (
     "station.fleet.cli",  # fleet status|sync|fetch
     "station.app.cli",  # run (the daemon, assembled in station.app.compose)
     "station.usb_dock.cli",  # status, devices
+    "station.oversight.cli",  # duty add|list (R21), stops add|list|approve|show (R18)
+    "station.access.departments_cli",  # departments set-user|set-officer|list (R6, R14)
     "station.catalog.cli",  # catalog backup|migrate
     "station.web.cli",  # web (the screens without the docks)
     "station.clock_cli",  # clock status|trust

@@ -10,7 +10,8 @@ recording; ``run`` then, for a real run:
    deleted; then one transaction writes the tombstone, marks the rows purged and appends the
    audit entry; only after that commit are the files unlinked;
 3. restores pending recordings that a rule now keeps (a hold or a case link added in grace);
-4. marks newly expired recordings (original and derivatives) ``pending_purge`` for
+4. proposes newly expired recordings for a supervisor's decision (``approval``); only an
+   approved one is marked (original and derivatives) ``pending_purge`` for
    ``retention.grace_days`` — reversible with ``station retention restore``. The files stay in
    place, read-only, and ``station verify`` keeps checking them until they are purged.
 
@@ -19,11 +20,9 @@ A full disk stops the run and is reported; the failing recording's transaction r
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import sqlite_utils
 
@@ -32,7 +31,7 @@ from station.config import Settings
 from station.custody import WriterLock
 from station.errors import NotFoundError, VaultFullError
 from station.log import get
-from station.retention import clockguard
+from station.retention import approval, clockguard
 from station.retention.facts import iter_decisions
 from station.retention.policy import Decider, Policy
 from station.retention.runtypes import (
@@ -45,6 +44,7 @@ from station.retention.runtypes import (
     fast_iso,
     txn,
 )
+from station.retention.runtypes import run_lock as run_lock  # re-exported
 from station.retention.steps import Ctx
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
@@ -113,28 +113,6 @@ def _noop(step: str, sha: str) -> None:
     return None
 
 
-@contextlib.contextmanager
-def run_lock(vault: Vault) -> Iterator[None]:
-    """One real retention run (or restore) at a time: the timer's and a supervisor's must not
-    interleave. A lock file in the station's run folder, released by the kernel if we die."""
-    vault.run.mkdir(parents=True, exist_ok=True)
-    path = vault.run / "retention.lock"
-    with path.open("a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.warning("retention.busy", lock=str(path))
-            raise RetentionError(
-                "另一个保存期处理正在进行 / another retention run is in progress",
-                where=str(path),
-                hint="wait for it to finish; `station retention run --dry-run` works meanwhile",
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def run(
     vault: Vault,
     db: sqlite_utils.Database,
@@ -176,9 +154,11 @@ def run(
         )
         return report
     with run_lock(vault):
-        return _run(
+        report = _run(
             vault, db, settings, now, actor, False, wall_now, stop, on_step, None, now_given
         )
+    approval.notify(db, report)
+    return report
 
 
 def _run(
@@ -289,7 +269,8 @@ def _run(
         work: list[tuple[Callable[[Item], None], list[Item]]] = [
             (purge_one, report.purge),
             (lambda it: ctx.restore_one(it.sha256, "rule", it.reason), report.restore),
-            (lambda it: ctx.pend_one(it, purge_after), report.pend),
+            # R9: expired footage is proposed; only a supervisor's approval pends it.
+            (lambda it: approval.on_expired(ctx, it, purge_after), report.pend),
         ]
         for fn, items in work:
             for item in items:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -14,6 +15,10 @@ import sqlite_utils
 
 from station.catalog import write_txn
 from station.errors import StationError, VaultFullError
+from station.log import get
+from station.vault import Vault
+
+log = get()
 
 
 class RetentionError(StationError):
@@ -62,6 +67,8 @@ class RunReport:
     waiting: int = 0
     warnings: list[str] = field(default_factory=list)
     run_id: int | None = None
+    proposed: list[str] = field(default_factory=list)  # R9: waiting for a supervisor
+    awaiting: int = 0  # proposed by an earlier run, not decided yet
     pended: list[str] = field(default_factory=list)
     purged: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
@@ -105,3 +112,25 @@ def txn(db: sqlite_utils.Database) -> Iterator[None]:
                 hint="free space in the station's home; nothing of this recording was deleted",
             ) from exc
         raise
+
+
+@contextlib.contextmanager
+def run_lock(vault: Vault) -> Iterator[None]:
+    """One real retention run (or restore) at a time: the timer's and a supervisor's must not
+    interleave. A lock file in the station's run folder, released by the kernel if we die."""
+    vault.run.mkdir(parents=True, exist_ok=True)
+    path = vault.run / "retention.lock"
+    with path.open("a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("retention.busy", lock=str(path))
+            raise RetentionError(
+                "另一个保存期处理正在进行 / another retention run is in progress",
+                where=str(path),
+                hint="wait for it to finish; `station retention run --dry-run` works meanwhile",
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
