@@ -18,7 +18,7 @@ from station.cli_lazy import REGISTRY, LazyGroup
 # scripts/readme_commands.py (it regenerates the README table and station/cli_index.py).
 _COMMAND_MODULES = (
     "station.core_cli",  # init, config
-    "station.ingest.cli",  # ingest, recordings list/show
+    "station.ingest.cli",  # ingest
     "station.sim.cli",  # sim volume, sim recorder
     "station.demo",  # demo
     "station.verify.cli",  # verify, checkpoint
@@ -26,7 +26,7 @@ _COMMAND_MODULES = (
     "station.spotcheck.cli",  # spotcheck, report spotchecks
     "station.retention.cli",  # retention run|restore|tombstones
     "station.cases.cli",  # cases create|link|unlink|mark-long-term|close|reopen|archived|show|list
-    "station.cases.recordings_cli",  # recordings tag|hold|release|review|mark-long-term|search
+    "station.cases.recordings_cli",  # recordings list|show|tag|hold|release|review|…|search
     "station.reports.cli",  # report retention|compliance|devices
     "station.transcode.cli",  # transcode status, retry, run-once
     "station.inbox.cli",  # inbox status|assign|rescan

@@ -90,7 +90,7 @@ INDEX: dict[str, tuple[str, str]] = {
         "法律保全 / Place a legal hold: never purged until released.",
     ),
     "recordings list": (
-        "station.ingest.cli",
+        "station.cases.recordings_cli",
         "列出录像 / List recordings, newest first (R6).",
     ),
     "recordings mark-long-term": (
@@ -110,7 +110,7 @@ INDEX: dict[str, tuple[str, str]] = {
         "按 R6 标签检索录像 / Search recordings by unit, department, device, officer, time, case, party, cause (R6).",
     ),
     "recordings show": (
-        "station.ingest.cli",
+        "station.cases.recordings_cli",
         "显示一条录像的全部信息 / Show one recording: metadata, sightings, audit trail.",
     ),
     "recordings tag": (

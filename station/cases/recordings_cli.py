@@ -1,9 +1,11 @@
-"""``station recordings tag|hold|release|review|mark-long-term|search`` (R5, R6, R11), added to
-the shared ``recordings`` group (the ingest part owns ``recordings list|show``)."""
+"""``station recordings list|show|tag|hold|release|review|mark-long-term|search`` (R5, R6, R11,
+R14, R18): every command of the shared ``recordings`` group lives here."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -17,15 +19,19 @@ from station.cli_groups import recordings
 from station.cli_util import (
     App,
     handle_errors,
+    human_bytes,
     json_option,
+    parse_time_option,
     pass_app,
     print_json,
     print_table,
+    stream_json,
     time_header,
 )
-from station.recref import resolve_many, short
+from station.recref import resolve, resolve_many, short
 from station.retention.policy import reason_text
-from station.timeutil import human_time
+from station.text import escape_text
+from station.timeutil import human_time, to_iso, zone_words
 
 
 @recordings.command("tag")
@@ -218,3 +224,193 @@ STATE_LABELS = {
 }
 
 COMMANDS: list[click.Command] = []  # the commands live in the shared `recordings` group
+
+
+_COLUMNS = (
+    "sha256",
+    "recorded_at",
+    "device_id",
+    "officer_id",
+    "unit_id",
+    "media_kind",
+    "size",
+    "duration_s",
+    "important",
+    "damaged",
+    "state",
+    "original_name",
+)
+
+
+@recordings.command("list")
+@click.option("--officer", help="执法证号 / certificate number")
+@click.option("--device", help="记录仪编号 / device id")
+@click.option("--unit", help="单位编号 / unit number")
+@click.option("--since", help="录制时间起 / recorded at or after (ISO, station time zone)")
+@click.option("--until", help="录制时间止 / recorded before (ISO, station time zone)")
+@click.option(
+    "--state",
+    default="stored",
+    show_default=True,
+    type=click.Choice(["stored", "pending_purge", "purged", "all"]),
+)
+@click.option("--limit", default=1000, show_default=True)
+@json_option
+@pass_app
+@handle_errors
+def recordings_list(
+    app: App,
+    officer: str | None,
+    device: str | None,
+    unit: str | None,
+    since: str | None,
+    until: str | None,
+    state: str,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """列出录像 / List recordings, newest first (R6)."""
+    where, args = [], []
+    tz = app.settings.station.timezone
+    for col, val in (("officer_id", officer), ("device_id", device), ("unit_id", unit)):
+        if val:
+            where.append(f"{col} = ?")
+            args.append(val)
+    if since:
+        where.append("recorded_at >= ?")
+        args.append(to_iso(parse_time_option(since, tz, "--since")))
+    if until:
+        where.append("recorded_at < ?")
+        args.append(to_iso(parse_time_option(until, tz, "--until")))
+    if state != "all":
+        where.append("state = ?")
+        args.append(state)
+    from station.access import departments
+
+    mine = departments.user_department(app.db, app.actor)
+    if mine is not None:  # R14: a department's account lists its footage and unassigned footage
+        where.append(f"coalesce({departments.DEPARTMENT_SQL}, ?) = ?")
+        args += [mine, mine]
+    sql = f"select {', '.join(_COLUMNS)} from recordings r"
+    if where:
+        sql += " where " + " and ".join(where)
+    sql += " order by recorded_at desc limit ?"
+    if as_json:
+        # streamed: a million rows go out as they are read, in constant memory
+        stream_json(_COLUMNS, app.db.execute(sql, [*args, limit]))
+        return
+    rows = list(app.db.query(sql, [*args, limit]))
+    print_table(
+        [
+            "编号 / id",
+            time_header("录制", "recorded", tz),
+            "设备 / device",
+            "执法证号 / cert. no.",
+            "类型 / kind",
+            "大小 / size",
+            "重要 / IMP",
+            "损坏 / dmg",
+            "文件名 / name",
+        ],
+        [
+            [
+                short(r["sha256"]),
+                human_time(r["recorded_at"], tz),
+                r["device_id"],
+                r["officer_id"],
+                MEDIA_KINDS.get(r["media_kind"], r["media_kind"]),
+                human_bytes(r["size"]),
+                "★" if r["important"] else "",
+                "!" if r["damaged"] else "",
+                r["original_name"],
+            ]
+            for r in rows
+        ],
+    )
+    click.echo(f"共 {len(rows)} 条 / {len(rows)} recordings")
+
+
+def find_recording(app: App, sha: str) -> dict[str, Any]:
+    full = resolve(app.db, sha)
+    return dict(next(app.db.query("select * from recordings where sha256 = ?", [full])))
+
+
+def _stops_beside(app: App, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """R18: the officer's stop notes on the local day the recording was made."""
+    from station.oversight.stops import near
+
+    when = row.get("recorded_at")
+    if not when:
+        return []
+    tz = ZoneInfo(app.settings.station.timezone)
+    day = dt.datetime.fromisoformat(when).astimezone(tz).date()
+    start = dt.datetime.combine(day, dt.time(), tz)
+    return near(app.db, row.get("officer_id"), to_iso(start), to_iso(start + dt.timedelta(days=1)))
+
+
+MEDIA_KINDS = {"video": "视频", "audio": "录音", "image": "照片", "other": "其他"}
+
+
+@recordings.command("show")
+@click.argument("sha256")
+@json_option
+@pass_app
+@handle_errors
+def recordings_show(app: App, sha256: str, as_json: bool) -> None:
+    """显示一条录像的全部信息 / Show one recording: metadata, sightings, audit trail."""
+    from station.access import departments
+
+    row = find_recording(app, sha256)
+    # R14: another department's footage is not shown to a department's account (audited)
+    departments.check_scope(app.db, app.actor, [row["sha256"]], "recordings show")
+    sightings = list(
+        app.db.query(
+            "select session_id, source_path, outcome, at from sightings"
+            " where sha256 = ? order by id",
+            [row["sha256"]],
+        )
+    )
+    trail = list(
+        app.db.query(
+            "select seq, at, actor, event from audit_log where subject = ? order by seq",
+            [row["sha256"]],
+        )
+    )
+    stops = _stops_beside(app, row)
+    if as_json:
+        print_json({**row, "sightings": sightings, "audit": trail, "stop_notes": stops})
+        return
+    tz = app.settings.station.timezone
+    click.echo(f"时间为{zone_words(tz)}")
+    for k, v in row.items():
+        shown = human_time(v, tz) if k.endswith("_at") and v else v
+        click.echo(f"{k:20} {'' if shown is None else escape_text(str(shown))}")
+    if stops:
+        click.echo("\n同日停止记录说明 / stop-recording notes that day (R18):")
+        print_table(
+            ["编号 / no.", time_header("停止", "stopped", tz), "恢复 / resumed", "情形 / situation",
+             "审核 / state"],
+            [
+                [
+                    n["id"],
+                    human_time(n["stopped_at"], tz),
+                    human_time(n["resumed_at"], tz) if n["resumed_at"] else "—",
+                    n["situation_text"],
+                    n["state_text"],
+                ]
+                for n in stops
+            ],
+        )  # fmt: skip
+    click.echo("\n接入记录 / sightings:")
+    print_table(
+        ["session", "path", "outcome", time_header("时间", "at", tz)],
+        [
+            [s["session_id"], s["source_path"], s["outcome"], human_time(s["at"], tz)]
+            for s in sightings
+        ],
+    )
+    click.echo("\n审计 / audit trail:")
+    print_table(
+        ["seq", time_header("时间", "at", tz), "actor", "event"],
+        [[a["seq"], human_time(a["at"], tz), a["actor"], a["event"]] for a in trail],
+    )
