@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from station.errors import IngestError, VaultFullError
+from station.errors import IngestError, VaultFullError, is_disk_full
 from station.log import get
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
@@ -76,7 +76,7 @@ def _try_lock(fd: int) -> bool:
 
 
 def _staging_error(exc: OSError, where: Path) -> IngestError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if is_disk_full(exc):
         return VaultFullError(
             "the vault's disk is full; nothing was copied / 存储已满",
             where=str(where),

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from station.catalog import open_catalog
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import App, json_option, pass_app, print_json, print_table
 from station.errors import FileAccessError, InputError, StationError
 from station.recorder.simulator import SimConfig
 from station.sim.volume import make_volume
@@ -114,7 +114,6 @@ def _demo_root(workdir: Path) -> Path:
 )
 @json_option
 @pass_app
-@handle_errors
 def demo_cmd(
     app: App,
     workdir: str,

@@ -12,17 +12,11 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
-from station.errors import NotFoundError, StationError
+from station.errors import AmbiguousRecording, NotFoundError
 
 MIN_DIGITS = 8
 SHORT = 16  # the id ``recordings list`` and reports print
 _HEX = re.compile(r"^[0-9a-f]+$")
-
-
-class AmbiguousRecording(StationError):
-    """More than one recording starts with these digits / 哈希前缀不唯一."""
-
-    exit_code = 5
 
 
 def short(sha: str | None) -> str:

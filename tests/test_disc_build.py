@@ -13,11 +13,11 @@ import sqlite_utils
 
 from station.config import Settings
 from station.disc_burn import jobs, reverify
-from station.disc_burn.content import MissingRecordingError, NotLongTermError
+from station.disc_burn.content import MissingRecordingError
 from station.disc_burn.media import CASE_OVERHEAD, DISC_OVERHEAD, MEDIA, SECTOR, Media
 from station.disc_burn.names import JOLIET_MAX_BYTES
-from station.disc_burn.plan import EmptyCaseError, FileTooLargeError
 from station.disc_burn.progress import DiscProgress
+from station.errors import EmptyCaseError, FileTooLargeError, NotLongTermError
 from station.vault import Vault
 from tests.disc_helpers import add_case, add_derivative, add_recording, data
 
@@ -316,7 +316,7 @@ def test_stop_request_mid_image_keeps_nothing_partial(
 ) -> None:
     import threading
 
-    from station.disc_burn.progress import StoppedError
+    from station.errors import StoppedError
 
     make_case(vault, db)
     stop = threading.Event()

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from station.inbox.sidecar import DropDetails, SidecarError, details_from_mapping, parse_sidecar
+from station.errors import SidecarError
+from station.inbox.sidecar import DropDetails, details_from_mapping, parse_sidecar
 
 
 def test_json_and_toml_sidecars_give_the_same_details() -> None:

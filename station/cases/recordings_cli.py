@@ -16,7 +16,6 @@ from station.cases.model import CATEGORIES
 from station.cli_groups import recordings
 from station.cli_util import (
     App,
-    handle_errors,
     json_option,
     pass_app,
     print_json,
@@ -39,7 +38,6 @@ from station.timeutil import human_time
 @click.option("--department", help="科室 / department (R6)")
 @json_option
 @pass_app
-@handle_errors
 def tag_cmd(
     app: App,
     sha256: tuple[str, ...],
@@ -73,7 +71,6 @@ def tag_cmd(
 @click.option("--reason", required=True, help="保全理由 / why it is held")
 @json_option
 @pass_app
-@handle_errors
 def hold_cmd(app: App, sha256: tuple[str, ...], reason: str, as_json: bool) -> None:
     """法律保全 / Place a legal hold: never purged until released."""
     guard(app, *CLERK)
@@ -90,7 +87,6 @@ def hold_cmd(app: App, sha256: tuple[str, ...], reason: str, as_json: bool) -> N
 @click.option("--note", help="说明 / note")
 @json_option
 @pass_app
-@handle_errors
 def release_cmd(app: App, sha256: tuple[str, ...], note: str | None, as_json: bool) -> None:
     """解除保全 / Release the legal holds on recordings (a supervisor: it may let footage
     expire)."""
@@ -107,7 +103,6 @@ def release_cmd(app: App, sha256: tuple[str, ...], note: str | None, as_json: bo
 @click.argument("sha256", nargs=-1, required=True)
 @json_option
 @pass_app
-@handle_errors
 def review_cmd(app: App, sha256: tuple[str, ...], as_json: bool) -> None:
     """审核重要标记 / Record that a clerk reviewed recordings with the important marker."""
     guard(app, *CLERK)
@@ -125,7 +120,6 @@ def review_cmd(app: App, sha256: tuple[str, ...], as_json: bool) -> None:
 @click.option("--note", help="说明 / note")
 @json_option
 @pass_app
-@handle_errors
 def rec_mark_cmd(
     app: App, sha256: tuple[str, ...], reasons: tuple[int, ...], note: str | None, as_json: bool
 ) -> None:
@@ -169,7 +163,6 @@ def rec_mark_cmd(
 @click.option("--limit", type=int, default=1000, show_default=True)
 @json_option
 @pass_app
-@handle_errors
 def search_cmd(app: App, as_json: bool, limit: int, **kw: Any) -> None:
     """按 R6 标签检索录像 / Search recordings by unit, department, device, officer, time,
     case, party, cause (R6)."""

@@ -15,15 +15,9 @@ import sqlite_utils
 
 from station.audit import append
 from station.audit.protect import seal
-from station.cases.model import (
-    CaseStateError,
-    check_case_number,
-    check_case_texts,
-    check_reasons,
-    check_sha,
-)
+from station.cases.model import check_case_number, check_case_texts, check_reasons, check_sha
 from station.catalog import write_txn
-from station.errors import NotFoundError, StationError
+from station.errors import CaseStateError, NotFoundError, StationError
 from station.log import get
 from station.timeutil import to_iso, utcnow
 

@@ -13,10 +13,10 @@ import sqlite_utils
 
 from station.audit import append
 from station.audit.protect import seal
-from station.cases.model import CaseStateError, check_category, check_reasons
+from station.cases.model import check_category, check_reasons
 from station.cases.store import _check_recordings, _now
 from station.catalog import write_txn
-from station.errors import StationError
+from station.errors import CaseStateError, StationError
 from station.log import get
 
 log = get()

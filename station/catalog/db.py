@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlite_utils
 
 from station.catalog import migrations
-from station.errors import CatalogBusyError, CatalogError
+from station.errors import CatalogBusyError, CatalogError, VaultFullError, is_disk_full
 
 
 def open_catalog(path: Path | str, *, migrate: bool = True) -> sqlite_utils.Database:
@@ -86,12 +86,23 @@ def _wal(conn: sqlite3.Connection, patience_s: float = 30.0) -> None:
             time.sleep(0.05)
 
 
+def vault_full(db: sqlite_utils.Database, exc: BaseException) -> VaultFullError:
+    """The one VaultFullError for a disk that filled up under a catalog write."""
+    return VaultFullError(
+        f"磁盘已满，目录无法写入 / disk full: the catalog cannot be written ({exc})",
+        where=_catalog_file(db),
+        hint="free space in the station's home; nothing of this change was kept",
+    )
+
+
 @contextlib.contextmanager
 def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction (``BEGIN IMMEDIATE``), nested calls become savepoints.
 
     Every change to evidence and its audit entry go through one of these together
-    (DESIGN.md invariant 3).
+    (DESIGN.md invariant 3). A full disk met while beginning, writing or committing (SQLite's
+    ``SQLITE_FULL``, ``ENOSPC``, ``EDQUOT``: ``is_disk_full``) is rolled back and leaves as
+    :class:`VaultFullError`; every other error passes unchanged.
     """
     if db.conn.in_transaction:
         with db.atomic():
@@ -102,20 +113,23 @@ def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise busy_error(db) from exc
+        if is_disk_full(exc):
+            raise vault_full(db, exc) from exc
         raise
     setattr(db, "_station_audited", False)  # noqa: B010 - set by audit.append
     try:
         yield db
-    except BaseException:
+        db.conn.execute("COMMIT")
+    except BaseException as exc:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
         setattr(db, "_station_audited", False)  # noqa: B010
+        if isinstance(exc, OSError | sqlite3.Error) and is_disk_full(exc):
+            raise vault_full(db, exc) from exc
         raise
-    else:
-        db.conn.execute("COMMIT")
-        if getattr(db, "_station_audited", False):
-            # The log's head and the clock anchor, outside the catalog (station.audit.head).
-            setattr(db, "_station_audited", False)  # noqa: B010
-            from station.audit.head import after_commit
+    if getattr(db, "_station_audited", False):
+        # The log's head and the clock anchor, outside the catalog (station.audit.head).
+        setattr(db, "_station_audited", False)  # noqa: B010
+        from station.audit.head import after_commit
 
-            after_commit(db)
+        after_commit(db)

@@ -16,22 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from station.errors import DeviceError, StationError
+from station.errors import BurnError, NoDriveError, StationError
 
 CHUNK = 1 << 20
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
-
-
-class NoDriveError(DeviceError):
-    """No optical drive found / 未找到刻录光驱."""
-
-    exit_code = 27
-
-
-class BurnError(DeviceError):
-    """Burning or reading back the disc failed / 刻录或回读失败."""
-
-    exit_code = 28
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from station.access.guard import CLERK, guard
 from station.cli_groups import report
 from station.cli_util import (
     App,
-    handle_errors,
     human_bytes,
     json_option,
     pass_app,
@@ -27,7 +26,7 @@ from station.disc_burn import jobs, records, reverify
 from station.disc_burn.burn import drive_json, find_drives
 from station.disc_burn.media import MEDIA
 from station.disc_burn.progress import DiscProgress, ProgressFn, StatusFile, fan_out
-from station.errors import StationError
+from station.errors import IntegrityError, StationError
 from station.reports.cli import emit, output_options
 
 PHASES = {
@@ -112,7 +111,6 @@ def disc() -> None:
 @long_term_option
 @json_option
 @pass_app
-@handle_errors
 def plan_cmd(
     app: App, cases: tuple[str, ...], media: str | None, not_long_term: bool, as_json: bool
 ) -> None:
@@ -169,7 +167,6 @@ def plan_cmd(
 @long_term_option
 @json_option
 @pass_app
-@handle_errors
 def build_cmd(
     app: App,
     cases: tuple[str, ...],
@@ -227,7 +224,6 @@ def _outcome(o: jobs.DiscOutcome) -> dict[str, Any]:
 @click.option("--copy", type=click.Choice(["A", "B"]), help="只校验一份 / only this copy")
 @json_option
 @pass_app
-@handle_errors
 def verify_cmd(app: App, job: int, copy: str | None, as_json: bool) -> None:
     """回读校验映像 / Read the images back through xorriso and 7-Zip against the manifest."""
     guard(app, *CLERK)
@@ -253,7 +249,7 @@ def verify_cmd(app: App, job: int, copy: str | None, as_json: bool) -> None:
             for p in res.problems():
                 click.echo(f"  {p}")
     if bad:
-        sys.exit(9)
+        sys.exit(IntegrityError.exit_code)
 
 
 @disc.command("burn")
@@ -264,7 +260,6 @@ def verify_cmd(app: App, job: int, copy: str | None, as_json: bool) -> None:
 @click.option("--location", help="存放位置 / where the disc will be kept")
 @json_option
 @pass_app
-@handle_errors
 def burn_cmd(
     app: App,
     job: int,
@@ -298,7 +293,6 @@ def burn_cmd(
 @click.option("--disc", "disc_no", type=int, help="只登记第 i 张 / only disc i")
 @json_option
 @pass_app
-@handle_errors
 def mark_burned_cmd(
     app: App, job: int, copy: str, by: str, location: str, disc_no: int | None, as_json: bool
 ) -> None:
@@ -358,7 +352,6 @@ def _print_discs(rows: list[dict[str, Any]], as_json: bool) -> None:
 @disc.command("list")
 @json_option
 @pass_app
-@handle_errors
 def list_cmd(app: App, as_json: bool) -> None:
     """列出刻录任务 / List disc jobs."""
     rows = list(
@@ -392,7 +385,6 @@ def list_cmd(app: App, as_json: bool) -> None:
 @click.argument("job", type=int)
 @json_option
 @pass_app
-@handle_errors
 def show_cmd(app: App, job: int, as_json: bool) -> None:
     """查看刻录任务 / Show a disc job: every disc and copy, its image, hash, burn and location."""
     rows = reverify.disc_rows(app.db, job)
@@ -424,7 +416,6 @@ def show_cmd(app: App, job: int, as_json: bool) -> None:
 
 @disc.command("drives")
 @json_option
-@handle_errors
 def drives_cmd(as_json: bool) -> None:
     """列出光驱 / List optical drives found through udev."""
     found = find_drives()
@@ -444,7 +435,6 @@ def drives_cmd(as_json: bool) -> None:
 @click.option("--all", "show_all", is_flag=True, help="也列出已完成的案件 / include complete cases")
 @output_options
 @pass_app
-@handle_errors
 def report_discs(
     app: App,
     show_all: bool,

@@ -16,7 +16,7 @@ import sqlite_utils
 
 from station.config import Settings
 from station.disc_burn.plan import PlanCase, PlanFile, PlanRecording
-from station.errors import IntegrityError, NotFoundError, StationError
+from station.errors import IntegrityError, NotFoundError, NotLongTermError, StationError
 from station.log import get
 from station.retention.policy import R11_REASONS as POLICY_REASONS
 from station.retention.policy import reason_text
@@ -26,12 +26,6 @@ log = get()
 
 # R11 reasons in the words of seed 000 第十四条 (one table, in station.retention.policy).
 R11_REASONS = {code: reason_text(code) for code in POLICY_REASONS}
-
-
-class NotLongTermError(StationError):
-    """The case is not marked for long-term keeping (R11) / 案件未标记为长期保存."""
-
-    exit_code = 22
 
 
 class MissingRecordingError(IntegrityError):

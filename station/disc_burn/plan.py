@@ -13,19 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from station.disc_burn.media import CASE_OVERHEAD, Media, file_cost, smallest_fitting, usable
-from station.errors import StationError
-
-
-class EmptyCaseError(StationError):
-    """A case has no recordings to put on a disc / 案件没有可刻录的录像."""
-
-    exit_code = 20
-
-
-class FileTooLargeError(StationError):
-    """A file is larger than one disc of the chosen media / 文件超过所选光盘容量."""
-
-    exit_code = 21
+from station.errors import EmptyCaseError, FileTooLargeError
 
 
 @dataclass(frozen=True)

@@ -10,21 +10,15 @@ import sqlite_utils
 
 from station.audit.log import append as audit
 from station.catalog import write_txn
-from station.disc_burn.burn import BurnError, burn_image, choose_target, find_drives, read_back_disc
+from station.disc_burn.burn import burn_image, choose_target, find_drives, read_back_disc
 from station.disc_burn.jobs import COPIES
 from station.disc_burn.progress import DiscProgress, ProgressFn, check_stop
 from station.disc_burn.reverify import disc_rows, job_cases
-from station.errors import NotFoundError, StationError
+from station.errors import BurnError, NotFoundError, NotVerifiedError, StationError
 from station.log import get
 from station.timeutil import to_iso, utcnow
 
 log = get()
-
-
-class NotVerifiedError(StationError):
-    """The image was not read back and verified; it may not be burned / 映像未通过校验，不能刻录."""
-
-    exit_code = 29
 
 
 def _rows(db: sqlite_utils.Database, job_id: int, copy: str, disc_no: int | None) -> list[Any]:

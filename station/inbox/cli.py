@@ -10,7 +10,7 @@ import click
 from station import audit
 from station.access.guard import CLERK, SERVICE, guard
 from station.catalog import write_txn
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import App, json_option, pass_app, print_json, print_table
 from station.errors import NotFoundError, StationError
 from station.inbox import store
 from station.inbox.oneshot import inbox_lock, poke, run_once, service_running
@@ -44,7 +44,6 @@ def inbox_group() -> None:
 @click.option("--all", "show_all", is_flag=True, help="列出最近的全部投递 / list all recent drops")
 @json_option
 @pass_app
-@handle_errors
 def status_cmd(app: App, show_all: bool, as_json: bool) -> None:
     """收件箱状态 / Inbox folders, the service, and drops that need a person."""
     app.vault.check()
@@ -102,7 +101,6 @@ def status_cmd(app: App, show_all: bool, as_json: bool) -> None:
 @click.option("--method", help="制作方式 / production method, e.g. camera model (R5)")
 @json_option
 @pass_app
-@handle_errors
 def assign_cmd(
     app: App,
     drop_id: int,
@@ -167,7 +165,6 @@ def assign_cmd(
 @click.option("--retry", is_flag=True, help="重试失败的文件 / retry files that failed before")
 @json_option
 @pass_app
-@handle_errors
 def rescan_cmd(app: App, retry: bool, as_json: bool) -> None:
     """重新扫描收件箱 / Scan the inbox folders now (asks the running service, else does it)."""
     app.vault.check()

@@ -21,11 +21,11 @@ from station import audit
 from station.catalog import write_txn
 from station.config import Settings
 from station.custody import Owner
-from station.errors import StationError
+from station.errors import SidecarError, StationError
 from station.inbox import store
 from station.inbox.errfiles import clear_error, write_error
 from station.inbox.scan import ERROR_SUFFIX, DropListing, Entry, scan_drop
-from station.inbox.sidecar import DropDetails, SidecarError, read_sidecar, sidecar_paths
+from station.inbox.sidecar import DropDetails, read_sidecar, sidecar_paths
 from station.log import get
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault

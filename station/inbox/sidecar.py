@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from station.errors import StationError
+from station.errors import SidecarError
 from station.safeload import LoadError, loads_json, loads_toml, read_bounded
 
 SIDECAR_NAMES = ("station.json", "station.toml")
@@ -25,12 +25,6 @@ REQUIRED = ("officer",)
 _MAX_BYTES = 64 * 1024
 _ID = re.compile(r"^[\w\-.]{1,64}$")  # officer, device, unit numbers (word characters incl. CJK)
 _FREE_MAX = {"case": 100, "method": 200}  # case numbers have spaces, brackets, CJK
-
-
-class SidecarError(StationError):
-    """The drop's sidecar is invalid / 投递说明文件无效."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ import click
 from station.cli_groups import recordings
 from station.cli_util import (
     App,
-    handle_errors,
     human_bytes,
     json_option,
     parse_time_option,
@@ -29,7 +28,7 @@ from station.cli_util import (
     stream_json,
     time_header,
 )
-from station.errors import InputError, StationError
+from station.errors import IngestError, IngestIncompleteError, InputError, StationError
 from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
 from station.recref import resolve, short
 from station.text import escape_text
@@ -120,7 +119,6 @@ def check_drift(drift: float | None, bound_s: float) -> None:
 @click.option("--drift", type=float, help="已测得的时钟偏差 (秒) / measured device clock drift (s)")
 @json_option
 @pass_app
-@handle_errors
 def ingest_cmd(
     app: App,
     volume: str,
@@ -183,9 +181,8 @@ def ingest_cmd(
     except StationError as exc:
         if bar is not None:
             bar.__exit__(None, None, None)
-        partial = getattr(exc, "report", None)
-        if partial is not None:
-            _print_summary(partial, as_json)
+        if isinstance(exc, IngestError) and exc.report is not None:
+            _print_summary(exc.report, as_json)
         raise
     if bar is not None:
         bar.__exit__(None, None, None)
@@ -198,7 +195,15 @@ def ingest_cmd(
         for g in gaps:
             click.echo(f"警告 / warning: {g['message']}", err=True)
     if not report.ok:
-        sys.exit(2)
+        s = report.summary()
+        stopped = f"; 已中止 / stopped: {report.aborted}" if report.aborted else ""
+        raise IngestIncompleteError(
+            f"有文件未采集 / not every file was stored: 失败 failed {s['failed']}, "
+            f"跳过 skipped {s['skipped']}{stopped}",
+            where=str(volume),
+            hint="see the list above; fix the files or the recorder and ingest again",
+            report=report,
+        )
 
 
 _COLUMNS = (
@@ -232,7 +237,6 @@ _COLUMNS = (
 @click.option("--limit", default=1000, show_default=True)
 @json_option
 @pass_app
-@handle_errors
 def recordings_list(
     app: App,
     officer: str | None,
@@ -324,7 +328,6 @@ MEDIA_KINDS = {"video": "视频", "audio": "录音", "image": "照片", "other":
 @click.argument("sha256")
 @json_option
 @pass_app
-@handle_errors
 def recordings_show(app: App, sha256: str, as_json: bool) -> None:
     """显示一条录像的全部信息 / Show one recording: metadata, sightings, audit trail."""
     row = find_recording(app, sha256)

@@ -43,7 +43,13 @@ from station.audit.seal import recording_seal
 from station.catalog import write_txn
 from station.config import Settings
 from station.custody import Owner, WriterLock, owner_alive, reap_dead_owners
-from station.errors import IngestError, StationError, VaultFullError, VolumeGoneError
+from station.errors import (
+    IngestError,
+    StationError,
+    VaultFullError,
+    VolumeGoneError,
+    is_disk_full,
+)
 from station.hashing.copy import (
     PIPELINE_MIN,
     Reader,
@@ -76,7 +82,6 @@ PREFETCH_FILES = 16
 PREFETCH_MAX_FILE = 4 << 20
 PREFETCH_BYTES = 32 << 20
 BATCH_BYTES = 16 << 20  # large files commit one by one, so verify overlaps the next copy
-_FULL = (errno.ENOSPC, errno.EDQUOT)
 _GONE = (errno.ENODEV, errno.ENXIO, errno.ENOTCONN, errno.ESHUTDOWN, errno.ENOMEDIUM)
 MARGIN_MIN = 64 << 10
 _ORIGINAL = re.compile(r"^[0-9a-f]{64}(\.[0-9a-z]{1,8})?$")
@@ -412,7 +417,7 @@ class _Run:
         return _Staged(entry, staged, sha, size)
 
     def _vault_error(self, exc: OSError, path: Path) -> _Abort:
-        if exc.errno in _FULL:
+        if is_disk_full(exc):
             err: StationError = VaultFullError(
                 "the vault's disk is full; ingest stopped, nothing partial kept / 存储已满",
                 where=str(self.vault.home),
@@ -501,15 +506,8 @@ class _Run:
                     raise
         except BaseException as exc:
             self._cleanup(batch)
-            if isinstance(exc, OSError) and exc.errno in _FULL:
+            if isinstance(exc, OSError) and is_disk_full(exc):
                 raise self._vault_error(exc, self.vault.originals).error or exc from exc
-            if "database or disk is full" in str(exc):
-                raise (
-                    self._vault_error(
-                        OSError(errno.ENOSPC, "disk full"), self.vault.catalog_path
-                    ).error
-                    or exc
-                ) from exc
             raise
         with self.lock:
             for s, outcome, error, damaged in results:
@@ -865,8 +863,8 @@ def _run_owned(
     run._progress(force=True)
     log.info("ingest.finished", **run.report.summary())
     if error is not None:
-        if isinstance(error, StationError):
-            error.report = run.report  # type: ignore[attr-defined]
+        if isinstance(error, IngestError):
+            error.report = run.report
         raise error
     return run.report
 
@@ -889,7 +887,7 @@ def ingest_volume(
     ``owner``: the live owner of the session ``ctx.session_id`` (a dock session holds its own
     for its whole life); without one the run takes one for itself (DESIGN.md invariant 8).
     Raises VaultFullError / VolumeGoneError / IngestError after committing what was verified;
-    the exception's ``report`` attribute then holds the partial report.
+    the exception's ``report`` field then holds the partial report.
     """
     entries = enumerate_volume(volume)
     return _run(vault, db, settings, volume, entries, ctx, actor, progress, stop, opener, owner)

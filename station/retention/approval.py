@@ -26,10 +26,11 @@ import sqlite_utils
 
 from station.audit import append
 from station.audit.protect import seal
+from station.catalog.db import write_txn
 from station.config import Settings
-from station.errors import NotFoundError, VaultFullError
+from station.errors import NotFoundError, RetentionError, VaultFullError
 from station.log import get
-from station.retention.runtypes import Item, ItemProblem, RetentionError, RunReport, txn
+from station.retention.runtypes import Item, ItemProblem, RunReport
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
 
@@ -68,7 +69,7 @@ def on_expired(ctx: Ctx, item: Item, purge_after: str) -> None:
     if row is not None and row["state"] == OPEN:
         ctx.report.awaiting += 1
         return
-    with txn(ctx.db):
+    with write_txn(ctx.db):
         pid = ctx.db.execute(
             "insert into purge_proposals (sha256, run_id, rule, reason, keep_until, size,"
             " proposed_at, state) values (?, ?, ?, ?, ?, ?, ?, 'proposed')",
@@ -92,7 +93,7 @@ def on_expired(ctx: Ctx, item: Item, purge_after: str) -> None:
 
 def _pend(ctx: Ctx, row: dict[str, Any], item: Item, purge_after: str) -> None:
     ctx.pend_one(item, purge_after)
-    with txn(ctx.db):
+    with write_txn(ctx.db):
         ctx.db.execute(
             "update purge_proposals set state = 'pended', pended_at = ? where id = ?",
             [ctx.as_of, row["id"]],
@@ -232,7 +233,7 @@ def approve(
             decision = decider(found[0]) if found else None
             if decision is None or not decision.expired:
                 why_not = decision.reason if decision else "录像已不在库中 / no longer stored"
-                with txn(db):
+                with write_txn(db):
                     db.execute(
                         "update purge_proposals set state = 'withdrawn', decided_at = ?,"
                         " decided_by = ?, decision_reason = ? where id = ?",
@@ -251,7 +252,7 @@ def approve(
                     )
                 out.withdrawn.append({"sha256": sha, "why": why_not})
                 continue
-            with txn(db):
+            with write_txn(db):
                 db.execute(
                     "update purge_proposals set state = 'approved', decided_at = ?,"
                     " decided_by = ?, decision_reason = ? where id = ? and state = 'proposed'",
@@ -320,7 +321,7 @@ def reject(
         )
     as_of, until = to_iso(when), to_iso(keep_until)
     out = Decided()
-    with txn(db):
+    with write_txn(db):
         for row in _targets(db, shas, all_open):
             db.execute(
                 "update purge_proposals set state = 'rejected', decided_at = ?, decided_by = ?,"

@@ -29,9 +29,10 @@ from collections.abc import Callable, Iterator
 import sqlite_utils
 
 from station.audit import append
+from station.catalog.db import write_txn
 from station.config import Settings
 from station.custody import WriterLock
-from station.errors import NotFoundError, VaultFullError
+from station.errors import NotFoundError, RetentionError, VaultFullError
 from station.log import get
 from station.retention import approval, clockguard
 from station.retention.facts import iter_decisions
@@ -41,10 +42,8 @@ from station.retention.runtypes import (
     ItemProblem,
     NowInPastError,
     Problem,
-    RetentionError,
     RunReport,
     fast_iso,
-    txn,
 )
 from station.retention.steps import Ctx
 from station.timeutil import to_iso, utcnow
@@ -206,7 +205,7 @@ def _run(
             f"is dated after now ({as_of}): it ran on a wrong clock, since corrected"
         )
         log.warning("retention.clock_corrected", as_of=as_of, last=last)
-        with txn(db):
+        with write_txn(db):
             append(
                 db,
                 "retention.clock_corrected",
@@ -254,7 +253,7 @@ def _run(
     step = on_step or _noop
     grace = dt.timedelta(days=settings.retention.grace_days)
     purge_after = to_iso(now + grace)
-    with txn(db):
+    with write_txn(db):
         # A run still "running" here died without finishing (we hold the lock): say so.
         db.execute(
             "update retention_runs set state = 'interrupted', message = coalesce(message,"
@@ -323,7 +322,7 @@ class _Stop(Exception):
 def _finish(db: sqlite_utils.Database, report: RunReport) -> None:
     state = "interrupted" if report.aborted else "done"
     try:
-        with txn(db):
+        with write_txn(db):
             db.execute(
                 "update retention_runs set finished_at = ?, state = ?, pending = ?, purged = ?,"
                 " restored = ?, problems = ?, message = ? where id = ?",

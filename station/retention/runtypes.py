@@ -3,23 +3,11 @@ and a write transaction that reports a full disk as such."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import sqlite3
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-import sqlite_utils
-
-from station.catalog import write_txn
-from station.errors import StationError, VaultFullError
-
-
-class RetentionError(StationError):
-    """The retention run could not do what was asked / 保存期处理失败."""
-
-    exit_code = 13
+from station.errors import RetentionError, StationError
 
 
 class NowInPastError(RetentionError):
@@ -79,31 +67,9 @@ class RunReport:
         return data
 
 
-def _is_full(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and (
-        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
-    )
-
-
 def fast_iso(t: dt.datetime) -> str:
     """``timeutil.to_iso`` for a UTC datetime, about four times faster (dry runs list 10⁵–10⁶
     of them)."""
     if t.tzinfo is not dt.UTC:
         t = t.astimezone(dt.UTC)
     return t.isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-@contextlib.contextmanager
-def txn(db: sqlite_utils.Database) -> Iterator[None]:
-    """``write_txn`` that turns SQLite's "database or disk is full" into VaultFullError."""
-    try:
-        with write_txn(db):
-            yield
-    except sqlite3.OperationalError as exc:
-        if _is_full(exc):
-            raise VaultFullError(
-                f"磁盘已满，目录无法写入 / disk full: the catalog cannot be written ({exc})",
-                where="catalog.sqlite",
-                hint="free space in the station's home; nothing of this recording was deleted",
-            ) from exc
-        raise

@@ -18,11 +18,12 @@ import sqlite_utils
 
 from station.audit import append
 from station.audit.protect import seal
+from station.catalog.db import write_txn
 from station.fleet.local import freed_paths
 from station.log import get
 from station.retention import files as fs
 from station.retention.approval import approval_for
-from station.retention.runtypes import Item, ItemProblem, Problem, RunReport, txn
+from station.retention.runtypes import Item, ItemProblem, Problem, RunReport
 from station.vault import Vault
 
 log = get()
@@ -44,7 +45,7 @@ class Ctx:
         """Report a problem: in the run report, as a log event and in the audit log."""
         self.report.problems.append(Problem(sha, kind, path, detail))
         log.error(f"retention.file_{kind}", sha256=sha, path=path, detail=detail)
-        with txn(self.db):
+        with write_txn(self.db):
             append(
                 self.db,
                 f"retention.file_{kind}",
@@ -103,7 +104,7 @@ class Ctx:
         files = self._files(sha)
         self._check_present(sha, files, "pended")
         self.step("pend.checked", sha)
-        with txn(self.db):
+        with write_txn(self.db):
             state = self.db.execute(
                 "select state from recordings where sha256 = ?", [sha]
             ).fetchone()[0]
@@ -215,7 +216,7 @@ class Ctx:
                     f"{f['sha256']}; not purged",
                 )
         self.step("purge.verified", sha)
-        with txn(self.db):
+        with write_txn(self.db):
             rec = self.db.execute(
                 "select state, size, ext, recorded_at, ingested_at from recordings"
                 " where sha256 = ?",
@@ -293,7 +294,7 @@ class Ctx:
                 fs.remove(fs.vault_file(self.vault, f["rel"]))
             except FileNotFoundError:
                 pass
-        with txn(self.db):
+        with write_txn(self.db):
             self.db.execute("update retention_items set files_removed = 1 where sha256 = ?", [sha])
 
     # --- restore: pending_purge → stored ----------------------------------------------------
@@ -301,7 +302,7 @@ class Ctx:
     def restore_one(self, sha: str, why: str, note: str | None) -> None:
         row = self._item(sha)
         self._check_present(sha, json.loads(row["files"]), "restored")
-        with txn(self.db):
+        with write_txn(self.db):
             self.db.execute(
                 "update recordings set state = 'stored'"
                 " where sha256 = ? and state = 'pending_purge'",

@@ -9,7 +9,6 @@ import click
 from station.cli_groups import sim
 from station.cli_util import (
     App,
-    handle_errors,
     json_option,
     parse_time_option,
     pass_app,
@@ -47,7 +46,6 @@ from station.sim.volume import make_volume
 @click.option("--size", default="640x360", show_default=True, help="画面 / frame size WxH")
 @json_option
 @pass_app
-@handle_errors
 def sim_volume(
     app: App,
     directory: str,

@@ -8,7 +8,6 @@ due jobs at low CPU and I/O priority until none is left or SIGTERM arrives.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ import sqlite_utils
 
 from station import log as station_log
 from station.config import Settings
+from station.errors import is_disk_full
 from station.ingest.timing import probe_updates
 from station.transcode import jobs
 from station.transcode.binaries import Tools, find_tools
@@ -319,7 +319,7 @@ def process_job(
         log.info("transcode.job_stopped", job=job.id, sha256=sha)
         return Outcome(sha, state, "stopped", exc.message)
     except (ArchivalFullError, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno != errno.ENOSPC:
+        if isinstance(exc, OSError) and not is_disk_full(exc):
             raise
         text = exc.render() if isinstance(exc, ArchivalFullError) else str(exc)
         error = f"archival disk full / 归档存储已满: {text}"

@@ -17,7 +17,6 @@ from station.access.guard import ADMIN, CLERK, SERVICE, SUPERVISOR, guard
 from station.cli_groups import sim
 from station.cli_util import (
     App,
-    handle_errors,
     human_bytes,
     json_option,
     pass_app,
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 @click.command("run")
 @json_option
 @pass_app
-@handle_errors
 def run_cmd(app: App, as_json: bool) -> None:
     """运行采集站守护进程 / Run the dock daemon (udev hotplug, sessions, sd_notify).
 
@@ -170,7 +168,6 @@ def _transcode_status(vault: Vault, board: Any) -> None:
 @click.command("status")
 @json_option
 @pass_app
-@handle_errors
 def status_cmd(app: App, as_json: bool) -> None:
     """插槽状态 / What each dock slot is doing, and whether it is safe to undock."""
     from station.clock_view import clock_state, print_clock
@@ -314,7 +311,6 @@ def devices_group() -> None:
 )
 @json_option
 @pass_app
-@handle_errors
 def devices_enrol(
     app: App,
     device_id: str,
@@ -369,7 +365,6 @@ def devices_enrol(
 @click.argument("device_id")
 @json_option
 @pass_app
-@handle_errors
 def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
     """注销设备 / Revoke a device: it is refused (never mounted) from now on."""
 
@@ -391,7 +386,6 @@ def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
 @click.option("--note", help="说明 / note (e.g. 送修单号 repair ticket)")
 @json_option
 @pass_app
-@handle_errors
 def devices_state(
     app: App, device_id: str, state: str, at_text: str | None, note: str | None, as_json: bool
 ) -> None:
@@ -421,7 +415,6 @@ def devices_state(
 @click.option("--note", required=True, help="故障情况 / what is wrong")
 @json_option
 @pass_app
-@handle_errors
 def devices_damaged(
     app: App, device_id: str, at_text: str | None, note: str, as_json: bool
 ) -> None:
@@ -448,7 +441,6 @@ def devices_damaged(
 @devices_group.command("list")
 @json_option
 @pass_app
-@handle_errors
 def devices_list(app: App, as_json: bool) -> None:
     """列出设备（含未登记）/ List devices, enrolled and seen-but-unknown."""
 
@@ -493,7 +485,6 @@ def devices_list(app: App, as_json: bool) -> None:
 @click.option("--all", "show_all", is_flag=True, help="包括已处理的 / include acknowledged ones")
 @json_option
 @pass_app
-@handle_errors
 def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
     """设备告警 / Device alerts (unknown device, failed authentication, duplicate id…)."""
 
@@ -513,7 +504,6 @@ def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
 @click.argument("alert_id", type=int)
 @json_option
 @pass_app
-@handle_errors
 def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
     """确认告警 / Acknowledge an alert."""
 
@@ -566,7 +556,6 @@ def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
 @click.option("--unit-name", default="示例市城市管理局", show_default=True)
 @click.option("--secret-hex", default="", help="设备密钥 / device key (hex)")
 @json_option
-@handle_errors
 def sim_recorder(
     volume: str | None,
     pty_link: str | None,

@@ -11,7 +11,7 @@ from types import FrameType
 
 import click
 
-from station.cli_util import App, handle_errors, json_option, pass_app
+from station.cli_util import App, json_option, pass_app
 
 
 @click.command("web")
@@ -22,7 +22,6 @@ from station.cli_util import App, handle_errors, json_option, pass_app
 )
 @json_option
 @pass_app
-@handle_errors
 def web_cmd(app: App, listen: str | None, as_json: bool) -> None:
     """提供屏幕页面（不接管插槽）/ Serve the kiosk and office pages without the docks.
 
