@@ -122,17 +122,15 @@ def test_write_txn_turns_a_full_disk_into_vault_full(tmp_path: Path) -> None:
     db.execute("CREATE TABLE t (x BLOB)")
     pages = db.execute("PRAGMA page_count").fetchone()[0]
     db.execute(f"PRAGMA max_page_count = {pages + 2}")
-    with pytest.raises(VaultFullError) as info:
-        with write_txn(db):
-            db["t"].insert({"x": b"0" * 1_000_000})
+    with pytest.raises(VaultFullError) as info, write_txn(db):
+        db["t"].insert({"x": b"0" * 1_000_000})
     assert isinstance(info.value.__cause__, sqlite3.Error)
     assert info.value.exit_code == 7 and "磁盘已满" in info.value.message
     assert db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
     assert not db.conn.in_transaction
-    with pytest.raises(VaultFullError):
-        with write_txn(db):
-            db["t"].insert({"x": b"1"})
-            raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(VaultFullError), write_txn(db):
+        db["t"].insert({"x": b"1"})
+        raise OSError(errno.ENOSPC, "No space left on device")
     assert db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
     with pytest.raises(OSError) as other:  # any other error passes unchanged
         with write_txn(db):
