@@ -132,9 +132,8 @@ def test_write_txn_turns_a_full_disk_into_vault_full(tmp_path: Path) -> None:
         db["t"].insert({"x": b"1"})
         raise OSError(errno.ENOSPC, "No space left on device")
     assert db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
-    with pytest.raises(OSError) as other:  # any other error passes unchanged
-        with write_txn(db):
-            raise OSError(errno.EIO, "Input/output error")
+    with pytest.raises(OSError) as other, write_txn(db):  # any other error passes unchanged
+        raise OSError(errno.EIO, "Input/output error")
     assert other.value.errno == errno.EIO
 
 
