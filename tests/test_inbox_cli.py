@@ -23,8 +23,6 @@ from test_inbox_support import (
 from station.cli import main
 from station.vault import Vault
 
-pytest.importorskip("station.ingest.engine")
-
 
 def run(vault: Vault, *args: str, code: int = 0) -> Any:
     res = CliRunner().invoke(main, ["--home", str(vault.home), "--user", "clerk1", *args])

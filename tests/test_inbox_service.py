@@ -27,9 +27,8 @@ from test_inbox_support import (
     write_file,
 )
 
+from station.ingest import engine
 from station.vault import Vault
-
-engine = pytest.importorskip("station.ingest.engine")  # the lead's ingest engine (main)
 
 SIDE = {"officer": "123456", "device": "CAM-07", "unit": "430400000000"}
 

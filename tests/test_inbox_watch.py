@@ -27,8 +27,6 @@ from station.inbox.service import InboxBusy, InboxService
 from station.settings_watch import SettingsWatcher
 from station.vault import Vault
 
-pytest.importorskip("station.ingest.engine")  # the lead's ingest engine (main)
-
 SIDE = {"officer": "123456"}
 
 
