@@ -78,7 +78,7 @@ def _try_lock(fd: int) -> bool:
 def _staging_error(exc: OSError, where: Path) -> IngestError:
     if is_disk_full(exc):
         return VaultFullError(
-            "the vault's disk is full; nothing was copied / 存储已满",
+            "存储已满 / the vault's disk is full; nothing was copied",
             where=str(where),
             hint="free space or extend the vault; the recorder was not cleared",
         )

@@ -46,7 +46,7 @@ def resolve(db: sqlite_utils.Database, ref: str, *, where: str = "SHA256") -> st
         raise NotFoundError(
             f"找不到该录像 / no recording with id {given}",
             where=where,
-            hint="see `station recordings list` / 用 station recordings list 查看",
+            hint="用 station recordings list 查看 / see `station recordings list`",
         )
     if len(rows) > 1:
         shown = ", ".join(short(r) if len(given) < SHORT else r for r in rows[:5])
@@ -54,7 +54,7 @@ def resolve(db: sqlite_utils.Database, ref: str, *, where: str = "SHA256") -> st
         raise AmbiguousRecording(
             f"录像编号前缀不唯一 / recording id {given} is ambiguous: {shown}{more}",
             where=where,
-            hint="give more digits / 请多给几位",
+            hint="请多给几位 / give more digits",
         )
     return str(rows[0])
 

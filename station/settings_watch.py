@@ -154,7 +154,7 @@ class SettingsWatcher:
     def check(self) -> bool:
         """Read the file now; apply it if valid and different. Returns True if applied."""
         if not self.path.exists():
-            self._refuse("", "settings file removed; running settings kept / 配置文件被删除")
+            self._refuse("", "配置文件被删除 / settings file removed; running settings kept")
             return False
         try:
             new = load_settings(self.path)
@@ -188,5 +188,5 @@ class SettingsWatcher:
             file=str(self.path),
             key=key,
             reason=reason,
-            hint="the running settings stay / 继续使用当前配置",
+            hint="继续使用当前配置 / the running settings stay",
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dock_support import DockBed, exfat_loop, files_of, is_root, read_loop, sim_recorder
+from dock_support import DockBed, exfat_loop, files_of, read_loop, sim_recorder
 
 from station.catalog import open_catalog
 from station.recorder.simulator import SimConfig
@@ -22,7 +22,8 @@ from station.vault import Vault
 
 BLKIO = Path("/sys/fs/cgroup/blkio")
 pytestmark = [
-    pytest.mark.skipif(not is_root() or not BLKIO.is_dir(), reason="needs root and cgroup blkio"),
+    pytest.mark.root,  # loop devices, mounts, cgroups
+    pytest.mark.skipif(not BLKIO.is_dir(), reason="needs cgroup v1 blkio"),
     pytest.mark.slow,
 ]
 SECRET = bytes(range(32))

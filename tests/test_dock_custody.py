@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 from custody_support import run_station
-from dock_support import is_root, make_recorder_volume, read_loop
+from dock_support import make_recorder_volume, read_loop
 from test_dock_session import (
     SECRET,
     docked,  # noqa: F401 (a fixture, used by name)
@@ -27,7 +27,7 @@ from station.status import StatusBoard
 from station.vault import Vault
 from station.verify.run import run_verify
 
-pytestmark = pytest.mark.skipif(not is_root(), reason="needs root for loop devices and mounts")
+pytestmark = pytest.mark.root  # loop devices and mounts
 
 
 class PausingBoard(StatusBoard):

@@ -17,7 +17,6 @@ import sqlite_utils
 from dock_support import (
     exfat_loop,
     files_of,
-    is_root,
     make_recorder_volume,
     read_loop,
     sim_recorder,
@@ -32,7 +31,7 @@ from station.usb_dock.session import DockSession, Outcome
 from station.usb_dock.slots import DeviceClaims, SlotState
 from station.vault import Vault
 
-pytestmark = pytest.mark.skipif(not is_root(), reason="needs root for loop devices and mounts")
+pytestmark = pytest.mark.root  # loop devices and mounts
 
 SECRET = bytes(range(32))
 TZ = "Asia/Shanghai"

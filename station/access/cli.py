@@ -64,7 +64,7 @@ def users_add(app: App, name: str, role: str, display_name: str | None, as_json:
     """
     if user_count(app.db) == 0:
         if role != "admin":
-            raise StationError("the first account must be an admin / 第一个账号必须是管理员")
+            raise StationError("第一个账号必须是管理员 / the first account must be an admin")
         actor = app.actor
     else:
         actor = require_role(app, "admin").name
@@ -92,7 +92,7 @@ def users_list(app: App, as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(
-            ["账号 user", "姓名 name", "角色 role", "创建 created", "停用 disabled"],
+            ["账号 / user", "姓名 / name", "角色 / role", "创建 / created", "停用 / disabled"],
             [
                 (r["name"], r["display_name"], r["role"], r["created_at"][:10], r["disabled"])
                 for r in rows
@@ -286,8 +286,8 @@ def access_list(app: App, state: str | None, as_json: bool) -> None:
     if as_json:
         print_json([r.to_dict() for r in reqs])
         return
-    headers = ["#", "用途 purpose", "状态 state", "申请人 by", "录像 n"]
-    headers += ["有效至 valid until", "事由 reason"]
+    headers = ["#", "用途 / purpose", "状态 / state", "申请人 / by", "录像 / n"]
+    headers += ["有效至 / valid until", "事由 / reason"]
     rows = [
         (r.id, r.purpose, r.state, r.requested_by, len(r.recordings), r.valid_until or "")
         for r in reqs

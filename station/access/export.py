@@ -219,7 +219,7 @@ def export_request(
     stamp = now[:19].replace("-", "").replace(":", "")
     if not dest.is_dir():
         raise StationError(
-            "the destination folder does not exist / 目标目录不存在", where=str(dest)
+            "目标目录不存在 / the destination folder does not exist", where=str(dest)
         )
     final = dest / f"export-{request_id:05d}-{stamp}"
     partial = dest / f".{final.name}.partial"

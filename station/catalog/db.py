@@ -63,7 +63,7 @@ def _catalog_file(db: sqlite_utils.Database) -> str:
 
 def busy_error(db: sqlite_utils.Database) -> CatalogBusyError:
     return CatalogBusyError(
-        "the catalog is locked by another process / 目录数据库被其他进程占用",
+        "目录数据库被其他进程占用 / the catalog is locked by another process",
         where=_catalog_file(db),
         hint=f"waited {busy_timeout_s():g} s; try again when the other station command ends",
     )

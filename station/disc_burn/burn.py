@@ -94,13 +94,13 @@ def choose_target(device: str | None, drives: list[Drive]) -> str:
         return device
     if device:
         if not any(d.devnode == device for d in drives) and not Path(device).exists():
-            raise NoDriveError(f"no drive at {device} / 找不到该光驱", where=device, hint=_hint())
+            raise NoDriveError(f"找不到该光驱 / no drive at {device}", where=device, hint=_hint())
         return device
     if not drives:
-        raise NoDriveError("no drive found / 未找到刻录光驱", where="udev (ID_CDROM)", hint=_hint())
+        raise NoDriveError("未找到刻录光驱 / no drive found", where="udev (ID_CDROM)", hint=_hint())
     if len(drives) > 1:
         raise NoDriveError(
-            "several drives found; choose one with --device / 发现多个光驱，请用 --device 指定",
+            "发现多个光驱，请用 --device 指定 / several drives found; choose one with --device",
             hint=", ".join(d.devnode for d in drives),
         )
     return drives[0].devnode
@@ -112,7 +112,7 @@ def burn_image(
     """Write ``image`` to ``target`` with xorrecord (disc-at-once)."""
     exe = xorrecord or shutil.which("xorrecord") or ""
     if not exe:
-        raise BurnError("xorrecord not found / 找不到 xorrecord", hint="install Debian xorriso")
+        raise BurnError("找不到 xorrecord / xorrecord not found", hint="install Debian xorriso")
     args = [exe, "-v", f"dev={target}"]
     if not target.startswith("stdio:"):
         args.append("-dao")

@@ -28,6 +28,7 @@ from station.disc_burn.media import MEDIA
 from station.disc_burn.progress import DiscProgress, ProgressFn, StatusFile, fan_out
 from station.errors import IntegrityError, StationError
 from station.reports.cli import emit, output_options
+from station.text import NO, YES, bi, yes_no
 
 PHASES = {
     "build": "写入映像 / writing",
@@ -137,7 +138,7 @@ def plan_cmd(
     for line in _plan_notes(app, list(cases), plan):
         click.echo(line)
     print_table(
-        ["光盘 disc", "案件 cases", "文件 files", "大小 size"],
+        ["光盘 / disc", "案件 / cases", "文件 / files", "大小 / size"],
         [
             (
                 f"{d.disc_no}/{len(plan.discs)}",
@@ -196,11 +197,8 @@ def build_cmd(
         return
     click.echo(f"任务 / job {job_id}:")
     print_table(
-        ["光盘 disc", "份 copy", "卷标 volume", "校验 verified", "映像 image"],
-        [
-            (o.disc_no, o.copy, o.volume_id, "是 yes" if o.verified else "否 no", str(o.image))
-            for o in outcomes
-        ],
+        ["光盘 / disc", "份 / copy", "卷标 / volume", "校验 / verified", "映像 / image"],
+        [(o.disc_no, o.copy, o.volume_id, yes_no(o.verified), str(o.image)) for o in outcomes],
     )
     click.echo("标签 / labels: " + ", ".join(str(o.label_pdf) for o in outcomes))
 
@@ -244,7 +242,7 @@ def verify_cmd(app: App, job: int, copy: str | None, as_json: bool) -> None:
         )
     else:
         for row, res in results:
-            mark = "通过 OK" if res.ok else "失败 FAILED"
+            mark = "通过 / OK" if res.ok else "失败 / FAILED"
             click.echo(f"{row['volume_id']}: {mark}  sha256 {res.image_sha256}")
             for p in res.problems():
                 click.echo(f"  {p}")
@@ -334,7 +332,7 @@ def _print_discs(rows: list[dict[str, Any]], as_json: bool) -> None:
         print_json([{k: r.get(k) for k in _DISC_KEYS} for r in rows])
         return
     print_table(
-        ["光盘 disc", "份 copy", "卷标 volume", "状态 state", "存放 location", "SHA-256"],
+        ["光盘 / disc", "份 / copy", "卷标 / volume", "状态 / state", "存放 / location", "SHA-256"],
         [
             (
                 r["disc_no"],
@@ -365,7 +363,15 @@ def list_cmd(app: App, as_json: bool) -> None:
         print_json(rows)
         return
     print_table(
-        ["任务 job", "案件 cases", "介质 media", "光盘 discs", "大小 size", "状态 state", "时间"],
+        [
+            "任务 / job",
+            "案件 / cases",
+            "介质 / media",
+            "光盘 / discs",
+            "大小 / size",
+            "状态 / state",
+            "时间",
+        ],
         [
             (
                 r["id"],
@@ -426,7 +432,7 @@ def drives_cmd(as_json: bool) -> None:
         click.echo("未找到刻录光驱 / no drive found")
         return
     print_table(
-        ["设备 device", "型号 model", "光盘 media", "可写 writes"],
+        ["设备 / device", "型号 / model", "光盘 / media", "可写 / writes"],
         [(d.devnode, d.model, d.media, " ".join(d.writes)) for d in found],
     )
 
@@ -449,13 +455,12 @@ def report_discs(
     if as_json or fmt == "json":
         print_json(rows)
         return
-    yes = {True: "是 / yes", False: "否 / no"}
+    yes = {True: YES, False: NO}
     if fmt != "table":
         emit(_discs_report(rows, yes), fmt, False, section, output, app.settings.station.timezone)
         return
-    yes = {True: "是", False: "否"}
     print_table(
-        ["案件 case", "名称 name", "任务 job", "A 校验", "B 校验", "A 刻录", "B 刻录"],
+        ["案件 / case", "名称 / name", "任务 / job", "A 校验", "B 校验", "A 刻录", "B 刻录"],
         [
             (
                 r["case"],
@@ -504,9 +509,9 @@ def _discs_report(rows: list[dict[str, Any]], yes: dict[bool, str]) -> Any:
     from station.timeutil import to_iso, utcnow
 
     cols = [("case", "案件编号 / case"), ("name", "名称 / name"), ("job_id", "任务 / job")]
-    for key, words in (("verified", "校验 / verified"), ("burned", "刻录 / burned")):
-        for copy, mark in (("A", "甲 A"), ("B", "乙 B")):
-            cols.append((f"{key}_{copy}", f"{mark} {words}"))
+    for key, zh, en in (("verified", "校验", "verified"), ("burned", "刻录", "burned")):
+        for copy, mark in (("A", "甲"), ("B", "乙")):
+            cols.append((f"{key}_{copy}", bi(f"{mark}{zh}", f"{copy} {en}")))
     shown = [{k: yes[v] if isinstance(v, bool) else v for k, v in r.items()} for r in rows]
     return Report(
         kind="discs",

@@ -45,7 +45,7 @@ def main(argv):
         root, {"path": "MANIFEST.json", "joliet_path": "MANIFEST.json", "iso_path": "MANIFEST.JSO"}
     )
     if manifest_path is None:
-        print("MANIFEST.json not found / 找不到清单 MANIFEST.json: " + root)
+        print("找不到清单 MANIFEST.json:  / MANIFEST.json not found" + root)
         return 2
     with open(manifest_path, "rb") as f:
         manifest = json.loads(f.read().decode("utf-8"))

@@ -109,7 +109,7 @@ def _check(cases: list[PlanCase], media: Media) -> None:
     for case in cases:
         if not case.recordings:
             raise EmptyCaseError(
-                f"case {case.number} ({case.name}) has no recordings / 案件没有关联录像",
+                f"案件没有关联录像 / case {case.number} ({case.name}) has no recordings",
                 where=f"case {case.number}",
                 hint="link recordings to the case first, or leave it out of the disc job",
             )

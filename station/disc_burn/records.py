@@ -23,12 +23,12 @@ log = get()
 
 def _rows(db: sqlite_utils.Database, job_id: int, copy: str, disc_no: int | None) -> list[Any]:
     if copy not in COPIES:
-        raise StationError(f"copy must be A or B, not {copy!r} / 份别只能是 A 或 B")
+        raise StationError(f"份别只能是 A 或 B / copy must be A or B, not {copy!r}")
     rows = [r for r in disc_rows(db, job_id) if r["copy"] == copy]
     if disc_no is not None:
         rows = [r for r in rows if r["disc_no"] == disc_no]
         if not rows:
-            raise NotFoundError(f"job {job_id} has no disc {disc_no} / 没有该光盘")
+            raise NotFoundError(f"没有该光盘 / job {job_id} has no disc {disc_no}")
     for r in rows:
         if r["state"] not in ("verified", "burned"):
             raise NotVerifiedError(
@@ -51,7 +51,7 @@ def mark_burned(
 ) -> list[dict[str, Any]]:
     """Record that copy ``copy`` (all discs, or one) was burned elsewhere and where it is kept."""
     if not by.strip() or not location.strip():
-        raise StationError("--by and --location must not be empty / 刻录人和存放位置不能为空")
+        raise StationError("刻录人和存放位置不能为空 / --by and --location must not be empty")
     rows = _rows(db, job_id, copy, disc_no)
     now = to_iso(utcnow())
     with write_txn(db):

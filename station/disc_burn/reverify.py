@@ -45,7 +45,7 @@ def verify_job(
             )
         image = Path(row["image_path"])
         if not image.is_file():
-            raise NotFoundError(f"image missing: {image} / 映像文件缺失", where=str(image))
+            raise NotFoundError(f"映像文件缺失 / image missing: {image}", where=str(image))
         expected = [Expected(**e) for e in json.loads(row["expected"])]
         result = read_image(
             image,
@@ -101,7 +101,7 @@ def verify_job(
 
 def disc_rows(db: sqlite_utils.Database, job_id: int) -> list[dict[str, Any]]:
     if db.execute("select 1 from disc_jobs where id = ?", [job_id]).fetchone() is None:
-        raise NotFoundError(f"no disc job {job_id} / 找不到刻录任务", where="disc_jobs")
+        raise NotFoundError(f"找不到刻录任务 / no disc job {job_id}", where="disc_jobs")
     return list(
         db.query("select * from disc_images where job_id = ? order by disc_no, copy", [job_id])
     )

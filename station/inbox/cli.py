@@ -18,7 +18,7 @@ from station.inbox.sidecar import details_from_mapping
 from station.inbox.store import drop_summary
 from station.inbox.watch import watch_mode
 from station.log import get
-from station.text import escape_text
+from station.text import escape_text, yes_no
 from station.timeutil import to_iso, utcnow
 
 log = get()
@@ -74,7 +74,7 @@ def status_cmd(app: App, show_all: bool, as_json: bool) -> None:
     click.echo(f"收件箱服务 / inbox service: {running}")
     print_table(
         ["文件夹 / folder", "存在 / present", "方式 / mode"],
-        [[f["path"], "是/yes" if f["present"] else "否/NO", f["mode"] or "-"] for f in folders],
+        [[f["path"], yes_no(f["present"]), f["mode"] or "-"] for f in folders],
     )
     counts = ", ".join(
         f"{STATE_LABELS.get(k, k)}: {v}" for k, v in sorted(summary["drops"].items())
@@ -119,7 +119,7 @@ def assign_cmd(
     row = store.get_drop(db, drop_id)
     if row is None:
         raise NotFoundError(
-            f"no inbox drop {drop_id} / 无此投递", hint="see `station inbox status`"
+            f"无此投递 / no inbox drop {drop_id}", hint="see `station inbox status`"
         )
     if row.state not in store.ASSIGNABLE:
         raise StationError(

@@ -140,7 +140,7 @@ def _refuse_drop(
     out.state = "refused"
     if row is not None and row.state == "refused":
         return out
-    reason = f"{listing.kind}: not followed, not read / 符号链接或特殊文件，不跟随、不读取"
+    reason = f"符号链接或特殊文件，不跟随、不读取 / {listing.kind}: not followed, not read"
     with write_txn(env.db):
         drop_id = store.create_drop(
             env.db, str(listing.folder), listing.name, listing.kind, "refused"
@@ -175,9 +175,9 @@ def _refuse_entries(env: InboxEnv, drop_id: int, entries: list[Entry]) -> None:
     with write_txn(env.db):
         for e in entries:
             reason = (
-                "symbolic link: not followed / 符号链接，不跟随"
+                "符号链接，不跟随 / symbolic link: not followed"
                 if e.kind == "symlink"
-                else "not a regular file: not read / 非普通文件，不读取"
+                else "非普通文件，不读取 / not a regular file: not read"
             )
             store.record_file(
                 env.db,
@@ -303,7 +303,7 @@ def _ingest_owned(
         device_id=details.device,
         officer_id=details.officer,
         unit_id=details.unit,
-        method=details.method or "inbox drop / 收件箱投递",
+        method=details.method or "收件箱投递 / inbox drop",
         slot=store.text(str(listing.path)),
     )
     ingest = env.ingest or _default_ingest()

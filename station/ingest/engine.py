@@ -419,7 +419,7 @@ class _Run:
     def _vault_error(self, exc: OSError, path: Path) -> _Abort:
         if is_disk_full(exc):
             err: StationError = VaultFullError(
-                "the vault's disk is full; ingest stopped, nothing partial kept / 存储已满",
+                "存储已满 / the vault's disk is full; ingest stopped, nothing partial kept",
                 where=str(self.vault.home),
                 hint="free space or extend the vault; the recorder was not cleared",
             )
@@ -432,7 +432,7 @@ class _Run:
     def _read_failure(self, entry: SourceEntry, exc: OSError) -> _Staged:
         if exc.errno in _GONE or not self._volume_alive():
             err = VolumeGoneError(
-                "the recorder volume went away during ingest / 记录仪已断开",
+                "记录仪已断开 / the recorder volume went away during ingest",
                 where=str(self.volume),
                 hint="dock the recorder again; verified files are kept",
             )
@@ -555,7 +555,7 @@ class _Run:
             s.staged.unlink(missing_ok=True)
             s.staged = None
             log.error("ingest.verify_mismatch", path=entry.rel, copied=s.sha256, reread=again)
-            s.outcome, s.failure = "failed", "vault copy did not match on re-read / 校验不一致"
+            s.outcome, s.failure = "failed", "校验不一致 / vault copy did not match on re-read"
             return
         s.verified = True
         os.chmod(s.staged, 0o444)
@@ -913,7 +913,7 @@ def ingest_files(
     for name in outside:
         log.error("ingest.outside_base", path=name, base=str(base))
         report.files.append(
-            FileResult(Path(name), name, "failed", error=f"not inside {base} / 不在采集目录内")
+            FileResult(Path(name), name, "failed", error=f"不在采集目录内 / not inside {base}")
         )
     return report
 
@@ -975,7 +975,7 @@ def recover_at_startup(
                 db.execute(
                     "update sessions set clearing = 'interrupted',"
                     " message = coalesce(message || '; ', '') || ? where id = ?",
-                    ["clearing interrupted: results unknown / 清除中断，结果未知", sid],
+                    ["清除中断，结果未知 / clearing interrupted: results unknown", sid],
                 )
                 audit.append(
                     db,

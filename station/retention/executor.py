@@ -295,7 +295,7 @@ def _run(
         for fn, items in work:
             for item in items:
                 if stop is not None and stop.is_set():
-                    report.aborted = "stopped / 已停止"
+                    report.aborted = "已停止 / stopped"
                     raise _Stop
                 try:
                     fn(item)
@@ -304,7 +304,7 @@ def _run(
     except _Stop:
         pass
     except VaultFullError as exc:
-        report.aborted = "disk full / 磁盘已满"
+        report.aborted = "磁盘已满 / disk full"
         report.problems.append(Problem("", "disk-full", exc.where or "", exc.message))
         log.error("retention.disk_full", run_id=run_id, error=exc.message)
     except BaseException as exc:  # an error or a signal: record the run as interrupted

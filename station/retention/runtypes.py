@@ -11,7 +11,7 @@ from station.errors import RetentionError, StationError
 
 
 class NowInPastError(RetentionError):
-    """--now lies before an earlier retention run / 指定时间早于已有的保存期处理."""
+    """指定时间早于已有的保存期处理 / --now lies before an earlier retention run."""
 
 
 class ItemProblem(StationError):

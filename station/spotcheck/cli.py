@@ -31,8 +31,8 @@ def _print_ledger(rows: list[dict[str, Any]], as_json: bool, tz: str = "Asia/Sha
         print_json(rows)
         return
     print_table(
-        ["项 item", "批 draw", "录像 recording", "执法人员 officer", "录制 recorded",
-         "结论 result", "说明 note", "检查人 by"],
+        ["项 / item", "批 / draw", "录像 / recording", "执法人员 / officer", "录制 / recorded",
+         "结论 / result", "说明 / note", "检查人 / by"],
         [
             (r["item"], r["draw"], r["sha256"][:16], r["officer_id"],
              human_time(r["recorded_at"], tz),

@@ -58,7 +58,7 @@ def locate_ffmpeg(settings: Settings) -> tuple[str, str]:
     if bundled and _executable(bundled):
         return bundled, "imageio-ffmpeg"
     raise ToolMissingError(
-        "ffmpeg not found / 找不到 ffmpeg",
+        "找不到 ffmpeg / ffmpeg not found",
         where="transcode.ffmpeg, PATH, imageio-ffmpeg",
         hint="install ffmpeg (apt-get install ffmpeg) or set transcode.ffmpeg",
     )
@@ -80,7 +80,7 @@ def locate_ffprobe(settings: Settings, ffmpeg: str) -> str:
     if found:
         return found
     raise ToolMissingError(
-        "ffprobe not found / 找不到 ffprobe",
+        "找不到 ffprobe / ffprobe not found",
         where="transcode.ffprobe, beside ffmpeg, PATH",
         hint="install ffmpeg (it brings ffprobe) or set transcode.ffprobe",
     )

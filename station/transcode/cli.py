@@ -64,7 +64,7 @@ def retry_cmd(app: App, sha256: tuple[str, ...], all_failed: bool, as_json: bool
     guard(app, *CLERK)
     if not sha256 and not all_failed:
         raise click.UsageError(
-            "give SHA256 prefixes or --all-failed / 请指定哈希前缀或 --all-failed"
+            "请指定哈希前缀或 --all-failed / give SHA256 prefixes or --all-failed"
         )
     sha256 = resolve_many(app.db, sha256)
     done = jobs.retry(app.db, actor=app.actor, shas=list(sha256) or None, all_failed=all_failed)

@@ -25,6 +25,7 @@ from station.cli_util import (
 )
 from station.errors import InputError, StationError
 from station.status import daemon_alive, read_status
+from station.text import yes_no
 from station.vault import Vault
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ def status_cmd(app: App, as_json: bool) -> None:
         if not as_json:
             print_clock(clock)
         raise StationError(
-            "the daemon has not written a status yet / 守护进程未运行",
+            "守护进程未运行 / the daemon has not written a status yet",
             where=str(app.vault.run),
             hint="start it: station run",
         )
@@ -208,19 +209,19 @@ def status_cmd(app: App, as_json: bool) -> None:
                 done,
                 size,
                 ",".join(f["code"] for f in s.get("flags", [])),
-                "是 / yes" if s.get("safe_to_undock") else "否 / no",
+                yes_no(s.get("safe_to_undock")),
             ]
         )
     print_table(
         [
-            "插槽 slot",
-            "设备 device",
-            "执法证号 certificate no.",
-            "阶段 phase",
-            "文件 files",
-            "字节 bytes",
-            "标记 flags",
-            "可拔出 safe",
+            "插槽 / slot",
+            "设备 / device",
+            "执法证号 / certificate no.",
+            "阶段 / phase",
+            "文件 / files",
+            "字节 / bytes",
+            "标记 / flags",
+            "可拔出 / safe",
         ],
         rows,
     )
@@ -333,7 +334,7 @@ def devices_enrol(
     try:
         secret = bytes.fromhex(secret_hex) if secret_hex else None
     except ValueError as exc:
-        raise StationError("--secret-hex is not hexadecimal / 密钥不是十六进制") from exc
+        raise StationError("密钥不是十六进制 / --secret-hex is not hexadecimal") from exc
     key = registry.enrol(
         app.db,
         device_id,
@@ -452,15 +453,15 @@ def devices_list(app: App, as_json: bool) -> None:
         return
     print_table(
         [
-            "设备 device",
-            "型号 model",
-            "驱动 driver",
-            "执法证号 certificate no.",
-            "姓名 name",
-            "单位 unit",
-            "已登记 enrolled",
+            "设备 / device",
+            "型号 / model",
+            "驱动 / driver",
+            "执法证号 / certificate no.",
+            "姓名 / name",
+            "单位 / unit",
+            "已登记 / enrolled",
             "状态 state (R4)",
-            "最近接入 last seen",
+            "最近接入 / last seen",
         ],
         [
             [
@@ -470,9 +471,9 @@ def devices_list(app: App, as_json: bool) -> None:
                 r["officer_id"],
                 r["officer_name"],
                 r["unit_id"],
-                "是 yes" if r["enrolled"] else "否 no",
-                {"in_repair": "送修 in repair", "retired": "报废 retired"}.get(
-                    r.get("service_state") or "", "在用 in service"
+                yes_no(r["enrolled"]),
+                {"in_repair": "送修 / in repair", "retired": "报废 / retired"}.get(
+                    r.get("service_state") or "", "在用 / in service"
                 ),
                 r["last_seen_at"],
             ]
@@ -495,7 +496,7 @@ def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
         print_json(rows)
         return
     print_table(
-        ["编号 id", "时间 at", "类型 code", "设备 device", "插槽 slot", "说明 message"],
+        ["编号 / id", "时间 / at", "类型 / code", "设备 / device", "插槽 / slot", "说明 / message"],
         [[r["id"], r["at"], r["code"], r["device_id"], r["slot"], r["message"]] for r in rows],
     )
 
@@ -588,7 +589,7 @@ def sim_recorder(
     try:
         secret = bytes.fromhex(secret_hex)
     except ValueError as exc:
-        raise InputError("--secret-hex is not hexadecimal / 密钥不是十六进制") from exc
+        raise InputError("密钥不是十六进制 / --secret-hex is not hexadecimal") from exc
     cfg = SimConfig(
         serial=serial_no,
         officer_id=officer,

@@ -145,10 +145,10 @@ def mount_volume(source: str, fstype: str | None, mountpoint: Path) -> MountedVo
         how = "kernel"
     else:
         raise DeviceError(
-            "the storage has no recognised file system / 无法识别存储的文件系统", where=source
+            "无法识别存储的文件系统 / the storage has no recognised file system", where=source
         )
     if is_mountpoint(mountpoint):
-        raise DeviceError("mount point already in use / 挂载点被占用", where=str(mountpoint))
+        raise DeviceError("挂载点被占用 / mount point already in use", where=str(mountpoint))
     mountpoint.mkdir(parents=True, exist_ok=True)
     vol = MountedVolume(source, fstype or "dir", mountpoint, how)
     try:

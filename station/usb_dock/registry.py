@@ -49,7 +49,7 @@ def enrol(
             where="--officer",
         )
     if not UNIT_RE.match(unit_id):
-        raise StationError(f"unit number {unit_id!r} must be 12 digits / 单位编号应为12位数字")
+        raise StationError(f"单位编号应为12位数字 / unit number {unit_id!r} must be 12 digits")
     if driver not in ("serial", "mass-storage"):
         raise StationError(f"unknown driver {driver!r}", hint="serial or mass-storage")
     now = to_iso(utcnow())
@@ -110,7 +110,7 @@ def revoke(db: sqlite_utils.Database, device_id: str, *, actor: str) -> None:
     with write_txn(db):
         cur = db.execute("update devices set enrolled = 0 where device_id = ?", [device_id])
         if cur.rowcount == 0:
-            raise NotFoundError(f"no device {device_id} / 无此设备", where=device_id)
+            raise NotFoundError(f"无此设备 / no device {device_id}", where=device_id)
         db.execute("delete from device_secrets where device_id = ?", [device_id])
         audit(
             db,
@@ -205,7 +205,7 @@ def acknowledge(db: sqlite_utils.Database, alert_id: int, *, actor: str) -> None
             [to_iso(utcnow()), actor, alert_id],
         )
         if cur.rowcount == 0:
-            raise NotFoundError(f"no open alert {alert_id} / 无此未处理告警", where=str(alert_id))
+            raise NotFoundError(f"无此未处理告警 / no open alert {alert_id}", where=str(alert_id))
         audit(db, "alert.acknowledged", actor=actor, subject=str(alert_id))
 
 

@@ -73,7 +73,13 @@ def verify_cmd(
         )
         if report.findings:
             print_table(
-                ["级别 severity", "问题 code", "对象 subject", "位置 where", "说明 detail"],
+                [
+                    "级别 / severity",
+                    "问题 / code",
+                    "对象 / subject",
+                    "位置 / where",
+                    "说明 / detail",
+                ],
                 [
                     (f.severity, f.code, f.subject[:16], f.where, f.detail[:70])
                     for f in report.findings
@@ -150,7 +156,7 @@ def cp_list(app: App, as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(
-            ["#", "条数 size", "根哈希 root", "时间 made (UTC)", "密钥 key"],
+            ["#", "条数 / size", "根哈希 / root", "时间 made (UTC)", "密钥 / key"],
             [(r["id"], r["size"], r["root_hash"][:16], r["made_at"], r["key_id"]) for r in rows],
         )
 

@@ -40,7 +40,7 @@ def web_cmd(app: App, listen: str | None, as_json: bool) -> None:
     signal.signal(signal.SIGINT, on_signal)
     svc.start()
     if not svc.started:
-        raise click.ClickException(f"cannot serve on {svc.url()} / 无法监听（端口被占用？）")
+        raise click.ClickException(f"无法监听（端口被占用？） / cannot serve on {svc.url()}")
     if as_json:
         # one line, printed once serving: a supervising script reads it and goes on
         click.echo(json.dumps({"url": svc.url(), "office": svc.url() + "office/"}))
