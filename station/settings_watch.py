@@ -1,4 +1,4 @@
-"""The settings file, watched (issue 8, item 6).
+"""The settings file, watched.
 
 A valid change is applied without a restart: ``on_change(new, old, changed_keys)`` is called and
 ``settings.applied`` is logged with the dotted keys that changed. An invalid file (bad TOML,

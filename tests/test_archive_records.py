@@ -1,4 +1,4 @@
-"""Archive-office records on real discs (issue 20): a disc built for a case carries its 档号 on
+"""Archive-office records on real discs: a disc built for a case carries its 档号 on
 the label and in a DA/T 63-style metadata record per recording plus DISC.xml; the records
 parse, validate against the schema shipped on the same disc, hold the digest `sha256sum`
 computes and list the audit events. Read back with xorriso, as the other disc tests do."""

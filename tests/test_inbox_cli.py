@@ -1,4 +1,4 @@
-"""``station inbox status|assign|rescan`` (issue 8, item 5), with and without a running service."""
+"""``station inbox status|assign|rescan``, with and without a running service."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The watched inbox end to end: real inotify, real engine, real SQLite (issue 8).
+"""The watched inbox end to end: real inotify, real engine, real SQLite.
 
 Each "bad input" of the issue has a test here or in test_inbox_watch.py.
 """
@@ -126,7 +126,7 @@ def test_slow_appender_is_never_ingested_half_way(
     vault: Vault, db: sqlite_utils.Database, inbox: Path
 ) -> None:
     """A writer appends for ~10 s, with a pause three times the settle time while it holds the
-    file open: only the complete file is ever ingested (close-write, issue 8 item 2)."""
+    file open: only the complete file is ever ingested (close-write)."""
     (inbox / "cam").mkdir()
     (inbox / "cam" / "station.json").write_text('{"officer": "123456"}')
     target = inbox / "cam" / "long.MP4"

@@ -1,4 +1,4 @@
-"""Sidecars: parsed strictly, never guessed (issue 8; R5 producer, R6 tags)."""
+"""Sidecars: parsed strictly, never guessed (R5 producer, R6 tags)."""
 
 from __future__ import annotations
 

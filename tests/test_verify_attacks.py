@@ -1,4 +1,4 @@
-"""``station verify`` against each tampering case of issue 7 (R7), on a real vault and a real
+"""``station verify`` against each tampering case (R7), on a real vault and a real
 SQLite file edited from outside the station (Python's sqlite3 standing in for the sqlite3 shell)."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``station cases …`` and ``station recordings tag|hold|release|review|mark-long-term|search``.
 
-Other tools script against these forms (issue 5); every command has ``--json``.
+Other tools script against these forms; every command has ``--json``.
 """
 
 from __future__ import annotations

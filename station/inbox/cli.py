@@ -1,4 +1,4 @@
-"""``station inbox status|assign|rescan`` (issue 8, item 5)."""
+"""``station inbox status|assign|rescan``."""
 
 from __future__ import annotations
 

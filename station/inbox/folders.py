@@ -1,4 +1,4 @@
-"""Which folders the inbox watches, and how (issue 8, item 4).
+"""Which folders the inbox watches, and how.
 
 A mixin of :class:`~station.inbox.service.InboxService`, run on its worker thread (and in
 ``start()``): one observer per watch mode (inotify, poll), a recursive watch per inbox folder,

@@ -1,4 +1,4 @@
-"""Taking one drop in (issue 8, item 3): details, refused entries, ingest, error files, removal.
+"""Taking one drop in: details, refused entries, ingest, error files, removal.
 
 Same guarantees as the dock: the engine copies each file with one read, verifies the copy from
 disk and commits it with its audit entry; only files it lists in ``verified_sources()`` are

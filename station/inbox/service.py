@@ -1,4 +1,4 @@
-"""The watched inbox service (issue 8): watchers, one worker, start-up scan, rescan on overflow.
+"""The watched inbox service: watchers, one worker, start-up scan, rescan on overflow.
 
 Threads: watchdog's observer threads only turn events into small tuples on a **bounded** queue
 (when it is full a rescan is flagged instead — nothing waits, nothing grows). One worker thread
@@ -77,7 +77,7 @@ class _Counters:
 
 
 class InboxService(FolderWatching):
-    """Watch ``settings.inbox.folders`` and ingest every complete drop (issue 8)."""
+    """Watch ``settings.inbox.folders`` and ingest every complete drop."""
 
     def __init__(
         self,
