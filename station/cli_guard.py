@@ -215,11 +215,11 @@ def check_home(home: Path) -> None:
             parent = parent.parent
         if not parent.is_dir():
             raise InputError(
-                f"--home lies under a file / 数据目录位于文件之下: {parent}", where=text, hint=hint
+                f"数据目录位于文件之下 / --home lies under a file: {parent}", where=text, hint=hint
             )
     except OSError as exc:
         raise InputError(
-            f"--home cannot be used / 数据目录不可用: {exc.strerror or exc}",
+            f"数据目录不可用 / --home cannot be used: {exc.strerror or exc}",
             where=shown(text, 200),
             hint=hint,
         ) from exc

@@ -31,8 +31,8 @@ def resolve(db: sqlite_utils.Database, ref: str, *, where: str = "SHA256") -> st
         raise NotFoundError(
             f"不是录像编号 / not a recording id: {ref!r}",
             where=where,
-            hint=f"give at least {MIN_DIGITS} hex digits of the SHA-256, as `station recordings "
-            "list` prints them / 请给出至少 8 位十六进制哈希前缀",
+            hint=f"请给出至少 {MIN_DIGITS} 位十六进制哈希前缀 / give at least {MIN_DIGITS} hex "
+            "digits of the SHA-256, as `station recordings list` prints them",
         )
     rows = [
         r[0]

@@ -239,8 +239,8 @@ def export_request(
             if got != sha:
                 log.error("access.export_integrity", request=request_id, sha256=sha, got=got)
                 raise IntegrityError(
-                    "a stored original does not match its hash; export stopped / 原始文件校验不符，"
-                    "已停止导出",
+                    "原始文件校验不符，已停止导出 / a stored original does not match its hash; "
+                    "export stopped",
                     where=str(vault.home / rec["vault_path"]),
                     hint="run `station verify` and report to the supervisor",
                 )
@@ -278,8 +278,8 @@ def export_request(
             )
         ]
         proof = {
-            "about": "RFC 6962 inclusion proofs of the request and approval audit entries in "
-            "the signed checkpoint (checkpoint.note) / 申请与审批审计记录的包含证明",
+            "about": "申请与审批审计记录的包含证明 / RFC 6962 inclusion proofs of the request "
+            "and approval audit entries in the signed checkpoint (checkpoint.note)",
             "leaf": "SHA-256(0x00 || entry), node: SHA-256(0x01 || left || right)",
             "entries": checkpoint.inclusion_proofs(db, seqs, cp.size),
         }

@@ -97,7 +97,7 @@ def user_count(db: sqlite_utils.Database) -> int:
 def _check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise StationError(
-            f"password too short: at least {MIN_PASSWORD} characters / 密码至少 {MIN_PASSWORD} 位",
+            f"密码至少 {MIN_PASSWORD} 位 / password too short: at least {MIN_PASSWORD} characters",
             where="password",
         )
 
@@ -307,7 +307,7 @@ def require_role(app: App, *roles: str, action: str = "") -> User:
         _refuse(app.db, "access.denied", user.name, {"action": action, "role": user.role})
         need = ", ".join(ROLE_NAMES[r] for r in people) or "采集站服务 / the station service"
         raise PermissionDenied(
-            f"{user.name} ({ROLE_NAMES[user.role]}) may not do this / 无权执行：{action}",
+            f"无权执行：{action} / {user.name} ({ROLE_NAMES[user.role]}) may not do this",
             where=action,
             hint=f"needs: {need}",
         )

@@ -136,8 +136,8 @@ def make_checkpoint(
         if last is not None and not _extends(vault, settings, db, last, chain.leaves):
             log.error("audit.checkpoint_refused", problem="inconsistent", last_size=last.size)
             raise IntegrityError(
-                f"the log no longer extends the last checkpoint ({last.size} entries); not "
-                "signing / 审计日志与上一检查点不一致，拒绝签发",
+                "审计日志与上一检查点不一致，拒绝签发 / the log no longer extends the last "
+                f"checkpoint ({last.size} entries); not signing",
                 hint="run `station verify` and report to the supervisor",
             )
     size = frontier.size

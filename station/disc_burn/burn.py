@@ -128,7 +128,7 @@ def burn_image(
             tick(float(m.group(1)))
     if proc.wait() != 0:
         raise BurnError(
-            f"xorrecord failed (exit {proc.returncode}) / 刻录失败: {' | '.join(tail[-3:])}",
+            f"刻录失败 / xorrecord failed (exit {proc.returncode}): {' | '.join(tail[-3:])}",
             where=target,
             hint="check the disc is blank and of the job's media type",
         )

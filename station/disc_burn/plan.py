@@ -123,8 +123,8 @@ def _check(cases: list[PlanCase], media: Media) -> None:
                         else "no optical media holds it; keep it on the storage-location slip (R13)"
                     )
                     raise FileTooLargeError(
-                        f"{f.role} {f.name} ({f.size} bytes, sha256 {f.sha256}) does not fit on "
-                        f"one {media.label} disc ({room} usable bytes) / 文件超过光盘容量",
+                        f"文件超过光盘容量 / {f.role} {f.name} ({f.size} bytes, sha256 "
+                        f"{f.sha256}) does not fit on one {media.label} disc ({room} usable bytes)",
                         where=f"case {case.number}",
                         hint=hint,
                     )

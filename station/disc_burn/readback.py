@@ -104,7 +104,7 @@ def tool(name: str) -> str:
     found = shutil.which(name)
     if not found:
         raise ReaderMissingError(
-            f"{name} not found / 找不到 {name}",
+            f"找不到 {name} / {name} not found",
             hint="install the Debian packages xorriso and 7zip (scripts/setup.sh)",
         )
     return found

@@ -38,8 +38,8 @@ def verify_job(
             continue
         if not row["image_path"] or not row["expected"]:
             raise StationError(
-                f"disc {row['disc_no']} copy {row['copy']} of job {job_id} has no image "
-                f"(state {row['state']}) / 该光盘没有映像",
+                f"该光盘没有映像 / disc {row['disc_no']} copy {row['copy']} of job {job_id} "
+                f"has no image (state {row['state']})",
                 where=f"job {job_id}",
                 hint="build the job again",
             )

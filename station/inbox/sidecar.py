@@ -91,7 +91,7 @@ def details_from_mapping(raw: dict[str, Any], *, where: str) -> DropDetails:
         raise SidecarError(
             f"未知字段 / unknown key {unknown[0]!r}",
             where=f"{where}: {unknown[0]}",
-            hint=f"allowed / 允许: {', '.join(KEYS)}",
+            hint=f"允许 / allowed: {', '.join(KEYS)}",
         )
     values: dict[str, str | None] = {}
     for key in KEYS:

@@ -361,8 +361,8 @@ class _Run:
         self.no_room += 1
         log.error("ingest.no_space", path=entry.rel, size=entry.size, free=free, need=need)
         return (
-            f"not enough free space in the vault: the file needs {entry.size} bytes, "
-            f"{free} are free / 存储空间不足，文件未复制"
+            "存储空间不足，文件未复制 / not enough free space in the vault: the file needs "
+            f"{entry.size} bytes, {free} are free"
         )
 
     def _copy_one(self, entry: SourceEntry) -> _Staged:
@@ -603,8 +603,8 @@ class _Run:
                 return (
                     s,
                     "failed",
-                    "the vault already holds a different file under this hash; "
-                    "run `station verify` / 库内同名文件不一致",
+                    "库内同名文件不一致 / the vault already holds a different file under this "
+                    "hash; run `station verify`",
                     s.damaged,
                 )
             return s, "held", None, s.damaged
@@ -843,8 +843,8 @@ def _run_owned(
     if error is None and run.no_room and run.report.aborted is None:
         # the files that fit were stored; the rest were refused before a byte was written
         error = VaultFullError(
-            f"the vault has too little free space for {run.no_room} file(s); those were not "
-            "copied / 存储空间不足，部分文件未复制",
+            "存储空间不足，部分文件未复制 / the vault has too little free space for "
+            f"{run.no_room} file(s); those were not copied",
             where=str(vault.home),
             hint="free space or extend the vault; those files stay on the recorder",
         )

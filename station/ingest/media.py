@@ -87,8 +87,8 @@ def _check_iso_bmff(path: Path, size: int) -> str | None:
             if offset + box_size > size:
                 missing = offset + box_size - size
                 return (
-                    f"truncated: box {box_type.decode('latin-1')!r} at offset {offset} "
-                    f"lacks {missing} bytes / 文件被截断"
+                    f"文件被截断 / truncated: box {box_type.decode('latin-1')!r} at offset "
+                    f"{offset} lacks {missing} bytes"
                 )
             seen.add(box_type)
             offset += box_size

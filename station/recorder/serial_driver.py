@@ -87,8 +87,8 @@ class SerialLink:
             except _DeadlinePassed:
                 log.warning("recorder.deadline", port=self.where, verb=verb, attempt=attempt + 1)
                 raise DeviceError(
-                    f"no complete reply to {verb} within the command deadline of "
-                    f"{self.deadline_s:g} s / 记录仪应答超时",
+                    f"记录仪应答超时 / no complete reply to {verb} within the command deadline "
+                    f"of {self.deadline_s:g} s",
                     where=self.where,
                     hint="a recorder answering too slowly or without line ends: take it out "
                     "of use and report it (R4)",

@@ -64,7 +64,7 @@ def _print(report: RunReport, limit: int) -> None:
                 ],
             )
             if len(items) > limit:
-                click.echo(f"… {len(items) - limit} more / 另有 {len(items) - limit} 条")
+                click.echo(f"… 另有 {len(items) - limit} 条 / {len(items) - limit} more")
     click.echo(f"\n宽限期内 / waiting in grace period: {report.waiting}")
     if not report.dry_run:
         click.echo(

@@ -257,7 +257,7 @@ def _run(
         # A run still "running" here died without finishing (we hold the lock): say so.
         db.execute(
             "update retention_runs set state = 'interrupted', message = coalesce(message,"
-            " 'ended before finishing / 未完成即中止') where state = 'running'"
+            " '未完成即中止 / ended before finishing') where state = 'running'"
         )
         run_id = int(
             db.execute(
@@ -308,7 +308,7 @@ def _run(
         report.problems.append(Problem("", "disk-full", exc.where or "", exc.message))
         log.error("retention.disk_full", run_id=run_id, error=exc.message)
     except BaseException as exc:  # an error or a signal: record the run as interrupted
-        report.aborted = f"interrupted / 中断: {type(exc).__name__}: {exc}"
+        report.aborted = f"中断 / interrupted: {type(exc).__name__}: {exc}"
         raise
     finally:
         _finish(db, report)

@@ -151,7 +151,7 @@ def probe(
         raise ToolFailedError(f"ffprobe {result.describe()}", where=str(path))
     if result.returncode != 0:
         raise DamagedSourceError(
-            f"ffprobe cannot read it / 无法解析: {result.stderr.strip() or result.describe()}",
+            f"无法解析 / ffprobe cannot read it: {result.stderr.strip() or result.describe()}",
             where=str(path),
         )
     try:

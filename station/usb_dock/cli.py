@@ -607,7 +607,7 @@ def sim_recorder(
             protocol.encode(SimRecorder(cfg).handle(protocol.Frame(1, verb, {"versions": "1"})))
     except ValueError as exc:
         raise InputError(
-            f"names too long for one ZFY-LINE frame / 名称过长: {exc}",
+            f"名称过长 / names too long for one ZFY-LINE frame: {exc}",
             where="--serial/--officer/--officer-name/--unit/--unit-name",
         ) from exc
     master, slave, name = open_pty(Path(pty_link) if pty_link else None)
