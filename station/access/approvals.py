@@ -113,16 +113,17 @@ def create_request(
                 )
             if sha not in shas:
                 shas.append(sha)
-        cur = db.execute(
-            "insert into access_requests (purpose, requested_by, reason, recipient, created_at)"
-            " values (?, ?, ?, ?, ?)",
-            [purpose, user.name, reason.strip(), recipient, now],
+        request = {
+            "purpose": purpose,
+            "requested_by": user.name,
+            "reason": reason.strip(),
+            "recipient": recipient,
+            "created_at": now,
+        }
+        rid = int(db.table("access_requests").insert(request).last_pk or 0)
+        db.table("access_request_items").insert_all(
+            {"request_id": rid, "sha256": sha} for sha in sorted(set(shas))
         )
-        rid = int(cur.lastrowid or 0)
-        for sha in sorted(set(shas)):
-            db.execute(
-                "insert into access_request_items (request_id, sha256) values (?, ?)", [rid, sha]
-            )
         append(
             db,
             "access.requested",
@@ -169,13 +170,21 @@ def decide(
             if valid_until is None or valid_until <= now:
                 raise StationError("有效期必须晚于现在 / valid-until must be in the future")
             if valid_until - now > MAX_VALID:
-                raise StationError(f"an approval lasts at most {MAX_VALID.days} days")
+                raise StationError(
+                    f"批准有效期至多 {MAX_VALID.days} 天 / "
+                    f"an approval lasts at most {MAX_VALID.days} days"
+                )
             until = to_iso(valid_until)
         state = "approved" if approve else "rejected"
-        db.execute(
-            "update access_requests set state = ?, decided_by = ?, decided_at = ?,"
-            " valid_until = ?, decision_note = ? where id = ?",
-            [state, user.name, to_iso(now), until, note, request_id],
+        db.table("access_requests").update(
+            request_id,
+            {
+                "state": state,
+                "decided_by": user.name,
+                "decided_at": to_iso(now),
+                "valid_until": until,
+                "decision_note": note,
+            },
         )
         append(
             db,
@@ -241,10 +250,8 @@ def record_views(
             row = db.execute(
                 "select vault_path, original_name from recordings where sha256 = ?", [sha]
             ).fetchone()
-            db.execute(
-                "insert into access_views (request_id, sha256, viewed_by, viewed_at)"
-                " values (?, ?, ?, ?)",
-                [request_id, sha, user.name, now],
+            db.table("access_views").insert(
+                {"request_id": request_id, "sha256": sha, "viewed_by": user.name, "viewed_at": now}
             )
             append(db, "access.viewed", actor=user.name, subject=sha, data={"request": request_id})
             out.append({"sha256": sha, "vault_path": row[0], "original_name": row[1]})

@@ -336,10 +336,16 @@ def export_request(
         # The record and the package appear together: the rename happens inside the
         # transaction that writes the export row and its audit entry (DESIGN invariant 3).
         with write_txn(db):
-            db.execute(
-                "insert into access_exports (request_id, exported_by, exported_at, destination,"
-                " files, bytes, manifest_sha256) values (?, ?, ?, ?, ?, ?, ?)",
-                [request_id, user.name, now, str(final), len(files), total, manifest_sha],
+            db.table("access_exports").insert(
+                {
+                    "request_id": request_id,
+                    "exported_by": user.name,
+                    "exported_at": now,
+                    "destination": str(final),
+                    "files": len(files),
+                    "bytes": total,
+                    "manifest_sha256": manifest_sha,
+                }
             )
             append(
                 db,

@@ -122,10 +122,16 @@ def create_user(
     with write_txn(db):
         if db.execute("select 1 from users where name = ?", [name]).fetchone():
             raise StationError(f"用户已存在 / user {name!r} exists already", where="NAME")
-        db.execute(
-            "insert into users (name, display_name, role, password_hash, created_at, created_by,"
-            " password_changed_at) values (?, ?, ?, ?, ?, ?, ?)",
-            [name, display_name, role, hash_password(password), now, actor, now],
+        db.table("users").insert(
+            {
+                "name": name,
+                "display_name": display_name,
+                "role": role,
+                "password_hash": hash_password(password),
+                "created_at": now,
+                "created_by": actor,
+                "password_changed_at": now,
+            }
         )
         append(
             db,

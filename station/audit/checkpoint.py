@@ -151,10 +151,16 @@ def make_checkpoint(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{size:012d}-{at.replace(':', '')}.note"
     with write_txn(db):
-        db.execute(
-            "insert into audit_checkpoints (size, root_hash, made_at, key_id, note, frontier,"
-            " last_entry_hash) values (?, ?, ?, ?, ?, ?, ?)",
-            [size, root.hex(), at, kid, text, json.dumps(frontier.to_json()), chain.last_hash],
+        db.table("audit_checkpoints").insert(
+            {
+                "size": size,
+                "root_hash": root.hex(),
+                "made_at": at,
+                "key_id": kid,
+                "note": text,
+                "frontier": json.dumps(frontier.to_json()),
+                "last_entry_hash": chain.last_hash,
+            }
         )
         _write_durably(path, text.encode(), 0o444)
     log.info("audit.checkpoint_made", size=size, root=root.hex(), file=str(path))

@@ -105,10 +105,11 @@ def hold(
                     f"录像已删除 / the recording {sha} was purged; only its tombstone remains",
                     where="SHA256",
                 )
-            hold_id = db.execute(
-                "insert into holds (sha256, reason, placed_at, placed_by) values (?, ?, ?, ?)",
-                [sha, reason, when, actor],
-            ).lastrowid
+            hold_id = (
+                db.table("holds")
+                .insert({"sha256": sha, "reason": reason, "placed_at": when, "placed_by": actor})
+                .last_pk
+            )
             append(
                 db,
                 "recording.held",

@@ -56,10 +56,15 @@ def mark_burned(
     now = to_iso(utcnow())
     with write_txn(db):
         for r in rows:
-            db.execute(
-                "update disc_images set state = 'burned', burned_by = ?, burned_at = ?,"
-                " burn_device = 'elsewhere', location = ? where id = ?",
-                [by, now, location, r["id"]],
+            db.table("disc_images").update(
+                r["id"],
+                {
+                    "state": "burned",
+                    "burned_by": by,
+                    "burned_at": now,
+                    "burn_device": "elsewhere",
+                    "location": location,
+                },
             )
             for number in job_cases(db, job_id):
                 audit(

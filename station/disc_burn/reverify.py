@@ -65,10 +65,14 @@ def verify_job(
         now = to_iso(utcnow())
         event = "disc.image_verified" if result.ok else "disc.image_corrupt"
         with write_txn(db):
-            db.execute(
-                "update disc_images set state = ?, verified_by = ?, verified_at = ?,"
-                " verify_result = ? where id = ?",
-                [state, actor, now, json.dumps(result.to_json(), ensure_ascii=False), row["id"]],
+            db.table("disc_images").update(
+                row["id"],
+                {
+                    "state": state,
+                    "verified_by": actor,
+                    "verified_at": now,
+                    "verify_result": json.dumps(result.to_json(), ensure_ascii=False),
+                },
             )
             for number in job_cases(db, job_id):
                 audit(

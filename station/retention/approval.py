@@ -70,11 +70,22 @@ def on_expired(ctx: Ctx, item: Item, purge_after: str) -> None:
         ctx.report.awaiting += 1
         return
     with write_txn(ctx.db):
-        pid = ctx.db.execute(
-            "insert into purge_proposals (sha256, run_id, rule, reason, keep_until, size,"
-            " proposed_at, state) values (?, ?, ?, ?, ?, ?, ?, 'proposed')",
-            [sha, ctx.run_id, item.rule, item.reason, item.keep_until, item.size, ctx.as_of],
-        ).lastrowid
+        pid = (
+            ctx.db.table("purge_proposals")
+            .insert(
+                {
+                    "sha256": sha,
+                    "run_id": ctx.run_id,
+                    "rule": item.rule,
+                    "reason": item.reason,
+                    "keep_until": item.keep_until,
+                    "size": item.size,
+                    "proposed_at": ctx.as_of,
+                    "state": "proposed",
+                }
+            )
+            .last_pk
+        )
         append(
             ctx.db,
             "retention.proposed",
@@ -234,10 +245,14 @@ def approve(
             if decision is None or not decision.expired:
                 why_not = decision.reason if decision else "录像已不在库中 / no longer stored"
                 with write_txn(db):
-                    db.execute(
-                        "update purge_proposals set state = 'withdrawn', decided_at = ?,"
-                        " decided_by = ?, decision_reason = ? where id = ?",
-                        [as_of, actor, why_not, row["id"]],
+                    db.table("purge_proposals").update(
+                        row["id"],
+                        {
+                            "state": "withdrawn",
+                            "decided_at": as_of,
+                            "decided_by": actor,
+                            "decision_reason": why_not,
+                        },
                     )
                     append(
                         db,
@@ -323,10 +338,15 @@ def reject(
     out = Decided()
     with write_txn(db):
         for row in _targets(db, shas, all_open):
-            db.execute(
-                "update purge_proposals set state = 'rejected', decided_at = ?, decided_by = ?,"
-                " decision_reason = ?, kept_until = ? where id = ?",
-                [as_of, actor, why, until, row["id"]],
+            db.table("purge_proposals").update(
+                row["id"],
+                {
+                    "state": "rejected",
+                    "decided_at": as_of,
+                    "decided_by": actor,
+                    "decision_reason": why,
+                    "kept_until": until,
+                },
             )
             append(
                 db,

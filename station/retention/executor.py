@@ -259,13 +259,10 @@ def _run(
             "update retention_runs set state = 'interrupted', message = coalesce(message,"
             " '未完成即中止 / ended before finishing') where state = 'running'"
         )
-        run_id = int(
-            db.execute(
-                "insert into retention_runs (as_of, started_at, actor, state) values (?, ?, ?, ?)",
-                [as_of, to_iso(wall), actor, "running"],
-            ).lastrowid
-            or 0
+        runs = db.table("retention_runs").insert(
+            {"as_of": as_of, "started_at": to_iso(wall), "actor": actor, "state": "running"}
         )
+        run_id = int(runs.last_pk or 0)
         append(
             db,
             "retention.run_started",

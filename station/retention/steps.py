@@ -232,30 +232,26 @@ class Ctx:
                 for f in files
                 if f["kind"] == "derivative"
             ]
-            self.db.execute(
-                "insert into tombstones (sha256, size, ext, tags, rule, reason, keep_until,"
-                " recorded_at, ingested_at, pending_at, purged_at, purged_by, run_id,"
-                " derivatives, approved_by, approved_at, approval_reason)"
-                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    sha,
-                    rec[1],
-                    rec[2],
-                    json.dumps(self._tags(sha), ensure_ascii=False),
-                    item.rule,
-                    item.reason,
-                    item.keep_until,
-                    rec[3],
-                    rec[4],
-                    row["pending_at"],
-                    self.as_of,
-                    self.actor,
-                    self.run_id,
-                    json.dumps(derivs),
-                    approved["decided_by"],
-                    approved["decided_at"],
-                    approved["decision_reason"],
-                ],
+            self.db.table("tombstones").insert(
+                {
+                    "sha256": sha,
+                    "size": rec[1],
+                    "ext": rec[2],
+                    "tags": json.dumps(self._tags(sha), ensure_ascii=False),
+                    "rule": item.rule,
+                    "reason": item.reason,
+                    "keep_until": item.keep_until,
+                    "recorded_at": rec[3],
+                    "ingested_at": rec[4],
+                    "pending_at": row["pending_at"],
+                    "purged_at": self.as_of,
+                    "purged_by": self.actor,
+                    "run_id": self.run_id,
+                    "derivatives": json.dumps(derivs),
+                    "approved_by": approved["decided_by"],
+                    "approved_at": approved["decided_at"],
+                    "approval_reason": approved["decision_reason"],
+                }
             )
             self.db.execute("update recordings set state = 'purged' where sha256 = ?", [sha])
             self.db.execute(

@@ -95,19 +95,21 @@ def make_draw(
             raise StationError("没有符合条件的录像 / no stored recording matches", where="filters")
         chosen = draw(pop, n, seed)
         digest = population_digest(pop)
-        cur = db.execute(
-            "insert into spotcheck_draws (drawn_by, drawn_at, seed, n, population,"
-            " population_sha256, filters) values (?, ?, ?, ?, ?, ?, ?)",
-            [user.name, now, seed, n, len(pop), digest, json.dumps(filters, sort_keys=True)],
-        )
-        did = int(cur.lastrowid or 0)
+        drawn = {
+            "drawn_by": user.name,
+            "drawn_at": now,
+            "seed": seed,
+            "n": n,
+            "population": len(pop),
+            "population_sha256": digest,
+            "filters": json.dumps(filters, sort_keys=True),
+        }
+        did = int(db.table("spotcheck_draws").insert(drawn).last_pk or 0)
         items = []
+        table = db.table("spotcheck_items")
         for pos, sha in enumerate(chosen, 1):
-            c = db.execute(
-                "insert into spotcheck_items (draw_id, position, sha256) values (?, ?, ?)",
-                [did, pos, sha],
-            )
-            items.append((int(c.lastrowid or 0), sha))
+            item = {"draw_id": did, "position": pos, "sha256": sha}
+            items.append((int(table.insert(item).last_pk or 0), sha))
         append(
             db,
             "spotcheck.drawn",
@@ -171,10 +173,14 @@ def record_result(
         ).fetchone()
         if item is None:
             raise NotFoundError(f"无此抽查项 / no spot-check item {item_id}", where="ITEM")
-        db.execute(
-            "insert into spotcheck_results (item_id, result, note, checked_by, checked_at)"
-            " values (?, ?, ?, ?, ?)",
-            [item_id, result, note, user.name, now],
+        db.table("spotcheck_results").insert(
+            {
+                "item_id": item_id,
+                "result": result,
+                "note": note,
+                "checked_by": user.name,
+                "checked_at": now,
+            }
         )
         append(
             db,
