@@ -46,18 +46,28 @@ def add_recording(
     sparse_size: int | None = None,
 ) -> str:
     """Store ``content`` as the recorder file ``name`` through the ingest engine
-    (tests/recordings.py); return its hash. ``sparse_size``: a planning-only row for a file of
-    that size that is never read (several GB), written directly."""
+    (tests/recordings.py), 1.5 s of clock drift; return its hash.
+
+    Written as a row directly only where no file can be taken in: ``sparse_size`` (a
+    planning-only row for a file of several GB that is never read), or a ``name`` longer than a
+    Linux file name may be (255 bytes) — as an inbox drop from another system can name it."""
     add_people(db)
+    if sparse_size is None and len(name.encode()) <= 255:
+        assert content is not None
+        return store_recording(vault, db, content, name=name, recorded_at=recorded_at, drift_s=1.5)
     if sparse_size is None:
         assert content is not None
-        return store_recording(vault, db, content, name=name, recorded_at=recorded_at)
-    sha = hashlib.sha256(name.encode()).hexdigest()  # not read: only for planning tests
+        sha, size = hashlib.sha256(content).hexdigest(), len(content)
+    else:
+        sha, size = hashlib.sha256(name.encode()).hexdigest(), sparse_size  # never read
     ext = name.rsplit(".", 1)[-1].lower()
     path = vault.original_path(sha, ext)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
-        f.truncate(sparse_size)
+        if sparse_size is None:
+            f.write(content or b"")
+        else:
+            f.truncate(sparse_size)
     os.chmod(path, 0o444)
     now = to_iso(utcnow())
     with write_txn(db):
@@ -67,7 +77,7 @@ def add_recording(
             " duration_s, original_name, original_path, ingested_at, producer)"
             " values (?, ?, ?, 'video', ?, 'DSJ0001', '100001', '440300000001',"
             " 'body camera DSJ-X1 / sim', ?, ?, 1.5, 'filename', 10.0, ?, ?, ?, '张三 100001')",
-            [sha, sparse_size, ext, str(path.relative_to(vault.home)), recorded_at[:19],
+            [sha, size, ext, str(path.relative_to(vault.home)), recorded_at[:19],
              recorded_at, name, f"DCIM/{name}", now],
         )  # fmt: skip
     return sha

@@ -53,15 +53,15 @@ def store_recording(
     """Store ``content`` as the recorder file ``name`` through the ingest engine; its SHA-256.
 
     The start time comes from the name (the recorder's wall clock, corrected by ``drift_s``), as
-    at a dock; a name without a time takes ``recorded_at`` (ISO 8601 UTC) through the file's
-    mtime, the engine's last resort.
+    at a dock; a name without a time starts at ``recorded_at`` (ISO 8601 UTC): the file's mtime,
+    the engine's last resort, is set so that the corrected start is exactly that.
     """
     card = vault.home.parent / f"card-{os.getpid()}-{next(_cards)}"
     path = card / name
     path.parent.mkdir(parents=True)
     path.write_bytes(content)
     if recorded_at is not None:
-        t = dt.datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).timestamp()
+        t = dt.datetime.fromisoformat(recorded_at.replace("Z", "+00:00")).timestamp() + drift_s
         os.utime(path, (t, t))
     ctx = IngestContext(
         kind="cli", device_id=device, officer_id=officer, unit_id=unit, drift_s=drift_s,

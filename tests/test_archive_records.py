@@ -92,7 +92,7 @@ def test_disc_for_a_case_carries_archive_number_and_valid_records(
     assert files[0].findtext("r:音频编码", namespaces=NS) == "aac"
     assert files[0].findtext("r:分辨率", namespaces=NS) == "320x240"
     events = [e.text for e in doc.findall("r:业务实体/r:管理活动/r:事件", namespaces=NS)]
-    assert {"ingest.file_stored", "case.created", "archive.number_assigned",
+    assert {"recording.ingested", "case.created", "archive.number_assigned",
             "disc.job_created"} <= set(events)  # fmt: skip
     seqs = [
         int(e.get("管理活动标识符")) for e in doc.findall("r:业务实体/r:管理活动", namespaces=NS)
