@@ -128,7 +128,11 @@ def test_grace_then_purge_with_tombstone(
     assert (tomb["rule"], tomb["purged_by"], tomb["size"]) == ("R9", "sup", 256)
     assert tomb["pending_at"] == "2027-01-01T00:00:00.000000Z"
     assert '"officer_id": "100001"' in tomb["tags"]
-    assert audit_events(db, sha)[-2:] == ["retention.pending", "retention.purged"]
+    assert audit_events(db, sha)[-3:] == [
+        "retention.pending",
+        "retention.proposal_pended",
+        "retention.purged",
+    ]
     # Tombstones are kept forever.
     with pytest.raises(sqlite3.IntegrityError, match="kept forever"):
         db.execute("delete from tombstones")

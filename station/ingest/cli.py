@@ -278,7 +278,7 @@ def recordings_list(
             "编号 / id",
             time_header("录制", "recorded", tz),
             "设备 / device",
-            "执法证号 / certificate no.",
+            "执法证号 / cert. no.",
             "类型 / kind",
             "大小 / size",
             "重要 / IMP",
@@ -356,7 +356,7 @@ def recordings_show(app: App, sha256: str, as_json: bool) -> None:
     if stops:
         click.echo("\n同日停止记录说明 / stop-recording notes that day (R18):")
         print_table(
-            ["#", time_header("停止", "stopped", tz), "恢复 / resumed", "情形 / situation",
+            ["编号 / no.", time_header("停止", "stopped", tz), "恢复 / resumed", "情形 / situation",
              "审核 / state"],
             [
                 [

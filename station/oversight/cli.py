@@ -79,7 +79,7 @@ def duty_list(app: App, as_json: bool) -> None:
         return
     print_table(
         [
-            "#",
+            "编号 / no.",
             "执法人员 / officer",
             "会话 / session",
             "类型 / kind",
@@ -185,7 +185,7 @@ def _local(app: App, iso: str | None) -> str:
 def _show(app: App, rows: list[dict[str, Any]]) -> None:
     print_table(
         [
-            "#",
+            "编号 / no.",
             "执法证号 / officer",
             "记录仪 / device",
             "停止 / stopped",

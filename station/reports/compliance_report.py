@@ -299,7 +299,7 @@ def build_compliance(
             "stops",
             "停止记录说明 / stop-recording notes (002 附件1 第十六条, R18)",
             [
-                ("id", "#"),
+                ("id", "编号 / no."),
                 ("officer_id", "执法证号 / certificate no."),
                 ("stopped_at", "停止 / stopped"),
                 ("resumed_at", "恢复 / resumed"),
