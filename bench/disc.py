@@ -1,4 +1,4 @@
-"""Benchmark of disc images (issue 6): building an ISO image against ``cp`` of the same files,
+"""Benchmark of disc images: building an ISO image against ``cp`` of the same files,
 in the same run, and reading images back through xorriso and 7-Zip.
 
 1. ``--gib`` of recordings (``--files`` files of real, non-sparse bytes) are written once. Then,

@@ -1,4 +1,4 @@
-"""Dock benchmark (issue 3): the real daemon under umockdev-wrapper, simulated recorders on ptys,
+"""Dock benchmark: the real daemon under umockdev-wrapper, simulated recorders on ptys,
 their storage exFAT images on loop devices mounted through FUSE.
 
     sudo .venv/bin/python bench/dock.py [--docks 20] [--recorders 8] [--size-mb 48]

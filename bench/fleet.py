@@ -10,7 +10,7 @@ engine; each round then uploads them twice, alternating which goes first, each t
 bucket: ``baseline`` is boto3's ``upload_file`` (default TransferConfig: 8 MiB parts, 10 threads)
 into a plain bucket; ``fleet`` is ``Fleet.sync()`` (Object Lock bucket, COMPLIANCE retention,
 SHA-256 + MD5 of every byte, read-back of size, ETag, retention and hold, audit entry per object).
-Goal (issue 14): fleet >= 0.9 x baseline. Idle: a pass with nothing queued, and the CPU the
+Goal: fleet >= 0.9 x baseline. Idle: a pass with nothing queued, and the CPU the
 daemon's fleet service spends while idle.
 """
 

@@ -1,4 +1,4 @@
-"""H.265 → H.264 re-encode and its picture-by-picture check (issue 20), against a baseline of
+"""H.265 → H.264 re-encode and its picture-by-picture check, against a baseline of
 the same run: decoding the H.265 original once (what any player must do anyway).
 
     .venv/bin/python bench/hevc_reencode.py [--seconds 20] [--size 1920x1080] [--rate 25]

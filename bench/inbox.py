@@ -1,4 +1,4 @@
-"""Inbox benchmark (issue 8): an inbox drop against ``ingest_files`` on equal files, same run.
+"""Inbox benchmark: an inbox drop against ``ingest_files`` on equal files, same run.
 
     .venv/bin/python bench/inbox.py [--files 16] [--size-mb 16] [--small 2000] [--repeat 2]
                                     [--settle 0.2] [--idle-seconds 30] [--dir /tmp]

@@ -1,4 +1,4 @@
-"""Ingest benchmark (issue 2): verified ingest against the naive verified copy, same run.
+"""Ingest benchmark: verified ingest against the naive verified copy, same run.
 
     sudo .venv/bin/python bench/ingest.py [--size-mb 2048] [--files 8] [--rate 35000000]
                                           [--small 10000] [--skip-throttled] [--skip-small]

@@ -1,9 +1,9 @@
 """Benchmark: decide() over every recording and each supervisor report, on a generated catalog.
 
     python bench/retention.py                       # small: 10,000 recordings, 500 cases
-    python bench/retention.py --recordings 1000000 --cases 50000   # the issue's size
+    python bench/retention.py --recordings 1000000 --cases 50000   # the target size
 
-Goal (issue 5): on 1,000,000 recordings and 50,000 cases, decide() over all of them and each
+Goal: on 1,000,000 recordings and 50,000 cases, decide() over all of them and each
 report in under 5 s, under 500 MB RSS. Each measurement runs in a fresh child process so its
 peak RSS (ru_maxrss) is its own. The baseline, measured in the same run on the same catalog, is
 a plain scan of the recordings table reading the same columns; results are given as seconds and

@@ -1,4 +1,4 @@
-"""Transcode benchmark (issue 4). Every figure is a ratio against a baseline of the same run.
+"""Transcode benchmark. Every figure is a ratio against a baseline of the same run.
 
     sudo .venv/bin/python bench/transcode.py [--size-mb 1024] [--encode-seconds 20]
                                              [--ingest-mb 1024] [--reps 3] [--skip-ingest]

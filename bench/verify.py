@@ -1,4 +1,4 @@
-"""Benchmark of ``station verify`` and of the audit log (issue 7).
+"""Benchmark of ``station verify`` and of the audit log.
 
 1. Full verify of a vault against ``sha256sum`` of the same files, in the same run: the page
    cache is dropped for the files (posix_fadvise DONTNEED) before every timed pass, passes

@@ -1,4 +1,4 @@
-"""Screens benchmark (issue 13): what the kiosk's status stream costs with 8 busy slots, the
+"""Screens benchmark: what the kiosk's status stream costs with 8 busy slots, the
 kiosk's page weight, its first paint.
 
     sudo .venv/bin/python bench/web.py [--recorders 8] [--size-mb 40] [--rate 4000000]

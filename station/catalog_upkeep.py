@@ -43,7 +43,7 @@ class MigrateResult:
 def backup(catalog: Path, dest_dir: Path, *, reason: str = "manual", keep: int = 5) -> Path:
     """A consistent copy of ``catalog`` in ``dest_dir``; returns its path."""
     if not catalog.exists():
-        raise CatalogError("no catalog to back up / 目录数据库不存在", where=str(catalog))
+        raise CatalogError("目录数据库不存在 / no catalog to back up", where=str(catalog))
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(dest_dir, 0o750)

@@ -162,7 +162,7 @@ def check_params(ctx: click.Context) -> None:
                 raise InputError(
                     f"{name} 含有非 UTF-8 字节 / {name} is not valid UTF-8 text: {shown(text)}",
                     where=ctx.command_path,
-                    hint="retype it in UTF-8 / 请以 UTF-8 重新输入",
+                    hint="请以 UTF-8 重新输入 / retype it in UTF-8",
                 )
             if isinstance(param.type, click.types.StringParamType):
                 zh, en, limit, multiline = _TEXT_RULES.get(
@@ -209,17 +209,17 @@ def check_home(home: Path) -> None:
         if home.is_dir():
             return
         if home.exists() or home.is_symlink():
-            raise InputError("--home is not a folder / 数据目录不是文件夹", where=text, hint=hint)
+            raise InputError("数据目录不是文件夹 / --home is not a folder", where=text, hint=hint)
         parent = home.absolute().parent  # the nearest existing parent must be a folder
         while not (parent.exists() or parent.is_symlink()) and parent != parent.parent:
             parent = parent.parent
         if not parent.is_dir():
             raise InputError(
-                f"--home lies under a file / 数据目录位于文件之下: {parent}", where=text, hint=hint
+                f"数据目录位于文件之下 / --home lies under a file: {parent}", where=text, hint=hint
             )
     except OSError as exc:
         raise InputError(
-            f"--home cannot be used / 数据目录不可用: {exc.strerror or exc}",
+            f"数据目录不可用 / --home cannot be used: {exc.strerror or exc}",
             where=shown(text, 200),
             hint=hint,
         ) from exc
@@ -287,7 +287,7 @@ class StationGroup(click.Group):
                 _internal(ctx, exc)
             _fail(
                 CatalogBusyError(
-                    "the catalog is locked by another process / 目录数据库被其他进程占用",
+                    "目录数据库被其他进程占用 / the catalog is locked by another process",
                     where=_catalog_path(ctx),
                     hint="wait until the other station command finishes, then try again",
                 )

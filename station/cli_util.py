@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import getpass
 import json
 import os
@@ -236,20 +235,6 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """A table for people: stored times shown in 北京时间 (see ``people_rows``), 120 columns."""
     heads, body = people_rows(headers, rows, display_tz())
     click.echo(format_table(heads, body))
-
-
-def handle_errors(f: F) -> F:
-    """Turn a StationError into a clear message on stderr and its exit code."""
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return f(*args, **kwargs)
-        except StationError as exc:
-            click.echo(f"错误 / error: {escape_text(exc.render())}", err=True)
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def parse_time_option(text: str, tz: str, where: str) -> dt.datetime:

@@ -8,7 +8,7 @@ import click
 from station.access.guard import SUPERVISOR, guard
 from station.audit import append, head
 from station.catalog import write_txn
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json
+from station.cli_util import App, json_option, pass_app, print_json
 from station.clock_view import clock_state, print_clock
 from station.errors import StationError
 from station.log import get
@@ -24,7 +24,6 @@ def clock_group() -> None:
 @clock_group.command("status")
 @json_option
 @pass_app
-@handle_errors
 def status_cmd(app: App, as_json: bool) -> None:
     """时钟状态 / The clock's state: trusted, jumped, behind or unsynchronised."""
     state = clock_state(app)
@@ -43,7 +42,6 @@ def status_cmd(app: App, as_json: bool) -> None:
 )
 @json_option
 @pass_app
-@handle_errors
 def trust_cmd(app: App, note: str, as_json: bool) -> None:
     """确认时钟正确 / A supervisor vouches that the clock is right now: it becomes the anchor.
 

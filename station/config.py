@@ -242,7 +242,7 @@ class ArchiveSection:
 
 @dataclass
 class InboxSection:
-    # Watched inbox folders for devices without a dock (issue 8); absolute paths.
+    # Watched inbox folders for devices without a dock; absolute paths.
     folders: list[str] = field(default_factory=list)
     # A drop is taken only after this long without any change (and, where inotify reports it,
     # with every written file closed by its writer).

@@ -11,7 +11,7 @@ import click
 
 from station.access.guard import ADMIN, SERVICE, guard
 from station.catalog import open_catalog
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json
+from station.cli_util import App, json_option, pass_app, print_json
 from station.config import load_settings, settings_as_dict
 from station.errors import ConfigError
 from station.hashing import fsync_dir
@@ -23,7 +23,6 @@ log = get()
 @click.command("init")
 @json_option
 @pass_app
-@handle_errors
 def init_cmd(app: App, as_json: bool) -> None:
     """初始化采集站数据目录 / Create the station's home, catalog and folders."""
     if app.vault.catalog_path.exists():
@@ -48,7 +47,6 @@ def config_group() -> None:
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @json_option
 @pass_app
-@handle_errors
 def config_check(app: App, file: str | None, as_json: bool) -> None:
     """检查配置文件 / Validate a settings file (default: the station's own)."""
     path = Path(file) if file else app.vault.settings_path
@@ -63,7 +61,6 @@ def config_check(app: App, file: str | None, as_json: bool) -> None:
 
 @config_group.command("show")
 @pass_app
-@handle_errors
 def config_show(app: App) -> None:
     """显示生效的配置 / Show the settings in force, defaults included (JSON)."""
     print_json(settings_as_dict(app.settings))
@@ -96,7 +93,6 @@ def _parse_value(section: str, name: str, text: str) -> Any:
 @click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
 @json_option
 @pass_app
-@handle_errors
 def config_set(app: App, assignments: tuple[str, ...], as_json: bool) -> None:
     """修改配置项 / Change settings in station.toml (admin), e.g. station.unit_name=某县城市管理局.
 

@@ -34,7 +34,7 @@ from types import TracebackType
 
 import sqlite_utils
 
-from station.errors import IngestError, VaultFullError
+from station.errors import IngestError, VaultFullError, is_disk_full
 from station.log import get
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
@@ -78,9 +78,9 @@ def _try_lock(fd: int) -> bool:
 
 
 def _staging_error(exc: OSError, where: Path) -> IngestError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if is_disk_full(exc):
         return VaultFullError(
-            "the vault's disk is full; nothing was copied / 存储已满",
+            "存储已满 / the vault's disk is full; nothing was copied",
             where=str(where),
             hint="free space or extend the vault; the recorder was not cleared",
         )

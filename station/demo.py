@@ -23,10 +23,11 @@ from zoneinfo import ZoneInfo
 import click
 
 from station.catalog import open_catalog
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import App, json_option, pass_app, print_json, print_table
 from station.errors import FileAccessError, InputError, StationError
 from station.recorder.simulator import SimConfig
 from station.sim.volume import make_volume
+from station.text import yes_no
 from station.timeutil import parse_iso
 from station.usb_dock import registry
 from station.vault import Vault
@@ -54,12 +55,12 @@ def _demo_root(workdir: Path) -> Path:
         root = workdir.resolve()
         if root.exists() or root.is_symlink():
             if not root.is_dir():
-                raise InputError("--dir is not a folder / --dir 不是文件夹", where=str(root))
+                raise InputError("--dir 不是文件夹 / --dir is not a folder", where=str(root))
             if (root / DEMO_MARK).is_file():
                 shutil.rmtree(root)
             elif any(root.iterdir()):
                 raise InputError(
-                    "--dir holds files the demo did not make / 演示目录中已有其他文件",
+                    "演示目录中已有其他文件 / --dir holds files the demo did not make",
                     where=str(root),
                     hint="give a new or empty folder; the demo only clears its own folders",
                 )
@@ -114,7 +115,6 @@ def _demo_root(workdir: Path) -> Path:
 )
 @json_option
 @pass_app
-@handle_errors
 def demo_cmd(
     app: App,
     workdir: str,
@@ -136,7 +136,7 @@ def demo_cmd(
 
     if not shutil.which("umockdev-wrapper"):
         raise StationError(
-            "umockdev-wrapper not found / 未找到 umockdev", hint="run scripts/setup.sh as root"
+            "未找到 umockdev / umockdev-wrapper not found", hint="run scripts/setup.sh as root"
         )
     _QUIET[0] = as_json
     root = _demo_root(Path(workdir))
@@ -305,14 +305,14 @@ def _show(db: Any, status: dict[str, Any], tz: ZoneInfo) -> None:
     _say("5. 插槽状态 / slots (station status):")
     print_table(
         [
-            "插槽 slot",
-            "设备 device",
-            "阶段 phase",
-            "文件 files",
-            "电量 battery",
-            "时钟偏差 drift",
-            "已清除 cleared",
-            "可拔出 safe",
+            "插槽 / slot",
+            "设备 / device",
+            "阶段 / phase",
+            "文件 / files",
+            "电量 / battery",
+            "时钟偏差 / drift",
+            "已清除 / cleared",
+            "可拔出 / safe",
         ],
         [
             [
@@ -323,7 +323,7 @@ def _show(db: Any, status: dict[str, Any], tz: ZoneInfo) -> None:
                 f"{s.get('battery_pct')}%",
                 f"{s.get('drift_s'):+.1f} s" if s.get("drift_s") is not None else "?",
                 s.get("cleared", 0),
-                "是 / yes" if s.get("safe_to_undock") else "否 / no",
+                yes_no(s.get("safe_to_undock")),
             ]
             for s in status.get("slots", [])
         ],
@@ -340,13 +340,13 @@ def _show(db: Any, status: dict[str, Any], tz: ZoneInfo) -> None:
     print_table(
         [
             "SHA-256",
-            "设备 device",
-            "执法证号 certificate no.",
-            "设备时间 device clock",
-            "校正 corrected",
-            "偏差 drift",
+            "设备 / device",
+            "执法证号 / certificate no.",
+            "设备时间 / device clock",
+            "校正 / corrected",
+            "偏差 / drift",
             "IMP",
-            "文件 file",
+            "文件 / file",
         ],
         [
             [

@@ -12,17 +12,11 @@ from collections.abc import Iterable
 
 import sqlite_utils
 
-from station.errors import NotFoundError, StationError
+from station.errors import AmbiguousRecording, InputError, NotFoundError
 
 MIN_DIGITS = 8
 SHORT = 16  # the id ``recordings list`` and reports print
 _HEX = re.compile(r"^[0-9a-f]+$")
-
-
-class AmbiguousRecording(StationError):
-    """More than one recording starts with these digits / 哈希前缀不唯一."""
-
-    exit_code = 5
 
 
 def short(sha: str | None) -> str:
@@ -37,8 +31,8 @@ def resolve(db: sqlite_utils.Database, ref: str, *, where: str = "SHA256") -> st
         raise NotFoundError(
             f"不是录像编号 / not a recording id: {ref!r}",
             where=where,
-            hint=f"give at least {MIN_DIGITS} hex digits of the SHA-256, as `station recordings "
-            "list` prints them / 请给出至少 8 位十六进制哈希前缀",
+            hint=f"请给出至少 {MIN_DIGITS} 位十六进制哈希前缀 / give at least {MIN_DIGITS} hex "
+            "digits of the SHA-256, as `station recordings list` prints them",
         )
     rows = [
         r[0]
@@ -52,7 +46,7 @@ def resolve(db: sqlite_utils.Database, ref: str, *, where: str = "SHA256") -> st
         raise NotFoundError(
             f"找不到该录像 / no recording with id {given}",
             where=where,
-            hint="see `station recordings list` / 用 station recordings list 查看",
+            hint="用 station recordings list 查看 / see `station recordings list`",
         )
     if len(rows) > 1:
         shown = ", ".join(short(r) if len(given) < SHORT else r for r in rows[:5])
@@ -60,7 +54,7 @@ def resolve(db: sqlite_utils.Database, ref: str, *, where: str = "SHA256") -> st
         raise AmbiguousRecording(
             f"录像编号前缀不唯一 / recording id {given} is ambiguous: {shown}{more}",
             where=where,
-            hint="give more digits / 请多给几位",
+            hint="请多给几位 / give more digits",
         )
     return str(rows[0])
 
@@ -83,7 +77,7 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 def check_sha(sha: str) -> str:
     value = sha.strip().lower()
     if not _SHA.match(value):
-        raise StationError(
+        raise InputError(
             f"不是 SHA-256 / not a SHA-256 (64 hex digits): {sha!r}",
             where="SHA256",
         )

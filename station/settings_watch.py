@@ -1,4 +1,4 @@
-"""The settings file, watched (issue 8, item 6).
+"""The settings file, watched.
 
 A valid change is applied without a restart: ``on_change(new, old, changed_keys)`` is called and
 ``settings.applied`` is logged with the dotted keys that changed. An invalid file (bad TOML,
@@ -154,7 +154,7 @@ class SettingsWatcher:
     def check(self) -> bool:
         """Read the file now; apply it if valid and different. Returns True if applied."""
         if not self.path.exists():
-            self._refuse("", "settings file removed; running settings kept / 配置文件被删除")
+            self._refuse("", "配置文件被删除 / settings file removed; running settings kept")
             return False
         try:
             new = load_settings(self.path)
@@ -188,5 +188,5 @@ class SettingsWatcher:
             file=str(self.path),
             key=key,
             reason=reason,
-            hint="the running settings stay / 继续使用当前配置",
+            hint="继续使用当前配置 / the running settings stay",
         )

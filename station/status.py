@@ -79,7 +79,7 @@ class StatusBoard:
 
     def summary(self) -> str:
         busy = sum(1 for s in self.slots.values() if not s.get("safe_to_undock"))
-        return f"{len(self.slots)} docked, {busy} busy / 已接入 {len(self.slots)}，处理中 {busy}"
+        return f"已接入 {len(self.slots)}，处理中 {busy} / {len(self.slots)} docked, {busy} busy"
 
     def _write(self) -> None:
         data = json.dumps(self.snapshot(), ensure_ascii=False, indent=1).encode("utf-8")

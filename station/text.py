@@ -72,7 +72,7 @@ def check_text(
         raise InputError(
             f"{zh}含控制字符 / {en} contains the control character {escape_text(ch)}",
             where=where,
-            hint="retype it without control characters / 请去掉控制字符后重新输入",
+            hint="请去掉控制字符后重新输入 / retype it without control characters",
         )
     return value
 
@@ -98,3 +98,21 @@ def escape_text(value: str) -> str:
         else:
             out.append(f"\\u{ord(ch):04x}")
     return "".join(out)
+
+
+# ---- both languages, one way -------------------------------------------------------------
+# Text for people is written once, in one order: Chinese first, then " / ", then English.
+
+
+def bi(zh: str, en: str) -> str:
+    """``zh`` and ``en`` as the station writes every bilingual text: ``中文 / English``."""
+    return f"{zh} / {en}"
+
+
+YES = bi("是", "yes")
+NO = bi("否", "no")
+
+
+def yes_no(flag: object) -> str:
+    """``是 / yes`` or ``否 / no`` — the one way a yes/no cell or value is shown to people."""
+    return YES if flag else NO

@@ -129,7 +129,7 @@ class Vault:
     def check(self) -> None:
         if not self.catalog_path.exists():
             raise StationError(
-                "the station's home is not initialised / 采集站尚未初始化",
+                "采集站尚未初始化 / the station's home is not initialised",
                 where=str(self.home),
                 hint="run `station init` first",
             )

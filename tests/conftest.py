@@ -3,6 +3,7 @@ station home in a temporary folder, and STATION_HOME points there."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,21 @@ from fleet_engines import ceph, postgres  # noqa: F401 (session engines of the f
 from station.catalog import open_catalog
 from station.config import Settings
 from station.vault import Vault
+
+#: Fixtures that need root (loop devices, mounts, device nodes, acting as another user): a test
+#: using one is marked ``root`` at collection, like a test marked by hand.
+ROOT_FIXTURES = frozenset({"small_vault", "small_disk", "small_archival", "udev_station"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that needs root carries the ``root`` marker (so ``-m root`` and
+    ``-m "not root"`` select exactly them); without root such a test is skipped, saying why."""
+    for item in items:
+        if ROOT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.root)
+        if item.get_closest_marker("root") is not None and os.geteuid() != 0:
+            item.add_marker(pytest.mark.skip(reason="needs root (marker root)"))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from station.audit.log import append as audit
 from station.catalog import write_txn
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
+from tests.recordings import store_derivative, store_recording
 
 
 def data(seed: int, size: int) -> bytes:
@@ -44,24 +45,29 @@ def add_recording(
     recorded_at: str = "2026-03-01T01:30:00.000000Z",
     sparse_size: int | None = None,
 ) -> str:
-    """Store ``content`` (or a sparse file of ``sparse_size``) as an original; return its hash."""
+    """Store ``content`` as the recorder file ``name`` through the ingest engine
+    (tests/recordings.py), 1.5 s of clock drift; return its hash.
+
+    Written as a row directly only where no file can be taken in: ``sparse_size`` (a
+    planning-only row for a file of several GB that is never read), or a ``name`` longer than a
+    Linux file name may be (255 bytes) — as an inbox drop from another system can name it."""
     add_people(db)
-    if sparse_size is not None:
-        sha = hashlib.sha256(name.encode()).hexdigest()  # not read: only for planning tests
-        size = sparse_size
-    else:
+    if sparse_size is None and len(name.encode()) <= 255:
         assert content is not None
-        sha = hashlib.sha256(content).hexdigest()
-        size = len(content)
+        return store_recording(vault, db, content, name=name, recorded_at=recorded_at, drift_s=1.5)
+    if sparse_size is None:
+        assert content is not None
+        sha, size = hashlib.sha256(content).hexdigest(), len(content)
+    else:
+        sha, size = hashlib.sha256(name.encode()).hexdigest(), sparse_size  # never read
     ext = name.rsplit(".", 1)[-1].lower()
     path = vault.original_path(sha, ext)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
-        if sparse_size is not None:
-            f.truncate(sparse_size)
+        if sparse_size is None:
+            f.write(content or b"")
         else:
-            assert content is not None
-            f.write(content)
+            f.truncate(sparse_size)
     os.chmod(path, 0o444)
     now = to_iso(utcnow())
     with write_txn(db):
@@ -71,10 +77,9 @@ def add_recording(
             " duration_s, original_name, original_path, ingested_at, producer)"
             " values (?, ?, ?, 'video', ?, 'DSJ0001', '100001', '440300000001',"
             " 'body camera DSJ-X1 / sim', ?, ?, 1.5, 'filename', 10.0, ?, ?, ?, '张三 100001')",
-            [sha, size, ext, str(path.relative_to(vault.home)), recorded_at[:19], recorded_at,
-             name, f"DCIM/{name}", now],
+            [sha, size, ext, str(path.relative_to(vault.home)), recorded_at[:19],
+             recorded_at, name, f"DCIM/{name}", now],
         )  # fmt: skip
-        audit(db, "ingest.file_stored", actor="tester", subject=sha, data={"name": name})
     return sha
 
 
@@ -83,22 +88,11 @@ def add_derivative(
     db: sqlite_utils.Database,
     original: str,
     content: bytes,
-    profile: str = "mp4-h264",
 ) -> str:
-    sha = hashlib.sha256(content).hexdigest()
-    path = vault.archival_path(original, profile, "mp4")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    now = to_iso(utcnow())
-    with write_txn(db):
-        db.execute(
-            "insert into derivatives (original_sha256, profile, sha256, size, ext, vault_path,"
-            " state, ffmpeg_version, command, created_at, finished_at)"
-            " values (?, ?, ?, ?, 'mp4', ?, 'done', '5.1', '[\"ffmpeg\"]', ?, ?)",
-            [original, profile, sha, len(content), str(path.relative_to(vault.home)), now, now],
-        )
-        audit(db, "transcode.done", actor="tester", subject=sha, data={"original": original})
-    return sha
+    """The archival derivative of ``original``, recorded as the transcode worker does
+    (tests/recordings.py); its hash."""
+    store_derivative(vault, db, original, content)
+    return hashlib.sha256(content).hexdigest()
 
 
 def add_case(

@@ -1,18 +1,16 @@
-"""Helpers for the integrity tests: recordings stored the way the ingest engine stores them
-(content-addressed file, mode 0444, catalog row, sealed audit entry in the same transaction)."""
+"""Helpers for the integrity tests: recordings stored by the ingest engine itself
+(tests/recordings.py), derivatives as the transcode worker records them."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from typing import Any
 
 import sqlite_utils
 
-from station.audit import append
-from station.audit.seal import recording_seal
-from station.catalog import write_txn
 from station.vault import Vault
+from tests.recordings import mp4
+from tests.recordings import store_derivative as recorded_derivative
+from tests.recordings import store_recording as store
 
 
 def store_recording(
@@ -23,77 +21,24 @@ def store_recording(
     seq: int = 1,
     officer: str = "000123",
     device: str = "DSJ0001",
-    audit: bool = True,
 ) -> dict[str, Any]:
-    sha = hashlib.sha256(content).hexdigest()
-    path = vault.original_path(sha, "mp4")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    os.chmod(path, 0o444)
-    name = f"{device}_{officer}_20261101083000_{seq}.MP4"
-    row: dict[str, Any] = {
-        "sha256": sha,
-        "size": len(content),
-        "ext": "mp4",
-        "media_kind": "video",
-        "vault_path": str(path.relative_to(vault.home)),
-        "device_id": device,
-        "officer_id": officer,
-        "unit_id": "320412000000",
-        "method": "body camera DSJ-X1 / serial driver",
-        "recorded_at_device": "2026-11-01T08:30:00",
-        "recorded_at": "2026-11-01T00:30:01.500000Z",
-        "drift_s": 1.5,
-        "original_name": name,
-        "original_path": f"DCIM/{name}",
-        "important": 0,
-        "sequence": seq,
-        "ingested_at": "2026-11-01T10:00:00.000000Z",
-    }
-    with write_txn(db):
-        db["recordings"].insert(row)
-        if audit:
-            append(
-                db,
-                "ingest.file_stored",
-                actor="dock",
-                subject=sha,
-                data={"outcome": "new", **recording_seal(row)},
-            )
-    return row
+    """A recording of ``content`` (as the payload of an MP4) stored by the ingest engine
+    (tests/recordings.py); its catalog row."""
+    sha = store(
+        vault,
+        db,
+        mp4(content),
+        name=f"{device}_{officer}_20261101083000_{seq}.MP4",
+        device=device,
+        officer=officer,
+        unit="320412000000",
+        drift_s=1.5,
+    )
+    return dict(next(db.query("select * from recordings where sha256 = ?", [sha])))
 
 
 def store_derivative(
     vault: Vault, db: sqlite_utils.Database, original: dict[str, Any], content: bytes
 ) -> int:
-    sha = hashlib.sha256(content).hexdigest()
-    path = vault.archival_path(original["sha256"], "mp4-h264", "mp4")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
-    os.chmod(path, 0o444)
-    with write_txn(db):
-        db["derivatives"].insert(
-            {
-                "original_sha256": original["sha256"],
-                "profile": "mp4-h264",
-                "sha256": sha,
-                "size": len(content),
-                "ext": "mp4",
-                "vault_path": str(path.relative_to(vault.home)),
-                "state": "done",
-                "created_at": "2026-11-01T10:05:00.000000Z",
-            }
-        )
-        append(
-            db,
-            "derivative.created",
-            actor="transcode",
-            subject=original["sha256"],
-            data={
-                "profile": "mp4-h264",
-                "sha256": sha,
-                "size": len(content),
-                "vault_path": str(path.relative_to(vault.home)),
-            },
-        )
-        return int(db.execute("select max(id) from derivatives").fetchone()[0])
+    """The archival derivative of ``original`` recorded as the transcode worker does."""
+    return recorded_derivative(vault, db, original["sha256"], content)

@@ -175,7 +175,7 @@ def test_export_package(
     assert "公钥指纹" in handover
     assert (pkg / "verify.ps1").read_bytes().startswith(b"\xef\xbb\xbf")
     manifest = json.loads((pkg / "manifest.json").read_text())
-    # issue 20: a metadata record per recording, valid against the shipped schema, with the
+    # A metadata record per recording, valid against the shipped schema, with the
     # digest sha256sum computes, the approval events, and the recording's own 档号
     from lxml import etree
 

@@ -1,4 +1,4 @@
-"""Archive-office records on real discs (issue 20): a disc built for a case carries its 档号 on
+"""Archive-office records on real discs: a disc built for a case carries its 档号 on
 the label and in a DA/T 63-style metadata record per recording plus DISC.xml; the records
 parse, validate against the schema shipped on the same disc, hold the digest `sha256sum`
 computes and list the audit events. Read back with xorriso, as the other disc tests do."""
@@ -92,7 +92,7 @@ def test_disc_for_a_case_carries_archive_number_and_valid_records(
     assert files[0].findtext("r:音频编码", namespaces=NS) == "aac"
     assert files[0].findtext("r:分辨率", namespaces=NS) == "320x240"
     events = [e.text for e in doc.findall("r:业务实体/r:管理活动/r:事件", namespaces=NS)]
-    assert {"ingest.file_stored", "case.created", "archive.number_assigned",
+    assert {"recording.ingested", "case.created", "archive.number_assigned",
             "disc.job_created"} <= set(events)  # fmt: skip
     seqs = [
         int(e.get("管理活动标识符")) for e in doc.findall("r:业务实体/r:管理活动", namespaces=NS)

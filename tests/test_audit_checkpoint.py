@@ -115,7 +115,7 @@ def test_forged_checkpoint_detected(vault: Vault, db: sqlite_utils.Database) -> 
 def test_deleted_audit_row_with_triggers_dropped_breaks_checkpoint(
     vault: Vault, db: sqlite_utils.Database
 ) -> None:
-    """The attack of issue 7: drop the triggers, delete an entry, re-number and re-hash the
+    """The attack: drop the triggers, delete an entry, re-number and re-hash the
     chain so it looks whole. The chain check passes — the signed checkpoint does not."""
     settings = Settings()
     fill(db, 6)

@@ -1,4 +1,4 @@
-"""The CLI forms other tools script against (issue 5), through click's runner on a real home."""
+"""The CLI forms other tools script against, through click's runner on a real home."""
 
 from __future__ import annotations
 

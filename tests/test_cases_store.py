@@ -9,8 +9,7 @@ import sqlite_utils
 from helpers_retention import add_recording, audit_events
 
 from station.cases import search, store, tags
-from station.cases.model import CaseStateError
-from station.errors import NotFoundError, StationError
+from station.errors import CaseStateError, NotFoundError, StationError
 from station.vault import Vault
 
 T = "2026-03-01T08:00:00.000000Z"

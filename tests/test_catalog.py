@@ -6,6 +6,7 @@ import sqlite_utils
 from station.audit import GENESIS, append, entry_hash
 from station.audit.log import entry_body
 from station.catalog import migrations, open_catalog, write_txn
+from station.errors import CatalogError
 from station.vault import Vault
 
 
@@ -17,18 +18,39 @@ def test_migrations_numbered_and_idempotent(vault: Vault) -> None:
     assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
 
 
+def _schema(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in db.execute("select name, sql from sqlite_master order by name")]
+
+
 def test_failed_migration_leaves_catalog_unchanged(tmp_path) -> None:
-    db = sqlite_utils.Database(tmp_path / "c.sqlite")
-    db.execute("create table _migrations (number integer primary key, name text, applied_at text)")
+    """migrations.apply runs every pending migration in one transaction: when the last one
+    fails, the ones before it (which succeeded) are rolled back too, with their _migrations
+    rows, and the catalog keeps its old schema — for a new catalog and for an upgrade."""
+
+    def good(d: sqlite_utils.Database) -> None:
+        d.execute("create table upgraded (x)")
+        d.execute("alter table recordings add column upgraded_note text")
 
     def bad(d: sqlite_utils.Database) -> None:
         d.execute("create table half (x)")
         raise RuntimeError("boom")
 
-    mig = migrations.Migration(9999, "bad", bad)
-    with pytest.raises(RuntimeError), write_txn(db):
-        mig.up(db)
-    assert "half" not in db.table_names()
+    # an upgrade: the real catalog, then two new migrations of which the second fails
+    db = open_catalog(tmp_path / "c.sqlite")
+    before, done = _schema(db), migrations.applied(db)
+    extra = [migrations.Migration(9998, "good", good), migrations.Migration(9999, "bad", bad)]
+    with pytest.raises(CatalogError, match="9999_bad.*boom"):
+        migrations.apply(db, [*migrations.discover(), *extra])
+    assert _schema(db) == before and migrations.applied(db) == done
+    assert not db.conn.in_transaction
+    # a new catalog: all real migrations and the failing one — nothing but the bookkeeping table
+    fresh = sqlite_utils.Database(tmp_path / "new.sqlite")
+    with pytest.raises(CatalogError):
+        migrations.apply(fresh, [*migrations.discover(), extra[1]])
+    assert fresh.table_names() == ["_migrations"] and migrations.applied(fresh) == set()
+    # the same list without the failing one applies, so the failure was the one migration
+    assert [m.number for m in migrations.apply(db, [*migrations.discover(), extra[0]])] == [9998]
+    assert "upgraded" in db.table_names()
 
 
 def test_audit_chain_and_append_only(db: sqlite_utils.Database) -> None:

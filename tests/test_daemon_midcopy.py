@@ -22,7 +22,7 @@ from station.vault import Vault
 from station_testbed import throttle
 
 pytestmark = [
-    pytest.mark.root,
+    pytest.mark.root,  # loop devices, mounts, cgroups
     pytest.mark.skipif(
         not is_root() or throttle.backend() is None, reason="needs root and a cgroup io throttle"
     ),

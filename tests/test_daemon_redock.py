@@ -12,7 +12,6 @@ from dock_support import (
     DockBed,
     exfat_loop,
     files_of,
-    is_root,
     make_recorder_volume,
     read_loop,
     sim_recorder,
@@ -24,7 +23,7 @@ from station.usb_dock import registry
 from station.vault import Vault
 
 pytestmark = [
-    pytest.mark.skipif(not is_root(), reason="needs root for loop devices and mounts"),
+    pytest.mark.root,  # loop devices and mounts
     pytest.mark.slow,
 ]
 

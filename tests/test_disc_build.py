@@ -13,11 +13,11 @@ import sqlite_utils
 
 from station.config import Settings
 from station.disc_burn import jobs, reverify
-from station.disc_burn.content import MissingRecordingError, NotLongTermError
+from station.disc_burn.content import MissingRecordingError
 from station.disc_burn.media import CASE_OVERHEAD, DISC_OVERHEAD, MEDIA, SECTOR, Media
 from station.disc_burn.names import JOLIET_MAX_BYTES
-from station.disc_burn.plan import EmptyCaseError, FileTooLargeError
 from station.disc_burn.progress import DiscProgress
+from station.errors import EmptyCaseError, FileTooLargeError, NotLongTermError
 from station.vault import Vault
 from tests.disc_helpers import add_case, add_derivative, add_recording, data
 
@@ -135,7 +135,10 @@ def test_two_verified_copies_readable_everywhere(
     assert meta["original_name"] == LONG_NAME and meta["officer_name"] == "张三"
     assert meta["recorded_at"] == "2026-03-01T02:00:00.000000Z" and meta["drift_s"] == 1.5
     audit_lines = [json.loads(x) for x in (rr / "AUDIT.jsonl").read_text("utf-8").splitlines()]
-    assert {a["subject"] for a in audit_lines} >= set(shas) | {"2026-0012"}
+    # every recording's and the case's entries; the derivative's is under its original
+    assert {a["subject"] for a in audit_lines} >= set(shas[:3]) | {"2026-0012"}
+    made = [a for a in audit_lines if a["event"] == "derivative.created"]
+    assert [(a["subject"], json.loads(a["data"])["sha256"]) for a in made] == [(shas[0], shas[3])]
     readme = (rr / "README.txt").read_text("utf-8")
     assert "certutil" in readme and "sha256sum -c" in readme and CASE_NAME in readme
 
@@ -316,7 +319,7 @@ def test_stop_request_mid_image_keeps_nothing_partial(
 ) -> None:
     import threading
 
-    from station.disc_burn.progress import StoppedError
+    from station.errors import StoppedError
 
     make_case(vault, db)
     stop = threading.Event()

@@ -14,7 +14,7 @@ import sqlite_utils
 
 from station.config import Settings
 from station.disc_burn import jobs
-from station.disc_burn.image import OutputFullError
+from station.errors import OutputFullError
 from station.vault import Vault
 from tests.disc_helpers import add_case, add_recording, data
 

@@ -18,15 +18,8 @@ from station.disc_burn.media import (
     file_cost,
     usable,
 )
-from station.disc_burn.plan import (
-    EmptyCaseError,
-    FileTooLargeError,
-    Plan,
-    PlanCase,
-    PlanFile,
-    PlanRecording,
-    plan_discs,
-)
+from station.disc_burn.plan import Plan, PlanCase, PlanFile, PlanRecording, plan_discs
+from station.errors import EmptyCaseError, FileTooLargeError
 
 MiB = 1024 * 1024
 # A small medium for tables: room for 10 MiB of files (with their overhead) per disc.

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
-from dock_support import REPO, is_root
+from dock_support import REPO
 
 from station.cli import main
 from station.recorder.serial_driver import SerialDriver
@@ -158,7 +158,7 @@ def test_sim_recorder_rejects_unknown_faults() -> None:
     assert code != 0 and "explode" in out
 
 
-@pytest.mark.skipif(not is_root(), reason="needs root for loop devices and mounts")
+@pytest.mark.root  # loop devices and mounts
 @pytest.mark.slow
 def test_demo_runs_the_daemon_with_docked_recorders(tmp_path: Path) -> None:
     """The README's main command, end to end."""

@@ -6,12 +6,12 @@ import errno
 from pathlib import Path
 
 import pytest
-from dock_support import exfat_loop, is_root, read_loop
+from dock_support import exfat_loop, read_loop
 
 from station.errors import DeviceError
 from station.usb_dock.mount import is_mountpoint, mount_volume
 
-pytestmark = pytest.mark.skipif(not is_root(), reason="needs root for loop devices and mounts")
+pytestmark = pytest.mark.root  # loop devices and mounts
 
 
 def _content(tmp: Path) -> Path:

@@ -1,4 +1,4 @@
-"""``station inbox status|assign|rescan`` (issue 8, item 5), with and without a running service."""
+"""``station inbox status|assign|rescan``, with and without a running service."""
 
 from __future__ import annotations
 
@@ -21,9 +21,8 @@ from test_inbox_support import (
 )
 
 from station.cli import main
+from station.errors import SidecarError
 from station.vault import Vault
-
-pytest.importorskip("station.ingest.engine")
 
 
 def run(vault: Vault, *args: str, code: int = 0) -> Any:
@@ -93,7 +92,9 @@ def test_assign_refusals(vault: Vault, db: sqlite_utils.Database, inbox: Path) -
     _age(inbox / "x.WAV")
     run(vault, "inbox", "rescan")
     drop_id = db.execute("select id from inbox_drops").fetchone()[0]
-    bad = run(vault, "inbox", "assign", str(drop_id), "--officer", "a/b", code=3)
+    bad = run(
+        vault, "inbox", "assign", str(drop_id), "--officer", "a/b", code=SidecarError.exit_code
+    )
     assert "assign: officer" in bad
     run(vault, "inbox", "assign", str(drop_id), "--officer", "7")
     again = run(vault, "inbox", "assign", str(drop_id), "--officer", "8", code=1)

@@ -1,4 +1,4 @@
-"""The watched inbox end to end: real inotify, real engine, real SQLite (issue 8).
+"""The watched inbox end to end: real inotify, real engine, real SQLite.
 
 Each "bad input" of the issue has a test here or in test_inbox_watch.py.
 """
@@ -27,9 +27,8 @@ from test_inbox_support import (
     write_file,
 )
 
+from station.ingest import engine
 from station.vault import Vault
-
-engine = pytest.importorskip("station.ingest.engine")  # the lead's ingest engine (main)
 
 SIDE = {"officer": "123456", "device": "CAM-07", "unit": "430400000000"}
 
@@ -127,7 +126,7 @@ def test_slow_appender_is_never_ingested_half_way(
     vault: Vault, db: sqlite_utils.Database, inbox: Path
 ) -> None:
     """A writer appends for ~10 s, with a pause three times the settle time while it holds the
-    file open: only the complete file is ever ingested (close-write, issue 8 item 2)."""
+    file open: only the complete file is ever ingested (close-write)."""
     (inbox / "cam").mkdir()
     (inbox / "cam" / "station.json").write_text('{"officer": "123456"}')
     target = inbox / "cam" / "long.MP4"

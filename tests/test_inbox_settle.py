@@ -1,5 +1,5 @@
 """Completeness, pure and real: the settle tracker, the /proc writers check, drop scanning
-(issue 8, item 2; symlinks never followed)."""
+(symlinks never followed)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sidecars: parsed strictly, never guessed (issue 8; R5 producer, R6 tags)."""
+"""Sidecars: parsed strictly, never guessed (R5 producer, R6 tags)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from station.inbox.sidecar import DropDetails, SidecarError, details_from_mapping, parse_sidecar
+from station.errors import SidecarError
+from station.inbox.sidecar import DropDetails, details_from_mapping, parse_sidecar
 
 
 def test_json_and_toml_sidecars_give_the_same_details() -> None:

@@ -29,7 +29,7 @@ from custody_support import (
 
 from station.catalog import open_catalog
 from station.config import Settings
-from station.errors import VaultFullError
+from station.errors import IngestIncompleteError, VaultFullError
 from station.ingest import IngestContext, ingest_volume
 from station.vault import Vault
 from station.verify.run import run_verify
@@ -204,7 +204,7 @@ def test_sigterm_during_ingest_cleans_staging_and_ends_the_session(tmp_path: Pat
     os.kill(_child_of(p.pid), signal.SIGTERM)
     out, err = p.communicate(timeout=120)
     assert "Traceback" not in err, err
-    assert p.returncode == 2, (out, err)
+    assert p.returncode == IngestIncompleteError.exit_code == 18, (out, err)
     assert json.loads(out)["aborted"] == "stopped"
     assert query(home, "select state from sessions") == [("interrupted",)]
     assert list((home / "staging").iterdir()) == []

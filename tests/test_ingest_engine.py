@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from station.config import Settings
+from station.config import Settings, parse_settings
 from station.errors import VolumeGoneError
 from station.hashing.copy import open_source
 from station.ingest import IngestContext, ingest_files, ingest_volume, recover_at_startup
@@ -84,14 +84,32 @@ def test_reingest_adds_nothing(
 ) -> None:
     ingest_volume(vault, db, settings, volume, IngestContext(kind="cli"), actor="t")
     n_files = sum(1 for p in vault.originals.rglob("*") if p.is_file())
+    # one vault copy rots without changing its size: a check by size would still pass it
+    rotten = next(p for p in vault.originals.rglob("*") if p.is_file())
+    size = rotten.stat().st_size
+    rotten.chmod(0o644)
+    rotten.write_bytes(b"\0" * size)
     again = ingest_volume(vault, db, settings, volume, IngestContext(kind="cli"), actor="t")
     assert again.count("held") == 3 and again.count("new") == 0
     # held files count as verified because this run re-hashed the vault's copies from disk
-    # (DESIGN.md invariant 2), not because a file of that size exists
+    # (DESIGN.md invariant 2), not because a file of that size exists: the rotten one was found
+    # and replaced by this run's verified copy
     assert len(again.verified_sources()) == 3 and all(f.verified for f in again.files)
+    assert sha(rotten) == rotten.name.split(".")[0]
+    assert [p.name for p in (vault.home / "quarantine").iterdir()]
     assert db.execute("select count(*) from recordings").fetchone()[0] == 3
     assert sum(1 for p in vault.originals.rglob("*") if p.is_file()) == n_files
     assert db.execute("select count(*) from sightings where outcome='held'").fetchone()[0] == 3
+    # without the re-read (verify_after_write off) a held file is never counted as verified
+    unproven = parse_settings(
+        {
+            "ingest": {"verify_after_write": False},
+            "dock": {"clear_policy": "off"},
+            "inbox": {"after_verify": "keep"},
+        }
+    )
+    third = ingest_volume(vault, db, unproven, volume, IngestContext(kind="cli"), actor="t")
+    assert third.count("held") == 3 and third.verified_sources() == []
 
 
 def test_same_content_twice_on_one_volume_is_stored_once(

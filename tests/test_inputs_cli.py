@@ -236,8 +236,8 @@ def test_unexpected_error_is_logged_not_shown(tmp_path: Path) -> None:
 
 
 def test_sim_recorder_never_replaces_a_path_it_is_given(home: Vault, tmp_path: Path) -> None:
-    """`--pty-link` naming an existing file (or /dev/zero) used to be replaced by a link and then
-    deleted at exit; now only a link of an earlier run is replaced."""
+    """`--pty-link` naming an existing file (or /dev/zero) is refused: only a symbolic link (of an
+    earlier run) is ever replaced, so nothing a person named is replaced or deleted at exit."""
     precious = tmp_path / "precious.txt"
     precious.write_text("keep me\n")
     text = clean(station(home, "sim", "recorder", "--pty-link", str(precious)), 15)

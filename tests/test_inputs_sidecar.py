@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from test_inbox_support import write_file
 
-from station.inbox.sidecar import SidecarError, parse_sidecar, read_sidecar
+from station.errors import SidecarError
+from station.inbox.sidecar import parse_sidecar, read_sidecar
 from station.safeload import MAX_DEPTH
 from station.vault import Vault
 

@@ -14,6 +14,7 @@ from helpers_retention import add_recording
 
 from station.cli import main
 from station.cli_util import TABLE_WIDTH, _width, format_table
+from station.errors import AmbiguousRecording
 from station.vault import Vault
 
 PW = "correct horse 1"
@@ -87,7 +88,7 @@ def test_ambiguous_prefix_lists_the_candidates(vault: Vault, db: sqlite_utils.Da
     row = dict(next(db.query("select * from recordings where sha256 = ?", [a])))
     row["sha256"] = b_sha
     db.table("recordings").insert(row)
-    err = run(vault, "recordings", "show", a[:10], code=5)
+    err = run(vault, "recordings", "show", a[:10], code=AmbiguousRecording.exit_code)
     assert "ambiguous" in err and a[:16] in err and b_sha[:16] in err
     assert err.count("错误 / error") == 1
     run(vault, "recordings", "show", a[:12])

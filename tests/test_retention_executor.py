@@ -20,9 +20,9 @@ from helpers_retention import add_derivative, add_recording, audit_events
 from station.cases import store, tags
 from station.catalog import open_catalog
 from station.config import Settings
-from station.errors import StationError
+from station.errors import RetentionError, StationError
 from station.retention import approval, executor
-from station.retention.runtypes import NowInPastError, Problem, RetentionError
+from station.retention.runtypes import NowInPastError, Problem
 from station.vault import Vault
 
 OLD = "2026-01-10T02:00:00.000000Z"  # routine footage: expired from 2026-07-10 (R9)

@@ -1,4 +1,4 @@
-"""The settings file watched with real inotify (issue 8, item 6)."""
+"""The settings file watched with real inotify."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import click
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
@@ -129,8 +130,7 @@ def test_service_without_ffmpeg_keeps_the_station_running(
     service = TranscodeService(vault, settings)
     service.start()
     try:
-        service.wake()
-        time.sleep(0.5)
+        assert service.wake_and_wait()  # a whole pass looked for ffmpeg and the due job
         assert service.running_workers() == []
         assert service.tools is None  # it says so in the log (transcode.ffmpeg_missing) and waits
     finally:
@@ -142,9 +142,8 @@ def test_idle_service_starts_no_worker(vault: Vault, db: sqlite_utils.Database) 
     service = TranscodeService(vault, Settings())
     service.start()
     try:
-        service.wake()
-        time.sleep(0.5)
-        assert service.running_workers() == []
+        assert service.wake_and_wait()  # a whole pass looked for due jobs: there are none
+        assert service.running_workers() == [] and service.tools is not None
     finally:
         service.stop(timeout=10)
 
@@ -158,8 +157,15 @@ def test_cli_commands_have_json_and_bilingual_help(
     for sub in ("status", "retry", "run-once"):
         helptext = runner.invoke(cli_main, [*home, "transcode", sub, "--help"]).output
         assert "--json" in helptext
-        assert any("\u4e00" <= ch <= "\u9fff" for ch in helptext)  # Chinese
-        assert any(ch.isascii() and ch.isalpha() for ch in helptext)  # and English
+        # the summary line is "中文 / English": Chinese before the slash, English after it
+        group = cli_main.get_command(click.Context(cli_main), "transcode")
+        assert isinstance(group, click.Group)
+        cmd = group.get_command(click.Context(group), sub)
+        assert cmd is not None and cmd.help
+        summary = cmd.help.splitlines()[0]
+        zh, sep, en = summary.partition(" / ")
+        assert sep and any("\u4e00" <= ch <= "\u9fff" for ch in zh), summary
+        assert en[:1].isascii() and en[:1].isalpha() and zh.strip() in helptext, summary
     res = runner.invoke(cli_main, [*home, "transcode", "run-once", "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output[res.output.index("{") :])

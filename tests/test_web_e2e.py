@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from dock_support import UmockdevStation, exfat_loop, is_root, sim_recorder
+from dock_support import UmockdevStation, exfat_loop, sim_recorder
 from web_support import chromium, free_port, have_browser, shot, wait_for
 
 from station.access.users import create_user
@@ -30,7 +30,7 @@ from station.usb_dock import registry
 from station.vault import Vault
 
 pytestmark = [
-    pytest.mark.skipif(not is_root(), reason="needs root for loop devices, mounts, cgroups"),
+    pytest.mark.root,  # loop devices, mounts, cgroups
     pytest.mark.skipif(not have_browser(), reason="needs chromium + playwright"),
     pytest.mark.root,
     pytest.mark.slow,

@@ -54,7 +54,7 @@ def get_request(db: sqlite_utils.Database, request_id: int) -> Request:
         [request_id],
     ).fetchone()
     if row is None:
-        raise NotFoundError(f"no access request {request_id} / 无此调阅申请", where="REQUEST")
+        raise NotFoundError(f"无此调阅申请 / no access request {request_id}", where="REQUEST")
     items = [
         r[0]
         for r in db.execute(
@@ -93,12 +93,12 @@ def create_request(
     if not reason or not reason.strip():
         log.warning("access.request_refused", user=user.name, problem="empty reason")
         raise StationError(
-            "a reason is required / 必须填写调阅事由 (R14)",
+            "必须填写调阅事由 (R14) / a reason is required",
             where="--reason",
             hint="say why the footage is needed, e.g. the case number and the court's letter",
         )
     if not recordings:
-        raise StationError("name at least one recording / 至少指定一段录像", where="--recording")
+        raise StationError("至少指定一段录像 / name at least one recording", where="--recording")
     now = to_iso(utcnow())
     with write_txn(db):
         shas: list[str] = []
@@ -113,16 +113,17 @@ def create_request(
                 )
             if sha not in shas:
                 shas.append(sha)
-        cur = db.execute(
-            "insert into access_requests (purpose, requested_by, reason, recipient, created_at)"
-            " values (?, ?, ?, ?, ?)",
-            [purpose, user.name, reason.strip(), recipient, now],
+        request = {
+            "purpose": purpose,
+            "requested_by": user.name,
+            "reason": reason.strip(),
+            "recipient": recipient,
+            "created_at": now,
+        }
+        rid = int(db.table("access_requests").insert(request).last_pk or 0)
+        db.table("access_request_items").insert_all(
+            {"request_id": rid, "sha256": sha} for sha in sorted(set(shas))
         )
-        rid = int(cur.lastrowid or 0)
-        for sha in sorted(set(shas)):
-            db.execute(
-                "insert into access_request_items (request_id, sha256) values (?, ?)", [rid, sha]
-            )
         append(
             db,
             "access.requested",
@@ -152,30 +153,38 @@ def decide(
     """A supervisor approves (until ``valid_until``) or rejects a pending request (R14)."""
     now = now or utcnow()
     if user.role != "supervisor":
-        raise PermissionDenied("only a supervisor decides access requests / 只有监督负责人可审批")
+        raise PermissionDenied("只有监督负责人可审批 / only a supervisor decides access requests")
     with write_txn(db):
         req = get_request(db, request_id)
         if req.state != "pending":
             raise StationError(
-                f"request {request_id} is {req.state} already / 申请已处理", where="REQUEST"
+                f"申请已处理 / request {request_id} is {req.state} already", where="REQUEST"
             )
         if req.requested_by == user.name:
             raise PermissionDenied(
-                "nobody approves their own request / 不得审批本人的申请",
+                "不得审批本人的申请 / nobody approves their own request",
                 where=f"request {request_id}",
             )
         until: str | None = None
         if approve:
             if valid_until is None or valid_until <= now:
-                raise StationError("valid-until must be in the future / 有效期必须晚于现在")
+                raise StationError("有效期必须晚于现在 / valid-until must be in the future")
             if valid_until - now > MAX_VALID:
-                raise StationError(f"an approval lasts at most {MAX_VALID.days} days")
+                raise StationError(
+                    f"批准有效期至多 {MAX_VALID.days} 天 / "
+                    f"an approval lasts at most {MAX_VALID.days} days"
+                )
             until = to_iso(valid_until)
         state = "approved" if approve else "rejected"
-        db.execute(
-            "update access_requests set state = ?, decided_by = ?, decided_at = ?,"
-            " valid_until = ?, decision_note = ? where id = ?",
-            [state, user.name, to_iso(now), until, note, request_id],
+        db.table("access_requests").update(
+            request_id,
+            {
+                "state": state,
+                "decided_by": user.name,
+                "decided_at": to_iso(now),
+                "valid_until": until,
+                "decision_note": note,
+            },
         )
         append(
             db,
@@ -202,11 +211,11 @@ def usable_request(
     now = now or utcnow()
     problem: str | None = None
     if req.state != "approved":
-        problem = f"request {request_id} is {req.state}, not approved / 申请未获批准"
+        problem = f"申请未获批准 / request {request_id} is {req.state}, not approved"
     elif req.purpose not in purposes:
-        problem = f"request {request_id} was approved for {req.purpose} only / 批准用途不符"
+        problem = f"批准用途不符 / request {request_id} was approved for {req.purpose} only"
     elif req.valid_until is None or parse_iso(req.valid_until) <= now:
-        problem = f"the approval of request {request_id} expired at {req.valid_until} / 批准已过期"
+        problem = f"批准已过期 / the approval of request {request_id} expired at {req.valid_until}"
     if problem is not None:
         log.warning("access.refused", request=request_id, user=user.name, problem=problem)
         with write_txn(db):
@@ -228,12 +237,12 @@ def record_views(
     req = usable_request(db, user, request_id, purposes=PURPOSES)
     if user.name != req.requested_by:
         raise PermissionDenied(
-            f"request {request_id} was made by {req.requested_by} / 只有申请人可调阅",
+            f"只有申请人可调阅 / request {request_id} was made by {req.requested_by}",
             where=f"request {request_id}",
         )
     chosen = req.recordings if not shas else [s for s in req.recordings if s in set(shas)]
     if shas and len(chosen) != len(set(shas)):
-        raise PermissionDenied("a recording asked for is not in this request / 录像不在申请范围内")
+        raise PermissionDenied("录像不在申请范围内 / a recording asked for is not in this request")
     now = to_iso(utcnow())
     out = []
     with write_txn(db):
@@ -241,10 +250,8 @@ def record_views(
             row = db.execute(
                 "select vault_path, original_name from recordings where sha256 = ?", [sha]
             ).fetchone()
-            db.execute(
-                "insert into access_views (request_id, sha256, viewed_by, viewed_at)"
-                " values (?, ?, ?, ?)",
-                [request_id, sha, user.name, now],
+            db.table("access_views").insert(
+                {"request_id": request_id, "sha256": sha, "viewed_by": user.name, "viewed_at": now}
             )
             append(db, "access.viewed", actor=user.name, subject=sha, data={"request": request_id})
             out.append({"sha256": sha, "vault_path": row[0], "original_name": row[1]})

@@ -24,7 +24,6 @@ from station.audit import append
 from station.catalog import write_txn
 from station.cli_util import (
     App,
-    handle_errors,
     json_option,
     parse_time_option,
     pass_app,
@@ -57,7 +56,6 @@ def users_group() -> None:
 @click.option("--display-name", help="姓名 / full name")
 @json_option
 @pass_app
-@handle_errors
 def users_add(app: App, name: str, role: str, display_name: str | None, as_json: bool) -> None:
     """新增账号 / Add an account (admin; the very first account must be an admin).
 
@@ -66,7 +64,7 @@ def users_add(app: App, name: str, role: str, display_name: str | None, as_json:
     """
     if user_count(app.db) == 0:
         if role != "admin":
-            raise StationError("the first account must be an admin / 第一个账号必须是管理员")
+            raise StationError("第一个账号必须是管理员 / the first account must be an admin")
         actor = app.actor
     else:
         actor = require_role(app, "admin").name
@@ -80,7 +78,6 @@ def users_add(app: App, name: str, role: str, display_name: str | None, as_json:
 @users_group.command("list")
 @json_option
 @pass_app
-@handle_errors
 def users_list(app: App, as_json: bool) -> None:
     """列出账号 / List accounts (admin, supervisor)."""
     require_role(app, "admin", "supervisor")
@@ -95,7 +92,7 @@ def users_list(app: App, as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(
-            ["账号 user", "姓名 name", "角色 role", "创建 created", "停用 disabled"],
+            ["账号 / user", "姓名 / name", "角色 / role", "创建 / created", "停用 / disabled"],
             [
                 (r["name"], r["display_name"], r["role"], r["created_at"][:10], r["disabled"])
                 for r in rows
@@ -107,7 +104,6 @@ def users_list(app: App, as_json: bool) -> None:
 @click.argument("name", required=False)
 @json_option
 @pass_app
-@handle_errors
 def users_passwd(app: App, name: str | None, as_json: bool) -> None:
     """修改密码 / Change your password (or, as admin, someone else's)."""
     me = require_role(app)
@@ -125,7 +121,6 @@ def users_passwd(app: App, name: str | None, as_json: bool) -> None:
 @click.argument("name")
 @json_option
 @pass_app
-@handle_errors
 def users_disable(app: App, name: str, as_json: bool) -> None:
     """停用账号 / Disable an account (admin). Accounts are never deleted: the log names them."""
     me = require_role(app, "admin")
@@ -181,7 +176,6 @@ def _show(req: approvals.Request, as_json: bool) -> None:
 @click.option("--for", "recipient", help="提供给谁（法院、复议机关）/ who the copy is for (R15)")
 @json_option
 @pass_app
-@handle_errors
 def access_request(
     app: App,
     recordings: tuple[str, ...],
@@ -249,7 +243,6 @@ def _decide(
 @click.option("--note", help="审批意见 / note")
 @json_option
 @pass_app
-@handle_errors
 def access_approve(
     app: App,
     request_id: int,
@@ -275,7 +268,6 @@ def access_approve(
 @click.option("--note", help="理由 / why")
 @json_option
 @pass_app
-@handle_errors
 def access_reject(app: App, request_id: int, note: str | None, as_json: bool) -> None:
     """驳回申请 / Reject a request (supervisor)."""
     _decide(app, request_id, False, None, note, as_json)
@@ -285,7 +277,6 @@ def access_reject(app: App, request_id: int, note: str | None, as_json: bool) ->
 @click.option("--state", type=click.Choice(["pending", "approved", "rejected"]))
 @json_option
 @pass_app
-@handle_errors
 def access_list(app: App, state: str | None, as_json: bool) -> None:
     """列出申请 / List requests (clerk, supervisor, admin)."""
     user = require_role(app, "clerk", "supervisor", "admin")
@@ -295,8 +286,8 @@ def access_list(app: App, state: str | None, as_json: bool) -> None:
     if as_json:
         print_json([r.to_dict() for r in reqs])
         return
-    headers = ["#", "用途 purpose", "状态 state", "申请人 by", "录像 n"]
-    headers += ["有效至 valid until", "事由 reason"]
+    headers = ["#", "用途 / purpose", "状态 / state", "申请人 / by", "录像 / n"]
+    headers += ["有效至 / valid until", "事由 / reason"]
     rows = [
         (r.id, r.purpose, r.state, r.requested_by, len(r.recordings), r.valid_until or "")
         for r in reqs
@@ -308,7 +299,6 @@ def access_list(app: App, state: str | None, as_json: bool) -> None:
 @click.argument("request_id", metavar="REQUEST", type=int)
 @json_option
 @pass_app
-@handle_errors
 def access_show(app: App, request_id: int, as_json: bool) -> None:
     """查看申请 / Show a request and its approval."""
     user = require_role(app, *ROLES)
@@ -323,7 +313,6 @@ def access_show(app: App, request_id: int, as_json: bool) -> None:
 @click.option("--recording", "recordings", multiple=True, help="只调阅其中几段 / only these")
 @json_option
 @pass_app
-@handle_errors
 def access_view(app: App, request_id: int, recordings: tuple[str, ...], as_json: bool) -> None:
     """调阅录像（记录在案）/ View approved recordings: logs the view, prints the read-only paths.
 
@@ -351,7 +340,6 @@ def access_view(app: App, request_id: int, recordings: tuple[str, ...], as_json:
 )
 @json_option
 @pass_app
-@handle_errors
 def export_cmd(app: App, request_id: int, dest: str, as_json: bool) -> None:
     """导出已批准的录像 / Export approved recordings as a hashed package (R8, R15).
 
@@ -387,7 +375,6 @@ def export_cmd(app: App, request_id: int, dest: str, as_json: bool) -> None:
 )
 @json_option
 @pass_app
-@handle_errors
 def access_register(
     app: App, since: str | None, until: str | None, output: str | None, as_json: bool
 ) -> None:
@@ -428,7 +415,6 @@ def access_register(
 )
 @json_option
 @pass_app
-@handle_errors
 def login_cmd(app: App, minutes: int, as_json: bool) -> None:
     """登录 / Prove who you are once (password); your commands then act as you for a while.
 
@@ -460,7 +446,6 @@ def login_cmd(app: App, minutes: int, as_json: bool) -> None:
 @click.command("logout")
 @json_option
 @pass_app
-@handle_errors
 def logout_cmd(app: App, as_json: bool) -> None:
     """退出登录 / End your login ticket on this station."""
     ticket, _why = tickets.read(app.vault)

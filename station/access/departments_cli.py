@@ -6,7 +6,7 @@ import click
 
 from station.access import departments
 from station.access.guard import ADMIN, CLERK, guard
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import App, json_option, pass_app, print_json, print_table
 
 
 @click.group("departments")
@@ -21,7 +21,6 @@ def departments_group() -> None:
 @click.argument("department", required=False)
 @json_option
 @pass_app
-@handle_errors
 def set_user(app: App, name: str, department: str | None, as_json: bool) -> None:
     """账号所属科室 / Put an account in a department (none: the whole unit). Admin."""
     guard(app, *ADMIN)
@@ -37,7 +36,6 @@ def set_user(app: App, name: str, department: str | None, as_json: bool) -> None
 @click.argument("department")
 @json_option
 @pass_app
-@handle_errors
 def set_officer(app: App, officer_id: str, department: str, as_json: bool) -> None:
     """执法人员所属科室 / Put an officer (执法证号) in a department: their footage belongs to it
     unless a clerk says otherwise. Clerk."""
@@ -53,7 +51,6 @@ def set_officer(app: App, officer_id: str, department: str, as_json: bool) -> No
 @departments_group.command("list")
 @json_option
 @pass_app
-@handle_errors
 def list_cmd(app: App, as_json: bool) -> None:
     """科室列表 / Departments with their accounts, officers and cases."""
     rows = departments.list_departments(app.db)

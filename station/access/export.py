@@ -219,7 +219,7 @@ def export_request(
     stamp = now[:19].replace("-", "").replace(":", "")
     if not dest.is_dir():
         raise StationError(
-            "the destination folder does not exist / 目标目录不存在", where=str(dest)
+            "目标目录不存在 / the destination folder does not exist", where=str(dest)
         )
     final = dest / f"export-{request_id:05d}-{stamp}"
     partial = dest / f".{final.name}.partial"
@@ -239,8 +239,8 @@ def export_request(
             if got != sha:
                 log.error("access.export_integrity", request=request_id, sha256=sha, got=got)
                 raise IntegrityError(
-                    "a stored original does not match its hash; export stopped / 原始文件校验不符，"
-                    "已停止导出",
+                    "原始文件校验不符，已停止导出 / a stored original does not match its hash; "
+                    "export stopped",
                     where=str(vault.home / rec["vault_path"]),
                     hint="run `station verify` and report to the supervisor",
                 )
@@ -278,8 +278,8 @@ def export_request(
             )
         ]
         proof = {
-            "about": "RFC 6962 inclusion proofs of the request and approval audit entries in "
-            "the signed checkpoint (checkpoint.note) / 申请与审批审计记录的包含证明",
+            "about": "申请与审批审计记录的包含证明 / RFC 6962 inclusion proofs of the request "
+            "and approval audit entries in the signed checkpoint (checkpoint.note)",
             "leaf": "SHA-256(0x00 || entry), node: SHA-256(0x01 || left || right)",
             "entries": checkpoint.inclusion_proofs(db, seqs, cp.size),
         }
@@ -336,10 +336,16 @@ def export_request(
         # The record and the package appear together: the rename happens inside the
         # transaction that writes the export row and its audit entry (DESIGN invariant 3).
         with write_txn(db):
-            db.execute(
-                "insert into access_exports (request_id, exported_by, exported_at, destination,"
-                " files, bytes, manifest_sha256) values (?, ?, ?, ?, ?, ?, ?)",
-                [request_id, user.name, now, str(final), len(files), total, manifest_sha],
+            db.table("access_exports").insert(
+                {
+                    "request_id": request_id,
+                    "exported_by": user.name,
+                    "exported_at": now,
+                    "destination": str(final),
+                    "files": len(files),
+                    "bytes": total,
+                    "manifest_sha256": manifest_sha,
+                }
             )
             append(
                 db,

@@ -97,7 +97,7 @@ def user_count(db: sqlite_utils.Database) -> int:
 def _check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise StationError(
-            f"password too short: at least {MIN_PASSWORD} characters / 密码至少 {MIN_PASSWORD} 位",
+            f"密码至少 {MIN_PASSWORD} 位 / password too short: at least {MIN_PASSWORD} characters",
             where="password",
         )
 
@@ -114,18 +114,24 @@ def create_user(
     if role not in ROLES:
         raise StationError(f"unknown role {role!r}", where="--role", hint=", ".join(ROLES))
     if not name or not name.strip() or any(c.isspace() for c in name):
-        raise StationError("user name must be one word / 用户名不能含空格", where="NAME")
+        raise StationError("用户名不能含空格 / user name must be one word", where="NAME")
     if name in (SERVICE_NAME, SERVICE, "open", "migration"):
-        raise StationError(f"{name!r} is reserved / 该名称保留给系统", where="NAME")
+        raise StationError(f"该名称保留给系统 / {name!r} is reserved", where="NAME")
     _check_new_password(password)
     now = to_iso(utcnow())
     with write_txn(db):
         if db.execute("select 1 from users where name = ?", [name]).fetchone():
-            raise StationError(f"user {name!r} exists already / 用户已存在", where="NAME")
-        db.execute(
-            "insert into users (name, display_name, role, password_hash, created_at, created_by,"
-            " password_changed_at) values (?, ?, ?, ?, ?, ?, ?)",
-            [name, display_name, role, hash_password(password), now, actor, now],
+            raise StationError(f"用户已存在 / user {name!r} exists already", where="NAME")
+        db.table("users").insert(
+            {
+                "name": name,
+                "display_name": display_name,
+                "role": role,
+                "password_hash": hash_password(password),
+                "created_at": now,
+                "created_by": actor,
+                "password_changed_at": now,
+            }
         )
         append(
             db,
@@ -146,7 +152,7 @@ def set_password(db: sqlite_utils.Database, name: str, password: str, *, actor: 
             [hash_password(password), to_iso(utcnow()), name],
         )
         if cur.rowcount != 1:
-            raise NotFoundError(f"no user {name!r} / 无此用户", where="NAME")
+            raise NotFoundError(f"无此用户 / no user {name!r}", where="NAME")
         append(
             db,
             "users.password_changed",
@@ -160,7 +166,7 @@ def disable_user(db: sqlite_utils.Database, name: str, *, actor: str) -> None:
     with write_txn(db):
         cur = db.execute("update users set disabled = 1 where name = ?", [name])
         if cur.rowcount != 1:
-            raise NotFoundError(f"no user {name!r} / 无此用户", where="NAME")
+            raise NotFoundError(f"无此用户 / no user {name!r}", where="NAME")
         append(
             db,
             "users.disabled",
@@ -194,7 +200,7 @@ def authenticate(db: sqlite_utils.Database, name: str, password: str, *, action:
         # Same message for unknown user, disabled account and wrong password.
         _refuse(db, "access.login_failed", name, {"action": action})
         raise PermissionDenied(
-            "wrong user name or password / 用户名或密码错误",
+            "用户名或密码错误 / wrong user name or password",
             where=f"user {name}",
             hint="give --user NAME and the password (prompt or env STATION_PASSWORD)",
         )
@@ -307,7 +313,7 @@ def require_role(app: App, *roles: str, action: str = "") -> User:
         _refuse(app.db, "access.denied", user.name, {"action": action, "role": user.role})
         need = ", ".join(ROLE_NAMES[r] for r in people) or "采集站服务 / the station service"
         raise PermissionDenied(
-            f"{user.name} ({ROLE_NAMES[user.role]}) may not do this / 无权执行：{action}",
+            f"无权执行：{action} / {user.name} ({ROLE_NAMES[user.role]}) may not do this",
             where=action,
             hint=f"needs: {need}",
         )

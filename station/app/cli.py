@@ -8,13 +8,12 @@ import sys
 import click
 
 from station.access.guard import SERVICE, guard
-from station.cli_util import App, handle_errors, json_option, pass_app
+from station.cli_util import App, json_option, pass_app
 
 
 @click.command("run")
 @json_option
 @pass_app
-@handle_errors
 def run_cmd(app: App, as_json: bool) -> None:
     """运行采集站守护进程 / Run the dock daemon (udev hotplug, sessions, sd_notify).
 

@@ -1,4 +1,4 @@
-"""What ``station run`` hands to :class:`station.app.daemon.Daemon` for the inbox (issue 8).
+"""What ``station run`` hands to :class:`station.app.daemon.Daemon` for the inbox.
 
     transcode = TranscodeService(vault, settings)
     inbox, watcher = daemon_services(vault, settings, on_ingested=[transcode.wake])

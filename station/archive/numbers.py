@@ -27,7 +27,7 @@ import sqlite_utils
 from station.audit import append
 from station.catalog import write_txn
 from station.config import Settings
-from station.errors import NotFoundError, StationError
+from station.errors import ArchiveNumberError, NotFoundError
 from station.log import get
 from station.retention.facts import iter_facts, load_cases
 from station.retention.policy import (
@@ -43,12 +43,6 @@ log = get()
 KIND_CASE = "case"
 KIND_CASE_ITEM = "case-item"
 KIND_RECORDING = "recording"
-
-
-class ArchiveNumberError(StationError):
-    """An archive number cannot be given / 无法编制档号."""
-
-    exit_code = 23
 
 
 @dataclass(frozen=True)

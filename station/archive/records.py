@@ -29,7 +29,7 @@ import sqlite_utils
 from lxml import etree
 
 from station.archive.numbers import ArchiveNumber
-from station.errors import StationError
+from station.errors import RecordInvalidError, StationError
 from station.log import get
 from station.timeutil import parse_iso
 
@@ -73,12 +73,6 @@ BEHAVIOURS = {
     "retention.restored": "恢复保存 / restored",
     "spotcheck.recorded": "抽查 / spot check",
 }
-
-
-class RecordInvalidError(StationError):
-    """A metadata record does not match the station's schema / 元数据记录不符合本站模式."""
-
-    exit_code = 70
 
 
 @dataclass(frozen=True)

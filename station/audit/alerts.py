@@ -65,7 +65,7 @@ def acknowledge(db: sqlite_utils.Database, alert_id: int, *, actor: str) -> None
             [to_iso(utcnow()), actor, alert_id],
         )
         if cur.rowcount == 0:
-            raise NotFoundError(f"no open alert {alert_id} / 无此未处理告警", where=str(alert_id))
+            raise NotFoundError(f"无此未处理告警 / no open alert {alert_id}", where=str(alert_id))
         audit(db, "alert.acknowledged", actor=actor, subject=str(alert_id))
 
 

@@ -109,8 +109,8 @@ def make_checkpoint(
         if last is not None and not _extends(vault, settings, db, last, chain.leaves):
             log.error("audit.checkpoint_refused", problem="inconsistent", last_size=last.size)
             raise IntegrityError(
-                f"the log no longer extends the last checkpoint ({last.size} entries); not "
-                "signing / 审计日志与上一检查点不一致，拒绝签发",
+                "审计日志与上一检查点不一致，拒绝签发 / the log no longer extends the last "
+                f"checkpoint ({last.size} entries); not signing",
                 hint="run `station verify` and report to the supervisor",
             )
     size = frontier.size
@@ -124,10 +124,16 @@ def make_checkpoint(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{size:012d}-{at.replace(':', '')}.note"
     with write_txn(db):
-        db.execute(
-            "insert into audit_checkpoints (size, root_hash, made_at, key_id, note, frontier,"
-            " last_entry_hash) values (?, ?, ?, ?, ?, ?, ?)",
-            [size, root.hex(), at, kid, text, json.dumps(frontier.to_json()), chain.last_hash],
+        db.table("audit_checkpoints").insert(
+            {
+                "size": size,
+                "root_hash": root.hex(),
+                "made_at": at,
+                "key_id": kid,
+                "note": text,
+                "frontier": json.dumps(frontier.to_json()),
+                "last_entry_hash": chain.last_hash,
+            }
         )
         write_durably(path, text.encode(), 0o444)
     log.info("audit.checkpoint_made", size=size, root=root.hex(), file=str(path))

@@ -277,4 +277,4 @@ def open_any(text: str, candidates: list[note.Verifier]) -> tuple[note.Checkpoin
         except IntegrityError as exc:
             if first is None or "signature is wrong" in exc.message:
                 first = exc
-    raise first or IntegrityError("no verifier key known / 没有可用的验证公钥")
+    raise first or IntegrityError("没有可用的验证公钥 / no verifier key known")

@@ -141,7 +141,7 @@ def open_checkpoint(text: str, verifier: Verifier, *, origin: str | None = None)
             verifier.key.verify(blob[4:], body.encode())
         except InvalidSignature:
             raise IntegrityError(
-                "checkpoint signature is wrong: forged or altered / 检查点签名无效（伪造或被改动）",
+                "检查点签名无效（伪造或被改动） / checkpoint signature is wrong: forged or altered",
                 hint="compare with a checkpoint kept off the station (disc, print-out)",
             ) from None
         o, size, root, ext = parse_checkpoint_body(body)
@@ -151,6 +151,6 @@ def open_checkpoint(text: str, verifier: Verifier, *, origin: str | None = None)
             )
         return Checkpoint(o, size, root, ext, text)
     raise IntegrityError(
-        "checkpoint is not signed by this station's key / 检查点不是本站密钥签名",
+        "检查点不是本站密钥签名 / checkpoint is not signed by this station's key",
         hint=f"expected a signature by {verifier.name} ({verifier.key_id.hex()})",
     )

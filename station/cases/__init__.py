@@ -3,7 +3,7 @@
 Every change writes its audit entry in the same transaction (DESIGN.md invariant 3).
 """
 
-from station.cases.model import CATEGORIES, CaseStateError, check_case_number, check_reason
+from station.cases.model import CATEGORIES, check_case_number, check_reason
 from station.cases.store import (
     close_case,
     create_case,
@@ -15,6 +15,7 @@ from station.cases.store import (
     set_archive_location,
     unlink,
 )
+from station.errors import CaseStateError
 
 __all__ = [
     "CATEGORIES",

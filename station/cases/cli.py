@@ -1,6 +1,6 @@
 """``station cases …`` and ``station recordings tag|hold|release|review|mark-long-term|search``.
 
-Other tools script against these forms (issue 5); every command has ``--json``.
+Other tools script against these forms; every command has ``--json``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from station.access.guard import CLERK, guard
 from station.cases import store
 from station.cli_util import (
     App,
-    handle_errors,
     json_option,
     pass_app,
     print_json,
@@ -114,7 +113,6 @@ def cases_group() -> None:
 )
 @json_option
 @pass_app
-@handle_errors
 def create_cmd(app: App, number: str, as_json: bool, **kw: Any) -> None:
     """立案 / Create a case (number may contain spaces and Chinese)."""
     guard(app, *CLERK)
@@ -143,7 +141,6 @@ def create_cmd(app: App, number: str, as_json: bool, **kw: Any) -> None:
 @click.option("--proves", help="证明对象：这些录像证明什么 / what the recordings prove (R5)")
 @json_option
 @pass_app
-@handle_errors
 def link_cmd(
     app: App,
     number: str,
@@ -228,7 +225,6 @@ def _span(
 @click.argument("sha256", nargs=-1, required=True)
 @json_option
 @pass_app
-@handle_errors
 def unlink_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) -> None:
     """取消关联 / Unlink recordings from a case."""
     guard(app, *CLERK)
@@ -246,7 +242,6 @@ def unlink_cmd(app: App, number: str, sha256: tuple[str, ...], as_json: bool) ->
 @click.option("--note", help="说明 / note")
 @json_option
 @pass_app
-@handle_errors
 def mark_cmd(
     app: App, number: str, reasons: tuple[int, ...], note: str | None, as_json: bool
 ) -> None:
@@ -271,7 +266,6 @@ def mark_cmd(
 )
 @json_option
 @pass_app
-@handle_errors
 def close_cmd(app: App, number: str, date_: str | None, as_json: bool) -> None:
     """结案 / Close a case; its footage keeps the case's retention from this date (R10)."""
     guard(app, *CLERK)
@@ -292,7 +286,6 @@ def close_cmd(app: App, number: str, date_: str | None, as_json: bool) -> None:
 @click.option("--reason", required=True, help="理由 / why it is reopened")
 @json_option
 @pass_app
-@handle_errors
 def reopen_cmd(app: App, number: str, reason: str, as_json: bool) -> None:
     """重新立案 / Reopen a closed case (its footage is kept again, R10)."""
     guard(app, *CLERK)
@@ -308,7 +301,6 @@ def reopen_cmd(app: App, number: str, reason: str, as_json: bool) -> None:
 @click.option("--location", required=True, help="存放位置 / where the AV record is filed")
 @json_option
 @pass_app
-@handle_errors
 def archived_cmd(app: App, number: str, location: str, as_json: bool) -> None:
     """登记归档存放位置 / Record the case's archive location slip (R13)."""
     from station.archive import numbers
@@ -355,7 +347,6 @@ def _archive_fields(app: App, number: str) -> dict[str, Any]:
 )
 @json_option
 @pass_app
-@handle_errors
 def slip_cmd(
     app: App, number: str, location: str | None, output: str | None, as_json: bool
 ) -> None:
@@ -396,7 +387,6 @@ def slip_cmd(
 @click.argument("number")
 @json_option
 @pass_app
-@handle_errors
 def show_cmd(app: App, number: str, as_json: bool) -> None:
     """查看案件 / Show a case and its recordings."""
     case = store.get_case(app.db, number)
@@ -437,7 +427,6 @@ def show_cmd(app: App, number: str, as_json: bool) -> None:
 )
 @json_option
 @pass_app
-@handle_errors
 def list_cmd(app: App, as_json: bool, **kw: Any) -> None:
     """列出案件和执法活动 / List cases and enforcement activities."""
     rows = store.list_cases(app.db, **kw)
@@ -488,7 +477,6 @@ def activities_group() -> None:
 @click.option("--note", help="说明 / note")
 @json_option
 @pass_app
-@handle_errors
 def activity_create_cmd(
     app: App,
     number: str,
@@ -531,7 +519,6 @@ def activity_create_cmd(
 @activities_group.command("list")
 @json_option
 @pass_app
-@handle_errors
 def activity_list_cmd(app: App, as_json: bool) -> None:
     """列出执法活动 / List enforcement activities."""
     rows = store.list_cases(app.db, kind="activity")

@@ -26,12 +26,6 @@ CATEGORIES: dict[str, tuple[str, str]] = {
 MAX_NUMBER_LEN = 100
 
 
-class CaseStateError(StationError):
-    """The case is not in a state that allows this / 案件当前状态不允许此操作."""
-
-    exit_code = 12
-
-
 def check_case_number(number: str) -> str:
     """A case number as typed: spaces inside and Chinese characters are fine (they round-trip
     unchanged); empty, padded, over-long numbers and control characters are refused."""

@@ -18,7 +18,6 @@ from station.cases.model import CATEGORIES
 from station.cli_groups import recordings
 from station.cli_util import (
     App,
-    handle_errors,
     human_bytes,
     json_option,
     parse_time_option,
@@ -45,7 +44,6 @@ from station.timeutil import human_time, to_iso, zone_words
 @click.option("--department", help="科室 / department (R6)")
 @json_option
 @pass_app
-@handle_errors
 def tag_cmd(
     app: App,
     sha256: tuple[str, ...],
@@ -79,7 +77,6 @@ def tag_cmd(
 @click.option("--reason", required=True, help="保全理由 / why it is held")
 @json_option
 @pass_app
-@handle_errors
 def hold_cmd(app: App, sha256: tuple[str, ...], reason: str, as_json: bool) -> None:
     """法律保全 / Place a legal hold: never purged until released."""
     guard(app, *CLERK)
@@ -96,7 +93,6 @@ def hold_cmd(app: App, sha256: tuple[str, ...], reason: str, as_json: bool) -> N
 @click.option("--note", help="说明 / note")
 @json_option
 @pass_app
-@handle_errors
 def release_cmd(app: App, sha256: tuple[str, ...], note: str | None, as_json: bool) -> None:
     """解除保全 / Release the legal holds on recordings (a supervisor: it may let footage
     expire)."""
@@ -113,7 +109,6 @@ def release_cmd(app: App, sha256: tuple[str, ...], note: str | None, as_json: bo
 @click.argument("sha256", nargs=-1, required=True)
 @json_option
 @pass_app
-@handle_errors
 def review_cmd(app: App, sha256: tuple[str, ...], as_json: bool) -> None:
     """审核重要标记 / Record that a clerk reviewed recordings with the important marker."""
     guard(app, *CLERK)
@@ -131,7 +126,6 @@ def review_cmd(app: App, sha256: tuple[str, ...], as_json: bool) -> None:
 @click.option("--note", help="说明 / note")
 @json_option
 @pass_app
-@handle_errors
 def rec_mark_cmd(
     app: App, sha256: tuple[str, ...], reasons: tuple[int, ...], note: str | None, as_json: bool
 ) -> None:
@@ -175,7 +169,6 @@ def rec_mark_cmd(
 @click.option("--limit", type=int, default=1000, show_default=True)
 @json_option
 @pass_app
-@handle_errors
 def search_cmd(app: App, as_json: bool, limit: int, **kw: Any) -> None:
     """按 R6 标签检索录像 / Search recordings by unit, department, device, officer, time,
     case, party, cause (R6)."""
@@ -257,7 +250,6 @@ _COLUMNS = (
 @click.option("--limit", default=1000, show_default=True)
 @json_option
 @pass_app
-@handle_errors
 def recordings_list(
     app: App,
     officer: str | None,
@@ -355,7 +347,6 @@ MEDIA_KINDS = {"video": "视频", "audio": "录音", "image": "照片", "other":
 @click.argument("sha256")
 @json_option
 @pass_app
-@handle_errors
 def recordings_show(app: App, sha256: str, as_json: bool) -> None:
     """显示一条录像的全部信息 / Show one recording: metadata, sightings, audit trail."""
     from station.access import departments

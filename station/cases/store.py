@@ -15,15 +15,9 @@ import sqlite_utils
 
 from station.audit import append
 from station.audit.protect import seal
-from station.cases.model import (
-    CaseStateError,
-    check_case_number,
-    check_case_texts,
-    check_reasons,
-    check_sha,
-)
+from station.cases.model import check_case_number, check_case_texts, check_reasons, check_sha
 from station.catalog import write_txn
-from station.errors import NotFoundError, StationError
+from station.errors import CaseStateError, NotFoundError, StationError
 from station.log import get
 from station.timeutil import to_iso, utcnow
 
@@ -237,10 +231,14 @@ def mark_long_term(
     when = _now(at)
     with write_txn(db):
         case = _case_row(db, number)
-        db.execute(
-            "update cases set long_term_reason = ?, long_term_reasons = ?, long_term_note = ?,"
-            " long_term_at = ? where number = ?",
-            [codes[0], json.dumps(codes), note, when, number],
+        db.table("cases").update(
+            number,
+            {
+                "long_term_reason": codes[0],
+                "long_term_reasons": json.dumps(codes),
+                "long_term_note": note,
+                "long_term_at": when,
+            },
         )
         append(
             db,
@@ -352,10 +350,7 @@ def set_archive_location(
     when = _now(at)
     with write_txn(db):
         case = _case_row(db, number)
-        db.execute(
-            "update cases set archive_location = ?, archived_at = ? where number = ?",
-            [location, when, number],
-        )
+        db.table("cases").update(number, {"archive_location": location, "archived_at": when})
         append(
             db,
             "case.archive_recorded",

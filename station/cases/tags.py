@@ -13,10 +13,10 @@ import sqlite_utils
 
 from station.audit import append
 from station.audit.protect import seal
-from station.cases.model import CaseStateError, check_category, check_reasons
+from station.cases.model import check_category, check_reasons
 from station.cases.store import _check_recordings, _now
 from station.catalog import write_txn
-from station.errors import StationError
+from station.errors import CaseStateError, StationError
 from station.log import get
 
 log = get()
@@ -105,10 +105,11 @@ def hold(
                     f"录像已删除 / the recording {sha} was purged; only its tombstone remains",
                     where="SHA256",
                 )
-            hold_id = db.execute(
-                "insert into holds (sha256, reason, placed_at, placed_by) values (?, ?, ?, ?)",
-                [sha, reason, when, actor],
-            ).lastrowid
+            hold_id = (
+                db.table("holds")
+                .insert({"sha256": sha, "reason": reason, "placed_at": when, "placed_by": actor})
+                .last_pk
+            )
             append(
                 db,
                 "recording.held",

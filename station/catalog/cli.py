@@ -9,7 +9,7 @@ import click
 from station import catalog_upkeep as maintenance
 from station.catalog import migrations
 from station.catalog.db import open_catalog
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json
+from station.cli_util import App, json_option, pass_app, print_json
 
 
 @click.group("catalog")
@@ -47,7 +47,6 @@ def _backup_dir(app: App) -> Path:
 )
 @json_option
 @pass_app
-@handle_errors
 def backup_cmd(app: App, dest: str | None, keep: int, as_json: bool) -> None:
     """在线备份目录数据库 / Consistent online backup of the catalog (SQLite backup API).
 
@@ -70,7 +69,6 @@ def backup_cmd(app: App, dest: str | None, keep: int, as_json: bool) -> None:
 @click.option("--check", is_flag=True, help="只列出待迁移项 / only list pending migrations")
 @json_option
 @pass_app
-@handle_errors
 def migrate_cmd(app: App, check: bool, as_json: bool) -> None:
     """升级目录数据库结构 / Back up the catalog, then apply pending migrations in one transaction.
 

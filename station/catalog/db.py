@@ -12,6 +12,7 @@ import sqlite_utils
 from station.catalog import migrations
 from station.catalog.txn import busy_error as busy_error  # re-exported
 from station.catalog.txn import busy_timeout_s
+from station.catalog.txn import vault_full as vault_full  # re-exported
 from station.catalog.txn import write_txn as write_txn
 from station.errors import CatalogError
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 import sqlite_utils
 
-from station.errors import CatalogBusyError
+from station.errors import CatalogBusyError, VaultFullError, is_disk_full
 
 AFTER_COMMIT = "_station_after_commit"
 
@@ -42,9 +42,18 @@ def _catalog_file(db: sqlite_utils.Database) -> str:
 
 def busy_error(db: sqlite_utils.Database) -> CatalogBusyError:
     return CatalogBusyError(
-        "the catalog is locked by another process / 目录数据库被其他进程占用",
+        "目录数据库被其他进程占用 / the catalog is locked by another process",
         where=_catalog_file(db),
         hint=f"waited {busy_timeout_s():g} s; try again when the other station command ends",
+    )
+
+
+def vault_full(db: sqlite_utils.Database, exc: BaseException) -> VaultFullError:
+    """The one VaultFullError for a disk that filled up under a catalog write."""
+    return VaultFullError(
+        f"磁盘已满，目录无法写入 / disk full: the catalog cannot be written ({exc})",
+        where=_catalog_file(db),
+        hint="free space in the station's home; nothing of this change was kept",
     )
 
 
@@ -53,7 +62,9 @@ def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction (``BEGIN IMMEDIATE``), nested calls become savepoints.
 
     Every change to evidence and its audit entry go through one of these together
-    (DESIGN.md invariant 3).
+    (DESIGN.md invariant 3). A full disk met while beginning, writing or committing (SQLite's
+    ``SQLITE_FULL``, ``ENOSPC``, ``EDQUOT``: ``is_disk_full``) is rolled back and leaves as
+    :class:`VaultFullError`; every other error passes unchanged.
     """
     if db.conn.in_transaction:
         with db.atomic():
@@ -64,20 +75,23 @@ def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise busy_error(db) from exc
+        if is_disk_full(exc):
+            raise vault_full(db, exc) from exc
         raise
     setattr(db, AFTER_COMMIT, None)
     try:
         yield db
-    except BaseException:
+        db.conn.execute("COMMIT")
+    except BaseException as exc:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
         setattr(db, AFTER_COMMIT, None)
+        if isinstance(exc, OSError | sqlite3.Error) and is_disk_full(exc):
+            raise vault_full(db, exc) from exc
         raise
-    else:
-        db.conn.execute("COMMIT")
-        hook = getattr(db, AFTER_COMMIT, None)
-        if hook is not None:
-            # e.g. the audit log's head and the clock anchor, outside the catalog
-            # (station.audit.head), moved once the entries are committed.
-            setattr(db, AFTER_COMMIT, None)
-            hook(db)
+    hook = getattr(db, AFTER_COMMIT, None)
+    if hook is not None:
+        # e.g. the audit log's head and the clock anchor, outside the catalog
+        # (station.audit.head), moved once the entries are committed.
+        setattr(db, AFTER_COMMIT, None)
+        hook(db)

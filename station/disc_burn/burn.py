@@ -16,22 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from station.errors import DeviceError, StationError
+from station.errors import BurnError, NoDriveError, StationError
 
 CHUNK = 1 << 20
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
-
-
-class NoDriveError(DeviceError):
-    """No optical drive found / 未找到刻录光驱."""
-
-    exit_code = 27
-
-
-class BurnError(DeviceError):
-    """Burning or reading back the disc failed / 刻录或回读失败."""
-
-    exit_code = 28
 
 
 @dataclass(frozen=True)
@@ -106,13 +94,13 @@ def choose_target(device: str | None, drives: list[Drive]) -> str:
         return device
     if device:
         if not any(d.devnode == device for d in drives) and not Path(device).exists():
-            raise NoDriveError(f"no drive at {device} / 找不到该光驱", where=device, hint=_hint())
+            raise NoDriveError(f"找不到该光驱 / no drive at {device}", where=device, hint=_hint())
         return device
     if not drives:
-        raise NoDriveError("no drive found / 未找到刻录光驱", where="udev (ID_CDROM)", hint=_hint())
+        raise NoDriveError("未找到刻录光驱 / no drive found", where="udev (ID_CDROM)", hint=_hint())
     if len(drives) > 1:
         raise NoDriveError(
-            "several drives found; choose one with --device / 发现多个光驱，请用 --device 指定",
+            "发现多个光驱，请用 --device 指定 / several drives found; choose one with --device",
             hint=", ".join(d.devnode for d in drives),
         )
     return drives[0].devnode
@@ -124,7 +112,7 @@ def burn_image(
     """Write ``image`` to ``target`` with xorrecord (disc-at-once)."""
     exe = xorrecord or shutil.which("xorrecord") or ""
     if not exe:
-        raise BurnError("xorrecord not found / 找不到 xorrecord", hint="install Debian xorriso")
+        raise BurnError("找不到 xorrecord / xorrecord not found", hint="install Debian xorriso")
     args = [exe, "-v", f"dev={target}"]
     if not target.startswith("stdio:"):
         args.append("-dao")
@@ -140,7 +128,7 @@ def burn_image(
             tick(float(m.group(1)))
     if proc.wait() != 0:
         raise BurnError(
-            f"xorrecord failed (exit {proc.returncode}) / 刻录失败: {' | '.join(tail[-3:])}",
+            f"刻录失败 / xorrecord failed (exit {proc.returncode}): {' | '.join(tail[-3:])}",
             where=target,
             hint="check the disc is blank and of the job's media type",
         )

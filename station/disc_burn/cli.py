@@ -15,7 +15,6 @@ from station.access.guard import CLERK, guard
 from station.cli_groups import report
 from station.cli_util import (
     App,
-    handle_errors,
     human_bytes,
     json_option,
     pass_app,
@@ -27,8 +26,9 @@ from station.disc_burn import jobs, records, reverify
 from station.disc_burn.burn import drive_json, find_drives
 from station.disc_burn.media import MEDIA
 from station.disc_burn.progress import DiscProgress, ProgressFn, StatusFile, fan_out
-from station.errors import StationError
+from station.errors import IntegrityError, StationError
 from station.reports.cli import emit, output_options
+from station.text import NO, YES, bi, yes_no
 
 PHASES = {
     "build": "写入映像 / writing",
@@ -112,7 +112,6 @@ def disc() -> None:
 @long_term_option
 @json_option
 @pass_app
-@handle_errors
 def plan_cmd(
     app: App, cases: tuple[str, ...], media: str | None, not_long_term: bool, as_json: bool
 ) -> None:
@@ -139,7 +138,7 @@ def plan_cmd(
     for line in _plan_notes(app, list(cases), plan):
         click.echo(line)
     print_table(
-        ["光盘 disc", "案件 cases", "文件 files", "大小 size"],
+        ["光盘 / disc", "案件 / cases", "文件 / files", "大小 / size"],
         [
             (
                 f"{d.disc_no}/{len(plan.discs)}",
@@ -169,7 +168,6 @@ def plan_cmd(
 @long_term_option
 @json_option
 @pass_app
-@handle_errors
 def build_cmd(
     app: App,
     cases: tuple[str, ...],
@@ -199,11 +197,8 @@ def build_cmd(
         return
     click.echo(f"任务 / job {job_id}:")
     print_table(
-        ["光盘 disc", "份 copy", "卷标 volume", "校验 verified", "映像 image"],
-        [
-            (o.disc_no, o.copy, o.volume_id, "是 yes" if o.verified else "否 no", str(o.image))
-            for o in outcomes
-        ],
+        ["光盘 / disc", "份 / copy", "卷标 / volume", "校验 / verified", "映像 / image"],
+        [(o.disc_no, o.copy, o.volume_id, yes_no(o.verified), str(o.image)) for o in outcomes],
     )
     click.echo("标签 / labels: " + ", ".join(str(o.label_pdf) for o in outcomes))
 
@@ -227,7 +222,6 @@ def _outcome(o: jobs.DiscOutcome) -> dict[str, Any]:
 @click.option("--copy", type=click.Choice(["A", "B"]), help="只校验一份 / only this copy")
 @json_option
 @pass_app
-@handle_errors
 def verify_cmd(app: App, job: int, copy: str | None, as_json: bool) -> None:
     """回读校验映像 / Read the images back through xorriso and 7-Zip against the manifest."""
     guard(app, *CLERK)
@@ -248,12 +242,12 @@ def verify_cmd(app: App, job: int, copy: str | None, as_json: bool) -> None:
         )
     else:
         for row, res in results:
-            mark = "通过 OK" if res.ok else "失败 FAILED"
+            mark = "通过 / OK" if res.ok else "失败 / FAILED"
             click.echo(f"{row['volume_id']}: {mark}  sha256 {res.image_sha256}")
             for p in res.problems():
                 click.echo(f"  {p}")
     if bad:
-        sys.exit(9)
+        sys.exit(IntegrityError.exit_code)
 
 
 @disc.command("burn")
@@ -264,7 +258,6 @@ def verify_cmd(app: App, job: int, copy: str | None, as_json: bool) -> None:
 @click.option("--location", help="存放位置 / where the disc will be kept")
 @json_option
 @pass_app
-@handle_errors
 def burn_cmd(
     app: App,
     job: int,
@@ -298,7 +291,6 @@ def burn_cmd(
 @click.option("--disc", "disc_no", type=int, help="只登记第 i 张 / only disc i")
 @json_option
 @pass_app
-@handle_errors
 def mark_burned_cmd(
     app: App, job: int, copy: str, by: str, location: str, disc_no: int | None, as_json: bool
 ) -> None:
@@ -340,7 +332,7 @@ def _print_discs(rows: list[dict[str, Any]], as_json: bool) -> None:
         print_json([{k: r.get(k) for k in _DISC_KEYS} for r in rows])
         return
     print_table(
-        ["光盘 disc", "份 copy", "卷标 volume", "状态 state", "存放 location", "SHA-256"],
+        ["光盘 / disc", "份 / copy", "卷标 / volume", "状态 / state", "存放 / location", "SHA-256"],
         [
             (
                 r["disc_no"],
@@ -358,7 +350,6 @@ def _print_discs(rows: list[dict[str, Any]], as_json: bool) -> None:
 @disc.command("list")
 @json_option
 @pass_app
-@handle_errors
 def list_cmd(app: App, as_json: bool) -> None:
     """列出刻录任务 / List disc jobs."""
     rows = list(
@@ -372,7 +363,15 @@ def list_cmd(app: App, as_json: bool) -> None:
         print_json(rows)
         return
     print_table(
-        ["任务 job", "案件 cases", "介质 media", "光盘 discs", "大小 size", "状态 state", "时间"],
+        [
+            "任务 / job",
+            "案件 / cases",
+            "介质 / media",
+            "光盘 / discs",
+            "大小 / size",
+            "状态 / state",
+            "时间",
+        ],
         [
             (
                 r["id"],
@@ -392,7 +391,6 @@ def list_cmd(app: App, as_json: bool) -> None:
 @click.argument("job", type=int)
 @json_option
 @pass_app
-@handle_errors
 def show_cmd(app: App, job: int, as_json: bool) -> None:
     """查看刻录任务 / Show a disc job: every disc and copy, its image, hash, burn and location."""
     rows = reverify.disc_rows(app.db, job)
@@ -424,7 +422,6 @@ def show_cmd(app: App, job: int, as_json: bool) -> None:
 
 @disc.command("drives")
 @json_option
-@handle_errors
 def drives_cmd(as_json: bool) -> None:
     """列出光驱 / List optical drives found through udev."""
     found = find_drives()
@@ -435,7 +432,7 @@ def drives_cmd(as_json: bool) -> None:
         click.echo("未找到刻录光驱 / no drive found")
         return
     print_table(
-        ["设备 device", "型号 model", "光盘 media", "可写 writes"],
+        ["设备 / device", "型号 / model", "光盘 / media", "可写 / writes"],
         [(d.devnode, d.model, d.media, " ".join(d.writes)) for d in found],
     )
 
@@ -444,7 +441,6 @@ def drives_cmd(as_json: bool) -> None:
 @click.option("--all", "show_all", is_flag=True, help="也列出已完成的案件 / include complete cases")
 @output_options
 @pass_app
-@handle_errors
 def report_discs(
     app: App,
     show_all: bool,
@@ -459,13 +455,12 @@ def report_discs(
     if as_json or fmt == "json":
         print_json(rows)
         return
-    yes = {True: "是 / yes", False: "否 / no"}
+    yes = {True: YES, False: NO}
     if fmt != "table":
         emit(_discs_report(rows, yes), fmt, False, section, output, app.settings.station.timezone)
         return
-    yes = {True: "是", False: "否"}
     print_table(
-        ["案件 case", "名称 name", "任务 job", "A 校验", "B 校验", "A 刻录", "B 刻录"],
+        ["案件 / case", "名称 / name", "任务 / job", "A 校验", "B 校验", "A 刻录", "B 刻录"],
         [
             (
                 r["case"],
@@ -514,9 +509,9 @@ def _discs_report(rows: list[dict[str, Any]], yes: dict[bool, str]) -> Any:
     from station.timeutil import to_iso, utcnow
 
     cols = [("case", "案件编号 / case"), ("name", "名称 / name"), ("job_id", "任务 / job")]
-    for key, words in (("verified", "校验 / verified"), ("burned", "刻录 / burned")):
-        for copy, mark in (("A", "甲 A"), ("B", "乙 B")):
-            cols.append((f"{key}_{copy}", f"{mark} {words}"))
+    for key, zh, en in (("verified", "校验", "verified"), ("burned", "刻录", "burned")):
+        for copy, mark in (("A", "甲"), ("B", "乙")):
+            cols.append((f"{key}_{copy}", bi(f"{mark}{zh}", f"{copy} {en}")))
     shown = [{k: yes[v] if isinstance(v, bool) else v for k, v in r.items()} for r in rows]
     return Report(
         kind="discs",

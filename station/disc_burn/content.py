@@ -16,7 +16,7 @@ import sqlite_utils
 
 from station.config import Settings
 from station.disc_burn.plan import PlanCase, PlanFile, PlanRecording
-from station.errors import IntegrityError, NotFoundError, StationError
+from station.errors import IntegrityError, NotFoundError, NotLongTermError, StationError
 from station.log import get
 from station.retention.policy import R11_REASONS as POLICY_REASONS
 from station.retention.policy import reason_text
@@ -28,14 +28,8 @@ log = get()
 R11_REASONS = {code: reason_text(code) for code in POLICY_REASONS}
 
 
-class NotLongTermError(StationError):
-    """The case is not marked for long-term keeping (R11) / 案件未标记为长期保存."""
-
-    exit_code = 22
-
-
 class MissingRecordingError(IntegrityError):
-    """A recording of the case is purged or missing from the vault / 录像已清除或缺失."""
+    """录像已清除或缺失 / A recording of the case is purged or missing from the vault."""
 
 
 @dataclass
@@ -74,7 +68,7 @@ def _case_info(db: sqlite_utils.Database, number: str) -> CaseInfo:
         [number],
     ).fetchone()
     if row is None:
-        raise NotFoundError(f"no case {number!r} / 找不到案件", where="cases")
+        raise NotFoundError(f"找不到案件 / no case {number!r}", where="cases")
     codes = tuple(json.loads(row[8])) if row[8] else ((row[6],) if row[6] else ())
     c = row
     return CaseInfo(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], codes, c[9] or "case")
@@ -84,7 +78,7 @@ def _check_file(vault: Vault, rel: str | None, what: str, sha: str, size: int, c
     path = vault.home / rel if rel else None
     if path is None or not path.is_file():
         raise MissingRecordingError(
-            f"{what} {sha} is missing from the vault / 录像文件缺失",
+            f"录像文件缺失 / {what} {sha} is missing from the vault",
             where=str(path) if path else f"case {case}",
             hint="run `station verify`; the case cannot go onto a disc until it is restored",
         )
@@ -102,7 +96,7 @@ def load_content(
 ) -> JobContent:
     """Read the cases, check every file they need is in the vault (refusing with its hash)."""
     if not numbers:
-        raise StationError("no case given / 未指定案件", hint="name at least one case number")
+        raise StationError("未指定案件 / no case given", hint="name at least one case number")
     infos: dict[str, CaseInfo] = {}
     cases: list[PlanCase] = []
     metas: dict[str, dict[str, Any]] = {}
@@ -110,7 +104,7 @@ def load_content(
         info = _case_info(db, number)
         if require_long_term and info.long_term_reason is None:
             raise NotLongTermError(
-                f"case {number} is not marked long-term (R11) / 案件未标记长期保存",
+                f"案件未标记长期保存 / case {number} is not marked long-term (R11)",
                 where=f"case {number}",
                 hint="mark it long-term with its R11 reason first, or pass --not-long-term",
             )
@@ -131,7 +125,7 @@ def load_content(
             sha = r["sha256"]
             if r["state"] == "purged":
                 raise MissingRecordingError(
-                    f"recording {sha} was purged / 录像已被清除",
+                    f"录像已被清除 / recording {sha} was purged",
                     where=f"case {number}",
                     hint="a purged recording cannot be burned; unlink it from the case",
                 )

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check this disc against its manifest / 校验本光盘与清单是否一致.
+"""校验本光盘与清单是否一致 / Check this disc against its manifest.
 
 Uses only the Python standard library (3.6+), so it runs on any computer with Python:
 
@@ -45,7 +45,7 @@ def main(argv):
         root, {"path": "MANIFEST.json", "joliet_path": "MANIFEST.json", "iso_path": "MANIFEST.JSO"}
     )
     if manifest_path is None:
-        print("MANIFEST.json not found / 找不到清单 MANIFEST.json: " + root)
+        print("找不到清单 MANIFEST.json:  / MANIFEST.json not found" + root)
         return 2
     with open(manifest_path, "rb") as f:
         manifest = json.loads(f.read().decode("utf-8"))
@@ -64,8 +64,8 @@ def main(argv):
             print("OK      一致   " + entry["path"])
     disc = manifest.get("disc", {})
     print(
-        "disc {0} of {1} / 第 {0} 张，共 {1} 张: {2} files checked / 已校验 {2} 个文件, "
-        "{3} failed / {3} 个失败".format(
+        "第 {0} 张，共 {1} 张 / disc {0} of {1}: 已校验 {2} 个文件 / {2} files checked, "
+        "{3} 个失败 / {3} failed".format(
             disc.get("disc_no", "?"), disc.get("discs_total", "?"), len(entries), bad
         )
     )

@@ -12,7 +12,6 @@ half image is ever called ready).
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import io
 import os
@@ -27,24 +26,12 @@ from station import __version__
 from station.disc_burn.layout import Layout
 from station.disc_burn.media import SECTOR, Media
 from station.disc_burn.progress import DiscProgress, ProgressFn, check_stop
-from station.errors import StationError
+from station.errors import ImageTooLargeError, OutputFullError, StationError, is_disk_full
 from station.log import get
 
 log = get()
 
 BLOCKSIZE = 1 << 20
-
-
-class ImageTooLargeError(StationError):
-    """The laid-out image is larger than the disc / 光盘映像超过光盘容量."""
-
-    exit_code = 24
-
-
-class OutputFullError(StationError):
-    """The output disk is full; the unfinished image was removed / 输出磁盘已满，映像已删除."""
-
-    exit_code = 25
 
 
 @dataclass(frozen=True)
@@ -239,7 +226,7 @@ def write_image(
         except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            if isinstance(exc, OSError) and is_disk_full(exc):
                 log.error("disc.output_full", image=str(out), size=size)
                 raise OutputFullError(
                     f"the output disk filled up while writing {out.name} ({size} bytes needed)",

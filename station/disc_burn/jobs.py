@@ -514,7 +514,7 @@ def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
     if job.verify and not verified:
         log.error("disc.image_bad", job_id=job_id, disc_no=disc_no, copy=copy, problems=problems)
         raise IntegrityError(
-            f"image {image.name} failed its read-back / 映像回读失败: {'; '.join(problems[:5])}",
+            f"映像回读失败 / image {image.name} failed its read-back: {'; '.join(problems[:5])}",
             where=str(image),
         )
     return DiscOutcome(

@@ -123,7 +123,7 @@ def _font() -> str:
             pdfmetrics.registerFont(TTFont(FONT_NAME, path, subfontIndex=0))
             return FONT_NAME
     raise StationError(
-        "no CJK font for the disc label / 找不到中文字体",
+        "找不到中文字体 / no CJK font for the disc label",
         where=FONT_PATHS[0],
         hint="install the Debian package fonts-wqy-zenhei",
     )
@@ -244,7 +244,7 @@ def draw_disc(c: object, data: LabelData, cx: float, cy: float, font: str) -> No
             break
     else:
         raise StationError(
-            "label text does not fit the disc / 标签内容放不下", where=data.volume_id
+            "标签内容放不下 / label text does not fit the disc", where=data.volume_id
         )
     for line, size, y in [*up, *down]:
         canvas.setFont(font, size)

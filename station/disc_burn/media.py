@@ -50,7 +50,7 @@ def get_media(key: str) -> Media:
         return MEDIA[key]
     except KeyError:
         raise StationError(
-            f"unknown media {key!r} / 未知的光盘类型",
+            f"未知的光盘类型 / unknown media {key!r}",
             hint="use one of: " + ", ".join(MEDIA),
         ) from None
 

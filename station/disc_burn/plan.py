@@ -13,19 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from station.disc_burn.media import CASE_OVERHEAD, Media, file_cost, smallest_fitting, usable
-from station.errors import StationError
-
-
-class EmptyCaseError(StationError):
-    """A case has no recordings to put on a disc / 案件没有可刻录的录像."""
-
-    exit_code = 20
-
-
-class FileTooLargeError(StationError):
-    """A file is larger than one disc of the chosen media / 文件超过所选光盘容量."""
-
-    exit_code = 21
+from station.errors import EmptyCaseError, FileTooLargeError
 
 
 @dataclass(frozen=True)
@@ -121,7 +109,7 @@ def _check(cases: list[PlanCase], media: Media) -> None:
     for case in cases:
         if not case.recordings:
             raise EmptyCaseError(
-                f"case {case.number} ({case.name}) has no recordings / 案件没有关联录像",
+                f"案件没有关联录像 / case {case.number} ({case.name}) has no recordings",
                 where=f"case {case.number}",
                 hint="link recordings to the case first, or leave it out of the disc job",
             )
@@ -135,8 +123,8 @@ def _check(cases: list[PlanCase], media: Media) -> None:
                         else "no optical media holds it; keep it on the storage-location slip (R13)"
                     )
                     raise FileTooLargeError(
-                        f"{f.role} {f.name} ({f.size} bytes, sha256 {f.sha256}) does not fit on "
-                        f"one {media.label} disc ({room} usable bytes) / 文件超过光盘容量",
+                        f"文件超过光盘容量 / {f.role} {f.name} ({f.size} bytes, sha256 "
+                        f"{f.sha256}) does not fit on one {media.label} disc ({room} usable bytes)",
                         where=f"case {case.number}",
                         hint=hint,
                     )

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from station.errors import StationError
+from station.errors import StoppedError
 from station.timeutil import to_iso, utcnow
 
 
@@ -26,12 +26,6 @@ class DiscProgress:
 
 
 ProgressFn = Callable[[DiscProgress], None]
-
-
-class StoppedError(StationError):
-    """Stopped on request; nothing partial kept / 已按要求停止，未保留不完整的文件."""
-
-    exit_code = 23
 
 
 def check_stop(stop: threading.Event | None) -> None:

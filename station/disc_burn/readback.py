@@ -29,17 +29,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from station.errors import StationError
+from station.errors import ReaderMissingError
 
 CHUNK = 1 << 20
 _ENV = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
 _LBA = re.compile(r"^File data lba:\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*'(.*)'\s*$")
-
-
-class ReaderMissingError(StationError):
-    """An independent ISO reader is not installed / 未安装光盘映像校验工具."""
-
-    exit_code = 26
 
 
 @dataclass(frozen=True)
@@ -110,7 +104,7 @@ def tool(name: str) -> str:
     found = shutil.which(name)
     if not found:
         raise ReaderMissingError(
-            f"{name} not found / 找不到 {name}",
+            f"找不到 {name} / {name} not found",
             hint="install the Debian packages xorriso and 7zip (scripts/setup.sh)",
         )
     return found

@@ -10,31 +10,25 @@ import sqlite_utils
 
 from station.audit.log import append as audit
 from station.catalog import write_txn
-from station.disc_burn.burn import BurnError, burn_image, choose_target, find_drives, read_back_disc
+from station.disc_burn.burn import burn_image, choose_target, find_drives, read_back_disc
 from station.disc_burn.jobs import COPIES
 from station.disc_burn.progress import DiscProgress, ProgressFn, check_stop
 from station.disc_burn.reverify import disc_rows, job_cases
-from station.errors import NotFoundError, StationError
+from station.errors import BurnError, NotFoundError, NotVerifiedError, StationError
 from station.log import get
 from station.timeutil import to_iso, utcnow
 
 log = get()
 
 
-class NotVerifiedError(StationError):
-    """The image was not read back and verified; it may not be burned / 映像未通过校验，不能刻录."""
-
-    exit_code = 29
-
-
 def _rows(db: sqlite_utils.Database, job_id: int, copy: str, disc_no: int | None) -> list[Any]:
     if copy not in COPIES:
-        raise StationError(f"copy must be A or B, not {copy!r} / 份别只能是 A 或 B")
+        raise StationError(f"份别只能是 A 或 B / copy must be A or B, not {copy!r}")
     rows = [r for r in disc_rows(db, job_id) if r["copy"] == copy]
     if disc_no is not None:
         rows = [r for r in rows if r["disc_no"] == disc_no]
         if not rows:
-            raise NotFoundError(f"job {job_id} has no disc {disc_no} / 没有该光盘")
+            raise NotFoundError(f"没有该光盘 / job {job_id} has no disc {disc_no}")
     for r in rows:
         if r["state"] not in ("verified", "burned"):
             raise NotVerifiedError(
@@ -57,15 +51,20 @@ def mark_burned(
 ) -> list[dict[str, Any]]:
     """Record that copy ``copy`` (all discs, or one) was burned elsewhere and where it is kept."""
     if not by.strip() or not location.strip():
-        raise StationError("--by and --location must not be empty / 刻录人和存放位置不能为空")
+        raise StationError("刻录人和存放位置不能为空 / --by and --location must not be empty")
     rows = _rows(db, job_id, copy, disc_no)
     now = to_iso(utcnow())
     with write_txn(db):
         for r in rows:
-            db.execute(
-                "update disc_images set state = 'burned', burned_by = ?, burned_at = ?,"
-                " burn_device = 'elsewhere', location = ? where id = ?",
-                [by, now, location, r["id"]],
+            db.table("disc_images").update(
+                r["id"],
+                {
+                    "state": "burned",
+                    "burned_by": by,
+                    "burned_at": now,
+                    "burn_device": "elsewhere",
+                    "location": location,
+                },
             )
             for number in job_cases(db, job_id):
                 audit(

@@ -38,14 +38,14 @@ def verify_job(
             continue
         if not row["image_path"] or not row["expected"]:
             raise StationError(
-                f"disc {row['disc_no']} copy {row['copy']} of job {job_id} has no image "
-                f"(state {row['state']}) / 该光盘没有映像",
+                f"该光盘没有映像 / disc {row['disc_no']} copy {row['copy']} of job {job_id} "
+                f"has no image (state {row['state']})",
                 where=f"job {job_id}",
                 hint="build the job again",
             )
         image = Path(row["image_path"])
         if not image.is_file():
-            raise NotFoundError(f"image missing: {image} / 映像文件缺失", where=str(image))
+            raise NotFoundError(f"映像文件缺失 / image missing: {image}", where=str(image))
         expected = [Expected(**e) for e in json.loads(row["expected"])]
         result = read_image(
             image,
@@ -65,10 +65,14 @@ def verify_job(
         now = to_iso(utcnow())
         event = "disc.image_verified" if result.ok else "disc.image_corrupt"
         with write_txn(db):
-            db.execute(
-                "update disc_images set state = ?, verified_by = ?, verified_at = ?,"
-                " verify_result = ? where id = ?",
-                [state, actor, now, json.dumps(result.to_json(), ensure_ascii=False), row["id"]],
+            db.table("disc_images").update(
+                row["id"],
+                {
+                    "state": state,
+                    "verified_by": actor,
+                    "verified_at": now,
+                    "verify_result": json.dumps(result.to_json(), ensure_ascii=False),
+                },
             )
             for number in job_cases(db, job_id):
                 audit(
@@ -101,7 +105,7 @@ def verify_job(
 
 def disc_rows(db: sqlite_utils.Database, job_id: int) -> list[dict[str, Any]]:
     if db.execute("select 1 from disc_jobs where id = ?", [job_id]).fetchone() is None:
-        raise NotFoundError(f"no disc job {job_id} / 找不到刻录任务", where="disc_jobs")
+        raise NotFoundError(f"找不到刻录任务 / no disc job {job_id}", where="disc_jobs")
     return list(
         db.query("select * from disc_images where job_id = ? order by disc_no, copy", [job_id])
     )

@@ -36,11 +36,11 @@ BATCH = 2000
 
 
 class CentralUnreachable(FleetError):
-    """The central database cannot be reached / 无法连接中心数据库."""
+    """无法连接中心数据库 / The central database cannot be reached."""
 
 
 class CentralRefused(FleetError):
-    """The central database refused the station / 中心数据库拒绝了采集站."""
+    """中心数据库拒绝了采集站 / The central database refused the station."""
 
 
 @dataclass

@@ -11,7 +11,6 @@ from station.access.guard import SUPERVISOR, guard
 from station.cli_groups import report
 from station.cli_util import (
     App,
-    handle_errors,
     human_bytes,
     json_option,
     pass_app,
@@ -40,7 +39,6 @@ def _lag_text(seconds: float) -> str:
 @fleet_group.command("status")
 @json_option
 @pass_app
-@handle_errors
 def status_cmd(app: App, as_json: bool) -> None:
     """中心副本进度 / How far behind the central copy is (objects, outbox, errors)."""
     from station.fleet.status import fleet_status
@@ -89,7 +87,6 @@ def status_cmd(app: App, as_json: bool) -> None:
 @fleet_group.command("sync")
 @json_option
 @pass_app
-@handle_errors
 def sync_cmd(app: App, as_json: bool) -> None:
     """立即同步一次 / One replication pass now (the daemon runs the same as a service)."""
     from station.fleet.sync import Fleet
@@ -121,7 +118,6 @@ def sync_cmd(app: App, as_json: bool) -> None:
 )
 @json_option
 @pass_app
-@handle_errors
 def fetch_cmd(app: App, sha256: str, out: str | None, as_json: bool) -> None:
     """从中心存储取回并校验 / Bring a copy back from the central store, verified by SHA-256."""
     from station.cases.model import check_sha
@@ -149,7 +145,6 @@ def fetch_cmd(app: App, sha256: str, out: str | None, as_json: bool) -> None:
 @click.option("--limit", type=int, default=200, show_default=True, help="迟交明细行数 / rows")
 @output_options
 @pass_app
-@handle_errors
 def report_central_cmd(
     app: App,
     since: str | None,

@@ -49,19 +49,19 @@ PARTS_IN_MEMORY = 8  # part buffers held at once by all uploads of one Store (8 
 
 
 class StoreUnreachable(FleetError):
-    """The central object store cannot be reached / 无法连接中心对象存储."""
+    """无法连接中心对象存储 / The central object store cannot be reached."""
 
 
 class StoreCredentialsError(FleetError):
-    """The central store refused the station's key / 中心存储拒绝了采集站的密钥."""
+    """中心存储拒绝了采集站的密钥 / The central store refused the station's key."""
 
 
 class BucketWithoutLock(FleetError):
-    """The bucket has no Object Lock; the station refuses it / 存储桶未启用对象锁定，拒绝使用."""
+    """存储桶未启用对象锁定，拒绝使用 / The bucket has no Object Lock; the station refuses it."""
 
 
 class ClockSkewError(FleetError):
-    """The station's clock and the store's clock disagree / 采集站与中心存储时钟不一致."""
+    """采集站与中心存储时钟不一致 / The station's clock and the store's clock disagree."""
 
 
 @dataclass(frozen=True)
@@ -525,7 +525,7 @@ class Store:
                 md5 = hashlib.md5(data).digest()
                 self.throttle.take(len(data))
                 if self.stop.is_set():
-                    raise FleetError("stopped / 已停止", where=where)
+                    raise FleetError("已停止 / stopped", where=where)
                 with boundary(where):
                     self.s3.upload_part(
                         Bucket=self.bucket,

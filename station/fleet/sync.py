@@ -468,7 +468,7 @@ class Fleet:
     ) -> Transfer:
         """Upload one object (or find it there already) and confirm it; no catalog access."""
         if self.stop.is_set():
-            raise FleetError("stopped / 已停止", where=row["key"])
+            raise FleetError("已停止 / stopped", where=row["key"])
         key = row["key"]
         path, data, sha, size, meta = payload
         with boundary(key):

@@ -1,4 +1,4 @@
-"""``station inbox status|assign|rescan`` (issue 8, item 5)."""
+"""``station inbox status|assign|rescan``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import click
 from station import audit
 from station.access.guard import CLERK, SERVICE, guard
 from station.catalog import write_txn
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import App, json_option, pass_app, print_json, print_table
 from station.errors import NotFoundError, StationError
 from station.inbox import store
 from station.inbox.oneshot import inbox_lock, poke, run_once, service_running
@@ -18,7 +18,7 @@ from station.inbox.sidecar import details_from_mapping
 from station.inbox.store import drop_summary
 from station.inbox.watch import watch_mode
 from station.log import get
-from station.text import escape_text
+from station.text import escape_text, yes_no
 from station.timeutil import to_iso, utcnow
 
 log = get()
@@ -44,7 +44,6 @@ def inbox_group() -> None:
 @click.option("--all", "show_all", is_flag=True, help="列出最近的全部投递 / list all recent drops")
 @json_option
 @pass_app
-@handle_errors
 def status_cmd(app: App, show_all: bool, as_json: bool) -> None:
     """收件箱状态 / Inbox folders, the service, and drops that need a person."""
     app.vault.check()
@@ -75,7 +74,7 @@ def status_cmd(app: App, show_all: bool, as_json: bool) -> None:
     click.echo(f"收件箱服务 / inbox service: {running}")
     print_table(
         ["文件夹 / folder", "存在 / present", "方式 / mode"],
-        [[f["path"], "是/yes" if f["present"] else "否/NO", f["mode"] or "-"] for f in folders],
+        [[f["path"], yes_no(f["present"]), f["mode"] or "-"] for f in folders],
     )
     counts = ", ".join(
         f"{STATE_LABELS.get(k, k)}: {v}" for k, v in sorted(summary["drops"].items())
@@ -102,7 +101,6 @@ def status_cmd(app: App, show_all: bool, as_json: bool) -> None:
 @click.option("--method", help="制作方式 / production method, e.g. camera model (R5)")
 @json_option
 @pass_app
-@handle_errors
 def assign_cmd(
     app: App,
     drop_id: int,
@@ -121,7 +119,7 @@ def assign_cmd(
     row = store.get_drop(db, drop_id)
     if row is None:
         raise NotFoundError(
-            f"no inbox drop {drop_id} / 无此投递", hint="see `station inbox status`"
+            f"无此投递 / no inbox drop {drop_id}", hint="see `station inbox status`"
         )
     if row.state not in store.ASSIGNABLE:
         raise StationError(
@@ -167,7 +165,6 @@ def assign_cmd(
 @click.option("--retry", is_flag=True, help="重试失败的文件 / retry files that failed before")
 @json_option
 @pass_app
-@handle_errors
 def rescan_cmd(app: App, retry: bool, as_json: bool) -> None:
     """重新扫描收件箱 / Scan the inbox folders now (asks the running service, else does it)."""
     app.vault.check()

@@ -1,4 +1,4 @@
-"""Error files the station leaves beside what it could not take (issue 8): bilingual text that
+"""Error files the station leaves beside what it could not take: bilingual text that
 says what, why, when and what to do. The station never deletes or moves the evidence itself."""
 
 from __future__ import annotations

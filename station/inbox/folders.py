@@ -1,4 +1,4 @@
-"""Which folders the inbox watches, and how (issue 8, item 4).
+"""Which folders the inbox watches, and how.
 
 A mixin of :class:`~station.inbox.service.InboxService`, run on its worker thread (and in
 ``start()``): one observer per watch mode (inotify, poll), a recursive watch per inbox folder,
@@ -82,12 +82,12 @@ class FolderWatching:
         self.folders[key] = fs
         fs.mode = watch_mode(nearest_existing(path), self.settings.inbox.watch_mode)
         if path.is_symlink() or (path.exists() and not path.is_dir()):
-            fs.error = "not a real folder (symlink or file) / 不是真实文件夹"
+            fs.error = "不是真实文件夹 / not a real folder (symlink or file)"
             log.error("inbox.folder_invalid", folder=key)
             return
         if not path.is_dir():
             fs.present = False
-            fs.error = "missing / 文件夹不存在"
+            fs.error = "文件夹不存在 / missing"
             log.error("inbox.folder_missing", folder=key, hint="create it; watching for it")
             self._watch_parent(fs)
             return

@@ -4,7 +4,7 @@ If the inbox service is running (it holds ``run/inbox.lock``) the CLI only pokes
 ``run/inbox.rescan``: one process takes drops in, never two. Otherwise the CLI takes the lock
 and does one pass itself. Without a watcher there is no close-write history, so a file counts as
 complete only when no local process holds it open for writing and its mtime is at least
-``inbox.settle_seconds`` old (issue 8, item 2).
+``inbox.settle_seconds`` old.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Taking one drop in (issue 8, item 3): details, refused entries, ingest, error files, removal.
+"""Taking one drop in: details, refused entries, ingest, error files, removal.
 
 Same guarantees as the dock: the engine copies each file with one read, verifies the copy from
 disk and commits it with its audit entry; only files it lists in ``verified_sources()`` are
@@ -21,11 +21,11 @@ from station import audit
 from station.catalog import write_txn
 from station.config import Settings
 from station.custody import Owner
-from station.errors import StationError
+from station.errors import SidecarError, StationError
 from station.inbox import store
 from station.inbox.errfiles import clear_error, write_error
 from station.inbox.scan import ERROR_SUFFIX, DropListing, Entry, scan_drop
-from station.inbox.sidecar import DropDetails, SidecarError, read_sidecar, sidecar_paths
+from station.inbox.sidecar import DropDetails, read_sidecar, sidecar_paths
 from station.ingest import sessions
 from station.log import get
 from station.timeutil import to_iso, utcnow
@@ -141,7 +141,7 @@ def _refuse_drop(
     out.state = "refused"
     if row is not None and row.state == "refused":
         return out
-    reason = f"{listing.kind}: not followed, not read / 符号链接或特殊文件，不跟随、不读取"
+    reason = f"符号链接或特殊文件，不跟随、不读取 / {listing.kind}: not followed, not read"
     with write_txn(env.db):
         drop_id = store.create_drop(
             env.db, str(listing.folder), listing.name, listing.kind, "refused"
@@ -176,9 +176,9 @@ def _refuse_entries(env: InboxEnv, drop_id: int, entries: list[Entry]) -> None:
     with write_txn(env.db):
         for e in entries:
             reason = (
-                "symbolic link: not followed / 符号链接，不跟随"
+                "符号链接，不跟随 / symbolic link: not followed"
                 if e.kind == "symlink"
-                else "not a regular file: not read / 非普通文件，不读取"
+                else "非普通文件，不读取 / not a regular file: not read"
             )
             store.record_file(
                 env.db,
@@ -304,7 +304,7 @@ def _ingest_owned(
         device_id=details.device,
         officer_id=details.officer,
         unit_id=details.unit,
-        method=details.method or "inbox drop / 收件箱投递",
+        method=details.method or "收件箱投递 / inbox drop",
         slot=store.text(str(listing.path)),
     )
     ingest = env.ingest or _default_ingest()

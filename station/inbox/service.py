@@ -1,4 +1,4 @@
-"""The watched inbox service (issue 8): watchers, one worker, start-up scan, rescan on overflow.
+"""The watched inbox service: watchers, one worker, start-up scan, rescan on overflow.
 
 Threads: watchdog's observer threads only turn events into small tuples on a **bounded** queue
 (when it is full a rescan is flagged instead — nothing waits, nothing grows). One worker thread
@@ -61,7 +61,7 @@ _CHANGES: dict[str, Change] = {
 
 
 class InboxBusy(StationError):
-    """Another inbox service is running for this station / 收件箱服务已在运行."""
+    """收件箱服务已在运行 / Another inbox service is running for this station."""
 
 
 @dataclass
@@ -77,7 +77,7 @@ class _Counters:
 
 
 class InboxService(FolderWatching):
-    """Watch ``settings.inbox.folders`` and ingest every complete drop (issue 8)."""
+    """Watch ``settings.inbox.folders`` and ingest every complete drop."""
 
     def __init__(
         self,
@@ -368,7 +368,7 @@ class InboxService(FolderWatching):
         if fs.watch is not None:
             self._unschedule(fs.watch)
             fs.watch = None
-        fs.present, fs.error = False, "removed while watched / 监视中的文件夹被删除"
+        fs.present, fs.error = False, "监视中的文件夹被删除 / removed while watched"
         self._notify()
         self.tracker.forget_folder(key)
         env = self._require_env()

@@ -1,4 +1,4 @@
-"""When is a drop complete? Pure bookkeeping over file events and times (issue 8, item 2).
+"""When is a drop complete? Pure bookkeeping over file events and times.
 
 Two signals, used together:
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from station.errors import StationError
+from station.errors import SidecarError
 from station.safeload import LoadError, loads_json, loads_toml, read_bounded
 
 SIDECAR_NAMES = ("station.json", "station.toml")
@@ -25,12 +25,6 @@ REQUIRED = ("officer",)
 _MAX_BYTES = 64 * 1024
 _ID = re.compile(r"^[\w\-.]{1,64}$")  # officer, device, unit numbers (word characters incl. CJK)
 _FREE_MAX = {"case": 100, "method": 200}  # case numbers have spaces, brackets, CJK
-
-
-class SidecarError(StationError):
-    """The drop's sidecar is invalid / 投递说明文件无效."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)
@@ -64,11 +58,11 @@ def parse_sidecar(data: bytes, *, name: str) -> DropDetails:
     Raises :class:`SidecarError` whose ``where`` is the key (or ``name`` for syntax errors).
     """
     if len(data) > _MAX_BYTES:
-        raise SidecarError(f"sidecar larger than {_MAX_BYTES} bytes / 说明文件过大", where=name)
+        raise SidecarError(f"说明文件过大 / sidecar larger than {_MAX_BYTES} bytes", where=name)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SidecarError("not UTF-8 text / 不是 UTF-8 文本", where=name) from exc
+        raise SidecarError("不是 UTF-8 文本 / not UTF-8 text", where=name) from exc
     raw: Any
     # Bounded parsing (station.safeload): nesting, number length and duplicate keys are refused
     # before a parser could recurse or convert without limit (R5/R6 details come from here).
@@ -77,7 +71,7 @@ def parse_sidecar(data: bytes, *, name: str) -> DropDetails:
     except LoadError as exc:
         raise SidecarError(str(exc), where=name) from exc
     if not isinstance(raw, dict):
-        raise SidecarError("expected an object of keys / 应为键值对象", where=name)
+        raise SidecarError("应为键值对象 / expected an object of keys", where=name)
     return details_from_mapping(raw, where=name)
 
 
@@ -95,9 +89,9 @@ def details_from_mapping(raw: dict[str, Any], *, where: str) -> DropDetails:
     unknown = sorted(k for k in raw if k not in KEYS)
     if unknown:
         raise SidecarError(
-            f"unknown key {unknown[0]!r} / 未知字段",
+            f"未知字段 / unknown key {unknown[0]!r}",
             where=f"{where}: {unknown[0]}",
-            hint=f"allowed / 允许: {', '.join(KEYS)}",
+            hint=f"允许 / allowed: {', '.join(KEYS)}",
         )
     values: dict[str, str | None] = {}
     for key in KEYS:
@@ -107,19 +101,19 @@ def details_from_mapping(raw: dict[str, Any], *, where: str) -> DropDetails:
             continue
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise SidecarError(
-                f"expected text, got {type(value).__name__} / 应为文本", where=f"{where}: {key}"
+                f"应为文本 / expected text, got {type(value).__name__}", where=f"{where}: {key}"
             )
         text = str(value).strip()
         if key in _FREE_MAX:
             if len(text) > _FREE_MAX[key] or not text.isprintable():
                 raise SidecarError(
-                    f"bad value {text!r} / 取值无效",
+                    f"取值无效 / bad value {text!r}",
                     where=f"{where}: {key}",
                     hint=f"printable text, at most {_FREE_MAX[key]} characters",
                 )
         elif not _ID.match(text):
             raise SidecarError(
-                f"bad value {text!r} / 取值无效",
+                f"取值无效 / bad value {text!r}",
                 where=f"{where}: {key}",
                 hint="1–64 letters, digits, '-', '_' or '.'",
             )
@@ -127,7 +121,7 @@ def details_from_mapping(raw: dict[str, Any], *, where: str) -> DropDetails:
     for key in REQUIRED:
         if not values.get(key):
             raise SidecarError(
-                f"missing required key {key!r} / 缺少必填字段", where=f"{where}: {key}"
+                f"缺少必填字段 / missing required key {key!r}", where=f"{where}: {key}"
             )
     officer = values.pop("officer")
     assert officer is not None

@@ -2,10 +2,10 @@
 
 * Local file systems: inotify (watchdog's ``InotifyObserver``). No polling: an idle inbox costs
   no CPU. The kernel's queue overflow (``IN_Q_OVERFLOW``, events lost) is reported to us as an
-  :class:`OverflowEvent` so the service rescans (issue 8, item 4).
+  :class:`OverflowEvent` so the service rescans.
 * Network shares (NFS, SMB/CIFS, 9p, sshfs …): inotify does not see writes made by another
   machine, so those folders are polled (``inbox.poll_seconds``) and completeness rests on the
-  settle time (issue 8, item 2).
+  settle time.
 """
 
 from __future__ import annotations

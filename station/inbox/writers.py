@@ -1,4 +1,4 @@
-"""Is any process on this machine holding a file open for writing? (issue 8, item 2)
+"""Is any process on this machine holding a file open for writing?
 
 Reads ``/proc/<pid>/fd`` and ``/proc/<pid>/fdinfo``: a real check for local writers, used as a
 last guard before a drop is ingested (covers files found by the start-up scan, which have no

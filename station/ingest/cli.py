@@ -16,13 +16,12 @@ import click
 
 from station.cli_util import (
     App,
-    handle_errors,
     human_bytes,
     json_option,
     pass_app,
     print_json,
 )
-from station.errors import InputError, StationError
+from station.errors import IngestError, IngestIncompleteError, InputError, StationError
 from station.ingest.engine import IngestContext, IngestProgress, IngestReport, ingest_volume
 from station.text import escape_text
 
@@ -111,7 +110,6 @@ def check_drift(drift: float | None, bound_s: float) -> None:
 @click.option("--drift", type=float, help="已测得的时钟偏差 (秒) / measured device clock drift (s)")
 @json_option
 @pass_app
-@handle_errors
 def ingest_cmd(
     app: App,
     volume: str,
@@ -174,9 +172,8 @@ def ingest_cmd(
     except StationError as exc:
         if bar is not None:
             bar.__exit__(None, None, None)
-        partial = getattr(exc, "report", None)
-        if partial is not None:
-            _print_summary(partial, as_json)
+        if isinstance(exc, IngestError) and exc.report is not None:
+            _print_summary(exc.report, as_json)
         raise
     if bar is not None:
         bar.__exit__(None, None, None)
@@ -189,7 +186,15 @@ def ingest_cmd(
         for g in gaps:
             click.echo(f"警告 / warning: {g['message']}", err=True)
     if not report.ok:
-        sys.exit(2)
+        s = report.summary()
+        stopped = f"; 已中止 / stopped: {report.aborted}" if report.aborted else ""
+        raise IngestIncompleteError(
+            f"有文件未采集 / not every file was stored: 失败 failed {s['failed']}, "
+            f"跳过 skipped {s['skipped']}{stopped}",
+            where=str(volume),
+            hint="see the list above; fix the files or the recorder and ingest again",
+            report=report,
+        )
 
 
 COMMANDS = [ingest_cmd]

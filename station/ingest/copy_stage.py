@@ -132,8 +132,8 @@ class CopyStage:
         self.book.no_room += 1
         log.error("ingest.no_space", path=entry.rel, size=entry.size, free=free, need=need)
         return (
-            f"not enough free space in the vault: the file needs {entry.size} bytes, "
-            f"{free} are free / 存储空间不足，文件未复制"
+            "存储空间不足，文件未复制 / not enough free space in the vault: the file needs "
+            f"{entry.size} bytes, {free} are free"
         )
 
     def _copy_one(self, entry: SourceEntry) -> Staged:

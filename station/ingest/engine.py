@@ -33,7 +33,7 @@ import sqlite_utils
 from station.catalog import write_txn
 from station.config import Settings
 from station.custody import Owner, WriterLock, owner_alive, reap_dead_owners
-from station.errors import StationError, VaultFullError
+from station.errors import IngestError, VaultFullError
 from station.hashing.copy import open_source
 from station.ingest import sessions
 from station.ingest.bookkeeping import RunBook
@@ -124,8 +124,8 @@ def _run_owned(
     if error is None and run.no_room and run.report.aborted is None:
         # the files that fit were stored; the rest were refused before a byte was written
         error = VaultFullError(
-            f"the vault has too little free space for {run.no_room} file(s); those were not "
-            "copied / 存储空间不足，部分文件未复制",
+            "存储空间不足，部分文件未复制 / the vault has too little free space for "
+            f"{run.no_room} file(s); those were not copied",
             where=str(vault.home),
             hint="free space or extend the vault; those files stay on the recorder",
         )
@@ -144,8 +144,8 @@ def _run_owned(
     run.progress(force=True)
     log.info("ingest.finished", **run.report.summary())
     if error is not None:
-        if isinstance(error, StationError):
-            error.report = run.report  # type: ignore[attr-defined]
+        if isinstance(error, IngestError):
+            error.report = run.report
         raise error
     return run.report
 
@@ -169,7 +169,7 @@ def ingest_volume(
     ``owner``: the live owner of the session ``ctx.session_id`` (a dock session holds its own
     for its whole life); without one the run takes one for itself (DESIGN.md invariant 8).
     Raises VaultFullError / VolumeGoneError / IngestError after committing what was verified;
-    the exception's ``report`` attribute then holds the partial report. ``threaded``: the copy
+    the exception's ``report`` field then holds the partial report. ``threaded``: the copy
     and store stages in two threads (production) or one after the other (``False``).
     """
     entries = enumerate_volume(volume)
@@ -201,7 +201,7 @@ def ingest_files(
     for name in outside:
         log.error("ingest.outside_base", path=name, base=str(base))
         report.files.append(
-            FileResult(Path(name), name, "failed", error=f"not inside {base} / 不在采集目录内")
+            FileResult(Path(name), name, "failed", error=f"不在采集目录内 / not inside {base}")
         )
     return report
 

@@ -1,7 +1,7 @@
 """How an ingest run's I/O errors are named, once for every stage.
 
-- a write to the vault failing with ENOSPC/EDQUOT: :class:`VaultFullError` (the run stops,
-  nothing partial is kept, the recorder is not cleared);
+- a write to the vault failing for a full disk (``is_disk_full``): :class:`VaultFullError`
+  (the run stops, nothing partial is kept, the recorder is not cleared);
 - any other write to the vault: :class:`IngestError`;
 - a read failing because the device went away (ENODEV, ENXIO, ENOTCONN, ESHUTDOWN, ENOMEDIUM, or
   the volume no longer listable): :class:`VolumeGoneError`;
@@ -17,9 +17,8 @@ import errno
 import os
 from pathlib import Path
 
-from station.errors import IngestError, StationError, VaultFullError, VolumeGoneError
+from station.errors import IngestError, StationError, VaultFullError, VolumeGoneError, is_disk_full
 
-FULL = (errno.ENOSPC, errno.EDQUOT)
 GONE = (errno.ENODEV, errno.ENXIO, errno.ENOTCONN, errno.ESHUTDOWN, errno.ENOMEDIUM)
 
 
@@ -31,9 +30,9 @@ class Abort(Exception):
 
 
 def vault_error(home: Path, exc: OSError, path: Path) -> Abort:
-    if exc.errno in FULL:
+    if is_disk_full(exc):
         err: StationError = VaultFullError(
-            "the vault's disk is full; ingest stopped, nothing partial kept / 存储已满",
+            "存储已满 / the vault's disk is full; ingest stopped, nothing partial kept",
             where=str(home),
             hint="free space or extend the vault; the recorder was not cleared",
         )
@@ -46,7 +45,7 @@ def vault_error(home: Path, exc: OSError, path: Path) -> Abort:
 
 def volume_gone(volume: Path) -> Abort:
     err = VolumeGoneError(
-        "the recorder volume went away during ingest / 记录仪已断开",
+        "记录仪已断开 / the recorder volume went away during ingest",
         where=str(volume),
         hint="dock the recorder again; verified files are kept",
     )

@@ -50,7 +50,7 @@ def damage_check(path: Path, ext: str) -> str | None:
     """Return why the file looks damaged, or None."""
     size = os.path.getsize(path)
     if size == 0:
-        return "empty file (0 bytes) / 空文件"
+        return "空文件 / empty file (0 bytes)"
     if ext in ("mp4", "mov", "m4v", "3gp", "m4a"):
         return _check_iso_bmff(path, size)
     if ext in ("jpg", "jpeg"):
@@ -59,9 +59,9 @@ def damage_check(path: Path, ext: str) -> str | None:
             f.seek(max(0, size - 2))
             tail = f.read(2)
         if head != b"\xff\xd8":
-            return "not a JPEG (no SOI marker) / 非 JPEG 文件"
+            return "非 JPEG 文件 / not a JPEG (no SOI marker)"
         if tail != b"\xff\xd9":
-            return "truncated JPEG (no EOI marker) / JPEG 文件不完整"
+            return "JPEG 文件不完整 / truncated JPEG (no EOI marker)"
     return None
 
 
@@ -74,24 +74,24 @@ def _check_iso_bmff(path: Path, size: int) -> str | None:
             f.seek(offset)
             header = f.read(16)
             if len(header) < 8:
-                return f"truncated: {size - offset} stray bytes at offset {offset} / 文件被截断"
+                return f"文件被截断 / truncated: {size - offset} stray bytes at offset {offset}"
             box_size, box_type = struct.unpack(">I4s", header[:8])
             if box_size == 1:
                 if len(header) < 16:
-                    return f"truncated box header at offset {offset} / 文件被截断"
+                    return f"文件被截断 / truncated box header at offset {offset}"
                 box_size = struct.unpack(">Q", header[8:16])[0]
             elif box_size == 0:
                 box_size = size - offset
             if box_size < 8:
-                return f"corrupt box {box_type!r} at offset {offset} / 文件结构损坏"
+                return f"文件结构损坏 / corrupt box {box_type!r} at offset {offset}"
             if offset + box_size > size:
                 missing = offset + box_size - size
                 return (
-                    f"truncated: box {box_type.decode('latin-1')!r} at offset {offset} "
-                    f"lacks {missing} bytes / 文件被截断"
+                    f"文件被截断 / truncated: box {box_type.decode('latin-1')!r} at offset "
+                    f"{offset} lacks {missing} bytes"
                 )
             seen.add(box_type)
             offset += box_size
     if b"moov" not in seen:
-        return "no index (moov box missing) / 缺少索引"
+        return "缺少索引 / no index (moov box missing)"
     return None

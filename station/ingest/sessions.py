@@ -157,7 +157,7 @@ def clearing_interrupted(db: sqlite_utils.Database, sid: int, *, actor: str) -> 
         db.execute(
             "update sessions set clearing = 'interrupted',"
             " message = coalesce(message || '; ', '') || ? where id = ?",
-            ["clearing interrupted: results unknown / 清除中断，结果未知", sid],
+            ["清除中断，结果未知 / clearing interrupted: results unknown", sid],
         )
         audit.append(
             db,

@@ -18,7 +18,6 @@ this run and was committed (DESIGN.md invariant 2, R7).
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -27,10 +26,11 @@ from pathlib import Path
 from station import audit
 from station.catalog import write_txn
 from station.custody import WriterLock
+from station.errors import is_disk_full
 from station.hashing.copy import fsync_dir, hash_file, move_no_replace, prefetch, syncfs
 from station.ingest.bookkeeping import Result, RunBook, Staged
 from station.ingest.catalog_rows import CatalogRows
-from station.ingest.failures import FULL, vault_error
+from station.ingest.failures import vault_error
 from station.ingest.media import damage_check, ext_of
 from station.log import get
 from station.timeutil import to_iso, utcnow
@@ -94,18 +94,9 @@ class StoreStage:
                     raise
         except BaseException as exc:
             self.discard(batch)
-            if isinstance(exc, OSError) and exc.errno in FULL:
+            if isinstance(exc, OSError) and is_disk_full(exc):
                 raise (
                     vault_error(self.book.vault.home, exc, self.book.vault.originals).error or exc
-                ) from exc
-            if "database or disk is full" in str(exc):
-                raise (
-                    vault_error(
-                        self.book.vault.home,
-                        OSError(errno.ENOSPC, "disk full"),
-                        self.book.vault.catalog_path,
-                    ).error
-                    or exc
                 ) from exc
             raise
         self.book.add_results(results)
@@ -141,7 +132,7 @@ class StoreStage:
             s.staged.unlink(missing_ok=True)
             s.staged = None
             log.error("ingest.verify_mismatch", path=entry.rel, copied=s.sha256, reread=again)
-            s.outcome, s.failure = "failed", "vault copy did not match on re-read / 校验不一致"
+            s.outcome, s.failure = "failed", "校验不一致 / vault copy did not match on re-read"
             return
         s.verified = True
         os.chmod(s.staged, 0o444)
@@ -187,8 +178,8 @@ class StoreStage:
                 return (
                     s,
                     "failed",
-                    "the vault already holds a different file under this hash; "
-                    "run `station verify` / 库内同名文件不一致",
+                    "库内同名文件不一致 / the vault already holds a different file under this "
+                    "hash; run `station verify`",
                     s.damaged,
                 )
             return s, "held", None, s.damaged

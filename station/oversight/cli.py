@@ -11,7 +11,7 @@ import click
 
 from station.access.guard import CLERK, SUPERVISOR, guard
 from station.cases.cli import parse_time
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import App, json_option, pass_app, print_json, print_table
 from station.oversight import duty, stops
 
 OFFICER = ("officer", *CLERK)
@@ -37,7 +37,6 @@ def duty_group() -> None:
 @click.option("--note", required=True, help="情况说明 / what the duty was")
 @json_option
 @pass_app
-@handle_errors
 def duty_add(
     app: App,
     officer_id: str | None,
@@ -72,7 +71,6 @@ def duty_add(
 @duty_group.command("list")
 @json_option
 @pass_app
-@handle_errors
 def duty_list(app: App, as_json: bool) -> None:
     """异地/连续执勤记录 / List duty notes (R21)."""
     rows = duty.list_notes(app.db)
@@ -125,7 +123,6 @@ def stops_group() -> None:
 @click.option("--reason", required=True, help="无法使用的原因和依据 / reason and basis")
 @json_option
 @pass_app
-@handle_errors
 def stops_add(
     app: App,
     officer_id: str,
@@ -166,7 +163,6 @@ def stops_add(
 @click.option("--note", help="审核意见 / the head's note")
 @json_option
 @pass_app
-@handle_errors
 def stops_approve(app: App, note_id: int, reject: bool, note: str | None, as_json: bool) -> None:
     """审核停止记录说明 / The head approves (or with --reject refuses) a stop note (R18).
     Needs a supervisor."""
@@ -221,7 +217,6 @@ def _show(app: App, rows: list[dict[str, Any]]) -> None:
 @click.option("--state", type=click.Choice(sorted(stops.STATES)), help="状态 / state")
 @json_option
 @pass_app
-@handle_errors
 def stops_list(app: App, officer_id: str | None, state: str | None, as_json: bool) -> None:
     """停止记录说明列表 / List stop notes (R18)."""
     rows = stops.list_notes(app.db, officer_id=officer_id, state=state)
@@ -235,7 +230,6 @@ def stops_list(app: App, officer_id: str | None, state: str | None, as_json: boo
 @click.argument("note_id", type=int)
 @json_option
 @pass_app
-@handle_errors
 def stops_show(app: App, note_id: int, as_json: bool) -> None:
     """查看一条停止记录说明 / Show one stop note (R18)."""
     row = stops.get_note(app.db, note_id)

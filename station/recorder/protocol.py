@@ -36,7 +36,7 @@ ERROR_CODES = ("BADFRAME", "UNKNOWN", "BADARG", "AUTH", "BUSY", "INTERNAL", "VER
 
 
 class ProtocolError(DeviceError):
-    """The recorder sent something that is not a valid ZFY-LINE frame / 记录仪应答格式错误."""
+    """记录仪应答格式错误 / The recorder sent something that is not a valid ZFY-LINE frame."""
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ class _DeadlinePassed(Exception):
 
 
 class DeviceErrorReply(DeviceError):
-    """The recorder answered with an error / 记录仪返回错误."""
+    """记录仪返回错误 / The recorder answered with an error."""
 
     def __init__(self, code: str, message: str, *, where: str | None = None) -> None:
         self.code = code
@@ -56,7 +56,7 @@ class DeviceErrorReply(DeviceError):
 
 
 class AuthError(DeviceError):
-    """The recorder failed authentication / 记录仪认证失败."""
+    """记录仪认证失败 / The recorder failed authentication."""
 
 
 class SerialLink:
@@ -88,8 +88,8 @@ class SerialLink:
             except _DeadlinePassed:
                 log.warning("recorder.deadline", port=self.where, verb=verb, attempt=attempt + 1)
                 raise DeviceError(
-                    f"no complete reply to {verb} within the command deadline of "
-                    f"{self.deadline_s:g} s / 记录仪应答超时",
+                    f"记录仪应答超时 / no complete reply to {verb} within the command deadline "
+                    f"of {self.deadline_s:g} s",
                     where=self.where,
                     hint="a recorder answering too slowly or without line ends: take it out "
                     "of use and report it (R4)",
@@ -106,7 +106,7 @@ class SerialLink:
                 continue
             except TimeoutError:
                 last = DeviceError(
-                    f"no reply to {verb} / 记录仪无应答",
+                    f"记录仪无应答 / no reply to {verb}",
                     where=self.where,
                     hint="check the cable and that the recorder is switched on",
                 )
@@ -245,14 +245,14 @@ class SerialDriver:
         except DeviceErrorReply as exc:
             if exc.code == "AUTH":
                 raise AuthError(
-                    "the recorder rejected the station's key / 记录仪拒绝了采集站密钥",
+                    "记录仪拒绝了采集站密钥 / the recorder rejected the station's key",
                     where=self.link.where,
                     hint="re-enrol the device: station devices enrol",
                 ) from exc
             raise
         if reply.get("mac") != device_mac(secret, serial_no, nonce, cnonce):
             raise AuthError(
-                "the recorder could not prove its identity / 记录仪身份验证失败",
+                "记录仪身份验证失败 / the recorder could not prove its identity",
                 where=self.link.where,
                 hint="a clone or a recorder with another key",
             )

@@ -268,7 +268,7 @@ def open_pty(link: Path | None) -> tuple[int, int, str]:
     if link is not None and (link.exists() or link.is_symlink()) and not link.is_symlink():
         # Only a link of an earlier run is replaced: never a file, device or folder.
         raise InputError(
-            "--pty-link exists and is not a symbolic link / 该路径已存在且不是链接",
+            "该路径已存在且不是链接 / --pty-link exists and is not a symbolic link",
             where=str(link),
             hint="name a new path; the simulator only replaces its own links",
         )

@@ -14,7 +14,7 @@ import click
 
 from station.cases.cli import parse_time
 from station.cli_groups import report
-from station.cli_util import App, handle_errors, json_option, pass_app, write_output
+from station.cli_util import App, json_option, pass_app, write_output
 from station.errors import StationError
 from station.log import get
 from station.reports.compliance_report import build_compliance
@@ -117,7 +117,6 @@ def _write(rep: Report, fmt: str, section: str | None, path: Path, tz: str | Non
 @click.option("--limit", type=int, default=200, show_default=True, help="每节行数 / rows")
 @output_options
 @pass_app
-@handle_errors
 def retention_cmd(
     app: App,
     days: int,
@@ -144,7 +143,6 @@ def retention_cmd(
 @click.option("--limit", type=int, default=200, show_default=True, help="迟交明细行数 / rows")
 @output_options
 @pass_app
-@handle_errors
 def compliance_cmd(
     app: App,
     since: str | None,
@@ -180,7 +178,6 @@ def compliance_cmd(
 )
 @output_options
 @pass_app
-@handle_errors
 def devices_cmd(
     app: App,
     days: int,

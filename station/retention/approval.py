@@ -26,12 +26,13 @@ import sqlite_utils
 
 from station.audit import append
 from station.audit.protect import seal
+from station.catalog.db import write_txn
 from station.config import Settings
-from station.errors import NotFoundError, VaultFullError
+from station.errors import NotFoundError, RetentionError, VaultFullError
 from station.log import get
 from station.retention.proposals import approval_for as approval_for  # re-exported
 from station.retention.proposals import latest
-from station.retention.runtypes import Item, ItemProblem, RetentionError, RunReport, run_lock, txn
+from station.retention.runtypes import Item, ItemProblem, RunReport, run_lock
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
 
@@ -55,12 +56,23 @@ def on_expired(ctx: Ctx, item: Item, purge_after: str) -> None:
     if row is not None and row["state"] == OPEN:
         ctx.report.awaiting += 1
         return
-    with txn(ctx.db):
-        pid = ctx.db.execute(
-            "insert into purge_proposals (sha256, run_id, rule, reason, keep_until, size,"
-            " proposed_at, state) values (?, ?, ?, ?, ?, ?, ?, 'proposed')",
-            [sha, ctx.run_id, item.rule, item.reason, item.keep_until, item.size, ctx.as_of],
-        ).lastrowid
+    with write_txn(ctx.db):
+        pid = (
+            ctx.db.table("purge_proposals")
+            .insert(
+                {
+                    "sha256": sha,
+                    "run_id": ctx.run_id,
+                    "rule": item.rule,
+                    "reason": item.reason,
+                    "keep_until": item.keep_until,
+                    "size": item.size,
+                    "proposed_at": ctx.as_of,
+                    "state": "proposed",
+                }
+            )
+            .last_pk
+        )
         append(
             ctx.db,
             "retention.proposed",
@@ -108,7 +120,7 @@ def notify(db: sqlite_utils.Database, report: RunReport) -> None:
 
 def _pend(ctx: Ctx, row: dict[str, Any], item: Item, purge_after: str) -> None:
     ctx.pend_one(item, purge_after)
-    with txn(ctx.db):
+    with write_txn(ctx.db):
         ctx.db.execute(
             "update purge_proposals set state = 'pended', pended_at = ? where id = ?",
             [ctx.as_of, row["id"]],
@@ -247,11 +259,15 @@ def approve(
             decision = decider(found[0]) if found else None
             if decision is None or not decision.expired:
                 why_not = decision.reason if decision else "录像已不在库中 / no longer stored"
-                with txn(db):
-                    db.execute(
-                        "update purge_proposals set state = 'withdrawn', decided_at = ?,"
-                        " decided_by = ?, decision_reason = ? where id = ?",
-                        [as_of, actor, why_not, row["id"]],
+                with write_txn(db):
+                    db.table("purge_proposals").update(
+                        row["id"],
+                        {
+                            "state": "withdrawn",
+                            "decided_at": as_of,
+                            "decided_by": actor,
+                            "decision_reason": why_not,
+                        },
                     )
                     append(
                         db,
@@ -266,7 +282,7 @@ def approve(
                     )
                 out.withdrawn.append({"sha256": sha, "why": why_not})
                 continue
-            with txn(db):
+            with write_txn(db):
                 db.execute(
                     "update purge_proposals set state = 'approved', decided_at = ?,"
                     " decided_by = ?, decision_reason = ? where id = ? and state = 'proposed'",
@@ -335,12 +351,17 @@ def reject(
         )
     as_of, until = to_iso(when), to_iso(keep_until)
     out = Decided()
-    with txn(db):
+    with write_txn(db):
         for row in _targets(db, shas, all_open):
-            db.execute(
-                "update purge_proposals set state = 'rejected', decided_at = ?, decided_by = ?,"
-                " decision_reason = ?, kept_until = ? where id = ?",
-                [as_of, actor, why, until, row["id"]],
+            db.table("purge_proposals").update(
+                row["id"],
+                {
+                    "state": "rejected",
+                    "decided_at": as_of,
+                    "decided_by": actor,
+                    "decision_reason": why,
+                    "kept_until": until,
+                },
             )
             append(
                 db,

@@ -12,7 +12,6 @@ from station.access.guard import SERVICE, SUPERVISOR, guard
 from station.cases.cli import parse_time
 from station.cli_util import (
     App,
-    handle_errors,
     human_bytes,
     json_option,
     pass_app,
@@ -20,11 +19,11 @@ from station.cli_util import (
     print_table,
     time_header,
 )
-from station.errors import IntegrityError, VaultFullError
+from station.errors import IntegrityError, RetentionError, VaultFullError
 from station.recref import resolve_many, short
 from station.retention import approval, executor
 from station.retention.policy import RULE_LABELS
-from station.retention.runtypes import Item, RetentionError, RunReport
+from station.retention.runtypes import Item, RunReport
 from station.timeutil import human_time, to_iso, utcnow
 
 
@@ -65,7 +64,7 @@ def _print(report: RunReport, limit: int) -> None:
                 ],
             )
             if len(items) > limit:
-                click.echo(f"… {len(items) - limit} more / 另有 {len(items) - limit} 条")
+                click.echo(f"… 另有 {len(items) - limit} 条 / {len(items) - limit} more")
     click.echo(f"\n宽限期内 / waiting in grace period: {report.waiting}")
     if not report.dry_run:
         click.echo(
@@ -131,7 +130,6 @@ class PlanWriter:
 @click.option("--limit", type=int, default=50, show_default=True, help="表格行数 / rows shown")
 @json_option
 @pass_app
-@handle_errors
 def run_cmd(app: App, dry_run: bool, now_text: str | None, limit: int, as_json: bool) -> None:
     """执行保存期规则 / Apply the retention rules: expired routine footage is proposed for
     purging; only what a supervisor approves (`retention approve`) goes to pending-purge for the
@@ -176,7 +174,6 @@ def run_cmd(app: App, dry_run: bool, now_text: str | None, limit: int, as_json: 
 @click.option("--note", help="说明 / why")
 @json_option
 @pass_app
-@handle_errors
 def restore_cmd(
     app: App, sha256: tuple[str, ...], all_pending: bool, note: str | None, as_json: bool
 ) -> None:
@@ -200,7 +197,6 @@ def restore_cmd(
 @click.option("--limit", type=int, default=100, show_default=True)
 @json_option
 @pass_app
-@handle_errors
 def tombstones_cmd(app: App, limit: int, as_json: bool) -> None:
     """墓碑记录 / Tombstones of purged recordings (kept forever, R9)."""
     rows = list(
@@ -256,7 +252,6 @@ def _decided_out(out: approval.Decided, as_json: bool, tz: str) -> None:
 @click.option("--limit", type=int, default=200, show_default=True, help="表格行数 / rows shown")
 @json_option
 @pass_app
-@handle_errors
 def proposals_cmd(app: App, limit: int, as_json: bool) -> None:
     """待批准的清除提议 / Purge proposals waiting for a supervisor's decision (R9)."""
     rows = approval.open_proposals(app.db)
@@ -292,7 +287,6 @@ def proposals_cmd(app: App, limit: int, as_json: bool) -> None:
 @click.option("--reason", required=True, help="理由 / why (recorded) ")
 @json_option
 @pass_app
-@handle_errors
 def approve_cmd(
     app: App, sha256: tuple[str, ...], all_open: bool, reason: str, as_json: bool
 ) -> None:
@@ -320,7 +314,6 @@ def approve_cmd(
 @click.option("--keep-until", "keep_until", required=True, help="继续保存至（日期）/ keep until")
 @json_option
 @pass_app
-@handle_errors
 def reject_cmd(
     app: App,
     sha256: tuple[str, ...],

@@ -27,9 +27,10 @@ from collections.abc import Callable
 import sqlite_utils
 
 from station.audit import append
+from station.catalog.db import write_txn
 from station.config import Settings
 from station.custody import WriterLock
-from station.errors import NotFoundError, VaultFullError
+from station.errors import NotFoundError, RetentionError, VaultFullError
 from station.log import get
 from station.retention import approval, clockguard
 from station.retention.facts import iter_decisions
@@ -39,10 +40,8 @@ from station.retention.runtypes import (
     ItemProblem,
     NowInPastError,
     Problem,
-    RetentionError,
     RunReport,
     fast_iso,
-    txn,
 )
 from station.retention.runtypes import run_lock as run_lock  # re-exported
 from station.retention.steps import Ctx
@@ -185,7 +184,7 @@ def _run(
             f"is dated after now ({as_of}): it ran on a wrong clock, since corrected"
         )
         log.warning("retention.clock_corrected", as_of=as_of, last=last)
-        with txn(db):
+        with write_txn(db):
             append(
                 db,
                 "retention.clock_corrected",
@@ -233,19 +232,16 @@ def _run(
     step = on_step or _noop
     grace = dt.timedelta(days=settings.retention.grace_days)
     purge_after = to_iso(now + grace)
-    with txn(db):
+    with write_txn(db):
         # A run still "running" here died without finishing (we hold the lock): say so.
         db.execute(
             "update retention_runs set state = 'interrupted', message = coalesce(message,"
-            " 'ended before finishing / 未完成即中止') where state = 'running'"
+            " '未完成即中止 / ended before finishing') where state = 'running'"
         )
-        run_id = int(
-            db.execute(
-                "insert into retention_runs (as_of, started_at, actor, state) values (?, ?, ?, ?)",
-                [as_of, to_iso(wall), actor, "running"],
-            ).lastrowid
-            or 0
+        runs = db.table("retention_runs").insert(
+            {"as_of": as_of, "started_at": to_iso(wall), "actor": actor, "state": "running"}
         )
+        run_id = int(runs.last_pk or 0)
         append(
             db,
             "retention.run_started",
@@ -275,7 +271,7 @@ def _run(
         for fn, items in work:
             for item in items:
                 if stop is not None and stop.is_set():
-                    report.aborted = "stopped / 已停止"
+                    report.aborted = "已停止 / stopped"
                     raise _Stop
                 try:
                     fn(item)
@@ -284,11 +280,11 @@ def _run(
     except _Stop:
         pass
     except VaultFullError as exc:
-        report.aborted = "disk full / 磁盘已满"
+        report.aborted = "磁盘已满 / disk full"
         report.problems.append(Problem("", "disk-full", exc.where or "", exc.message))
         log.error("retention.disk_full", run_id=run_id, error=exc.message)
     except BaseException as exc:  # an error or a signal: record the run as interrupted
-        report.aborted = f"interrupted / 中断: {type(exc).__name__}: {exc}"
+        report.aborted = f"中断 / interrupted: {type(exc).__name__}: {exc}"
         raise
     finally:
         _finish(db, report)
@@ -302,7 +298,7 @@ class _Stop(Exception):
 def _finish(db: sqlite_utils.Database, report: RunReport) -> None:
     state = "interrupted" if report.aborted else "done"
     try:
-        with txn(db):
+        with write_txn(db):
             db.execute(
                 "update retention_runs set finished_at = ?, state = ?, pending = ?, purged = ?,"
                 " restored = ?, problems = ?, message = ? where id = ?",

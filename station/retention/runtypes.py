@@ -1,34 +1,24 @@
 """Types shared by the retention executor and its steps: errors, plan items, the run report,
-and a write transaction that reports a full disk as such."""
+and the lock that keeps to one real run at a time."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import fcntl
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-import sqlite_utils
-
-from station.catalog import write_txn
-from station.errors import StationError, VaultFullError
+from station.errors import RetentionError, StationError
 from station.log import get
 from station.vault import Vault
 
 log = get()
 
 
-class RetentionError(StationError):
-    """The retention run could not do what was asked / 保存期处理失败."""
-
-    exit_code = 13
-
-
 class NowInPastError(RetentionError):
-    """--now lies before an earlier retention run / 指定时间早于已有的保存期处理."""
+    """指定时间早于已有的保存期处理 / --now lies before an earlier retention run."""
 
 
 class ItemProblem(StationError):
@@ -84,34 +74,12 @@ class RunReport:
         return data
 
 
-def _is_full(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.OperationalError) and (
-        getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
-    )
-
-
 def fast_iso(t: dt.datetime) -> str:
     """``timeutil.to_iso`` for a UTC datetime, about four times faster (dry runs list 10⁵–10⁶
     of them)."""
     if t.tzinfo is not dt.UTC:
         t = t.astimezone(dt.UTC)
     return t.isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-@contextlib.contextmanager
-def txn(db: sqlite_utils.Database) -> Iterator[None]:
-    """``write_txn`` that turns SQLite's "database or disk is full" into VaultFullError."""
-    try:
-        with write_txn(db):
-            yield
-    except sqlite3.OperationalError as exc:
-        if _is_full(exc):
-            raise VaultFullError(
-                f"磁盘已满，目录无法写入 / disk full: the catalog cannot be written ({exc})",
-                where="catalog.sqlite",
-                hint="free space in the station's home; nothing of this recording was deleted",
-            ) from exc
-        raise
 
 
 @contextlib.contextmanager

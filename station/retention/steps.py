@@ -18,11 +18,12 @@ import sqlite_utils
 
 from station.audit import append
 from station.audit.protect import seal
+from station.catalog import write_txn
 from station.custody import freed_paths
 from station.log import get
 from station.retention import files as fs
 from station.retention.proposals import approval_for
-from station.retention.runtypes import Item, ItemProblem, Problem, RunReport, txn
+from station.retention.runtypes import Item, ItemProblem, Problem, RunReport
 from station.vault import Vault
 
 log = get()
@@ -44,7 +45,7 @@ class Ctx:
         """Report a problem: in the run report, as a log event and in the audit log."""
         self.report.problems.append(Problem(sha, kind, path, detail))
         log.error(f"retention.file_{kind}", sha256=sha, path=path, detail=detail)
-        with txn(self.db):
+        with write_txn(self.db):
             append(
                 self.db,
                 f"retention.file_{kind}",
@@ -103,7 +104,7 @@ class Ctx:
         files = self._files(sha)
         self._check_present(sha, files, "pended")
         self.step("pend.checked", sha)
-        with txn(self.db):
+        with write_txn(self.db):
             state = self.db.execute(
                 "select state from recordings where sha256 = ?", [sha]
             ).fetchone()[0]
@@ -215,7 +216,7 @@ class Ctx:
                     f"{f['sha256']}; not purged",
                 )
         self.step("purge.verified", sha)
-        with txn(self.db):
+        with write_txn(self.db):
             rec = self.db.execute(
                 "select state, size, ext, recorded_at, ingested_at from recordings"
                 " where sha256 = ?",
@@ -231,30 +232,26 @@ class Ctx:
                 for f in files
                 if f["kind"] == "derivative"
             ]
-            self.db.execute(
-                "insert into tombstones (sha256, size, ext, tags, rule, reason, keep_until,"
-                " recorded_at, ingested_at, pending_at, purged_at, purged_by, run_id,"
-                " derivatives, approved_by, approved_at, approval_reason)"
-                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    sha,
-                    rec[1],
-                    rec[2],
-                    json.dumps(self._tags(sha), ensure_ascii=False),
-                    item.rule,
-                    item.reason,
-                    item.keep_until,
-                    rec[3],
-                    rec[4],
-                    row["pending_at"],
-                    self.as_of,
-                    self.actor,
-                    self.run_id,
-                    json.dumps(derivs),
-                    approved["decided_by"],
-                    approved["decided_at"],
-                    approved["decision_reason"],
-                ],
+            self.db.table("tombstones").insert(
+                {
+                    "sha256": sha,
+                    "size": rec[1],
+                    "ext": rec[2],
+                    "tags": json.dumps(self._tags(sha), ensure_ascii=False),
+                    "rule": item.rule,
+                    "reason": item.reason,
+                    "keep_until": item.keep_until,
+                    "recorded_at": rec[3],
+                    "ingested_at": rec[4],
+                    "pending_at": row["pending_at"],
+                    "purged_at": self.as_of,
+                    "purged_by": self.actor,
+                    "run_id": self.run_id,
+                    "derivatives": json.dumps(derivs),
+                    "approved_by": approved["decided_by"],
+                    "approved_at": approved["decided_at"],
+                    "approval_reason": approved["decision_reason"],
+                }
             )
             self.db.execute("update recordings set state = 'purged' where sha256 = ?", [sha])
             self.db.execute(
@@ -293,7 +290,7 @@ class Ctx:
                 fs.remove(fs.vault_file(self.vault, f["rel"]))
             except FileNotFoundError:
                 pass
-        with txn(self.db):
+        with write_txn(self.db):
             self.db.execute("update retention_items set files_removed = 1 where sha256 = ?", [sha])
 
     # --- restore: pending_purge → stored ----------------------------------------------------
@@ -301,7 +298,7 @@ class Ctx:
     def restore_one(self, sha: str, why: str, note: str | None) -> None:
         row = self._item(sha)
         self._check_present(sha, json.loads(row["files"]), "restored")
-        with txn(self.db):
+        with write_txn(self.db):
             self.db.execute(
                 "update recordings set state = 'stored'"
                 " where sha256 = ? and state = 'pending_purge'",

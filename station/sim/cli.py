@@ -15,7 +15,6 @@ import click
 from station.cli_groups import sim
 from station.cli_util import (
     App,
-    handle_errors,
     json_option,
     parse_time_option,
     pass_app,
@@ -54,7 +53,6 @@ from station.sim.volume import make_volume
 @click.option("--size", default="640x360", show_default=True, help="画面 / frame size WxH")
 @json_option
 @pass_app
-@handle_errors
 def sim_volume(
     app: App,
     directory: str,
@@ -130,7 +128,6 @@ COMMANDS: list[click.Command] = []
 @click.option("--unit-name", default="示例市城市管理局", show_default=True)
 @click.option("--secret-hex", default="", help="设备密钥 / device key (hex)")
 @json_option
-@handle_errors
 def sim_recorder(
     volume: str | None,
     pty_link: str | None,
@@ -163,7 +160,7 @@ def sim_recorder(
     try:
         secret = bytes.fromhex(secret_hex)
     except ValueError as exc:
-        raise InputError("--secret-hex is not hexadecimal / 密钥不是十六进制") from exc
+        raise InputError("密钥不是十六进制 / --secret-hex is not hexadecimal") from exc
     cfg = SimConfig(
         serial=serial_no,
         officer_id=officer,
@@ -181,7 +178,7 @@ def sim_recorder(
             protocol.encode(SimRecorder(cfg).handle(protocol.Frame(1, verb, {"versions": "1"})))
     except ValueError as exc:
         raise InputError(
-            f"names too long for one ZFY-LINE frame / 名称过长: {exc}",
+            f"名称过长 / names too long for one ZFY-LINE frame: {exc}",
             where="--serial/--officer/--officer-name/--unit/--unit-name",
         ) from exc
     master, slave, name = open_pty(Path(pty_link) if pty_link else None)

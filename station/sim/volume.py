@@ -19,7 +19,7 @@ def ffmpeg_binary() -> str:
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise StationError(
-            "ffmpeg not found on PATH / 找不到 ffmpeg",
+            "找不到 ffmpeg / ffmpeg not found on PATH",
             hint="run scripts/setup.sh (installs Debian's ffmpeg)",
         )
     return exe

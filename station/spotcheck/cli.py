@@ -8,7 +8,7 @@ import click
 
 from station.access.users import require_role
 from station.cli_groups import report
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import App, json_option, pass_app, print_json, print_table
 from station.reports.cli import emit, output_options
 from station.spotcheck.ledger import (
     RESULT_NAMES,
@@ -31,8 +31,8 @@ def _print_ledger(rows: list[dict[str, Any]], as_json: bool, tz: str = "Asia/Sha
         print_json(rows)
         return
     print_table(
-        ["项 item", "批 draw", "录像 recording", "执法人员 officer", "录制 recorded",
-         "结论 result", "说明 note", "检查人 by"],
+        ["项 / item", "批 / draw", "录像 / recording", "执法人员 / officer", "录制 / recorded",
+         "结论 / result", "说明 / note", "检查人 / by"],
         [
             (r["item"], r["draw"], r["sha256"][:16], r["officer_id"],
              human_time(r["recorded_at"], tz),
@@ -53,7 +53,6 @@ def _print_ledger(rows: list[dict[str, Any]], as_json: bool, tz: str = "Asia/Sha
 @click.option("--until", help="录制时间止 / recorded before")
 @json_option
 @pass_app
-@handle_errors
 def sc_draw(
     app: App,
     n: int,
@@ -89,7 +88,6 @@ def sc_draw(
 @click.option("--note", help="说明（有问题时必填）/ what was found (required unless ok)")
 @json_option
 @pass_app
-@handle_errors
 def sc_record(app: App, item: int, result: str, note: str | None, as_json: bool) -> None:
     """登记抽查结论 / Record the result of checking one drawn recording (supervisor)."""
     user = require_role(app, "supervisor")
@@ -104,7 +102,6 @@ def sc_record(app: App, item: int, result: str, note: str | None, as_json: bool)
 @click.argument("draw", type=int)
 @json_option
 @pass_app
-@handle_errors
 def sc_show(app: App, draw: int, as_json: bool) -> None:
     """查看一次抽查 / Show one draw and its results."""
     require_role(app, "supervisor", "admin")
@@ -115,7 +112,6 @@ def sc_show(app: App, draw: int, as_json: bool) -> None:
 @click.argument("draw", type=int)
 @json_option
 @pass_app
-@handle_errors
 def sc_replay(app: App, draw: int, as_json: bool) -> None:
     """复核抽取是否随机 / Repeat a draw from its seed and compare (anyone may check)."""
     out = replay_draw(app.db, draw)
@@ -169,7 +165,6 @@ def _ledger_report(rows: list[dict[str, Any]], draw: int | None) -> Any:
 @click.option("--draw", type=int, help="只看该批 / only this draw")
 @output_options
 @pass_app
-@handle_errors
 def report_spotchecks(
     app: App,
     draw: int | None,

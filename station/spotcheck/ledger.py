@@ -41,7 +41,7 @@ def population_digest(population: list[str]) -> str:
 def draw(population: list[str], n: int, seed: str) -> list[str]:
     """``n`` recordings out of ``population``, chosen by a PRNG seeded with ``seed`` (pure)."""
     if n < 1:
-        raise StationError("draw at least one recording / 至少抽取一段", where="--n")
+        raise StationError("至少抽取一段 / draw at least one recording", where="--n")
     pool = sorted(set(population))
     return random.Random(seed).sample(pool, min(n, len(pool)))
 
@@ -85,29 +85,31 @@ def make_draw(
     filters: dict[str, str] | None = None,
 ) -> Draw:
     if user.role != "supervisor":
-        raise PermissionDenied("only a supervisor draws spot checks / 只有监督负责人可抽查")
+        raise PermissionDenied("只有监督负责人可抽查 / only a supervisor draws spot checks")
     filters = {k: v for k, v in (filters or {}).items() if v}
     seed = seed or secrets.token_hex(16)
     now = to_iso(utcnow())
     with write_txn(db):
         pop = _population(db, filters)
         if not pop:
-            raise StationError("no stored recording matches / 没有符合条件的录像", where="filters")
+            raise StationError("没有符合条件的录像 / no stored recording matches", where="filters")
         chosen = draw(pop, n, seed)
         digest = population_digest(pop)
-        cur = db.execute(
-            "insert into spotcheck_draws (drawn_by, drawn_at, seed, n, population,"
-            " population_sha256, filters) values (?, ?, ?, ?, ?, ?, ?)",
-            [user.name, now, seed, n, len(pop), digest, json.dumps(filters, sort_keys=True)],
-        )
-        did = int(cur.lastrowid or 0)
+        drawn = {
+            "drawn_by": user.name,
+            "drawn_at": now,
+            "seed": seed,
+            "n": n,
+            "population": len(pop),
+            "population_sha256": digest,
+            "filters": json.dumps(filters, sort_keys=True),
+        }
+        did = int(db.table("spotcheck_draws").insert(drawn).last_pk or 0)
         items = []
+        table = db.table("spotcheck_items")
         for pos, sha in enumerate(chosen, 1):
-            c = db.execute(
-                "insert into spotcheck_items (draw_id, position, sha256) values (?, ?, ?)",
-                [did, pos, sha],
-            )
-            items.append((int(c.lastrowid or 0), sha))
+            item = {"draw_id": did, "position": pos, "sha256": sha}
+            items.append((int(table.insert(item).last_pk or 0), sha))
         append(
             db,
             "spotcheck.drawn",
@@ -133,7 +135,7 @@ def replay_draw(db: sqlite_utils.Database, draw_id: int) -> dict[str, Any]:
         [draw_id],
     ).fetchone()
     if row is None:
-        raise NotFoundError(f"no spot-check draw {draw_id} / 无此抽查", where="DRAW")
+        raise NotFoundError(f"无此抽查 / no spot-check draw {draw_id}", where="DRAW")
     seed, n, digest, filters, drawn_at = row
     pop = _population(db, json.loads(filters), before=drawn_at)
     recorded = [
@@ -157,12 +159,12 @@ def record_result(
     db: sqlite_utils.Database, user: User, item_id: int, result: str, note: str | None
 ) -> dict[str, Any]:
     if user.role != "supervisor":
-        raise PermissionDenied("only a supervisor records spot checks / 只有监督负责人可登记")
+        raise PermissionDenied("只有监督负责人可登记 / only a supervisor records spot checks")
     if result not in RESULTS:
         raise StationError(f"result must be one of {', '.join(RESULTS)}", where="--result")
     if result != "ok" and not (note and note.strip()):
         raise StationError(
-            "say what is wrong / 请填写问题说明", where="--note", hint="required unless ok"
+            "请填写问题说明 / say what is wrong", where="--note", hint="required unless ok"
         )
     now = to_iso(utcnow())
     with write_txn(db):
@@ -170,11 +172,15 @@ def record_result(
             "select draw_id, sha256 from spotcheck_items where id = ?", [item_id]
         ).fetchone()
         if item is None:
-            raise NotFoundError(f"no spot-check item {item_id} / 无此抽查项", where="ITEM")
-        db.execute(
-            "insert into spotcheck_results (item_id, result, note, checked_by, checked_at)"
-            " values (?, ?, ?, ?, ?)",
-            [item_id, result, note, user.name, now],
+            raise NotFoundError(f"无此抽查项 / no spot-check item {item_id}", where="ITEM")
+        db.table("spotcheck_results").insert(
+            {
+                "item_id": item_id,
+                "result": result,
+                "note": note,
+                "checked_by": user.name,
+                "checked_at": now,
+            }
         )
         append(
             db,

@@ -1,5 +1,6 @@
 """Finding ffmpeg and ffprobe: the setting, then PATH, then a registry-bundled ffmpeg
-(imageio-ffmpeg, when installed). Which one was chosen is logged at start-up."""
+(imageio-ffmpeg: the optional extra ``station[bundled-ffmpeg]`` of pyproject.toml, when
+installed). Which one was chosen is logged at start-up."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def locate_ffmpeg(settings: Settings) -> tuple[str, str]:
     if configured:
         if not _executable(configured):
             raise ToolMissingError(
-                f"the configured ffmpeg does not exist or is not executable / 配置的 ffmpeg 不可用:"
-                f" {configured}",
+                "配置的 ffmpeg 不可用 / the configured ffmpeg does not exist or is not "
+                f"executable: {configured}",
                 where="transcode.ffmpeg",
                 hint="fix the path, or clear the setting to use ffmpeg from PATH",
             )
@@ -58,7 +59,7 @@ def locate_ffmpeg(settings: Settings) -> tuple[str, str]:
     if bundled and _executable(bundled):
         return bundled, "imageio-ffmpeg"
     raise ToolMissingError(
-        "ffmpeg not found / 找不到 ffmpeg",
+        "找不到 ffmpeg / ffmpeg not found",
         where="transcode.ffmpeg, PATH, imageio-ffmpeg",
         hint="install ffmpeg (apt-get install ffmpeg) or set transcode.ffmpeg",
     )
@@ -69,7 +70,7 @@ def locate_ffprobe(settings: Settings, ffmpeg: str) -> str:
     if configured:
         if not _executable(configured):
             raise ToolMissingError(
-                f"the configured ffprobe is not usable / 配置的 ffprobe 不可用: {configured}",
+                f"配置的 ffprobe 不可用 / the configured ffprobe is not usable: {configured}",
                 where="transcode.ffprobe",
             )
         return configured
@@ -80,7 +81,7 @@ def locate_ffprobe(settings: Settings, ffmpeg: str) -> str:
     if found:
         return found
     raise ToolMissingError(
-        "ffprobe not found / 找不到 ffprobe",
+        "找不到 ffprobe / ffprobe not found",
         where="transcode.ffprobe, beside ffmpeg, PATH",
         hint="install ffmpeg (it brings ffprobe) or set transcode.ffprobe",
     )

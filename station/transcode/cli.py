@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from station.access.guard import CLERK, SERVICE, guard
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import App, json_option, pass_app, print_json, print_table
 from station.recref import resolve_many
 from station.transcode import jobs
 from station.transcode.service import run_once
@@ -20,7 +20,6 @@ def transcode_group() -> None:
 @click.option("--limit", default=50, show_default=True, help="最多列出 / rows to list at most")
 @json_option
 @pass_app
-@handle_errors
 def status_cmd(app: App, limit: int, as_json: bool) -> None:
     """转码任务状态 / Job counts and the jobs not done (failed ones with their error)."""
     data = jobs.status(app.db, limit=limit)
@@ -60,13 +59,12 @@ def status_cmd(app: App, limit: int, as_json: bool) -> None:
 @click.option("--all-failed", is_flag=True, help="重试全部失败任务 / retry every failed job")
 @json_option
 @pass_app
-@handle_errors
 def retry_cmd(app: App, sha256: tuple[str, ...], all_failed: bool, as_json: bool) -> None:
     """重新排队 / Queue failed jobs again now (by original SHA-256 prefix, or --all-failed)."""
     guard(app, *CLERK)
     if not sha256 and not all_failed:
         raise click.UsageError(
-            "give SHA256 prefixes or --all-failed / 请指定哈希前缀或 --all-failed"
+            "请指定哈希前缀或 --all-failed / give SHA256 prefixes or --all-failed"
         )
     sha256 = resolve_many(app.db, sha256)
     done = jobs.retry(app.db, actor=app.actor, shas=list(sha256) or None, all_failed=all_failed)
@@ -80,7 +78,6 @@ def retry_cmd(app: App, sha256: tuple[str, ...], all_failed: bool, as_json: bool
 @click.option("--limit", type=int, default=None, help="最多处理 / jobs to run at most")
 @json_option
 @pass_app
-@handle_errors
 def run_once_cmd(app: App, limit: int | None, as_json: bool) -> None:
     """立即处理到期任务 / Queue missing derivatives and run every due job now, in this process."""
     guard(app, *CLERK, SERVICE)

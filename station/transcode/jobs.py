@@ -281,7 +281,7 @@ def reschedule(
             job,
             actor=actor,
             failure=failure,
-            error=f"gave up after {attempts} attempts / 已重试 {attempts} 次: {error}",
+            error=f"已重试 {attempts} 次 / gave up after {attempts} attempts: {error}",
         )
         return "failed"
     delay = backoff_s(max(1, attempts), cfg.retry_base_s, cfg.retry_max_s)

@@ -48,8 +48,8 @@ def build_metadata(
     return {
         "title": _join(officer, recorded_at) or sha[:16],
         "comment": (
-            f"archival derivative ({profile}) of original sha256:{sha}, station"
-            f" {settings.station.id} / 归档副本，原始文件 SHA-256 见 original_sha256 (R7)"
+            "归档副本，原始文件 SHA-256 见 original_sha256 (R7) / archival derivative "
+            f"({profile}) of original sha256:{sha}, station {settings.station.id}"
         ),
         "creation_time": str(recorded_at) if recorded_at else None,
         "recorded_at": str(recorded_at) if recorded_at else None,

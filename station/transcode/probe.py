@@ -124,9 +124,9 @@ def assess(info: MediaInfo) -> str | None:
     """Why this original cannot give a derivative at all (None: worth trying)."""
     av = info.video + info.audio
     if not av:
-        return "no audio or video stream / 无音视频流"
+        return "无音视频流 / no audio or video stream"
     if all(s.frames == 0 for s in av):
-        return "zero frames / 没有任何帧"
+        return "没有任何帧 / zero frames"
     return None
 
 
@@ -135,7 +135,7 @@ def probe(
 ) -> MediaInfo:
     """Probe an original; an unreadable one raises DamagedSourceError with ffprobe's message."""
     if path.stat().st_size == 0:
-        raise DamagedSourceError("empty file (0 bytes) / 空文件", where=str(path))
+        raise DamagedSourceError("空文件 / empty file (0 bytes)", where=str(path))
     argv = [
         tools.ffprobe,
         "-v",
@@ -151,7 +151,7 @@ def probe(
         raise ToolFailedError(f"ffprobe {result.describe()}", where=str(path))
     if result.returncode != 0:
         raise DamagedSourceError(
-            f"ffprobe cannot read it / 无法解析: {result.stderr.strip() or result.describe()}",
+            f"无法解析 / ffprobe cannot read it: {result.stderr.strip() or result.describe()}",
             where=str(path),
         )
     try:
@@ -192,5 +192,5 @@ def read_check(
     # -count_frames was asked for, so "N/A" means no frame could be read.
     counts = [_num(s.get("nb_read_frames"), int) or 0 for s in data.get("streams") or []]
     if not counts or all(c == 0 for c in counts):
-        return "zero frames decoded / 没有可解码的帧"
+        return "没有可解码的帧 / zero frames decoded"
     return None

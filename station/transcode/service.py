@@ -133,6 +133,8 @@ class TranscodeService:
         self._lock = threading.Lock()
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._paused = 0
+        self._passes = 0  # passes of the loop finished, under _passed
+        self._passed = threading.Condition()
         self.tools: Tools | None = None
 
     # -- public face -------------------------------------------------------------------------
@@ -147,6 +149,15 @@ class TranscodeService:
     def wake(self) -> None:
         """Look for new recordings and due jobs now (call after an ingest)."""
         self._wake.set()
+
+    def wake_and_wait(self, timeout: float = 60.0) -> bool:
+        """Wake the loop and wait until a pass of it has finished after this call: whatever
+        that pass decides (spawn workers, or wait for ffmpeg) is done when this returns True."""
+        with self._passed:
+            target = self._passes + 1
+        self.wake()
+        with self._passed:
+            return self._passed.wait_for(lambda: self._passes >= target, timeout)
 
     def pause(self) -> None:
         """Freeze every worker and its ffmpeg (SIGSTOP to their process groups); start none.
@@ -215,6 +226,9 @@ class TranscodeService:
             reap_temporaries(self.vault)
             while not self._stop.is_set():
                 wait = self._tick(db)
+                with self._passed:
+                    self._passes += 1
+                    self._passed.notify_all()
                 self._wake.wait(wait)
                 self._wake.clear()
         except Exception as exc:  # the station goes on without derivatives; say so loudly

@@ -108,7 +108,7 @@ class Verdict:
         if not self.ok:
             bad = [c["check"] for c in self.checks if not c["ok"]] or ["nothing was compared"]
             raise VerificationError(
-                f"derivative failed verification / 校验未通过: {', '.join(bad)}", where=where
+                f"校验未通过 / derivative failed verification: {', '.join(bad)}", where=where
             )
 
 

@@ -8,7 +8,6 @@ due jobs at low CPU and I/O priority until none is left or SIGTERM arrives.
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ import sqlite_utils
 
 from station import log as station_log
 from station.config import Settings
+from station.errors import is_disk_full
 from station.ingest.timing import probe_updates
 from station.transcode import jobs
 from station.transcode.binaries import Tools, find_tools
@@ -163,7 +163,7 @@ class _Job:
             raise ArchivalFullError(checked.describe(), where=str(self.workdir))
         if checked.returncode != 0 or checked.stderr.strip():
             raise VerificationError(
-                f"the derivative does not decode cleanly / 转码文件解码出错: {checked.describe()}",
+                f"转码文件解码出错 / the derivative does not decode cleanly: {checked.describe()}",
                 where=str(final),
             )
         aux = {**cmd.aux, **check.aux}
@@ -174,7 +174,7 @@ class _Job:
             lap("quality")
             if compared.returncode != 0:
                 raise VerificationError(
-                    f"the picture comparison failed / 画面比对失败: {compared.describe()}",
+                    f"画面比对失败 / the picture comparison failed: {compared.describe()}",
                     where=str(final),
                 )
             aux.update(quality.aux)
@@ -220,7 +220,7 @@ class _Job:
         or conceals what it cannot read, is the second.
         """
         job = self.job
-        error = f"damaged source / 原始文件损坏: {damage}"
+        error = f"原始文件损坏 / damaged source: {damage}"
         fields: dict[str, object] = {"command": jobs.command_json(cmd.argv), "method": method.name}
         candidates: list[tuple[Path, Method, list[str]]] = []
         if made.returncode == 0:
@@ -302,7 +302,7 @@ def process_job(
         )
         return Outcome(sha, "failed", "damaged", exc.error, exc.salvage is not None, exc.salvage)
     except DamagedSourceError as exc:
-        error = f"damaged source / 原始文件损坏: {exc.message}"
+        error = f"原始文件损坏 / damaged source: {exc.message}"
         jobs.mark_failed(db, job, actor=actor, failure="damaged", error=error, flag_recording=True)
         log.error("transcode.damaged_source", job=job.id, sha256=sha, error=error)
         return Outcome(sha, "failed", "damaged", error)
@@ -319,10 +319,10 @@ def process_job(
         log.info("transcode.job_stopped", job=job.id, sha256=sha)
         return Outcome(sha, state, "stopped", exc.message)
     except (ArchivalFullError, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno != errno.ENOSPC:
+        if isinstance(exc, OSError) and not is_disk_full(exc):
             raise
         text = exc.render() if isinstance(exc, ArchivalFullError) else str(exc)
-        error = f"archival disk full / 归档存储已满: {text}"
+        error = f"归档存储已满 / archival disk full: {text}"
         state = jobs.reschedule(
             db, job, settings, actor=actor, failure="full", error=error, count_attempt=False
         )
@@ -341,7 +341,7 @@ def process_job(
         )
         return Outcome(sha, state, failure, exc.render())
     except Exception as exc:  # a bug or an unforeseen error: never leave the job "running"
-        error = f"internal error / 内部错误: {type(exc).__name__}: {exc}"
+        error = f"内部错误 / internal error: {type(exc).__name__}: {exc}"
         log.exception("transcode.job_crashed", job=job.id, sha256=sha)
         state = jobs.reschedule(db, job, settings, actor=actor, failure="internal", error=error)
         return Outcome(sha, state, "internal", error)

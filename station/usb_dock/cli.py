@@ -11,7 +11,6 @@ import click
 from station.access.guard import ADMIN, CLERK, SUPERVISOR, guard
 from station.cli_util import (
     App,
-    handle_errors,
     human_bytes,
     json_option,
     pass_app,
@@ -20,6 +19,7 @@ from station.cli_util import (
 )
 from station.errors import StationError
 from station.status import daemon_alive, read_status
+from station.text import yes_no
 
 if TYPE_CHECKING:
     from station.diskspace import Space
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 @click.command("status")
 @json_option
 @pass_app
-@handle_errors
 def status_cmd(app: App, as_json: bool) -> None:
     """插槽状态 / What each dock slot is doing, and whether it is safe to undock."""
     from station.clock_view import clock_state, print_clock
@@ -40,7 +39,7 @@ def status_cmd(app: App, as_json: bool) -> None:
         if not as_json:
             print_clock(clock)
         raise StationError(
-            "the daemon has not written a status yet / 守护进程未运行",
+            "守护进程未运行 / the daemon has not written a status yet",
             where=str(app.vault.run),
             hint="start it: station run",
         )
@@ -69,19 +68,19 @@ def status_cmd(app: App, as_json: bool) -> None:
                 done,
                 size,
                 ",".join(f["code"] for f in s.get("flags", [])),
-                "是 / yes" if s.get("safe_to_undock") else "否 / no",
+                yes_no(s.get("safe_to_undock")),
             ]
         )
     print_table(
         [
-            "插槽 slot",
-            "设备 device",
-            "执法证号 certificate no.",
-            "阶段 phase",
-            "文件 files",
-            "字节 bytes",
-            "标记 flags",
-            "可拔出 safe",
+            "插槽 / slot",
+            "设备 / device",
+            "执法证号 / certificate no.",
+            "阶段 / phase",
+            "文件 / files",
+            "字节 / bytes",
+            "标记 / flags",
+            "可拔出 / safe",
         ],
         rows,
     )
@@ -172,7 +171,6 @@ def devices_group() -> None:
 )
 @json_option
 @pass_app
-@handle_errors
 def devices_enrol(
     app: App,
     device_id: str,
@@ -194,7 +192,7 @@ def devices_enrol(
     try:
         secret = bytes.fromhex(secret_hex) if secret_hex else None
     except ValueError as exc:
-        raise StationError("--secret-hex is not hexadecimal / 密钥不是十六进制") from exc
+        raise StationError("密钥不是十六进制 / --secret-hex is not hexadecimal") from exc
     key = registry.enrol(
         app.db,
         device_id,
@@ -226,7 +224,6 @@ def devices_enrol(
 @click.argument("device_id")
 @json_option
 @pass_app
-@handle_errors
 def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
     """注销设备 / Revoke a device: it is refused (never mounted) from now on."""
 
@@ -247,7 +244,6 @@ def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
 @click.option("--note", help="说明 / note (e.g. 送修单号 repair ticket)")
 @json_option
 @pass_app
-@handle_errors
 def devices_state(
     app: App, device_id: str, state: str, at_text: str | None, note: str | None, as_json: bool
 ) -> None:
@@ -277,7 +273,6 @@ def devices_state(
 @click.option("--note", required=True, help="故障情况 / what is wrong")
 @json_option
 @pass_app
-@handle_errors
 def devices_damaged(
     app: App, device_id: str, at_text: str | None, note: str, as_json: bool
 ) -> None:
@@ -313,7 +308,6 @@ def devices_damaged(
 @click.option("--at", "at_text", help="检查时间（北京时间，默认现在）/ when (station time)")
 @json_option
 @pass_app
-@handle_errors
 def devices_inspect(
     app: App, device_id: str, result: str, note: str, at_text: str | None, as_json: bool
 ) -> None:
@@ -344,7 +338,6 @@ def devices_inspect(
 @devices_group.command("list")
 @json_option
 @pass_app
-@handle_errors
 def devices_list(app: App, as_json: bool) -> None:
     """列出设备（含未登记）/ List devices, enrolled and seen-but-unknown."""
 
@@ -356,15 +349,15 @@ def devices_list(app: App, as_json: bool) -> None:
         return
     print_table(
         [
-            "设备 device",
-            "型号 model",
-            "驱动 driver",
-            "执法证号 certificate no.",
-            "姓名 name",
-            "单位 unit",
-            "已登记 enrolled",
+            "设备 / device",
+            "型号 / model",
+            "驱动 / driver",
+            "执法证号 / certificate no.",
+            "姓名 / name",
+            "单位 / unit",
+            "已登记 / enrolled",
             "状态 state (R4)",
-            "最近接入 last seen",
+            "最近接入 / last seen",
         ],
         [
             [
@@ -374,9 +367,9 @@ def devices_list(app: App, as_json: bool) -> None:
                 r["officer_id"],
                 r["officer_name"],
                 r["unit_id"],
-                "是 yes" if r["enrolled"] else "否 no",
-                {"in_repair": "送修 in repair", "retired": "报废 retired"}.get(
-                    r.get("service_state") or "", "在用 in service"
+                yes_no(r["enrolled"]),
+                {"in_repair": "送修 / in repair", "retired": "报废 / retired"}.get(
+                    r.get("service_state") or "", "在用 / in service"
                 ),
                 r["last_seen_at"],
             ]
@@ -389,7 +382,6 @@ def devices_list(app: App, as_json: bool) -> None:
 @click.option("--all", "show_all", is_flag=True, help="包括已处理的 / include acknowledged ones")
 @json_option
 @pass_app
-@handle_errors
 def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
     """设备告警 / Device alerts (unknown device, failed authentication, duplicate id…)."""
 
@@ -400,7 +392,7 @@ def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
         print_json(rows)
         return
     print_table(
-        ["编号 id", "时间 at", "类型 code", "设备 device", "插槽 slot", "说明 message"],
+        ["编号 / id", "时间 / at", "类型 / code", "设备 / device", "插槽 / slot", "说明 / message"],
         [[r["id"], r["at"], r["code"], r["device_id"], r["slot"], r["message"]] for r in rows],
     )
 
@@ -409,7 +401,6 @@ def devices_alerts(app: App, show_all: bool, as_json: bool) -> None:
 @click.argument("alert_id", type=int)
 @json_option
 @pass_app
-@handle_errors
 def devices_ack(app: App, alert_id: int, as_json: bool) -> None:
     """确认告警 / Acknowledge an alert."""
 

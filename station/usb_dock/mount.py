@@ -150,10 +150,10 @@ def mount_volume(source: str, fstype: str | None, mountpoint: Path) -> MountedVo
         how = "kernel"
     else:
         raise DeviceError(
-            "the storage has no recognised file system / 无法识别存储的文件系统", where=source
+            "无法识别存储的文件系统 / the storage has no recognised file system", where=source
         )
     if is_mountpoint(mountpoint):
-        raise DeviceError("mount point already in use / 挂载点被占用", where=str(mountpoint))
+        raise DeviceError("挂载点被占用 / mount point already in use", where=str(mountpoint))
     mountpoint.mkdir(parents=True, exist_ok=True)
     vol = MountedVolume(source, fstype or "dir", mountpoint, how)
     try:
@@ -188,6 +188,6 @@ class DirectoryMounter:
 
     def mount(self, source: str, fstype: str | None, mountpoint: Path) -> MountedVolume:
         if not Path(source).is_dir():
-            raise DeviceError("the storage is not a folder / 存储不是文件夹", where=source)
+            raise DeviceError("存储不是文件夹 / the storage is not a folder", where=source)
         log.info("dock.mounted", source=source, mountpoint=source, how="direct")
         return MountedVolume(source, "dir", mountpoint, "direct")

@@ -52,7 +52,7 @@ def enrol(
             where="--officer",
         )
     if not UNIT_RE.match(unit_id):
-        raise StationError(f"unit number {unit_id!r} must be 12 digits / 单位编号应为12位数字")
+        raise StationError(f"单位编号应为12位数字 / unit number {unit_id!r} must be 12 digits")
     if driver not in ("serial", "mass-storage"):
         raise StationError(f"unknown driver {driver!r}", hint="serial or mass-storage")
     now = to_iso(utcnow())
@@ -113,7 +113,7 @@ def revoke(db: sqlite_utils.Database, device_id: str, *, actor: str) -> None:
     with write_txn(db):
         cur = db.execute("update devices set enrolled = 0 where device_id = ?", [device_id])
         if cur.rowcount == 0:
-            raise NotFoundError(f"no device {device_id} / 无此设备", where=device_id)
+            raise NotFoundError(f"无此设备 / no device {device_id}", where=device_id)
         db.execute("delete from device_secrets where device_id = ?", [device_id])
         audit(
             db,

@@ -351,7 +351,7 @@ class DockSession:
         st = self.state
         if not st.storage_ready.wait(STORAGE_WAIT_S) or st.storage is None:
             raise DeviceError(
-                "the recorder's storage did not appear / 记录仪存储未出现",
+                "记录仪存储未出现 / the recorder's storage did not appear",
                 where=self.slot,
                 hint="re-dock the recorder",
             )

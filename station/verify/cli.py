@@ -9,7 +9,7 @@ import click
 
 from station.access.guard import ADMIN, CLERK, SERVICE, guard
 from station.audit import checkpoint, keys, rotation
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import App, json_option, pass_app, print_json, print_table
 from station.errors import FileAccessError, InputError, IntegrityError
 from station.verify.run import VerifyProgress, record_verify, run_verify
 
@@ -43,7 +43,6 @@ def _progress(p: VerifyProgress) -> None:
 @click.option("--progress", is_flag=True, help="显示进度 / show progress on stderr")
 @json_option
 @pass_app
-@handle_errors
 def verify_cmd(
     app: App, mode: str, sample: int | None, seed: int | None, progress: bool, as_json: bool
 ) -> None:
@@ -74,7 +73,13 @@ def verify_cmd(
         )
         if report.findings:
             print_table(
-                ["级别 severity", "问题 code", "对象 subject", "位置 where", "说明 detail"],
+                [
+                    "级别 / severity",
+                    "问题 / code",
+                    "对象 / subject",
+                    "位置 / where",
+                    "说明 / detail",
+                ],
                 [
                     (f.severity, f.code, f.subject[:16], f.where, f.detail[:70])
                     for f in report.findings
@@ -97,7 +102,6 @@ def checkpoint_group() -> None:
 @checkpoint_group.command("make")
 @json_option
 @pass_app
-@handle_errors
 def cp_make(app: App, as_json: bool) -> None:
     """立即签发检查点 / Sign a checkpoint of the audit log now."""
     guard(app, *CLERK, SERVICE)
@@ -119,7 +123,6 @@ def cp_make(app: App, as_json: bool) -> None:
 @click.option("--note", help="原因 / why (required with --old-key-lost)")
 @json_option
 @pass_app
-@handle_errors
 def cp_rotate(app: App, old_key_lost: bool, note: str | None, as_json: bool) -> None:
     """更换签名密钥 / Replace the audit signing key in the open (admin).
 
@@ -141,7 +144,6 @@ def cp_rotate(app: App, old_key_lost: bool, note: str | None, as_json: bool) -> 
 @checkpoint_group.command("list")
 @json_option
 @pass_app
-@handle_errors
 def cp_list(app: App, as_json: bool) -> None:
     """列出检查点 / List the stored checkpoints."""
     rows = [
@@ -154,7 +156,7 @@ def cp_list(app: App, as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(
-            ["#", "条数 size", "根哈希 root", "时间 made (UTC)", "密钥 key"],
+            ["#", "条数 / size", "根哈希 / root", "时间 made (UTC)", "密钥 / key"],
             [(r["id"], r["size"], r["root_hash"][:16], r["made_at"], r["key_id"]) for r in rows],
         )
 
@@ -162,7 +164,6 @@ def cp_list(app: App, as_json: bool) -> None:
 @checkpoint_group.command("show")
 @json_option
 @pass_app
-@handle_errors
 def cp_show(app: App, as_json: bool) -> None:
     """显示最新检查点与验证公钥 / Print the newest checkpoint and the station's verifier key."""
     text = checkpoint.latest_checkpoint_text(app.vault, app.db)
@@ -190,7 +191,6 @@ def cp_show(app: App, as_json: bool) -> None:
 )
 @json_option
 @pass_app
-@handle_errors
 def cp_export(app: App, dest: str, as_json: bool) -> None:
     """导出最新检查点和公钥 / Export the newest checkpoint and the verifier key to a folder."""
     guard(app, *CLERK)
@@ -225,7 +225,6 @@ def _read_checkpoint_file(path: Path) -> str:
 @click.option("--vkey", help="验证公钥（默认本站）/ verifier key (default: this station's)")
 @json_option
 @pass_app
-@handle_errors
 def cp_verify(app: App, file: str, vkey: str | None, as_json: bool) -> None:
     """用外部保存的检查点核对审计日志 / Check the log against a checkpoint kept elsewhere.
 
@@ -255,7 +254,6 @@ def cp_verify(app: App, file: str, vkey: str | None, as_json: bool) -> None:
 @click.argument("seqs", nargs=-1, type=int, required=True)
 @json_option
 @pass_app
-@handle_errors
 def cp_prove(app: App, seqs: tuple[int, ...], as_json: bool) -> None:
     """审计记录的包含证明 / Inclusion proofs of audit entries in the newest checkpoint (JSON).
 

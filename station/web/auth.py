@@ -144,7 +144,7 @@ def check_role(db: sqlite_utils.Database, user: User, roles: tuple[str, ...], ac
             )
         need = ", ".join(ROLE_NAMES[r] for r in roles)
         raise PermissionDenied(
-            f"{user.name} ({ROLE_NAMES[user.role]}) may not do this / 无权执行：{action}",
+            f"无权执行：{action} / {user.name} ({ROLE_NAMES[user.role]}) may not do this",
             where=action,
             hint=f"needs: {need}",
         )

@@ -11,7 +11,7 @@ from types import FrameType
 
 import click
 
-from station.cli_util import App, handle_errors, json_option, pass_app
+from station.cli_util import App, json_option, pass_app
 
 
 @click.command("web")
@@ -22,7 +22,6 @@ from station.cli_util import App, handle_errors, json_option, pass_app
 )
 @json_option
 @pass_app
-@handle_errors
 def web_cmd(app: App, listen: str | None, as_json: bool) -> None:
     """提供屏幕页面（不接管插槽）/ Serve the kiosk and office pages without the docks.
 
@@ -41,7 +40,7 @@ def web_cmd(app: App, listen: str | None, as_json: bool) -> None:
     signal.signal(signal.SIGINT, on_signal)
     svc.start()
     if not svc.started:
-        raise click.ClickException(f"cannot serve on {svc.url()} / 无法监听（端口被占用？）")
+        raise click.ClickException(f"无法监听（端口被占用？） / cannot serve on {svc.url()}")
     if as_json:
         # one line, printed once serving: a supervising script reads it and goes on
         click.echo(json.dumps({"url": svc.url(), "office": svc.url() + "office/"}))

@@ -726,7 +726,7 @@ def _spot_item(ctx: Ctx) -> str:
     item = int(ctx.request.path_params["item"])
     row = ctx.db.execute("select sha256 from spotcheck_items where id = ?", [item]).fetchone()
     if row is None:
-        raise NotFoundError(f"no spot-check item {item} / 无此抽查项", where="item")
+        raise NotFoundError(f"无此抽查项 / no spot-check item {item}", where="item")
     return str(row[0])
 
 

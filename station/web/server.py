@@ -53,7 +53,7 @@ def check_listen(text: str, settings: Settings) -> Listen:
     tls = bool(settings.web.tls_cert and settings.web.tls_key)
     if not is_loopback(host) and not tls:
         raise ConfigError(
-            f"refusing to serve the screens on {host} without TLS / 非本机地址须配置 TLS",
+            f"非本机地址须配置 TLS / refusing to serve the screens on {host} without TLS",
             where="web.listen",
             hint="set web.tls_cert and web.tls_key in station.toml, or listen on 127.0.0.1",
         )

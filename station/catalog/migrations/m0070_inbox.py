@@ -1,4 +1,4 @@
-"""The watched inbox: drops seen in inbox folders and what became of each file (issue 8).
+"""The watched inbox: drops seen in inbox folders and what became of each file.
 
 A drop is a folder or a single file put into an inbox folder. ``state``:
 settling (files still arriving) | needs_details (no sidecar, waits for ``station inbox assign``)
