@@ -451,7 +451,6 @@ def devices_damaged(
 @click.option("--at", "at_text", help="检查时间（北京时间，默认现在）/ when (station time)")
 @json_option
 @pass_app
-@handle_errors
 def devices_inspect(
     app: App, device_id: str, result: str, note: str, at_text: str | None, as_json: bool
 ) -> None:
