@@ -62,7 +62,7 @@ def test_missing_folder_at_start_is_watched_for(
 ) -> None:
     later = tmp_path / "share" / "inbox"
     with running(vault, inbox_settings([later])) as svc:
-        assert svc.status()["folders"][0]["error"].startswith("missing")
+        assert svc.status()["folders"][0]["error"].endswith("/ missing")
         later.parent.mkdir()
         later.mkdir()
         wait_until(lambda: svc.status()["folders"][0]["present"], 20, "folder appears")
