@@ -80,16 +80,17 @@ def test_two_verified_copies_readable_everywhere(
     for r in rows:
         result = json.loads(r["verify_result"])
         assert result["ok"] and {x["reader"] for x in result["readers"]} == {"xorriso", "7zip-udf"}
-        # 4 payload + 7 support (README, verify.py, verify.ps1, manifests x2, AUDIT.jsonl,
-        # CHECKPOINT.txt) + 5 archive records (3 recordings, DISC.xml, the schema)
-        assert all(x["files_checked"] == 16 for x in result["readers"])
+        # 4 payload + 9 support (README, verify.py, verify.ps1, manifests x2, AUDIT.jsonl,
+        # CHECKPOINT.txt, STATION-KEY.txt, AUDIT-PROOF.json) + 5 archive records (3 recordings,
+        # DISC.xml, the schema)
+        assert all(x["files_checked"] == 18 for x in result["readers"])
     assert not list(outcomes[0].image.parent.glob(".*partial"))
 
     # Rock Ridge tree (Linux): sha256sum -c and the disc's own verify.py
     rr = extract(outcomes[0].image, tmp_path / "rr")
     check = subprocess.run(["sha256sum", "-c", "MANIFEST.SHA256"], cwd=rr, capture_output=True)
     assert check.returncode == 0, check.stdout
-    assert check.stdout.decode().count(": OK") == 15  # all but MANIFEST.SHA256 itself
+    assert check.stdout.decode().count(": OK") == 17  # all but MANIFEST.SHA256 itself
     # the Windows checker: UTF-8 with BOM and CRLF (Windows PowerShell 5.1 reads it right),
     # checks every line of MANIFEST.SHA256 with Get-FileHash
     ps1 = (rr / "verify.ps1").read_bytes()
@@ -124,11 +125,14 @@ def test_two_verified_copies_readable_everywhere(
     assert run.returncode == 0, run.stdout.decode()
 
     manifest = json.loads((rr / "MANIFEST.json").read_text("utf-8"))
-    assert manifest["disc"] | {"created_at": None} == {
+    fingerprint = manifest["disc"]["station_key_fingerprint"]
+    assert manifest["disc"] | {"created_at": None, "station_key_fingerprint": None} == {
         "job_id": job_id, "disc_no": 1, "discs_total": 1, "media": "dvd",
         "station_id": "STATION-01", "producing_unit": Settings().station.unit_name,
-        "producer": "王五", "created_at": None,
+        "producer": "王五", "created_at": None, "station_key_fingerprint": None,
     }  # fmt: skip
+    # R7: the checker printed the fingerprint of the key it checked the signature with
+    assert len(fingerprint) == 39 and fingerprint in run.stdout.decode()
     assert manifest["cases"][0]["long_term_reason"] == 2
     assert {f["sha256"] for f in manifest["files"]} == set(shas)
     meta = manifest["metadata"][shas[1]]

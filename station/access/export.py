@@ -76,11 +76,9 @@ HANDOVER = "移交清单 handover.pdf"
 def verifier_fingerprint(key: Any) -> str:
     """The station key's fingerprint as printed on paper: SHA-256 of the raw Ed25519 public
     key, first 32 hex digits in groups of four, to compare with the station's published one."""
-    from cryptography.hazmat.primitives import serialization
+    from station.audit.note import fingerprint, public_bytes
 
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    digest = hashlib.sha256(raw).hexdigest()
-    return " ".join(digest[i : i + 4] for i in range(0, 32, 4))
+    return fingerprint(public_bytes(key))
 
 
 def handover_pdf(manifest: dict[str, Any], tz: str, fingerprint: str) -> bytes:

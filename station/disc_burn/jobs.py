@@ -21,9 +21,9 @@ from station.disc_burn import names
 from station.disc_burn.content import (
     JobContent,
     assign_archive_numbers,
-    audit_entries,
-    latest_checkpoint_text,
     load_content,
+    signed_excerpt,
+    station_fingerprint,
 )
 from station.disc_burn.image import ImageSpec, write_image
 from station.disc_burn.label import LabelData, render_sheet, write_label
@@ -94,6 +94,7 @@ class _Job:
     producer: str  # R12 producer
     archive: list[tuple[str, str, str]] = field(default_factory=list)  # (case, 档号, 保管期限)
     labels: list[LabelData] = field(default_factory=list)  # every copy's label, in build order
+    fingerprint: str | None = None  # the station key's, printed on the label (R7)
 
 
 @dataclass
@@ -211,12 +212,16 @@ def build_job(
             (n, content.info[n].archive_number or "", content.info[n].retention_words or "")
             for n in numbers
         ]
-        checkpoint = latest_checkpoint_text(vault, db, settings)
         case_names = {n: content.info[n].name for n in numbers}
         for disc in plan.discs:
             check_stop(stop)
-            layout = lay_out(disc, case_names, checkpoint is not None, with_records=True)
             subjects = disc.cases + [f.sha256 for _, f in disc.files]
+            # signed per disc: the checkpoint covers every audit entry the disc carries (R7)
+            signed, excerpt = signed_excerpt(vault, db, settings, subjects)
+            job.fingerprint = (
+                signed.fingerprint if signed else station_fingerprint(vault, settings)
+            )
+            layout = lay_out(disc, case_names, signed is not None, with_records=True)
             ident = DiscIdentity(
                 job_id,
                 disc.disc_no,
@@ -227,6 +232,7 @@ def build_job(
                 producer,
                 created_at,
                 settings.station.timezone,
+                job.fingerprint,
             )
             records = _archive_records(vault, db, settings, job_id, disc.disc_no, layout,
                                        content, items, ident)  # fmt: skip
@@ -235,9 +241,9 @@ def build_job(
                 ident,
                 [content.info[n] for n in disc.cases],
                 content.recordings,
-                audit_entries(db, subjects),
+                excerpt,
                 _volume_set(plan),
-                checkpoint,
+                signed,
                 records,
                 {sha: item.number for (_, sha), item in items.items()},
             )
@@ -464,6 +470,7 @@ def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
         job.media.label,
         job_id,
         [a for a in job.archive if a[0] in {n for n, _ in disc.cases}],
+        job.fingerprint,
     )
     html_path = job.folder / f"{volume_id}.label.html"
     pdf_path = job.folder / f"{volume_id}.label.pdf"
