@@ -12,6 +12,10 @@ Package ``DIR/export-<request>-<time>/``::
     manifest.json                    what, for whom, by whom, when, each file's SHA-256
     checkpoint.note                  the newest signed audit checkpoint, with the verifier key
     audit-proof.json                 inclusion proofs of the request and approval entries in it
+    station-key.txt                  the station's verifier key and its fingerprint
+    verify.py, verify.ps1            the checkers (the same as on a disc): files; verify.py also
+                                     the checkpoint's signature and the proofs (R7)
+    移交清单 handover.pdf             the printable handover list with the key's fingerprint
     SHA256SUMS                       `sha256sum -c SHA256SUMS` checks every file above
 
 The package is written under a hidden name and renamed when complete. A copy of manifest.json,
@@ -117,8 +121,9 @@ def handover_pdf(manifest: dict[str, Any], tz: str, fingerprint: str) -> bytes:
             ("采集站公钥指纹 / station key fingerprint", fingerprint),
             (
                 "如何校验 / how to check",
-                "Windows: 右键 verify.ps1 →「使用 PowerShell 运行」; "
-                "Linux: sha256sum -c SHA256SUMS",
+                "Windows: 右键 verify.ps1 →「使用 PowerShell 运行」（文件）; "
+                "python3 verify.py（文件、签名、审计证明 / files, signature, audit proofs; "
+                "比对上方指纹 / compare the fingerprint above）; Linux: sha256sum -c SHA256SUMS",
             ),
         ],
         sections=[
@@ -300,11 +305,16 @@ def export_request(
         manifest_text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
         (partial / "manifest.json").write_text(manifest_text, encoding="utf-8")
         # for the court: the Windows checker and a printable handover list (移交清单)
-        from station.disc_burn.manifest import verify_ps1
+        from station.disc_burn.manifest import station_key_text, verify_ps1, verify_script
 
+        fingerprint = verifier_fingerprint(v.key)
         (partial / "verify.ps1").write_bytes(verify_ps1())
+        (partial / "verify.py").write_bytes(verify_script())
+        (partial / "station-key.txt").write_text(
+            station_key_text(verifier_key(v.name, v.key), fingerprint), encoding="utf-8"
+        )
         (partial / HANDOVER).write_bytes(
-            handover_pdf(manifest, settings.station.timezone, verifier_fingerprint(v.key))
+            handover_pdf(manifest, settings.station.timezone, fingerprint)
         )
         sums = []
         for rel in (
@@ -315,6 +325,8 @@ def export_request(
                 "manifest.json",
                 "checkpoint.note",
                 "audit-proof.json",
+                "station-key.txt",
+                "verify.py",
                 "verify.ps1",
                 HANDOVER,
             ]

@@ -262,8 +262,8 @@ def check_files(root, out):
     manifest_path = find(
         root, {"path": "MANIFEST.json", "joliet_path": "MANIFEST.json", "iso_path": "MANIFEST.JSO"}
     )
-    if manifest_path is not None:
-        manifest = json.loads(_read(manifest_path))
+    manifest = json.loads(_read(manifest_path)) if manifest_path is not None else {}
+    if str(manifest.get("format", "")).startswith("station-disc/"):  # a disc, not an export
         for entry in manifest.get("support_files", []):
             _SUPPORT[entry["path"]] = entry
         entries = manifest["files"] + manifest.get("support_files", [])
