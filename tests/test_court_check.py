@@ -138,3 +138,57 @@ def test_windows_checker_is_well_formed() -> None:
     # its manifest regex takes every line of a real sha256sum list
     line = f"{hashlib.sha256(b'x').hexdigest()}  原始录像 originals/a b.MP4"
     assert re.match(r"^([0-9a-f]{64})  (.+)$", line)
+
+
+def test_image_formats_and_file_times_as_readers_see_them(
+    vault: Vault, db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    """What the images are, measured by independent tools (the README says the same): UDF
+    revision 1.02 (udfinfo, 7-Zip), ISO 9660 with Rock Ridge and Joliet (xorriso). Each file's
+    time is its recording's start (北京时间 +08:00 in the ISO trees; 7-Zip shows UDF times in
+    UTC); the disc's own files carry the production time."""
+    import datetime as dt
+    import json
+
+    from station.timeutil import parse_iso
+
+    make_case(vault, db)
+    _, outcomes = build(vault, db, ["2026-0012"])
+    image = outcomes[0].image
+    udf = subprocess.run(["udfinfo", str(image)], capture_output=True, text=True, check=True)
+    facts = dict(x.split("=", 1) for x in udf.stdout.splitlines() if "=" in x)
+    assert facts["udfrev"] == "1.02" and facts["udfwriterev"] == "1.02", udf.stdout
+    listing = subprocess.run(
+        ["7zz", "l", "-tudf", "-slt", str(image)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Type = Udf" in listing and "Version = 1.02" in listing
+    # 7-Zip (UDF tree): the long-named recording's time is its start, 2026-03-01T02:00Z
+    block = listing[listing.index("视频第一段.MP4") :].split("\n\n", 1)[0]
+    assert "Modified = 2026-03-01 02:00:00" in block, block
+    # xorriso (Rock Ridge, and Joliet alone): extracted files keep the recording's time
+    rr = extract(image, tmp_path / "rr")
+    jol = extract(image, tmp_path / "jol", joliet=True)
+    manifest = json.loads((rr / "MANIFEST.json").read_text("utf-8"))
+    starts = {
+        f["path"]: manifest["metadata"][f["recording_sha256"]]["recorded_at"]
+        for f in manifest["files"]
+    }
+    assert len(set(starts.values())) == 3  # three recordings, three different times
+    for path, start in starts.items():
+        want = parse_iso(start).timestamp()
+        assert (rr / path).stat().st_mtime == want, path
+        joliet = next(f["joliet_path"] for f in manifest["files"] if f["path"] == path)
+        assert (jol / joliet).stat().st_mtime == want, joliet
+    made = parse_iso(manifest["disc"]["created_at"]).replace(microsecond=0)
+    assert dt.datetime.fromtimestamp((rr / "README.txt").stat().st_mtime, dt.UTC) == made
+    # the ISO 9660 record itself is written in 北京时间: 10:00 at +08:00 (32 × 15 minutes)
+    import pycdlib
+
+    iso = pycdlib.PyCdlib()
+    iso.open(str(image))
+    try:
+        long_name = next(f for f in manifest["files"] if f["path"].endswith("视频第一段.MP4"))
+        rec = iso.get_record(iso_path="/" + long_name["iso_path"] + ";1")
+        assert (rec.date.hour, rec.date.minute, rec.date.gmtoffset) == (10, 0, 32)
+    finally:
+        iso.close()

@@ -95,6 +95,7 @@ class _Job:
     archive: list[tuple[str, str, str]] = field(default_factory=list)  # (case, 档号, 保管期限)
     labels: list[LabelData] = field(default_factory=list)  # every copy's label, in build order
     fingerprint: str | None = None  # the station key's, printed on the label (R7)
+    created_at: str | None = None  # R12 production time, ISO (the disc's own files' time)
 
 
 @dataclass
@@ -106,6 +107,7 @@ class _Disc:
     support: dict[str, bytes]
     expected: list[Expected]
     cases: list[tuple[str, str]]  # (number, name)
+    times: dict[str, str] = field(default_factory=dict)  # disc path -> the recording's start
 
 
 def _local(iso: str, tz: str) -> str:
@@ -200,6 +202,7 @@ def build_job(
     producer = settings.disc.producer or actor
     job = _Job(vault, db, settings, job_id, len(plan.discs), media, folder, actor, verify,
                progress, stop, _local(created_at, settings.station.timezone), producer)  # fmt: skip
+    job.created_at = created_at
 
     def case_list(numbers: list[str]) -> list[tuple[str, str]]:
         return [(n, content.info[n].name) for n in numbers]
@@ -258,7 +261,14 @@ def build_job(
                 if e.file is None and not e.is_dir
             ]
             _record_contents(db, job_id, disc.disc_no, layout)
-            work = _Disc(disc.disc_no, layout, support, expected, case_list(disc.cases))
+            # file times on the disc: each recording's (corrected) start time (R5)
+            times = {
+                e.path: str(content.recordings[e.file.recording_sha256]["recorded_at"])
+                for e in layout.payload
+                if e.file is not None
+                and content.recordings.get(e.file.recording_sha256, {}).get("recorded_at")
+            }
+            work = _Disc(disc.disc_no, layout, support, expected, case_list(disc.cases), times)
             outcomes += [_build_copy(job, work, copy) for copy in COPIES]
     except BaseException as exc:
         _fail_job(db, job_id, exc, actor, numbers)
@@ -429,7 +439,8 @@ def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
         [job_id, disc_no, copy],
     ).fetchone()[0]
     image = job.folder / f"{volume_id}.iso"
-    spec = ImageSpec(volume_id, job_id, disc_no, job.discs_total, copy)
+    spec = ImageSpec(volume_id, job_id, disc_no, job.discs_total, copy, disc.times,
+                     job.created_at, job.settings.station.timezone)  # fmt: skip
     size, written_sha = write_image(
         job.vault.home,
         disc.layout,
