@@ -128,7 +128,9 @@ def _own_key(root: Path, kind: str) -> None:
     key_path.write_text(vkey + "\n", encoding="utf-8")
 
 
-def tamper_cases(root: Path, tmp: Path, *, kind: str) -> dict[str, subprocess.CompletedProcess[str]]:
+def tamper_cases(
+    root: Path, tmp: Path, *, kind: str
+) -> dict[str, subprocess.CompletedProcess[str]]:
     """Run the package's checker on four tampered copies; each must fail and say why."""
     good = court_check(root)
     fingerprint = fingerprint_in(good.stdout)

@@ -20,7 +20,7 @@ import sqlite_utils
 from station.config import Settings
 from station.disc_burn import jobs, reverify
 from station.vault import Vault
-from tests.disc_helpers import add_case, add_people
+from tests.disc_helpers import add_case, add_people, label_settings
 
 pytestmark = [
     pytest.mark.slow,
@@ -60,7 +60,13 @@ def test_file_over_4_gib_reads_back_through_xorriso_and_7zip(
     db.conn.commit()
     add_case(db, "2026-0400", "大文件", [sha])
     job_id, outcomes = jobs.build_job(
-        vault, db, Settings(), ["2026-0400"], media_key="bd25", out_dir=None, actor="tester"
+        vault,
+        db,
+        label_settings(Settings()),
+        ["2026-0400"],
+        media_key="bd25",
+        out_dir=None,
+        actor="tester",
     )
     for o in outcomes:
         assert o.verified, o.problems

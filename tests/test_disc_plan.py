@@ -186,3 +186,21 @@ def test_xorriso_report_lba_of_a_multi_extent_file() -> None:
         "案 1/原始录像 originals/A.MP4": (4609552441, 2),  # size once, not once per extent
         "it's.txt": (655, 1),
     }
+
+
+def test_volume_ids_differ_between_bureaus_and_stations() -> None:
+    """Two bureaus (or two stations of one bureau) whose first jobs are for the same case
+    number get different volume ids: the unit code comes first."""
+    codes = {
+        names.unit_code(unit, station)
+        for unit in ("440300000001", "440100000001", "110101000001")
+        for station in ("STATION-01", "STATION-02")
+    }
+    assert len(codes) == 6 and all(re.fullmatch(r"[0-9A-Z]{4}", c) for c in codes)
+    ids = {names.volume_id(["2026-0012"], 1, 1, "A", c) for c in codes}
+    assert len(ids) == 6
+    for vid in ids:
+        assert len(vid) <= 16 and re.fullmatch(r"[0-9A-Z_]+", vid) and vid.endswith("0012_1A")
+    assert names.volume_id(["C1", "C2"], 7, 12, "B", "K3F9") == "K3F9_J000007_12B"
+    assert names.volume_id(["C1", "C2"], 7, 1, "A", "K3F9") == "K3F9_JOB00007_1A"
+    assert names.volume_set_id("440300000001", "STATION-01", 7) == "440300000001_STATION_01_JOB_7"

@@ -166,7 +166,9 @@ def open_checkpoint(text, key):
         if blob[:4] != kid:
             continue
         if not ed25519_verify(public, body.encode("utf-8"), blob[4:]):
-            raise ValueError("the checkpoint's signature is wrong: forged or altered / 检查点签名无效")
+            raise ValueError(
+                "the checkpoint's signature is wrong: forged or altered / 检查点签名无效"
+            )
         signed = True
     if not signed:
         raise ValueError("the checkpoint is not signed by this key / 检查点不是此公钥签名")

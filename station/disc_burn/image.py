@@ -65,6 +65,7 @@ class ImageSpec:
     file_times: Mapping[str, str] = field(default_factory=dict)  # disc path -> ISO 8601 time
     default_time: str | None = None  # for files not in file_times (the production time)
     tz: str = "Asia/Shanghai"  # the zone the times are written in (station.timezone)
+    volume_set: str | None = None  # the volume set id (unit, station, job); default by job
 
 
 def _set_dr_date(d: Any, t: dt.datetime) -> None:
@@ -129,7 +130,7 @@ def _compose(
         app_ident_str=f"STATION {__version__}",
         set_size=spec.discs_total,
         seqnum=spec.disc_no,
-        vol_set_ident=f"STATION_JOB_{spec.job_id}",
+        vol_set_ident=spec.volume_set or f"STATION_JOB_{spec.job_id}",
     )
     for e in layout.entries:
         rr_name = e.path.rsplit("/", 1)[-1]

@@ -33,7 +33,7 @@ from station.disc_burn.media import Media, get_media
 from station.disc_burn.plan import Plan, plan_discs
 from station.disc_burn.progress import DiscProgress, ProgressFn, check_stop
 from station.disc_burn.readback import Expected, ReadbackResult, read_back
-from station.errors import IntegrityError, StationError
+from station.errors import ConfigError, IntegrityError, StationError
 from station.log import get
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
@@ -41,6 +41,46 @@ from station.vault import Vault
 log = get()
 LABEL_SHEET = "labels-all.pdf"  # the job's one printable sheet
 COPIES = ("A", "B")
+
+
+class LabelFactsError(ConfigError):
+    """A fact the disc label must carry (R12) is missing or still a placeholder /
+    标签信息缺失或仍为占位值."""
+
+
+PLACEHOLDER_UNIT_IDS = ("", "000000000000")
+
+
+def label_facts(settings: Settings, producer: str | None) -> str:
+    """R12: the label names the producing unit and the producer (a person). Refuses the
+    placeholders a fresh station starts with — the unit ``执法单位`` and unit id 000000000000 —
+    and a missing producer (never the login name). Returns the producer's name."""
+    from station.config import StationSection
+
+    unit = settings.station.unit_name.strip()
+    default = StationSection()
+    if not unit or unit in (default.unit_name, "执法单位", "Enforcement unit"):
+        raise LabelFactsError(
+            f"the producing unit is the placeholder {unit!r}; the label needs the unit's real name"
+            " / 制作单位仍为占位值，标签须写明单位全称 (R12)",
+            where="station.unit_name",
+            hint='station config set station.unit_name="某市城市管理行政执法局" (admin)',
+        )
+    if settings.station.unit_id.strip() in PLACEHOLDER_UNIT_IDS:
+        raise LabelFactsError(
+            f"the unit id is the placeholder {settings.station.unit_id!r}; it goes into every"
+            " volume id / 单位代码仍为占位值 (R12)",
+            where="station.unit_id",
+            hint="station config set station.unit_id=<the unit's code> (admin)",
+        )
+    who = (producer if producer is not None else settings.disc.producer).strip()
+    if not who:
+        raise LabelFactsError(
+            "no producer: the label names the person who made the disc / 未填写制作人 (R12)",
+            where="disc.producer",
+            hint="pass --producer 姓名, or set disc.producer in station.toml (admin)",
+        )
+    return who
 
 
 def make_plan(
@@ -124,6 +164,7 @@ def _create_job(
     out_dir: Path | None,
     root: Path,
     actor: str,
+    unit: str = "",
 ) -> tuple[int, Path, str]:
     now = to_iso(utcnow())
     with write_txn(db):
@@ -154,7 +195,7 @@ def _create_job(
                         job_id,
                         disc.disc_no,
                         copy,
-                        names.volume_id(numbers, job_id, disc.disc_no, copy),
+                        names.volume_id(numbers, job_id, disc.disc_no, copy, unit),
                         plan.media,
                         disc.payload_bytes,
                         len(disc.files),
@@ -192,14 +233,17 @@ def build_job(
     require_long_term: bool = True,
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
+    producer: str | None = None,
 ) -> tuple[int, list[DiscOutcome]]:
-    """Plan, then write copy A and copy B of every disc, read each back, write the labels."""
+    """Plan, then write copy A and copy B of every disc, read each back, write the labels.
+    ``producer`` (R12 制作人) defaults to ``disc.producer``; placeholders are refused first."""
     numbers = list(dict.fromkeys(numbers))
+    producer = label_facts(settings, producer)
     content, plan, media = make_plan(
         vault, db, numbers, media_key, require_long_term=require_long_term
     )
-    job_id, folder, created_at = _create_job(db, plan, numbers, out_dir, vault.discs, actor)
-    producer = settings.disc.producer or actor
+    unit = names.unit_code(settings.station.unit_id, settings.station.id)
+    job_id, folder, created_at = _create_job(db, plan, numbers, out_dir, vault.discs, actor, unit)
     job = _Job(vault, db, settings, job_id, len(plan.discs), media, folder, actor, verify,
                progress, stop, _local(created_at, settings.station.timezone), producer)  # fmt: skip
     job.created_at = created_at
@@ -221,9 +265,7 @@ def build_job(
             subjects = disc.cases + [f.sha256 for _, f in disc.files]
             # signed per disc: the checkpoint covers every audit entry the disc carries (R7)
             signed, excerpt = signed_excerpt(vault, db, settings, subjects)
-            job.fingerprint = (
-                signed.fingerprint if signed else station_fingerprint(vault, settings)
-            )
+            job.fingerprint = signed.fingerprint if signed else station_fingerprint(vault, settings)
             layout = lay_out(disc, case_names, signed is not None, with_records=True)
             ident = DiscIdentity(
                 job_id,
@@ -439,8 +481,10 @@ def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
         [job_id, disc_no, copy],
     ).fetchone()[0]
     image = job.folder / f"{volume_id}.iso"
+    station = job.settings.station
     spec = ImageSpec(volume_id, job_id, disc_no, job.discs_total, copy, disc.times,
-                     job.created_at, job.settings.station.timezone)  # fmt: skip
+                     job.created_at, station.timezone,
+                     names.volume_set_id(station.unit_id, station.id, job_id))  # fmt: skip
     size, written_sha = write_image(
         job.vault.home,
         disc.layout,

@@ -163,7 +163,7 @@ def readme(ident: DiscIdentity, cases: list[CaseInfo]) -> str:
         "  签名 / signature: verify.py 打印所用公钥的指纹，须与光盘标签上印的一致",
         "           verify.py prints the key fingerprint it checked against: it must equal",
         "           the one printed on the disc label (and published by the station).",
-        "           python3 verify.py --fingerprint \"<标签上的指纹 printed fingerprint>\"",
+        '           python3 verify.py --fingerprint "<标签上的指纹 printed fingerprint>"',
         "  Windows: 右键 verify.ps1 →「使用 PowerShell 运行」，无需安装任何软件",
         "           right-click verify.ps1 → Run with PowerShell (nothing to install)",
         "           或 or: powershell -ExecutionPolicy Bypass -File verify.ps1",
