@@ -640,6 +640,7 @@ def defaults_in_force(data: dict[str, Any]) -> list[str]:
     """The keys the file does not set (their defaults are in force), as ``section.key``."""
     out = []
     for section, value in settings_as_dict(Settings()).items():
-        given = data.get(section) if isinstance(data.get(section), dict) else {}
+        raw = data.get(section)
+        given = raw if isinstance(raw, dict) else {}
         out += [f"{section}.{k}" for k in value if k not in given]
     return out

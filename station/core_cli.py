@@ -129,7 +129,8 @@ def settings_toml(settings: Any, path: Path) -> str:
         doc.add(tomlkit.comment("全部为默认值 / every setting below is a default"))
     for section, values in settings_as_dict(settings).items():
         table = tomlkit.table()
-        mine = given.get(section) if isinstance(given.get(section), dict) else {}
+        raw = given.get(section)
+        mine = raw if isinstance(raw, dict) else {}
         for key, value in values.items():
             if value is None:
                 table.add(tomlkit.comment(f"{key} = （未设置 / not set）"))

@@ -16,7 +16,6 @@ from station.catalog import write_txn
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
 
-
 # R12: the label's facts a real station has set (placeholders are refused when building)
 LABEL_TOML = """[station]
 unit_id = "440300000001"

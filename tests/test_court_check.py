@@ -109,9 +109,8 @@ def _ps_tokens_balance(text: str) -> list[str]:
             continue
         if ch in "({[":
             stack.append(ch)
-        elif ch in ")}]":
-            if not stack or stack.pop() != pairs[ch]:
-                problems.append(f"unbalanced {ch} at {i}")
+        elif ch in ")}]" and (not stack or stack.pop() != pairs[ch]):
+            problems.append(f"unbalanced {ch} at {i}")
         i += 1
     return problems + [f"unclosed {c}" for c in stack]
 

@@ -336,8 +336,8 @@ def test_stop_request_mid_image_keeps_nothing_partial(
 
     out = tmp_path / "out"
     with pytest.raises(StoppedError):
-        jobs.build_job(vault, db, label_settings(Settings()), ["2026-0012"], media_key="dvd", out_dir=out,
-                       actor="tester", progress=progress, stop=stop)  # fmt: skip
+        jobs.build_job(vault, db, label_settings(Settings()), ["2026-0012"], media_key="dvd",
+                       out_dir=out, actor="tester", progress=progress, stop=stop)  # fmt: skip
     assert list(out.iterdir()) == []
     job = db.execute("select state, error from disc_jobs").fetchone()
     assert job[0] == "failed" and "Stopped" in job[1]

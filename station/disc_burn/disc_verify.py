@@ -235,7 +235,7 @@ def find(root, entry):
     return None
 
 
-_SUPPORT = {}  # support files by full name, from MANIFEST.json (their Joliet and ISO names)
+_SUPPORT: dict = {}  # support files by full name, from MANIFEST.json (their Joliet and ISO names)
 
 
 def _support(root, name):
@@ -338,9 +338,8 @@ def check_signature(root, kind, out, expected):
         out.fail("checkpoint signature / 检查点签名: " + str(exc))
         return None
     out.ok(
-        "checkpoint signed by {0} over {1} audit entries / 检查点签名有效，覆盖 {1} 条审计记录".format(
-            key[0], cp[1]
-        )
+        f"checkpoint signed by {key[0]} over {cp[1]} audit entries / "
+        f"检查点签名有效，覆盖 {cp[1]} 条审计记录"
     )
     return cp
 
@@ -447,8 +446,8 @@ def main(argv):
             )
         )
     print(
-        "{0} files and {1} audit entries checked / 已校验 {0} 个文件、{1} 条审计记录, "
-        "{2} failed / {2} 项失败".format(files, entries, out.bad)
+        f"{files} files and {entries} audit entries checked / "
+        f"已校验 {files} 个文件、{entries} 条审计记录, {out.bad} failed / {out.bad} 项失败"
     )
     if out.bad:
         print("校验失败：内容被改动或不完整 / CHECK FAILED: altered or incomplete")

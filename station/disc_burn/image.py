@@ -90,7 +90,11 @@ def _set_udf_time(ts: Any, t: dt.datetime) -> None:
 def _stamp(iso: pycdlib.PyCdlib, iso_path: str, joliet_path: str, udf_path: str,
            t: dt.datetime) -> None:  # fmt: skip
     """Give one file time ``t`` in every tree it is in."""
-    for rec in (iso.get_record(iso_path=iso_path), iso.get_record(joliet_path=joliet_path)):
+    records: list[Any] = [
+        iso.get_record(iso_path=iso_path),
+        iso.get_record(joliet_path=joliet_path),
+    ]
+    for rec in records:
         _set_dr_date(rec.date, t)
         rr = getattr(rec, "rock_ridge", None)
         for entries in (rr.dr_entries, rr.ce_entries) if rr is not None else ():
