@@ -7,6 +7,7 @@ own key) fail with a clear message. The Windows checker is well-formed PowerShel
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -76,6 +77,13 @@ def test_disc_checker_alone_and_on_tampered_copies(
     assert label.count(fp) >= 2  # on the disc face and in the sleeve's table
     assert fp in (rr / "README.txt").read_text("utf-8")
     assert court_check(rr, "--fingerprint", fp.replace(" ", "").upper()).returncode == 0
+    # the station publishes the same fingerprint (`station checkpoint show`)
+    from click.testing import CliRunner
+
+    from station.cli import main
+
+    shown = CliRunner().invoke(main, ["--home", str(vault.home), "checkpoint", "show", "--json"])
+    assert json.loads(shown.stdout)["fingerprint"] == fp
     tamper_cases(rr, tmp_path, kind="disc")
 
 
@@ -147,7 +155,6 @@ def test_image_formats_and_file_times_as_readers_see_them(
     time is its recording's start (北京时间 +08:00 in the ISO trees; 7-Zip shows UDF times in
     UTC); the disc's own files carry the production time."""
     import datetime as dt
-    import json
 
     from station.timeutil import parse_iso
 
