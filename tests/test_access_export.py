@@ -274,11 +274,20 @@ def test_export_checker_fails_on_a_tampered_copy(
     time with a message naming what is wrong — even when the forger redoes SHA256SUMS."""
     dest = tmp_path / "usb"
     dest.mkdir()
+    from tests.disc_helpers import add_derivative
+
+    add_derivative(vault, db, clips[0]["sha256"], b"playable copy" * 1000)
     rid = request(vault, "li", [c["sha256"] for c in clips], "export", "法院调取")
     assert run(vault, "chen", "access", "approve", str(rid)).exit_code == 0
     r = run(vault, "li", "export", str(rid), "--to", str(dest), "--json")
     assert r.exit_code == 0, r.output
     pkg = Path(json.loads(r.stdout)["package"])
+    # the playable archival copy travels with its original, listed and checked like it
+    manifest = json.loads((pkg / "manifest.json").read_text("utf-8"))
+    [copy] = next(f for f in manifest["files"] if f["sha256"] == clips[0]["sha256"])["derivatives"]
+    assert copy["file"].startswith("playable/001_") and copy["profile"] == "mp4-h264"
+    assert (pkg / copy["file"]).read_bytes() == b"playable copy" * 1000
+    assert f"{copy['sha256']}  {copy['file']}" in (pkg / "SHA256SUMS").read_text("utf-8")
     good = court_check(pkg)
     assert good.returncode == 0, good.stdout
     fp = fingerprint_in(good.stdout)

@@ -5,6 +5,7 @@ Package ``DIR/export-<request>-<time>/``::
 
     recordings/NNN_<original name>   the originals, bit-exact (hashed while copying, checked
                                      against the catalog; a mismatch aborts the export)
+    playable/NNN_<stem>.<profile>.<ext>  the playable archival copies (H.264 MP4), same checks
     records/NNN_<original stem>.xml  one metadata record per recording (DA/T 63-2017 elements,
                                      UTF-8 XML with its 档号 and 保管期限), valid against
     station-av-record-1.xsd          the station's schema, shipped beside them
@@ -103,6 +104,17 @@ def handover_pdf(manifest: dict[str, Any], tz: str, fingerprint: str) -> bytes:
         }
         for f in manifest["files"]
     ]
+    rows += [
+        {
+            "file": d["file"],
+            "recorded_at": human_time(f.get("recorded_at"), tz),
+            "officer": f.get("officer_id"),
+            "size": d.get("size"),
+            "sha256": d["sha256"],
+        }
+        for f in manifest["files"]
+        for d in f.get("derivatives", [])
+    ]
     report = Report(
         kind="handover",
         title="执法音视频移交清单 / Handover list of enforcement recordings (R15)",
@@ -147,6 +159,34 @@ def handover_pdf(manifest: dict[str, Any], tz: str, fingerprint: str) -> bytes:
         None,
         ("移交人 / handed over by", "接收人签字 / received and signed", "日期 / date"),
     )
+
+
+def _copy_derivatives(
+    vault: Vault, db: sqlite_utils.Database, partial: Path, n: int, rec: dict[str, Any]
+) -> list[dict[str, object]]:
+    """The playable archival copies of one recording (``derivatives`` done), copied beside the
+    original into ``playable/`` and checked against the catalog's hash while copying, so a
+    court without a player for the camera's format can watch them. Returns their entries."""
+    out: list[dict[str, object]] = []
+    stem = _safe_name(rec["original_name"]).rsplit(".", 1)[0]
+    for d in db.query(
+        "select * from derivatives where original_sha256 = ? and state = 'done' order by profile",
+        [rec["sha256"]],
+    ):
+        (partial / "playable").mkdir(exist_ok=True)
+        ext = d["ext"] or Path(d["vault_path"]).suffix.lstrip(".") or "mp4"
+        rel = f"playable/{n:03d}_{stem}.{d['profile']}.{ext}"
+        got, size = _copy_hashed(vault.home / d["vault_path"], partial / rel)
+        if got != d["sha256"]:
+            log.error("access.export_integrity", sha256=d["sha256"], got=got)
+            raise IntegrityError(
+                "a stored archival copy does not match its hash; export stopped / "
+                "存档副本校验不符，已停止导出",
+                where=str(vault.home / d["vault_path"]),
+                hint="run `station verify` and report to the supervisor",
+            )
+        out.append({"file": rel, "sha256": got, "size": size, "profile": d["profile"]})
+    return out
 
 
 def _safe_name(name: str) -> str:
@@ -230,6 +270,7 @@ def export_request(
         raise StationError("an export package of that name exists already", where=str(final))
     cp = checkpoint.make_checkpoint(vault, db, settings)
     files: list[dict[str, object]] = []
+    copies: list[str] = []  # the playable archival copies' package paths
     total = 0
     try:
         (partial / "recordings").mkdir(parents=True)
@@ -247,7 +288,8 @@ def export_request(
                     where=str(vault.home / rec["vault_path"]),
                     hint="run `station verify` and report to the supervisor",
                 )
-            total += size
+            playable = _copy_derivatives(vault, db, partial, n, rec)
+            total += size + sum(int(str(d["size"])) for d in playable)
             files.append(
                 {
                     "file": rel,
@@ -259,8 +301,10 @@ def export_request(
                     "device_id": rec["device_id"],
                     "unit_id": rec["unit_id"],
                     "method": rec["method"],
+                    "derivatives": playable,
                 }
             )
+            copies += [str(d["file"]) for d in playable]
         archive = _archive_records(vault, db, settings, user.name, partial, files, now)
         approval = approval_document(req)
         (partial / "approval.json").write_text(approval + "\n", encoding="utf-8")
@@ -319,6 +363,7 @@ def export_request(
         sums = []
         for rel in (
             [str(f["file"]) for f in files]
+            + copies
             + archive
             + [
                 "approval.json",
