@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -285,7 +286,8 @@ def test_export_checker_fails_on_a_tampered_copy(
     # the playable archival copy travels with its original, listed and checked like it
     manifest = json.loads((pkg / "manifest.json").read_text("utf-8"))
     [copy] = next(f for f in manifest["files"] if f["sha256"] == clips[0]["sha256"])["derivatives"]
-    assert copy["file"].startswith("playable/001_") and copy["profile"] == "mp4-h264"
+    assert re.fullmatch(r"playable/\d{3}_.+\.mp4-h264\.mp4", copy["file"]), copy
+    assert copy["profile"] == "mp4-h264"
     assert (pkg / copy["file"]).read_bytes() == b"playable copy" * 1000
     assert f"{copy['sha256']}  {copy['file']}" in (pkg / "SHA256SUMS").read_text("utf-8")
     good = court_check(pkg)
