@@ -573,8 +573,9 @@ def _allowed_by_type(tp: Any) -> str:
 
 def _problem(exc: ConfigError, key: str, tp: Any = None) -> Problem:
     message = exc.message
-    if _CJK.search(message) and " / " in message:  # already bilingual
-        zh, _, en = message.partition(" / ")
+    if _CJK.search(message) and " / " in message:  # already bilingual, either order
+        left, _, right = message.partition(" / ")
+        zh, en = (right, left) if _CJK.search(right) and not _CJK.search(left) else (left, right)
         return Problem(exc.where or key, zh, en, "", exc.hint or "")
     allowed = _allowed_by_type(tp) if tp is not None else ""
     m = re.fullmatch(r"must be (?:one of )?(.+)", message)

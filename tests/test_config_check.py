@@ -96,3 +96,14 @@ def test_show_prints_toml_with_defaults_marked(vault: Vault) -> None:
     assert "没有配置文件" in bare and settings_as_dict(parse_settings(tomllib.loads(bare))) == (
         settings_as_dict(Settings())
     )
+
+
+def test_settings_that_clash_are_said_chinese_first(vault: Vault) -> None:
+    vault.settings_path.write_text(
+        '[ingest]\nverify_after_write = false\n[dock]\nclear_policy = "after-verify"\n',
+        encoding="utf-8",
+    )
+    res = run(vault, "config", "check")
+    assert res.exit_code == 3
+    line = next(x for x in res.output.splitlines() if "1. ingest.verify_after_write" in x)
+    assert line.index("关闭写后校验") < line.index("would clear files"), line
