@@ -204,3 +204,23 @@ def test_volume_ids_differ_between_bureaus_and_stations() -> None:
     assert names.volume_id(["C1", "C2"], 7, 12, "B", "K3F9") == "K3F9_J000007_12B"
     assert names.volume_id(["C1", "C2"], 7, 1, "A", "K3F9") == "K3F9_JOB00007_1A"
     assert names.volume_set_id("440300000001", "STATION-01", 7) == "440300000001_STATION_01_JOB_7"
+
+
+def test_the_producer_is_a_persons_name() -> None:
+    """R12: --producer, else disc.producer, else the account's recorded name; never the login
+    name, and never the placeholders of a fresh station."""
+    from station.config import Settings
+    from station.disc_burn.jobs import LabelFactsError, label_facts
+    from tests.disc_helpers import label_settings
+
+    s = label_settings(Settings())
+    assert label_facts(s, "李四", "王档案") == "李四"
+    assert label_facts(s, None, "王档案") == "王五"  # disc.producer
+    s.disc.producer = ""
+    assert label_facts(s, None, "王档案") == "王档案"
+    with pytest.raises(LabelFactsError) as err:
+        label_facts(s, None, None)
+    assert err.value.where == "disc.producer" and "--display-name" in (err.value.hint or "")
+    with pytest.raises(LabelFactsError) as err:
+        label_facts(Settings(), "李四")
+    assert err.value.where == "station.unit_name"

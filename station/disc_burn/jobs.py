@@ -51,10 +51,20 @@ class LabelFactsError(ConfigError):
 PLACEHOLDER_UNIT_IDS = ("", "000000000000")
 
 
-def label_facts(settings: Settings, producer: str | None) -> str:
+def account_name(db: sqlite_utils.Database, actor: str) -> str | None:
+    """The person's name recorded for a login account (``users.display_name``), if any."""
+    from station.access.users import get_user
+
+    user = get_user(db, actor)
+    return user.display_name.strip() if user and user.display_name else None
+
+
+def label_facts(settings: Settings, producer: str | None, person: str | None = None) -> str:
     """R12: the label names the producing unit and the producer (a person). Refuses the
     placeholders a fresh station starts with — the unit ``执法单位`` and unit id 000000000000 —
-    and a missing producer (never the login name). Returns the producer's name."""
+    and a missing producer. The producer is ``producer`` (``--producer``), else
+    ``disc.producer``, else ``person`` (the account's recorded name) — never the login name.
+    Returns the producer's name."""
     from station.config import StationSection
 
     unit = settings.station.unit_name.strip()
@@ -73,12 +83,14 @@ def label_facts(settings: Settings, producer: str | None) -> str:
             where="station.unit_id",
             hint="station config set station.unit_id=<the unit's code> (admin)",
         )
-    who = (producer if producer is not None else settings.disc.producer).strip()
+    who = (producer if producer is not None else settings.disc.producer).strip() or (person or "")
     if not who:
         raise LabelFactsError(
-            "no producer: the label names the person who made the disc / 未填写制作人 (R12)",
+            "no producer: the label names the person who made the disc, not a login name / "
+            "未填写制作人 (R12)",
             where="disc.producer",
-            hint="pass --producer 姓名, or set disc.producer in station.toml (admin)",
+            hint="pass --producer 姓名, set disc.producer in station.toml (admin), or record "
+            "the account's name (`station users add … --display-name 姓名`)",
         )
     return who
 
@@ -238,7 +250,7 @@ def build_job(
     """Plan, then write copy A and copy B of every disc, read each back, write the labels.
     ``producer`` (R12 制作人) defaults to ``disc.producer``; placeholders are refused first."""
     numbers = list(dict.fromkeys(numbers))
-    producer = label_facts(settings, producer)
+    producer = label_facts(settings, producer, account_name(db, actor))
     content, plan, media = make_plan(
         vault, db, numbers, media_key, require_long_term=require_long_term
     )
