@@ -48,7 +48,7 @@ def test_file_over_4_gib_reads_back_through_xorriso_and_7zip(
             h.update(block)
     sha = h.hexdigest()
     dest = vault.original_path(sha, "mp4")
-    dest.parent.mkdir(parents=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(src, dest)
     db.execute(
         "insert into recordings (sha256, size, ext, media_kind, vault_path, original_name,"
@@ -84,5 +84,20 @@ def test_file_over_4_gib_reads_back_through_xorriso_and_7zip(
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert sum(1 for line in listing.splitlines() if line.startswith("File data lba")) >= 2
+    # every extent's record carries the recording's start, 01:30Z = 09:30 北京时间 (+08:00)
+    import pycdlib
+
+    iso = pycdlib.PyCdlib()
+    iso.open(str(outcomes[0].image))
+    try:
+        payload = [e for e in json.loads(rows[0]["expected"]) if e["path"].endswith(".MP4")]
+        jol = "/" + payload[0]["joliet_path"]
+        rec, seen = iso.get_record(joliet_path=jol), 0
+        while rec is not None:
+            assert (rec.date.hour, rec.date.minute, rec.date.gmtoffset) == (9, 30, 32)
+            rec, seen = rec.data_continuation, seen + 1
+        assert seen >= 2
+    finally:
+        iso.close()
     for o in outcomes:
         o.image.unlink()

@@ -90,10 +90,12 @@ def _set_udf_time(ts: Any, t: dt.datetime) -> None:
 def _stamp(iso: pycdlib.PyCdlib, iso_path: str, joliet_path: str, udf_path: str,
            t: dt.datetime) -> None:  # fmt: skip
     """Give one file time ``t`` in every tree it is in."""
-    records: list[Any] = [
-        iso.get_record(iso_path=iso_path),
-        iso.get_record(joliet_path=joliet_path),
-    ]
+    records: list[Any] = []
+    for first in (iso.get_record(iso_path=iso_path), iso.get_record(joliet_path=joliet_path)):
+        more: Any = first
+        while more is not None:  # a file over 4 GiB: one record per extent
+            records.append(more)
+            more = getattr(more, "data_continuation", None)
     for rec in records:
         _set_dr_date(rec.date, t)
         rr = getattr(rec, "rock_ridge", None)
