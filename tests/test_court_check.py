@@ -65,7 +65,7 @@ def test_disc_checker_alone_and_on_tampered_copies(
     assert "checkpoint signed by STATION-01-audit" in out and "全部一致，签名有效" in out
     # every audit entry on the disc is proven in the signed checkpoint
     entries = (rr / "AUDIT.jsonl").read_text("utf-8").splitlines()
-    assert len(entries) >= 5 and out.count("OK      一致   audit entry") == len(entries)
+    assert len(entries) >= 5 and out.count("OK      通过  audit entry") == len(entries)
     # R12/R7: the fingerprint the checker used is printed on the label (PDF text) and sleeve
     fp = fingerprint_in(out)
     label = subprocess.run(

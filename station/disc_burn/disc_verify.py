@@ -252,10 +252,10 @@ class Report:
         self.bad = 0
 
     def ok(self, text):
-        print("OK      一致   " + text)
+        print("OK      通过  " + text)
 
     def fail(self, text):
-        print("FAILED  不一致 " + text)
+        print("FAILED  失败  " + text)
         self.bad += 1
 
 
