@@ -75,7 +75,10 @@ def test_disc_checker_alone_and_on_tampered_copies(
         text=True,
     ).stdout
     assert label.count(fp) >= 2  # on the disc face and in the sleeve's table
-    assert fp in (rr / "README.txt").read_text("utf-8")
+    readme = (rr / "README.txt").read_text("utf-8")
+    assert fp in readme
+    # recording times in the read-me are 北京时间, not UTC ISO (02:00Z = 10:00)
+    assert "2026-03-01 10:00:00 北京时间" in readme and "2026-03-01T" not in readme
     assert court_check(rr, "--fingerprint", fp.replace(" ", "").upper()).returncode == 0
     # the station publishes the same fingerprint (`station checkpoint show`)
     from click.testing import CliRunner

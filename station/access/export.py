@@ -302,6 +302,10 @@ def export_request(
                     "unit_id": rec["unit_id"],
                     "method": rec["method"],
                     "derivatives": playable,
+                    # R5: what it proves, and who made it, readable in the manifest
+                    "producer": rec["producer"],
+                    "proves": rec["proves"],
+                    "sound_content": rec.get("sound_content"),
                 }
             )
             copies += [str(d["file"]) for d in playable]
