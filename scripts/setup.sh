@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   ffmpeg                      # transcode + sim volumes (ffmpeg, ffprobe)
   xorriso 7zip                # independent ISO readers, xorrecord for burning
+  udftools                    # udfinfo: the UDF revision the images really carry (README claim)
   umockdev libumockdev0 gir1.2-umockdev-1.0   # synthetic udev devices/events in tests
   libgirepository1.0-dev libcairo2-dev pkg-config   # build PyGObject<3.51 for umockdev's GI API
   udev                        # udevadm test of our rules

@@ -499,3 +499,149 @@ def load_settings(path: Path | None) -> Settings:
 
 def settings_as_dict(settings: Settings) -> dict[str, Any]:
     return dataclasses.asdict(settings)
+
+
+# -- `station config check`: every problem at once, in both languages --------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a settings file: the key, what is wrong (中文 / English), what is allowed."""
+
+    key: str
+    zh: str
+    en: str
+    allowed: str = ""
+    hint: str = ""
+
+    def render(self) -> str:
+        text = f"{self.key}: {self.zh} / {self.en}"
+        if self.allowed:
+            text += f"（允许 / allowed: {self.allowed}）"
+        if self.hint:
+            text += f" — {self.hint}"
+        return text
+
+    def to_json(self) -> dict[str, str]:
+        return {"key": self.key, "zh": self.zh, "en": self.en, "allowed": self.allowed}
+
+
+_TYPE_WORDS: dict[Any, str] = {
+    int: "整数 / an integer",
+    float: "数字 / a number",
+    str: '带引号的文本 / text in quotes ("…")',
+    bool: "true / false",
+}
+
+# The English constraint texts of the sections' checks, said in Chinese too.
+_ZH_RULES: list[tuple[str, str]] = [
+    (r"must be between (\S+) and (\S+)", r"须在 \1 与 \2 之间"),
+    (r"must be positive", "须为正数"),
+    (r"must not be negative", "不得为负数"),
+    (r"must not be empty", "不能为空"),
+    (r"must start with (.+)", r"须以 \1 开头"),
+    (r"must be (?:one of )?(.+)", r"须为 \1"),
+    (r"unknown time zone (.+)", r"未知时区 \1"),
+    (r"expected an integer, got (.+)", r"应为整数，实为 \1"),
+    (r"expected a number, got (.+)", r"应为数字，实为 \1"),
+    (r"expected str, got (.+)", r"应为文本，实为 \1"),
+    (r"expected bool, got (.+)", r"应为 true 或 false，实为 \1"),
+    (r"expected a list, got (.+)", r"应为列表，实为 \1"),
+    (r"expected a table", "应为表（[节]）"),
+]
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _zh(message: str) -> str:
+    for pattern, words in _ZH_RULES:
+        m = re.fullmatch(pattern, message)
+        if m:
+            return m.expand(words).replace(" or ", "、").replace(", ", "、")
+    return "取值无效"
+
+
+def _allowed_by_type(tp: Any) -> str:
+    if typing.get_origin(tp) is list:
+        (inner,) = typing.get_args(tp)
+        return f"列表 / a list of {_TYPE_WORDS.get(inner, getattr(inner, '__name__', inner))}"
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " 或 / or ".join(_allowed_by_type(a) for a in typing.get_args(tp) if a is not None)
+    if tp is type(None):
+        return "不设 / left out"
+    return _TYPE_WORDS.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _problem(exc: ConfigError, key: str, tp: Any = None) -> Problem:
+    message = exc.message
+    if _CJK.search(message) and " / " in message:  # already bilingual, either order
+        left, _, right = message.partition(" / ")
+        zh, en = (right, left) if _CJK.search(right) and not _CJK.search(left) else (left, right)
+        return Problem(exc.where or key, zh, en, "", exc.hint or "")
+    allowed = _allowed_by_type(tp) if tp is not None else ""
+    m = re.fullmatch(r"must be (?:one of )?(.+)", message)
+    if m and not allowed:
+        allowed = m.group(1)
+    if "time zone" in message:
+        allowed = "IANA 时区名 / an IANA zone name, e.g. Asia/Shanghai"
+    return Problem(exc.where or key, _zh(message), message, allowed, exc.hint or "")
+
+
+def check_settings_data(data: dict[str, Any]) -> list[Problem]:
+    """Every problem of a parsed settings file, not just the first: unknown sections and keys
+    (with the known ones), wrong types (with the type wanted), each section's own checks (the
+    first per section: they depend on each other), then the checks across sections."""
+    problems: list[Problem] = []
+    hints = typing.get_type_hints(Settings)
+    built: dict[str, Any] = {}
+    for section, value in data.items():
+        if section not in hints:
+            problems.append(
+                Problem(section, "未知的配置节", "unknown section", ", ".join(sorted(hints)))
+            )
+            continue
+        if not isinstance(value, dict):
+            problems.append(Problem(section, "应为表", "expected a table", f"[{section}]"))
+            continue
+        cls = hints[section]
+        fields = typing.get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        said: set[str] = set()
+        for name, raw in value.items():
+            key = f"{section}.{name}"
+            if name not in fields:
+                problems.append(
+                    Problem(key, "未知的配置项", "unknown key", ", ".join(sorted(fields)))
+                )
+                continue
+            try:
+                kwargs[name] = _check_type(raw, fields[name], key)
+            except ConfigError as exc:
+                problems.append(_problem(exc, key, fields[name]))
+                said.add(key)
+        # the section's own check over the values that are right (the wrong ones at their
+        # defaults), so a bad choice is said beside a wrong type
+        try:
+            obj = cls(**kwargs)
+            validate = getattr(obj, "validate", None)
+            if validate is not None:
+                validate()
+            built[section] = obj
+        except ConfigError as exc:
+            if (exc.where or section) not in said:
+                problems.append(_problem(exc, section))
+    if not problems:
+        try:
+            Settings(**built).validate()
+        except ConfigError as exc:
+            problems.append(_problem(exc, ""))
+    return problems
+
+
+def defaults_in_force(data: dict[str, Any]) -> list[str]:
+    """The keys the file does not set (their defaults are in force), as ``section.key``."""
+    out = []
+    for section, value in settings_as_dict(Settings()).items():
+        raw = data.get(section)
+        given = raw if isinstance(raw, dict) else {}
+        out += [f"{section}.{k}" for k in value if k not in given]
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from pathlib import Path
@@ -12,7 +13,7 @@ import click
 from station.access.guard import ADMIN, SERVICE, guard
 from station.catalog import open_catalog
 from station.cli_util import App, json_option, pass_app, print_json
-from station.config import load_settings, settings_as_dict
+from station.config import SETTINGS_MAX_BYTES, settings_as_dict
 from station.errors import ConfigError
 from station.hashing import fsync_dir
 from station.log import get
@@ -48,22 +49,96 @@ def config_group() -> None:
 @json_option
 @pass_app
 def config_check(app: App, file: str | None, as_json: bool) -> None:
-    """检查配置文件 / Validate a settings file (default: the station's own)."""
+    """检查配置文件，一次列出全部错误 / Validate a settings file (default: the station's own),
+    listing every error at once with its key and the allowed values."""
+    from station.config import check_settings_data, defaults_in_force
+    from station.safeload import LoadError, loads_toml, read_bounded
+
     path = Path(file) if file else app.vault.settings_path
-    if file and not path.exists():
-        raise click.BadParameter(f"no such file: {path}", param_hint="FILE")
-    load_settings(path)
+    if not path.exists():
+        raise ConfigError(
+            "找不到配置文件，全部使用默认值 / no settings file: the defaults are in force",
+            where=str(path),
+            hint="`station config set SECTION.KEY=VALUE` (admin) creates it; "
+            "`station config show` prints the defaults",
+        )
+    try:
+        data = loads_toml(read_bounded(path, SETTINGS_MAX_BYTES).decode("utf-8"))
+    except (LoadError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"不是有效的 TOML / not valid TOML: {exc}", where=str(path)) from exc
+    problems = check_settings_data(data)
+    defaults = defaults_in_force(data)
     if as_json:
-        print_json({"file": str(path), "valid": True})
-    else:
-        click.echo(f"配置有效 / settings valid: {path}")
+        print_json(
+            {
+                "file": str(path),
+                "valid": not problems,
+                "errors": [p.to_json() for p in problems],
+                "defaults_in_force": defaults,
+            }
+        )
+        if problems:
+            raise click.exceptions.Exit(ConfigError.exit_code)
+        return
+    if problems:
+        for n, p in enumerate(problems, 1):
+            click.echo(f"  {n}. {p.render()}", err=True)
+        raise ConfigError(
+            f"配置文件有 {len(problems)} 处错误（见上）/ {len(problems)} error(s) in the "
+            "settings, listed above",
+            where=str(path),
+        )
+    click.echo(f"配置有效 / settings valid: {path}")
+    if defaults:
+        click.echo(
+            f"{len(defaults)} 项未设置，使用默认值 / {len(defaults)} settings use their defaults "
+            "(`station config show` marks them)"
+        )
 
 
 @config_group.command("show")
+@json_option
 @pass_app
-def config_show(app: App) -> None:
-    """显示生效的配置 / Show the settings in force, defaults included (JSON)."""
-    print_json(settings_as_dict(app.settings))
+def config_show(app: App, as_json: bool) -> None:
+    """显示生效的配置（TOML，标出默认值）/ Show the settings in force as TOML, defaults marked
+    (--json: JSON)."""
+    if as_json:
+        print_json(settings_as_dict(app.settings))
+        return
+    click.echo(settings_toml(app.settings, app.vault.settings_path), nl=False)
+
+
+def settings_toml(settings: Any, path: Path) -> str:
+    """The settings in force as TOML; a key the file does not set is marked ``# 默认 /
+    default``; a setting with no value is a comment line."""
+    import tomlkit
+
+    given: dict[str, Any] = {}
+    if path.exists():
+        with contextlib.suppress(tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+            given = tomllib.loads(path.read_text(encoding="utf-8"))
+    doc = tomlkit.document()
+    if path.exists():
+        doc.add(tomlkit.comment(f"配置文件 / settings file: {path}"))
+        doc.add(tomlkit.comment("标 “默认 / default” 的项未在文件中设置 / marked keys are not set"))
+    else:
+        doc.add(tomlkit.comment(f"没有配置文件 / no settings file: {path}"))
+        doc.add(tomlkit.comment("全部为默认值 / every setting below is a default"))
+    for section, values in settings_as_dict(settings).items():
+        table = tomlkit.table()
+        raw = given.get(section)
+        mine = raw if isinstance(raw, dict) else {}
+        for key, value in values.items():
+            if value is None:
+                table.add(tomlkit.comment(f"{key} = （未设置 / not set）"))
+                continue
+            item = tomlkit.item(value)
+            if key not in mine:
+                item.comment("默认 / default")
+            table.add(key, item)
+        doc.add(tomlkit.nl())
+        doc.add(section, table)
+    return tomlkit.dumps(doc)
 
 
 def _parse_value(section: str, name: str, text: str) -> Any:

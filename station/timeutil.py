@@ -109,3 +109,16 @@ def parse_local(text: str, tz: str) -> dt.datetime:
     """A date or time typed by a person: without an offset it is the station's wall clock
     (``2026-11-20`` → local midnight). Returns UTC."""
     return parse_iso(text, tz)
+
+
+def said_time(value: str | dt.datetime | None, tz: str | None = None) -> str:
+    """A time inside a message for people (errors raised by the stores, detail lines):
+    ``2026-12-01 18:23:25 北京时间``. ``tz`` defaults to the running command's station zone
+    (``station.timezone``), else Asia/Shanghai; never UTC ISO with microseconds."""
+    if tz is None:
+        from station.cli_util import display_tz  # lazily: the CLI layer imports this module
+
+        tz = display_tz()
+    if _as_datetime(value) is None:
+        return "" if value is None else str(value)
+    return f"{human_time(value, tz)} {zone_short(tz)}"

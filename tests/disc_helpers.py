@@ -7,6 +7,7 @@ import hashlib
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -15,6 +16,25 @@ from station.catalog import write_txn
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
 from tests.recordings import store_derivative, store_recording
+
+# R12: the label's facts a real station has set (placeholders are refused when building)
+LABEL_TOML = """[station]
+unit_id = "440300000001"
+unit_name = "某市城市管理执法局"
+
+[disc]
+producer = "王五"
+"""
+
+
+def label_settings(settings: Any = None) -> Any:
+    """Settings with a real producing unit, unit id and producer (R12)."""
+    from station.config import Settings
+
+    s = settings or Settings()
+    s.station.unit_id, s.station.unit_name = "440300000001", "某市城市管理执法局"
+    s.disc.producer = "王五"
+    return s
 
 
 def data(seed: int, size: int) -> bytes:

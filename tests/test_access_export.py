@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -19,6 +20,7 @@ from station.access.users import User, create_user
 from station.cli import main
 from station.timeutil import utcnow
 from station.vault import Vault
+from tests.court_support import court_check, fingerprint_in, tamper_cases
 from tests.integrity_support import store_recording
 
 PW = "correct horse 1"
@@ -162,8 +164,12 @@ def test_export_package(
         ["sha256sum", "-c", "SHA256SUMS"], cwd=pkg, capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    # 3 originals, 3 records, the schema, 4 more, verify.ps1 and the handover list
-    assert check.stdout.count(": OK") == 13
+    # 3 originals, 3 records, the schema, 4 more, the station key, verify.py, verify.ps1 and
+    # the handover list
+    assert check.stdout.count(": OK") == 15
+    # the same checker as on a disc: files, the checkpoint's signature, the proofs (R7)
+    checked = court_check(pkg)
+    assert checked.returncode == 0, checked.stdout
     handover = subprocess.run(
         ["pdftotext", "-raw", str(pkg / "移交清单 handover.pdf"), "-"],
         capture_output=True,
@@ -173,6 +179,9 @@ def test_export_package(
     assert "移交清单" in handover and "接收人签字" in handover and "北京时间" in handover
     assert "行政复议调取" in handover and shas[0] in handover.replace(" ", "").replace("\n", "")
     assert "公钥指纹" in handover
+    # the fingerprint verify.py checked against is the one printed on the handover list
+    printed = fingerprint_in(checked.stdout)
+    assert printed.replace(" ", "") in handover.replace(" ", "").replace("\n", "")
     assert (pkg / "verify.ps1").read_bytes().startswith(b"\xef\xbb\xbf")
     manifest = json.loads((pkg / "manifest.json").read_text())
     # A metadata record per recording, valid against the shipped schema, with the
@@ -257,3 +266,33 @@ def test_export_to_a_missing_folder_and_unknown_request(
     r = run(vault, "li", "export", "42", "--to", str(tmp_path))
     assert r.exit_code == 5 and "无此调阅申请" in r.output
     assert audit(db, "access.exported") == []
+
+
+def test_export_checker_fails_on_a_tampered_copy(
+    vault: Vault, db: sqlite_utils.Database, people, clips, tmp_path: Path
+) -> None:
+    """R7/R15: the export's own verify.py, run on tampered copies of the package, fails each
+    time with a message naming what is wrong — even when the forger redoes SHA256SUMS."""
+    dest = tmp_path / "usb"
+    dest.mkdir()
+    from tests.disc_helpers import add_derivative
+
+    add_derivative(vault, db, clips[0]["sha256"], b"playable copy" * 1000)
+    rid = request(vault, "li", [c["sha256"] for c in clips], "export", "法院调取")
+    assert run(vault, "chen", "access", "approve", str(rid)).exit_code == 0
+    r = run(vault, "li", "export", str(rid), "--to", str(dest), "--json")
+    assert r.exit_code == 0, r.output
+    pkg = Path(json.loads(r.stdout)["package"])
+    # the playable archival copy travels with its original, listed and checked like it
+    manifest = json.loads((pkg / "manifest.json").read_text("utf-8"))
+    [copy] = next(f for f in manifest["files"] if f["sha256"] == clips[0]["sha256"])["derivatives"]
+    assert re.fullmatch(r"playable/\d{3}_.+\.mp4-h264\.mp4", copy["file"]), copy
+    assert copy["profile"] == "mp4-h264"
+    assert (pkg / copy["file"]).read_bytes() == b"playable copy" * 1000
+    assert f"{copy['sha256']}  {copy['file']}" in (pkg / "SHA256SUMS").read_text("utf-8")
+    good = court_check(pkg)
+    assert good.returncode == 0, good.stdout
+    fp = fingerprint_in(good.stdout)
+    assert court_check(pkg, "--fingerprint", fp).returncode == 0
+    for name, expected in tamper_cases(pkg, tmp_path, kind="export").items():
+        assert expected.returncode == 1, (name, expected.stdout)

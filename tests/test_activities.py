@@ -47,6 +47,9 @@ def test_reason_4_recording_without_a_case_ends_on_two_verified_discs(
     vault: Vault, tmp_path: Path
 ) -> None:
     run(vault, "init")
+    from tests.disc_helpers import LABEL_TOML
+
+    (vault.home / "station.toml").write_text(LABEL_TOML, encoding="utf-8")  # R12 label facts
     volume = tmp_path / "vol"
     run(vault, "sim", "volume", str(volume), "--device", "DSJ0001", "--officer", "100001",
         "--clips", "2", "--seconds", "1", "--size", "160x120")  # fmt: skip

@@ -14,9 +14,9 @@ from lxml import etree
 from transcode_support import h264_aac_mp4
 
 from station.config import Settings
-from station.disc_burn import jobs
+from station.disc_burn import jobs, names
 from station.vault import Vault
-from tests.disc_helpers import add_case, add_recording, data
+from tests.disc_helpers import add_case, add_recording, data, label_settings
 
 NS = {"r": "urn:station:av-record:1"}
 CASE = "某某路口占道经营拒不整改案"
@@ -46,8 +46,7 @@ def test_disc_for_a_case_carries_archive_number_and_valid_records(
                       recorded_at="2026-03-01T02:00:00.000000Z")  # fmt: skip
     add_case(db, "2026-0031", CASE, [a, b])
     add_case(db, "2026-0032", "另一案件", [b], long_term_reason=None)
-    settings = Settings()
-    settings.disc.producer = "王五"
+    settings = label_settings(Settings())
     _, outcomes = jobs.build_job(
         vault, db, settings, ["2026-0031"], media_key="dvd", out_dir=None, actor="clerk1"
     )
@@ -103,7 +102,8 @@ def test_disc_for_a_case_carries_archive_number_and_valid_records(
 
     disc = etree.parse(str(rr / "DISC.xml"))
     schema.assertValid(disc)
-    assert disc.findtext("r:卷标", namespaces=NS) == "2026_0031_1A / 2026_0031_1B"
+    unit = names.unit_code("440300000001", "STATION-01")
+    assert disc.findtext("r:卷标", namespaces=NS) == f"{unit}_026_0031_1A / {unit}_026_0031_1B"
     listed = {f.get("路径"): f for f in disc.findall("r:文件", namespaces=NS)}
     for path, f in listed.items():
         assert f.findtext("r:数字摘要", namespaces=NS) == sha256sum(rr / path), path

@@ -35,6 +35,9 @@ def overdue(vault: Vault) -> set[str]:
 
 def test_slip_and_burned_copies_are_what_counts_as_archived(vault: Vault, tmp_path: Path) -> None:
     run(vault, "init")
+    from tests.disc_helpers import LABEL_TOML
+
+    (vault.home / "station.toml").write_text(LABEL_TOML, encoding="utf-8")  # R12 label facts
     volume = tmp_path / "vol"
     run(vault, "sim", "volume", str(volume), "--device", "DSJ0001", "--officer", "100001",
         "--clips", "2", "--seconds", "1", "--size", "160x120")  # fmt: skip

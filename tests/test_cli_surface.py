@@ -15,7 +15,7 @@ README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encodi
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 # Commands that print no result table (they run, or print JSON only)
-NO_JSON = {"config show", "demo", "run", "sim recorder"}
+NO_JSON = {"demo", "run", "sim recorder"}
 
 
 def _leaves(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:

@@ -456,7 +456,7 @@ def _scenario(
 
     # 8. installing again finds the kept vault and carries on with it (its id stays)
     apt_install(new_deb, STATION_ID="ZFZ-99")
-    assert json.loads(as_station("config", "show"))["station"]["id"] != "ZFZ-99"
+    assert json.loads(as_station("config", "show", "--json"))["station"]["id"] != "ZFZ-99"
     check_installed(new_v)
     verdict = json.loads(as_station("verify", "--quick", "--json"))
     assert verdict["ok"] and verdict["mode"] == "quick", verdict
@@ -471,7 +471,7 @@ def _scenario(
 
     # 10. a fresh install given the station's id (it names the audit log and its key)
     apt_install(new_deb, STATION_ID="ZFZ-09")
-    assert json.loads(as_station("config", "show"))["station"]["id"] == "ZFZ-09"
+    assert json.loads(as_station("config", "show", "--json"))["station"]["id"] == "ZFZ-09"
     assert (VAULT / "keys/audit-ed25519.vkey").read_text().startswith("ZFZ-09-audit+")
     dpkg("--purge", "station", purge_vault=True)
     assert not VAULT.exists()

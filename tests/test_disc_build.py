@@ -13,13 +13,14 @@ import sqlite_utils
 
 from station.config import Settings
 from station.disc_burn import jobs, reverify
+from station.disc_burn import names as disc_names
 from station.disc_burn.content import MissingRecordingError
 from station.disc_burn.media import CASE_OVERHEAD, DISC_OVERHEAD, MEDIA, SECTOR, Media
 from station.disc_burn.names import JOLIET_MAX_BYTES
 from station.disc_burn.progress import DiscProgress
 from station.errors import EmptyCaseError, FileTooLargeError, NotLongTermError
 from station.vault import Vault
-from tests.disc_helpers import add_case, add_derivative, add_recording, data
+from tests.disc_helpers import add_case, add_derivative, add_recording, data, label_settings
 
 LONG_NAME = "关于当事人在人行道上占道经营并拒绝配合执法人员检查的现场执法记录视频第一段.MP4"
 CASE_NAME = "某某路口占道经营拒不整改案"
@@ -57,8 +58,7 @@ def extract(image: Path, dest: Path, joliet: bool = False) -> Path:
 def build(
     vault: Vault, db: sqlite_utils.Database, numbers: list[str], **kw: object
 ) -> tuple[int, list[jobs.DiscOutcome]]:
-    settings = Settings()
-    settings.disc.producer = "王五"
+    settings = label_settings(Settings())
     return jobs.build_job(
         vault, db, settings, numbers, media_key=str(kw.pop("media", "dvd")), out_dir=None,
         actor="tester", **kw,  # type: ignore[arg-type]
@@ -76,20 +76,22 @@ def test_two_verified_copies_readable_everywhere(
     assert {p.phase for p in seen} >= {"build", "hash", "verify-xorriso", "verify-7zip"}
     rows = reverify.disc_rows(db, job_id)
     assert [r["state"] for r in rows] == ["verified", "verified"]
-    assert [r["volume_id"] for r in rows] == ["2026_0012_1A", "2026_0012_1B"]
+    unit = disc_names.unit_code("440300000001", "STATION-01")  # the unit's code first
+    assert [r["volume_id"] for r in rows] == [f"{unit}_026_0012_1A", f"{unit}_026_0012_1B"]
     for r in rows:
         result = json.loads(r["verify_result"])
         assert result["ok"] and {x["reader"] for x in result["readers"]} == {"xorriso", "7zip-udf"}
-        # 4 payload + 7 support (README, verify.py, verify.ps1, manifests x2, AUDIT.jsonl,
-        # CHECKPOINT.txt) + 5 archive records (3 recordings, DISC.xml, the schema)
-        assert all(x["files_checked"] == 16 for x in result["readers"])
+        # 4 payload + 9 support (README, verify.py, verify.ps1, manifests x2, AUDIT.jsonl,
+        # CHECKPOINT.txt, STATION-KEY.txt, AUDIT-PROOF.json) + 5 archive records (3 recordings,
+        # DISC.xml, the schema)
+        assert all(x["files_checked"] == 18 for x in result["readers"])
     assert not list(outcomes[0].image.parent.glob(".*partial"))
 
     # Rock Ridge tree (Linux): sha256sum -c and the disc's own verify.py
     rr = extract(outcomes[0].image, tmp_path / "rr")
     check = subprocess.run(["sha256sum", "-c", "MANIFEST.SHA256"], cwd=rr, capture_output=True)
     assert check.returncode == 0, check.stdout
-    assert check.stdout.decode().count(": OK") == 15  # all but MANIFEST.SHA256 itself
+    assert check.stdout.decode().count(": OK") == 17  # all but MANIFEST.SHA256 itself
     # the Windows checker: UTF-8 with BOM and CRLF (Windows PowerShell 5.1 reads it right),
     # checks every line of MANIFEST.SHA256 with Get-FileHash
     ps1 = (rr / "verify.ps1").read_bytes()
@@ -124,11 +126,14 @@ def test_two_verified_copies_readable_everywhere(
     assert run.returncode == 0, run.stdout.decode()
 
     manifest = json.loads((rr / "MANIFEST.json").read_text("utf-8"))
-    assert manifest["disc"] | {"created_at": None} == {
+    fingerprint = manifest["disc"]["station_key_fingerprint"]
+    assert manifest["disc"] | {"created_at": None, "station_key_fingerprint": None} == {
         "job_id": job_id, "disc_no": 1, "discs_total": 1, "media": "dvd",
-        "station_id": "STATION-01", "producing_unit": Settings().station.unit_name,
-        "producer": "王五", "created_at": None,
+        "station_id": "STATION-01", "producing_unit": "某市城市管理执法局",
+        "producer": "王五", "created_at": None, "station_key_fingerprint": None,
     }  # fmt: skip
+    # R7: the checker printed the fingerprint of the key it checked the signature with
+    assert len(fingerprint) == 39 and fingerprint in run.stdout.decode()
     assert manifest["cases"][0]["long_term_reason"] == 2
     assert {f["sha256"] for f in manifest["files"]} == set(shas)
     meta = manifest["metadata"][shas[1]]
@@ -258,7 +263,11 @@ def test_case_number_and_name_that_do_not_fit_a_volume_id(
     name = "当事人长期在某某街道与某某路交叉口东北角人行道上占道经营且多次拒不整改" * 2
     add_case(db, number, name, [sha])
     job_id, outcomes = build(vault, db, [number])
-    assert [o.volume_id for o in outcomes] == [f"JOB{job_id:05d}_1A", f"JOB{job_id:05d}_1B"]
+    unit = disc_names.unit_code("440300000001", "STATION-01")
+    assert [o.volume_id for o in outcomes] == [
+        f"{unit}_JOB{job_id:05d}_1A",
+        f"{unit}_JOB{job_id:05d}_1B",
+    ]
     rr = extract(outcomes[0].image, tmp_path / "rr")
     manifest = json.loads((rr / "MANIFEST.json").read_text("utf-8"))
     assert manifest["cases"][0]["number"] == number and manifest["cases"][0]["name"] == name
@@ -330,8 +339,8 @@ def test_stop_request_mid_image_keeps_nothing_partial(
 
     out = tmp_path / "out"
     with pytest.raises(StoppedError):
-        jobs.build_job(vault, db, Settings(), ["2026-0012"], media_key="dvd", out_dir=out,
-                       actor="tester", progress=progress, stop=stop)  # fmt: skip
+        jobs.build_job(vault, db, label_settings(Settings()), ["2026-0012"], media_key="dvd",
+                       out_dir=out, actor="tester", progress=progress, stop=stop)  # fmt: skip
     assert list(out.iterdir()) == []
     job = db.execute("select state, error from disc_jobs").fetchone()
     assert job[0] == "failed" and "Stopped" in job[1]

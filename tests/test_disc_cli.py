@@ -6,6 +6,7 @@ line: simulated recorder volume (real ffmpeg clips), the ingest engine, the case
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from station.catalog import open_catalog
 from station.cli import main
 from station.disc_burn.burn import choose_target, drives_from_properties, find_drives
 from station.vault import Vault
+from tests.disc_helpers import LABEL_TOML
 
 CASE = "城管罚字〔2026〕第12号"
 
@@ -33,6 +35,7 @@ def js(vault: Vault, *args: str) -> Any:
 @pytest.fixture
 def case(vault: Vault, tmp_path: Path) -> list[str]:
     run(vault, "init")
+    (vault.home / "station.toml").write_text(LABEL_TOML, encoding="utf-8")  # R12 label facts
     volume = tmp_path / "vol"
     run(vault, "sim", "volume", str(volume), "--device", "DSJ0001", "--officer", "100001",
         "--clips", "2", "--seconds", "1", "--size", "320x180")  # fmt: skip
@@ -131,6 +134,7 @@ def test_unverified_images_are_not_burned(vault: Vault, case: list[str], tmp_pat
 
 def test_empty_case_from_the_command_line(vault: Vault) -> None:
     run(vault, "init")
+    (vault.home / "station.toml").write_text(LABEL_TOML, encoding="utf-8")
     run(vault, "cases", "create", "2026-0001", "--name", "空案件")
     run(vault, "cases", "mark-long-term", "2026-0001", "--reason", "5")
     res = run(vault, "disc", "build", "2026-0001", code=20)
@@ -141,6 +145,37 @@ def test_empty_case_from_the_command_line(vault: Vault) -> None:
     status = json.loads((vault.run / "disc-status.json").read_text("utf-8"))
     assert status["state"] == "failed" and "no recordings" in status["error"]
     assert js(vault, "disc", "list") == []
+
+
+def test_label_placeholders_are_refused(vault: Vault, case: list[str], tmp_path: Path) -> None:
+    """R12: a label never says 执法单位 or the login name. A fresh station's placeholders are
+    refused with the key to set; the producer is a person's name, from disc.producer or
+    --producer; the volume ids start with the unit's code."""
+    from station.disc_burn import names
+
+    run(vault, "cases", "mark-long-term", CASE, "--reason", "2")
+    (vault.home / "station.toml").unlink()
+    res = run(vault, "disc", "build", CASE, code=3)
+    assert "station.unit_name" in res.stderr and "执法单位" in res.stderr and "R12" in res.stderr
+    no_id = LABEL_TOML.replace('unit_id = "440300000001"', 'unit_id = "000000000000"')
+    (vault.home / "station.toml").write_text(no_id, encoding="utf-8")
+    assert "station.unit_id" in run(vault, "disc", "build", CASE, code=3).stderr
+    no_producer = LABEL_TOML.replace('producer = "王五"', "")
+    (vault.home / "station.toml").write_text(no_producer, encoding="utf-8")
+    res = run(vault, "disc", "build", CASE, code=3)
+    assert "disc.producer" in res.stderr and "--producer" in res.stderr
+    assert js(vault, "disc", "list") == []  # nothing was started
+    built = js(vault, "disc", "build", CASE, "--producer", "李四")
+    code = names.unit_code("440300000001", "STATION-01")
+    assert all(i["volume_id"].startswith(code + "_") for i in built["images"])
+    out = tmp_path / "MANIFEST.json"
+    subprocess.run(
+        ["xorriso", "-osirrox", "on", "-indev", built["images"][0]["image"],
+         "-extract", "/MANIFEST.json", str(out)],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    manifest_producer = json.loads(out.read_text("utf-8"))["disc"]["producer"]
+    assert manifest_producer == "李四"
 
 
 def test_drive_discovery_reads_udev_cdrom_properties() -> None:

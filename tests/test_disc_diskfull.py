@@ -16,7 +16,7 @@ from station.config import Settings
 from station.disc_burn import jobs
 from station.errors import OutputFullError
 from station.vault import Vault
-from tests.disc_helpers import add_case, add_recording, data
+from tests.disc_helpers import add_case, add_recording, data, label_settings
 
 pytestmark = pytest.mark.root
 
@@ -57,8 +57,8 @@ def test_disk_full_mid_image_leaves_no_image_and_fails_the_job(
     add_case(db, "2026-0500", "磁盘已满", shas)
     out = small_disk / "out"
     with pytest.raises(OutputFullError) as err:
-        jobs.build_job(vault, db, Settings(), ["2026-0500"], media_key="dvd", out_dir=out,
-                       actor="tester")  # fmt: skip
+        jobs.build_job(vault, db, label_settings(Settings()), ["2026-0500"], media_key="dvd",
+                       out_dir=out, actor="tester")  # fmt: skip
     assert "filled up" in err.value.render() and str(out) in err.value.render()
     assert sorted(p.name for p in out.iterdir()) == []  # no image, no partial, no label
     job = db.execute("select state, error from disc_jobs").fetchone()

@@ -60,12 +60,12 @@ def test_burn_with_no_drive_or_two_drives(vault: Vault, db: Any) -> None:
     # a verified job to burn: built through the real pipeline on small files
     from station.config import Settings
     from station.disc_burn import jobs
-    from tests.disc_helpers import add_case, add_recording, data
+    from tests.disc_helpers import add_case, add_recording, data, label_settings
 
     sha = add_recording(vault, db, data(1, 5000))
     add_case(db, "2026-0001", "案", [sha])
-    job_id, _ = jobs.build_job(vault, db, Settings(), ["2026-0001"], media_key="dvd",
-                               out_dir=None, actor="tester")  # fmt: skip
+    job_id, _ = jobs.build_job(vault, db, label_settings(Settings()), ["2026-0001"],
+                               media_key="dvd", out_dir=None, actor="tester")  # fmt: skip
     res = probe(vault, {"sda": DISK}, "burn", str(job_id), "--copy", "A")
     assert res["rc"] == 27 and "no drive found" in res["stderr"] and "mark-burned" in res["stderr"]
     # the message once for the person; the logged event in the home's log file, not on stderr

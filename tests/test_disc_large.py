@@ -24,7 +24,7 @@ import sqlite_utils
 from station.config import Settings
 from station.disc_burn import jobs, reverify
 from station.vault import Vault
-from tests.disc_helpers import add_case, add_people
+from tests.disc_helpers import add_case, add_people, label_settings
 
 pytestmark = [
     pytest.mark.slow,
@@ -67,7 +67,13 @@ def test_file_over_4_gib_reads_back_through_xorriso_and_7zip(
     db.conn.commit()
     add_case(db, "2026-0400", "大文件", [sha])
     job_id, outcomes = jobs.build_job(
-        vault, db, Settings(), ["2026-0400"], media_key="bd25", out_dir=None, actor="tester"
+        vault,
+        db,
+        label_settings(Settings()),
+        ["2026-0400"],
+        media_key="bd25",
+        out_dir=None,
+        actor="tester",
     )
     for o in outcomes:
         assert o.verified, o.problems
@@ -85,5 +91,20 @@ def test_file_over_4_gib_reads_back_through_xorriso_and_7zip(
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert sum(1 for line in listing.splitlines() if line.startswith("File data lba")) >= 2
+    # every extent's record carries the recording's start, 01:30Z = 09:30 北京时间 (+08:00)
+    import pycdlib
+
+    iso = pycdlib.PyCdlib()
+    iso.open(str(outcomes[0].image))
+    try:
+        payload = [e for e in json.loads(rows[0]["expected"]) if e["path"].endswith(".MP4")]
+        jol = "/" + payload[0]["joliet_path"]
+        rec, seen = iso.get_record(joliet_path=jol), 0
+        while rec is not None:
+            assert (rec.date.hour, rec.date.minute, rec.date.gmtoffset) == (9, 30, 32)
+            rec, seen = rec.data_continuation, seen + 1
+        assert seen >= 2
+    finally:
+        iso.close()
     for o in outcomes:
         o.image.unlink()

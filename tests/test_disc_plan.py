@@ -179,3 +179,41 @@ def test_xorriso_report_lba_of_a_multi_extent_file() -> None:
         "案 1/原始录像 originals/A.MP4": (4609552441, 2),  # size once, not once per extent
         "it's.txt": (655, 1),
     }
+
+
+def test_volume_ids_differ_between_bureaus_and_stations() -> None:
+    """Two bureaus (or two stations of one bureau) whose first jobs are for the same case
+    number get different volume ids: the unit code comes first."""
+    codes = {
+        names.unit_code(unit, station)
+        for unit in ("440300000001", "440100000001", "110101000001")
+        for station in ("STATION-01", "STATION-02")
+    }
+    assert len(codes) == 6 and all(re.fullmatch(r"[0-9A-Z]{4}", c) for c in codes)
+    ids = {names.volume_id(["2026-0012"], 1, 1, "A", c) for c in codes}
+    assert len(ids) == 6
+    for vid in ids:
+        assert len(vid) <= 16 and re.fullmatch(r"[0-9A-Z_]+", vid) and vid.endswith("0012_1A")
+    assert names.volume_id(["C1", "C2"], 7, 12, "B", "K3F9") == "K3F9_J000007_12B"
+    assert names.volume_id(["C1", "C2"], 7, 1, "A", "K3F9") == "K3F9_JOB00007_1A"
+    assert names.volume_set_id("440300000001", "STATION-01", 7) == "440300000001_STATION_01_JOB_7"
+
+
+def test_the_producer_is_a_persons_name() -> None:
+    """R12: --producer, else disc.producer, else the account's recorded name; never the login
+    name, and never the placeholders of a fresh station."""
+    from station.config import Settings
+    from station.disc_burn.jobs import LabelFactsError, label_facts
+    from tests.disc_helpers import label_settings
+
+    s = label_settings(Settings())
+    assert label_facts(s, "李四", "王档案") == "李四"
+    assert label_facts(s, None, "王档案") == "王五"  # disc.producer
+    s.disc.producer = ""
+    assert label_facts(s, None, "王档案") == "王档案"
+    with pytest.raises(LabelFactsError) as err:
+        label_facts(s, None, None)
+    assert err.value.where == "disc.producer" and "--display-name" in (err.value.hint or "")
+    with pytest.raises(LabelFactsError) as err:
+        label_facts(Settings(), "李四")
+    assert err.value.where == "station.unit_name"

@@ -29,6 +29,9 @@ def run(vault: Vault, user: str, *args: str) -> str:
 def test_proves_on_the_disc_and_in_the_export(
     vault: Vault, db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
+    from tests.disc_helpers import LABEL_TOML
+
+    (vault.home / "station.toml").write_text(LABEL_TOML, encoding="utf-8")  # R12 label facts
     volume = tmp_path / "vol"
     run(vault, "x", "sim", "volume", str(volume), "--device", "DSJ0001", "--officer", "100001",
         "--clips", "1", "--seconds", "1", "--size", "160x120")  # fmt: skip

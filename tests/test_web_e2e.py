@@ -99,6 +99,9 @@ def login(browser: Any, base: str, name: str) -> Any:
 def test_kiosk_and_office_against_the_daemon(tmp_path: Path) -> None:
     vault = Vault(tmp_path / "home")
     vault.init()
+    from tests.disc_helpers import LABEL_TOML
+
+    (vault.home / "station.toml").write_text(LABEL_TOML, encoding="utf-8")  # R12 label facts
     db = open_catalog(vault.catalog_path)
     registry.enrol(db, "ZFY0001", officer_id="100001", unit_id="110101000001", actor="admin",
                    officer_name="张三", unit_name="示例市城市管理局", secret=SECRET)  # fmt: skip

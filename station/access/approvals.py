@@ -20,7 +20,7 @@ from station.catalog import write_txn
 from station.errors import NotFoundError, PermissionDenied, StationError
 from station.log import get
 from station.recref import resolve
-from station.timeutil import parse_iso, to_iso, utcnow
+from station.timeutil import parse_iso, said_time, to_iso, utcnow
 
 log = get()
 
@@ -215,7 +215,10 @@ def usable_request(
     elif req.purpose not in purposes:
         problem = f"批准用途不符 / request {request_id} was approved for {req.purpose} only"
     elif req.valid_until is None or parse_iso(req.valid_until) <= now:
-        problem = f"批准已过期 / the approval of request {request_id} expired at {req.valid_until}"
+        problem = (
+            f"批准已过期 / the approval of request {request_id} expired at "
+            f"{said_time(req.valid_until)}"
+        )
     if problem is not None:
         log.warning("access.refused", request=request_id, user=user.name, problem=problem)
         with write_txn(db):

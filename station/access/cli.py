@@ -33,7 +33,7 @@ from station.cli_util import (
 )
 from station.errors import StationError
 from station.text import escape_text
-from station.timeutil import parse_iso, to_iso, utcnow
+from station.timeutil import parse_iso, said_time, to_iso, utcnow
 
 
 def _new_password() -> str:
@@ -142,11 +142,11 @@ def _show(req: approvals.Request, as_json: bool) -> None:
         return
     click.echo(
         f"申请 / request {req.id}: {req.purpose}  状态 / state: {req.state}\n"
-        f"  申请人 / by: {req.requested_by}  时间 / at: {req.created_at}\n"
+        f"  申请人 / by: {req.requested_by}  时间 / at: {said_time(req.created_at)}\n"
         f"  事由 / reason: {req.reason}\n"
         f"  用于 / for: {req.recipient or '-'}\n"
-        f"  审批 / decided: {req.decided_by or '-'} {req.decided_at or ''}"
-        f"  有效至 / valid until: {req.valid_until or '-'}\n"
+        f"  审批 / decided: {req.decided_by or '-'} {said_time(req.decided_at)}"
+        f"  有效至 / valid until: {said_time(req.valid_until) or '-'}\n"
         f"  录像 / recordings: {len(req.recordings)}"
     )
     for sha in req.recordings:

@@ -5,6 +5,7 @@ Package ``DIR/export-<request>-<time>/``::
 
     recordings/NNN_<original name>   the originals, bit-exact (hashed while copying, checked
                                      against the catalog; a mismatch aborts the export)
+    playable/NNN_<stem>.<profile>.<ext>  the playable archival copies (H.264 MP4), same checks
     records/NNN_<original stem>.xml  one metadata record per recording (DA/T 63-2017 elements,
                                      UTF-8 XML with its 档号 and 保管期限), valid against
     station-av-record-1.xsd          the station's schema, shipped beside them
@@ -12,6 +13,10 @@ Package ``DIR/export-<request>-<time>/``::
     manifest.json                    what, for whom, by whom, when, each file's SHA-256
     checkpoint.note                  the newest signed audit checkpoint, with the verifier key
     audit-proof.json                 inclusion proofs of the request and approval entries in it
+    station-key.txt                  the station's verifier key and its fingerprint
+    verify.py, verify.ps1            the checkers (the same as on a disc): files; verify.py also
+                                     the checkpoint's signature and the proofs (R7)
+    移交清单 handover.pdf             the printable handover list with the key's fingerprint
     SHA256SUMS                       `sha256sum -c SHA256SUMS` checks every file above
 
 The package is written under a hidden name and renamed when complete. A copy of manifest.json,
@@ -76,11 +81,9 @@ HANDOVER = "移交清单 handover.pdf"
 def verifier_fingerprint(key: Any) -> str:
     """The station key's fingerprint as printed on paper: SHA-256 of the raw Ed25519 public
     key, first 32 hex digits in groups of four, to compare with the station's published one."""
-    from cryptography.hazmat.primitives import serialization
+    from station.audit.note import fingerprint, public_bytes
 
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    digest = hashlib.sha256(raw).hexdigest()
-    return " ".join(digest[i : i + 4] for i in range(0, 32, 4))
+    return fingerprint(public_bytes(key))
 
 
 def handover_pdf(manifest: dict[str, Any], tz: str, fingerprint: str) -> bytes:
@@ -101,6 +104,17 @@ def handover_pdf(manifest: dict[str, Any], tz: str, fingerprint: str) -> bytes:
         }
         for f in manifest["files"]
     ]
+    rows += [
+        {
+            "file": d["file"],
+            "recorded_at": human_time(f.get("recorded_at"), tz),
+            "officer": f.get("officer_id"),
+            "size": d.get("size"),
+            "sha256": d["sha256"],
+        }
+        for f in manifest["files"]
+        for d in f.get("derivatives", [])
+    ]
     report = Report(
         kind="handover",
         title="执法音视频移交清单 / Handover list of enforcement recordings (R15)",
@@ -119,8 +133,9 @@ def handover_pdf(manifest: dict[str, Any], tz: str, fingerprint: str) -> bytes:
             ("采集站公钥指纹 / station key fingerprint", fingerprint),
             (
                 "如何校验 / how to check",
-                "Windows: 右键 verify.ps1 →「使用 PowerShell 运行」; "
-                "Linux: sha256sum -c SHA256SUMS",
+                "Windows: 右键 verify.ps1 →「使用 PowerShell 运行」（文件）; "
+                "python3 verify.py（文件、签名、审计证明 / files, signature, audit proofs; "
+                "比对上方指纹 / compare the fingerprint above）; Linux: sha256sum -c SHA256SUMS",
             ),
         ],
         sections=[
@@ -144,6 +159,34 @@ def handover_pdf(manifest: dict[str, Any], tz: str, fingerprint: str) -> bytes:
         None,
         ("移交人 / handed over by", "接收人签字 / received and signed", "日期 / date"),
     )
+
+
+def _copy_derivatives(
+    vault: Vault, db: sqlite_utils.Database, partial: Path, n: int, rec: dict[str, Any]
+) -> list[dict[str, object]]:
+    """The playable archival copies of one recording (``derivatives`` done), copied beside the
+    original into ``playable/`` and checked against the catalog's hash while copying, so a
+    court without a player for the camera's format can watch them. Returns their entries."""
+    out: list[dict[str, object]] = []
+    stem = _safe_name(rec["original_name"]).rsplit(".", 1)[0]
+    for d in db.query(
+        "select * from derivatives where original_sha256 = ? and state = 'done' order by profile",
+        [rec["sha256"]],
+    ):
+        (partial / "playable").mkdir(exist_ok=True)
+        ext = d["ext"] or Path(d["vault_path"]).suffix.lstrip(".") or "mp4"
+        rel = f"playable/{n:03d}_{stem}.{d['profile']}.{ext}"
+        got, size = _copy_hashed(vault.home / d["vault_path"], partial / rel)
+        if got != d["sha256"]:
+            log.error("access.export_integrity", sha256=d["sha256"], got=got)
+            raise IntegrityError(
+                "a stored archival copy does not match its hash; export stopped / "
+                "存档副本校验不符，已停止导出",
+                where=str(vault.home / d["vault_path"]),
+                hint="run `station verify` and report to the supervisor",
+            )
+        out.append({"file": rel, "sha256": got, "size": size, "profile": d["profile"]})
+    return out
 
 
 def _safe_name(name: str) -> str:
@@ -227,6 +270,7 @@ def export_request(
         raise StationError("an export package of that name exists already", where=str(final))
     cp = checkpoint.make_checkpoint(vault, db, settings)
     files: list[dict[str, object]] = []
+    copies: list[str] = []  # the playable archival copies' package paths
     total = 0
     try:
         (partial / "recordings").mkdir(parents=True)
@@ -244,7 +288,8 @@ def export_request(
                     where=str(vault.home / rec["vault_path"]),
                     hint="run `station verify` and report to the supervisor",
                 )
-            total += size
+            playable = _copy_derivatives(vault, db, partial, n, rec)
+            total += size + sum(int(str(d["size"])) for d in playable)
             files.append(
                 {
                     "file": rel,
@@ -256,12 +301,14 @@ def export_request(
                     "device_id": rec["device_id"],
                     "unit_id": rec["unit_id"],
                     "method": rec["method"],
+                    "derivatives": playable,
                     # R5: what it proves, and who made it, readable in the manifest
                     "producer": rec["producer"],
                     "proves": rec["proves"],
                     "sound_content": rec.get("sound_content"),
                 }
             )
+            copies += [str(d["file"]) for d in playable]
         archive = _archive_records(vault, db, settings, user.name, partial, files, now)
         approval = approval_document(req)
         (partial / "approval.json").write_text(approval + "\n", encoding="utf-8")
@@ -306,21 +353,29 @@ def export_request(
         manifest_text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
         (partial / "manifest.json").write_text(manifest_text, encoding="utf-8")
         # for the court: the Windows checker and a printable handover list (移交清单)
-        from station.disc_burn.manifest import verify_ps1
+        from station.disc_burn.manifest import station_key_text, verify_ps1, verify_script
 
+        fingerprint = verifier_fingerprint(v.key)
         (partial / "verify.ps1").write_bytes(verify_ps1())
+        (partial / "verify.py").write_bytes(verify_script())
+        (partial / "station-key.txt").write_text(
+            station_key_text(verifier_key(v.name, v.key), fingerprint), encoding="utf-8"
+        )
         (partial / HANDOVER).write_bytes(
-            handover_pdf(manifest, settings.station.timezone, verifier_fingerprint(v.key))
+            handover_pdf(manifest, settings.station.timezone, fingerprint)
         )
         sums = []
         for rel in (
             [str(f["file"]) for f in files]
+            + copies
             + archive
             + [
                 "approval.json",
                 "manifest.json",
                 "checkpoint.note",
                 "audit-proof.json",
+                "station-key.txt",
+                "verify.py",
                 "verify.ps1",
                 HANDOVER,
             ]

@@ -44,6 +44,14 @@ def verifier_key(name: str, key: Ed25519PublicKey) -> str:
     )
 
 
+def fingerprint(public: bytes) -> str:
+    """A public key's fingerprint as printed on paper (disc labels, handover lists): SHA-256 of
+    the raw Ed25519 key, first 32 hex digits in groups of four. The disc's verify.py computes
+    the same (``station/disc_burn/disc_verify.py``)."""
+    digest = hashlib.sha256(public).hexdigest()
+    return " ".join(digest[i : i + 4] for i in range(0, 32, 4))
+
+
 @dataclass(frozen=True)
 class Verifier:
     name: str

@@ -19,7 +19,7 @@ from station.cases.model import check_case_number, check_case_texts, check_reaso
 from station.catalog import write_txn
 from station.errors import CaseStateError, NotFoundError, StationError
 from station.log import get
-from station.timeutil import to_iso, utcnow
+from station.timeutil import said_time, to_iso, utcnow
 
 log = get()
 
@@ -279,14 +279,15 @@ def close_case(
         if case["status"] == "closed":
             log.warning("case.close_refused", number=number, closed_at=case["closed_at"])
             raise CaseStateError(
-                f"案件已结案 / the case {number!r} was closed already on {case['closed_at']}",
+                f"案件已结案 / the case {number!r} was closed already on "
+                f"{said_time(case['closed_at'])}",
                 where="NUMBER",
                 hint="reopen it first with `station cases reopen` if it was closed by mistake",
             )
         if when < case["opened_at"]:
             raise StationError(
-                f"结案日期早于立案 / closing date {when} is before the case was opened "
-                f"({case['opened_at']})",
+                f"结案日期早于立案 / closing date {said_time(when)} is before the case was "
+                f"opened ({said_time(case['opened_at'])})",
                 where="--date",
             )
         db.execute(

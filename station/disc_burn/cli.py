@@ -165,6 +165,10 @@ def plan_cmd(
     is_flag=True,
     help="不回读校验 / skip the read-back (the images are then not ready)",
 )
+@click.option(
+    "--producer",
+    help="制作人姓名（R12，默认 disc.producer）/ the producer's name (R12; default disc.producer)",
+)
 @long_term_option
 @json_option
 @pass_app
@@ -174,6 +178,7 @@ def build_cmd(
     media: str | None,
     out: str | None,
     no_verify: bool,
+    producer: str | None,
     not_long_term: bool,
     as_json: bool,
 ) -> None:
@@ -191,6 +196,7 @@ def build_cmd(
             verify=not no_verify,
             require_long_term=not not_long_term,
             progress=progress,
+            producer=producer,
         )
     if as_json:
         print_json({"job_id": job_id, "images": [_outcome(o) for o in outcomes]})

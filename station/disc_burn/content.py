@@ -213,21 +213,48 @@ def audit_entries(db: sqlite_utils.Database, subjects: list[str]) -> list[dict[s
     return [found[k] for k in sorted(found)]
 
 
-def latest_checkpoint_text(
-    vault: Vault, db: sqlite_utils.Database, settings: Settings | None = None
-) -> str | None:
-    """A checkpoint signed now (R7), so the disc carries one that covers its own recordings'
-    audit entries; if the station refuses to sign (a broken chain, ``station verify`` says
-    where), the latest stored one, and the refusal is logged."""
-    from station.audit import checkpoint
+def signed_excerpt(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, subjects: list[str]
+) -> tuple[Any, list[dict[str, Any]]]:
+    """The audit entries about ``subjects`` and what proves them (R7): a checkpoint signed now
+    (so it covers every entry of the excerpt), the station's verifier key and its fingerprint,
+    and an RFC 6962 inclusion proof of each entry in the checkpoint — a court checks the disc
+    with these alone (verify.py). If the station refuses to sign (a broken chain; ``station
+    verify`` says where), the latest stored checkpoint is used and the refusal is logged;
+    entries it does not cover get no proof, and verify.py reports them. ``(None, entries)`` when
+    the station has no checkpoint at all."""
+    from station.audit import checkpoint, note
+    from station.disc_burn.manifest import Signed
 
-    if settings is not None:
-        try:
-            checkpoint.make_checkpoint(vault, db, settings)
-        except IntegrityError as exc:
-            log.error("disc.checkpoint_refused", error=exc.message)
+    try:
+        checkpoint.make_checkpoint(vault, db, settings)
+    except IntegrityError as exc:
+        log.error("disc.checkpoint_refused", error=exc.message)
+    entries = audit_entries(db, subjects)
     text = checkpoint.latest_checkpoint_text(vault, db)
-    return str(text) if text else None
+    if not text:
+        return None, entries
+    v = checkpoint.station_verifier(vault, settings)
+    size = int(text.split("\n")[1])
+    seqs = [int(e["seq"]) for e in entries if int(e["seq"]) <= size]
+    signed = Signed(
+        str(text),
+        note.verifier_key(v.name, v.key),
+        note.fingerprint(note.public_bytes(v.key)),
+        checkpoint.inclusion_proofs(db, seqs, size),
+    )
+    return signed, entries
+
+
+def station_fingerprint(vault: Vault, settings: Settings) -> str | None:
+    """The station key's fingerprint (printed on labels), or None before the first checkpoint."""
+    from station.audit import checkpoint, note
+
+    try:
+        v = checkpoint.station_verifier(vault, settings)
+    except StationError:
+        return None
+    return note.fingerprint(note.public_bytes(v.key))
 
 
 def assign_archive_numbers(

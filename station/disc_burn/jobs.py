@@ -21,9 +21,9 @@ from station.disc_burn import names
 from station.disc_burn.content import (
     JobContent,
     assign_archive_numbers,
-    audit_entries,
-    latest_checkpoint_text,
     load_content,
+    signed_excerpt,
+    station_fingerprint,
 )
 from station.disc_burn.image import ImageSpec, write_image
 from station.disc_burn.label import LabelData, render_sheet, write_label
@@ -33,7 +33,7 @@ from station.disc_burn.media import Media, get_media
 from station.disc_burn.plan import Plan, plan_discs
 from station.disc_burn.progress import DiscProgress, ProgressFn, check_stop
 from station.disc_burn.readback import Expected, ReadbackResult, read_back
-from station.errors import IntegrityError, StationError
+from station.errors import ConfigError, IntegrityError, StationError
 from station.log import get
 from station.timeutil import to_iso, utcnow
 from station.vault import Vault
@@ -41,6 +41,58 @@ from station.vault import Vault
 log = get()
 LABEL_SHEET = "labels-all.pdf"  # the job's one printable sheet
 COPIES = ("A", "B")
+
+
+class LabelFactsError(ConfigError):
+    """A fact the disc label must carry (R12) is missing or still a placeholder /
+    标签信息缺失或仍为占位值."""
+
+
+PLACEHOLDER_UNIT_IDS = ("", "000000000000")
+
+
+def account_name(db: sqlite_utils.Database, actor: str) -> str | None:
+    """The person's name recorded for a login account (``users.display_name``), if any."""
+    from station.access.users import get_user
+
+    user = get_user(db, actor)
+    return user.display_name.strip() if user and user.display_name else None
+
+
+def label_facts(settings: Settings, producer: str | None, person: str | None = None) -> str:
+    """R12: the label names the producing unit and the producer (a person). Refuses the
+    placeholders a fresh station starts with — the unit ``执法单位`` and unit id 000000000000 —
+    and a missing producer. The producer is ``producer`` (``--producer``), else
+    ``disc.producer``, else ``person`` (the account's recorded name) — never the login name.
+    Returns the producer's name."""
+    from station.config import StationSection
+
+    unit = settings.station.unit_name.strip()
+    default = StationSection()
+    if not unit or unit in (default.unit_name, "执法单位", "Enforcement unit"):
+        raise LabelFactsError(
+            f"the producing unit is the placeholder {unit!r}; the label needs the unit's real name"
+            " / 制作单位仍为占位值，标签须写明单位全称 (R12)",
+            where="station.unit_name",
+            hint='station config set station.unit_name="某市城市管理行政执法局" (admin)',
+        )
+    if settings.station.unit_id.strip() in PLACEHOLDER_UNIT_IDS:
+        raise LabelFactsError(
+            f"the unit id is the placeholder {settings.station.unit_id!r}; it goes into every"
+            " volume id / 单位代码仍为占位值 (R12)",
+            where="station.unit_id",
+            hint="station config set station.unit_id=<the unit's code> (admin)",
+        )
+    who = (producer if producer is not None else settings.disc.producer).strip() or (person or "")
+    if not who:
+        raise LabelFactsError(
+            "no producer: the label names the person who made the disc, not a login name / "
+            "未填写制作人 (R12)",
+            where="disc.producer",
+            hint="pass --producer 姓名, set disc.producer in station.toml (admin), or record "
+            "the account's name (`station users add … --display-name 姓名`)",
+        )
+    return who
 
 
 def make_plan(
@@ -94,6 +146,8 @@ class _Job:
     producer: str  # R12 producer
     archive: list[tuple[str, str, str]] = field(default_factory=list)  # (case, 档号, 保管期限)
     labels: list[LabelData] = field(default_factory=list)  # every copy's label, in build order
+    fingerprint: str | None = None  # the station key's, printed on the label (R7)
+    created_at: str | None = None  # R12 production time, ISO (the disc's own files' time)
 
 
 @dataclass
@@ -105,6 +159,7 @@ class _Disc:
     support: dict[str, bytes]
     expected: list[Expected]
     cases: list[tuple[str, str]]  # (number, name)
+    times: dict[str, str] = field(default_factory=dict)  # disc path -> the recording's start
 
 
 def _local(iso: str, tz: str) -> str:
@@ -121,6 +176,7 @@ def _create_job(
     out_dir: Path | None,
     root: Path,
     actor: str,
+    unit: str = "",
 ) -> tuple[int, Path, str]:
     now = to_iso(utcnow())
     with write_txn(db):
@@ -151,7 +207,7 @@ def _create_job(
                         job_id,
                         disc.disc_no,
                         copy,
-                        names.volume_id(numbers, job_id, disc.disc_no, copy),
+                        names.volume_id(numbers, job_id, disc.disc_no, copy, unit),
                         plan.media,
                         disc.payload_bytes,
                         len(disc.files),
@@ -189,16 +245,20 @@ def build_job(
     require_long_term: bool = True,
     progress: ProgressFn | None = None,
     stop: threading.Event | None = None,
+    producer: str | None = None,
 ) -> tuple[int, list[DiscOutcome]]:
-    """Plan, then write copy A and copy B of every disc, read each back, write the labels."""
+    """Plan, then write copy A and copy B of every disc, read each back, write the labels.
+    ``producer`` (R12 制作人) defaults to ``disc.producer``; placeholders are refused first."""
     numbers = list(dict.fromkeys(numbers))
+    producer = label_facts(settings, producer, account_name(db, actor))
     content, plan, media = make_plan(
         vault, db, numbers, media_key, require_long_term=require_long_term
     )
-    job_id, folder, created_at = _create_job(db, plan, numbers, out_dir, vault.discs, actor)
-    producer = settings.disc.producer or actor
+    unit = names.unit_code(settings.station.unit_id, settings.station.id)
+    job_id, folder, created_at = _create_job(db, plan, numbers, out_dir, vault.discs, actor, unit)
     job = _Job(vault, db, settings, job_id, len(plan.discs), media, folder, actor, verify,
                progress, stop, _local(created_at, settings.station.timezone), producer)  # fmt: skip
+    job.created_at = created_at
 
     def case_list(numbers: list[str]) -> list[tuple[str, str]]:
         return [(n, content.info[n].name) for n in numbers]
@@ -211,12 +271,14 @@ def build_job(
             (n, content.info[n].archive_number or "", content.info[n].retention_words or "")
             for n in numbers
         ]
-        checkpoint = latest_checkpoint_text(vault, db, settings)
         case_names = {n: content.info[n].name for n in numbers}
         for disc in plan.discs:
             check_stop(stop)
-            layout = lay_out(disc, case_names, checkpoint is not None, with_records=True)
             subjects = disc.cases + [f.sha256 for _, f in disc.files]
+            # signed per disc: the checkpoint covers every audit entry the disc carries (R7)
+            signed, excerpt = signed_excerpt(vault, db, settings, subjects)
+            job.fingerprint = signed.fingerprint if signed else station_fingerprint(vault, settings)
+            layout = lay_out(disc, case_names, signed is not None, with_records=True)
             ident = DiscIdentity(
                 job_id,
                 disc.disc_no,
@@ -227,6 +289,7 @@ def build_job(
                 producer,
                 created_at,
                 settings.station.timezone,
+                job.fingerprint,
             )
             records = _archive_records(vault, db, settings, job_id, disc.disc_no, layout,
                                        content, items, ident)  # fmt: skip
@@ -235,9 +298,9 @@ def build_job(
                 ident,
                 [content.info[n] for n in disc.cases],
                 content.recordings,
-                audit_entries(db, subjects),
+                excerpt,
                 _volume_set(plan),
-                checkpoint,
+                signed,
                 records,
                 {sha: item.number for (_, sha), item in items.items()},
             )
@@ -252,7 +315,14 @@ def build_job(
                 if e.file is None and not e.is_dir
             ]
             _record_contents(db, job_id, disc.disc_no, layout)
-            work = _Disc(disc.disc_no, layout, support, expected, case_list(disc.cases))
+            # file times on the disc: each recording's (corrected) start time (R5)
+            times = {
+                e.path: str(content.recordings[e.file.recording_sha256]["recorded_at"])
+                for e in layout.payload
+                if e.file is not None
+                and content.recordings.get(e.file.recording_sha256, {}).get("recorded_at")
+            }
+            work = _Disc(disc.disc_no, layout, support, expected, case_list(disc.cases), times)
             outcomes += [_build_copy(job, work, copy) for copy in COPIES]
     except BaseException as exc:
         _fail_job(db, job_id, exc, actor, numbers)
@@ -423,7 +493,10 @@ def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
         [job_id, disc_no, copy],
     ).fetchone()[0]
     image = job.folder / f"{volume_id}.iso"
-    spec = ImageSpec(volume_id, job_id, disc_no, job.discs_total, copy)
+    station = job.settings.station
+    spec = ImageSpec(volume_id, job_id, disc_no, job.discs_total, copy, disc.times,
+                     job.created_at, station.timezone,
+                     names.volume_set_id(station.unit_id, station.id, job_id))  # fmt: skip
     size, written_sha = write_image(
         job.vault.home,
         disc.layout,
@@ -464,6 +537,7 @@ def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
         job.media.label,
         job_id,
         [a for a in job.archive if a[0] in {n for n, _ in disc.cases}],
+        job.fingerprint,
     )
     html_path = job.folder / f"{volume_id}.label.html"
     pdf_path = job.folder / f"{volume_id}.label.pdf"

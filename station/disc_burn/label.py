@@ -38,6 +38,14 @@ class LabelData:
     media: str
     job_id: int
     archive: list[tuple[str, str, str]] = field(default_factory=list)  # (case, 档号, 保管期限)
+    fingerprint: str | None = None  # the station key's (R7): verify.py prints the same
+
+    @property
+    def archive_rows(self) -> list[tuple[str, str, str]]:
+        """档号 and 保管期限 per case; a case not yet numbered says so (never left off)."""
+        numbered = {case for case, _, _ in self.archive}
+        missing = [(n, "未编 / none", "未定 / not set") for n, _ in self.cases if n not in numbered]
+        return [*self.archive, *missing]
 
     @property
     def copy_text(self) -> str:
@@ -52,16 +60,14 @@ class LabelData:
                 "执法活动或案件名称及编号 / Enforcement activity or case name and number",
                 "; ".join(f"{name}（{number}）" for number, name in self.cases),
             ),
-            *(
-                (
-                    "档号 / Archive number",
-                    "; ".join(f"{number}（{case}）" for case, number, _ in self.archive),
-                ),
-                (
-                    "保管期限 / Retention period",
-                    "; ".join(f"{words}（{case}）" for case, _, words in self.archive),
-                ),
-            )[: 2 if self.archive else 0],
+            (
+                "档号 / Archive number",
+                "; ".join(f"{number}（{case}）" for case, number, _ in self.archive_rows),
+            ),
+            (
+                "保管期限 / Retention period",
+                "; ".join(f"{words}（{case}）" for case, _, words in self.archive_rows),
+            ),
             ("份别 / Copy", f"{self.copy_text}（一式两份 / one of two copies）"),
             (
                 "光盘 / Disc",
@@ -71,6 +77,10 @@ class LabelData:
             ("卷标 / Volume id", self.volume_id),
             ("介质 / Media", self.media),
             ("映像 SHA-256 / Image SHA-256", self.image_sha256),
+            (
+                "采集站公钥指纹 / Station key fingerprint",
+                self.fingerprint or "无（未签名）/ none (not signed)",
+            ),
             ("任务 / Job", str(self.job_id)),
         ]
 
@@ -97,13 +107,14 @@ td {{ word-break: break-all; }}
 <div class="disc">
 <div>{html.escape(data.unit)}</div>
 <div>{html.escape("; ".join(f"{n} {name}" for n, name in data.cases))}</div>
-{"".join(f"<div>档号 {html.escape(a)} · {html.escape(w)}</div>" for _, a, w in data.archive)}
+{"".join(f"<div>档号 {html.escape(a)} · {html.escape(w)}</div>" for _, a, w in data.archive_rows)}
 <div class="copy">{html.escape(data.copy_text)}</div>
 <div>第 {data.disc_no} 张，共 {data.discs_total} 张 /
 disc {data.disc_no} of {data.discs_total}</div>
 <div>{html.escape(data.volume_id)} · {html.escape(data.producer)} ·
 {html.escape(data.produced_at)}</div>
 <div class="hash">SHA-256 {html.escape(data.image_sha256)}</div>
+<div class="hash">公钥指纹 / key fingerprint {html.escape(data.fingerprint or "-")}</div>
 </div>
 <table>
 {rows}
@@ -196,7 +207,9 @@ def _disc_lines(data: LabelData) -> tuple[list[tuple[str, float]], list[tuple[st
     upper += [(f"{name}（{number}）", 9.0) for number, name in data.cases[:3]]
     if len(data.cases) > 3:
         upper.append((f"等 {len(data.cases)} 案 / {len(data.cases)} cases", 8.0))
-    upper += [(f"档号 {number} · 保管期限 {words}", 8.0) for _, number, words in data.archive[:3]]
+    upper += [
+        (f"档号 {number} · 保管期限 {words}", 8.0) for _, number, words in data.archive_rows[:3]
+    ]
     lower = [
         (data.copy_text, 18.0),
         (f"第 {data.disc_no} 张，共 {data.discs_total} 张", 9.0),
@@ -205,6 +218,8 @@ def _disc_lines(data: LabelData) -> tuple[list[tuple[str, float]], list[tuple[st
         ("SHA-256 " + data.image_sha256[:32], 6.0),
         (data.image_sha256[32:], 6.0),
     ]
+    if data.fingerprint:
+        lower.append((f"公钥指纹 {data.fingerprint}", 6.0))
     return upper, lower
 
 

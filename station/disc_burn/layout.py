@@ -1,7 +1,7 @@
 """The tree of one disc: every folder and file with its names in the three trees (pure).
 
 /README.txt  /verify.py  /verify.ps1  /MANIFEST.json  /MANIFEST.SHA256  /AUDIT.jsonl
-[/CHECKPOINT.txt]
+[/CHECKPOINT.txt  /STATION-KEY.txt  /AUDIT-PROOF.json]  (with the signed checkpoint, R7)
 /<case number> <case name>/原始录像 originals/<original file name>
 /<case number> <case name>/存档转码 archival/<original stem>.<profile>.<ext>
 
@@ -103,6 +103,8 @@ SUPPORT_FILES = (
     "MANIFEST.SHA256",
 )
 
+SIGNED_FILES = ("CHECKPOINT.txt", "STATION-KEY.txt", "AUDIT-PROOF.json")
+
 
 def lay_out(
     disc: DiscPlan, case_names: dict[str, str], with_checkpoint: bool, with_records: bool = False
@@ -111,7 +113,8 @@ def lay_out(
     for name in SUPPORT_FILES:
         layout.add_file(None, name)
     if with_checkpoint:
-        layout.add_file(None, "CHECKPOINT.txt")
+        for name in SIGNED_FILES:
+            layout.add_file(None, name)
     if with_records:
         layout.add_file(None, DISC_RECORD)
         layout.add_file(None, RECORD_SCHEMA)

@@ -1,5 +1,8 @@
 """The metadata files every disc carries (R5, R7, R12): MANIFEST.json, MANIFEST.SHA256,
-README.txt, verify.py, AUDIT.jsonl and, once the integrity part provides it, CHECKPOINT.txt.
+README.txt, verify.py, verify.ps1, AUDIT.jsonl and, with the station's signed audit checkpoint,
+CHECKPOINT.txt, STATION-KEY.txt (the station's public key and its fingerprint) and
+AUDIT-PROOF.json (RFC 6962 inclusion proofs of AUDIT.jsonl's entries in that checkpoint), so a
+court can check the disc alone with verify.py.
 
 Pure: everything comes in as arguments; the texts are the same for copy A and copy B, so both
 copies hold the same files (only the volume id differs).
@@ -14,8 +17,8 @@ from importlib import resources
 from typing import Any
 
 from station.disc_burn.content import R11_REASONS, CaseInfo
-from station.disc_burn.layout import Entry, Layout
-from station.timeutil import human_time, zone_words
+from station.disc_burn.layout import SIGNED_FILES, Entry, Layout
+from station.timeutil import human_time, zone_short, zone_words
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,38 @@ class DiscIdentity:
     producer: str  # R12: who made the disc
     created_at: str  # R12: production time (UTC ISO 8601; people see it in ``tz``)
     tz: str = "Asia/Shanghai"  # the station's zone (station.timezone)
+    fingerprint: str | None = None  # the station key's, as printed on the label
+
+
+@dataclass(frozen=True)
+class Signed:
+    """The station's signed checkpoint for a disc, its key and the audit entries' proofs (R7)."""
+
+    checkpoint: str  # the C2SP signed note
+    vkey: str  # the verifier key line ``name+id+base64``
+    fingerprint: str  # as printed on the label (``station.audit.note.fingerprint``)
+    proofs: list[dict[str, Any]]  # ``station.audit.checkpoint.inclusion_proofs``
+
+
+def station_key_text(vkey: str, fingerprint: str) -> str:
+    """STATION-KEY.txt: comment lines for people, then the verifier key line verify.py reads."""
+    return (
+        "# 采集站审计公钥 / the station's audit verifier key (Ed25519, C2SP signed-note format)\n"
+        f"# 指纹 / fingerprint: {fingerprint}\n"
+        "# 须与光盘标签、移交清单上印的指纹一致 / must equal the one printed on the label and\n"
+        "# the handover list; verify.py prints the fingerprint it checked against.\n"
+        f"{vkey}\n"
+    )
+
+
+def proof_document(proofs: list[dict[str, Any]]) -> str:
+    doc = {
+        "about": "RFC 6962 inclusion proofs of the audit entries in the signed checkpoint / "
+        "审计记录在签名检查点中的包含证明",
+        "leaf": "SHA-256(0x00 || entry), node: SHA-256(0x01 || left || right)",
+        "entries": proofs,
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
 
 
 def verify_script() -> bytes:
@@ -72,12 +107,13 @@ def _support(e: Entry, data: bytes) -> dict[str, Any]:
     }
 
 
-def _recording_lines(recordings: list[dict[str, Any]]) -> list[str]:
+def _recording_lines(recordings: list[dict[str, Any]], tz: str) -> list[str]:
     """R5: each original in time order with its producer and 证明对象, readable as text."""
     lines = ["", "录像及证明对象 / Recordings and what they prove (R5):"]
     ordered = sorted(recordings, key=lambda r: (r.get("recorded_at") or "", r["sha256"]))
     for i, r in enumerate(ordered, 1):
-        lines.append(f"  {i}. {r.get('original_name')}  录制 / recorded {r.get('recorded_at')}")
+        when = f"{human_time(r.get('recorded_at'), tz)} {zone_short(tz)}"
+        lines.append(f"  {i}. {r.get('original_name')}  录制 / recorded {when}")
         lines.append(
             f"     制作人 / producer: {r.get('producer') or r.get('officer_id') or '—'}；"
             f"制作方法 / method: {r.get('method') or '—'}"
@@ -115,7 +151,7 @@ def readme(
                 f" — 本站 / station: {c.station_decision}"
             )
     if recordings:
-        lines += _recording_lines(recordings)
+        lines += _recording_lines(recordings, ident.tz)
     lines += [
         "",
         "本光盘一式两份（甲/A、乙/B），内容相同。原始录像逐位保存，未经任何修改。",
@@ -127,7 +163,12 @@ def readme(
         "                   case, officer, device, unit, corrected times, names, sizes, SHA-256",
         "  MANIFEST.SHA256  SHA-256 校验清单 / checksum list (sha256sum format)",
         "  AUDIT.jsonl      这些录像的审计日志 / audit-log entries of these recordings",
-        "  verify.py        校验程序（仅用 Python 标准库）/ checker, Python standard library only",
+        "  CHECKPOINT.txt   采集站签名的审计检查点 / the station's signed audit checkpoint",
+        "  STATION-KEY.txt  采集站公钥及其指纹 / the station's public key and its fingerprint",
+        f"                   指纹 / fingerprint: {ident.fingerprint or '-'}",
+        "  AUDIT-PROOF.json 审计记录包含在检查点中的证明 / proofs: the entries are signed",
+        "  verify.py        校验程序（仅用 Python 标准库）：文件、签名、审计记录",
+        "                   checker (Python standard library only): files, signature, audit",
         "  verify.ps1       Windows 校验程序（系统自带 PowerShell，无需安装）",
         "                   Windows checker (built-in PowerShell, nothing to install)",
         "  DISC.xml         本光盘的元数据记录（档号、保管期限、文件摘要）",
@@ -141,6 +182,10 @@ def readme(
         "           或 or: python3 verify.py",
         "  macOS:   cd <disc folder> && shasum -a 256 -c MANIFEST.SHA256",
         "           或 or: python3 verify.py",
+        "  签名 / signature: verify.py 打印所用公钥的指纹，须与光盘标签上印的一致",
+        "           verify.py prints the key fingerprint it checked against: it must equal",
+        "           the one printed on the disc label (and published by the station).",
+        '           python3 verify.py --fingerprint "<标签上的指纹 printed fingerprint>"',
         "  Windows: 右键 verify.ps1 →「使用 PowerShell 运行」，无需安装任何软件",
         "           right-click verify.ps1 → Run with PowerShell (nothing to install)",
         "           或 or: powershell -ExecutionPolicy Bypass -File verify.ps1",
@@ -163,7 +208,7 @@ def build_files(
     recordings: dict[str, dict[str, Any]],
     audit: list[dict[str, Any]],
     volume_set: list[dict[str, Any]],
-    checkpoint: str | None,
+    signed: Signed | None,
     records: dict[str, bytes] | None = None,
     archive_numbers: dict[str, str] | None = None,
 ) -> dict[str, bytes]:
@@ -182,8 +227,10 @@ def build_files(
     out["AUDIT.jsonl"] = "".join(
         json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in audit
     ).encode("utf-8")
-    if checkpoint is not None:
-        out["CHECKPOINT.txt"] = checkpoint.encode("utf-8")
+    if signed is not None:
+        out["CHECKPOINT.txt"] = signed.checkpoint.encode("utf-8")
+        out["STATION-KEY.txt"] = station_key_text(signed.vkey, signed.fingerprint).encode()
+        out["AUDIT-PROOF.json"] = proof_document(signed.proofs).encode("utf-8")
     payload = layout.payload
     used = {e.file.sha256 for e in payload if e.file is not None}
     manifest = {
@@ -197,6 +244,7 @@ def build_files(
             "producing_unit": ident.unit_name,
             "producer": ident.producer,
             "created_at": ident.created_at,
+            "station_key_fingerprint": ident.fingerprint,
         },
         "cases": [
             {
@@ -232,7 +280,7 @@ def build_files(
                 "verify.py",
                 "verify.ps1",
                 "AUDIT.jsonl",
-                "CHECKPOINT.txt",
+                *SIGNED_FILES,
                 *sorted(records or {}),
             )
             if name in out
@@ -247,7 +295,7 @@ def build_files(
             "verify.py",
             "verify.ps1",
             "AUDIT.jsonl",
-            "CHECKPOINT.txt",
+            *SIGNED_FILES,
             *sorted(records or {}),
             "MANIFEST.json",
         )

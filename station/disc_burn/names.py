@@ -17,6 +17,7 @@ fits the Joliet volume descriptor.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -129,16 +130,41 @@ def _ascii(ch: str) -> str:
     return unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode() or "_"
 
 
-def volume_id(case_numbers: list[str], job_id: int, disc_no: int, copy: str) -> str:
-    """The volume id of one copy of one disc: ``<case>_<disc><copy>``, at most 16 d-characters.
+_BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-    A job of one case whose number has enough ASCII letters or digits uses them (``2026_0012_1A``);
-    a case number that does not fit (Chinese only, or too long) or a job of several cases uses the
-    job number (``JOB00007_1A``). The full case names and numbers are on the label and in
+
+def unit_code(unit_id: str, station_id: str) -> str:
+    """Four d-characters naming the producing unit and station in a volume id: base 36 of
+    SHA-256(unit id / station id) — 36⁴ ≈ 1.7 million values, so discs of two bureaus (or two
+    stations of one bureau, whose job numbers both start at 1) get different volume ids. The
+    full unit id and station id are in the volume set id and MANIFEST.json."""
+    n = int.from_bytes(hashlib.sha256(f"{unit_id}/{station_id}".encode()).digest()[:8], "big")
+    out = ""
+    for _ in range(4):
+        n, r = divmod(n, 36)
+        out += _BASE36[r]
+    return out
+
+
+def volume_set_id(unit_id: str, station_id: str, job_id: int) -> str:
+    """The volume set id (up to 128 d-characters): unit id, station id and job, in full."""
+    raw = f"{unit_id}_{station_id}_JOB_{job_id}".upper()
+    return re.sub(r"_+", "_", _NOT_D.sub("_", "".join(_ascii(ch) for ch in raw)))[:128]
+
+
+def volume_id(case_numbers: list[str], job_id: int, disc_no: int, copy: str, unit: str = "") -> str:
+    """The volume id of one copy of one disc: ``[<unit>_]<case>_<disc><copy>``, at most 16
+    d-characters.
+
+    ``unit`` (``unit_code``) comes first, so two bureaus' discs differ (``K3F9_026_0012_1A``).
+    A job of one case whose number has enough ASCII letters or digits uses them (its tail when
+    it is long); a case number that does not fit (Chinese only) or a job of several cases uses
+    the job number (``JOB00007_1A``). The full case names and numbers are on the label and in
     MANIFEST.json (R12); the volume id only has to be short, valid and distinct per copy.
     """
     suffix = f"_{disc_no}{copy}"
-    room = VOLUME_ID_MAX - len(suffix)
+    prefix = f"{unit}_" if unit else ""
+    room = VOLUME_ID_MAX - len(suffix) - len(prefix)
     base = ""
     if len(case_numbers) == 1:
         ascii_text = "".join(_ascii(ch) for ch in case_numbers[0])
@@ -149,5 +175,7 @@ def volume_id(case_numbers: list[str], job_id: int, disc_no: int, copy: str) -> 
             tail = base[-room:].strip("_")
             base = tail if alnum >= 3 and sum(ch.isalnum() for ch in tail) >= 4 else ""
     if not base:
-        base = f"JOB{job_id:05d}"[-room:]
-    return base + suffix
+        base = f"JOB{job_id:05d}"
+        if len(base) > room:  # with a unit code: J and the job number's last digits
+            base = "J" + str(job_id).zfill(room - 1)[-(room - 1) :]
+    return prefix + base + suffix

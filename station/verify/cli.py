@@ -167,18 +167,22 @@ def cp_list(app: App, as_json: bool) -> None:
 def cp_show(app: App, as_json: bool) -> None:
     """显示最新检查点与验证公钥 / Print the newest checkpoint and the station's verifier key."""
     text = checkpoint.latest_checkpoint_text(app.vault, app.db)
-    from station.audit.note import verifier_key
+    from station.audit.note import fingerprint, public_bytes, verifier_key
 
     try:
         v = checkpoint.station_verifier(app.vault, app.settings)
         vkey: str | None = verifier_key(v.name, v.key)
+        # the fingerprint printed on disc labels and handover lists, for the station to publish
+        fp: str | None = fingerprint(public_bytes(v.key))
     except keys.SigningKeyError:
-        vkey = None
+        vkey = fp = None
     if as_json:
-        print_json({"note": text, "vkey": vkey})
+        print_json({"note": text, "vkey": vkey, "fingerprint": fp})
     else:
         click.echo(text or "尚无检查点 / no checkpoint yet\n", nl=False)
         click.echo(f"\n验证公钥 / verifier key: {vkey or '— (尚无 / none yet)'}")
+        if fp:
+            click.echo(f"公钥指纹 / key fingerprint: {fp}（印在光盘标签和移交清单上 / as printed)")
 
 
 @checkpoint_group.command("export")

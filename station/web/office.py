@@ -566,6 +566,8 @@ def disc_build(ctx: Ctx) -> Response:
         raise StationError("已有光盘任务在进行 / a disc job is running already", where="disc")
     # plan first, in the request: a case that cannot go on a disc is said at once
     jobs.make_plan(st.vault, ctx.db, numbers, st.settings.disc.media, require_long_term=True)
+    # R12: no placeholder unit, a person as producer
+    jobs.label_facts(st.settings, None, jobs.account_name(ctx.db, ctx.user.name))
     actor = ctx.user.name
 
     def work() -> None:
