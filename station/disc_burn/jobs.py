@@ -482,7 +482,7 @@ def _build_disc(job: _Job, disc: _Disc) -> list[DiscOutcome]:
     if job.verify:
         # each copy's files re-read from the disk once (A through its Joliet tree, B through
         # its UDF tree), every tree checked by names and sizes; both copies side by side
-        with ThreadPoolExecutor(max_workers=int(__import__("os").environ.get("RBW", "2"))) as pool:
+        with ThreadPoolExecutor(max_workers=2) as pool:
             futures = [
                 pool.submit(
                     read_image,

@@ -341,6 +341,10 @@ def read_7zip(
         _finish(proc, result)
     except (RuntimeError, OSError) as exc:
         result.error = str(exc)
+    if fs == "iso":  # named by their manifest paths, as the other readers name them
+        result.mismatched = [expected[p].path for p in result.mismatched]
+        result.missing = [expected[p].path for p in result.missing]
+        result.extra = [f"joliet:{p}" for p in result.extra]
     return result
 
 
