@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import drop_caches, need_root  # noqa: E402
+from bench.harness import drop_caches, load_average, need_root  # noqa: E402
 
 GOAL = 1.3
 
@@ -56,6 +56,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--dir", default=None)
+    ap.add_argument(
+        "--warm",
+        action="store_true",
+        help="leave the page cache as it is (the daemon's case: tools, modules and the just "
+        "ingested original already in memory), for both sides",
+    )
     args = ap.parse_args()
     need_root()
     work = Path(tempfile.mkdtemp(prefix="bench-rewrap-", dir=args.dir))
@@ -90,7 +96,8 @@ def main() -> None:
                 db.execute("delete from derivative_versions")
                 db.execute("delete from derivatives")
             db.close()
-            drop_caches()
+            if not args.warm:
+                drop_caches()
             t0 = time.perf_counter()
             proc = subprocess.run([*st, "transcode", "run-once"], env=env, check=True,
                                   capture_output=True, text=True)  # fmt: skip
@@ -104,7 +111,8 @@ def main() -> None:
         def baseline_round() -> float:
             shutil.rmtree(scratch, ignore_errors=True)
             scratch.mkdir()
-            drop_caches()
+            if not args.warm:
+                drop_caches()
             t0 = time.perf_counter()
             subprocess.run(argv, check=True, capture_output=True)
             os.sync()  # the station's job fsyncs its derivative
@@ -121,8 +129,9 @@ def main() -> None:
                 else:
                     base_s.append(baseline_round())
         ratios = [s / b for s, b in zip(st_s, base_s, strict=True)]
+        cache = "warm cache" if args.warm else "cold cache"
         print(f"re-wrap of a {args.seconds} s 1080p clip ({size_mb:.0f} MB), {args.rounds} rounds,"
-              " cold cache, alternated")  # fmt: skip
+              f" {cache}, alternated; load average {load_average()}")  # fmt: skip
         print(f"stored ffmpeg command   median {statistics.median(base_s):.3f} s "
               f"[{min(base_s):.3f} … {max(base_s):.3f}]")  # fmt: skip
         print(f"station transcode run-once median {statistics.median(st_s):.3f} s "
