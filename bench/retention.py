@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 TASKS = ("baseline", "decide", "dry-run", "retention", "compliance", "devices")
+CATEGORIES = ("patrol",) * 6 + ("education", "warning", "city-management", None, "enforcement")
 
 
 def iso(t: dt.datetime) -> str:
@@ -111,6 +112,8 @@ def generate(path: Path, n_rec: int, n_cases: int, seed: int = 5) -> float:
                 int(rnd.random() < 0.01),
                 iso(ing),
                 delay,
+                # R9: most footage tagged as known routine, some unclassified or a party's.
+                CATEGORIES[rnd.randrange(len(CATEGORIES))],
             )
         )
         if len(rows) == 100_000:
@@ -161,7 +164,8 @@ def _insert_recordings(conn, rows) -> None:  # type: ignore[no-untyped-def]
         conn.executemany(
             "insert into recordings (sha256, size, ext, media_kind, vault_path, device_id,"
             " officer_id, unit_id, recorded_at, end_at, original_name, original_path, important,"
-            " ingested_at, ingest_delay_s) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " ingested_at, ingest_delay_s, category)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 

@@ -33,6 +33,8 @@ _COMMAND_MODULES = (
     "station.disc_burn.cli",  # disc plan/build/verify/burn/mark-burned/list/show, report discs
     "station.fleet.cli",  # fleet status|sync|fetch
     "station.usb_dock.cli",  # run, status, devices (+ sim recorder)
+    "station.oversight.cli",  # duty add|list (R21), stops add|list|approve|show (R18)
+    "station.access.departments_cli",  # departments set-user|set-officer|list (R6, R14)
     "station.catalog.cli",  # catalog backup|migrate
     "station.web.cli",  # web (the screens without the docks)
     "station.clock_cli",  # clock status|trust

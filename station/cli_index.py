@@ -9,6 +9,10 @@ INDEX: dict[str, tuple[str, str]] = {
         "station.access.cli",
         "调阅申请与审批 / Access requests and approvals for archived footage (R14, R15).",
     ),
+    "activities": (
+        "station.cases.cli",
+        "执法活动 / Enforcement activities without a party, marked and burned like cases (R11).",
+    ),
     "cases": (
         "station.cases.cli",
         "案件：立案、关联录像、长期保存、结案 / Cases: create, link recordings, mark, close.",
@@ -33,6 +37,10 @@ INDEX: dict[str, tuple[str, str]] = {
         "station.demo",
         "演示：守护进程与模拟记录仪 / Demo: the dock daemon with simulated recorders docked.",
     ),
+    "departments": (
+        "station.access.departments_cli",
+        "科室 / Departments of footage, cases and accounts; search and access follow them (R14).",
+    ),
     "devices": (
         "station.usb_dock.cli",
         "记录仪登记与告警 / Recorders: enrol, list, revoke; alerts (R4).",
@@ -40,6 +48,10 @@ INDEX: dict[str, tuple[str, str]] = {
     "disc": (
         "station.disc_burn.cli",
         "档案光盘（一式两份）/ Archive discs in two copies for long-term cases (R11–R13).",
+    ),
+    "duty": (
+        "station.oversight.cli",
+        "异地/连续执勤 / Remote or continuous duty notes: footage is due 24 h after return (R21).",
     ),
     "export": (
         "station.access.cli",
@@ -83,7 +95,7 @@ INDEX: dict[str, tuple[str, str]] = {
     ),
     "recordings mark-long-term": (
         "station.cases.recordings_cli",
-        "录像长期保存 / Mark single recordings for long-term keeping (R11).",
+        "录像长期保存 / Mark single recordings for long-term keeping (R11), one or more reasons of 第十四条.",
     ),
     "recordings release": (
         "station.cases.recordings_cli",
@@ -103,7 +115,7 @@ INDEX: dict[str, tuple[str, str]] = {
     ),
     "recordings tag": (
         "station.cases.recordings_cli",
-        "标注录像 / Tag recordings: category (R6) and what they prove (R5).",
+        "标注录像 / Tag recordings: category (R6), what they prove (R5), the content of sound recordings (R13).",
     ),
     "report": (
         "station.cli_groups",
@@ -135,7 +147,7 @@ INDEX: dict[str, tuple[str, str]] = {
     ),
     "retention": (
         "station.retention.cli",
-        "保存期：到期清理与恢复 / Retention: expire, purge with tombstones, restore (R9–R11).",
+        "保存期：提请、批准、清除与恢复 / Retention: propose, approve, purge, restore (R9–R11).",
     ),
     "run": (
         "station.usb_dock.cli",
@@ -160,6 +172,10 @@ INDEX: dict[str, tuple[str, str]] = {
     "status": (
         "station.usb_dock.cli",
         "插槽状态 / What each dock slot is doing, and whether it is safe to undock.",
+    ),
+    "stops": (
+        "station.oversight.cli",
+        "停止记录说明 / Stop-recording notes (002 附件1 第十六条) the head reviews (R18).",
     ),
     "transcode": (
         "station.transcode.cli",

@@ -267,6 +267,26 @@ def parse_time_option(text: str, tz: str, where: str) -> dt.datetime:
         ) from exc
 
 
+def write_output(path: str | Path, data: str | bytes, what: str) -> None:
+    """Write a page or report a person asked for with ``--output``. A FIFO nobody reads fails
+    at once (``O_NONBLOCK``: ENXIO) instead of hanging; a pipe with a reader and plain files
+    work as usual; any OS error is a StationError naming the file."""
+    blob = data if isinstance(data, bytes) else data.encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK, 0o644)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+    except OSError as exc:
+        raise StationError(
+            f"无法写入{what} / cannot write the {WHAT_EN.get(what, 'file')}: {exc.strerror}",
+            where=str(path),
+        ) from exc
+
+
+WHAT_EN = {"报表": "report", "页面": "page"}
+
+
 def human_bytes(n: int | float | None) -> str:
     if n is None:
         return "?"

@@ -341,7 +341,7 @@ def _show(db: Any, status: dict[str, Any], tz: ZoneInfo) -> None:
         [
             "SHA-256",
             "设备 device",
-            "警号 officer",
+            "执法证号 certificate no.",
             "设备时间 device clock",
             "校正 corrected",
             "偏差 drift",

@@ -25,7 +25,10 @@ def add_people(db: sqlite_utils.Database) -> None:
         db.execute(
             "insert or ignore into units values ('440300000001', '某市城市管理执法局', '一中队')"
         )
-        db.execute("insert or ignore into officers values ('100001', '张三', '440300000001')")
+        db.execute(
+            "insert or ignore into officers (officer_id, name, unit_id)"
+            " values ('100001', '张三', '440300000001')"
+        )
         db.execute(
             "insert or ignore into devices (device_id, model, driver, officer_id, unit_id,"
             " enrolled) values ('DSJ0001', 'DSJ-X1', 'sim', '100001', '440300000001', 1)"

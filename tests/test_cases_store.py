@@ -26,7 +26,11 @@ def test_create_link_close_audited(vault: Vault, db: sqlite_utils.Database) -> N
         opened_at=dt.datetime(2026, 3, 2, tzinfo=dt.UTC),
     )
     assert case["status"] == "open" and case["created_by"] == "clerk"
-    assert store.link(db, case["number"], [sha], actor="clerk") == {"linked": [sha], "already": []}
+    assert store.link(db, case["number"], [sha], actor="clerk") == {
+        "linked": [sha],
+        "already": [],
+        "no_proves": [sha],  # R5: nothing says yet what it proves
+    }
     # Linking again is reported, not duplicated.
     assert store.link(db, case["number"], [sha.upper()], actor="clerk")["already"] == [sha]
     closed = store.close_case(

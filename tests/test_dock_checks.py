@@ -172,3 +172,26 @@ def test_claims_duplicate_and_wait_for_a_pulled_recorder() -> None:
     claims.release("ZFY0001", a)
     t.join(10)
     assert got == [None] and claims.holders["ZFY0001"] is b
+
+
+@pytest.mark.parametrize(
+    ("state", "since", "codes", "refused", "words"),
+    [
+        ("in_service", None, [], False, ""),
+        ("in_repair", "2026-11-20T02:00:00.000000Z", ["device_in_repair"], True, "已送修"),
+        ("in_repair", None, ["device_in_repair"], True, "in repair"),
+        ("retired", "2026-01-01T00:00:00.000000Z", ["device_retired"], True, "已报废"),
+    ],
+)
+def test_device_service_state_table(
+    state: str, since: str | None, codes: list[str], refused: bool, words: str
+) -> None:
+    """R4: a device in repair (送修) or retired is refused, with a flag that says so."""
+    ident = Identity("ZFY0001", "100001", "张三", "110101000001", "局")
+    enrolment = Enrolment("ZFY0001", True, "100001", "110101000001", state, since)
+    a = assess(ident, enrolment, 80, 100, 50, reading(0), CFG, TZ)
+    assert a.codes() == codes and a.refused is refused
+    if codes:
+        assert words in a.flags[0].message and "ZFY0001" in a.flags[0].message
+    if since:
+        assert since[:10] in a.flags[0].message

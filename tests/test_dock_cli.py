@@ -61,7 +61,7 @@ def test_enrol_list_revoke(vault: Vault, db: sqlite_utils.Database) -> None:
     ("args", "message"),
     [
         (["ZFY01", "--officer", "100001", "--unit", "110101000001"], "7 letters"),
-        (["ZFY0001", "--officer", "1001", "--unit", "110101000001"], "6 digits"),
+        (["ZFY0001", "--officer", "1", "--unit", "110101000001"], "2 to 32"),
         (["ZFY0001", "--officer", "100001", "--unit", "1101"], "12 digits"),
         (
             ["ZFY0001", "--officer", "100001", "--unit", "110101000001", "--secret-hex", "zz"],

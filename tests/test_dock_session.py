@@ -372,3 +372,64 @@ def test_recorder_giving_two_ids_is_failed_not_mounted(
     out = run_session(vault, st)
     assert out.state == "failed" and "two ids" in out.flags[0]["message"]
     assert not st.sim.storage_mode and not (vault.run / "mnt").exists()
+
+
+def test_device_in_repair_is_refused_at_the_dock(
+    vault: Vault, db: sqlite_utils.Database, docked: Any, clips_a: Path, tmp_path: Path
+) -> None:
+    """R4: a device handed in for repair (送修) is refused with a clear flag, never mounted."""
+    from click.testing import CliRunner
+
+    from station.cli import main
+
+    enrol(db, "ZFY0001", "100001")
+    home = ["--home", str(vault.home), "--user", "信息中心"]
+    res = CliRunner().invoke(
+        main, [*home, "devices", "state", "ZFY0001", "in-repair", "--note", "屏幕破裂，送修"]
+    )
+    assert res.exit_code == 0, res.output
+    st = docked(SimConfig(serial="ZFY0001", secret=SECRET), clips_a)
+    out = run_session(vault, st)
+    assert out.state == "refused"
+    flag = next(f for f in out.flags if f["code"] == "device_in_repair")
+    assert "送修" in flag["message"] and "ZFY0001" in flag["message"]
+    assert not st.sim.storage_mode and not (vault.run / "mnt").exists()
+    assert read_loop(st.loop, tmp_path) == files_of(clips_a)  # nothing touched
+    assert registry.list_alerts(db)[0]["code"] == "device_in_repair"
+    # Back in service: the same recorder docks normally.
+    res = CliRunner().invoke(main, [*home, "devices", "state", "ZFY0001", "in-service"])
+    assert res.exit_code == 0, res.output
+    st2 = docked(SimConfig(serial="ZFY0001", secret=SECRET), clips_a, slot="1-2")
+    assert run_session(vault, st2).state == "done"
+
+
+def test_gap_in_sequence_numbers_is_flagged(
+    vault: Vault, db: sqlite_utils.Database, docked: Any, tmp_path: Path
+) -> None:
+    """R20: a file deleted on the recorder before docking leaves a gap in the numbers."""
+    from click.testing import CliRunner
+
+    from station.cli import main
+
+    content = make_recorder_volume(tmp_path / "gap", "ZFY0003", "100003", clips=4)
+    (deleted,) = [p for p in content.rglob("*_0002.MP4")]
+    deleted.unlink()
+    enrol(db, "ZFY0003", "100003")
+    st = docked(SimConfig(serial="ZFY0003", officer_id="100003", secret=SECRET), content)
+    out = run_session(vault, st)
+    assert out.state == "done"
+    flag = next(f for f in out.flags if f["code"] == "sequence_gap")
+    assert "缺 1 个" in flag["message"] and "R20" in flag["message"]
+    row = session_row(db, out.session_id)
+    assert "sequence_gap" in row["flags"]
+    (gap,) = db.query("select * from sequence_gaps")
+    assert (gap["after_seq"], gap["before_seq"], gap["missing"]) == (1, 3, 1)
+    assert gap["session_id"] == out.session_id and gap["device_id"] == "ZFY0003"
+    res = CliRunner().invoke(main, ["--home", str(vault.home), "report", "devices", "--json"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    (sec,) = [s for s in rep["sections"] if s["key"] == "gaps"]
+    assert [(r["device_id"], r["missing"]) for r in sec["rows"]] == [("ZFY0003", 1)]
+    (devs,) = [s for s in rep["sections"] if s["key"] == "devices"]
+    health = {r["device"]: r["health"] for r in devs["rows"]}
+    assert "R20" in health["ZFY0003"]

@@ -133,13 +133,15 @@ def test_object_lock_refuses_delete_before_retention(station, ceph: Ceph) -> Non
 
 def test_case_link_extends_retention_and_hold_is_mirrored(station, ceph: Ceph) -> None:
     vault, bucket, _dsn, _shas = station
-    assert sync(vault)[0] == 0
-    client = s3(ceph)
-    # two routine recordings (R9): the IMP-marked clip is kept without end already
+    # two routine recordings (R9: tagged so by a clerk; unclassified footage is kept without
+    # end, like the IMP-marked clip)
     db = open_catalog(vault.catalog_path)
     shas = [r[0] for r in db.execute("select sha256 from recordings where important = 0")]
     db.close()
     assert len(shas) == 2
+    assert cli(vault, "recordings", "tag", *shas, "--category", "patrol")[0] == 0
+    assert sync(vault)[0] == 0
+    client = s3(ceph)
     key = f"originals/{shas[0][:2]}/{shas[0]}"
     before = client.get_object_retention(Bucket=bucket, Key=key)["Retention"]["RetainUntilDate"]
     assert cli(vault, "cases", "create", "案-2026-001", "--name", "测试案件")[0] == 0
@@ -251,6 +253,7 @@ def test_radosgw_killed_mid_upload_resumes_without_duplicates(
     clip = random_clip(tmp_path / "vol", "DSJ0002_100002_20261201080000_0001.MP4", size, 7)
     want = hashlib.sha256(clip.read_bytes()).hexdigest()
     (sha,) = ingest(vault, tmp_path / "vol")
+    assert cli(vault, "recordings", "tag", sha, "--category", "patrol")[0] == 0
     assert sha == want
     key = f"originals/{sha[:2]}/{sha}"
     client = s3(ceph)
@@ -375,6 +378,7 @@ def test_purge_removes_central_copy_only_after_its_retention(
     # Recorded in January 2025: routine footage past its six months (R9).
     random_clip(tmp_path / "vol", "DSJ0009_100009_20250101080000_0001.MP4", 50_000, 9)
     (sha,) = ingest(vault, tmp_path / "vol")
+    assert cli(vault, "recordings", "tag", sha, "--category", "patrol")[0] == 0
     # The shortest lock, for footage already expired: short here so the test can see it end.
     min_lock = dt.timedelta(seconds=25)
     rep = Fleet(vault, vault.settings(), min_lock=min_lock).sync()
@@ -382,8 +386,10 @@ def test_purge_removes_central_copy_only_after_its_retention(
     obj = _objects(vault)[0]
     until = dt.datetime.fromisoformat(obj["retain_until"])
     assert until <= utcnow() + min_lock + dt.timedelta(seconds=2)
-    # The station purges it (pending, then purged: grace 0 days), keeping a tombstone.
+    # The station purges it (proposed, approved by a supervisor (R9), then purged: grace 0
+    # days), keeping a tombstone.
     assert cli(vault, "retention", "run")[0] == 0
+    assert cli(vault, "retention", "approve", "--all", "--reason", "无保存意义")[0] == 0
     assert cli(vault, "retention", "run")[0] == 0
     db = open_catalog(vault.catalog_path)
     assert db.execute("select state from recordings").fetchone()[0] == "purged"
@@ -455,7 +461,8 @@ def test_shared_central_copy_kept_while_another_station_keeps_it(
         vol = tmp_path / f"vol-{sid}"
         vol.mkdir()
         (vol / clip.name).write_bytes(clip.read_bytes())
-        ingest(v, vol)
+        (sha,) = ingest(v, vol)
+        assert cli(v, "recordings", "tag", sha, "--category", "patrol")[0] == 0
         rep = Fleet(v, v.settings()).sync()
         assert rep.ok, rep.errors
         stations.append(v)
@@ -463,6 +470,7 @@ def test_shared_central_copy_kept_while_another_station_keeps_it(
     assert Fleet(a, a.settings()).sync().ok  # A learns of B's rows through the central DB
     # A purges its copy (expired R9, grace 0); B still keeps the same recording.
     assert cli(a, "retention", "run")[0] == 0
+    assert cli(a, "retention", "approve", "--all", "--reason", "无保存意义")[0] == 0
     assert cli(a, "retention", "run")[0] == 0
     rep = Fleet(a, a.settings()).sync()
     assert rep.ok and rep.central_deleted == 0

@@ -19,7 +19,7 @@ from station.audit import checkpoint
 from station.cases import store, tags
 from station.catalog import open_catalog
 from station.config import Settings
-from station.retention import executor
+from station.retention import approval, executor
 from station.usb_dock import registry
 from station.vault import Vault
 from station.verify.run import run_verify
@@ -51,9 +51,13 @@ def world(vault: Vault, db: sqlite_utils.Database) -> dict[str, Any]:
     tags.mark_long_term(db, [marked], reason=3, actor="li")
     tags.review(db, [marked], actor="li")
     tags.tag(db, [routine], category="warning", proves="拒不改正", actor="li")
+    tags.tag(db, [purged], category="patrol", actor="li")
     s = Settings()
     t1 = dt.datetime(2027, 6, 1, tzinfo=UTC)
-    executor.run(vault, db, s, now=t1, actor="station", wall_now=t1)  # pend routine + purged
+    executor.run(vault, db, s, now=t1, actor="station", wall_now=t1)  # propose routine + purged
+    approval.approve(  # R9: a supervisor's decision pends them
+        vault, db, s, [routine, purged], actor="admin1", reason="巡查录像无保存意义", now=t1
+    )
     t2 = t1 + dt.timedelta(days=s.retention.grace_days + 1)
     # restore one so it stays, purge the other
     executor.restore(vault, db, [routine], actor="admin1")
@@ -171,6 +175,21 @@ ATTACKS = [
         "device-enrolled",
         "update devices set enrolled = 1 where device_id = 'ZFY0999';",
         "protected.row_inserted",
+    ),
+    (
+        "proposal-forged",
+        "update purge_proposals set decided_by = 'ghost', decision_reason = 'x';",
+        "protected.row_edited",
+    ),
+    (
+        "device-back-in-service",
+        "update devices set service_state = 'retired' where device_id = 'ZFY0001';",
+        "protected.row_edited",
+    ),
+    (
+        "user-department-widened",
+        "update users set department = '执法一科' where name = 'li';",
+        "protected.row_edited",
     ),
     ("device-secret", "update device_secrets set secret_hex = '00';", "protected.row_edited"),
     (

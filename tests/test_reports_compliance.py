@@ -143,7 +143,7 @@ def test_r13_cases_not_archived(vault: Vault, db: sqlite_utils.Database) -> None
 
     closed("late 1", NOW - dt.timedelta(days=45))  # overdue by 15 days
     closed("slip", NOW - dt.timedelta(days=45))  # overdue, but a location slip is recorded
-    closed("disc", NOW - dt.timedelta(days=45))  # two verified copies
+    closed("disc", NOW - dt.timedelta(days=45))  # two copies, burned in the end
     closed("half", NOW - dt.timedelta(days=40))  # only copy A verified: still overdue
     closed("soon", NOW - dt.timedelta(days=25))  # due in 5 days
     closed("fresh", NOW - dt.timedelta(days=2))
@@ -155,6 +155,11 @@ def test_r13_cases_not_archived(vault: Vault, db: sqlite_utils.Database) -> None
     # The disc part's records are read (R12: two verified copies).
     add_disc_job(db, "disc", {"A": "verified", "B": "burned"}, location="档案柜 2")
     add_disc_job(db, "half", {"A": "verified", "B": "built"})
+    rep = build_compliance(db, parse_settings({}), now=NOW)
+    rows = {r["number"]: r for r in rep.section("cases").rows}
+    # R13: copy A verified but never burned is not on the shelf: not archived.
+    assert set(rows) == {"late 1", "disc", "half", "soon"}
+    add_disc_job(db, "disc", {"A": "burned", "B": "burned"}, location="档案柜 2")
     rep = build_compliance(db, parse_settings({}), now=NOW)
     rows = {r["number"]: r for r in rep.section("cases").rows}
     assert set(rows) == {"late 1", "half", "soon"}

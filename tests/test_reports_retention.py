@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlite_utils
-from helpers_retention import add_disc_job, add_recording
+from helpers_retention import add_disc_job, add_recording, approve_all
 
 from station.cases import store, tags
 from station.config import Settings
@@ -43,7 +43,9 @@ def test_retention_report(vault: Vault, db: sqlite_utils.Database) -> None:
     assert [(r["sha256"], r["reason"]) for r in held_rows] == [(held, "行政诉讼 / lawsuit")]
     (case,) = rep.section("long_term_cases").rows
     assert case["number"] == "长期 1" and case["recordings"] == 1
-    assert case["discs"] == "未刻录 / not burned" and case["reason"].startswith("3.")
+    assert case["discs"] == "未刻录 / not burned" and case["reason"].startswith(
+        "第十四条第（三）项："
+    )
     storage = {r["class"]: r for r in rep.section("storage").rows}
     assert storage["例行录像 / routine footage (R9)"]["recordings"] == 3
     assert storage["例行录像 / routine footage (R9)"]["size_gb"] == 4.0
@@ -79,6 +81,7 @@ def test_forecast_runs_out_and_pending_counted(vault: Vault, db: sqlite_utils.Da
         add_recording(vault, db, recorded_at=t, ingested_at=t, size=GB)
     old = add_recording(vault, db, recorded_at="2026-01-01T00:00:00.000000Z")  # 256 bytes
     executor.run(vault, db, Settings(), now=NOW, actor="sup", wall_now=NOW)
+    assert approve_all(vault, db, Settings(), NOW) == [old]
     rep = build_retention(db, Settings(), now=NOW, days=30, disk=(50 * GB, GB))
     summary = dict(rep.summary)
     assert summary["待删（宽限期）/ pending purge (grace)"] == 1

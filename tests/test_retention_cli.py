@@ -47,7 +47,10 @@ def test_dry_run_then_run_then_restore(vault: Vault, db: sqlite_utils.Database) 
         "stored"
     )
     done = json.loads(run(vault, "retention", "run", "--json"))
-    assert done["pended"] == [old] and done["run_id"] == 1
+    assert done["proposed"] == [old] and done["pended"] == [] and done["run_id"] == 1  # R9
+    assert old[:16] in run(vault, "retention", "proposals")
+    ok = json.loads(run(vault, "retention", "approve", "--all", "--reason", "无保存意义", "--json"))
+    assert ok["approved"] == [old]
     # --now before that run: refused (exit 13), a clear message naming --now.
     res = CliRunner().invoke(
         main, ["--home", str(vault.home), "retention", "run", "--now", "2020-01-01"]
@@ -69,7 +72,10 @@ def test_problems_give_a_failing_exit_code(vault: Vault, db: sqlite_utils.Databa
     run(vault, "init")
     old = add_recording(vault, db, recorded_at=ago(400))
     (vault.home / db["recordings"].get(old)["vault_path"]).unlink()
-    res = CliRunner().invoke(main, ["--home", str(vault.home), "retention", "run"])
+    run(vault, "retention", "run")  # proposes only: no file is touched (R9)
+    res = CliRunner().invoke(
+        main, ["--home", str(vault.home), "retention", "approve", old, "--reason", "无保存意义"]
+    )
     assert res.exit_code == 9
     assert "missing" in res.stderr and old[:16] in res.stderr
 

@@ -21,8 +21,8 @@ from station.cases import store, tags
 from station.catalog import open_catalog
 from station.config import Settings
 from station.errors import StationError
-from station.retention import executor
-from station.retention.runtypes import NowInPastError, RetentionError
+from station.retention import approval, executor
+from station.retention.runtypes import NowInPastError, Problem, RetentionError
 from station.vault import Vault
 
 OLD = "2026-01-10T02:00:00.000000Z"  # routine footage: expired from 2026-07-10 (R9)
@@ -32,7 +32,16 @@ S = Settings()  # grace 7 days
 
 
 def go(vault: Vault, db: sqlite_utils.Database, now: dt.datetime, **kw: object):  # type: ignore[no-untyped-def]
-    return executor.run(vault, db, S, now=now, actor="sup", wall_now=now, **kw)  # type: ignore[arg-type]
+    """A real run, then a supervisor approving the whole proposed list at the same time (R9:
+    the run itself only proposes; see test_retention_approval for the approval alone)."""
+    rep = executor.run(vault, db, S, now=now, actor="sup", wall_now=now, **kw)  # type: ignore[arg-type]
+    if rep.aborted is None and approval.open_proposals(db):
+        out = approval.approve(
+            vault, db, S, [], actor="boss", reason="无保存意义", all_open=True, now=now
+        )
+        rep.pended += out.approved
+        rep.problems += [Problem(p["sha256"], p["kind"], "", p["detail"]) for p in out.problems]
+    return rep
 
 
 def state(db: sqlite_utils.Database, sha: str) -> str:
@@ -119,7 +128,11 @@ def test_grace_then_purge_with_tombstone(
     assert (tomb["rule"], tomb["purged_by"], tomb["size"]) == ("R9", "sup", 256)
     assert tomb["pending_at"] == "2027-01-01T00:00:00.000000Z"
     assert '"officer_id": "100001"' in tomb["tags"]
-    assert audit_events(db, sha)[-2:] == ["retention.pending", "retention.purged"]
+    assert audit_events(db, sha)[-3:] == [
+        "retention.pending",
+        "retention.proposal_pended",
+        "retention.purged",
+    ]
     # Tombstones are kept forever.
     with pytest.raises(sqlite3.IntegrityError, match="kept forever"):
         db.execute("delete from tombstones")
@@ -238,9 +251,13 @@ def test_crash_before_commit_loses_nothing(vault: Vault, db: sqlite_utils.Databa
             raise Crash  # checked, nothing committed
 
     before = snapshot(vault)
+    executor.run(vault, db, S, now=JAN, actor="sup", wall_now=JAN)
     with pytest.raises(Crash):
-        go(vault, db, JAN, on_step=crash)
+        approval.approve(
+            vault, db, S, [sha], actor="boss", reason="无保存意义", now=JAN, on_step=crash
+        )
     assert state(db, sha) == "stored" and snapshot(vault) == before
+    # The approval stands; the next run pends what the crash left approved but not pended.
     rep = go(vault, db, JAN + dt.timedelta(hours=1))
     assert rep.pended == [sha]
     # Crash on the purge before its commit: the files stay; the next run purges once.
@@ -305,14 +322,24 @@ def test_disk_full_reported_and_files_back(small_disk: Path) -> None:
                     f.write(b"\0" * 65536)
                     f.flush()
 
-        rep = go(vault, db, JAN, on_step=fill)
-        assert rep.aborted and "disk full" in rep.aborted
-        assert [p.kind for p in rep.problems] == ["disk-full"]
-        assert "disk full" in rep.problems[0].detail
-        assert rep.pended == [] and all(state(db, s) == "stored" for s in shas)
+        executor.run(vault, db, S, now=JAN, actor="sup", wall_now=JAN)  # proposes (R9)
+        out = approval.approve(
+            vault,
+            db,
+            S,
+            [],
+            actor="boss",
+            reason="无保存意义",
+            all_open=True,
+            now=JAN,
+            on_step=fill,
+        )
+        assert [p["kind"] for p in out.problems] == ["disk-full"]
+        assert "disk full" in out.problems[0]["detail"]
+        assert out.approved == [] and all(state(db, s) == "stored" for s in shas)
         ballast.unlink()
         assert snapshot(vault) == before  # no file touched, none lost
-        # With space again the next run does the work.
+        # With space again the next run pends what was approved.
         assert sorted(go(vault, db, JAN).pended) == sorted(shas)
     finally:
         db.close()
@@ -326,10 +353,14 @@ def test_stop_event_interrupts_and_resumes(vault: Vault, db: sqlite_utils.Databa
     def stopper(step: str, sha: str) -> None:
         stop.set()
 
-    rep = go(vault, db, JAN, stop=stop, on_step=stopper)
-    assert rep.aborted and len(rep.pended) == 1
-    assert db.execute("select state from retention_runs").fetchone()[0] == "interrupted"
-    assert len(go(vault, db, JAN).pended) == 2
+    assert len(go(vault, db, JAN).pended) == 3
+    later = JAN + dt.timedelta(days=9)
+    rep = go(vault, db, later, stop=stop, on_step=stopper)
+    assert rep.aborted and len(rep.purged) == 1
+    assert db.execute("select state from retention_runs order by id desc").fetchone()[0] == (
+        "interrupted"
+    )
+    assert len(go(vault, db, later).purged) == 2
 
 
 def test_derivative_made_during_grace_goes_too(vault: Vault, db: sqlite_utils.Database) -> None:
@@ -379,8 +410,9 @@ def test_one_run_at_a_time_and_dead_runs_marked(vault: Vault, db: sqlite_utils.D
         holder.kill()
         holder.wait()
     # A run stopped by an exception (or a signal) records itself as interrupted.
+    go(vault, db, JAN)
     with pytest.raises(Crash):
-        go(vault, db, JAN, on_step=lambda st, s: _raise(True))
+        go(vault, db, JAN + dt.timedelta(days=9), on_step=lambda st, s: _raise(True))
     # One killed outright leaves its row "running"; the next run (holding the lock) marks it.
     with db.conn:
         db.execute(
@@ -388,7 +420,7 @@ def test_one_run_at_a_time_and_dead_runs_marked(vault: Vault, db: sqlite_utils.D
             " values (?, ?, 'sup', 'running')",
             ["2027-01-01T00:00:00.000000Z", "2027-01-01T00:00:00.000000Z"],
         )
-    go(vault, db, JAN)
+    go(vault, db, JAN + dt.timedelta(days=9))
     rows = db.execute("select state, message from retention_runs order by id").fetchall()
-    assert [r[0] for r in rows] == ["interrupted", "interrupted", "done"]
-    assert "Crash" in rows[0][1] and "ended before finishing" in rows[1][1]
+    assert [r[0] for r in rows] == ["done", "interrupted", "interrupted", "done"]
+    assert "Crash" in rows[1][1] and "ended before finishing" in rows[2][1]

@@ -1,5 +1,6 @@
 """``Decider.rows`` (the million-row path: plain recordings decided straight from their row)
-gives exactly the decisions ``decide()`` gives over the full facts (R9, R10, R11)."""
+gives exactly the decisions ``decide()`` gives over the full facts (R9, R10, R11): categories
+known routine or not, unclassified footage, a supervisor's keep-until."""
 
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ def test_rows_match_decide() -> None:
         ing = rec + dt.timedelta(hours=rnd.randrange(1, 100))
         rec_text = None if i % 17 == 0 else _text(rec, i % 3)
         important = int(i % 11 == 0)
-        rows.append((sha, rec_text, _text(ing, 0), important, 1000 + i, "stored"))
+        category = rnd.choice(("patrol", "patrol", "education", None, "enforcement"))
+        rows.append((sha, rec_text, _text(ing, 0), important, 1000 + i, "stored", category))
         kind = i % 13
         lt, reviewed, holds, cases = None, False, (), ()
+        kept = None
         if kind == 1:
             cases = (open_case,)
         elif kind == 2:
@@ -48,8 +51,10 @@ def test_rows_match_decide() -> None:
             lt, reviewed = 1, True
         elif kind == 6:
             reviewed = True
-        if kind in range(1, 7):
-            extra[sha] = (lt, reviewed, holds, cases)
+        elif kind == 7:  # R9: a supervisor rejected the purge, some keeps already past
+            kept = NOW + dt.timedelta(days=rnd.choice((-30, 30, 400)))
+        if kind in range(1, 8):
+            extra[sha] = (lt, reviewed, holds, cases, kept)
         facts.append(
             RecordingFacts(
                 sha,
@@ -60,6 +65,8 @@ def test_rows_match_decide() -> None:
                 lt,
                 holds,
                 cases,
+                category,
+                kept,
             )
         )
     policy = Policy()
@@ -67,7 +74,17 @@ def test_rows_match_decide() -> None:
     slow = list(decide(facts, policy, NOW))
     assert [d for d, _, _ in fast] == slow
     assert [(size, state) for _, size, state in fast] == [(r[4], r[5]) for r in rows]
-    assert {d.rule for d in slow} >= {"R9", "R10", "R10-open", "R11-case", "hold", "important"}
+    assert {d.rule for d in slow} >= {
+        "R9",
+        "R10",
+        "R10-open",
+        "R11-case",
+        "hold",
+        "important",
+        "R9-unclassified",
+        "R9-not-routine",
+        "R9-kept",
+    }
     assert any(d.expired for d in slow) and not all(d.expired for d in slow)
 
 

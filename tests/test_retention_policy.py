@@ -43,6 +43,7 @@ def one(rec: RecordingFacts, now: str, policy: Policy = P) -> Decision:
 
 
 def rec(recorded: str | None, **kw: object) -> RecordingFacts:
+    kw.setdefault("category", "patrol")  # R9: known routine unless the row says otherwise
     return RecordingFacts(
         sha256="a" * 64,
         recorded_at=utc(recorded) if recorded else None,

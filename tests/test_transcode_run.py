@@ -3,6 +3,7 @@ catalog link and audit entry (R7), and the bad inputs of issue 4 that concern th
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import struct
@@ -123,7 +124,14 @@ def test_reencode_mjpeg_pcm_avi(
     checks = {c["check"]: c for c in json.loads(d["verification"])["checks"]}
     assert checks["video duration"]["ok"] and checks["audio duration"]["ok"]
     assert checks["video duration"]["frames"] == [50, 50]
-    assert recording(db, sha)["duration_s"] == 7.5  # known durations are not overwritten
+    # R1: the probe's duration replaces what the row said, and the end and delay follow it.
+    rec = recording(db, sha)
+    assert rec["duration_s"] == pytest.approx(2.0, abs=0.05)
+    end = dt.datetime.fromisoformat(rec["end_at"])
+    start = dt.datetime.fromisoformat(rec["recorded_at"])
+    assert (end - start).total_seconds() == pytest.approx(rec["duration_s"], abs=0.001)
+    ingested = dt.datetime.fromisoformat(rec["ingested_at"])
+    assert rec["ingest_delay_s"] == pytest.approx((ingested - end).total_seconds(), abs=0.001)
 
 
 def test_h265_original_is_reencoded_to_h264_aac_and_compared_frame_by_frame(

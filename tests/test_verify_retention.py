@@ -8,8 +8,10 @@ import datetime as dt
 import os
 
 import sqlite_utils
+from helpers_retention import approve_all
 
 from station.audit import checkpoint
+from station.cases import tags
 from station.config import Settings
 from station.retention import executor
 from station.vault import Vault
@@ -23,9 +25,10 @@ def pend(vault: Vault, db: sqlite_utils.Database) -> dict:  # type: ignore[type-
     settings = Settings()
     rec = store_recording(vault, db, os.urandom(4000))
     store_derivative(vault, db, rec, os.urandom(3000))
+    tags.tag(db, [rec["sha256"]], category="patrol", actor="clerk")  # R9: known routine
     checkpoint.make_checkpoint(vault, db, settings)
-    rep = executor.run(vault, db, settings, now=LATER, actor="sup", wall_now=LATER)
-    assert rep.pended == [rec["sha256"]]
+    executor.run(vault, db, settings, now=LATER, actor="sup", wall_now=LATER)
+    assert approve_all(vault, db, settings, LATER) == [rec["sha256"]]
     return rec
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from station.access import approvals, tickets
+from station import recref
+from station.access import approvals, departments, tickets
 from station.access.export import EXPORT_ROLES, export_request
 from station.access.users import (
     ROLES,
@@ -21,10 +22,19 @@ from station.access.users import (
 )
 from station.audit import append
 from station.catalog import write_txn
-from station.cli_util import App, handle_errors, json_option, pass_app, print_json, print_table
+from station.cli_util import (
+    App,
+    handle_errors,
+    json_option,
+    parse_time_option,
+    pass_app,
+    print_json,
+    print_table,
+    write_output,
+)
 from station.errors import StationError
 from station.text import escape_text
-from station.timeutil import parse_iso, utcnow
+from station.timeutil import parse_iso, to_iso, utcnow
 
 
 def _new_password() -> str:
@@ -197,6 +207,10 @@ def access_request(
                 where="--case",
             )
         recordings = (*recordings, *linked)
+    # R14: an account with a department asks only for that department's footage.
+    departments.check_scope(
+        app.db, user.name, recref.resolve_many(app.db, recordings), "access request"
+    )
     req = approvals.create_request(
         app.db, user, purpose=purpose, reason=reason, recordings=list(recordings),
         recipient=recipient,
@@ -213,6 +227,9 @@ def _decide(
     as_json: bool,
 ) -> None:
     user = require_role(app, "supervisor")
+    if approve:  # R14: a department's supervisor approves only that department's footage
+        pending = approvals.get_request(app.db, request_id)
+        departments.check_scope(app.db, user.name, pending.recordings, "access approve")
     req = approvals.decide(app.db, user, request_id, approve=approve, valid_until=until, note=note)
     _show(req, as_json)
 
@@ -271,8 +288,10 @@ def access_reject(app: App, request_id: int, note: str | None, as_json: bool) ->
 @handle_errors
 def access_list(app: App, state: str | None, as_json: bool) -> None:
     """列出申请 / List requests (clerk, supervisor, admin)."""
-    require_role(app, "clerk", "supervisor", "admin")
+    user = require_role(app, "clerk", "supervisor", "admin")
     reqs = approvals.list_requests(app.db, state)
+    # R14: an account with a department sees its department's requests only.
+    reqs = [r for r in reqs if departments.visible(app.db, user.name, r.recordings)]
     if as_json:
         print_json([r.to_dict() for r in reqs])
         return
@@ -355,6 +374,47 @@ def export_cmd(app: App, request_id: int, dest: str, as_json: bool) -> None:
     else:
         click.echo(f"已导出 / exported {res.files} files to {res.package}")
         click.echo("校验 / check with: cd PACKAGE && sha256sum -c SHA256SUMS")
+
+
+@access_group.command("register")
+@click.option("--from", "since", help="申请时间起（ISO）/ requests from")
+@click.option("--to", "until", help="申请时间止（ISO）/ requests before")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="写入网页文件 / write the page to a file",
+)
+@json_option
+@pass_app
+@handle_errors
+def access_register(
+    app: App, since: str | None, until: str | None, output: str | None, as_json: bool
+) -> None:
+    """调阅登记簿 / The printable register of every request, approval, view and export (R14,
+    000 第十九条). Clerk, supervisor or admin."""
+    from zoneinfo import ZoneInfo
+
+    from station.access import register
+
+    require_role(app, "clerk", "supervisor", "admin")
+    tz = app.settings.station.timezone
+    rows = register.build_register(
+        app.db,
+        tz,
+        since=to_iso(parse_time_option(since, tz, "--from")) if since else None,
+        until=to_iso(parse_time_option(until, tz, "--to")) if until else None,
+    )
+    if as_json:
+        print_json(rows)
+        return
+    printed = dt.datetime.now(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+    page = register.render_html(rows, app.settings.station.unit_name or "", printed)
+    if output:
+        write_output(output, page, "页面")
+        click.echo(f"已写入 / written: {output}（{len(rows)} 条 / entries）")
+    else:
+        click.echo(page)
 
 
 @click.command("login")

@@ -256,6 +256,10 @@ def export_request(
                     "device_id": rec["device_id"],
                     "unit_id": rec["unit_id"],
                     "method": rec["method"],
+                    # R5: what it proves, and who made it, readable in the manifest
+                    "producer": rec["producer"],
+                    "proves": rec["proves"],
+                    "sound_content": rec.get("sound_content"),
                 }
             )
         archive = _archive_records(vault, db, settings, user.name, partial, files, now)

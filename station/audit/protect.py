@@ -58,6 +58,8 @@ PROTECTED: dict[str, Protected] = {
                 "archive_location",
                 "archived_at",
                 "created_by",
+                "kind",
+                "long_term_reasons",
             ),
         ),
         Protected(
@@ -90,6 +92,7 @@ PROTECTED: dict[str, Protected] = {
                 "long_term_by",
                 "reviewed_at",
                 "reviewed_by",
+                "long_term_reasons",
             ),
         ),
         Protected(
@@ -100,18 +103,63 @@ PROTECTED: dict[str, Protected] = {
         Protected(
             "tombstones",
             ("sha256",),
-            ("sha256", "size", "rule", "reason", "keep_until", "purged_at", "purged_by"),
+            (
+                "sha256",
+                "size",
+                "rule",
+                "reason",
+                "keep_until",
+                "purged_at",
+                "purged_by",
+                "approved_by",
+                "approved_at",
+                "approval_reason",
+            ),
+        ),
+        Protected(  # R9: a supervisor's decision is what lets footage go
+            "purge_proposals",
+            ("id",),
+            (
+                "id",
+                "sha256",
+                "rule",
+                "keep_until",
+                "proposed_at",
+                "state",
+                "decided_at",
+                "decided_by",
+                "decision_reason",
+                "kept_until",
+                "pended_at",
+            ),
         ),
         Protected(
             "users",
             ("name",),
-            ("name", "display_name", "role", "password_hash", "created_by", "disabled"),
+            (
+                "name",
+                "display_name",
+                "role",
+                "password_hash",
+                "created_by",
+                "disabled",
+                "department",
+            ),
             hashed=("password_hash",),
         ),
         Protected(
             "devices",
             ("device_id",),
-            ("device_id", "officer_id", "unit_id", "driver", "enrolled", "usb_serial"),
+            (
+                "device_id",
+                "officer_id",
+                "unit_id",
+                "driver",
+                "enrolled",
+                "usb_serial",
+                "service_state",
+                "service_since",
+            ),
             where="enrolled = 1",
         ),
         Protected(
@@ -134,15 +182,22 @@ def _digest(value: Any) -> str | None:
     return "sha256:" + hashlib.sha256(str(value).encode("utf-8")).hexdigest()
 
 
-def _select(p: Protected) -> str:
-    cols = ", ".join(p.columns)
-    return f"select {cols} from {p.table}"
+def _present(db: sqlite_utils.Database, p: Protected) -> tuple[str, ...]:
+    """The sealed columns this catalog has: a migration that seals an older catalog runs before
+    later migrations add columns, and a row sealed without a column is not compared on it."""
+    have = {r[1] for r in db.execute(f"pragma table_info({p.table})")}
+    return tuple(c for c in p.columns if c in have)
 
 
-def _shape(p: Protected, row: Sequence[Any]) -> dict[str, Any]:
-    out = dict(zip(p.columns, row, strict=True))
+def _select(cols: tuple[str, ...], p: Protected) -> str:
+    return f"select {', '.join(cols)} from {p.table}"
+
+
+def _shape(p: Protected, cols: tuple[str, ...], row: Sequence[Any]) -> dict[str, Any]:
+    out = dict(zip(cols, row, strict=True))
     for h in p.hashed:
-        out[h] = _digest(out[h])
+        if h in out:
+            out[h] = _digest(out[h])
     return out
 
 
@@ -154,11 +209,12 @@ def current_rows(
     cond = " and ".join(f"{c} = ?" for c in p.pk)
     if p.where:
         cond = f"({cond}) and ({p.where})"
+    cols = _present(db, p)
     out: dict[str, dict[str, Any] | None] = {}
     for key in keys:
         values = list(key) if isinstance(key, list | tuple) else [key]
-        row = db.execute(f"{_select(p)} where {cond}", values).fetchone()
-        out[row_key(values)] = _shape(p, row) if row is not None else None
+        row = db.execute(f"{_select(cols, p)} where {cond}", values).fetchone()
+        out[row_key(values)] = _shape(p, cols, row) if row is not None else None
     return out
 
 
@@ -175,17 +231,21 @@ def seal(db: sqlite_utils.Database, *parts: tuple[str, Iterable[Any]]) -> dict[s
 
 def all_rows(db: sqlite_utils.Database, table: str) -> dict[str, dict[str, Any]]:
     p = PROTECTED[table]
-    sql = _select(p) + (f" where {p.where}" if p.where else "")
+    cols = _present(db, p)
+    sql = _select(cols, p) + (f" where {p.where}" if p.where else "")
     out: dict[str, dict[str, Any]] = {}
     for row in db.execute(sql):
-        shaped = _shape(p, row)
+        shaped = _shape(p, cols, row)
         out[row_key([shaped[c] for c in p.pk])] = shaped
     return out
 
 
-def baseline(db: sqlite_utils.Database) -> dict[str, Any]:
-    """Every protected row as it is now (the seal of a catalog upgraded to sealing)."""
-    sealed = {t: dict(all_rows(db, t)) for t in PROTECTED if t in db.table_names()}
+def baseline(db: sqlite_utils.Database, tables: Iterable[str] | None = None) -> dict[str, Any]:
+    """Every protected row (of ``tables``, default all) as it is now: the seal of a catalog
+    upgraded to sealing, or to sealing more columns."""
+    names = db.table_names()
+    wanted = PROTECTED if tables is None else tables
+    sealed = {t: dict(all_rows(db, t)) for t in wanted if t in names}
     return {"seal": {t: rows for t, rows in sealed.items() if rows}}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from station.errors import StationError
 from station.retention.policy import R11_REASONS
@@ -17,6 +18,7 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "inspection": ("检查", "inspection"),
     "enforcement": ("执法办案", "enforcement / case handling"),
     "city-management": ("数字城管", "digital city management"),
+    "routine-other": ("其他不涉及当事人财产的例行工作", "other routine work, no party's property"),
     "emergency": ("突发事件", "emergency / mass incident"),
     "other": ("其他", "other"),
 }
@@ -81,8 +83,9 @@ def check_reason(reason: int | None) -> int:
         raise StationError(
             "长期保存须注明理由代码 / a long-term mark needs a reason code (R11)",
             where="--reason",
-            hint="1 hostile party, 2 objection/complaint/lawsuit, 3 obstruction/assault, "
-            "4 mass incident/emergency, 5 other",
+            hint="第十四条：1 对执法工作不满、抵触情绪严重或曾有冲突纠纷；"
+            "2 异议、投诉、上访、复议、诉讼；3 逃避、拒绝、阻碍执法或谩骂、侮辱、殴打执法人员；"
+            "4 群体性事件、突发事件；5 其他需要长期保存的重要情况",
         )
     if reason not in R11_REASONS:
         raise StationError(
@@ -90,6 +93,17 @@ def check_reason(reason: int | None) -> int:
             where="--reason",
         )
     return reason
+
+
+def check_reasons(reasons: int | Sequence[int] | None) -> list[int]:
+    """R11: one or more of the five reason codes (a mark may rest on several items of
+    第十四条), each once, in the order given."""
+    if reasons is None or isinstance(reasons, int):
+        return [check_reason(reasons)]
+    codes = [check_reason(r) for r in reasons]
+    if not codes:
+        return [check_reason(None)]
+    return list(dict.fromkeys(codes))
 
 
 def check_sha(sha: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from station.access import departments
 from station.access.guard import CLERK, SUPERVISOR, guard
 from station.cases import search as search_mod
 from station.cases import tags
@@ -23,6 +24,7 @@ from station.cli_util import (
     time_header,
 )
 from station.recref import resolve_many, short
+from station.retention.policy import reason_text
 from station.timeutil import human_time
 
 
@@ -33,16 +35,33 @@ from station.timeutil import human_time
     help="分类 / category: " + ", ".join(f"{k} {zh}" for k, (zh, _) in CATEGORIES.items()),
 )
 @click.option("--proves", help="证明对象 / what it proves (R5)")
+@click.option("--sound-content", help="录音内容 / content of the sound recording (R13 slip)")
+@click.option("--department", help="科室 / department (R6)")
 @json_option
 @pass_app
 @handle_errors
 def tag_cmd(
-    app: App, sha256: tuple[str, ...], category: str | None, proves: str | None, as_json: bool
+    app: App,
+    sha256: tuple[str, ...],
+    category: str | None,
+    proves: str | None,
+    sound_content: str | None,
+    department: str | None,
+    as_json: bool,
 ) -> None:
-    """标注录像 / Tag recordings: category (R6) and what they prove (R5)."""
+    """标注录像 / Tag recordings: category (R6), what they prove (R5), the content of sound
+    recordings (R13)."""
     guard(app, *CLERK)
     sha256 = resolve_many(app.db, sha256)
-    done = tags.tag(app.db, sha256, category=category, proves=proves, actor=app.actor)
+    done = tags.tag(
+        app.db,
+        sha256,
+        category=category,
+        proves=proves,
+        sound_content=sound_content,
+        department=department,
+        actor=app.actor,
+    )
     if as_json:
         print_json({"tagged": done})
     else:
@@ -102,29 +121,42 @@ def review_cmd(app: App, sha256: tuple[str, ...], as_json: bool) -> None:
 
 @recordings.command("mark-long-term")
 @click.argument("sha256", nargs=-1, required=True)
-@click.option("--reason", type=int, help=REASON_HELP)
+@click.option("--reason", "reasons", type=int, multiple=True, help=REASON_HELP)
 @click.option("--note", help="说明 / note")
 @json_option
 @pass_app
 @handle_errors
 def rec_mark_cmd(
-    app: App, sha256: tuple[str, ...], reason: int | None, note: str | None, as_json: bool
+    app: App, sha256: tuple[str, ...], reasons: tuple[int, ...], note: str | None, as_json: bool
 ) -> None:
-    """录像长期保存 / Mark single recordings for long-term keeping (R11)."""
+    """录像长期保存 / Mark single recordings for long-term keeping (R11), one or more reasons
+    of 第十四条. To burn them without a case, group them in an enforcement activity
+    (`station activities create`)."""
     guard(app, *CLERK)
     sha256 = resolve_many(app.db, sha256)
-    done = tags.mark_long_term(app.db, sha256, reason=reason, note=note, actor=app.actor)
+    done = tags.mark_long_term(
+        app.db, sha256, reason=list(reasons) or None, note=note, actor=app.actor
+    )
     if as_json:
-        print_json({"marked": done, "reason": reason})
+        print_json(
+            {
+                "marked": done,
+                "reason": reasons[0] if reasons else None,
+                "reasons": list(reasons),
+                "reasons_text": [reason_text(c) for c in reasons],
+            }
+        )
     else:
         click.echo(f"已标记 / marked: {len(done)}")
+        for code in dict.fromkeys(reasons):
+            click.echo(f"  {reason_text(code)}")
 
 
 @recordings.command("search")
 @click.option("--unit", help="单位编号或名称 / unit number or part of its name")
-@click.option("--department", help="部门 / department")
+@click.option("--department", help="科室 / department")
 @click.option("--device", help="设备编号 / device number")
-@click.option("--officer", help="执法人员编号 / officer number")
+@click.option("--officer", help="执法证号 / certificate number")
 @click.option("--from", "since", help="录制时间起（北京时间）/ recorded from, station time")
 @click.option("--to", "until", help="录制时间止（北京时间）/ recorded before, station time")
 @click.option("--case", help="案件编号 / case number")
@@ -144,6 +176,8 @@ def search_cmd(app: App, as_json: bool, limit: int, **kw: Any) -> None:
     kw["since"] = parse_time(kw["since"], app, "--from")
     kw["until"] = parse_time(kw["until"], app, "--to")
     rows = search_mod.search(app.db, search_mod.Filters(**kw), limit=limit)
+    # R14: an account with a department finds only that department's footage.
+    rows = departments.scope_rows(app.db, app.actor, rows)
     if as_json:
         print_json(rows)
         return
@@ -155,6 +189,7 @@ def search_cmd(app: App, as_json: bool, limit: int, **kw: Any) -> None:
             "单位 / unit",
             "设备 / device",
             "执法人员 / officer",
+            "科室 / department",
             "案件 / cases",
             "分类 / category",
             "状态 / state",
@@ -166,13 +201,20 @@ def search_cmd(app: App, as_json: bool, limit: int, **kw: Any) -> None:
                 r["unit_name"] or r["unit_id"],
                 r["device_id"],
                 r["officer_id"],
+                r["department"],
                 r["cases"],
-                r["category"],
-                r["state"],
+                CATEGORIES.get(r["category"] or "", (r["category"], ""))[0],
+                STATE_LABELS.get(r["state"], r["state"]),
             )
             for r in rows
         ],
     )
 
+
+STATE_LABELS = {
+    "stored": "在库 / stored",
+    "pending_purge": "待删 / pending purge",
+    "purged": "已删除 / purged",
+}
 
 COMMANDS: list[click.Command] = []  # the commands live in the shared `recordings` group

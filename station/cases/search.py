@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
+from station.access.departments import DEPARTMENT_SQL
 from station.timeutil import to_iso
 
 
@@ -39,12 +40,9 @@ def build_query(f: Filters, limit: int) -> tuple[str, list[Any]]:
         )
         args += [f.unit, f.unit]
     if f.department:
-        where.append(
-            "(r.unit_id in (select unit_id from units where instr(department, ?) > 0)"
-            " or r.sha256 in (select l.sha256 from case_recordings l join cases c"
-            " on c.number = l.case_number where instr(c.department, ?) > 0))"
-        )
-        args += [f.department, f.department]
+        # R6: the recording's own department, else its case's, officer's or unit's.
+        where.append(f"instr({DEPARTMENT_SQL}, ?) > 0")
+        args.append(f.department)
     if f.device:
         where.append("r.device_id = ?")
         args.append(f.device)
@@ -89,6 +87,7 @@ def build_query(f: Filters, limit: int) -> tuple[str, list[Any]]:
     sql = (
         "select r.sha256, r.recorded_at, r.unit_id, u.name as unit_name, r.device_id,"
         " r.officer_id, r.category, r.proves, r.state, r.size,"
+        f" {DEPARTMENT_SQL} as department,"
         " (select group_concat(case_number, ' | ') from case_recordings l"
         "  where l.sha256 = r.sha256) as cases"
         " from recordings r left join units u on u.unit_id = r.unit_id"

@@ -7,6 +7,7 @@ invariant 3); a refused change leaves nothing behind.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from station.cases.model import (
     CaseStateError,
     check_case_number,
     check_case_texts,
-    check_reason,
+    check_reasons,
     check_sha,
 )
 from station.catalog import write_txn
@@ -57,8 +58,19 @@ def create_case(
     department: str | None = None,
     retention_years: int | None = None,
     opened_at: dt.datetime | None = None,
+    kind: str = "case",
 ) -> dict[str, Any]:
+    """A case, or an enforcement activity (执法活动, ``kind="activity"``): footage grouped
+    without a party — a mass incident, an emergency, a campaign — that is linked, marked
+    long-term (R11) and burned to disc exactly like a case."""
     check_case_number(number)
+    if kind not in ("case", "activity"):
+        raise StationError(f"未知类型 / unknown kind {kind!r}", where="kind")
+    if kind == "activity" and party:
+        raise StationError(
+            "执法活动没有当事人 / an enforcement activity has no party; create a case instead",
+            where="--party",
+        )
     check_case_texts(name=name, cause=cause, party=party, department=department, unit_id=unit_id)
     if not name.strip():
         raise StationError("案件名称为空 / the case name is empty", where="--name")
@@ -77,6 +89,7 @@ def create_case(
         "opened_at": _now(opened_at),
         "retention_years": retention_years,
         "created_by": actor,
+        "kind": kind,
     }
     with write_txn(db):
         if db.execute("select 1 from cases where number = ?", [number]).fetchone():
@@ -89,7 +102,7 @@ def create_case(
             subject=f"case:{number}",
             data={**row, **seal(db, ("cases", [number]))},
         )
-    log.info("case.created", number=number, actor=actor)
+    log.info("case.created", number=number, actor=actor, kind=kind)
     return _case_row(db, number)
 
 
@@ -114,8 +127,11 @@ def link(
     *,
     actor: str,
     at: dt.datetime | None = None,
+    proves: str | None = None,
 ) -> dict[str, list[str]]:
-    """Link recordings to a case (R10: they now keep as long as the case). All or nothing."""
+    """Link recordings to a case (R10: they now keep as long as the case). All or nothing.
+    ``proves`` (证明对象, R5) is written on every recording linked, audited as a tag; the
+    answer lists the recordings still without one (``no_proves``)."""
     when = _now(at)
     linked: list[str] = []
     already: list[str] = []
@@ -149,8 +165,26 @@ def link(
                 at=when,
             )
             linked.append(sha)
+        if proves is not None and proves.strip():
+            for sha in linked + already:
+                old = db.execute("select proves from recordings where sha256 = ?", [sha])
+                previous = old.fetchone()[0]
+                db.execute("update recordings set proves = ? where sha256 = ?", [proves, sha])
+                append(
+                    db,
+                    "recording.tagged",
+                    actor=actor,
+                    subject=sha,
+                    data={"set": {"proves": proves}, "previous": {"proves": previous}},
+                    at=when,
+                )
+        missing = [
+            sha
+            for sha in linked + already
+            if not db.execute("select proves from recordings where sha256 = ?", [sha]).fetchone()[0]
+        ]
     log.info("case.linked", number=number, linked=len(linked), already=len(already))
-    return {"linked": linked, "already": already}
+    return {"linked": linked, "already": already, "no_proves": missing}
 
 
 def unlink(
@@ -192,20 +226,21 @@ def mark_long_term(
     db: sqlite_utils.Database,
     number: str,
     *,
-    reason: int | None,
+    reason: int | Sequence[int] | None,
     actor: str,
     note: str | None = None,
     at: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """R11: keep the case's footage forever and queue it for disc burning."""
-    code = check_reason(reason)
+    """R11: keep the case's (or activity's) footage forever and queue it for disc burning; one
+    or more reason codes (items of 第十四条)."""
+    codes = check_reasons(reason)
     when = _now(at)
     with write_txn(db):
         case = _case_row(db, number)
         db.execute(
-            "update cases set long_term_reason = ?, long_term_note = ?, long_term_at = ?"
-            " where number = ?",
-            [code, note, when, number],
+            "update cases set long_term_reason = ?, long_term_reasons = ?, long_term_note = ?,"
+            " long_term_at = ? where number = ?",
+            [codes[0], json.dumps(codes), note, when, number],
         )
         append(
             db,
@@ -213,15 +248,23 @@ def mark_long_term(
             actor=actor,
             subject=f"case:{number}",
             data={
-                "reason": code,
+                "reason": codes[0],
+                "reasons": codes,
                 "note": note,
                 "previous": case["long_term_reason"],
                 **seal(db, ("cases", [number])),
             },
             at=when,
         )
-    log.info("case.long_term_marked", number=number, reason=code)
+    log.info("case.long_term_marked", number=number, reason=codes[0], reasons=codes)
     return _case_row(db, number)
+
+
+def case_reasons(case: dict[str, Any]) -> list[int]:
+    """The R11 reason codes of a case row (several since they were introduced)."""
+    if case.get("long_term_reasons"):
+        return [int(c) for c in json.loads(case["long_term_reasons"])]
+    return [case["long_term_reason"]] if case.get("long_term_reason") else []
 
 
 def close_case(
@@ -353,9 +396,13 @@ def list_cases(
     party: str | None = None,
     cause: str | None = None,
     limit: int = 1000,
+    kind: str | None = None,
 ) -> list[dict[str, Any]]:
     where: list[str] = []
     args: list[Any] = []
+    if kind:
+        where.append("c.kind = ?")
+        args.append(kind)
     if status:
         where.append("c.status = ?")
         args.append(status)

@@ -5,6 +5,7 @@ its own transaction (DESIGN.md invariant 3)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ import sqlite_utils
 
 from station.audit import append
 from station.audit.protect import seal
-from station.cases.model import CaseStateError, check_category, check_reason
+from station.cases.model import CaseStateError, check_category, check_reasons
 from station.cases.store import _check_recordings, _now
 from station.catalog import write_txn
 from station.errors import StationError
@@ -28,12 +29,17 @@ def tag(
     actor: str,
     category: str | None = None,
     proves: str | None = None,
+    sound_content: str | None = None,
+    department: str | None = None,
     at: dt.datetime | None = None,
 ) -> list[str]:
-    """Set the category (R6) and/or the "what it proves" note (证明对象, R5)."""
-    if category is None and proves is None:
+    """Set the category (R6), the "what it proves" note (证明对象, R5) and/or the content of a
+    sound recording (录音内容, R13's written description)."""
+    if category is None and proves is None and sound_content is None and department is None:
         raise StationError(
-            "没有要设置的标签 / nothing to tag", where="--category/--proves", hint="give one"
+            "没有要设置的标签 / nothing to tag",
+            where="--category/--proves/--sound-content/--department",
+            hint="give one",
         )
     if category is not None:
         check_category(category)
@@ -43,20 +49,34 @@ def tag(
         for rec in _check_recordings(db, shas):
             sha = rec["sha256"]
             old = db.execute(
-                "select category, proves from recordings where sha256 = ?", [sha]
+                "select category, proves, sound_content, department from recordings"
+                " where sha256 = ?",
+                [sha],
             ).fetchone()
             changes: dict[str, Any] = {}
             if category is not None:
                 changes["category"] = category
             if proves is not None:
                 changes["proves"] = proves
+            if sound_content is not None:
+                changes["sound_content"] = sound_content
+            if department is not None:
+                changes["department"] = department.strip() or None
             db.table("recordings").update(sha, changes)
             append(
                 db,
                 "recording.tagged",
                 actor=actor,
                 subject=sha,
-                data={"set": changes, "previous": {"category": old[0], "proves": old[1]}},
+                data={
+                    "set": changes,
+                    "previous": {
+                        "category": old[0],
+                        "proves": old[1],
+                        "sound_content": old[2],
+                        "department": old[3],
+                    },
+                },
                 at=when,
             )
             done.append(sha)
@@ -157,13 +177,15 @@ def mark_long_term(
     db: sqlite_utils.Database,
     shas: Sequence[str],
     *,
-    reason: int | None,
+    reason: int | Sequence[int] | None,
     actor: str,
     note: str | None = None,
     at: dt.datetime | None = None,
 ) -> list[str]:
-    """R11 on a recording (not a whole case): keep it forever."""
-    code = check_reason(reason)
+    """R11 on a recording (not a whole case): keep it forever; one or more reason codes. To put
+    it on a disc, link it to a case or an enforcement activity (执法活动) and mark that."""
+    codes = check_reasons(reason)
+    code = codes[0]
     when = _now(at)
     done = []
     with write_txn(db):
@@ -176,6 +198,7 @@ def mark_long_term(
                 sha,
                 {
                     "long_term_reason": code,
+                    "long_term_reasons": json.dumps(codes),
                     "long_term_note": note,
                     "long_term_at": when,
                     "long_term_by": actor,
@@ -186,7 +209,12 @@ def mark_long_term(
                 "recording.long_term_marked",
                 actor=actor,
                 subject=sha,
-                data={"reason": code, "note": note, **seal(db, ("recording_marks", [sha]))},
+                data={
+                    "reason": code,
+                    "reasons": codes,
+                    "note": note,
+                    **seal(db, ("recording_marks", [sha])),
+                },
                 at=when,
             )
             done.append(sha)

@@ -18,17 +18,14 @@ from station.config import Settings
 from station.disc_burn.plan import PlanCase, PlanFile, PlanRecording
 from station.errors import IntegrityError, NotFoundError, StationError
 from station.log import get
+from station.retention.policy import R11_REASONS as POLICY_REASONS
+from station.retention.policy import reason_text
 from station.vault import Vault
 
 log = get()
 
-R11_REASONS = {
-    1: "当事人对执法有抵触情绪或曾有矛盾纠纷 / party hostile to enforcement or earlier disputes",
-    2: "当事人提出异议、投诉、信访、复议或诉讼 / objection, complaint, petition, review or lawsuit",
-    3: "逃避、拒绝、阻碍执法或辱骂、殴打执法人员 / evading, obstructing, insulting or assaulting",
-    4: "处置群体性事件或突发事件 / mass incident or emergency",
-    5: "其他需要长期保存的情形 / other situation needing long-term keeping",
-}
+# R11 reasons in the words of seed 000 第十四条 (one table, in station.retention.policy).
+R11_REASONS = {code: reason_text(code) for code in POLICY_REASONS}
 
 
 class NotLongTermError(StationError):
@@ -51,6 +48,8 @@ class CaseInfo:
     unit_name: str | None
     long_term_reason: int | None
     long_term_note: str | None
+    long_term_reasons: tuple[int, ...] = ()  # R11: every item of 第十四条 the mark rests on
+    kind: str = "case"  # case | activity (执法活动, no party)
     # Filled when the job gives the case its archive number (station.archive.numbers).
     archive_number: str | None = None  # 档号
     retention_code: str | None = None
@@ -70,13 +69,15 @@ class JobContent:
 def _case_info(db: sqlite_utils.Database, number: str) -> CaseInfo:
     row = db.execute(
         "select c.number, c.name, c.cause, c.party, c.unit_id, u.name, c.long_term_reason,"
-        " c.long_term_note from cases c left join units u on u.unit_id = c.unit_id"
-        " where c.number = ?",
+        " c.long_term_note, c.long_term_reasons, c.kind from cases c"
+        " left join units u on u.unit_id = c.unit_id where c.number = ?",
         [number],
     ).fetchone()
     if row is None:
         raise NotFoundError(f"no case {number!r} / 找不到案件", where="cases")
-    return CaseInfo(*row)
+    codes = tuple(json.loads(row[8])) if row[8] else ((row[6],) if row[6] else ())
+    c = row
+    return CaseInfo(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], codes, c[9] or "case")
 
 
 def _check_file(vault: Vault, rel: str | None, what: str, sha: str, size: int, case: str) -> None:
@@ -191,6 +192,7 @@ _REC_FIELDS = [
     "category",
     "proves",
     "producer",
+    "sound_content",
 ]
 
 

@@ -52,7 +52,7 @@ class LabelData:
             ("制作人 / Producer", self.producer),
             ("制作时间 / Production time", self.produced_at),
             (
-                "案件名称及编号 / Case name and number",
+                "执法活动或案件名称及编号 / Enforcement activity or case name and number",
                 "; ".join(f"{name}（{number}）" for number, name in self.cases),
             ),
             *(

@@ -72,7 +72,25 @@ def _support(e: Entry, data: bytes) -> dict[str, Any]:
     }
 
 
-def readme(ident: DiscIdentity, cases: list[CaseInfo]) -> str:
+def _recording_lines(recordings: list[dict[str, Any]]) -> list[str]:
+    """R5: each original in time order with its producer and 证明对象, readable as text."""
+    lines = ["", "录像及证明对象 / Recordings and what they prove (R5):"]
+    ordered = sorted(recordings, key=lambda r: (r.get("recorded_at") or "", r["sha256"]))
+    for i, r in enumerate(ordered, 1):
+        lines.append(f"  {i}. {r.get('original_name')}  录制 / recorded {r.get('recorded_at')}")
+        lines.append(
+            f"     制作人 / producer: {r.get('producer') or r.get('officer_id') or '—'}；"
+            f"制作方法 / method: {r.get('method') or '—'}"
+        )
+        lines.append(f"     证明对象 / proves: {r.get('proves') or '（未填写 / not filled in）'}")
+        if r.get("sound_content"):
+            lines.append(f"     声音内容 / sound: {r['sound_content']}")
+    return lines
+
+
+def readme(
+    ident: DiscIdentity, cases: list[CaseInfo], recordings: list[dict[str, Any]] | None = None
+) -> str:
     lines = [
         "执法音视频档案光盘 / Enforcement audio-video archive disc",
         "=" * 56,
@@ -83,18 +101,21 @@ def readme(ident: DiscIdentity, cases: list[CaseInfo]) -> str:
         f"光盘 / Disc: 第 {ident.disc_no} 张，共 {ident.discs_total} 张 / disc {ident.disc_no} "
         f"of {ident.discs_total}   (job {ident.job_id}, {ident.station_id})",
         "",
-        "案件 / Cases:",
+        "执法活动或案件 / Enforcement activities or cases:",
     ]
     for c in cases:
-        reason = R11_REASONS.get(c.long_term_reason or 0, "-")
-        lines.append(f"  {c.number}  {c.name}")
-        lines.append(f"    长期保存原因 / long-term reason (R11): {reason}")
+        kind = "执法活动 / activity" if c.kind == "activity" else "案件 / case"
+        lines.append(f"  {c.number}  {c.name}  ({kind})")
+        for code in c.long_term_reasons or ((c.long_term_reason,) if c.long_term_reason else ()):
+            lines.append(f"    长期保存原因 / long-term reason: {R11_REASONS.get(code, '-')}")
         if c.archive_number:
             lines.append(f"    档号 / archive number: {c.archive_number}")
             lines.append(
                 f"    保管期限 / retention period: {c.retention_words}（{c.retention_code}）"
                 f" — 本站 / station: {c.station_decision}"
             )
+    if recordings:
+        lines += _recording_lines(recordings)
     lines += [
         "",
         "本光盘一式两份（甲/A、乙/B），内容相同。原始录像逐位保存，未经任何修改。",
@@ -151,7 +172,11 @@ def build_files(
     recording on the disc (by its SHA-256)."""
     by_path = {e.path: e for e in layout.entries}
     out: dict[str, bytes] = dict(records or {})
-    out["README.txt"] = readme(ident, cases).encode("utf-8")
+    used = {e.file.sha256 for e in layout.payload if e.file is not None}
+    originals = [
+        v for k, v in recordings.items() if k in used and "original_name" in v and "sha256" in v
+    ]
+    out["README.txt"] = readme(ident, cases, originals).encode("utf-8")
     out["verify.py"] = verify_script()
     out["verify.ps1"] = verify_ps1()
     out["AUDIT.jsonl"] = "".join(
@@ -183,6 +208,9 @@ def build_files(
                 "unit_name": c.unit_name,
                 "long_term_reason": c.long_term_reason,
                 "long_term_reason_text": R11_REASONS.get(c.long_term_reason or 0),
+                "long_term_reasons": list(c.long_term_reasons),
+                "long_term_reasons_text": [R11_REASONS.get(x) for x in c.long_term_reasons],
+                "kind": c.kind,
                 "long_term_note": c.long_term_note,
                 "archive_number": c.archive_number,
                 "retention_period": c.retention_words,

@@ -446,6 +446,10 @@ def _ingest_owned(
         removed=out.removed,
         aborted=report.aborted,
     )
+    from station.usb_dock.gaps import record_all_devices
+
+    # R20: gaps in the devices' file numbers, stored for the device report.
+    record_all_devices(db, report.session_id, actor=env.actor)
     if error is not None or report.aborted:
         reason = error.render() if error else str(report.aborted)
         with write_txn(db):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import signal
 import sys
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -34,12 +36,15 @@ from station.text import escape_text
 from station.timeutil import human_time, to_iso, zone_words
 
 
-def _print_summary(report: IngestReport, as_json: bool) -> None:
+def _print_summary(
+    report: IngestReport, as_json: bool, gaps: list[dict[str, str]] | None = None
+) -> None:
     s = report.summary()
     if as_json:
         print_json(
             {
                 **s,
+                "flags": gaps or [],
                 "files_detail": [
                     {
                         "path": f.rel,
@@ -110,7 +115,7 @@ def check_drift(drift: float | None, bound_s: float) -> None:
 @click.command("ingest")
 @click.argument("volume", type=click.Path(exists=True, file_okay=False))
 @click.option("--device", help="记录仪编号 / device id (default: from file names)")
-@click.option("--officer", help="警号 / officer number (default: from file names / device)")
+@click.option("--officer", help="执法证号 / certificate number (default: from file names / device)")
 @click.option("--unit", help="单位编号 / unit number")
 @click.option("--drift", type=float, help="已测得的时钟偏差 (秒) / measured device clock drift (s)")
 @json_option
@@ -184,7 +189,14 @@ def ingest_cmd(
         raise
     if bar is not None:
         bar.__exit__(None, None, None)
-    _print_summary(report, as_json)
+    from station.usb_dock.gaps import record_all_devices
+
+    # R20: gaps in the devices' file numbers and time line, as for a dock session.
+    gaps = [f.as_dict() for f in record_all_devices(app.db, report.session_id, actor=app.actor)]
+    _print_summary(report, as_json, gaps)
+    if not as_json:
+        for g in gaps:
+            click.echo(f"警告 / warning: {g['message']}", err=True)
     if not report.ok:
         sys.exit(2)
 
@@ -206,7 +218,7 @@ _COLUMNS = (
 
 
 @recordings.command("list")
-@click.option("--officer", help="警号 / officer number")
+@click.option("--officer", help="执法证号 / certificate number")
 @click.option("--device", help="记录仪编号 / device id")
 @click.option("--unit", help="单位编号 / unit number")
 @click.option("--since", help="录制时间起 / recorded at or after (ISO, station time zone)")
@@ -262,7 +274,7 @@ def recordings_list(
             "编号 / id",
             time_header("录制", "recorded", tz),
             "设备 / device",
-            "执法人员 / officer",
+            "执法证号 / cert. no.",
             "类型 / kind",
             "大小 / size",
             "重要 / IMP",
@@ -275,7 +287,7 @@ def recordings_list(
                 human_time(r["recorded_at"], tz),
                 r["device_id"],
                 r["officer_id"],
-                r["media_kind"],
+                MEDIA_KINDS.get(r["media_kind"], r["media_kind"]),
                 human_bytes(r["size"]),
                 "★" if r["important"] else "",
                 "!" if r["damaged"] else "",
@@ -290,6 +302,22 @@ def recordings_list(
 def find_recording(app: App, sha: str) -> dict[str, Any]:
     full = resolve(app.db, sha)
     return dict(next(app.db.query("select * from recordings where sha256 = ?", [full])))
+
+
+def _stops_beside(app: App, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """R18: the officer's stop notes on the local day the recording was made."""
+    from station.oversight.stops import near
+
+    when = row.get("recorded_at")
+    if not when:
+        return []
+    tz = ZoneInfo(app.settings.station.timezone)
+    day = dt.datetime.fromisoformat(when).astimezone(tz).date()
+    start = dt.datetime.combine(day, dt.time(), tz)
+    return near(app.db, row.get("officer_id"), to_iso(start), to_iso(start + dt.timedelta(days=1)))
+
+
+MEDIA_KINDS = {"video": "视频", "audio": "录音", "image": "照片", "other": "其他"}
 
 
 @recordings.command("show")
@@ -313,14 +341,31 @@ def recordings_show(app: App, sha256: str, as_json: bool) -> None:
             [row["sha256"]],
         )
     )
+    stops = _stops_beside(app, row)
     if as_json:
-        print_json({**row, "sightings": sightings, "audit": trail})
+        print_json({**row, "sightings": sightings, "audit": trail, "stop_notes": stops})
         return
     tz = app.settings.station.timezone
     click.echo(f"时间为{zone_words(tz)}")
     for k, v in row.items():
         shown = human_time(v, tz) if k.endswith("_at") and v else v
         click.echo(f"{k:20} {'' if shown is None else escape_text(str(shown))}")
+    if stops:
+        click.echo("\n同日停止记录说明 / stop-recording notes that day (R18):")
+        print_table(
+            ["编号 / no.", time_header("停止", "stopped", tz), "恢复 / resumed", "情形 / situation",
+             "审核 / state"],
+            [
+                [
+                    n["id"],
+                    human_time(n["stopped_at"], tz),
+                    human_time(n["resumed_at"], tz) if n["resumed_at"] else "—",
+                    n["situation_text"],
+                    n["state_text"],
+                ]
+                for n in stops
+            ],
+        )  # fmt: skip
     click.echo("\n接入记录 / sightings:")
     print_table(
         ["session", "path", "outcome", time_header("时间", "at", tz)],

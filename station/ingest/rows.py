@@ -14,8 +14,9 @@ from station.ingest.media import ext_of, media_kind
 from station.ingest.model import IngestContext
 from station.ingest.names import parse_name
 from station.ingest.sources import SourceEntry
+from station.ingest.timing import end_and_delay
 from station.log import get
-from station.timeutil import from_timestamp, local_naive_to_utc, to_iso, utcnow
+from station.timeutil import from_timestamp, local_naive_to_utc, to_iso
 from station.vault import Vault
 
 log = get()
@@ -38,22 +39,23 @@ class RowBuilder:
         self.tz = ZoneInfo(settings.station.timezone)
 
     def times(
-        self, entry: SourceEntry, start_naive: dt.datetime | None
+        self, entry: SourceEntry, start_naive: dt.datetime | None, ingested_at: str
     ) -> tuple[str | None, str | None, str | None, str, float | None]:
+        """Start, end and delay (R1): the start from the file name when it has one, corrected by
+        the session's drift; the mtime only when the name has no time. The end is the start
+        until the probe gives the duration (``station.ingest.timing``)."""
         drift = self.ctx.drift_s or 0.0
         mtime_utc = from_timestamp(entry.mtime)
         if start_naive is not None:
             source = "filename"
+            start = local_naive_to_utc(start_naive, self.settings.station.timezone)
+            start_corr = start - dt.timedelta(seconds=drift)
         else:
             start_naive = mtime_utc.astimezone(self.tz).replace(tzinfo=None)
             source = "mtime"
-        start = local_naive_to_utc(start_naive, self.settings.station.timezone)
-        start_corr = start - dt.timedelta(seconds=drift)
-        end_corr = mtime_utc - dt.timedelta(seconds=drift)
-        if end_corr < start_corr:
-            end_corr = start_corr
-        delay = (utcnow() - end_corr).total_seconds()
-        return (start_naive.isoformat(), to_iso(start_corr), to_iso(end_corr), source, delay)
+            start_corr = mtime_utc - dt.timedelta(seconds=drift)
+        end, delay = end_and_delay(start_corr, None, dt.datetime.fromisoformat(ingested_at))
+        return (start_naive.isoformat(), to_iso(start_corr), end, source, delay)
 
     def recording(
         self, entry: SourceEntry, sha256: str, size: int, damaged: str | None, now: str
@@ -69,7 +71,7 @@ class RowBuilder:
                 device=self.ctx.device_id,
             )
         unit = self.ctx.unit_id or self.unit_of(device, officer)
-        dev_time, start, end, source, delay = self.times(entry, info.start)
+        dev_time, start, end, source, delay = self.times(entry, info.start, now)
         ext = ext_of(entry.rel)
         producer = self.officer_name(officer)
         return {
@@ -95,7 +97,7 @@ class RowBuilder:
             "sequence": info.seq,
             "first_session_id": self.session_id,
             "ingested_at": now,
-            "ingest_delay_s": round(delay, 3) if delay is not None else None,
+            "ingest_delay_s": delay,
             "damaged": int(damaged is not None),
             "damage_reason": damaged,
             "producer": producer or officer,

@@ -16,14 +16,16 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 SERIAL_RE = re.compile(r"^[A-Za-z0-9]{7}$")
-OFFICER_RE = re.compile(r"^[0-9]{6}$")
+# 执法证号: letters, digits (and the Chinese prefix some units use), any length a unit uses.
+OFFICER_RE = re.compile(r"^[0-9A-Za-z\u4e00-\u9fff-]{2,32}$")
 UNIT_RE = re.compile(r"^[0-9]{12}$")
 
 
 @dataclass(frozen=True)
 class Identity:
-    """The recorder's ZFY information record: serial 7 chars, officer number 6 digits, officer
-    name, unit number 12 digits, unit name (plus model/firmware where known)."""
+    """The recorder's ZFY information record: serial 7 chars, the officer's enforcement
+    certificate number (执法证号, any length the unit uses), officer name, unit number 12
+    digits, unit name (plus model/firmware where known)."""
 
     serial: str
     officer_id: str | None = None
@@ -42,7 +44,7 @@ class Identity:
         if not SERIAL_RE.match(self.serial):
             out.append(f"serial {self.serial!r} is not 7 letters/digits")
         if self.officer_id is not None and not OFFICER_RE.match(self.officer_id):
-            out.append(f"officer number {self.officer_id!r} is not 6 digits")
+            out.append(f"certificate number {self.officer_id!r} is not 2–32 letters/digits")
         if self.unit_id is not None and not UNIT_RE.match(self.unit_id):
             out.append(f"unit number {self.unit_id!r} is not 12 digits")
         return out

@@ -16,7 +16,7 @@ from pathlib import Path
 from station.recorder.base import ClockReading, Identity
 
 ID_FILES = ("ZFYINFO.TXT", "DEVICE.ID", "zfyinfo.txt")
-_NAME = re.compile(r"^(?P<device>[A-Za-z0-9]{7})_(?P<officer>[0-9]{6})_\d{14}_\d+")
+_NAME = re.compile(r"^(?P<device>[A-Za-z0-9]{7})_(?P<officer>[0-9A-Za-z]{2,32})_\d{14}_\d+")
 _KEYS = {
     "serial": "serial",
     "device": "serial",

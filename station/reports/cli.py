@@ -5,7 +5,6 @@ or a PDF (``--format``; ``--json`` is ``--format json``)."""
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ import click
 
 from station.cases.cli import parse_time
 from station.cli_groups import report
-from station.cli_util import App, handle_errors, json_option, pass_app
+from station.cli_util import App, handle_errors, json_option, pass_app, write_output
 from station.errors import StationError
 from station.log import get
 from station.reports.compliance_report import build_compliance
@@ -102,18 +101,7 @@ def _render(rep: Report, fmt: str, section: str | None, tz: str | None) -> Any:
 
 def _write(rep: Report, fmt: str, section: str | None, path: Path, tz: str | None) -> None:
     body = _render(rep, fmt, section, tz)
-    data = body if isinstance(body, bytes) else body.encode("utf-8")
-    try:
-        # O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of hanging; a pipe
-        # with a reader (`-o >(gzip > r.gz)`) and plain files work as before.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK, 0o644)
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-    except OSError as exc:
-        raise StationError(
-            f"无法写入报表 / cannot write the report: {exc.strerror}", where=str(path)
-        ) from exc
+    write_output(path, body, "报表")
     log.info("report.written", kind=rep.kind, format=fmt, path=str(path))
     click.echo(f"已写入 / written: {path}", err=True)
 

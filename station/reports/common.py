@@ -71,6 +71,12 @@ def disc_complete(status: str | None) -> bool:
     return status is not None and status.count("✓") >= 2
 
 
+def disc_burned(status: str | None) -> bool:
+    """Two verified copies, both burned (R13: images built but never burned are not
+    archived)."""
+    return disc_complete(status) and status is not None and "已刻录" in status
+
+
 class LocalDates:
     """UTC ISO strings → local calendar dates, cached per UTC hour (exact for every zone: an
     hour whose start and end fall on different local dates is computed row by row)."""

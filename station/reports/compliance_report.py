@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from station.config import Settings
-from station.reports.common import LocalDates, disc_complete, disc_status
+from station.oversight import stops
+from station.oversight.duty import DutyIndex
+from station.reports.common import LocalDates, disc_burned, disc_status
 from station.reports.model import Chart, Report, Section
 from station.reports.workdays import Calendar
 from station.timeutil import to_iso
@@ -116,8 +118,10 @@ def build_compliance(
     late_rows: list[dict[str, Any]] = []
     late_total = 0
     rule = rep.late_rule
-    for sha, officer, unit, end_at, ingested_at, delay in db.execute(
-        "select sha256, officer_id, unit_id, end_at, ingested_at, ingest_delay_s from recordings"
+    duty = DutyIndex(db)  # R21: remote/continuous duty moves the deadline
+    for sha, officer, unit, end_at, ingested_at, delay, session in db.execute(
+        "select sha256, officer_id, unit_id, end_at, ingested_at, ingest_delay_s,"
+        " first_session_id from recordings"
         " where ingested_at >= ? and ingested_at < ? order by ingested_at",
         [to_iso(since), to_iso(until)],
     ):
@@ -139,6 +143,10 @@ def build_compliance(
         if bound is None:
             bound = due_for(local.date(end_at))[1]
         over_wd = ingested_at >= bound
+        duty_due = duty.deadline(officer, session, end_at) if duty else None
+        if duty_due is not None:
+            # R21: within 24 h after returning — one deadline for both rules.
+            over_h = over_wd = ingested_at > duty_due
         late = (
             over_h
             if rule == "hours"
@@ -162,7 +170,7 @@ def build_compliance(
                         "end_at": end_at,
                         "ingested_at": ingested_at,
                         "delay_h": round(delay / 3600.0, 1),
-                        "due": due_for(local.date(end_at))[0].isoformat(),
+                        "due": duty_due or due_for(local.date(end_at))[0].isoformat(),
                     }
                 )
     officers: dict[str, _Tally] = defaultdict(_Tally)
@@ -191,7 +199,7 @@ def build_compliance(
         "select number, name, closed_at, archive_location from cases"
         " where status = 'closed' and closed_at is not null order by closed_at"
     ):
-        if location or disc_complete(discs.get(number)):
+        if location or disc_burned(discs.get(number)):  # R13: on the shelf, or a slip
             continue
         due_at = dt.datetime.fromisoformat(closed_at) + dt.timedelta(days=days)
         if to_iso(due_at) > soon:
@@ -212,6 +220,23 @@ def build_compliance(
                 "retention_period": periods.get(number, ("", ""))[1],
             }
         )
+    stop_rows = [
+        {
+            "id": n["id"],
+            "officer_id": n["officer_id"],
+            "stopped_at": n["stopped_at"],
+            "resumed_at": n["resumed_at"],
+            "situation": n["situation_text"],
+            "reason": n["reason"],
+            "state": n["state_text"],
+            "decided_by": n["decided_by"],
+        }
+        for n in (
+            stops.list_notes(db, since=to_iso(since), until=to_iso(until))
+            if "stop_notes" in db.table_names()
+            else []
+        )
+    ]
     period = f"{to_iso(since)} – {to_iso(until)}"
     sections = [
         Section(
@@ -233,7 +258,7 @@ def build_compliance(
         Section(
             "officers",
             "按执法人员 / per officer",
-            [("officer", "警员 / officer"), ("name", "姓名 / name"), *METRICS],
+            [("officer", "执法证号 / certificate no."), ("name", "姓名 / name"), *METRICS],
             officer_rows,
         ),
         Section(
@@ -241,7 +266,7 @@ def build_compliance(
             "迟交录像 / late recordings",
             [
                 ("sha256", "录像编号 / recording id"),
-                ("officer", "警员 / officer"),
+                ("officer", "执法证号 / certificate no."),
                 ("unit", "单位 / unit"),
                 ("end_at", "录制结束 / ended"),
                 ("ingested_at", "采集 / ingested"),
@@ -266,9 +291,24 @@ def build_compliance(
             ],
             case_rows,
             note=(
-                "已归档 = 两份光盘均已校验，或已登记存放位置 / archived = two verified disc "
-                "copies (R12) or a storage-location slip (`station cases archived`)"
+                "已归档 = 两份光盘均已刻录，或已登记存储位置说明 / archived = both disc copies "
+                "burned (R12), or a storage-location slip (`station cases slip --location`)"
             ),
+        ),
+        Section(
+            "stops",
+            "停止记录说明 / stop-recording notes (002 附件1 第十六条, R18)",
+            [
+                ("id", "编号 / no."),
+                ("officer_id", "执法证号 / certificate no."),
+                ("stopped_at", "停止 / stopped"),
+                ("resumed_at", "恢复 / resumed"),
+                ("situation", "情形 / situation"),
+                ("reason", "原因和依据 / reason"),
+                ("state", "审核 / state"),
+                ("decided_by", "审核人 / by"),
+            ],
+            stop_rows,
         ),
     ]
     total = sum(t.total for t in units.values())
@@ -279,6 +319,10 @@ def build_compliance(
         ("迟交 / late", late_total),
         ("迟交率 % / late %", round(100.0 * late_total / total, 1) if total else None),
         (f"逾期未归档案件 / cases overdue for archiving (R13, {days} d)", overdue_cases),
+        (
+            "停止记录说明待审核 / stop notes waiting for the head (R18)",
+            sum(1 for n in stop_rows if n["state"].startswith("待审核")),
+        ),
     ]
     return Report(
         "compliance",

@@ -12,8 +12,34 @@ import sqlite_utils
 from station.config import Settings
 from station.reports.model import Chart, Report, Section
 from station.timeutil import to_iso
+from station.usb_dock.gaps import GAP_KINDS, list_gaps
+from station.usb_dock.service import STATES, late_repairs
 
 HISTORY = 20  # sessions of drift history per device
+# Session flag codes as people read them (the codes stay in the JSON for machines).
+FLAG_LABELS = {
+    "auth_failed": "身份验证失败",
+    "battery_low": "电量低",
+    "battery_unknown": "电量未知",
+    "clock_drift": "时钟偏差",
+    "clock_implausible": "时钟不可信",
+    "clock_unknown": "时钟未知",
+    "device_error": "处理失败",
+    "device_in_repair": "送修中拒绝接入",
+    "device_retired": "已报废拒绝接入",
+    "duplicate_id": "编号重复",
+    "files_failed": "文件失败",
+    "identity_invalid": "身份信息错误",
+    "interrupted": "中断",
+    "officer_mismatch": "执法证号不符",
+    "sequence_gap": "序号缺口",
+    "storage_full": "存储将满",
+    "storage_unknown": "存储未知",
+    "timeline_gap": "时间线倒退",
+    "unit_mismatch": "单位不符",
+    "unknown_device": "未登记设备",
+    "vault_full": "保管库已满",
+}
 
 
 def build_devices(
@@ -62,7 +88,7 @@ def build_devices(
         " group by 1, 2 order by 1, 3 desc",
         [since],
     ):
-        flags[device].append(f"{code}×{n}")
+        flags[device].append(f"{FLAG_LABELS.get(code, code)}×{n}")
     # recordings ingested from each device in the window: how many, how many bytes
     counts: dict[str, tuple[int, int]] = {
         r[0]: (r[1], r[2] or 0)
@@ -75,9 +101,14 @@ def build_devices(
     devices = {
         r["device_id"]: r
         for r in db.query(
-            "select device_id, model, officer_id, unit_id, enrolled, last_seen_at from devices"
+            "select device_id, model, officer_id, unit_id, enrolled, last_seen_at,"
+            " service_state, service_since from devices"
         )
     }
+    late = late_repairs(db, now)  # R4: 24 h to hand a damaged device in
+    late_devices = {r["device"] for r in late}
+    gaps = list_gaps(db, since=since)  # R20: deletions on the recorder
+    gap_devices = {g["device_id"] for g in gaps}
     rows = []
     attention = 0
     for device in sorted(set(devices) | set(stats) | set(counts)):
@@ -92,6 +123,14 @@ def build_devices(
             issues.append("读取失败 / failing reads")
         if (s.get("low_battery") or 0) >= 3:
             issues.append("电量经常不足 / low battery history")
+        if d.get("service_state") == "in_repair":
+            issues.append("送修中 / in repair")
+        elif d.get("service_state") == "retired":
+            issues.append("已报废 / retired")
+        if device in late_devices:
+            issues.append("损坏未在 24 小时内送修 / damaged, not handed in within 24 h")
+        if device in gap_devices:
+            issues.append("文件序号或时间线有缺口 / gaps on the recorder (R20)")
         attention += bool(issues)
         battery, drift = last.get(device, (None, None))
         rows.append(
@@ -99,6 +138,7 @@ def build_devices(
                 "device": device,
                 "model": d.get("model"),
                 "officer": d.get("officer_id"),
+                "state": STATES.get(d.get("service_state") or "in_service", "—"),
                 "last_seen": max(
                     filter(None, [d.get("last_seen_at"), s.get("last_session")]), default=None
                 ),
@@ -127,7 +167,8 @@ def build_devices(
         [
             ("device", "设备 / device"),
             ("model", "型号 / model"),
-            ("officer", "执法人员 / officer"),
+            ("officer", "执法证号 / certificate no."),
+            ("state", "状态 / state (R4)"),
             ("last_seen", "最后接入 / last seen"),
             ("sessions", "接入次数 / sessions"),
             ("recordings", "录像数 / recordings"),
@@ -158,12 +199,41 @@ def build_devices(
         ],
         sparks=sparks,
     )
+    late_section = Section(
+        "late_repairs",
+        "损坏未在 24 小时内送修 / damaged devices not handed in within 24 h (R4)",
+        [
+            ("device", "设备 / device"),
+            ("damaged_at", "发现故障 / damaged"),
+            ("handed_in_at", "送修 / handed in"),
+            ("hours", "小时 / hours"),
+            ("status", "状态 / status"),
+            ("note", "说明 / note"),
+        ],
+        late,
+    )
+    gap_section = Section(
+        "gaps",
+        "记录仪上的缺口（疑似删除）/ gaps on the recorder, possible deletions (R20)",
+        [
+            ("device_id", "设备 / device"),
+            ("session_id", "接入 / session"),
+            ("kind", "类型 / kind"),
+            ("after_seq", "之前序号 / after"),
+            ("before_seq", "之后序号 / before"),
+            ("missing", "缺少 / missing"),
+            ("detail", "说明 / detail"),
+        ],
+        [{**g, "kind": GAP_KINDS.get(g["kind"], g["kind"])} for g in gaps],
+    )
     summary: list[tuple[str, Any]] = [
         ("期间起 / since", since),
         ("设备 / devices", len(rows)),
         ("需关注 / need attention (R4)", attention),
         ("接入次数 / sessions", sum(r["sessions"] for r in rows)),
         ("失败接入 / failed sessions", sum(r["failed"] or 0 for r in rows)),
+        ("超时未送修 / not handed in within 24 h (R4)", len(late)),
+        ("记录仪缺口 / gaps on recorders (R20)", len(gaps)),
     ]
     return Report(
         "devices",
@@ -171,5 +241,5 @@ def build_devices(
         to_iso(now),
         {"days": days},
         summary,
-        [section],
+        [section, late_section, gap_section],
     )

@@ -5,6 +5,7 @@ long-term cases with their disc status, storage per retention class, and a free-
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +16,7 @@ from station.config import Settings
 from station.reports.common import GB, disc_status
 from station.reports.model import Chart, Report, Section
 from station.retention.facts import iter_decisions
-from station.retention.policy import R11_REASONS, RULE_LABELS, RULES, Decider, Policy
+from station.retention.policy import RULE_LABELS, RULES, Decider, Policy, reasons_text
 from station.retention.runtypes import fast_iso
 from station.timeutil import to_iso
 
@@ -124,17 +125,18 @@ def build_retention(
             [limit],
         )
     ]
-    for sha, code, note, by, at in db.execute(
-        "select sha256, long_term_reason, long_term_note, long_term_by, long_term_at"
-        " from recording_marks where long_term_reason is not null order by long_term_at limit ?",
+    for sha, code, codes, note, by, at in db.execute(
+        "select sha256, long_term_reason, long_term_reasons, long_term_note, long_term_by,"
+        " long_term_at from recording_marks where long_term_reason is not null"
+        " order by long_term_at limit ?",
         [limit],
     ):
-        zh, en = R11_REASONS.get(code, ("?", "?"))
         held_rows.append(
             {
                 "sha256": sha,
                 "kind": "长期保存 / long-term (R11)",
-                "reason": f"{code}. {zh} / {en}" + (f" — {note}" if note else ""),
+                "reason": reasons_text(json.loads(codes) if codes else [code])
+                + (f" — {note}" if note else ""),
                 "by": by,
                 "since": at,
             }
@@ -159,20 +161,20 @@ def build_retention(
     # Long-term cases and their discs (R11, R12).
     discs = disc_status(db)
     lt_rows = []
-    for number, name, code, status, closed, n, b in db.execute(
-        "select c.number, c.name, c.long_term_reason, c.status, c.closed_at,"
+    for number, name, code, codes, kind, status, closed, n, b in db.execute(
+        "select c.number, c.name, c.long_term_reason, c.long_term_reasons, c.kind, c.status,"
+        " c.closed_at,"
         " count(r.sha256), coalesce(sum(r.size), 0) from cases c"
         " left join case_recordings l on l.case_number = c.number"
         " left join recordings r on r.sha256 = l.sha256 and r.state != 'purged'"
         " where c.long_term_reason is not null group by c.number order by c.long_term_at"
     ):
-        zh, en = R11_REASONS.get(code, ("?", "?"))
         lt_rows.append(
             {
                 "number": number,
-                "name": name,
-                "reason": f"{code}. {zh} / {en}",
-                "status": status,
+                "name": name + ("（执法活动 / activity）" if kind == "activity" else ""),
+                "reason": reasons_text(json.loads(codes) if codes else [code]),
+                "status": {"open": "未结 / open", "closed": "已结 / closed"}.get(status, status),
                 "closed_at": closed,
                 "recordings": n,
                 "size_mb": round(b / 1e6, 1),
@@ -271,6 +273,11 @@ def build_retention(
     )
 
     total_n = sum(count.values())
+    proposed = (
+        db.execute("select count(*) from purge_proposals where state = 'proposed'").fetchone()[0]
+        if "purge_proposals" in db.table_names()
+        else 0
+    )
     summary: list[tuple[str, Any]] = [
         ("截至 / as of", as_of),
         ("在库录像 / recordings kept", total_n - count[PENDING]),
@@ -278,6 +285,8 @@ def build_retention(
         (f"{days} 天内到期 / expiring within {days} days", exp_count),
         (f"{days} 天内到期 GB / GB expiring", round(exp_bytes / GB, 3)),
         ("已到期未处理 / expired, awaiting the executor", overdue),
+        ("待负责人批准清除 / proposed, awaiting a supervisor (R9)", proposed),
+        ("未分类，不按例行清除 / unclassified, never routine (R9)", count["R9-unclassified"]),
         ("待删（宽限期）/ pending purge (grace)", count[PENDING]),
         ("长期保存案件 / long-term cases", len(lt_rows)),
         ("保全中 / legal holds", count["hold"]),

@@ -18,18 +18,19 @@ from station.cli_util import (
     pass_app,
     print_json,
     print_table,
+    time_header,
 )
 from station.errors import IntegrityError, VaultFullError
-from station.recref import resolve_many
-from station.retention import executor
+from station.recref import resolve_many, short
+from station.retention import approval, executor
 from station.retention.policy import RULE_LABELS
 from station.retention.runtypes import Item, RetentionError, RunReport
-from station.timeutil import to_iso, utcnow
+from station.timeutil import human_time, to_iso, utcnow
 
 
 @click.group("retention")
 def retention_group() -> None:
-    """保存期：到期清理与恢复 / Retention: expire, purge with tombstones, restore (R9–R11)."""
+    """保存期：提请、批准、清除与恢复 / Retention: propose, approve, purge, restore (R9–R11)."""
 
 
 def _exit_code(report: RunReport) -> int:
@@ -48,7 +49,7 @@ def _print(report: RunReport, limit: int) -> None:
     for w in report.warnings:
         click.echo(f"警告 / warning: {w}")
     sections = [
-        ("到期，移入待删区 / expired, to pending-purge", report.pend),
+        ("到期，提请负责人批准清除 / expired, proposed for a supervisor's approval", report.pend),
         ("宽限期满，删除 / grace over, to purge", report.purge),
         ("规则已变，恢复 / kept again, to restore", report.restore),
     ]
@@ -59,7 +60,7 @@ def _print(report: RunReport, limit: int) -> None:
             print_table(
                 ["SHA-256", "规则 / rule", "保存至 / kept until", "理由 / why"],
                 [
-                    (i.sha256[:16], RULE_LABELS[i.rule][1], i.keep_until or "—", i.reason)
+                    (i.sha256[:16], " / ".join(RULE_LABELS[i.rule]), i.keep_until or "—", i.reason)
                     for i in items[:limit]
                 ],
             )
@@ -132,9 +133,10 @@ class PlanWriter:
 @pass_app
 @handle_errors
 def run_cmd(app: App, dry_run: bool, now_text: str | None, limit: int, as_json: bool) -> None:
-    """执行保存期规则 / Apply the retention rules: expired footage goes to pending-purge for
-    the grace period, then is deleted with a tombstone kept forever (R9). Case footage (R10),
-    long-term marks (R11) and legal holds are never touched."""
+    """执行保存期规则 / Apply the retention rules: expired routine footage is proposed for
+    purging; only what a supervisor approves (`retention approve`) goes to pending-purge for the
+    grace period, then is deleted with a tombstone naming the approver (R9). Unclassified
+    footage, case footage (R10), long-term marks (R11) and legal holds are never touched."""
     if not dry_run:
         guard(app, *SUPERVISOR, SERVICE)
     now = parse_time(now_text, app, "--now") or utcnow()
@@ -207,13 +209,135 @@ def tombstones_cmd(app: App, limit: int, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
+    tz = app.settings.station.timezone
     print_table(
-        ["SHA-256", "大小 / size", "规则 / rule", "删除于 / purged", "执行人 / by"],
         [
-            (r["sha256"][:16], human_bytes(r["size"]), r["rule"], r["purged_at"], r["purged_by"])
+            "编号 / id",
+            "大小 / size",
+            "规则 / rule",
+            time_header("删除于", "purged", tz),
+            "执行人 / by",
+            "批准人 / approved by",
+        ],
+        [
+            (
+                short(r["sha256"]),
+                human_bytes(r["size"]),
+                " / ".join(RULE_LABELS.get(r["rule"], (r["rule"], r["rule"]))),
+                human_time(r["purged_at"], tz),
+                r["purged_by"],
+                r.get("approved_by") or "—",
+            )
             for r in rows
         ],
     )
+
+
+def _decided_out(out: approval.Decided, as_json: bool, tz: str) -> None:
+    if as_json:
+        print_json(out.to_json())
+        return
+    if out.approved:
+        click.echo(
+            f"已批准，移入待删 / approved, pending purge: {len(out.approved)}"
+            f"（宽限期至 / grace until {human_time(out.purge_after, tz)}）"
+        )
+    if out.rejected:
+        click.echo(f"已驳回，继续保存 / rejected, kept: {len(out.rejected)}")
+    for w in out.withdrawn:
+        click.echo(
+            f"已撤回（规则已变）/ withdrawn, a rule keeps it now: {short(w['sha256'])} {w['why']}"
+        )
+    for p in out.problems:
+        click.echo(f"问题 / problem [{p['kind']}] {short(p['sha256'])}: {p['detail']}", err=True)
+
+
+@retention_group.command("proposals")
+@click.option("--limit", type=int, default=200, show_default=True, help="表格行数 / rows shown")
+@json_option
+@pass_app
+@handle_errors
+def proposals_cmd(app: App, limit: int, as_json: bool) -> None:
+    """待批准的清除提议 / Purge proposals waiting for a supervisor's decision (R9)."""
+    rows = approval.open_proposals(app.db)
+    if as_json:
+        print_json(rows)
+        return
+    click.echo(f"待批准 / waiting: {len(rows)}")
+    tz = app.settings.station.timezone
+    print_table(
+        [
+            "编号 / id",
+            time_header("录制", "recorded", tz),
+            "执法证号 / certificate no.",
+            "规则 / rule",
+            "提请于 / proposed",
+        ],
+        [
+            (
+                short(r["sha256"]),
+                human_time(r["recorded_at"], tz),
+                r["officer_id"] or "—",
+                " / ".join(RULE_LABELS.get(r["rule"], (r["rule"], r["rule"]))),
+                human_time(r["proposed_at"], tz),
+            )
+            for r in rows[:limit]
+        ],
+    )
+
+
+@retention_group.command("approve")
+@click.argument("sha256", nargs=-1)
+@click.option("--all", "all_open", is_flag=True, help="批准全部待批 / approve the whole list")
+@click.option("--reason", required=True, help="理由 / why (recorded) ")
+@json_option
+@pass_app
+@handle_errors
+def approve_cmd(
+    app: App, sha256: tuple[str, ...], all_open: bool, reason: str, as_json: bool
+) -> None:
+    """批准清除 / Approve proposed purges (whole list with --all, or per recording), with a
+    reason; they go to pending-purge for the grace period, then the next run purges them (R9).
+    Needs a supervisor."""
+    guard(app, *SUPERVISOR)
+    out = approval.approve(
+        app.vault,
+        app.db,
+        app.settings,
+        list(sha256),
+        actor=app.actor,
+        reason=reason,
+        all_open=all_open,
+    )
+    _decided_out(out, as_json, app.settings.station.timezone)
+    sys.exit(IntegrityError.exit_code if out.problems else 0)
+
+
+@retention_group.command("reject")
+@click.argument("sha256", nargs=-1)
+@click.option("--all", "all_open", is_flag=True, help="驳回全部待批 / reject the whole list")
+@click.option("--reason", required=True, help="理由 / why (recorded)")
+@click.option("--keep-until", "keep_until", required=True, help="继续保存至（日期）/ keep until")
+@json_option
+@pass_app
+@handle_errors
+def reject_cmd(
+    app: App,
+    sha256: tuple[str, ...],
+    all_open: bool,
+    reason: str,
+    keep_until: str,
+    as_json: bool,
+) -> None:
+    """驳回清除 / Reject proposed purges: the recordings are kept until --keep-until, then
+    proposed again (R9). Needs a supervisor."""
+    guard(app, *SUPERVISOR)
+    until = parse_time(keep_until, app, "--keep-until")
+    assert until is not None
+    out = approval.reject(
+        app.db, list(sha256), actor=app.actor, reason=reason, keep_until=until, all_open=all_open
+    )
+    _decided_out(out, as_json, app.settings.station.timezone)
 
 
 COMMANDS = [retention_group]

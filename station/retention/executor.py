@@ -10,7 +10,8 @@ recording; ``run`` then, for a real run:
    deleted; then one transaction writes the tombstone, marks the rows purged and appends the
    audit entry; only after that commit are the files unlinked;
 3. restores pending recordings that a rule now keeps (a hold or a case link added in grace);
-4. marks newly expired recordings (original and derivatives) ``pending_purge`` for
+4. proposes newly expired recordings for a supervisor's decision (``approval``); only an
+   approved one is marked (original and derivatives) ``pending_purge`` for
    ``retention.grace_days`` — reversible with ``station retention restore``. The files stay in
    place, read-only, and ``station verify`` keeps checking them until they are purged.
 
@@ -32,7 +33,7 @@ from station.config import Settings
 from station.custody import WriterLock
 from station.errors import NotFoundError, VaultFullError
 from station.log import get
-from station.retention import clockguard
+from station.retention import approval, clockguard
 from station.retention.facts import iter_decisions
 from station.retention.policy import Decider, Policy
 from station.retention.runtypes import (
@@ -289,7 +290,8 @@ def _run(
         work: list[tuple[Callable[[Item], None], list[Item]]] = [
             (purge_one, report.purge),
             (lambda it: ctx.restore_one(it.sha256, "rule", it.reason), report.restore),
-            (lambda it: ctx.pend_one(it, purge_after), report.pend),
+            # R9: expired footage is proposed; only a supervisor's approval pends it.
+            (lambda it: approval.on_expired(ctx, it, purge_after), report.pend),
         ]
         for fn, items in work:
             for item in items:

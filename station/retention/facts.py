@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import sqlite_utils
 
-from station.retention.policy import CaseFacts, Decider, Decision, RecordingFacts
+from station.retention.policy import CaseFacts, Decider, Decision, Extra, RecordingFacts
 
 _parse = dt.datetime.fromisoformat  # Python 3.11 reads the trailing Z
 
@@ -62,23 +62,36 @@ def load_marks(db: sqlite_utils.Database) -> dict[str, tuple[int | None, bool]]:
     }
 
 
-def _extras(
-    db: sqlite_utils.Database,
-) -> dict[str, tuple[int | None, bool, tuple[str, ...], tuple[CaseFacts, ...]]]:
-    """sha -> (long-term reason, reviewed, hold reasons, cases) for the recordings that have a
-    link, hold or mark; most recordings have none."""
+def load_kept(db: sqlite_utils.Database) -> dict[str, dt.datetime]:
+    """R9: the latest keep-until a supervisor gave when rejecting a purge, per recording."""
+    if "purge_proposals" not in db.table_names():
+        return {}
+    return {
+        sha: _parse(until)
+        for sha, until in db.execute(
+            "select sha256, max(kept_until) from purge_proposals"
+            " where state = 'rejected' and kept_until is not null group by sha256"
+        )
+    }
+
+
+def _extras(db: sqlite_utils.Database) -> dict[str, Extra]:
+    """sha -> (long-term reason, reviewed, hold reasons, cases, kept until) for the recordings
+    that have a link, hold, mark or supervisor's keep; most recordings have none."""
     cases = load_cases(db)
     links = load_links(db)
     holds = load_holds(db)
     marks = load_marks(db)
-    extra: dict[str, tuple[int | None, bool, tuple[str, ...], tuple[CaseFacts, ...]]] = {}
-    for sha in set(links) | set(holds) | set(marks):
+    kept = load_kept(db)
+    extra: dict[str, Extra] = {}
+    for sha in set(links) | set(holds) | set(marks) | set(kept):
         lt, reviewed = marks.get(sha, (None, False))
         extra[sha] = (
             lt,
             reviewed,
             tuple(holds.get(sha, ())),
             tuple([cases[n] for n in links.get(sha, ())]),
+            kept.get(sha),
         )
     return extra
 
@@ -99,7 +112,7 @@ def iter_decisions(
     (every rule keeps a recording at least as long as R9 does)."""
     extra = _extras(db)
     sql = (
-        "select sha256, recorded_at, ingested_at, important, size, state"
+        "select sha256, recorded_at, ingested_at, important, size, state, category"
         " from recordings where state in (" + ",".join("?" * len(states)) + ")"
     )
     args: list[str] = list(states)
@@ -121,7 +134,7 @@ def iter_facts(
     # One lookup per recording: most have no link, hold or mark at all.
     extra = _extras(db)
     sql = (
-        "select sha256, recorded_at, ingested_at, important, size, state"
+        "select sha256, recorded_at, ingested_at, important, size, state, category"
         " from recordings where state in (" + ",".join("?" * len(states)) + ")"
     )
     args: list[str] = list(states)
@@ -129,9 +142,9 @@ def iter_facts(
         sql += " and sha256 in (select value from json_each(?))"
         args.append(json.dumps(list(shas)))
     new, parse_, get = tuple.__new__, _parse, extra.get  # the hot loop's C-level helpers
-    plain = (None, False, (), ())
-    for sha, rec_at, ing_at, important, size, state in db.execute(sql, args):
-        lt, reviewed, held, linked = get(sha, plain)
+    plain = (None, False, (), (), None)
+    for sha, rec_at, ing_at, important, size, state, category in db.execute(sql, args):
+        lt, reviewed, held, linked, kept = get(sha, plain)
         facts = new(
             RecordingFacts,
             (
@@ -143,6 +156,8 @@ def iter_facts(
                 lt,
                 held,
                 linked,
+                category,
+                kept,
             ),
         )
         yield facts, new(RecordingRow, (sha, size, state))

@@ -9,7 +9,13 @@ Rules, the longest applicable always wins (R10):
 
 * R9  routine footage: ``routine_months`` (at least 6) after it was recorded, counted on the
   calendar of the station's time zone (a clip recorded 31 August is kept until 28/29 February).
-  It is the floor for every recording, case footage included.
+  It is the floor for every recording, case footage included. Footage is routine only when it is
+  known to be: no case, no mark, and a category in ``ROUTINE_CATEGORIES`` (patrol, education,
+  warning, digital city management — acts not involving a party's money or property).
+  Unclassified footage is never assumed routine; footage of enforcement or inspection without a
+  case is kept until a clerk links or reclassifies it. An expired recording is only *proposed*
+  for purging; a supervisor decides (``station.retention.approval``). A rejected proposal keeps
+  the recording until the date the supervisor gave (``kept_until``).
 * R10 case footage: as long as its case — while the case is open it is kept; after closing,
   ``retention_years`` of the case (default ``case_years``, 5) from the closing date.
 * R11 a long-term mark (reason code 1–5) on a linked case or on the recording itself: forever.
@@ -28,14 +34,45 @@ from zoneinfo import ZoneInfo
 
 from station.config import Settings
 
-# R11: the five situations that call for long-term keeping (seed 000 第十四条).
+# R11: the five situations that call for long-term keeping, in the words of seed 000 第十四条
+# (城管工作 generalised to 执法工作 for every enforcement body).
 R11_REASONS: dict[int, tuple[str, str]] = {
-    1: ("当事人敌视执法或曾有冲突纠纷", "party hostile to enforcement or earlier conflicts"),
-    2: ("当事人异议、投诉、信访、复议或诉讼", "objection, complaint, petition, review or lawsuit"),
-    3: ("逃避、拒绝、阻碍执法或辱骂、殴打执法人员", "evading, obstructing or assaulting officers"),
-    4: ("处置群体性事件或突发事件", "mass incident or emergency"),
-    5: ("其他需要长期保存的情形", "other situation needing long-term keeping"),
+    1: (
+        "对执法工作不满、抵触情绪严重或之前发生过执法冲突、纠纷的行政管理相对人实施管理的",
+        "managing a party hostile to enforcement, or with earlier conflicts or disputes",
+    ),
+    2: (
+        "当事人对行政执法人员现场执法、办案有异议或者投诉、上访的，申请行政复议或提起行政诉讼的",
+        "the party objects, complains or petitions, or seeks administrative review or sues",
+    ),
+    3: (
+        "当事人逃避、拒绝、阻碍行政执法人员依法执行公务，或者谩骂、侮辱、殴打行政执法人员的",
+        "the party evades, refuses or obstructs officers, or curses, insults or assaults them",
+    ),
+    4: (
+        "行政执法人员参与处置群体性事件、突发事件的",
+        "officers handling a mass incident or an emergency",
+    ),
+    5: ("其他需要长期保存的重要情况", "other important situations needing long-term keeping"),
 }
+_ITEM = {1: "一", 2: "二", 3: "三", 4: "四", 5: "五"}
+
+
+def reason_text(code: int) -> str:
+    """A reason as users read it: the article and item, then the source's words (R11)."""
+    zh, en = R11_REASONS.get(code, ("未知理由", "unknown reason"))
+    return f"第十四条第（{_ITEM.get(code, str(code))}）项：{zh} / {en}"
+
+
+def reasons_text(codes: Iterable[int]) -> str:
+    return "；".join(reason_text(c) for c in codes)
+
+
+# R9: categories known to be routine — acts not involving a party's money or property (seed 000
+# 第十二条). Every other category, and no category at all, is never assumed routine.
+ROUTINE_CATEGORIES = frozenset(
+    {"patrol", "education", "warning", "city-management", "routine-other"}
+)
 
 # Rule codes, strongest first among the rules without an end date.
 RULE_LONG_TERM_CASE = "R11-case"
@@ -43,7 +80,10 @@ RULE_LONG_TERM_RECORDING = "R11-recording"
 RULE_HOLD = "hold"
 RULE_OPEN_CASE = "R10-open"
 RULE_IMPORTANT = "important"
+RULE_UNCLASSIFIED = "R9-unclassified"
+RULE_NOT_ROUTINE = "R9-not-routine"
 RULE_CASE = "R10"
+RULE_MANAGER_KEEP = "R9-kept"
 RULE_ROUTINE = "R9"
 RULES = (
     RULE_LONG_TERM_CASE,
@@ -51,7 +91,10 @@ RULES = (
     RULE_HOLD,
     RULE_OPEN_CASE,
     RULE_IMPORTANT,
+    RULE_UNCLASSIFIED,
+    RULE_NOT_ROUTINE,
     RULE_CASE,
+    RULE_MANAGER_KEEP,
     RULE_ROUTINE,
 )
 RULE_LABELS: dict[str, tuple[str, str]] = {
@@ -60,7 +103,10 @@ RULE_LABELS: dict[str, tuple[str, str]] = {
     RULE_HOLD: ("法律保全", "legal hold"),
     RULE_OPEN_CASE: ("案件未结", "open case (R10)"),
     RULE_IMPORTANT: ("重要标记待审", "important marker, not reviewed"),
+    RULE_UNCLASSIFIED: ("未分类，不按例行清除", "unclassified, never assumed routine (R9)"),
+    RULE_NOT_ROUTINE: ("涉及当事人财产，非例行", "not routine: involves a party (R9)"),
     RULE_CASE: ("案件保存期", "case retention (R10)"),
+    RULE_MANAGER_KEEP: ("负责人决定继续保存", "kept by a supervisor's decision (R9)"),
     RULE_ROUTINE: ("例行录像", "routine footage (R9)"),
 }
 
@@ -82,6 +128,8 @@ class RecordingFacts(NamedTuple):
     long_term_reason: int | None = None
     holds: tuple[str, ...] = ()  # reasons of the active legal holds
     cases: tuple[CaseFacts, ...] = ()
+    category: str | None = None  # R6/R9 tag; None: unclassified, never routine
+    kept_until: dt.datetime | None = None  # R9: a supervisor rejected the purge until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +179,30 @@ def add_years(t: dt.datetime, years: int, tz: dt.tzinfo) -> dt.datetime:
     return add_months(t, 12 * years, tz)
 
 
+_UNCLASSIFIED = (
+    "未分类录像不视为例行录像，须先标注分类 / unclassified footage is never assumed routine; "
+    "tag its category first (R9)"
+)
+_NOT_ROUTINE = (
+    "执法或检查等涉及当事人财产的录像，未关联案件，须关联案件或改为例行分类 / footage of "
+    "enforcement or inspection (a party's money or property) without a case: link it or "
+    "reclassify it (R9)"
+)
+
+
+def fast_iso_local(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 _HOUR = dt.timedelta(hours=1) - dt.timedelta(microseconds=1)
 _IMPORTANT_TEXT = "记录仪重要标记，待审核 / important marker, not reviewed by a clerk yet"
 _UTC = dt.UTC
 _new = tuple.__new__  # builds the NamedTuples below without their Python-level __new__
+
+
+# sha -> (long-term reason, reviewed, hold reasons, cases, kept until) of the recordings that
+# have a link, hold, mark or supervisor's keep; most recordings have none.
+Extra = tuple[int | None, bool, tuple[str, ...], tuple[CaseFacts, ...], dt.datetime | None]
 
 
 class Decider:
@@ -195,13 +263,15 @@ class Decider:
             if kind == "lt-case":
                 zh, en = R11_REASONS.get(code, ("?", "?"))
                 text = (
-                    f"案件 {number} 长期保存（{code}. {zh}）/ case {number} kept long-term "
+                    f"案件 {number} 长期保存（第十四条第（{_ITEM.get(code, code)}）项：{zh}）/ "
+                    f"case {number} kept long-term "
                     f"(R11 reason {code}: {en})"
                 )
             elif kind == "lt-rec":
                 zh, en = R11_REASONS.get(code, ("?", "?"))
                 text = (
-                    f"录像长期保存（{code}. {zh}）/ recording kept long-term "
+                    f"录像长期保存（第十四条第（{_ITEM.get(code, code)}）项：{zh}）/ "
+                    "recording kept long-term "
                     f"(R11 reason {code}: {en})"
                 )
             elif kind == "open":
@@ -227,11 +297,18 @@ class Decider:
         recorded_at: dt.datetime | None,
         ingested_at: dt.datetime,
         important: bool,
+        category: str | None = None,
     ) -> Decision:
-        """The decision for a recording with no case link, hold or mark (most of them): the
-        important marker (never reviewed without a mark) or routine footage (R9)."""
+        """The decision for a recording with no case link, hold, mark or supervisor's keep
+        (most of them): the important marker (never reviewed without a mark), footage not known
+        to be routine (unclassified, or of a category involving a party: kept, R9), or routine
+        footage (R9)."""
         if important:
             return _new(Decision, (sha, None, RULE_IMPORTANT, _IMPORTANT_TEXT, False))
+        if category is None:
+            return _new(Decision, (sha, None, RULE_UNCLASSIFIED, _UNCLASSIFIED, False))
+        if category not in ROUTINE_CATEGORIES:
+            return _new(Decision, (sha, None, RULE_NOT_ROUTINE, _NOT_ROUTINE, False))
         if recorded_at is not None:
             until, reason = self.routine_until(recorded_at), self._routine
         else:
@@ -240,21 +317,22 @@ class Decider:
 
     def rows(
         self,
-        rows: Iterable[tuple[str, str | None, str, int, int, str]],
-        extra: dict[str, tuple[int | None, bool, tuple[str, ...], tuple[CaseFacts, ...]]],
+        rows: Iterable[tuple[str, str | None, str, int, int, str, str | None]],
+        extra: dict[str, Extra],
     ) -> Iterator[tuple[Decision, int, str]]:
         """Decide over catalog rows ``(sha256, recorded_at, ingested_at, important, size,
-        state)``, yielding ``(decision, size, state)``. ``extra`` holds the links, holds and
-        marks of the recordings that have any (sha -> (long-term reason, reviewed, holds,
-        cases)); the others, most of them, are decided as ``plain`` would, inlined: at a million
-        rows every call saved counts."""
+        state, category)``, yielding ``(decision, size, state)``. ``extra`` holds the links,
+        holds, marks and supervisors' keeps of the recordings that have any (sha -> (long-term
+        reason, reviewed, holds, cases, kept until)); the others, most of them, are decided as
+        ``plain`` would, inlined: at a million rows every call saved counts."""
         new, parse, get, shifts = _new, dt.datetime.fromisoformat, extra.get, self._shift
         now, routine_until = self.now, self.routine_until
         known, unknown = self._routine, self._routine_unknown
-        for sha, rec_at, ing_at, important, size, state in rows:
+        routine = ROUTINE_CATEGORIES
+        for sha, rec_at, ing_at, important, size, state, category in rows:
             x = get(sha)
             if x is not None:
-                lt, reviewed, held, linked = x
+                lt, reviewed, held, linked, kept = x
                 facts = (
                     sha,
                     parse(rec_at) if rec_at else None,
@@ -264,6 +342,8 @@ class Decider:
                     lt,
                     held,
                     linked,
+                    category,
+                    kept,
                 )
                 yield self(new(RecordingFacts, facts)), size, state
                 continue
@@ -273,6 +353,14 @@ class Decider:
                     size,
                     state,
                 )
+                continue
+            if category not in routine:  # R9: unclassified or involving a party: kept
+                rule, text = (
+                    (RULE_UNCLASSIFIED, _UNCLASSIFIED)
+                    if category is None
+                    else (RULE_NOT_ROUTINE, _NOT_ROUTINE)
+                )
+                yield new(Decision, (sha, None, rule, text, False)), size, state
                 continue
             if rec_at:
                 t, reason = parse(rec_at), known
@@ -284,8 +372,14 @@ class Decider:
 
     def __call__(self, rec: RecordingFacts) -> Decision:
         sha, cases = rec.sha256, rec.cases
-        if not cases and not rec.holds and rec.long_term_reason is None and not rec.reviewed:
-            return self.plain(sha, rec.recorded_at, rec.ingested_at, rec.important)
+        if (
+            not cases
+            and not rec.holds
+            and rec.long_term_reason is None
+            and not rec.reviewed
+            and rec.kept_until is None
+        ):
+            return self.plain(sha, rec.recorded_at, rec.ingested_at, rec.important, rec.category)
         # Rules without an end date, strongest first (R11 before a hold before an open case).
         for case in cases:
             if case.long_term_reason is not None:
@@ -304,6 +398,12 @@ class Decider:
                 )
         if rec.important and not rec.reviewed:
             return Decision(sha, None, RULE_IMPORTANT, _IMPORTANT_TEXT, False)
+        if not cases:
+            # R9: only footage known to be routine may expire without a case.
+            if rec.category is None:
+                return Decision(sha, None, RULE_UNCLASSIFIED, _UNCLASSIFIED, False)
+            if rec.category not in ROUTINE_CATEGORIES:
+                return Decision(sha, None, RULE_NOT_ROUTINE, _NOT_ROUTINE, False)
         # Dated rules: the latest end wins; R9 is the floor for every recording.
         if rec.recorded_at is not None:
             until, reason = self.routine_until(rec.recorded_at), self._routine
@@ -322,6 +422,13 @@ class Decider:
             if case_until > until:
                 until, rule = case_until, RULE_CASE
                 reason = self._text("case", case.number, years)
+        kept = rec.kept_until
+        if kept is not None and kept > until:
+            until, rule = kept, RULE_MANAGER_KEEP
+            reason = (
+                "负责人驳回清除，继续保存至 / a supervisor rejected the purge; kept until "
+                + fast_iso_local(kept)
+            )
         return _new(Decision, (sha, until, rule, reason, self.now >= until))
 
 

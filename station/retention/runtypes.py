@@ -62,6 +62,8 @@ class RunReport:
     waiting: int = 0
     warnings: list[str] = field(default_factory=list)
     run_id: int | None = None
+    proposed: list[str] = field(default_factory=list)  # R9: waiting for a supervisor
+    awaiting: int = 0  # proposed by an earlier run, not decided yet
     pended: list[str] = field(default_factory=list)
     purged: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)

@@ -21,6 +21,7 @@ from station.audit.protect import seal
 from station.fleet.local import freed_paths
 from station.log import get
 from station.retention import files as fs
+from station.retention.approval import approval_for
 from station.retention.runtypes import Item, ItemProblem, Problem, RunReport, txn
 from station.vault import Vault
 
@@ -188,6 +189,12 @@ class Ctx:
             log.info("retention.purge_deferred", sha256=sha, derivatives_busy=busy)
             self.report.waiting += 1
             return
+        approved = approval_for(self.db, sha)
+        if approved is None:
+            # R9: no supervisor's approval behind this pending purge: nothing is deleted.
+            log.warning("retention.purge_unapproved", sha256=sha)
+            self.report.waiting += 1
+            return
         files = json.loads(row["files"])
         # Derivatives finished during the grace period go with their original.
         known = {f["rel"] for f in files}
@@ -227,7 +234,8 @@ class Ctx:
             self.db.execute(
                 "insert into tombstones (sha256, size, ext, tags, rule, reason, keep_until,"
                 " recorded_at, ingested_at, pending_at, purged_at, purged_by, run_id,"
-                " derivatives) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " derivatives, approved_by, approved_at, approval_reason)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     sha,
                     rec[1],
@@ -243,6 +251,9 @@ class Ctx:
                     self.actor,
                     self.run_id,
                     json.dumps(derivs),
+                    approved["decided_by"],
+                    approved["decided_at"],
+                    approved["decision_reason"],
                 ],
             )
             self.db.execute("update recordings set state = 'purged' where sha256 = ?", [sha])
@@ -267,6 +278,7 @@ class Ctx:
                     "size": rec[1],
                     "derivatives": len(derivs),
                     "run": self.run_id,
+                    "approved_by": approved["decided_by"],
                     **seal(self.db, ("retention_items", [sha]), ("tombstones", [sha])),
                 },
             )

@@ -21,7 +21,7 @@ from station.sim.volume import make_volume
 @sim.command("volume")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--device", required=True, help="记录仪编号 / device id (e.g. 7 chars)")
-@click.option("--officer", required=True, help="警号 / officer number")
+@click.option("--officer", required=True, help="执法证号 / certificate number")
 @click.option(
     "--clips",
     type=click.IntRange(1, 1000),

@@ -18,6 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from station.audit.log import append
+from station.audit.seal import stored_recording_seal
 from station.catalog import write_txn
 from station.config import Settings
 from station.log import get
@@ -187,6 +188,19 @@ def mark_done(
                 "recording_updates": recording_updates,
             },
         )
+        if "recorded_at" in recording_updates:
+            # R1: the start came from the container's creation time; R7: the row is sealed
+            # again by its own entry.
+            append(
+                db,
+                "recording.times_probed",
+                actor=actor,
+                subject=job.original_sha256,
+                data={
+                    "set": recording_updates,
+                    **stored_recording_seal(db, job.original_sha256),
+                },
+            )
 
 
 def mark_failed(

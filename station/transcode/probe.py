@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class MediaInfo:
     duration: float | None
     size: int | None
     streams: list[StreamInfo] = field(default_factory=list)
+    creation_time: dt.datetime | None = None  # the container's, UTC (R1: start without a name)
 
     @property
     def video(self) -> list[StreamInfo]:
@@ -103,7 +105,19 @@ def parse_probe(data: dict[str, Any]) -> MediaInfo:
         duration=_num(fmt.get("duration"), float),
         size=_num(fmt.get("size"), int),
         streams=streams,
+        creation_time=_creation_time((fmt.get("tags") or {}).get("creation_time")),
     )
+
+
+def _creation_time(text: Any) -> dt.datetime | None:
+    """ffprobe's ``creation_time`` tag (ISO, UTC); a zero or unreadable value is None."""
+    if not text or not isinstance(text, str) or text.startswith("1970-01-01"):
+        return None
+    try:
+        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def assess(info: MediaInfo) -> str | None:

@@ -8,7 +8,6 @@ due jobs at low CPU and I/O priority until none is left or SIGTERM arrives.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import errno
 import json
 import os
@@ -22,7 +21,7 @@ import sqlite_utils
 
 from station import log as station_log
 from station.config import Settings
-from station.timeutil import parse_iso, to_iso
+from station.ingest.timing import probe_updates
 from station.transcode import jobs
 from station.transcode.binaries import Tools, find_tools
 from station.transcode.errors import (
@@ -74,14 +73,8 @@ def _is_full(result: RunResult) -> bool:
 
 
 def _recording_updates(row: dict[str, object], info: MediaInfo) -> dict[str, object]:
-    """Fill duration_s (and end_at from it) where ingest could not tell."""
-    if row.get("duration_s") is not None or not info.duration:
-        return {}
-    updates: dict[str, object] = {"duration_s": round(info.duration, 3)}
-    if row.get("recorded_at"):
-        start = parse_iso(str(row["recorded_at"]))
-        updates["end_at"] = to_iso(start + dt.timedelta(seconds=info.duration))
-    return updates
+    """The recording's start, end and ingest delay recomputed from the probe (R1, R2)."""
+    return probe_updates(row, info.duration, info.creation_time)
 
 
 class _Job:

@@ -14,7 +14,16 @@ from station.recorder.base import ClockReading, Identity
 from station.timeutil import local_naive_to_utc
 
 # Flags that stop a session before anything is mounted (DESIGN.md invariant 5).
-REFUSING = frozenset({"unknown_device", "auth_failed", "duplicate_id", "identity_invalid"})
+REFUSING = frozenset(
+    {
+        "unknown_device",
+        "auth_failed",
+        "duplicate_id",
+        "identity_invalid",
+        "device_in_repair",  # R4: a device in repair (送修) is not used
+        "device_retired",
+    }
+)
 
 EARLIEST_PLAUSIBLE = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
 
@@ -36,6 +45,8 @@ class Enrolment:
     enrolled: bool
     officer_id: str | None
     unit_id: str | None
+    service_state: str = "in_service"  # R4: in_service | in_repair | retired
+    service_since: str | None = None  # when it entered that state (ISO)
 
 
 @dataclass
@@ -76,11 +87,30 @@ def check_identity(identity: Identity, enrolment: Enrolment | None) -> list[Flag
             )
         )
         return flags
+    since = f"（自 {enrolment.service_since[:10]} 起）" if enrolment.service_since else ""
+    since_en = f" since {enrolment.service_since[:10]}" if enrolment.service_since else ""
+    if enrolment.service_state == "in_repair":
+        flags.append(
+            Flag(
+                "device_in_repair",
+                f"设备 {identity.serial} 已送修{since}，不得使用，拒绝接入；修复后由管理员恢复 / "
+                f"device {identity.serial} is in repair{since_en}: refused; an admin returns it "
+                "to service with `station devices state … in-service`",
+            )
+        )
+    elif enrolment.service_state == "retired":
+        flags.append(
+            Flag(
+                "device_retired",
+                f"设备 {identity.serial} 已报废停用{since}，拒绝接入 / device {identity.serial} "
+                f"is retired{since_en}: refused",
+            )
+        )
     if enrolment.officer_id and identity.officer_id and enrolment.officer_id != identity.officer_id:
         flags.append(
             Flag(
                 "officer_mismatch",
-                f"记录仪上的警号 {identity.officer_id} 与登记的 {enrolment.officer_id} 不符 / "
+                f"记录仪上的执法证号 {identity.officer_id} 与登记的 {enrolment.officer_id} 不符 / "
                 f"officer {identity.officer_id} on the recorder, {enrolment.officer_id} enrolled",
             )
         )

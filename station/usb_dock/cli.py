@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from station.access.guard import ADMIN, SERVICE, SUPERVISOR, guard
+from station.access.guard import ADMIN, CLERK, SERVICE, SUPERVISOR, guard
 from station.cli_groups import sim
 from station.cli_util import (
     App,
@@ -218,7 +218,7 @@ def status_cmd(app: App, as_json: bool) -> None:
         [
             "插槽 slot",
             "设备 device",
-            "警号 officer",
+            "执法证号 certificate no.",
             "阶段 phase",
             "文件 files",
             "字节 bytes",
@@ -293,10 +293,10 @@ def devices_group() -> None:
 @devices_group.command("enrol")
 @click.argument("device_id")
 @click.option(
-    "--officer", "officer_id", required=True, help="警号（6位）/ officer number (6 digits)"
+    "--officer", "officer_id", required=True, help="执法证号 / enforcement certificate number"
 )
 @click.option("--unit", "unit_id", required=True, help="单位编号（12位）/ unit number (12 digits)")
-@click.option("--officer-name", help="警员姓名 / officer name")
+@click.option("--officer-name", help="执法人员姓名 / officer name")
 @click.option("--unit-name", help="单位名称 / unit name")
 @click.option("--model", help="型号 / recorder model")
 @click.option(
@@ -328,7 +328,7 @@ def devices_enrol(
     secret_hex: str | None,
     as_json: bool,
 ) -> None:
-    """登记设备并绑定警员、单位 / Bind a device to an officer and unit; prints its key once."""
+    """登记设备并绑定执法人员、单位 / Bind a device to an officer and unit; prints its key once."""
 
     from station.access.guard import guard
     from station.usb_dock import registry
@@ -384,6 +384,67 @@ def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
         click.echo(f"已注销 / revoked: {device_id}")
 
 
+@devices_group.command("state")
+@click.argument("device_id")
+@click.argument("state", type=click.Choice(["in-service", "in-repair", "retired"]))
+@click.option("--at", "at_text", help="日期时间 ISO（默认现在）/ when (default now)")
+@click.option("--note", help="说明 / note (e.g. 送修单号 repair ticket)")
+@json_option
+@pass_app
+@handle_errors
+def devices_state(
+    app: App, device_id: str, state: str, at_text: str | None, note: str | None, as_json: bool
+) -> None:
+    """设备状态：在用、送修、报废 / Put a device in service, in repair (送修) or retired (R4).
+    A device in repair or retired is refused at the dock."""
+    from station.cases.cli import parse_time
+    from station.usb_dock import service
+
+    guard(app, *SUPERVISOR)
+    row = service.record(
+        app.db,
+        device_id,
+        state.replace("-", "_"),
+        actor=app.actor,
+        at=parse_time(at_text, app, "--at"),
+        note=note,
+    )
+    if as_json:
+        print_json(row)
+    else:
+        click.echo(f"{device_id}: {service.STATES[row['service_state']]}（{row['at']}）")
+
+
+@devices_group.command("damaged")
+@click.argument("device_id")
+@click.option("--at", "at_text", help="发现故障的时间 ISO（默认现在）/ when the fault was found")
+@click.option("--note", required=True, help="故障情况 / what is wrong")
+@json_option
+@pass_app
+@handle_errors
+def devices_damaged(
+    app: App, device_id: str, at_text: str | None, note: str, as_json: bool
+) -> None:
+    """报告设备故障 / Report a damaged device: it must be handed in for repair within 24 h
+    (R4); the device report lists it until it is (`devices state … in-repair`)."""
+    from station.cases.cli import parse_time
+    from station.usb_dock import service
+
+    guard(app, "officer", *CLERK)
+    row = service.record(
+        app.db,
+        device_id,
+        "damaged",
+        actor=app.actor,
+        at=parse_time(at_text, app, "--at"),
+        note=note,
+    )
+    if as_json:
+        print_json(row)
+    else:
+        click.echo(f"已报告故障 / damage reported: {device_id}（{row['at']}），24 小时内送修")
+
+
 @devices_group.command("list")
 @json_option
 @pass_app
@@ -402,10 +463,11 @@ def devices_list(app: App, as_json: bool) -> None:
             "设备 device",
             "型号 model",
             "驱动 driver",
-            "警号 officer",
+            "执法证号 certificate no.",
             "姓名 name",
             "单位 unit",
             "已登记 enrolled",
+            "状态 state (R4)",
             "最近接入 last seen",
         ],
         [
@@ -417,6 +479,9 @@ def devices_list(app: App, as_json: bool) -> None:
                 r["officer_name"],
                 r["unit_id"],
                 "是 yes" if r["enrolled"] else "否 no",
+                {"in_repair": "送修 in repair", "retired": "报废 retired"}.get(
+                    r.get("service_state") or "", "在用 in service"
+                ),
                 r["last_seen_at"],
             ]
             for r in rows

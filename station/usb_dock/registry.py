@@ -43,7 +43,11 @@ def enrol(
             f"device id {device_id!r} must be 7 letters/digits / 设备编号应为7位", where="DEVICE_ID"
         )
     if not OFFICER_RE.match(officer_id):
-        raise StationError(f"officer number {officer_id!r} must be 6 digits / 警号应为6位数字")
+        raise StationError(
+            f"执法证号格式不对（2–32 位字母或数字）/ certificate number {officer_id!r} must be "
+            "2 to 32 letters or digits",
+            where="--officer",
+        )
     if not UNIT_RE.match(unit_id):
         raise StationError(f"unit number {unit_id!r} must be 12 digits / 单位编号应为12位数字")
     if driver not in ("serial", "mass-storage"):
@@ -120,12 +124,13 @@ def revoke(db: sqlite_utils.Database, device_id: str, *, actor: str) -> None:
 
 def enrolment(db: sqlite_utils.Database, device_id: str) -> Enrolment | None:
     row = db.execute(
-        "select device_id, enrolled, officer_id, unit_id from devices where device_id = ?",
+        "select device_id, enrolled, officer_id, unit_id, service_state, service_since"
+        " from devices where device_id = ?",
         [device_id],
     ).fetchone()
     if row is None:
         return None
-    return Enrolment(row[0], bool(row[1]), row[2], row[3])
+    return Enrolment(row[0], bool(row[1]), row[2], row[3], row[4] or "in_service", row[5])
 
 
 def device_for_usb_serial(db: sqlite_utils.Database, usb_serial: str) -> str | None:
@@ -216,7 +221,8 @@ def list_devices(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         dict(r)
         for r in db.query(
             "select d.device_id, d.model, d.driver, d.officer_id, o.name as officer_name,"
-            " d.unit_id, d.enrolled, d.enrolled_at, d.last_seen_at, d.usb_serial"
+            " d.unit_id, d.enrolled, d.enrolled_at, d.last_seen_at, d.usb_serial,"
+            " d.service_state, d.service_since"
             " from devices d left join officers o using (officer_id) order by d.device_id"
         )
     ]

@@ -27,7 +27,7 @@ from station.recorder.mass_storage import MassStorageDriver
 from station.recorder.serial_driver import AuthError, SerialDriver
 from station.status import StatusBoard
 from station.timeutil import to_iso, utcnow
-from station.usb_dock import messages, registry
+from station.usb_dock import gaps, messages, registry
 from station.usb_dock.checks import Assessment, Flag, assess
 from station.usb_dock.mount import MountedVolume, mount_volume, safe_name
 from station.usb_dock.slots import DeviceClaims, SlotState
@@ -314,7 +314,14 @@ class DockSession:
         codes = [f.code for f in self.flags]
         main = next(
             c
-            for c in ("auth_failed", "duplicate_id", "unknown_device", "identity_invalid")
+            for c in (
+                "auth_failed",
+                "duplicate_id",
+                "unknown_device",
+                "identity_invalid",
+                "device_in_repair",
+                "device_retired",
+            )
             if c in codes
         )
         registry.raise_alert(
@@ -438,6 +445,11 @@ class DockSession:
         failed = report.count("failed")
         if failed:
             self._add(messages.files_failed(failed))
+        # R20: what is missing on the recorder (deleted before docking) is flagged.
+        for flag in gaps.record_session_gaps(
+            self.db_, self.session_id, identity.serial, actor=self.actor
+        ):
+            self._add(flag)
         cleared = self._clear(report)
         return Outcome(self.session_id, "done", report=report, cleared=cleared)
 

@@ -529,7 +529,8 @@ def case_link(ctx: Ctx) -> Response:
     shas = ctx.lists.get("sha", [])
     if not shas:
         raise StationError("请至少选择一段录像 / choose at least one recording", where="sha")
-    link(ctx.db, number, shas, actor=ctx.user.name)
+    # R5: what the recordings prove, asked for on the same form.
+    link(ctx.db, number, shas, actor=ctx.user.name, proves=ctx.form.get("proves") or None)
     return _to_case(number)
 
 
