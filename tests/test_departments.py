@@ -62,6 +62,14 @@ def test_departments_scope_search_access_and_the_register(
     by_dept = json.loads(ok(vault, "head", "recordings", "search", "--department", "规划",
                             "--json"))  # fmt: skip
     assert [r["sha256"] for r in by_dept] == [b["sha256"]]
+    # Listing and showing are scoped the same way; a look at another department's recording
+    # is refused and audited (R14).
+    listed = json.loads(ok(vault, "li", "recordings", "list", "--json"))
+    assert [r["sha256"] for r in listed] == [a["sha256"]]
+    assert len(json.loads(ok(vault, "head", "recordings", "list", "--json"))) == 2
+    ok(vault, "li", "recordings", "show", a["sha256"][:12])
+    code, out = run(vault, "li", "recordings", "show", b["sha256"][:12])
+    assert code == 10 and "规划科" in out
 
     # Access: an officer of 市容科 may not ask for 规划科 footage (refused and audited) …
     code, out = run(vault, "wang", "access", "request", "--recording", b["sha256"],
@@ -71,7 +79,7 @@ def test_departments_scope_search_access_and_the_register(
         db.execute(
             "select count(*) from audit_log where event = 'access.out_of_department'"
         ).fetchone()[0]
-        == 1
+        == 2  # the look by `recordings show` above, and this request
     )
     # … may ask for their own department's; 规划科's supervisor may not approve it, 市容科's may.
     req = json.loads(ok(vault, "wang", "access", "request", "--recording", a["sha256"],

@@ -53,3 +53,34 @@ def test_damaged_devices_not_handed_in_within_24_hours(
     assert {d["device_id"]: d["service_state"] for d in listed}["ZFY0003"] == "in_repair"
     events = [r[0] for r in db.execute("select event from audit_log where subject = 'ZFY0003'")]
     assert events[-2:] == ["device.damaged", "device.in_repair"]
+
+
+def test_inspections_are_recorded_and_overdue_ones_named(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    """R4: devices are inspected from time to time. An inspection is recorded with its result;
+    a fault found is damage (its 24 hours run); a device enrolled long ago and never inspected
+    for 90 days is named in the device report."""
+    for dev in ("ZFY0011", "ZFY0012", "ZFY0013"):
+        registry.enrol(db, dev, officer_id="3301020001", unit_id="110101000001", actor="admin")
+    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=200)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    db.execute("update devices set enrolled_at = ?", [long_ago])
+    db.conn.commit()
+    out = run(
+        vault, "devices", "inspect", "ZFY0011", "--result", "ok", "--note", "外观、录像、时钟"
+    )
+    assert "已记录检查" in out and "正常" in out
+    fault = json.loads(
+        run(vault, "devices", "inspect", "ZFY0012", "--result", "fault", "--note", "电池鼓包",
+            "--at", ago(30), "--json")
+    )  # fmt: skip
+    assert fault["result"] == "fault" and fault["event"] == "damaged"
+    rep = json.loads(run(vault, "report", "devices", "--json"))
+    (devs,) = [s for s in rep["sections"] if s["key"] == "devices"]
+    rows = {r["device"]: r for r in devs["rows"]}
+    assert rows["ZFY0011"]["inspected"] and "未检查" not in rows["ZFY0011"]["health"]
+    assert "超过 90 天未检查" in rows["ZFY0013"]["health"] and rows["ZFY0013"]["inspected"] is None
+    (late,) = [s for s in rep["sections"] if s["key"] == "late_repairs"]
+    assert [r["device"] for r in late["rows"]] == ["ZFY0012"]  # the fault found 30 h ago
+    events = [r[0] for r in db.execute("select event from audit_log where subject = 'ZFY0012'")]
+    assert events[-2:] == ["device.inspected", "device.damaged"]

@@ -84,6 +84,10 @@ def test_nothing_purged_without_a_supervisors_approval(
     first = ok(station(vault, 30, "retention", "run", "--json"))
     assert sorted(first["proposed"]) == sorted([routine, second, closed])
     assert first["pended"] == [] and first["purged"] == []
+    # Supervisors are told: one open alert names how many wait (R9), shown with the others.
+    alerts = ok(station(vault, 30, "devices", "alerts", "--json"))
+    waiting = [a for a in alerts if a["code"] == "purge_proposed"]
+    assert len(waiting) == 1 and waiting[0]["message"].startswith("3 段到期录像待负责人批准")
     summary = {
         x["label"]: x["value"]
         for x in ok(station(vault, 30, "report", "retention", "--json"))["summary"]

@@ -120,6 +120,7 @@ COMMAND_ROLES: dict[str, tuple[tuple[str, ...], str]] = {
     "departments set-officer": (CLERKS, "officer's department (R6)"),
     "departments set-user": ((ADMIN,), "account's department (R14 scope)"),
     "devices damaged": (ANY, "damage report (R4)"),
+    "devices inspect": (SUPERVISORS, "inspection record, damage when a fault is found (R4)"),
     "devices state": (SUPERVISORS, "device service state (R4)"),
     "duty add": (CLERKS, "duty note: R1 deadline (R21)"),
     "duty list": ((), ""),

@@ -260,7 +260,13 @@ def recordings_list(
     if state != "all":
         where.append("state = ?")
         args.append(state)
-    sql = f"select {', '.join(_COLUMNS)} from recordings"
+    from station.access import departments
+
+    mine = departments.user_department(app.db, app.actor)
+    if mine is not None:  # R14: a department's account lists its footage and unassigned footage
+        where.append(f"coalesce({departments.DEPARTMENT_SQL}, ?) = ?")
+        args += [mine, mine]
+    sql = f"select {', '.join(_COLUMNS)} from recordings r"
     if where:
         sql += " where " + " and ".join(where)
     sql += " order by recorded_at desc limit ?"
@@ -327,7 +333,11 @@ MEDIA_KINDS = {"video": "视频", "audio": "录音", "image": "照片", "other":
 @handle_errors
 def recordings_show(app: App, sha256: str, as_json: bool) -> None:
     """显示一条录像的全部信息 / Show one recording: metadata, sightings, audit trail."""
+    from station.access import departments
+
     row = find_recording(app, sha256)
+    # R14: another department's footage is not shown to a department's account (audited)
+    departments.check_scope(app.db, app.actor, [row["sha256"]], "recordings show")
     sightings = list(
         app.db.query(
             "select session_id, source_path, outcome, at from sightings"

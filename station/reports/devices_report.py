@@ -13,7 +13,7 @@ from station.config import Settings
 from station.reports.model import Chart, Report, Section
 from station.timeutil import to_iso
 from station.usb_dock.gaps import GAP_KINDS, list_gaps
-from station.usb_dock.service import STATES, late_repairs
+from station.usb_dock.service import INSPECT_DAYS, STATES, last_inspections, late_repairs
 
 HISTORY = 20  # sessions of drift history per device
 # Session flag codes as people read them (the codes stay in the JSON for machines).
@@ -101,11 +101,13 @@ def build_devices(
     devices = {
         r["device_id"]: r
         for r in db.query(
-            "select device_id, model, officer_id, unit_id, enrolled, last_seen_at,"
+            "select device_id, model, officer_id, unit_id, enrolled, enrolled_at, last_seen_at,"
             " service_state, service_since from devices"
         )
     }
     late = late_repairs(db, now)  # R4: 24 h to hand a damaged device in
+    inspected = last_inspections(db)  # R4: inspected from time to time
+    due = to_iso(now - dt.timedelta(days=INSPECT_DAYS))
     late_devices = {r["device"] for r in late}
     gaps = list_gaps(db, since=since)  # R20: deletions on the recorder
     gap_devices = {g["device_id"] for g in gaps}
@@ -129,6 +131,9 @@ def build_devices(
             issues.append("已报废 / retired")
         if device in late_devices:
             issues.append("损坏未在 24 小时内送修 / damaged, not handed in within 24 h")
+        checked = inspected.get(device) or d.get("enrolled_at")  # None: enrolment date unknown
+        if d.get("enrolled") and d.get("service_state") != "retired" and checked and checked < due:
+            issues.append(f"超过 {INSPECT_DAYS} 天未检查 / not inspected for {INSPECT_DAYS} days")
         if device in gap_devices:
             issues.append("文件序号或时间线有缺口 / gaps on the recorder (R20)")
         attention += bool(issues)
@@ -142,6 +147,7 @@ def build_devices(
                 "last_seen": max(
                     filter(None, [d.get("last_seen_at"), s.get("last_session")]), default=None
                 ),
+                "inspected": inspected.get(device),
                 "sessions": s.get("sessions", 0),
                 "recordings": counts.get(device, (0, 0))[0],
                 "gigabytes": round(counts.get(device, (0, 0))[1] / 1e9, 2),
@@ -170,6 +176,7 @@ def build_devices(
             ("officer", "执法证号 / certificate no."),
             ("state", "状态 / state (R4)"),
             ("last_seen", "最后接入 / last seen"),
+            ("inspected", "上次检查 / last inspected (R4)"),
             ("sessions", "接入次数 / sessions"),
             ("recordings", "录像数 / recordings"),
             ("gigabytes", "数据量 GB / data GB"),

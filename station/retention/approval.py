@@ -90,6 +90,35 @@ def on_expired(ctx: Ctx, item: Item, purge_after: str) -> None:
     log.info("retention.proposed", sha256=sha, proposal=pid, rule=item.rule)
 
 
+ALERT_CODE = "purge_proposed"
+
+
+def notify(db: sqlite_utils.Database, report: RunReport) -> None:
+    """Tell supervisors that a decision waits (R9): a run that proposed new recordings raises
+    one alert (``station devices alerts``, the office's alert page) naming how many wait in all;
+    while one is open and unacknowledged no second is raised."""
+    if not report.proposed:
+        return
+    from station.usb_dock.registry import raise_alert
+
+    waiting = db.execute(
+        "select count(*) from purge_proposals where state = 'proposed'"
+    ).fetchone()[0]
+    log.info("retention.proposals_waiting", new=len(report.proposed), waiting=waiting)
+    if db.execute(
+        "select 1 from alerts where code = ? and acknowledged_at is null", [ALERT_CODE]
+    ).fetchone():
+        return
+    raise_alert(
+        db,
+        ALERT_CODE,
+        f"{waiting} 段到期录像待负责人批准或驳回清除（`station retention proposals`）/ {waiting} "
+        "expired recordings await a supervisor's purge decision (R9): `station retention "
+        "proposals`, then `approve` or `reject`",
+        data={"new": len(report.proposed), "waiting": waiting, "run": report.run_id},
+    )
+
+
 def _pend(ctx: Ctx, row: dict[str, Any], item: Item, purge_after: str) -> None:
     ctx.pend_one(item, purge_after)
     with txn(ctx.db):

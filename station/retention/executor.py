@@ -177,9 +177,11 @@ def run(
         )
         return report
     with run_lock(vault):
-        return _run(
+        report = _run(
             vault, db, settings, now, actor, False, wall_now, stop, on_step, None, now_given
         )
+    approval.notify(db, report)
+    return report
 
 
 def _run(

@@ -445,6 +445,46 @@ def devices_damaged(
         click.echo(f"已报告故障 / damage reported: {device_id}（{row['at']}），24 小时内送修")
 
 
+@devices_group.command("inspect")
+@click.argument("device_id")
+@click.option(
+    "--result",
+    type=click.Choice(["ok", "fault"]),
+    required=True,
+    help="检查结果：正常或有故障 / the result: ok, or a fault found",
+)
+@click.option("--note", required=True, help="检查情况 / what was checked and found")
+@click.option("--at", "at_text", help="检查时间（北京时间，默认现在）/ when (station time)")
+@json_option
+@pass_app
+@handle_errors
+def devices_inspect(
+    app: App, device_id: str, result: str, note: str, at_text: str | None, as_json: bool
+) -> None:
+    """设备检查 / Record an inspection of a recorder (R4: devices are inspected from time to
+    time). A fault found is also reported as damage: the device must be handed in for repair
+    within 24 h."""
+    from station.cases.cli import parse_time
+    from station.timeutil import human_time
+    from station.usb_dock import service
+
+    guard(app, *SUPERVISOR)
+    at = parse_time(at_text, app, "--at")
+    words = "正常 / ok" if result == "ok" else "有故障 / fault"
+    row = service.record(
+        app.db, device_id, "inspected", actor=app.actor, at=at, note=f"{words}: {note}"
+    )
+    if result == "fault":
+        row = service.record(app.db, device_id, "damaged", actor=app.actor, at=at, note=note)
+    if as_json:
+        print_json({**row, "result": result})
+        return
+    when = human_time(row["at"], app.settings.station.timezone)
+    click.echo(f"已记录检查 / inspection recorded: {device_id}（{when}）{words}")
+    if result == "fault":
+        click.echo("有故障：停止使用，24 小时内送修 / fault: stop using it, hand it in within 24 h")
+
+
 @devices_group.command("list")
 @json_option
 @pass_app

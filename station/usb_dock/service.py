@@ -5,6 +5,11 @@ A device is ``in_service``, ``in_repair`` (送修: handed to the information cen
 the device must stop being used), ``in_repair``, ``in_service`` (back), ``retired``. A device in
 repair or retired is refused at the dock (``station.usb_dock.checks``).
 
+R4's "inspected from time to time": ``inspected`` events (``station devices inspect``) with
+their result; a fault found at an inspection is also a ``damaged`` event, so its 24 hours run.
+The device report shows each device's last inspection and those not inspected for
+``INSPECT_DAYS``.
+
 R4's 24 hours: a damaged device goes for repair within 24 hours. ``late_repairs`` lists every
 damage not followed by ``in_repair`` within 24 hours — still waiting, or handed in late.
 """
@@ -31,6 +36,7 @@ STATES = {
     "retired": "报废停用 / retired",
 }
 HAND_IN = dt.timedelta(hours=24)
+INSPECT_DAYS = 90  # a device not inspected for this long is named in the device report
 
 
 def _device(db: sqlite_utils.Database, device_id: str) -> dict[str, Any]:
@@ -50,7 +56,7 @@ def record(
     note: str | None = None,
 ) -> dict[str, Any]:
     """Record a dated event; ``in_repair``/``in_service``/``retired`` also set the state."""
-    if event not in ("damaged", *STATES):
+    if event not in ("damaged", "inspected", *STATES):
         raise StationError(f"未知状态 / unknown state {event!r}", where="STATE")
     when = to_iso(at or utcnow())
     with write_txn(db):
@@ -83,6 +89,19 @@ def record(
         )
     log.info(f"device.{event}", device_id=device_id, at=when)
     return {**_device(db, device_id), "event": event, "at": when}
+
+
+def last_inspections(db: sqlite_utils.Database) -> dict[str, str]:
+    """device -> the time of its latest inspection (R4)."""
+    if "device_events" not in db.table_names():
+        return {}
+    return {
+        d: at
+        for d, at in db.execute(
+            "select device_id, max(at) from device_events where event = 'inspected'"
+            " group by device_id"
+        )
+    }
 
 
 def events(db: sqlite_utils.Database, device_id: str) -> list[dict[str, Any]]:
