@@ -41,45 +41,87 @@ CASE = "城管罚字〔2026〕第99号"
 GOAL = 1.5
 
 
+def mp4_head(work: Path) -> bytes:
+    """A 1 s faststart H.264 MP4 (its last atom is ``mdat``): the start of a recording."""
+    out = work / "head.mp4"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+         "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)],
+        check=True,
+    )  # fmt: skip
+    data = out.read_bytes()
+    out.unlink()
+    pos = 0
+    while pos < len(data):  # top-level atoms: the last one is mdat
+        size, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
+        if kind == b"mdat" and pos + size == len(data):
+            return data
+        pos += size
+    raise SystemExit("ffmpeg wrote no mdat atom")
+
+
+def set_up(work: Path, env: dict[str, str], st: list[str], gib: float, files: int) -> None:
+    """A station home with one long-term case of ``gib`` GiB in ``files`` recordings, and the
+    same vault files hard-linked into ``work/src`` for the baseline (untimed)."""
+    home, vol = work / "home", work / "vol"
+
+    def station(*a: str) -> str:
+        return subprocess.run([*st, *a], env=env, check=True, capture_output=True, text=True).stdout
+
+    station("init")
+    vol.mkdir()
+    each = int(gib * 1024**3) // files
+    head = mp4_head(work)
+    block = os.urandom(1 << 20)
+    for i in range(files):
+        with open(vol / f"DSJ0001_100001_2026113010{i:04d}_{i + 1:04d}.MP4", "wb") as f:
+            # a real MP4 whose media data runs to the end of the file, so ffprobe (the disc's
+            # metadata records) reads its header as on a recorder's file, not all of it
+            at = head.rindex(b"mdat") - 4
+            f.write(head[:at] + (each - at).to_bytes(4, "big") + head[at + 4 :])
+            left = each - len(head)
+            for n in range(-(-left >> 20)):
+                # every MiB of every file differs: the vault keeps one copy of equal files
+                data = ((i << 32) | n).to_bytes(8, "little") + block[8:]
+                f.write(data[: min(len(data), left)])
+                left -= len(data)
+    ingested = json.loads(station("ingest", str(vol), "--json"))
+    shas = [f["sha256"] for f in ingested["files_detail"]]
+    shutil.rmtree(vol)
+    station("cases", "create", CASE, "--name", "基准测试案件", "--party", "某某")
+    station("cases", "link", CASE, *shas)
+    station("cases", "mark-long-term", CASE, "--reason", "2", "--note", "基准测试")
+    # the baseline reads the very same vault files, through hard links in one folder
+    src = work / "src"
+    src.mkdir()
+    for row in json.loads(station("recordings", "list", "--json")):
+        original = next(home.joinpath("originals").rglob(f"{row['sha256']}.*"))
+        os.link(original, src / row["original_name"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--gib", type=float, default=1.0)
     ap.add_argument("--files", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dir", default=None)
+    ap.add_argument(
+        "--keep", default=None, help="keep the set-up in this folder and reuse it next time"
+    )
     args = ap.parse_args()
     need_root()
-    work = Path(tempfile.mkdtemp(prefix="bench-disc-build-", dir=args.dir))
+    if args.keep:
+        work = Path(args.keep)
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        work = Path(tempfile.mkdtemp(prefix="bench-disc-build-", dir=args.dir))
     try:
-        home, vol = work / "home", work / "vol"
+        home = work / "home"
         env = {**os.environ, "STATION_HOME": str(home), "STATION_USER": "clerk1"}
         st = [sys.executable, "-m", "station"]
-
-        def station(*a: str) -> str:
-            return subprocess.run(
-                [*st, *a], env=env, check=True, capture_output=True, text=True
-            ).stdout
-
-        station("init")
-        vol.mkdir()
-        each = int(args.gib * 1024**3) // args.files
-        block = os.urandom(1 << 20)
-        for i in range(args.files):
-            with open(vol / f"DSJ0001_100001_2026113010{i:04d}_{i + 1:04d}.MP4", "wb") as f:
-                for n in range(each >> 20):
-                    f.write(n.to_bytes(8, "little") + block[8:])
-        ingested = json.loads(station("ingest", str(vol), "--json"))
-        shas = [f["sha256"] for f in ingested["files_detail"]]
-        shutil.rmtree(vol)
-        station("cases", "create", CASE, "--name", "基准测试案件", "--party", "某某")
-        station("cases", "link", CASE, *shas)
-        station("cases", "mark-long-term", CASE, "--reason", "2", "--note", "基准测试")
-        # the baseline reads the very same vault files, through hard links in one folder
+        if not (work / "src").is_dir():
+            set_up(work, env, st, args.gib, args.files)
         src = work / "src"
-        src.mkdir()
-        for row in json.loads(station("recordings", "list", "--json")):
-            original = next(home.joinpath("originals").rglob(f"{row['sha256']}.*"))
-            os.link(original, src / row["original_name"])
         out_st, out_base = work / "out-station", work / "out-base"
 
         def clean(side: str) -> None:
@@ -124,7 +166,8 @@ def main() -> None:
         print(f"station disc build: {r:.2f} × baseline (goal ≤ {GOAL}), peak RSS {rss:.0f} MB "
               f"(goal < 100) — {'meets' if ok else 'MISSES'}")  # fmt: skip
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

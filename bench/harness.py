@@ -23,6 +23,11 @@ def need_root() -> None:
         sys.exit("this benchmark needs root (loop devices, mounts, cgroups)")
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, to print beside a figure (a shared machine)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def drop_caches() -> None:
     os.sync()
     try:

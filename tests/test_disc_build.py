@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 import sqlite_utils
 
 from station.config import Settings
-from station.disc_burn import jobs, reverify
+from station.disc_burn import jobs, readback, reverify
 from station.disc_burn import names as disc_names
 from station.disc_burn.content import MissingRecordingError
 from station.disc_burn.media import CASE_OVERHEAD, DISC_OVERHEAD, MEDIA, SECTOR, Media
@@ -55,6 +56,14 @@ def extract(image: Path, dest: Path, joliet: bool = False) -> Path:
     return dest
 
 
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def build(
     vault: Vault, db: sqlite_utils.Database, numbers: list[str], **kw: object
 ) -> tuple[int, list[jobs.DiscOutcome]]:
@@ -73,18 +82,46 @@ def test_two_verified_copies_readable_everywhere(
     job_id, outcomes = build(vault, db, ["2026-0012"], progress=seen.append)
     assert [(o.disc_no, o.copy) for o in outcomes] == [(1, "A"), (1, "B")]
     assert all(o.verified and o.image.is_file() for o in outcomes)
-    assert {p.phase for p in seen} >= {"build", "hash", "verify-xorriso", "verify-7zip"}
+    assert {p.phase for p in seen} >= {"build", "verify-7zip"}
     rows = reverify.disc_rows(db, job_id)
     assert [r["state"] for r in rows] == ["verified", "verified"]
     unit = disc_names.unit_code("440300000001", "STATION-01")  # the unit's code first
     assert [r["volume_id"] for r in rows] == [f"{unit}_026_0012_1A", f"{unit}_026_0012_1B"]
-    for r in rows:
+    # R12, each copy verified right after it is written: the image hash is the one taken
+    # while writing; every file's content read once from the disk by 7-Zip (copy A through its
+    # Joliet tree, copy B through its UDF tree); every tree (Rock Ridge + Joliet by xorriso,
+    # UDF by 7-Zip) checked by names and sizes
+    content_reader = {"A": "7zip-iso", "B": "7zip-udf"}
+    for r, o in zip(rows, outcomes, strict=True):
         result = json.loads(r["verify_result"])
-        assert result["ok"] and {x["reader"] for x in result["readers"]} == {"xorriso", "7zip-udf"}
+        readers = {x["reader"]: x for x in result["readers"]}
+        assert result["ok"] and not result["image_reread"]
+        assert result["image_sha256"] == o.image_sha256 == _file_sha(o.image)
+        assert {"xorriso", "7zip-udf"} <= set(readers)
         # 4 payload + 9 support (README, verify.py, verify.ps1, manifests x2, AUDIT.jsonl,
         # CHECKPOINT.txt, STATION-KEY.txt, AUDIT-PROOF.json) + 5 archive records (3 recordings,
         # DISC.xml, the schema)
-        assert all(x["files_checked"] == 18 for x in result["readers"])
+        assert all(x["files_checked"] == 18 for x in readers.values())
+        read = readers[content_reader[r["copy"]]]
+        total = sum(e["size"] for e in json.loads(r["expected"]))
+        assert read["contents"] and read["bytes_read"] == total
+        assert [n for n, x in readers.items() if x["contents"]] == [content_reader[r["copy"]]]
+    # 7-Zip's "SHA256 for data" is the manifest's digests summed as this reads them
+    for o, r in zip(outcomes, rows, strict=True):
+        fs = "-tiso" if o.copy == "A" else "-tudf"
+        tested = subprocess.run(["7zz", "t", fs, "-scrcSHA256", str(o.image)], capture_output=True,
+                                text=True, check=True).stdout  # fmt: skip
+        digests = [e["sha256"] for e in json.loads(r["expected"])]
+        want = readback.sha256_sum_7zip(digests)
+        assert f"SHA256 for data: {want}" in " ".join(tested.split())
+    # the two copies: one pass, the same bytes but for their file systems' metadata
+    a, b = (o.image.read_bytes() for o in outcomes)
+    assert len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) < 200
+    # station disc verify: all three full checks again (image re-hashed, both readers stream)
+    again = reverify.verify_job(db, job_id, actor="tester")
+    for _, res in again:
+        assert res.ok and res.image_reread and all(x.contents for x in res.readers)
+        assert {x.reader for x in res.readers} == {"xorriso", "7zip-udf"}
     assert not list(outcomes[0].image.parent.glob(".*partial"))
 
     # Rock Ridge tree (Linux): sha256sum -c and the disc's own verify.py
@@ -193,6 +230,15 @@ def test_corrupted_image_is_caught_by_verify(vault: Vault, db: sqlite_utils.Data
     assert all(r.mismatched and LONG_NAME in r.mismatched[0] for r in bad.readers)
     states = {r["copy"]: r["state"] for r in reverify.disc_rows(db, job_id)}
     assert states == {"A": "corrupt", "B": "verified"}
+    # the check right after a build finds it too (7-Zip's digest sum differs, then the files
+    # are streamed to name the one that differs)
+    row = next(r for r in reverify.disc_rows(db, job_id) if r["copy"] == "A")
+    expected = [readback.Expected(**e) for e in json.loads(row["expected"])]
+    lean = readback.read_back(image, expected, row["image_sha256"], content_by="7zip-iso")
+    assert not lean.ok
+    by_reader = {r.reader: r for r in lean.readers}
+    assert any(LONG_NAME in p for p in by_reader["7zip-iso"].mismatched)
+    assert by_reader["xorriso"].ok and by_reader["7zip-udf"].ok  # names and sizes still right
     assert (
         db.execute("select count(*) from audit_log where event = 'disc.image_corrupt'").fetchone()[
             0

@@ -8,8 +8,10 @@ import hashlib
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pycdlib
+import pytest
 
 from station.disc_burn.image import HashingWriter
 
@@ -31,15 +33,10 @@ def _iso(tmp_path: Path, sizes: list[int]) -> pycdlib.PyCdlib:
     return iso
 
 
-def test_image_written_in_order_needs_no_second_pass(tmp_path: Path) -> None:
-    """A real disc layout (recordings, then the manifest and read-me added after them) is
-    hashed while written: no "second pass" event, and the hash is the file's."""
-    from structlog.testing import capture_logs
-
-    from station.disc_burn.image import ImageSpec, write_image
+def _layout(tmp_path: Path) -> tuple[Any, dict[str, bytes]]:
+    """A real disc layout: three recordings, then the manifest and read-me added after them."""
     from station.disc_burn.layout import lay_out
     from station.disc_burn.manifest import DiscIdentity, build_files
-    from station.disc_burn.media import MEDIA
     from station.disc_burn.plan import DiscPlan, PlanFile
 
     disc = DiscPlan(1)
@@ -51,7 +48,18 @@ def test_image_written_in_order_needs_no_second_pass(tmp_path: Path) -> None:
         disc.files.append(("C-1", PlanFile(sha, sha, "original", size, name, name)))
     layout = lay_out(disc, {"C-1": "测试案件"}, False)
     ident = DiscIdentity(1, 1, 1, "dvd", "C-1", "单位", "tester", "2026-01-01T00:00:00Z")
-    support = build_files(layout, ident, [], {}, [], [], None)
+    return layout, build_files(layout, ident, [], {}, [], [], None)
+
+
+def test_image_written_in_order_needs_no_second_pass(tmp_path: Path) -> None:
+    """A real disc layout (recordings, then the manifest and read-me added after them) is
+    hashed while written: no "second pass" event, and the hash is the file's."""
+    from structlog.testing import capture_logs
+
+    from station.disc_burn.image import ImageSpec, write_image
+    from station.disc_burn.media import MEDIA
+
+    layout, support = _layout(tmp_path)
     out = tmp_path / "T_1A.iso"
     with capture_logs() as logs:
         size, digest = write_image(
@@ -80,3 +88,34 @@ def test_writing_back_over_hashed_bytes_gives_up() -> None:
     w.seek(10)
     w.write(b"y" * (1 << 17))
     assert w.digest(1 << 18) is None
+
+
+def test_copies_whose_writes_do_not_line_up_are_written_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If copy B's writes do not line up with copy A's (a different layout), neither image is
+    made from the other: each is written on its own, and both are right."""
+    from structlog.testing import capture_logs
+
+    from station.disc_burn import image
+    from station.disc_burn.media import MEDIA
+
+    layout, support = _layout(tmp_path)
+    real_write = image._Recorder.write
+
+    def shifted(self: Any, data: bytes) -> int:  # copy B laid out one byte further on
+        self.pos += 1
+        return int(real_write(self, data))
+
+    monkeypatch.setattr(image._Recorder, "write", shifted)
+    specs = [image.ImageSpec(f"T_1{c}", 1, 1, 1, c) for c in "AB"]
+    outs = [tmp_path / "out" / f"T_1{c}.iso" for c in "AB"]
+    with capture_logs() as logs:
+        done = image.write_images(tmp_path, layout, support, specs, MEDIA["dvd"], outs)
+    assert [e["event"] for e in logs].count("disc.copies_written_apart") == 1
+    for (size, digest), out in zip(done, outs, strict=True):
+        assert size == out.stat().st_size
+        assert digest == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["T_1A.iso", "T_1B.iso"]
+    a, b = (o.read_bytes() for o in outs)
+    assert a != b and sum(x != y for x, y in zip(a, b, strict=True)) < 200  # volume ids differ

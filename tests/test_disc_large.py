@@ -82,8 +82,15 @@ def test_file_over_4_gib_reads_back_through_xorriso_and_7zip(
 
     for r in rows:
         result = json.loads(r["verify_result"])
-        for reader in result["readers"]:
-            assert reader["ok"] and reader["bytes_read"] >= SIZE
+        assert all(reader["ok"] for reader in result["readers"])
+        # read right after writing: copy A through its Joliet tree, copy B through its UDF tree
+        content = {"A": "7zip-iso", "B": "7zip-udf"}[r["copy"]]
+        assert [x["bytes_read"] >= SIZE for x in result["readers"] if x["reader"] == content] == [
+            True
+        ]
+    # station disc verify: both readers stream the whole file from each copy
+    for _, res in reverify.verify_job(db, job_id, actor="tester"):
+        assert res.ok and all(x.contents and x.bytes_read >= SIZE for x in res.readers)
     # the ISO 9660 tree really holds it in several extents (multi-extent, level 3)
     listing = subprocess.run(
         ["xorriso", "-indev", str(outcomes[0].image), "-find", "/", "-name", "*.MP4",

@@ -288,3 +288,32 @@ def test_archival_disk_full_leaves_nothing_and_retries_later(
     jobs.retry(db, actor="tester", shas=[sha])
     assert run_once(vault, db, settings).done == 1
     assert row(db, sha)["state"] == "done"
+
+
+def test_ffmpeg_version_is_remembered_until_the_binary_changes(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``ffmpeg -version`` (the version recorded with every derivative) is asked once per
+    binary; an upgraded binary (other size or time) is asked again."""
+    calls = tmp_path / "calls"
+    ffmpeg = tmp_path / "bin" / "ffmpeg"
+    ffmpeg.parent.mkdir()
+
+    def install(version: str) -> None:
+        ffmpeg.write_text(
+            f'#!/bin/sh\necho x >> {calls}\necho "ffmpeg version {version}"\n', encoding="utf-8"
+        )
+        ffmpeg.chmod(0o755)
+
+    install("5.1")
+    (tmp_path / "bin" / "ffprobe").symlink_to(ffmpeg)
+    settings.transcode.ffmpeg = str(ffmpeg)
+    cache = tmp_path / "run"
+    assert find_tools(settings, cache_dir=cache).version == "ffmpeg version 5.1"
+    assert find_tools(settings, cache_dir=cache).version == "ffmpeg version 5.1"
+    assert calls.read_text().count("x") == 1
+    install("6.0.1")  # an upgrade: another size
+    assert find_tools(settings, cache_dir=cache).version == "ffmpeg version 6.0.1"
+    assert calls.read_text().count("x") == 2
+    assert find_tools(settings).version == "ffmpeg version 6.0.1"  # no cache: always asked
+    assert calls.read_text().count("x") == 3

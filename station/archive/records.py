@@ -371,8 +371,9 @@ _PROBE_LOCK = threading.Lock()
 _TOOLS: dict[tuple[str, str], Any] = {}
 
 
-def probe_file(path: Path, settings: Any) -> dict[str, Any]:
-    """Format information from ffprobe; an empty dict when ffprobe is missing or fails."""
+def probe_file(path: Path, settings: Any, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Format information from ffprobe; an empty dict when ffprobe is missing or fails.
+    ``cache_dir``: where the ffmpeg version is remembered (``find_tools``)."""
     from station.transcode.binaries import find_tools
     from station.transcode.probe import probe
 
@@ -381,7 +382,7 @@ def probe_file(path: Path, settings: Any) -> dict[str, Any]:
         with _PROBE_LOCK:  # one tool look-up (it runs `ffmpeg -version`) per setting
             tools = _TOOLS.get(key)
             if tools is None:
-                tools = _TOOLS[key] = find_tools(settings)
+                tools = _TOOLS[key] = find_tools(settings, cache_dir)
         info = probe(tools, path, workdir=_workdir(), nice=0)
     except (StationError, OSError) as exc:
         log.warning("archive.probe_failed", path=str(path), error=str(exc))
@@ -461,7 +462,7 @@ def recording_facts(
             r["size"],
             sha256,
             locations.get(sha256),
-            **probe_file(vault_home / r["vault_path"], settings),
+            **probe_file(vault_home / r["vault_path"], settings, vault_home / "run"),
         )
     ]
     derivative_shas = []
@@ -478,7 +479,7 @@ def recording_facts(
                 d["size"],
                 d["sha256"],
                 locations.get(d["sha256"]),
-                **probe_file(vault_home / d["vault_path"], settings),
+                **probe_file(vault_home / d["vault_path"], settings, vault_home / "run"),
                 method=f"{d['profile']} / {d['method']}",
             )
         )

@@ -48,18 +48,29 @@ class TerminalProgress:
         self.key: tuple[str, int, str] | None = None
         self.bar: Any = None
         self.shown = 0
+        self.parts: dict[tuple[str, str], tuple[int, int]] = {}
 
     def __call__(self, p: DiscProgress) -> None:
         if not self.enabled:
             return
         key = (p.phase, p.disc_no, p.copy)
+        done, total = p.done, p.total
+        if p.phase.startswith("verify-"):  # the readers report side by side: one bar for all
+            key = ("verify", p.disc_no, "")
+            if key != self.key:
+                self.parts = {}
+            self.parts[(p.phase, p.copy)] = (p.done, p.total)
+            done = sum(d for d, _ in self.parts.values())
+            total = sum(t for _, t in self.parts.values())
         if key != self.key:
             self.close()
-            label = f"{PHASES.get(p.phase, p.phase)} {p.disc_no}{p.copy}"
-            self.bar = click.progressbar(length=max(p.total, 1), label=label, file=sys.stderr)
+            what = PHASES.get(p.phase, p.phase) if key[2] else "回读校验 / reading back"
+            label = f"{what} {p.disc_no}{key[2]}"
+            self.bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
             self.bar.__enter__()
             self.key, self.shown = key, 0
-        step = min(p.done, p.total) - self.shown
+        self.bar.length = max(total, 1)
+        step = min(done, total) - self.shown
         if step > 0:
             self.bar.update(step)
             self.shown += step

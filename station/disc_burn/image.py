@@ -8,8 +8,9 @@ the station's zone (北京时间) for recordings and their archival copies, and 
 for the disc's own files, so a court's file browser shows when each recording was made.
 
 Streamed: pycdlib reads each source file from the vault while writing, with a 1 MiB block size;
-nothing is loaded into memory. The image's SHA-256 is computed while it is written
-(``HashingWriter``), so no second pass over the image is needed to know it. Written to a hidden
+nothing is loaded into memory. Both copies of a disc are written in the same pass
+(``write_images``), and each image's SHA-256 is computed while it is written
+(``HashFollower``), so no second pass over the sources or the images is needed. Written to a hidden
 temporary name in the output folder, fsynced, then renamed: a half-written image never carries
 the final name, and on any error (disk full, stop request) the temporary file is removed (R12: no
 half image is ever called ready).
@@ -22,6 +23,7 @@ import datetime as dt
 import hashlib
 import io
 import os
+import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,8 +112,10 @@ def _file_time(spec: ImageSpec, path: str) -> dt.datetime | None:
 
 
 def _compose(
-    home: Path, layout: Layout, support: dict[str, bytes], spec: ImageSpec
+    home: Path, layout: Layout, support: dict[str, bytes], spec: ImageSpec, *, stub: bool = False
 ) -> pycdlib.PyCdlib:
+    """The image laid out by pycdlib. ``stub``: the recordings' data is not read; each reads as
+    ``_Hole`` blocks of its size (for ``_Recorder``, which learns every other byte of a copy)."""
     iso = pycdlib.PyCdlib()
     iso.new(
         interchange_level=3,
@@ -142,7 +146,9 @@ def _compose(
             "udf_path": "/" + e.path,
             "file_mode": 0o100444,
         }
-        if e.file is not None:
+        if e.file is not None and stub:
+            iso.add_fp(cast(BinaryIO, _Stub(e.file.size)), e.file.size, **kw)
+        elif e.file is not None:
             iso.add_file(str(home / e.file.source), **kw)
         else:
             data = support[e.path]
@@ -150,34 +156,86 @@ def _compose(
         when = _file_time(spec, e.path)
         if when is not None:
             _stamp(iso, kw["iso_path"], kw["joliet_path"], kw["udf_path"], when)
+    if getattr(iso, "_needs_reshuffle", False):
+        iso._reshuffle_extents()  # extents are assigned lazily; they are needed just below
+    # File data in ascending extents, so HashFollower can follow it: pycdlib writes its inodes
+    # in the order they were added, and the layout adds the small support files (manifest,
+    # read-me) after the recordings although they lie before them.
+    with contextlib.suppress(AttributeError):
+        iso.inodes.sort(key=_extent)
     return iso
 
 
-class HashingWriter:
-    """A file wrapper for ``PyCdlib.write_fp`` that computes the image's SHA-256 as it is written.
+class _Hole(bytes):
+    """A block of a recording in a stub composition: its bytes are not known, only its place."""
+
+
+class _Stub:
+    """A file object of ``size`` bytes that reads as ``_Hole`` blocks (nothing is read)."""
+
+    mode = "rb"
+
+    def __init__(self, size: int) -> None:
+        self.size, self.pos = size, 0
+        self._holes: dict[int, _Hole] = {}
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.size)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.size - self.pos if n < 0 else min(n, self.size - self.pos)
+        self.pos += n
+        hole = self._holes.get(n)
+        if hole is None:
+            hole = self._holes[n] = _Hole(n)
+        return hole
+
+
+class _Recorder:
+    """A write target for a stub composition: keeps every write as (offset, length, bytes), with
+    None for a recording's data (the same bytes on every copy); writes nothing."""
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[int, int, bytes | None]] = []
+        self.pos = self.end = 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.end)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def write(self, data: bytes) -> int:
+        n = len(data)
+        self.ops.append((self.pos, n, None if isinstance(data, _Hole) else bytes(data)))
+        self.pos += n
+        self.end = max(self.end, self.pos)
+        return n
+
+
+class HashFollower:
+    """The SHA-256 of a file written out of order, computed from its writes as they happen.
 
     pycdlib writes out of order: volume descriptors, directory records and the end of the image
     first, in small pieces, then each file's data in ascending extents. Small writes (metadata)
-    are kept in memory as well as written; a large write is hashed in place once every byte
-    before it is known — the kept small writes, and zeros for what was never written (a hole in
-    a file reads as zeros). A write that lands on bytes already hashed makes the running hash
-    unusable (``digest()`` is then None and the caller hashes the finished file instead).
+    are kept in memory; a large write is hashed in place once every byte before it is known —
+    the kept small writes, and zeros for what was never written (a hole in a file reads as
+    zeros). A write that lands on bytes already hashed makes the running hash unusable
+    (``digest()`` is then None and the caller hashes the finished file instead).
     """
 
     SMALL = 1 << 16
 
-    def __init__(self, f: Any) -> None:
-        self.f = f
+    def __init__(self) -> None:
         self._h = hashlib.sha256()
         self._done = 0  # bytes [0, _done) are hashed
         self._small: dict[int, bytes] = {}
         self._bad = False
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return int(self.f.seek(offset, whence))
-
-    def tell(self) -> int:
-        return int(self.f.tell())
 
     def _fill(self, upto: int) -> None:
         """Hash [_done, upto) from the kept small writes and zeros."""
@@ -199,11 +257,10 @@ class HashingWriter:
             self._h.update(block[: min(n, len(block))])
             n -= min(n, len(block))
 
-    def write(self, data: bytes) -> int:
-        off = self.f.tell()
-        n = self.f.write(data)
+    def feed(self, off: int, data: bytes) -> None:
+        """``data`` was written at ``off``."""
         if self._bad:
-            return int(n)
+            return
         if off < self._done:
             self._bad = True
         elif len(data) < self.SMALL:
@@ -212,14 +269,39 @@ class HashingWriter:
             self._fill(off)
             self._h.update(data)
             self._done = off + len(data)
-        return int(n)
 
     def digest(self, size: int) -> str | None:
-        """The SHA-256 of the image (``size`` bytes, or up to its last write if that lies
+        """The SHA-256 of the file (``size`` bytes, or up to its last write if that lies
         further), or None if the writes could not be followed."""
         if not self._bad:
             self._fill(max([size, *(o + len(d) for o, d in self._small.items())]))
         return None if self._bad else self._h.hexdigest()
+
+
+class HashingWriter:
+    """A file wrapper for ``PyCdlib.write_fp`` that computes the image's SHA-256 as it is
+    written (``HashFollower``)."""
+
+    SMALL = HashFollower.SMALL
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.follower = HashFollower()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self.f.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self.f.tell())
+
+    def write(self, data: bytes) -> int:
+        off = self.f.tell()
+        n = self.f.write(data)
+        self.follower.feed(off, data)
+        return int(n)
+
+    def digest(self, size: int) -> str | None:
+        return self.follower.digest(size)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.f, name)
@@ -253,48 +335,199 @@ def write_image(
 ) -> tuple[int, str]:
     """Write the image to ``out`` (temp name, fsync, rename); return its size in bytes and its
     SHA-256, computed while writing."""
-    iso = _compose(home, layout, support, spec)
+    done = write_images(home, layout, support, [spec], media, [out], progress=progress, stop=stop)
+    return done[0]
+
+
+def write_images(
+    home: Path,
+    layout: Layout,
+    support: dict[str, bytes],
+    specs: list[ImageSpec],
+    media: Media,
+    outs: list[Path],
+    *,
+    progress: ProgressFn | None = None,
+    stop: threading.Event | None = None,
+) -> list[tuple[int, str]]:
+    """Write every copy of one disc (``specs[i]`` to ``outs[i]``: temp name, fsync, rename) in one
+    pass over the recordings; return each image's size and SHA-256, computed while writing.
+
+    The copies differ only in their volume descriptors and other file-system metadata (volume
+    id, copy), never in a file's data or place. Each further copy is first laid out with its
+    recordings stubbed (``_Recorder``: every write's place, and its bytes unless they are a
+    recording's), then the first copy is written for real and every write goes to each copy:
+    its own metadata, the first copy's recording data. If the copies' writes do not line up
+    (``_Diverged``), each copy is written on its own."""
+    if len(specs) > 1:
+        try:
+            return _write_together(home, layout, support, specs, media, outs, progress, stop)
+        except _Diverged as exc:
+            log.warning("disc.copies_written_apart", images=[str(o) for o in outs], why=str(exc))
+    return [
+        _write_together(home, layout, support, [spec], media, [out], progress, stop)[0]
+        for spec, out in zip(specs, outs, strict=True)
+    ]
+
+
+class _Diverged(Exception):
+    """The copies' writes do not line up (a different layout): write them one by one."""
+
+
+class _Copy(threading.Thread):
+    """Writes one copy (unless it is the first, which the writing thread writes) and hashes it,
+    from a bounded queue of (offset, bytes): each copy's hashing on its own thread, so the cores
+    share it."""
+
+    def __init__(self, f: Any | None) -> None:
+        super().__init__(name="disc-copy", daemon=True)
+        self.f = f
+        self.follower = HashFollower()
+        self.queue: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=8)
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is not None:
+                continue
+            off, data = item
+            try:
+                if self.f is not None:
+                    view, done = memoryview(data), 0
+                    while done < len(view):
+                        done += os.pwrite(self.f.fileno(), view[done:], off + done)
+                self.follower.feed(off, data)
+            except BaseException as exc:  # re-raised in the writing thread
+                self.error = exc
+
+    def stop(self) -> None:
+        if self.is_alive():
+            self.queue.put(None)
+            self.join()
+
+
+class _TeeWriter:
+    """A write target for ``PyCdlib.write_fp``: writes the first copy (``f``) and hands every
+    write to each copy's ``_Copy`` thread — the first copy's to hash, every further copy's from
+    its recorded writes (``ops``): its own metadata, the first copy's recording data."""
+
+    def __init__(self, f: Any, others: list[Any], ops: list[list[tuple[int, int, bytes | None]]]):
+        self.f = f
+        self.ops = ops
+        self.i = 0
+        self.copies = [_Copy(None), *(_Copy(o) for o in others)]
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self.f.seek(offset, whence))
+
+    def tell(self) -> int:
+        return int(self.f.tell())
+
+    def write(self, data: bytes) -> int:
+        for c in self.copies:
+            if c.error is not None:
+                raise c.error
+        off = self.f.tell()
+        data = data if isinstance(data, bytes) else bytes(data)
+        blocks = [data]
+        for ops in self.ops:
+            if self.i >= len(ops) or ops[self.i][:2] != (off, len(data)):
+                raise _Diverged(f"write {self.i} at {off} (+{len(data)})")
+            blocks.append(ops[self.i][2] or data)
+        self.i += 1
+        n = self.f.write(data)
+        for c, block in zip(self.copies, blocks, strict=True):
+            c.queue.put((off, block))
+        return int(n)
+
+    def close(self) -> None:
+        """Wait for the copy threads; raise what they met."""
+        for c in self.copies:
+            c.stop()
+        for c in self.copies:
+            if c.error is not None:
+                raise c.error
+
+    def finish(self) -> None:
+        self.close()
+        for ops in self.ops:
+            if self.i != len(ops):
+                raise _Diverged(f"{self.i} writes, the stub copy had {len(ops)}")
+
+
+def _write_together(
+    home: Path,
+    layout: Layout,
+    support: dict[str, bytes],
+    specs: list[ImageSpec],
+    media: Media,
+    outs: list[Path],
+    progress: ProgressFn | None,
+    stop: threading.Event | None,
+) -> list[tuple[int, str]]:
+    ops: list[list[tuple[int, int, bytes | None]]] = []
+    for spec in specs[1:]:
+        stub = _compose(home, layout, support, spec, stub=True)
+        try:
+            rec = _Recorder()
+            stub.write_fp(cast(BinaryIO, rec), blocksize=BLOCKSIZE)
+            ops.append(rec.ops)
+        finally:
+            stub.close()
+    first = specs[0]
+    iso = _compose(home, layout, support, first)
     try:
         size = int(iso.pvd.space_size) * SECTOR
-        if size > media.capacity:
-            raise ImageTooLargeError(
-                f"image {out.name} needs {size} bytes, a {media.label} holds {media.capacity}",
-                where=str(out),
-                hint="plan again with bigger media",
-            )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.partial")
+        for out in outs:
+            if size > media.capacity:
+                raise ImageTooLargeError(
+                    f"image {out.name} needs {size} bytes, a {media.label} holds {media.capacity}",
+                    where=str(out),
+                    hint="plan again with bigger media",
+                )
+        outs[0].parent.mkdir(parents=True, exist_ok=True)
+        tmps = [out.with_name(f".{out.name}.partial") for out in outs]
 
         def on_progress(done: int, total: int, _opaque: Any = None) -> None:
             check_stop(stop)
             if progress is not None:
-                progress(DiscProgress("build", spec.job_id, spec.disc_no, spec.copy, done, total))
+                p = DiscProgress("build", first.job_id, first.disc_no, first.copy, done, total)
+                progress(p)
 
         try:
-            # File data in ascending extents, so HashingWriter can follow it: pycdlib writes
-            # its inodes in the order they were added, and the layout adds the small support
-            # files (manifest, read-me) after the recordings although they lie before them.
-            with contextlib.suppress(AttributeError):
-                iso.inodes.sort(key=_extent)
-            with open(tmp, "wb") as f:
-                hashing = HashingWriter(f)
-                iso.write_fp(cast(BinaryIO, hashing), blocksize=BLOCKSIZE, progress_cb=on_progress)
-                f.flush()
-                os.fsync(f.fileno())
-                written = os.fstat(f.fileno()).st_size
-            digest = hashing.digest(max(size, written))
-            if digest is None:  # pycdlib wrote out of the order followed: hash the file
-                log.warning("disc.image_hash_second_pass", image=str(out))
-                digest = _hash_path(tmp)
-            os.replace(tmp, out)
-            dfd = os.open(out.parent, os.O_RDONLY)
+            with contextlib.ExitStack() as stack:
+                files = [stack.enter_context(open(tmp, "wb")) for tmp in tmps]
+                tee = _TeeWriter(files[0], files[1:], ops)
+                try:
+                    iso.write_fp(cast(BinaryIO, tee), blocksize=BLOCKSIZE, progress_cb=on_progress)
+                finally:
+                    tee.close()
+                tee.finish()
+                written = []
+                for f in files:
+                    f.flush()
+                    os.fsync(f.fileno())
+                    written.append(os.fstat(f.fileno()).st_size)
+            results = []
+            for c, tmp, out, n in zip(tee.copies, tmps, outs, written, strict=True):
+                digest = c.follower.digest(max(size, n))
+                if digest is None:  # pycdlib wrote out of the order followed: hash the file
+                    log.warning("disc.image_hash_second_pass", image=str(out))
+                    digest = _hash_path(tmp)
+                results.append((size, digest))
+            for tmp, out in zip(tmps, outs, strict=True):
+                os.replace(tmp, out)
+            dfd = os.open(outs[0].parent, os.O_RDONLY)
             try:
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
         except BaseException as exc:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            for tmp in tmps:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+            out = outs[0]
             if isinstance(exc, OSError) and is_disk_full(exc):
                 log.error("disc.output_full", image=str(out), size=size)
                 raise OutputFullError(
@@ -313,8 +546,9 @@ def write_image(
             raise
     finally:
         iso.close()
-    drop_cache(out)
-    return size, digest
+    for out in outs:
+        drop_cache(out)
+    return results
 
 
 def _extent(ino: Any) -> int:

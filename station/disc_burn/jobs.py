@@ -6,8 +6,10 @@ invariant 3); the long work (writing and reading images) happens between transac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,8 @@ from station.disc_burn.content import (
     signed_excerpt,
     station_fingerprint,
 )
-from station.disc_burn.image import ImageSpec, write_image
-from station.disc_burn.label import LabelData, render_sheet, write_label
+from station.disc_burn.image import ImageSpec, write_images
+from station.disc_burn.label import LabelData, LabelPrinter, write_html
 from station.disc_burn.layout import DISC_RECORD, RECORD_SCHEMA, Layout, lay_out
 from station.disc_burn.manifest import DiscIdentity, build_files
 from station.disc_burn.media import Media, get_media
@@ -41,6 +43,7 @@ from station.vault import Vault
 log = get()
 LABEL_SHEET = "labels-all.pdf"  # the job's one printable sheet
 COPIES = ("A", "B")
+CONTENT_READERS = ("7zip-iso", "7zip-udf")  # the readers of copy A's, copy B's contents
 
 
 class LabelFactsError(ConfigError):
@@ -148,6 +151,7 @@ class _Job:
     labels: list[LabelData] = field(default_factory=list)  # every copy's label, in build order
     fingerprint: str | None = None  # the station key's, printed on the label (R7)
     created_at: str | None = None  # R12 production time, ISO (the disc's own files' time)
+    printer: LabelPrinter = field(default_factory=LabelPrinter)  # PDFs, in a child process
 
 
 @dataclass
@@ -323,12 +327,15 @@ def build_job(
                 and content.recordings.get(e.file.recording_sha256, {}).get("recorded_at")
             }
             work = _Disc(disc.disc_no, layout, support, expected, case_list(disc.cases), times)
-            outcomes += [_build_copy(job, work, copy) for copy in COPIES]
+            outcomes += _build_disc(job, work)
+        # one printable sheet for the whole job: every disc, copy 甲/A then 乙/B
+        job.printer.submit(job.labels, job.folder / LABEL_SHEET)
+        job.printer.close()
     except BaseException as exc:
+        with contextlib.suppress(StationError):
+            job.printer.close()  # the labels of copies already built are still written
         _fail_job(db, job_id, exc, actor, numbers)
         raise
-    # one printable sheet for the whole job: every disc, copy 甲/A then 乙/B
-    render_sheet(job.labels, job.folder / LABEL_SHEET)
     state = "verified" if all(o.verified for o in outcomes) else "built"
     with write_txn(db):
         db.execute(
@@ -485,64 +492,134 @@ def _fail_job(
     log.error("disc.job_failed", job_id=job_id, error=message)
 
 
-def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
-    """Write one copy of one disc, read it back, label it, record it (with its audit entry)."""
+def _build_disc(job: _Job, disc: _Disc) -> list[DiscOutcome]:
+    """Write copy A and copy B of one disc in one pass, read each back from the disk, label
+    them, record them (each with its audit entry)."""
     db, job_id, disc_no = job.db, job.job_id, disc.disc_no
-    volume_id = db.execute(
-        "select volume_id from disc_images where job_id = ? and disc_no = ? and copy = ?",
-        [job_id, disc_no, copy],
-    ).fetchone()[0]
-    image = job.folder / f"{volume_id}.iso"
+    volume_ids = {
+        copy: vid
+        for copy, vid in db.execute(
+            "select copy, volume_id from disc_images where job_id = ? and disc_no = ?",
+            [job_id, disc_no],
+        )
+    }
+    images = [job.folder / f"{volume_ids[copy]}.iso" for copy in COPIES]
     station = job.settings.station
-    spec = ImageSpec(volume_id, job_id, disc_no, job.discs_total, copy, disc.times,
-                     job.created_at, station.timezone,
-                     names.volume_set_id(station.unit_id, station.id, job_id))  # fmt: skip
-    size, written_sha = write_image(
+    specs = [
+        ImageSpec(volume_ids[c], job_id, disc_no, job.discs_total, c, disc.times,
+                  job.created_at, station.timezone,
+                  names.volume_set_id(station.unit_id, station.id, job_id))
+        for c in COPIES
+    ]  # fmt: skip
+    lock = threading.Lock()
+
+    def progress(p: DiscProgress) -> None:  # the readers of both copies report side by side
+        if job.progress is not None:
+            with lock:
+                job.progress(p)
+
+    written = write_images(
         job.vault.home,
         disc.layout,
         disc.support,
-        spec,
+        specs,
         job.media,
-        image,
-        progress=job.progress,
+        images,
+        progress=progress,
         stop=job.stop,
     )
-    log.info("disc.image_written", job_id=job_id, disc_no=disc_no, copy=copy, image=str(image))
+    for copy, image in zip(COPIES, images, strict=True):
+        log.info("disc.image_written", job_id=job_id, disc_no=disc_no, copy=copy, image=str(image))
     check_stop(job.stop)
-    problems: list[str] = []
-    if job.verify:
-        # the image re-read from disk must hash to what was written, and every file must match
-        result = read_image(
-            image, disc.expected, written_sha, job_id, disc_no, copy, size, job.progress
+    labels = []
+    for copy, (_, digest) in zip(COPIES, written, strict=True):
+        volume_id = volume_ids[copy]
+        label = LabelData(
+            job.settings.station.unit_name,
+            job.producer,
+            job.produced_at,
+            disc.cases,
+            copy,
+            disc_no,
+            job.discs_total,
+            volume_id,
+            digest,
+            job.media.label,
+            job_id,
+            [a for a in job.archive if a[0] in {n for n, _ in disc.cases}],
+            job.fingerprint,
         )
-        digest, problems, verified = result.image_sha256, result.problems(), result.ok
-        verify_json: str | None = json.dumps(result.to_json(), ensure_ascii=False)
-    else:
-        digest = written_sha  # hashed while writing: no second pass over the image
-        verified, verify_json = False, None
+        html_path = job.folder / f"{volume_id}.label.html"
+        pdf_path = job.folder / f"{volume_id}.label.pdf"
+        write_html(label, html_path)
+        job.printer.submit([label], pdf_path)  # rendered while the copies are read back
+        job.labels.append(label)
+        labels.append((html_path, pdf_path))
+    results: list[ReadbackResult | None] = [None, None]
+    if job.verify:
+        # each copy's files re-read from the disk once (A through its Joliet tree, B through
+        # its UDF tree), every tree checked by names and sizes; both copies side by side
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [
+                pool.submit(
+                    read_image,
+                    image,
+                    disc.expected,
+                    digest,
+                    job_id,
+                    disc_no,
+                    copy,
+                    size,
+                    progress,
+                    content_by=reader,
+                )
+                for copy, image, (size, digest), reader in zip(
+                    COPIES, images, written, CONTENT_READERS, strict=True
+                )
+            ]
+            results = [f.result() for f in futures]
+    outcomes = [
+        _record_copy(job, disc, copy, volume_ids[copy], image, size, digest, result, *paths)
+        for copy, image, (size, digest), result, paths in zip(
+            COPIES, images, written, results, labels, strict=True
+        )
+    ]
+    for o in outcomes:
+        if job.verify and not o.verified:
+            log.error(
+                "disc.image_bad", job_id=job_id, disc_no=disc_no, copy=o.copy, problems=o.problems
+            )
+            raise IntegrityError(
+                f"映像回读失败 / image {o.image.name} failed its read-back: "
+                f"{'; '.join(o.problems[:5])}",
+                where=str(o.image),
+            )
+    return outcomes
+
+
+def _record_copy(
+    job: _Job,
+    disc: _Disc,
+    copy: str,
+    volume_id: str,
+    image: Path,
+    size: int,
+    digest: str,
+    result: ReadbackResult | None,
+    html_path: Path,
+    pdf_path: Path,
+) -> DiscOutcome:
+    """One copy's outcome in the catalog, with its audit entry (one transaction)."""
+    db, job_id, disc_no = job.db, job.job_id, disc.disc_no
+    problems: list[str] = []
+    verified, verify_json = False, None
+    if result is not None:
+        problems, verified = result.problems(), result.ok
+        verify_json = json.dumps(result.to_json(), ensure_ascii=False)
     if job.verify and not verified:  # never leave a bad image under the name of a ready one
         bad = image.with_name(image.name + ".failed")
         image.replace(bad)
         image = bad
-    label = LabelData(
-        job.settings.station.unit_name,
-        job.producer,
-        job.produced_at,
-        disc.cases,
-        copy,
-        disc_no,
-        job.discs_total,
-        volume_id,
-        digest,
-        job.media.label,
-        job_id,
-        [a for a in job.archive if a[0] in {n for n, _ in disc.cases}],
-        job.fingerprint,
-    )
-    html_path = job.folder / f"{volume_id}.label.html"
-    pdf_path = job.folder / f"{volume_id}.label.pdf"
-    write_label(label, html_path, pdf_path)
-    job.labels.append(label)
     now = to_iso(utcnow())
     state = "verified" if verified else ("built" if not job.verify else "corrupt")
     with write_txn(db):
@@ -585,12 +662,6 @@ def _build_copy(job: _Job, disc: _Disc, copy: str) -> DiscOutcome:
                     "verified": verified,
                 },
             )
-    if job.verify and not verified:
-        log.error("disc.image_bad", job_id=job_id, disc_no=disc_no, copy=copy, problems=problems)
-        raise IntegrityError(
-            f"映像回读失败 / image {image.name} failed its read-back: {'; '.join(problems[:5])}",
-            where=str(image),
-        )
     return DiscOutcome(
         disc_no, copy, volume_id, image, digest, size, verified, problems, html_path, pdf_path
     )
@@ -605,7 +676,11 @@ def read_image(
     copy: str,
     size: int,
     progress: ProgressFn | None,
+    *,
+    content_by: str | None = None,
 ) -> ReadbackResult:
+    """Read one image back (``readback.read_back``); ``content_by``: the lean check right after
+    writing, ``recorded`` being the hash taken while writing."""
     done: dict[str, int] = {}
 
     def tick(phase: str, n: int) -> None:
@@ -614,4 +689,4 @@ def read_image(
             total = size if phase == "hash" else sum(e.size for e in expected)
             progress(DiscProgress(phase, job_id, disc_no, copy, done[phase], total))
 
-    return read_back(image, expected, recorded, tick)
+    return read_back(image, expected, recorded, tick, content_by=content_by)

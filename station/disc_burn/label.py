@@ -9,9 +9,12 @@ checked. The PDF embeds a CJK font (WenQuanYi Zen Hei, Debian fonts-wqy-zenhei).
 from __future__ import annotations
 
 import html
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -300,8 +303,88 @@ def render_sheet(labels: list[LabelData], out: Path) -> None:
     os.replace(tmp, out)
 
 
-def write_label(data: LabelData, html_path: Path, pdf_path: Path) -> None:
+def write_html(data: LabelData, html_path: Path) -> None:
     tmp = html_path.with_name(f".{html_path.name}.partial")
     tmp.write_text(render_html(data), encoding="utf-8")
     os.replace(tmp, html_path)
+
+
+def write_label(data: LabelData, html_path: Path, pdf_path: Path) -> None:
+    write_html(data, html_path)
     render_pdf(data, pdf_path)
+
+
+def _label_from_json(d: dict[str, Any]) -> LabelData:
+    return LabelData(
+        **{
+            **d,
+            "cases": [tuple(x) for x in d["cases"]],
+            "archive": [tuple(x) for x in d["archive"]],
+        }
+    )
+
+
+class LabelPrinter:
+    """Renders label PDFs in one child process while the build goes on: the CJK font (tens of
+    megabytes once reportlab has loaded it) is loaded once there and never in the building
+    process. ``submit`` queues a PDF; ``close`` waits for all of them and raises what failed."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sent = 0
+
+    def submit(self, labels: list[LabelData], out: Path) -> None:
+        if self._proc is None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "station.disc_burn.label"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        assert self._proc.stdin is not None
+        line = json.dumps({"out": str(out), "labels": [asdict(x) for x in labels]}) + "\n"
+        try:
+            self._proc.stdin.write(line.encode("utf-8"))
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the child has stopped: close() says why
+        self._sent += 1
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        out, err = proc.communicate()
+        answers = [json.loads(x) for x in out.decode("utf-8").splitlines() if x.strip()]
+        for answer in answers:
+            if "error" in answer:
+                raise StationError(answer["error"], where=answer["where"], hint=answer["hint"])
+        if proc.returncode != 0 or len(answers) != self._sent:
+            tail = " | ".join(err.decode("utf-8", "replace").strip().splitlines()[-3:])
+            raise StationError(
+                f"the label printer stopped (exit {proc.returncode}): {tail} / 标签生成失败",
+                where="station.disc_burn.label",
+            )
+
+    def kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.communicate()
+
+
+def main() -> None:
+    """The label printer's child: one request a line on stdin, one answer a line on stdout."""
+    for line in sys.stdin.buffer:
+        req = json.loads(line)
+        try:
+            render_sheet([_label_from_json(x) for x in req["labels"]], Path(req["out"]))
+            answer: dict[str, Any] = {"ok": req["out"]}
+        except StationError as exc:
+            answer = {"error": exc.message, "where": exc.where, "hint": exc.hint}
+        sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -56,13 +56,21 @@ class StatusFile:
         self.interval = interval
         self.last = 0.0
         self.key: tuple[str, int, str] | None = None
+        self.seen: set[tuple[str, int, str]] = set()
         self.state: dict[str, Any] = {}
 
     def __call__(self, p: DiscProgress) -> None:
         key = (p.phase, p.disc_no, p.copy)
         now = time.monotonic()
-        if key == self.key and now - self.last < self.interval and p.done < p.total:
+        # both copies are read back side by side: their reports alternate, and each new one
+        # is written once, not on every alternation
+        if (
+            (key == self.key or key in self.seen)
+            and now - self.last < self.interval
+            and (p.done < p.total)
+        ):
             return
+        self.seen.add(key)
         self.key, self.last = key, now
         self.state = {**asdict(p), "phase_text": PHASE_TEXT.get(p.phase, p.phase),
                       "state": "running", "updated_at": to_iso(utcnow())}  # fmt: skip

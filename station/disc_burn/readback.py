@@ -13,6 +13,13 @@ Three checks, run side by side so the image is read from the disk about once:
 Every file's SHA-256 and size are compared with the manifest; a missing, extra or different file
 fails the check. Files over 4 GiB are read whole by both (HARNESS.md: pycdlib's own reader is
 not trusted for them).
+
+Right after a build (``content_by``) each copy's files are read once from the disk: its image
+hash is the one taken while writing (no re-read); 7-Zip hashes every file's content itself
+(``t -scrcSHA256``: copy A through its Joliet tree, copy B through its UDF tree) and the sum of
+the digests must equal the manifest's (if not, the files are streamed to name the ones that
+differ); xorriso checks the Rock Ridge and Joliet trees and 7-Zip the UDF tree of each copy by
+names and sizes (``contents: false``). ``station disc verify`` keeps all three full checks.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ class ReaderResult:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     error: str | None = None
+    contents: bool = True  # False: names and sizes checked, contents not read by this reader
 
     @property
     def ok(self) -> bool:
@@ -65,6 +73,7 @@ class ReadbackResult:
     image_size: int
     expected_sha256: str | None
     readers: list[ReaderResult]
+    image_reread: bool = True  # False: the image hash is the one taken while writing
 
     @property
     def image_ok(self) -> bool:
@@ -81,6 +90,7 @@ class ReadbackResult:
             "image_size": self.image_size,
             "expected_sha256": self.expected_sha256,
             "image_ok": self.image_ok,
+            "image_reread": self.image_reread,
             "readers": [{**asdict(r), "ok": r.ok} for r in self.readers],
         }
 
@@ -172,6 +182,18 @@ def _compare_stream(
             result.mismatched.append(path)
 
 
+def _compare_sizes(
+    result: ReaderResult, listed: Iterable[tuple[str, int]], expected: dict[str, Expected]
+) -> None:
+    """A tree-only check: every listed file the manifest names has the manifest's size."""
+    result.contents = False
+    for path, size in listed:
+        if path in expected:
+            result.files_checked += 1
+            if size != expected[path].size:
+                result.mismatched.append(path)
+
+
 def _finish(proc: subprocess.Popen[bytes], result: ReaderResult) -> None:
     assert proc.stdout is not None and proc.stderr is not None
     leftover = proc.stdout.read(1)
@@ -189,7 +211,9 @@ def _stream(args: list[str]) -> subprocess.Popen[bytes]:
     )
 
 
-def read_xorriso(image: Path, files: list[Expected], tick: Tick | None = None) -> ReaderResult:
+def read_xorriso(
+    image: Path, files: list[Expected], tick: Tick | None = None, *, contents: bool = True
+) -> ReaderResult:
     exe = tool("xorriso")
     result = ReaderResult("xorriso")
     expected = {f.path: f for f in files}
@@ -207,6 +231,9 @@ def read_xorriso(image: Path, files: list[Expected], tick: Tick | None = None) -
         jnames.discard("")
         result.missing += [f"joliet:{f.joliet_path}" for f in files if f.joliet_path not in jnames]
         order = [(p, sizes[p]) for p in expected if p in sizes]
+        if not contents:
+            _compare_sizes(result, order, expected)
+            return result
         for i in range(0, len(order), 200):
             batch = order[i : i + 200]
             args = [
@@ -249,16 +276,56 @@ def _parse_7z_listing(text: str) -> list[tuple[str, int]]:
     return items
 
 
-def read_7zip(image: Path, files: list[Expected], tick: Tick | None = None) -> ReaderResult:
+def sha256_sum_7zip(digests: Iterable[str]) -> str:
+    """The "SHA256 for data" line of ``7zz t -scrcSHA256``: the files' SHA-256 digests added
+    as little-endian numbers, the low 32 bytes in hex, then ``-`` and the carry (``%08X``)."""
+    total = sum(int.from_bytes(bytes.fromhex(d), "little") for d in digests)
+    return (total % (1 << 256)).to_bytes(32, "little").hex() + "-%08X" % (total >> 256)
+
+
+_7Z_SUM = re.compile(r"^SHA256 for data:\s*([0-9A-Fa-f]{64}-[0-9A-Fa-f]+)\s*$", re.M)
+
+
+def read_7zip(
+    image: Path,
+    files: list[Expected],
+    tick: Tick | None = None,
+    *,
+    contents: bool = True,
+    summed: bool = False,
+    fs: str = "udf",
+) -> ReaderResult:
+    """7-Zip's own reader of the UDF tree (``fs="udf"``) or of the ISO 9660 / Joliet tree
+    (``fs="iso"``, Joliet names). ``summed``: 7-Zip hashes every file itself (``t
+    -scrcSHA256``, nothing streamed through this process) and the sum of the digests is compared
+    with the manifest's; only if it differs are the files streamed one by one, to name the ones
+    that differ."""
     exe = tool("7zz")
-    result = ReaderResult("7zip-udf")
-    expected = {f.path: f for f in files}
+    result = ReaderResult(f"7zip-{fs}")
+    expected = {(f.path if fs == "udf" else f.joliet_path): f for f in files}
+    kind = f"-t{fs}"
     try:
-        listing = _parse_7z_listing(_run_text([exe, "l", "-slt", "-tudf", "-sccUTF-8", str(image)]))
+        listing = _parse_7z_listing(_run_text([exe, "l", "-slt", kind, "-sccUTF-8", str(image)]))
         paths = [p for p, _ in listing]
         result.missing = sorted(set(expected) - set(paths))
         result.extra = sorted(set(paths) - set(expected))
-        proc = _stream([exe, "x", "-so", "-tudf", "-sccUTF-8", str(image)])
+        if not contents:
+            _compare_sizes(result, listing, expected)
+            return result
+        if summed and not (result.missing or result.extra):
+            _compare_sizes(result, listing, expected)
+            tested = _run_text([exe, "t", kind, "-scrcSHA256", "-sccUTF-8", str(image)])
+            found = _7Z_SUM.search(tested)
+            want = sha256_sum_7zip(expected[p].sha256 for p, _ in listing)
+            if not result.mismatched and found and found.group(1).lower() == want.lower():
+                result.contents = True
+                result.bytes_read = sum(size for _, size in listing)
+                if tick:
+                    tick(result.bytes_read)
+                return result
+            # stream them to name the culprits
+            result.files_checked, result.mismatched, result.contents = 0, [], True
+        proc = _stream([exe, "x", "-so", kind, "-sccUTF-8", str(image)])
         assert proc.stdout is not None
         for path, size in listing:
             if path in expected:
@@ -268,6 +335,10 @@ def read_7zip(image: Path, files: list[Expected], tick: Tick | None = None) -> R
         _finish(proc, result)
     except (RuntimeError, OSError) as exc:
         result.error = str(exc)
+    if fs == "iso":  # named by their manifest paths, as the other readers name them
+        result.mismatched = [expected[p].path for p in result.mismatched]
+        result.missing = [expected[p].path for p in result.missing]
+        result.extra = [f"joliet:{p}" for p in result.extra]
     return result
 
 
@@ -276,8 +347,15 @@ def read_back(
     files: Iterable[Expected],
     expected_sha256: str | None,
     tick: Callable[[str, int], None] | None = None,
+    *,
+    content_by: str | None = None,
 ) -> ReadbackResult:
-    """Run the three checks side by side; ``tick(phase, nbytes)`` reports progress."""
+    """Run the three checks side by side; ``tick(phase, nbytes)`` reports progress.
+
+    ``content_by`` ("7zip-iso" or "7zip-udf"): the check right after writing. The image hash
+    is ``expected_sha256``, taken while writing, not re-read; that 7-Zip reader hashes every
+    file's content itself (through the Joliet tree or the UDF tree) and compares the sum; the
+    other trees are checked by name and size (xorriso: Rock Ridge and Joliet; 7-Zip: UDF)."""
     tool("xorriso")
     tool("7zz")
     wanted = list(files)
@@ -293,6 +371,25 @@ def read_back(
 
         return t
 
+    if content_by is not None:
+        assert expected_sha256 is not None and content_by in ("7zip-iso", "7zip-udf")
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            jobs = [
+                pool.submit(read_xorriso, image, wanted, contents=False),
+                pool.submit(
+                    read_7zip, image, wanted, ticker("verify-7zip"),
+                    contents=content_by == "7zip-udf", summed=True,
+                ),
+            ]  # fmt: skip
+            if content_by == "7zip-iso":
+                jobs.append(
+                    pool.submit(read_7zip, image, wanted, ticker("verify-7zip"), summed=True,
+                                fs="iso")
+                )  # fmt: skip
+            readers = [j.result() for j in jobs]
+        return ReadbackResult(
+            expected_sha256, image.stat().st_size, expected_sha256, readers, image_reread=False
+        )
     with ThreadPoolExecutor(max_workers=3) as pool:
         image_hash = pool.submit(hash_file, image, ticker("hash"))
         xorriso = pool.submit(read_xorriso, image, wanted, ticker("verify-xorriso"))

@@ -4,6 +4,8 @@ installed). Which one was chosen is logged at start-up."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -87,7 +89,37 @@ def locate_ffprobe(settings: Settings, ffmpeg: str) -> str:
     )
 
 
-def tool_version(path: str) -> str:
+def tool_version(path: str, cache_dir: Path | None = None) -> str:
+    """The first line of ``path -version``. With ``cache_dir``, kept there in
+    ``tool-versions.json`` under the binary's identity (real path, inode, size, modification
+    time): a replaced or upgraded binary is asked again, an unchanged one is not started."""
+    if cache_dir is None:
+        return _ask_version(path)
+    cache = cache_dir / "tool-versions.json"
+    try:
+        st = os.stat(path)
+        key = f"{os.path.realpath(path)}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        return _ask_version(path)
+    try:
+        known = json.loads(cache.read_text("utf-8"))
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known.get(key), str):
+        return str(known[key])
+    version = _ask_version(path)
+    if not version.startswith("unknown"):
+        with contextlib.suppress(OSError):
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({**known, key: version}, ensure_ascii=False), "utf-8")
+            os.replace(tmp, cache)
+    return version
+
+
+def _ask_version(path: str) -> str:
     try:
         proc = subprocess.run(
             [path, "-version"], capture_output=True, timeout=30, stdin=subprocess.DEVNULL
@@ -100,10 +132,13 @@ def tool_version(path: str) -> str:
     return first[0].strip()
 
 
-def find_tools(settings: Settings) -> Tools:
+def find_tools(settings: Settings, cache_dir: Path | None = None) -> Tools:
+    """ffmpeg and ffprobe as configured, found on PATH or bundled; ``cache_dir``: see
+    ``tool_version``."""
     ffmpeg, source = locate_ffmpeg(settings)
     ffprobe = locate_ffprobe(settings, ffmpeg)
-    tools = Tools(ffmpeg=ffmpeg, ffprobe=ffprobe, source=source, version=tool_version(ffmpeg))
+    version = tool_version(ffmpeg, cache_dir)
+    tools = Tools(ffmpeg=ffmpeg, ffprobe=ffprobe, source=source, version=version)
     log.info(
         "transcode.ffmpeg_found",
         ffmpeg=ffmpeg,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import select
 import signal
 import subprocess
 import threading
@@ -93,6 +94,29 @@ def stop_process(proc: subprocess.Popen[bytes], grace_s: float) -> str:
         return "killed"
 
 
+def _exited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for ``proc`` to end; True (and reaped) once it has.
+
+    Woken the moment it exits (a pidfd), where ``Popen.wait(timeout)`` polls with sleeps of up
+    to 50 ms — each tool run would end that much later."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # no pidfd (old kernel): the polling wait
+        try:
+            proc.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    if ready:
+        proc.wait()
+        return True
+    return proc.poll() is not None
+
+
 def run_tool(
     argv: Sequence[str],
     *,
@@ -119,16 +143,12 @@ def run_tool(
             )
             if on_start is not None:
                 on_start(proc.pid)
-            while True:
-                try:
-                    proc.wait(timeout=0.5)
-                    break
-                except subprocess.TimeoutExpired:
-                    if stop is not None and stop.is_set():
-                        how = stop_process(proc, grace_s)
-                        raise StoppedError(
-                            f"stopped {Path(argv[0]).name} ({how})", where=" ".join(argv[:3])
-                        ) from None
+            while not _exited(proc, 0.5):
+                if stop is not None and stop.is_set():
+                    how = stop_process(proc, grace_s)
+                    raise StoppedError(
+                        f"stopped {Path(argv[0]).name} ({how})", where=" ".join(argv[:3])
+                    ) from None
         data = err_path.read_bytes()
         stdout = out_path.read_bytes() if capture_stdout else b""
     finally:

@@ -95,7 +95,8 @@ def run_once(
     tools: Tools | None = None,
 ) -> Summary:
     """Queue what is missing, then run every due job in this process (ffmpeg still niced)."""
-    tools = tools or find_tools(settings)  # ToolMissingError before any job is touched
+    # ToolMissingError before any job is touched
+    tools = tools or find_tools(settings, cache_dir=vault.run)
     summary = Summary(ffmpeg=tools.ffmpeg, ffmpeg_source=tools.source, ffmpeg_version=tools.version)
     summary.requeued = jobs.requeue_orphans(db)
     reap_temporaries(vault)

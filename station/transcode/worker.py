@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     db = open_catalog(vault.catalog_path, migrate=False)
     try:
-        tools = find_tools(settings)
+        tools = find_tools(settings, cache_dir=vault.run)
         outcomes = work_through(vault, db, settings, tools, actor=args.actor, stop=stop)
         log.info("transcode.worker_exit", jobs=len(outcomes), stopped=stop.is_set())
     finally:
