@@ -116,7 +116,7 @@ def test_two_verified_copies_readable_everywhere(
         assert f"SHA256 for data: {want}" in " ".join(tested.split())
     # the two copies: one pass, the same bytes but for their file systems' metadata
     a, b = (o.image.read_bytes() for o in outcomes)
-    assert len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) < 200
+    assert len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) < 4096  # ids, times
     # station disc verify: all three full checks again (image re-hashed, both readers stream)
     again = reverify.verify_job(db, job_id, actor="tester")
     for _, res in again:
