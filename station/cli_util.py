@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from station import timeutil
 from station.errors import InputError, StationError
 from station.text import escape_text
 from station.vault import Vault
@@ -206,6 +207,9 @@ def display_tz() -> str:
         except StationError:
             pass
     return "Asia/Shanghai"
+
+
+timeutil.DISPLAY_TZ[:] = [display_tz]  # said_time() in messages raised below the CLI
 
 
 def people_rows(

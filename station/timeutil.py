@@ -7,6 +7,7 @@ range queries on it are plain string comparisons.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 UTC = dt.UTC
@@ -111,14 +112,17 @@ def parse_local(text: str, tz: str) -> dt.datetime:
     return parse_iso(text, tz)
 
 
+# The running command's station zone, registered by the CLI layer (``station.cli_util``), which
+# imports this module (so this one never imports it).
+DISPLAY_TZ: list[Callable[[], str]] = []
+
+
 def said_time(value: str | dt.datetime | None, tz: str | None = None) -> str:
     """A time inside a message for people (errors raised by the stores, detail lines):
     ``2026-12-01 18:23:25 北京时间``. ``tz`` defaults to the running command's station zone
     (``station.timezone``), else Asia/Shanghai; never UTC ISO with microseconds."""
     if tz is None:
-        from station.cli_util import display_tz  # lazily: the CLI layer imports this module
-
-        tz = display_tz()
+        tz = DISPLAY_TZ[0]() if DISPLAY_TZ else "Asia/Shanghai"
     if _as_datetime(value) is None:
         return "" if value is None else str(value)
     return f"{human_time(value, tz)} {zone_short(tz)}"

@@ -28,6 +28,16 @@ log = get()
 R11_REASONS = {code: reason_text(code) for code in POLICY_REASONS}
 
 
+@dataclass(frozen=True)
+class Signed:
+    """The station's signed checkpoint for a disc, its key and the audit entries' proofs (R7)."""
+
+    checkpoint: str  # the C2SP signed note
+    vkey: str  # the verifier key line ``name+id+base64``
+    fingerprint: str  # as printed on the label (``station.audit.note.fingerprint``)
+    proofs: list[dict[str, Any]]  # ``station.audit.checkpoint.inclusion_proofs``
+
+
 class MissingRecordingError(IntegrityError):
     """录像已清除或缺失 / A recording of the case is purged or missing from the vault."""
 
@@ -224,7 +234,6 @@ def signed_excerpt(
     entries it does not cover get no proof, and verify.py reports them. ``(None, entries)`` when
     the station has no checkpoint at all."""
     from station.audit import checkpoint, note
-    from station.disc_burn.manifest import Signed
 
     try:
         checkpoint.make_checkpoint(vault, db, settings)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check this disc (or export package) on your own / 自行校验本光盘（或导出包）.
+"""自行校验本光盘（或导出包）/ Check this disc (or export package) on your own.
 
 Uses only the Python standard library (3.6+), nothing to install:
 
@@ -142,7 +142,7 @@ def parse_vkey(text):
             continue
         want = hashlib.sha256(name.encode() + b"\n" + raw[:1] + raw[1:]).digest()[:4]
         if kid != want:
-            raise ValueError("the key's id does not match its name and key / 公钥编号不符")
+            raise ValueError("公钥编号不符 / the key's id does not match its name and key")
         return name, kid, raw[1:]
     return None
 
@@ -154,7 +154,7 @@ def open_checkpoint(text, key):
     # an export's checkpoint.note carries the key as a comment line after the signatures
     text = "\n".join(x for x in lines if not x.startswith("# ")).rstrip("\n") + "\n"
     if "\n\n" not in text:
-        raise ValueError("not a signed note / 不是签名检查点")
+        raise ValueError("不是签名检查点 / not a signed note")
     body, _, sigs = text.partition("\n\n")
     body += "\n"
     signed = False
@@ -167,15 +167,15 @@ def open_checkpoint(text, key):
             continue
         if not ed25519_verify(public, body.encode("utf-8"), blob[4:]):
             raise ValueError(
-                "the checkpoint's signature is wrong: forged or altered / 检查点签名无效"
+                "检查点签名无效 / the checkpoint's signature is wrong: forged or altered"
             )
         signed = True
     if not signed:
-        raise ValueError("the checkpoint is not signed by this key / 检查点不是此公钥签名")
+        raise ValueError("检查点不是此公钥签名 / the checkpoint is not signed by this key")
     head = body.split("\n")
     root = base64.b64decode(head[2].encode("ascii"))
     if not head[1].isdigit() or len(root) != 32:
-        raise ValueError("not a checkpoint / 不是检查点")
+        raise ValueError("不是检查点 / not a checkpoint")
     return head[0], int(head[1]), root
 
 
@@ -316,10 +316,10 @@ def check_signature(root, kind, out, expected):
     try:
         key = parse_vkey(_read(key_path))
     except ValueError as exc:
-        out.fail("station key / 采集站公钥: " + str(exc))
+        out.fail("采集站公钥 / station key: " + str(exc))
         return None
     if key is None:
-        out.fail("no station key found / 找不到采集站公钥: " + os.path.basename(key_path))
+        out.fail("找不到采集站公钥 / no station key found: " + os.path.basename(key_path))
         return None
     fp = fingerprint(key[2])
     print("")
@@ -329,13 +329,13 @@ def check_signature(root, kind, out, expected):
     print("  published by the station: a different one means the key is not the station's.")
     if expected is not None:
         if "".join(expected.split()).lower() != "".join(fp.split()):
-            out.fail("fingerprint / 指纹: expected 应为 " + expected + ", the key has 实为 " + fp)
+            out.fail("指纹 / fingerprint: expected 应为 " + expected + ", the key has 实为 " + fp)
             return None
-        out.ok("fingerprint as given / 指纹与给定一致")
+        out.ok("指纹与给定一致 / fingerprint as given")
     try:
         cp = open_checkpoint(_read(cp_path), key)
     except (ValueError, IndexError) as exc:
-        out.fail("checkpoint signature / 检查点签名: " + str(exc))
+        out.fail("检查点签名 / checkpoint signature: " + str(exc))
         return None
     out.ok(
         f"checkpoint signed by {key[0]} over {cp[1]} audit entries / "
@@ -387,21 +387,21 @@ def check_audit(root, kind, cp, out):
         seq = body.get("seq")
         text = canonical(body)
         digest = hashlib.sha256(text).hexdigest()
-        what = "audit entry {0} ({1}) / 审计记录 {0}".format(seq, body.get("event"))
+        what = "审计记录 {0} / audit entry {0} ({1})".format(seq, body.get("event"))
         if stored is not None and digest != stored:
-            out.fail(what + ": does not match its own hash (edited) / 与自身哈希不符（被改动）")
+            out.fail(what + ": 与自身哈希不符（被改动）/ does not match its own hash (edited)")
             prev = None
             continue
         if prev is not None and prev[0] + 1 == seq and body.get("prev_hash") != prev[1]:
-            out.fail(what + ": does not link to the entry before / 与前一条记录链接不符")
+            out.fail(what + ": 与前一条记录链接不符 / does not link to the entry before")
             prev = (seq, digest)
             continue
         prev = (seq, digest)
         p = proofs.get(seq)
         if cp is None:
-            out.fail(what + ": no valid checkpoint to check it against / 无有效检查点")
+            out.fail(what + ": 无有效检查点 / no valid checkpoint to check it against")
         elif p is None or p.get("entry") != text.decode("utf-8"):
-            out.fail(what + ": not proven in the signed checkpoint / 未被签名检查点证明")
+            out.fail(what + ": 未被签名检查点证明 / not proven in the signed checkpoint")
         elif not verify_inclusion(
             p["leaf_index"],
             cp[1],
@@ -409,7 +409,7 @@ def check_audit(root, kind, cp, out):
             [bytes.fromhex(x) for x in p["proof"]],
             cp[2],
         ):
-            out.fail(what + ": inclusion proof fails (edited) / 包含证明不成立（被改动）")
+            out.fail(what + ": 包含证明不成立（被改动）/ inclusion proof fails (edited)")
         else:
             out.ok(what)
     return len(entries)
@@ -421,7 +421,7 @@ def main(argv):
     if "--fingerprint" in args:
         i = args.index("--fingerprint")
         if i + 1 >= len(args):
-            print("--fingerprint needs the printed fingerprint / 需要给出指纹")
+            print("需要给出指纹 / --fingerprint needs the printed fingerprint")
             return 2
         expected = args[i + 1]
         del args[i : i + 2]
@@ -441,7 +441,7 @@ def main(argv):
     print("")
     if disc is not None:
         print(
-            "disc {0} of {1} / 第 {0} 张，共 {1} 张".format(
+            "第 {0} 张，共 {1} 张 / disc {0} of {1}".format(
                 disc.get("disc_no", "?"), disc.get("discs_total", "?")
             )
         )

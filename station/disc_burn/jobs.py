@@ -56,10 +56,8 @@ PLACEHOLDER_UNIT_IDS = ("", "000000000000")
 
 def account_name(db: sqlite_utils.Database, actor: str) -> str | None:
     """The person's name recorded for a login account (``users.display_name``), if any."""
-    from station.access.users import get_user
-
-    user = get_user(db, actor)
-    return user.display_name.strip() if user and user.display_name else None
+    row = db.execute("select display_name from users where name = ?", [actor]).fetchone()
+    return row[0].strip() if row and row[0] and row[0].strip() else None
 
 
 def label_facts(settings: Settings, producer: str | None, person: str | None = None) -> str:
@@ -74,15 +72,15 @@ def label_facts(settings: Settings, producer: str | None, person: str | None = N
     default = StationSection()
     if not unit or unit in (default.unit_name, "执法单位", "Enforcement unit"):
         raise LabelFactsError(
-            f"the producing unit is the placeholder {unit!r}; the label needs the unit's real name"
-            " / 制作单位仍为占位值，标签须写明单位全称 (R12)",
+            "制作单位仍为占位值，标签须写明单位全称 (R12) / the producing unit is the placeholder "
+            f"{unit!r}; the label needs the unit's real name",
             where="station.unit_name",
             hint='station config set station.unit_name="某市城市管理行政执法局" (admin)',
         )
     if settings.station.unit_id.strip() in PLACEHOLDER_UNIT_IDS:
         raise LabelFactsError(
-            f"the unit id is the placeholder {settings.station.unit_id!r}; it goes into every"
-            " volume id / 单位代码仍为占位值 (R12)",
+            "单位代码仍为占位值 (R12) / the unit id is the placeholder "
+            f"{settings.station.unit_id!r}; it goes into every volume id",
             where="station.unit_id",
             hint="station config set station.unit_id=<the unit's code> (admin)",
         )

@@ -362,7 +362,7 @@ class LabelPrinter:
         if proc.returncode != 0 or len(answers) != self._sent:
             tail = " | ".join(err.decode("utf-8", "replace").strip().splitlines()[-3:])
             raise StationError(
-                f"the label printer stopped (exit {proc.returncode}): {tail} / 标签生成失败",
+                f"标签生成失败 / the label printer stopped (exit {proc.returncode}): {tail}",
                 where="station.disc_burn.label",
             )
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from station.disc_burn.content import R11_REASONS, CaseInfo
+from station.disc_burn.content import R11_REASONS, CaseInfo, Signed
 from station.disc_burn.layout import SIGNED_FILES, Entry, Layout
 from station.timeutil import human_time, zone_short, zone_words
 
@@ -33,16 +33,6 @@ class DiscIdentity:
     created_at: str  # R12: production time (UTC ISO 8601; people see it in ``tz``)
     tz: str = "Asia/Shanghai"  # the station's zone (station.timezone)
     fingerprint: str | None = None  # the station key's, as printed on the label
-
-
-@dataclass(frozen=True)
-class Signed:
-    """The station's signed checkpoint for a disc, its key and the audit entries' proofs (R7)."""
-
-    checkpoint: str  # the C2SP signed note
-    vkey: str  # the verifier key line ``name+id+base64``
-    fingerprint: str  # as printed on the label (``station.audit.note.fingerprint``)
-    proofs: list[dict[str, Any]]  # ``station.audit.checkpoint.inclusion_proofs``
 
 
 def station_key_text(vkey: str, fingerprint: str) -> str:
