@@ -109,6 +109,12 @@ class PlanWriter:
         if len(self._chunk) >= self.batch:
             self._flush()
 
+    def line(self, text: str) -> None:
+        """An item already in ``item``'s form (made by SQLite: ``executor.make_plan``)."""
+        self._chunk.append(text)
+        if len(self._chunk) >= self.batch:
+            self._flush()
+
     def _flush(self) -> None:
         if self._chunk:
             self.out.write(("\n" if self._first else ",\n") + ",\n".join(self._chunk))
@@ -148,6 +154,7 @@ def run_cmd(app: App, dry_run: bool, now_text: str | None, limit: int, as_json: 
             actor=app.actor,
             dry_run=True,
             on_pend=writer.item,
+            on_pend_json=writer.line,
             now_given=now_text is not None,
         )
         writer.finish(report)

@@ -32,9 +32,9 @@ from station.config import Settings
 from station.custody import WriterLock
 from station.errors import NotFoundError, RetentionError, VaultFullError
 from station.log import get
-from station.retention import approval, clockguard
-from station.retention.facts import iter_decisions
-from station.retention.policy import Decider, Policy
+from station.retention import approval, bulk, clockguard
+from station.retention.facts import load_extras
+from station.retention.policy import RULE_ROUTINE, Decider, Policy
 from station.retention.runtypes import (
     Item,
     ItemProblem,
@@ -69,10 +69,13 @@ def make_plan(
     now: dt.datetime,
     *,
     on_pend: Callable[[Item], None] | None = None,
+    on_pend_json: Callable[[str], None] | None = None,
 ) -> RunReport:
     """The plan as of ``now``. With ``on_pend``, newly expired items are handed to it as they are
     decided instead of kept in ``report.pend`` (a dry run's JSON streams them: at a million
-    recordings the list alone would take hundreds of MB)."""
+    recordings the list alone would take hundreds of MB). With ``on_pend_json`` too, expired
+    plain routine recordings (R9, decided in SQL: ``bulk``) come as the JSON text of their item
+    (``PlanWriter.item``'s form), made by SQLite."""
     decider = Decider(Policy.from_settings(settings), now)
     as_of = to_iso(now)
     report = RunReport(as_of=as_of, dry_run=True)
@@ -83,25 +86,65 @@ def make_plan(
         )
     }
     pend = on_pend or report.pend.append
-    # stored recordings too recent for any rule to expire yield nothing: left out in SQL
+    now_text = fast_iso(now)
+    routine_text = decider.routine_reason
+    if on_pend_json is not None:
+        # PlanWriter.item's text, field for field (hashes and ISO times need no escaping)
+        fast_col = (
+            "'{\"sha256\": \"' || r.sha256 || '\", \"size\": ' || r.size || "
+            "', \"rule\": \"" + RULE_ROUTINE + "\", \"reason\": ' || ? || "
+            f"', \"keep_until\": \"' || {bulk.KEEP} || "
+            "'\", \"action\": \"pend\", \"purge_after\": null}'"
+        )
+        args: list[object] = [bulk.reason_json(routine_text)]
+    else:
+        fast_col, args = bulk.KEEP, []
+    # Left out in SQL: stored recordings too recent for any rule to expire, those a rule surely
+    # keeps now (bulk.tables: ret_kept), plain ones no rule lets expire, and plain routine ones
+    # not yet expired. Stored recordings yield only expired items, so none is missed.
+    sql = (
+        "select r.sha256, r.recorded_at, r.ingested_at, r.important, r.size, r.state,"
+        f" r.category, case when {bulk.FAST} then {fast_col} end"
+        " from recordings r left join temp.ret_hours h on h.hour = substr(r.recorded_at, 1, 13)"
+        " where r.state in ('stored', 'pending_purge')"
+        " and not (r.state = 'stored' and coalesce(r.recorded_at, r.ingested_at) >= ?)"
+        " and not (r.state = 'stored' and r.sha256 in temp.ret_kept)"
+        f" and not {bulk.PLAIN_KEPT}"
+        f" and not ({bulk.FAST} and {bulk.KEEP} > ?)"
+        " order by r.rowid"
+    )
+    args += [decider.unexpired_from(), now_text]
     new = tuple.__new__
-    for d, row in iter_decisions(db, decider, stored_since=decider.unexpired_from()):
-        if row.state == "stored":
-            if d.expired:  # an expired decision always has its end date
-                ends = fast_iso(d.keep_until)  # type: ignore[arg-type]
-                pend(new(Item, (row.sha256, row.size, d.rule, d.reason, ends, "pend", None)))
-            continue
-        until = fast_iso(d.keep_until) if d.keep_until else None
-        if not d.expired:
-            report.restore.append(Item(row.sha256, row.size, d.rule, d.reason, until, "restore"))
-        else:
-            purge_after = pending.get(row.sha256)
-            if purge_after is not None and purge_after <= as_of:
-                report.purge.append(
-                    Item(row.sha256, row.size, d.rule, d.reason, until, "purge", purge_after)
-                )
+    with bulk.tables(db, decider, kept=True):
+        extra = load_extras(db, bulk.NEED)
+        for sha, rec_at, ing_at, important, size, state, category, fast in db.execute(sql, args):
+            if fast is not None:  # an expired plain routine recording (R9)
+                if on_pend_json is not None:
+                    on_pend_json(fast)
+                else:
+                    pend(new(Item, (sha, size, RULE_ROUTINE, routine_text, fast, "pend", None)))
+                continue
+            row = (sha, rec_at, ing_at, important, size, state, category)
+            if state != "stored" and sha not in extra:  # pending: its facts, if any, now
+                d = decider.row(row, load_extras(db, bulk.need_one(sha)))
             else:
-                report.waiting += 1
+                d = decider.row(row, extra)
+            if state == "stored":
+                if d.expired:  # an expired decision always has its end date
+                    ends = fast_iso(d.keep_until)  # type: ignore[arg-type]
+                    pend(new(Item, (sha, size, d.rule, d.reason, ends, "pend", None)))
+                continue
+            until = fast_iso(d.keep_until) if d.keep_until else None
+            if not d.expired:
+                report.restore.append(Item(sha, size, d.rule, d.reason, until, "restore"))
+            else:
+                purge_after = pending.get(sha)
+                if purge_after is not None and purge_after <= as_of:
+                    report.purge.append(
+                        Item(sha, size, d.rule, d.reason, until, "purge", purge_after)
+                    )
+                else:
+                    report.waiting += 1
     return report
 
 
@@ -125,9 +168,10 @@ def run(
     on_step: Step | None = None,
     on_pend: Callable[[Item], None] | None = None,
     now_given: bool = True,
+    on_pend_json: Callable[[str], None] | None = None,
 ) -> RunReport:
-    """Plan, and unless ``dry_run`` act on the plan (``on_pend``: see ``make_plan``; dry runs
-    only). ``now`` is the time decisions are made for;
+    """Plan, and unless ``dry_run`` act on the plan (``on_pend``, ``on_pend_json``: see
+    ``make_plan``; dry runs only). ``now`` is the time decisions are made for;
     a real run refuses a ``now`` before an earlier run, or after the station's clock (R9: nothing
     may go before its time). A real run whose clock is not trusted (``clockguard``) only
     proposes: the report is a dry run with ``clock`` set, and an alert is raised.
@@ -138,13 +182,35 @@ def run(
     refusing until the wrong date comes round."""
     if dry_run:
         return _run(
-            vault, db, settings, now, actor, True, wall_now, stop, on_step, on_pend, now_given
+            vault,
+            db,
+            settings,
+            now,
+            actor,
+            True,
+            wall_now,
+            stop,
+            on_step,
+            on_pend,
+            now_given,
+            on_pend_json,
         )
     verdict = clockguard.check(vault, db, settings)
     if not verdict.trusted:
         clockguard.refuse(db, verdict)
         report = _run(
-            vault, db, settings, now, actor, True, wall_now, stop, on_step, on_pend, now_given
+            vault,
+            db,
+            settings,
+            now,
+            actor,
+            True,
+            wall_now,
+            stop,
+            on_step,
+            on_pend,
+            now_given,
+            on_pend_json,
         )
         report.clock = verdict.to_json()
         report.warnings.append(
@@ -172,6 +238,7 @@ def _run(
     on_step: Step | None,
     on_pend: Callable[[Item], None] | None = None,
     now_given: bool = True,
+    on_pend_json: Callable[[str], None] | None = None,
 ) -> RunReport:
     as_of = to_iso(now)
     last = last_as_of(db)
@@ -217,7 +284,19 @@ def _run(
         pended += 1
         on_pend(item)  # type: ignore[misc]
 
-    report = make_plan(db, settings, now, on_pend=count_pend if on_pend and dry_run else None)
+    def count_json(text: str) -> None:
+        nonlocal pended
+        pended += 1
+        on_pend_json(text)  # type: ignore[misc]
+
+    streamed = on_pend is not None and dry_run
+    report = make_plan(
+        db,
+        settings,
+        now,
+        on_pend=count_pend if streamed else None,
+        on_pend_json=count_json if streamed and on_pend_json is not None else None,
+    )
     report.warnings = warnings
     if dry_run:
         log.info(

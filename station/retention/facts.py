@@ -28,41 +28,71 @@ class RecordingRow(NamedTuple):
     state: str
 
 
-def load_cases(db: sqlite_utils.Database) -> dict[str, CaseFacts]:
+Need = tuple[str, list[object]] | None  # a select of sha256s and its arguments; None: all
+
+
+def _only(column: str, need: Need, *, joiner: str = " where ") -> str:
+    """A filter on ``column`` to the recordings ``need`` selects."""
+    return f"{joiner}{column} in ({need[0]})" if need else ""
+
+
+def _args(need: Need) -> list[object]:
+    return list(need[1]) if need else []
+
+
+def load_cases(db: sqlite_utils.Database, need: Need = None) -> dict[str, CaseFacts]:
+    only = (
+        f" where number in (select case_number from case_recordings where sha256 in ({need[0]}))"
+        if need
+        else ""
+    )
     return {
         number: CaseFacts(number, status, parse(closed_at), years, reason)
         for number, status, closed_at, years, reason in db.execute(
             "select number, status, closed_at, retention_years, long_term_reason from cases"
+            + only,
+            _args(need),
         )
     }
 
 
-def load_links(db: sqlite_utils.Database) -> dict[str, list[str]]:
+def load_links(db: sqlite_utils.Database, need: Need = None) -> dict[str, list[str]]:
+    """sha -> the numbers of its cases, in the order of the case numbers."""
     links: dict[str, list[str]] = defaultdict(list)
-    for case_number, sha in db.execute("select case_number, sha256 from case_recordings"):
+    for case_number, sha in db.execute(
+        "select case_number, sha256 from case_recordings"
+        + _only("sha256", need)
+        + " order by case_number, sha256",
+        _args(need),
+    ):
         links[sha].append(case_number)
     return links
 
 
-def load_holds(db: sqlite_utils.Database) -> dict[str, list[str]]:
+def load_holds(db: sqlite_utils.Database, need: Need = None) -> dict[str, list[str]]:
     holds: dict[str, list[str]] = defaultdict(list)
     for sha, reason in db.execute(
-        "select sha256, reason from holds where released_at is null order by id"
+        "select sha256, reason from holds where released_at is null"
+        + _only("sha256", need, joiner=" and ")
+        + " order by id",
+        _args(need),
     ):
         holds[sha].append(reason)
     return holds
 
 
-def load_marks(db: sqlite_utils.Database) -> dict[str, tuple[int | None, bool]]:
+def load_marks(db: sqlite_utils.Database, need: Need = None) -> dict[str, tuple[int | None, bool]]:
     return {
         sha: (reason, reviewed is not None)
         for sha, reason, reviewed in db.execute(
             "select sha256, long_term_reason, reviewed_at from recording_marks"
+            + _only("sha256", need),
+            _args(need),
         )
     }
 
 
-def load_kept(db: sqlite_utils.Database) -> dict[str, dt.datetime]:
+def load_kept(db: sqlite_utils.Database, need: Need = None) -> dict[str, dt.datetime]:
     """R9: the latest keep-until a supervisor gave when rejecting a purge, per recording."""
     if "purge_proposals" not in db.table_names():
         return {}
@@ -70,19 +100,23 @@ def load_kept(db: sqlite_utils.Database) -> dict[str, dt.datetime]:
         sha: _parse(until)
         for sha, until in db.execute(
             "select sha256, max(kept_until) from purge_proposals"
-            " where state = 'rejected' and kept_until is not null group by sha256"
+            " where state = 'rejected' and kept_until is not null"
+            + _only("sha256", need, joiner=" and ")
+            + " group by sha256",
+            _args(need),
         )
     }
 
 
-def _extras(db: sqlite_utils.Database) -> dict[str, Extra]:
+def load_extras(db: sqlite_utils.Database, need: Need = None) -> dict[str, Extra]:
     """sha -> (long-term reason, reviewed, hold reasons, cases, kept until) for the recordings
-    that have a link, hold, mark or supervisor's keep; most recordings have none."""
-    cases = load_cases(db)
-    links = load_links(db)
-    holds = load_holds(db)
-    marks = load_marks(db)
-    kept = load_kept(db)
+    that have a link, hold, mark or supervisor's keep; most recordings have none. ``need``: a
+    select of sha256s (and its arguments); only those recordings are loaded."""
+    cases = load_cases(db, need)
+    links = load_links(db, need)
+    holds = load_holds(db, need)
+    marks = load_marks(db, need)
+    kept = load_kept(db, need)
     extra: dict[str, Extra] = {}
     for sha in set(links) | set(holds) | set(marks) | set(kept):
         lt, reviewed = marks.get(sha, (None, False))
@@ -94,6 +128,9 @@ def _extras(db: sqlite_utils.Database) -> dict[str, Extra]:
             kept.get(sha),
         )
     return extra
+
+
+_extras = load_extras
 
 
 def iter_decisions(

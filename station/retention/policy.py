@@ -231,6 +231,11 @@ class Decider:
             "ingest"
         )
 
+    @property
+    def routine_reason(self) -> str:
+        """R9's reason for footage whose recording time is known."""
+        return self._routine
+
     def routine_until(self, t: dt.datetime) -> dt.datetime:
         if t.tzinfo is not _UTC:
             t = t.astimezone(_UTC)
@@ -369,6 +374,14 @@ class Decider:
             shift = shifts.get(t.toordinal() * 24 + t.hour) if t.tzinfo is _UTC else None
             until = t + shift if shift is not None else routine_until(t)
             yield new(Decision, (sha, until, RULE_ROUTINE, reason, now >= until)), size, state
+
+    def row(
+        self,
+        row: tuple[str, str | None, str, int, int, str, str | None],
+        extra: dict[str, Extra],
+    ) -> Decision:
+        """The decision for one catalog row, as ``rows`` gives it."""
+        return next(self.rows((row,), extra))[0]
 
     def __call__(self, rec: RecordingFacts) -> Decision:
         sha, cases = rec.sha256, rec.cases
