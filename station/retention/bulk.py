@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import sqlite_utils
 
@@ -31,20 +32,36 @@ HOUR_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]"
 TAIL_GLOB = ":[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z"
 _ISO = HOUR_GLOB + TAIL_GLOB
 
-# A stored recording decided in SQL: plain (no link, hold, mark or keep), not marked important,
-# a routine category, its start in the station's form in an hour with a whole-hour shift.
-# Needs ``r`` (recordings) and ``h`` (temp.ret_hours, left-joined on the start's hour).
-FAST = (
-    "(r.state = 'stored' and r.sha256 not in temp.ret_extra and r.important = 0"
-    f" and typeof(r.size) = 'integer' and r.category in {ROUTINE_SQL}"
-    f" and substr(r.recorded_at, 14) glob '{TAIL_GLOB}' and h.until is not null)"
+# The join that gives a recording ``r`` its hour ``h`` when its start is in the station's form.
+HOUR_JOIN = (
+    "left join temp.ret_hours h on h.hour = substr(r.recorded_at, 1, 13)"
+    f" and substr(r.recorded_at, 14) glob '{TAIL_GLOB}'"
 )
+# A stored recording whose R9 end SQL can write: its start in the station's form, in an hour
+# with a whole-hour shift. R9 is the floor of every dated rule, so such a recording whose R9 end
+# lies after ``now`` is not expired, whatever its links, holds or marks.
+TIMED = "(r.state = 'stored' and h.until is not null)"
 KEEP = "(h.until || substr(r.recorded_at, 14))"
-# A plain stored recording that no rule lets expire: the important marker, never reviewed
-# without a mark, or footage not known to be routine (unclassified, or involving a party, R9).
-PLAIN_KEPT = (
-    "(r.state = 'stored' and r.sha256 not in temp.ret_extra and ("
-    "(typeof(r.important) = 'integer' and r.important <> 0)"
+
+
+def after(now_text: str) -> tuple[str, list[object]]:
+    """``KEEP > now_text`` without building ``KEEP`` (texts of one form compare piecewise)."""
+    return (
+        "(h.until > ? or (h.until = ? and substr(r.recorded_at, 14) > ?))",
+        [now_text[:13], now_text[:13], now_text[13:]],
+    )
+
+
+# ... and decided by R9 alone if it is also plain (no link, hold, mark or keep: checked in
+# Python, ``Marked.extra``): not marked important, a routine category, an integer size.
+ROUTINE = (
+    f"({TIMED} and r.important = 0 and typeof(r.size) = 'integer'"
+    f" and r.category in {ROUTINE_SQL})"
+)
+# A stored recording that, if plain, no rule lets expire: the important marker (never reviewed
+# without a mark), or footage not known to be routine (unclassified, or involving a party, R9).
+NEVER_IF_PLAIN = (
+    "(r.state = 'stored' and ((typeof(r.important) = 'integer' and r.important <> 0)"
     f" or (r.important = 0 and (r.category is null or r.category not in {ROUTINE_SQL}))))"
 )
 
@@ -91,74 +108,78 @@ def hour_until(decider: Decider, hour: str) -> str | None:
         return None
 
 
-@contextlib.contextmanager
-def tables(db: sqlite_utils.Database, decider: Decider, *, kept: bool = False) -> Iterator[None]:
-    """The temporary tables the SQL path reads, for as long as the block runs:
+class Marked(NamedTuple):
+    extra: set[str]  # recordings with a link, an active hold, a mark or a supervisor's keep
+    kept: set[str]  # those some rule surely keeps at ``now`` (``marked(kept=True)``)
 
-    - ``ret_hours(hour, until)``: per UTC hour of a start time, the shifted hour, or null;
-    - ``ret_extra(sha256)``: recordings with a link, active hold, mark or supervisor's keep;
-    - with ``kept``, ``ret_kept(sha256)``: recordings some rule surely keeps at ``now`` (an
-      active hold, a long-term mark, a link to an open or long-term case or to a case kept
-      at least four more days by its R10 years — a margin for zones and month ends);
-    - ``ret_need(sha256)``: the recordings whose links, holds and marks Python loads at the
-      start: ``ret_extra`` less ``ret_kept`` (stored ones in ``ret_kept`` are left out; a
-      pending one's are loaded when it comes: ``need_one``)."""
-    conn = db.conn
-    was_open = conn.in_transaction
-    names = ("ret_hours", "ret_extra", "ret_kept", "ret_need")
-    for name in names:
-        conn.execute(f"drop table if exists temp.{name}")
-    conn.execute("create temp table ret_hours (hour text primary key, until text) without rowid")
-    conn.execute("create temp table ret_extra (sha256 text primary key) without rowid")
-    conn.execute("create temp table ret_kept (sha256 text primary key) without rowid")
-    conn.execute("create temp table ret_need (sha256 text primary key) without rowid")
-    try:
-        pairs = [(h, hour_until(decider, h)) for h in _hours(db)]
-        conn.executemany("insert or ignore into temp.ret_hours values (?, ?)", pairs)
-        sources = [
-            "select sha256 from case_recordings",
-            "select sha256 from holds where released_at is null",
-            "select sha256 from recording_marks",
-        ]
-        if "purge_proposals" in db.table_names():
-            sources.append(
+
+def marked(db: sqlite_utils.Database, decider: Decider, *, kept: bool = False) -> Marked:
+    """The recordings that are not plain, and with ``kept`` those a rule surely keeps at
+    ``now``: an active hold, a long-term mark (R11), a link to an open or long-term case
+    (R10, R11) or to a case its R10 years keep at least four more days (a margin for zones,
+    month ends and leap days, judged in SQL on the case's closing time)."""
+    extra: set[str] = set()
+    keep: set[str] = set()
+    keeping: set[str] = set()
+    if kept:
+        now = decider.now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        keeping = {
+            number
+            for (number,) in db.execute(
+                "select number from cases where status != 'closed'"
+                " or coalesce(closed_at, '') = '' or long_term_reason is not null"
+                f" or (closed_at glob '{_ISO}' and closed_at >= strftime('%Y-%m-%dT%H:%M:%SZ',"
+                " ?, '-' || coalesce(nullif(retention_years, 0), ?) || ' years', '+4 days'))",
+                [now, decider.policy.case_years],
+            )
+        }
+    add, hold = extra.add, keep.add
+    for number, sha in db.execute("select case_number, sha256 from case_recordings"):
+        add(sha)
+        if number in keeping:
+            hold(sha)
+    for (sha,) in db.execute("select sha256 from holds where released_at is null"):
+        add(sha)
+        if kept:
+            hold(sha)
+    for sha, reason in db.execute("select sha256, long_term_reason from recording_marks"):
+        add(sha)
+        if kept and reason is not None:
+            hold(sha)
+    if "purge_proposals" in db.table_names():
+        extra.update(
+            sha
+            for (sha,) in db.execute(
                 "select sha256 from purge_proposals"
                 " where state = 'rejected' and kept_until is not null"
             )
-        conn.execute("insert or ignore into temp.ret_extra " + " union ".join(sources))
-        if kept:
-            now = decider.now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            conn.execute(
-                "insert or ignore into temp.ret_kept"
-                " select sha256 from holds where released_at is null"
-                " union select sha256 from recording_marks where long_term_reason is not null"
-                " union select l.sha256 from case_recordings l join cases c"
-                " on c.number = l.case_number where c.status != 'closed'"
-                " or coalesce(c.closed_at, '') = '' or c.long_term_reason is not null"
-                f" or (c.closed_at glob '{_ISO}' and c.closed_at >= strftime("
-                "'%Y-%m-%dT%H:%M:%SZ', ?, '-' || coalesce(nullif(c.retention_years, 0), ?)"
-                " || ' years', '+4 days'))",
-                [now, decider.policy.case_years],
-            )
-        conn.execute(
-            "insert or ignore into temp.ret_need"
-            " select sha256 from temp.ret_extra except select sha256 from temp.ret_kept"
         )
+    return Marked(extra, keep)
+
+
+@contextlib.contextmanager
+def hours_table(db: sqlite_utils.Database, decider: Decider) -> Iterator[None]:
+    """``temp.ret_hours(hour, until)`` for as long as the block runs: per UTC hour a recording
+    started in, the shifted hour (``hour_until``) or null."""
+    conn = db.conn
+    was_open = conn.in_transaction
+    conn.execute("drop table if exists temp.ret_hours")
+    conn.execute("create temp table ret_hours (hour text primary key, until text) without rowid")
+    try:
+        pairs = [(h, hour_until(decider, h)) for h in _hours(db)]
+        conn.executemany("insert or ignore into temp.ret_hours values (?, ?)", pairs)
         if not was_open and conn.in_transaction:
-            conn.commit()  # only temporary tables were written
+            conn.commit()  # only the temporary table was written
         yield
     finally:
         if conn.in_transaction and not was_open:
             conn.rollback()
-        for name in names:
-            conn.execute(f"drop table if exists temp.{name}")
+        conn.execute("drop table if exists temp.ret_hours")
 
 
-NEED = ("select sha256 from temp.ret_need", [])
-
-
-def need_one(sha: str) -> tuple[str, list[object]]:
-    return ("select ?", [sha])
+def need(shas: Iterable[str]) -> tuple[str, list[object]]:
+    """``facts.load_extras``'s selection of these recordings."""
+    return ("select value from json_each(?)", [json.dumps(sorted(shas))])
 
 
 def reason_json(text: str) -> str:

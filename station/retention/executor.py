@@ -99,37 +99,46 @@ def make_plan(
         args: list[object] = [bulk.reason_json(routine_text)]
     else:
         fast_col, args = bulk.KEEP, []
-    # Left out in SQL: stored recordings too recent for any rule to expire, those a rule surely
-    # keeps now (bulk.tables: ret_kept), plain ones no rule lets expire, and plain routine ones
-    # not yet expired. Stored recordings yield only expired items, so none is missed.
+    # Left out in SQL: stored recordings too recent for any rule to expire, and those whose R9
+    # end (the floor of every rule) lies after now. Stored recordings yield only expired items.
+    later, later_args = bulk.after(now_text)
     sql = (
-        "select r.sha256, r.recorded_at, r.ingested_at, r.important, r.size, r.state,"
-        f" r.category, case when {bulk.FAST} then {fast_col} end"
-        " from recordings r left join temp.ret_hours h on h.hour = substr(r.recorded_at, 1, 13)"
+        f"select r.sha256, r.size, case when {bulk.ROUTINE} then {fast_col} end,"
+        f" {bulk.NEVER_IF_PLAIN}, r.state = 'stored', r.rowid from recordings r {bulk.HOUR_JOIN}"
         " where r.state in ('stored', 'pending_purge')"
         " and not (r.state = 'stored' and coalesce(r.recorded_at, r.ingested_at) >= ?)"
-        " and not (r.state = 'stored' and r.sha256 in temp.ret_kept)"
-        f" and not {bulk.PLAIN_KEPT}"
-        f" and not ({bulk.FAST} and {bulk.KEEP} > ?)"
+        f" and not ({bulk.TIMED} and {later})"
         " order by r.rowid"
     )
-    args += [decider.unexpired_from(), now_text]
+    args += [decider.unexpired_from(), *later_args]
     new = tuple.__new__
-    with bulk.tables(db, decider, kept=True):
-        extra = load_extras(db, bulk.NEED)
-        for sha, rec_at, ing_at, important, size, state, category, fast in db.execute(sql, args):
-            if fast is not None:  # an expired plain routine recording (R9)
-                if on_pend_json is not None:
-                    on_pend_json(fast)
-                else:
-                    pend(new(Item, (sha, size, RULE_ROUTINE, routine_text, fast, "pend", None)))
+    marked = bulk.marked(db, decider, kept=True)
+    not_plain, kept = marked.extra, marked.kept
+    extra = load_extras(db, bulk.need(not_plain - kept))
+    with bulk.hours_table(db, decider):
+        # the few rows Python decides are read again by rowid: most rows need no columns but
+        # their hash and their item
+        one = (
+            "select sha256, recorded_at, ingested_at, important, size, state, category"
+            " from recordings where rowid = ?"
+        )
+        for sha, size, fast, never, stored, rowid in db.execute(sql, args):
+            if sha not in not_plain:
+                if fast is not None:  # an expired plain routine recording (R9)
+                    if on_pend_json is not None:
+                        on_pend_json(fast)
+                    else:
+                        pend(new(Item, (sha, size, RULE_ROUTINE, routine_text, fast, "pend", None)))
+                    continue
+                if never:  # plain and stored: kept by the important marker or R9
+                    continue
+            elif stored and sha in kept:
                 continue
-            row = (sha, rec_at, ing_at, important, size, state, category)
-            if state != "stored" and sha not in extra:  # pending: its facts, if any, now
-                d = decider.row(row, load_extras(db, bulk.need_one(sha)))
-            else:
-                d = decider.row(row, extra)
-            if state == "stored":
+            elif sha not in extra:  # a pending recording's facts
+                extra.update(load_extras(db, bulk.need([sha])))
+            row = db.execute(one, [rowid]).fetchone()
+            d = decider.row(row, extra)
+            if stored:
                 if d.expired:  # an expired decision always has its end date
                     ends = fast_iso(d.keep_until)  # type: ignore[arg-type]
                     pend(new(Item, (sha, size, d.rule, d.reason, ends, "pend", None)))
