@@ -55,8 +55,7 @@ def after(now_text: str) -> tuple[str, list[object]]:
 # ... and decided by R9 alone if it is also plain (no link, hold, mark or keep: checked in
 # Python, ``Marked.extra``): not marked important, a routine category, an integer size.
 ROUTINE = (
-    f"({TIMED} and r.important = 0 and typeof(r.size) = 'integer'"
-    f" and r.category in {ROUTINE_SQL})"
+    f"({TIMED} and r.important = 0 and typeof(r.size) = 'integer' and r.category in {ROUTINE_SQL})"
 )
 # A stored recording that, if plain, no rule lets expire: the important marker (never reviewed
 # without a mark), or footage not known to be routine (unclassified, or involving a party, R9).

@@ -91,10 +91,10 @@ def make_plan(
     if on_pend_json is not None:
         # PlanWriter.item's text, field for field (hashes and ISO times need no escaping)
         fast_col = (
-            "'{\"sha256\": \"' || r.sha256 || '\", \"size\": ' || r.size || "
-            "', \"rule\": \"" + RULE_ROUTINE + "\", \"reason\": ' || ? || "
-            f"', \"keep_until\": \"' || {bulk.KEEP} || "
-            "'\", \"action\": \"pend\", \"purge_after\": null}'"
+            '\'{"sha256": "\' || r.sha256 || \'", "size": \' || r.size || '
+            '\', "rule": "' + RULE_ROUTINE + '", "reason": \' || ? || '
+            f'\', "keep_until": "\' || {bulk.KEEP} || '
+            '\'", "action": "pend", "purge_after": null}\''
         )
         args: list[object] = [bulk.reason_json(routine_text)]
     else:

@@ -49,8 +49,7 @@ def load_cases(db: sqlite_utils.Database, need: Need = None) -> dict[str, CaseFa
     return {
         number: CaseFacts(number, status, parse(closed_at), years, reason)
         for number, status, closed_at, years, reason in db.execute(
-            "select number, status, closed_at, retention_years, long_term_reason from cases"
-            + only,
+            "select number, status, closed_at, retention_years, long_term_reason from cases" + only,
             _args(need),
         )
     }
