@@ -44,6 +44,16 @@ TIMED = "(r.state = 'stored' and h.until is not null)"
 KEEP = "(h.until || substr(r.recorded_at, 14))"
 
 
+# ``cli.PlanWriter.item``'s text of a pending item decided by R9 in SQL, field for field: hashes
+# and ISO times need no escaping, the reason is bound as its JSON text (``reason_json``).
+PEND_JSON = (
+    """'{"sha256": "' || r.sha256 || '", "size": ' || r.size || ', "rule": "R9",'"""
+    """ || ' "reason": ' || ? || ', "keep_until": "' || """
+    + KEEP
+    + """ || '", "action": "pend", "purge_after": null}'"""
+)
+
+
 def after(now_text: str) -> tuple[str, list[object]]:
     """``KEEP > now_text`` without building ``KEEP`` (texts of one form compare piecewise)."""
     return (

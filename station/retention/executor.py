@@ -90,12 +90,7 @@ def make_plan(
     routine_text = decider.routine_reason
     if on_pend_json is not None:
         # PlanWriter.item's text, field for field (hashes and ISO times need no escaping)
-        fast_col = (
-            '\'{"sha256": "\' || r.sha256 || \'", "size": \' || r.size || '
-            '\', "rule": "' + RULE_ROUTINE + '", "reason": \' || ? || '
-            f'\', "keep_until": "\' || {bulk.KEEP} || '
-            '\'", "action": "pend", "purge_after": null}\''
-        )
+        fast_col = bulk.PEND_JSON
         args: list[object] = [bulk.reason_json(routine_text)]
     else:
         fast_col, args = bulk.KEEP, []
@@ -114,7 +109,9 @@ def make_plan(
     new = tuple.__new__
     marked = bulk.marked(db, decider, kept=True)
     not_plain, kept = marked.extra, marked.kept
-    extra = load_extras(db, bulk.need(not_plain - kept))
+    wanted = not_plain - kept
+    # a long list as SQL parameter costs more than loading everything (tens of thousands)
+    extra = load_extras(db, bulk.need(wanted) if len(wanted) < 20_000 else None)
     with bulk.hours_table(db, decider):
         # the few rows Python decides are read again by rowid: most rows need no columns but
         # their hash and their item
