@@ -300,9 +300,9 @@ def test_sql_plan_matches_decide(catalog: sqlite_utils.Database, zone: str) -> N
         out = io.StringIO()
         writer = PlanWriter(out, to_iso(now))
 
-        def line(text: str, writer: PlanWriter = writer, fast: list[str] = fast) -> None:
-            fast.append(text)
-            writer.line(text)
+        def line(texts: list[str], writer: PlanWriter = writer, fast: list[str] = fast) -> None:
+            fast.extend(texts)
+            writer.lines(texts)
 
         report = make_plan(db, settings, now, on_pend=writer.item, on_pend_json=line)
         writer.finish(report)

@@ -109,9 +109,9 @@ class PlanWriter:
         if len(self._chunk) >= self.batch:
             self._flush()
 
-    def line(self, text: str) -> None:
-        """An item already in ``item``'s form (made by SQLite: ``executor.make_plan``)."""
-        self._chunk.append(text)
+    def lines(self, texts: list[str]) -> None:
+        """Items already in ``item``'s form (made by SQLite: ``executor.make_plan``)."""
+        self._chunk.extend(texts)
         if len(self._chunk) >= self.batch:
             self._flush()
 
@@ -154,7 +154,7 @@ def run_cmd(app: App, dry_run: bool, now_text: str | None, limit: int, as_json: 
             actor=app.actor,
             dry_run=True,
             on_pend=writer.item,
-            on_pend_json=writer.line,
+            on_pend_json=writer.lines,
             now_given=now_text is not None,
         )
         writer.finish(report)

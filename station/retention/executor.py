@@ -69,13 +69,14 @@ def make_plan(
     now: dt.datetime,
     *,
     on_pend: Callable[[Item], None] | None = None,
-    on_pend_json: Callable[[str], None] | None = None,
+    on_pend_json: Callable[[list[str]], None] | None = None,
 ) -> RunReport:
     """The plan as of ``now``. With ``on_pend``, newly expired items are handed to it as they are
     decided instead of kept in ``report.pend`` (a dry run's JSON streams them: at a million
     recordings the list alone would take hundreds of MB). With ``on_pend_json`` too, expired
-    plain routine recordings (R9, decided in SQL: ``bulk``) come as the JSON text of their item
-    (``PlanWriter.item``'s form), made by SQLite."""
+    plain routine recordings (R9, decided in SQL: ``bulk``) come as the JSON texts of their
+    items (``PlanWriter.item``'s form, made by SQLite), a batch at a time, in catalog order
+    with the items given to ``on_pend``."""
     decider = Decider(Policy.from_settings(settings), now)
     as_of = to_iso(now)
     report = RunReport(as_of=as_of, dry_run=True)
@@ -112,20 +113,27 @@ def make_plan(
     wanted = not_plain - kept
     # a long list as SQL parameter costs more than loading everything (tens of thousands)
     extra = load_extras(db, bulk.need(wanted) if len(wanted) < 20_000 else None)
-    with bulk.hours_table(db, decider):
+    # stored recordings started after unexpired_from are left out: their hours are not needed
+    with bulk.hours_table(db, decider, before=decider.unexpired_from()):
         # the few rows Python decides are read again by rowid: most rows need no columns but
         # their hash and their item
         one = (
             "select sha256, recorded_at, ingested_at, important, size, state, category"
             " from recordings where rowid = ?"
         )
+        texts: list[str] = []
+        add_text = texts.append
         for sha, size, fast, never, stored, rowid in db.execute(sql, args):
             if sha not in not_plain:
                 if fast is not None:  # an expired plain routine recording (R9)
-                    if on_pend_json is not None:
-                        on_pend_json(fast)
-                    else:
+                    if on_pend_json is None:
                         pend(new(Item, (sha, size, RULE_ROUTINE, routine_text, fast, "pend", None)))
+                    else:
+                        add_text(fast)
+                        if len(texts) >= 2000:
+                            on_pend_json(texts)
+                            texts = []
+                            add_text = texts.append
                     continue
                 if never:  # plain and stored: kept by the important marker or R9
                     continue
@@ -137,6 +145,10 @@ def make_plan(
             d = decider.row(row, extra)
             if stored:
                 if d.expired:  # an expired decision always has its end date
+                    if texts:  # keep the catalog's order
+                        on_pend_json(texts)  # type: ignore[misc]
+                        texts = []
+                        add_text = texts.append
                     ends = fast_iso(d.keep_until)  # type: ignore[arg-type]
                     pend(new(Item, (sha, size, d.rule, d.reason, ends, "pend", None)))
                 continue
@@ -151,6 +163,8 @@ def make_plan(
                     )
                 else:
                     report.waiting += 1
+        if texts:
+            on_pend_json(texts)  # type: ignore[misc]
     return report
 
 
@@ -174,7 +188,7 @@ def run(
     on_step: Step | None = None,
     on_pend: Callable[[Item], None] | None = None,
     now_given: bool = True,
-    on_pend_json: Callable[[str], None] | None = None,
+    on_pend_json: Callable[[list[str]], None] | None = None,
 ) -> RunReport:
     """Plan, and unless ``dry_run`` act on the plan (``on_pend``, ``on_pend_json``: see
     ``make_plan``; dry runs only). ``now`` is the time decisions are made for;
@@ -244,7 +258,7 @@ def _run(
     on_step: Step | None,
     on_pend: Callable[[Item], None] | None = None,
     now_given: bool = True,
-    on_pend_json: Callable[[str], None] | None = None,
+    on_pend_json: Callable[[list[str]], None] | None = None,
 ) -> RunReport:
     as_of = to_iso(now)
     last = last_as_of(db)
@@ -290,10 +304,10 @@ def _run(
         pended += 1
         on_pend(item)  # type: ignore[misc]
 
-    def count_json(text: str) -> None:
+    def count_json(texts: list[str]) -> None:
         nonlocal pended
-        pended += 1
-        on_pend_json(text)  # type: ignore[misc]
+        pended += len(texts)
+        on_pend_json(texts)  # type: ignore[misc]
 
     streamed = on_pend is not None and dry_run
     report = make_plan(
