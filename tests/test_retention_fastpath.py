@@ -16,6 +16,7 @@ import sqlite_utils
 
 from station.catalog import open_catalog
 from station.config import Settings, parse_settings
+from station.retention import bulk
 from station.retention.bulk import hour_until
 from station.retention.cli import PlanWriter
 from station.retention.executor import make_plan
@@ -344,3 +345,19 @@ def test_hour_until_agrees_with_routine_until() -> None:
             assert none == 0, zone
         else:
             assert none > 0, zone
+
+
+def test_sql_plan_with_hours_sought(
+    catalog: sqlite_utils.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starts spread over more than ``SPAN_HOURS`` (a recorder's clock at 1970): the hours are
+    read off the start-time index instead, with the same plan."""
+    monkeypatch.setattr(bulk, "SPAN_HOURS", 0)
+    settings = parse_settings({"station": {"timezone": "Asia/Shanghai"}})
+    sought = list(bulk._hours(catalog, "2026-06-01"))
+    assert len(sought) == len(set(sought)) and sought == sorted(sought)
+    starts = {r[0][:13] for r in catalog.execute("select recorded_at from recordings") if r[0]}
+    assert {h for h in starts if h and h[:1].isdigit() and h < "2026-06-01"} <= set(sought)
+    assert make_plan(catalog, settings, PLAN_NOW).to_json() == (
+        _reference_plan(catalog, settings, PLAN_NOW).to_json()
+    )
