@@ -61,6 +61,13 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=5_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--keep", help="keep the generated catalog at this path (reused if there)")
+    ap.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also run the dry run and the retention report with the station package in DIR"
+        " (e.g. `git archive REV station | tar -x -C DIR`), in the same rounds",
+    )
+    ap.add_argument("--no-list", action="store_true", help="leave out the two list sides")
     args = ap.parse_args()
     need_root()
     tmp = Path(tempfile.mkdtemp(prefix="station-bench-"))
@@ -107,15 +114,45 @@ def main() -> None:
                 *st, "report", "compliance", "--json", "--now", NOW, "--from", "2025-12-01"
             ),
         }
+        if args.before:
+            # run from DIR: ``python -m`` puts the working directory first on sys.path
+            before = ["sh", "-c", 'cd "$0" && exec "$@" > /dev/null', args.before, *st]
+            sides["before: station retention run --dry-run --json"] = [
+                *before,
+                "retention",
+                "run",
+                "--dry-run",
+                "--json",
+                "--now",
+                NOW,
+            ]
+            sides["before: station report retention --json"] = [
+                *before,
+                "report",
+                "retention",
+                "--json",
+                "--now",
+                NOW,
+            ]
+        if args.no_list:
+            del sides["sqlite3 -json list"], sides["station recordings list --json"]
         res = alternate(sides, args.rounds, cold=True, env=env)
         print(
             f"catalog: {args.recordings:,} recordings, {args.cases:,} cases; "
             f"{args.rounds} rounds, cold cache, sides alternated"
         )
         for side in sides:
-            base = GOALS.get(side, (None,))[0]
+            base = GOALS.get(side, (None,))[0] or (
+                "sqlite3 -json scan" if side.startswith("before:") else None
+            )
             print(res.line(side, base))
+        for side in sides:
+            if side.startswith("before: "):
+                now_side = side.removeprefix("before: ")
+                print(f"{now_side}: {res.ratio(now_side, side):.2f} × the same command before")
         for side, (base, ratio, mb) in GOALS.items():
+            if side not in sides:
+                continue
             r, rss = res.ratio(side, base), max(res.rss_mb[side])
             ok = r <= ratio and rss < mb
             print(
