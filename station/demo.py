@@ -25,7 +25,7 @@ import click
 from station.catalog import open_catalog
 from station.cli_util import App, json_option, pass_app, print_json, print_table
 from station.errors import FileAccessError, InputError, StationError
-from station.recorder.simulator import SimConfig
+from station.recorder.simconfig import SimConfig
 from station.sim.volume import make_volume
 from station.text import yes_no
 from station.timeutil import parse_iso

@@ -24,7 +24,7 @@ from test_ingest_custody import _flip_byte
 
 from station.config import Settings
 from station.ingest import IngestContext, ingest_volume
-from station.recorder.simulator import SimConfig
+from station.recorder.simconfig import SimConfig
 from station.status import StatusBoard
 from station.vault import Vault
 from station.verify.run import run_verify

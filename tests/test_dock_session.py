@@ -26,7 +26,7 @@ from dock_support import (
 )
 
 from station.config import Settings
-from station.recorder.simulator import SimConfig
+from station.recorder.simconfig import SimConfig
 from station.status import StatusBoard
 from station.timeutil import local_naive_to_utc, parse_iso
 from station.usb_dock import registry
