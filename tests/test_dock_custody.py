@@ -5,6 +5,7 @@ recorder's storage is a folder (no root) or, as root, an exFAT loop device (``do
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from station.config import Settings
 from station.ingest import IngestContext, ingest_volume
 from station.recorder.simconfig import SimConfig
 from station.status import StatusBoard
+from station.usb_dock import registry
+from station.usb_dock.slots import SlotState
 from station.vault import Vault
 from station.verify.run import run_verify
 
@@ -48,6 +51,23 @@ class PausingBoard(StatusBoard):
 
 def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _mass_storage_recorder(db: sqlite_utils.Database, tmp_path: Path) -> Path:
+    """A recorder enrolled as a plain USB mass-storage device (no serial link, R3 by its USB
+    serial number), its storage a folder of three clips."""
+    registry.enrol(
+        db,
+        "ZFY0001",
+        officer_id="100001",
+        unit_id="110101000001",
+        actor="admin",
+        driver="mass-storage",
+        usb_serial="USB123",
+    )
+    vol = tmp_path / "ms"
+    shutil.copytree(make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001"), vol)
+    return vol
 
 
 def test_redock_against_rotten_vault_copy_repairs_before_clearing(
@@ -161,23 +181,9 @@ def test_clearing_failing_part_way_records_what_went(
     session stores the real count, never 0 (R7)."""
     if not is_root():
         pytest.skip("needs root for chattr +i")
-    import shutil
     import subprocess
 
-    from station.usb_dock import registry
-    from station.usb_dock.slots import SlotState
-
-    registry.enrol(
-        db,
-        "ZFY0001",
-        officer_id="100001",
-        unit_id="110101000001",
-        actor="admin",
-        driver="mass-storage",
-        usb_serial="USB123",
-    )
-    vol = tmp_path / "ms"
-    shutil.copytree(make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001"), vol)
+    vol = _mass_storage_recorder(db, tmp_path)
     media = sorted(p for p in vol.rglob("*.MP4"))
     stuck = media[1]
     subprocess.run(["chattr", "+i", str(stuck)], check=True)
@@ -217,6 +223,8 @@ import sys
 from pathlib import Path
 from station.config import Settings
 from station.status import StatusBoard
+from station.usb_dock import registry
+from station.usb_dock.slots import SlotState
 from station.usb_dock.session import DockSession
 from station.usb_dock.slots import DeviceClaims, SlotState
 from station.vault import Vault
@@ -236,28 +244,16 @@ def test_kill9_between_clear_intent_and_unlinks(
     before its first unlink (strace holds every unlink 5 s): the recorder still has every file,
     the session shows the clearing unfinished, `station verify` reports the intent without result
     and the next start-up marks it interrupted (DESIGN.md invariant 2, R7)."""
-    import shutil
     import subprocess
     import sys
 
     from custody_support import errors_of, kill9, need_strace, query, verify, wait_for
 
     from station.ingest import recover_at_startup
-    from station.usb_dock import registry
     from station.usb_dock.mount import is_mountpoint
 
     need_strace()
-    registry.enrol(
-        db,
-        "ZFY0001",
-        officer_id="100001",
-        unit_id="110101000001",
-        actor="admin",
-        driver="mass-storage",
-        usb_serial="USB123",
-    )
-    vol = tmp_path / "ms"
-    shutil.copytree(make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001"), vol)
+    vol = _mass_storage_recorder(db, tmp_path)
     before = sorted(str(p.relative_to(vol)) for p in vol.rglob("*") if p.is_file())
     cmd = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "inject=unlink:delay_enter=5000000"]
     p = subprocess.Popen(
