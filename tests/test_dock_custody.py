@@ -5,7 +5,6 @@ recorder's storage is a folder (no root) or, as root, an exFAT loop device (``do
 from __future__ import annotations
 
 import hashlib
-import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 from custody_support import run_station
-from dock_support import is_root, make_recorder_volume
+from dock_support import is_root, make_recorder_volume, mass_storage_recorder
 from test_dock_session import (
     SECRET,
     docked,  # noqa: F401 (a fixture, used by name)
@@ -27,8 +26,6 @@ from station.config import Settings
 from station.ingest import IngestContext, ingest_volume
 from station.recorder.simconfig import SimConfig
 from station.status import StatusBoard
-from station.usb_dock import registry
-from station.usb_dock.slots import SlotState
 from station.vault import Vault
 from station.verify.run import run_verify
 
@@ -51,23 +48,6 @@ class PausingBoard(StatusBoard):
 
 def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
-def _mass_storage_recorder(db: sqlite_utils.Database, tmp_path: Path) -> Path:
-    """A recorder enrolled as a plain USB mass-storage device (no serial link, R3 by its USB
-    serial number), its storage a folder of three clips."""
-    registry.enrol(
-        db,
-        "ZFY0001",
-        officer_id="100001",
-        unit_id="110101000001",
-        actor="admin",
-        driver="mass-storage",
-        usb_serial="USB123",
-    )
-    vol = tmp_path / "ms"
-    shutil.copytree(make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001"), vol)
-    return vol
 
 
 def test_redock_against_rotten_vault_copy_repairs_before_clearing(
@@ -183,20 +163,12 @@ def test_clearing_failing_part_way_records_what_went(
         pytest.skip("needs root for chattr +i")
     import subprocess
 
-    vol = _mass_storage_recorder(db, tmp_path)
+    content = make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001")
+    vol, st = mass_storage_recorder(db, content, tmp_path / "ms")
     media = sorted(p for p in vol.rglob("*.MP4"))
     stuck = media[1]
     subprocess.run(["chattr", "+i", str(stuck)], check=True)
     try:
-        st = SlotState(
-            "3-1",
-            storage=str(vol),
-            fstype=None,
-            recorder=True,
-            driver="mass-storage",
-            usb_serial="USB123",
-        )
-        st.storage_ready.set()
         out = run_session(vault, st)
     finally:
         subprocess.run(["chattr", "-i", str(stuck)], check=True)
@@ -253,7 +225,8 @@ def test_kill9_between_clear_intent_and_unlinks(
     from station.usb_dock.mount import is_mountpoint
 
     need_strace()
-    vol = _mass_storage_recorder(db, tmp_path)
+    content = make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001")
+    vol, _st = mass_storage_recorder(db, content, tmp_path / "ms")
     before = sorted(str(p.relative_to(vol)) for p in vol.rglob("*") if p.is_file())
     cmd = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "inject=unlink:delay_enter=5000000"]
     p = subprocess.Popen(
