@@ -62,8 +62,9 @@ def after(now_text: str) -> tuple[str, list[object]]:
     )
 
 
-# ... and decided by R9 alone if it is also plain (no link, hold, mark or keep: checked in
-# Python, ``Marked.extra``): not marked important, a routine category, an integer size.
+# A ``TIMED`` recording decided by R9 alone if it is also plain (no link, hold, mark or keep:
+# checked in Python, ``Marked.extra``), not marked important, of a routine category, with an
+# integer size.
 ROUTINE = (
     f"({TIMED} and r.important = 0 and typeof(r.size) = 'integer' and r.category in {ROUTINE_SQL})"
 )
@@ -73,11 +74,6 @@ NEVER_IF_PLAIN = (
     "(r.state = 'stored' and ((typeof(r.important) = 'integer' and r.important <> 0)"
     f" or (r.important = 0 and (r.category is null or r.category not in {ROUTINE_SQL}))))"
 )
-
-
-def canonical(text: str) -> bool:
-    """The station's own form of a UTC time (``timeutil.to_iso``)."""
-    return len(text) == 27 and text[10] == "T" and text.endswith("Z") and text[19] == "."
 
 
 # Up to this many hours (four years) between the first start and the last one needed are all
