@@ -69,6 +69,9 @@ def set_up(work: Path, env: dict[str, str], st: list[str], gib: float, files: in
         return subprocess.run([*st, *a], env=env, check=True, capture_output=True, text=True).stdout
 
     station("init")
+    # R12: the label's producing unit and producer (a fresh station's placeholders are refused)
+    station("config", "set", "station.unit_name=某市城市管理行政执法局",
+            "station.unit_id=440300000001", "disc.producer=王五")  # fmt: skip
     vol.mkdir()
     each = int(gib * 1024**3) // files
     head = mp4_head(work)
