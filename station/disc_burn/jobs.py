@@ -261,6 +261,7 @@ def build_job(
     job = _Job(vault, db, settings, job_id, len(plan.discs), media, folder, actor, verify,
                progress, stop, _local(created_at, settings.station.timezone), producer)  # fmt: skip
     job.created_at = created_at
+    job.printer.start()  # the label child loads its font while the records are made
 
     def case_list(numbers: list[str]) -> list[tuple[str, str]]:
         return [(n, content.info[n].name) for n in numbers]
@@ -378,6 +379,12 @@ def _archive_records(
 
     out: dict[str, bytes] = {RECORD_SCHEMA: rec.schema_bytes()}
     record_paths: dict[tuple[str, str], str] = {}
+    # ffprobe of every file on the disc, two at a time (the two cores), before the records
+    probed = rec.probe_files(
+        [vault.home / p.file.source for p in layout.payload if p.file is not None],
+        settings,
+        vault.home / "run",
+    )
     for e in layout.records:
         assert e.case is not None and e.record_of is not None
         info = content.info[e.case]
@@ -396,6 +403,7 @@ def _archive_records(
             cases=[_case_facts(info)],
             locations=locations,
             generated_at=ident.created_at,
+            probed=probed,
         )
         out[e.path] = rec.build_record(facts)
         record_paths[(e.case, e.record_of)] = e.path
