@@ -149,7 +149,8 @@ def _compose(
         if e.file is not None and stub:
             iso.add_fp(cast(BinaryIO, _Stub(e.file.size)), e.file.size, **kw)
         elif e.file is not None:
-            iso.add_file(str(home / e.file.source), **kw)
+            source = _SourceFile(home / e.file.source, e.file.size)
+            iso.add_fp(cast(BinaryIO, source), e.file.size, **kw)
         else:
             data = support[e.path]
             iso.add_fp(io.BytesIO(data), len(data), **kw)
@@ -164,6 +165,56 @@ def _compose(
     with contextlib.suppress(AttributeError):
         iso.inodes.sort(key=_extent)
     return iso
+
+
+class _SourceFile:
+    """A recording in the vault as pycdlib reads it while writing: opened on the first read,
+    closed once read to its end, and dropped from the page cache behind the reading, a window
+    at a time (``POSIX_FADV_DONTNEED``) — a disc build reads gigabytes of old footage once, and
+    keeping them cached would only push out what the station uses (and taking fresh pages for
+    all of it costs system time). The same file object serves every copy of the image."""
+
+    WINDOW = 32 << 20
+    mode = "rb"
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path, self.size = path, size
+        self.f: Any | None = None
+        self.pos = 0
+        self.dropped = 0  # [dropped, pos) is read but still cached
+
+    def _open(self) -> Any:
+        if self.f is None:
+            self.f = open(self.path, "rb", buffering=0)  # noqa: SIM115
+            self.f.seek(self.pos)
+        return self.f
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.size)
+        if self.f is not None:
+            self.f.seek(self.pos)
+        self.dropped = min(self.dropped, self.pos)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        f = self._open()
+        data = f.read(self.size - self.pos if n < 0 else n)
+        self.pos += len(data)
+        if self.pos - self.dropped >= self.WINDOW or (self.pos >= self.size or not data):
+            os.posix_fadvise(f.fileno(), self.dropped, self.pos - self.dropped,
+                             os.POSIX_FADV_DONTNEED)  # fmt: skip
+            self.dropped = self.pos
+        if self.pos >= self.size or not data:
+            self.close()
+        return bytes(data)
+
+    def close(self) -> None:
+        if self.f is not None:
+            self.f.close()
+            self.f = None
 
 
 class _Hole(bytes):
