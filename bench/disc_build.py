@@ -4,6 +4,8 @@ read-back, in the same run.
 
     python bench/disc_build.py                     # a 1 GiB case in 4 files, 3 rounds
     python bench/disc_build.py --gib 0.5 --rounds 3
+    python bench/disc_build.py --keep DIR --before OLD  # reuse the set-up; an earlier package
+                                                        # (git archive REV station | tar -x -C OLD)
 
 Set-up (untimed): a fresh station home; ``--gib`` of random bytes in ``--files`` recorder-named
 files ingested with ``station ingest``; a case created, the recordings linked, the case marked
@@ -11,14 +13,21 @@ long-term (R11) — all through the command line. Each round, sides alternated, 
 before each timed run (root):
 
 - station: ``station disc build CASE --media dvd --json`` (images A and B written with their
-  SHA-256 taken while writing, both read back through xorriso and 7-Zip, labels, catalog);
+  SHA-256 taken while writing, both read back through xorriso and 7-Zip, each file's digest
+  checked under its path, labels, catalog);
 - baseline: ``genisoimage -J -R -udf`` of the same vault files, twice (A and B), each followed by
   ``sync``, then the page cache dropped and ``7zz t`` of one image (one independent read-back
   from the disk).
 
+- floor: the same two ``genisoimage`` runs, then both images read back from the shell by the
+  very tools the station's check runs, copies side by side (per copy: one xorriso listing of
+  both ISO trees, ``7zz t`` of the tree whose contents are read, for copy A a UDF listing) — how
+  close the station comes to doing only what the independent readers must do.
+
 Goal: station ≤ 1.5 × baseline (median of per-round ratios), peak RSS < 100 MB (ru_maxrss of the
 command's process tree as wait4 reports it: the largest of the station process and the readers
-it ran). A third side, ``--no-verify``, shows how much of the build is the read-back.
+it ran). A further side, ``--no-verify``, shows how much of the build is the read-back;
+``--before DIR`` runs an earlier ``station`` package beside.
 """
 
 from __future__ import annotations
