@@ -19,7 +19,7 @@ from station.disc_burn.content import MissingRecordingError
 from station.disc_burn.media import CASE_OVERHEAD, DISC_OVERHEAD, MEDIA, SECTOR, Media
 from station.disc_burn.names import JOLIET_MAX_BYTES
 from station.disc_burn.progress import DiscProgress
-from station.errors import EmptyCaseError, FileTooLargeError, NotLongTermError
+from station.errors import EmptyCaseError, FileTooLargeError, IntegrityError, NotLongTermError
 from station.vault import Vault
 from tests.disc_helpers import add_case, add_derivative, add_recording, data, label_settings
 
@@ -404,3 +404,163 @@ def test_extreme_names_fit_every_tree(vault: Vault, db: sqlite_utils.Database) -
     add_case(db, "2026-0600", "名" * 200, shas)
     _, outcomes = build(vault, db, ["2026-0600"])
     assert all(o.verified for o in outcomes)
+
+
+# -- two equal-size files swapped in one tree: the check right after a build names them (R12) --
+
+TWIN_A = "DSJ0001_100001_20260301100000_0001.MP4"
+TWIN_B = "DSJ0001_100001_20260301100500_0002.MP4"
+
+
+def _twin_case(vault: Vault, db: sqlite_utils.Database) -> None:
+    """A case with two recordings of the same size and different contents."""
+    a = add_recording(vault, db, data(21, 90_000), name=TWIN_A,
+                      recorded_at="2026-03-01T02:00:00.000000Z")  # fmt: skip
+    b = add_recording(vault, db, data(22, 90_000), name=TWIN_B,
+                      recorded_at="2026-03-01T02:05:00.000000Z")  # fmt: skip
+    add_case(db, "2026-0031", CASE_NAME, [a, b])
+
+
+def _crc_itu(data: bytes) -> int:
+    """CRC-ITU-T (x^16 + x^12 + x^5 + 1, initial 0): the UDF descriptor tag CRC (ECMA-167 3/7.2)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
+    return crc
+
+
+def swap_udf_extents(image: Path, path_a: str, path_b: str) -> None:
+    """Swap where two files' data lie in the image's UDF tree only: each File Entry's first
+    short allocation descriptor gets the other's position, tag CRC and checksum made right
+    again (ECMA-167 4/14.9, 3/7.2). The ISO 9660 trees and the data are not touched. pycdlib
+    only finds the File Entries; the check under test reads with 7-Zip."""
+    import struct
+
+    import pycdlib
+
+    iso = pycdlib.PyCdlib()
+    iso.open(str(image))
+    try:
+        sectors = [iso.get_record(udf_path="/" + p).extent_location() for p in (path_a, path_b)]
+    finally:
+        iso.close()
+    with open(image, "r+b") as f:
+        entries = []
+        for sector in sectors:
+            f.seek(sector * SECTOR)
+            entries.append(bytearray(f.read(SECTOR)))
+        places = []
+        for fe in entries:
+            assert struct.unpack_from("<H", fe, 0)[0] == 261  # a File Entry
+            ea_len, ad_len = struct.unpack_from("<II", fe, 168)
+            assert ad_len == 8  # one short allocation descriptor
+            places.append(176 + ea_len + 4)
+        pos = [fe[at : at + 4] for fe, at in zip(entries, places, strict=True)]
+        for fe, at, other in zip(entries, places, pos[::-1], strict=True):
+            fe[at : at + 4] = other
+            crc_len = struct.unpack_from("<H", fe, 10)[0]
+            struct.pack_into("<H", fe, 8, _crc_itu(bytes(fe[16 : 16 + crc_len])))
+            fe[4] = (sum(fe[0:4]) + sum(fe[5:16])) & 0xFF
+        for sector, fe in zip(sectors, entries, strict=True):
+            f.seek(sector * SECTOR)
+            f.write(fe)
+
+
+def swap_joliet_extents(image: Path, name_a: str, name_b: str) -> None:
+    """Swap two files' extents in the Joliet tree only: their directory records (found by their
+    UCS-2 names) get each other's extent (ECMA-119 9.1.3, both byte orders)."""
+    raw = image.read_bytes()
+    records = []
+    for name in (name_a, name_b):
+        found = [
+            at - 33
+            for form in (name, name + ";1")
+            if (at := raw.find(form.encode("utf-16-be"))) > 0
+            and raw[at - 1] == len(form.encode("utf-16-be"))
+        ]
+        assert len(found) == 1, name
+        records.append(found[0])
+    extents = [raw[r + 2 : r + 10] for r in records]
+    with open(image, "r+b") as f:
+        for r, extent in zip(records, extents[::-1], strict=True):
+            f.seek(r + 2)
+            f.write(extent)
+
+
+def test_swapped_files_on_copy_b_fail_the_build_naming_them(
+    vault: Vault, db: sqlite_utils.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R12, each copy verified: two equal-size files swapped in copy B's UDF tree keep the sum
+    of the digests (the multiset) but not the digests bound to their paths — the build fails
+    and names both files; copy B is not left under a ready name."""
+    _twin_case(vault, db)
+    seen: dict[str, str] = {}
+    real = jobs.write_images
+
+    def write_then_swap(*args: object, **kw: object) -> list[tuple[int, str]]:
+        done = real(*args, **kw)  # type: ignore[arg-type]
+        outs = args[5]
+        image_b = next(o for o in outs if o.name.endswith("B.iso"))  # type: ignore[attr-defined]
+        expected = [p for p in args[1].entries if p.file is not None]  # type: ignore[attr-defined]
+        seen.update({e.file.name: e.path for e in expected})
+        swap_udf_extents(image_b, seen[TWIN_A], seen[TWIN_B])
+        return done
+
+    monkeypatch.setattr(jobs, "write_images", write_then_swap)
+    with pytest.raises(IntegrityError) as err:
+        build(vault, db, ["2026-0031"])
+    message = err.value.render()
+    assert "1B.iso" in message and TWIN_A in message and TWIN_B in message
+    job_id = db.execute("select max(id) from disc_jobs").fetchone()[0]
+    row_b = next(r for r in reverify.disc_rows(db, job_id) if r["copy"] == "B")
+    assert row_b["state"] == "corrupt" and row_b["image_path"].endswith(".iso.failed")
+    result = json.loads(row_b["verify_result"])
+    udf = next(r for r in result["readers"] if r["reader"] == "7zip-udf")
+    assert sorted(udf["mismatched"]) == sorted([seen[TWIN_A], seen[TWIN_B]])
+    assert not udf["missing"] and not udf["extra"]
+    # the swap is exactly what a digest sum alone misses: 7-Zip's data sum still equals the
+    # manifest's, its names-and-data sum does not
+    image = Path(row_b["image_path"])
+    expected = [readback.Expected(**e) for e in json.loads(row_b["expected"])]
+    tested = subprocess.run(["7zz", "t", "-tudf", "-scrcSHA256", str(image)], capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    flat = " ".join(tested.split())
+    assert f"SHA256 for data: {readback.sha256_sum_7zip(e.sha256 for e in expected)}" in flat
+    named = readback.sha256_names_sum_7zip(
+        [(e.path, e.sha256) for e in expected], readback.folders_of(e.path for e in expected)
+    )
+    assert f"SHA256 for data and names: {named}" not in flat
+    # copy A, untouched, was verified; unswapped, B's names-and-data sum is the manifest's
+    row_a = next(r for r in reverify.disc_rows(db, job_id) if r["copy"] == "A")
+    assert json.loads(row_a["verify_result"])["ok"]
+    swap_udf_extents(image, seen[TWIN_A], seen[TWIN_B])
+    again = subprocess.run(["7zz", "t", "-tudf", "-scrcSHA256", str(image)], capture_output=True,
+                           text=True, check=True).stdout  # fmt: skip
+    assert f"SHA256 for data and names: {named}" in " ".join(again.split())
+
+
+def test_swapped_files_in_copy_a_joliet_tree_are_named(
+    vault: Vault, db: sqlite_utils.Database
+) -> None:
+    """Copy A's contents are read through its Joliet tree: two equal-size files swapped there
+    fail 7-Zip's names-and-data sum (streamed, both named), and xorriso sees their Joliet
+    extents differ from their Rock Ridge ones."""
+    _twin_case(vault, db)
+    job_id, outcomes = build(vault, db, ["2026-0031"])
+    row = next(r for r in reverify.disc_rows(db, job_id) if r["copy"] == "A")
+    expected = [readback.Expected(**e) for e in json.loads(row["expected"])]
+    twins = {e.path.rsplit("/", 1)[-1]: e for e in expected}
+    jol = [twins[n].joliet_path.rsplit("/", 1)[-1] for n in (TWIN_A, TWIN_B)]
+    swap_joliet_extents(outcomes[0].image, *jol)
+    lean = readback.read_back(outcomes[0].image, expected, row["image_sha256"],
+                              content_by="7zip-iso")  # fmt: skip
+    assert not lean.ok
+    by = {r.reader: r for r in lean.readers}
+    paths = sorted(twins[n].path for n in (TWIN_A, TWIN_B))
+    assert sorted(by["7zip-iso"].mismatched) == paths and by["7zip-iso"].by_path
+    assert sorted(m.split(" (")[0] for m in by["xorriso"].mismatched) == paths
+    assert by["7zip-udf"].ok  # the UDF tree was not touched
+    problems = " ".join(lean.problems())
+    assert TWIN_A in problems and TWIN_B in problems

@@ -400,6 +400,22 @@ def probe_file(path: Path, settings: Any, cache_dir: Path | None = None) -> dict
     }
 
 
+def probe_files(
+    paths: list[Path], settings: Any, cache_dir: Path | None = None, workers: int = 2
+) -> dict[Path, dict[str, Any]]:
+    """``probe_file`` of every path, ``workers`` ffprobe runs at a time (each waits mostly on
+    its child), for ``recording_facts(probed=...)``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    unique = list(dict.fromkeys(paths))
+    if len(unique) < 2:
+        return {p: probe_file(p, settings, cache_dir) for p in unique}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
+        return dict(
+            zip(unique, pool.map(lambda p: probe_file(p, settings, cache_dir), unique), strict=True)
+        )
+
+
 def _workdir() -> Path:
     import tempfile
 
@@ -438,10 +454,19 @@ def recording_facts(
     cases: list[CaseFacts],
     locations: dict[str, str] | None = None,
     generated_at: str,
+    probed: dict[Path, dict[str, Any]] | None = None,
 ) -> RecordFacts:
     """Everything a recording's record says, from the catalog, the audit log and ffprobe.
-    ``locations`` maps a file's SHA-256 to where it is in the package (disc path, export file)."""
+    ``locations`` maps a file's SHA-256 to where it is in the package (disc path, export file);
+    ``probed``: ffprobe's findings already gathered (``probe_files``), by vault path."""
     locations = locations or {}
+
+    def probe_of(rel: str) -> dict[str, Any]:
+        path = vault_home / rel
+        if probed is not None and path in probed:
+            return probed[path]
+        return probe_file(path, settings, vault_home / "run")
+
     rows = list(
         db.query(
             "select r.*, o.name as officer_name, u.name as unit_name, d.model as device_model"
@@ -462,7 +487,7 @@ def recording_facts(
             r["size"],
             sha256,
             locations.get(sha256),
-            **probe_file(vault_home / r["vault_path"], settings, vault_home / "run"),
+            **probe_of(r["vault_path"]),
         )
     ]
     derivative_shas = []
@@ -479,7 +504,7 @@ def recording_facts(
                 d["size"],
                 d["sha256"],
                 locations.get(d["sha256"]),
-                **probe_file(vault_home / d["vault_path"], settings, vault_home / "run"),
+                **probe_of(d["vault_path"]),
                 method=f"{d['profile']} / {d['method']}",
             )
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,11 +261,23 @@ def build_job(
     job = _Job(vault, db, settings, job_id, len(plan.discs), media, folder, actor, verify,
                progress, stop, _local(created_at, settings.station.timezone), producer)  # fmt: skip
     job.created_at = created_at
+    job.printer.start()  # the label child loads its font while the records are made
 
     def case_list(numbers: list[str]) -> list[tuple[str, str]]:
         return [(n, content.info[n].name) for n in numbers]
 
     outcomes: list[DiscOutcome] = []
+    # ffprobe of every recording file of the job (for the metadata records), two at a time,
+    # while the archive numbers are given and the audit excerpts signed
+    from station.archive.records import probe_file
+
+    prober = ThreadPoolExecutor(max_workers=2, thread_name_prefix="disc-probe")
+    probes: dict[Path, Future[dict[str, Any]]] = {}
+    for d in plan.discs:
+        for _, f in d.files:
+            path = vault.home / f.source
+            if path not in probes:
+                probes[path] = prober.submit(probe_file, path, settings, vault.home / "run")
     try:
         # 档号 before the audit entries are gathered, so the disc carries its own assignment
         items = assign_archive_numbers(db, settings, content, actor)
@@ -294,7 +306,7 @@ def build_job(
                 job.fingerprint,
             )
             records = _archive_records(vault, db, settings, job_id, disc.disc_no, layout,
-                                       content, items, ident)  # fmt: skip
+                                       content, items, ident, probes)  # fmt: skip
             support = build_files(
                 layout,
                 ident,
@@ -334,6 +346,8 @@ def build_job(
             job.printer.close()  # the labels of copies already built are still written
         _fail_job(db, job_id, exc, actor, numbers)
         raise
+    finally:
+        prober.shutdown(wait=True, cancel_futures=True)
     state = "verified" if all(o.verified for o in outcomes) else "built"
     with write_txn(db):
         db.execute(
@@ -372,12 +386,19 @@ def _archive_records(
     content: JobContent,
     items: dict[tuple[str, str], Any],
     ident: DiscIdentity,
+    probes: dict[Path, Any] | None = None,
 ) -> dict[str, bytes]:
-    """One metadata record per recording on the disc, DISC.xml and the schema, by disc path."""
+    """One metadata record per recording on the disc, DISC.xml and the schema, by disc path.
+    ``probes``: ffprobe's findings under way (futures by vault path)."""
     from station.archive import records as rec
 
     out: dict[str, bytes] = {RECORD_SCHEMA: rec.schema_bytes()}
     record_paths: dict[tuple[str, str], str] = {}
+    paths = [vault.home / p.file.source for p in layout.payload if p.file is not None]
+    if probes is not None and all(p in probes for p in paths):
+        probed = {p: probes[p].result() for p in paths}
+    else:  # two at a time (the two cores)
+        probed = rec.probe_files(paths, settings, vault.home / "run")
     for e in layout.records:
         assert e.case is not None and e.record_of is not None
         info = content.info[e.case]
@@ -396,6 +417,7 @@ def _archive_records(
             cases=[_case_facts(info)],
             locations=locations,
             generated_at=ident.created_at,
+            probed=probed,
         )
         out[e.path] = rec.build_record(facts)
         record_paths[(e.case, e.record_of)] = e.path

@@ -333,7 +333,8 @@ class LabelPrinter:
         self._proc: subprocess.Popen[bytes] | None = None
         self._sent = 0
 
-    def submit(self, labels: list[LabelData], out: Path) -> None:
+    def start(self) -> None:
+        """Start the child now (it loads reportlab and the font before the first request)."""
         if self._proc is None:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "station.disc_burn.label"],
@@ -341,7 +342,10 @@ class LabelPrinter:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
-        assert self._proc.stdin is not None
+
+    def submit(self, labels: list[LabelData], out: Path) -> None:
+        self.start()
+        assert self._proc is not None and self._proc.stdin is not None
         line = json.dumps({"out": str(out), "labels": [asdict(x) for x in labels]}) + "\n"
         try:
             self._proc.stdin.write(line.encode("utf-8"))
@@ -374,7 +378,14 @@ class LabelPrinter:
 
 
 def main() -> None:
-    """The label printer's child: one request a line on stdin, one answer a line on stdout."""
+    """The label printer's child: one request a line on stdin, one answer a line on stdout.
+    reportlab and the font are loaded first, while the parent is still busy."""
+    try:
+        import reportlab.pdfgen.canvas  # noqa: F401
+
+        _font()
+    except StationError:
+        pass  # said again, with its hint, when a label is rendered
     for line in sys.stdin.buffer:
         req = json.loads(line)
         try:

@@ -47,9 +47,11 @@ PHASE_TEXT = {
 
 class StatusFile:
     """Disc progress for the daemon's status and the screen: ``<home>/run/disc-status.json``,
-    written atomically (temp, fsync, rename), at most every ``interval`` seconds and on every
-    change of phase or image. A separate file from the dock's ``status.json``, so a command-line
-    build never races the daemon's writer."""
+    written atomically (temp, rename), at most every ``interval`` seconds and on every change of
+    phase or image. A separate file from the dock's ``status.json``, so a command-line build
+    never races the daemon's writer. Only the final state is fsynced: the running reports come
+    from the thread writing the images, and a progress display is not worth a disk flush there
+    (each took up to a quarter of a second on a busy disk)."""
 
     def __init__(self, path: Path, interval: float = 1.0) -> None:
         self.path = path
@@ -74,21 +76,22 @@ class StatusFile:
         self.key, self.last = key, now
         self.state = {**asdict(p), "phase_text": PHASE_TEXT.get(p.phase, p.phase),
                       "state": "running", "updated_at": to_iso(utcnow())}  # fmt: skip
-        self._write()
+        self._write(durable=False)
 
     def finish(self, state: str, **fields: Any) -> None:
         text = PHASE_TEXT.get(state, state)
         self.state = {**self.state, **fields, "state": state, "phase_text": text,
                       "updated_at": to_iso(utcnow())}  # fmt: skip
-        self._write()
+        self._write(durable=True)
 
-    def _write(self) -> None:
+    def _write(self, *, durable: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(self.state, f, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, self.path)
 
 
