@@ -131,7 +131,12 @@ def assess(info: MediaInfo) -> str | None:
 
 
 def probe(
-    tools: Tools, path: Path, *, workdir: Path, nice: int, stop: threading.Event | None = None
+    tools: Tools,
+    path: Path,
+    *,
+    workdir: Path,
+    nice: int | None,
+    stop: threading.Event | None = None,
 ) -> MediaInfo:
     """Probe an original; an unreadable one raises DamagedSourceError with ffprobe's message."""
     if path.stat().st_size == 0:
@@ -162,7 +167,12 @@ def probe(
 
 
 def read_check(
-    tools: Tools, path: Path, *, workdir: Path, nice: int, stop: threading.Event | None = None
+    tools: Tools,
+    path: Path,
+    *,
+    workdir: Path,
+    nice: int | None,
+    stop: threading.Event | None = None,
 ) -> str | None:
     """Read and decode every frame of ``path`` with ffprobe; return its error text, or None.
 

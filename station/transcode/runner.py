@@ -121,13 +121,16 @@ def run_tool(
     argv: Sequence[str],
     *,
     workdir: Path,
-    nice: int = 10,
+    nice: int | None = 10,
     stop: threading.Event | None = None,
     grace_s: float = 10.0,
     capture_stdout: bool = False,
     on_start: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Run one tool to its end (or until ``stop`` is set: then StoppedError after stopping it)."""
+    """Run one tool to its end (or until ``stop`` is set: then StoppedError after stopping it).
+
+    ``nice``: the tool runs that much nicer and in I/O class idle; None: at the caller's own
+    priority."""
     workdir.mkdir(parents=True, exist_ok=True)
     err_path = workdir / f"stderr-{os.getpid()}-{threading.get_ident()}.txt"
     out_path = workdir / f"stdout-{os.getpid()}-{threading.get_ident()}.txt"
@@ -138,7 +141,7 @@ def run_tool(
                 stdin=subprocess.DEVNULL,
                 stdout=out if capture_stdout else subprocess.DEVNULL,
                 stderr=err,
-                preexec_fn=priority_preexec(nice),
+                preexec_fn=None if nice is None else priority_preexec(nice),
                 close_fds=True,
             )
             if on_start is not None:

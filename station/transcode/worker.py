@@ -33,6 +33,7 @@ from station.transcode.errors import (
 )
 from station.transcode.fileops import Background, Laps, fsync_file, install, sha256_file
 from station.transcode.meta import build_metadata, case_numbers, recording_row
+from station.transcode.mp4probe import quick_probe
 from station.transcode.plan import (
     Command,
     EncodeOptions,
@@ -89,10 +90,13 @@ class _Job:
         job: jobs.Job,
         actor: str,
         stop: threading.Event | None,
+        nice: int | None = None,
     ) -> None:
         self.vault, self.db, self.settings, self.tools = vault, db, settings, tools
         self.job, self.actor, self.stop = job, actor, stop
         self.cfg = settings.transcode
+        # the tools' priority: nice + I/O class idle (the daemon's), or None: the caller's own
+        self.nice = nice
         self.src = vault.home / job.original_path
         self.workdir = work_root(vault) / f"{os.getpid()}-{job.id}"
         self.temps: list[Path] = []
@@ -101,7 +105,7 @@ class _Job:
         return run_tool(
             argv,
             workdir=self.workdir,
-            nice=self.cfg.nice,
+            nice=self.nice,
             stop=self.stop,
             grace_s=self.cfg.stop_grace_s,
             capture_stdout=capture,
@@ -117,7 +121,12 @@ class _Job:
         if not self.src.is_file():
             raise DamagedSourceError("the original is missing from the vault", where=str(self.src))
         lap = Laps()
-        info = probe(self.tools, self.src, workdir=self.workdir, nice=self.cfg.nice, stop=self.stop)
+        # A plain H.264/H.265 + AAC MP4 is read from its boxes (no ffprobe process); anything
+        # else, and the FFV1 profile (which needs the pixel format), is probed by ffprobe.
+        info = quick_probe(self.src) if job.profile == "mp4-h264" else None
+        probed_by = "boxes" if info is not None else "ffprobe"
+        if info is None:
+            info = probe(self.tools, self.src, workdir=self.workdir, nice=self.nice, stop=self.stop)
         lap("probe")
         reason = assess(info)
         if reason:
@@ -141,7 +150,7 @@ class _Job:
             raise ArchivalFullError(made.describe(), where=str(final.parent))
         if made.returncode != 0 or made.stderr.strip():
             damage = read_check(
-                self.tools, self.src, workdir=self.workdir, nice=self.cfg.nice, stop=self.stop
+                self.tools, self.src, workdir=self.workdir, nice=self.nice, stop=self.stop
             )
             if damage:
                 return self.damaged(damage, made, tmp, method, cmd, meta)
@@ -207,6 +216,8 @@ class _Job:
             sha256=job.original_sha256,
             path=rel,
             seconds=lap.laps,
+            probed_by=probed_by,
+            priority="low" if self.nice is not None else "normal",
         )
         return Outcome(job.original_sha256, "done", vault_path=rel)
 
@@ -238,9 +249,7 @@ class _Job:
             if not path.exists() or path.stat().st_size == 0:
                 continue
             fsync_file(path)
-            bad = read_check(
-                self.tools, path, workdir=self.workdir, nice=self.cfg.nice, stop=self.stop
-            )
+            bad = read_check(self.tools, path, workdir=self.workdir, nice=self.nice, stop=self.stop)
             if bad is not None:
                 log.info("transcode.salvage_rejected", job=job.id, method=how.name, error=bad)
                 continue
@@ -281,9 +290,15 @@ def process_job(
     *,
     actor: str,
     stop: threading.Event | None = None,
+    low_priority: bool = True,
 ) -> Outcome:
-    """Run one claimed job and leave it done, failed or re-queued — never "running"."""
-    run = _Job(vault, db, settings, tools, job, actor, stop)
+    """Run one claimed job and leave it done, failed or re-queued — never "running".
+
+    ``low_priority``: the tools run at nice ``transcode.nice`` and I/O class idle (the daemon's
+    workers, so a job never slows an ingest); False: at the caller's own priority (a person
+    waiting for ``transcode run-once``)."""
+    nice = settings.transcode.nice if low_priority else None
+    run = _Job(vault, db, settings, tools, job, actor, stop, nice)
     sha = job.original_sha256
     try:
         return run.execute()
@@ -360,6 +375,7 @@ def work_through(
     actor: str,
     stop: threading.Event | None = None,
     limit: int | None = None,
+    low_priority: bool = True,
 ) -> list[Outcome]:
     """Claim and run due jobs until none is due (or ``limit`` ran, or ``stop`` was set)."""
     done: list[Outcome] = []
@@ -367,10 +383,14 @@ def work_through(
         job = jobs.claim_next(db)
         if job is None:
             break
-        done.append(process_job(vault, db, settings, tools, job, actor=actor, stop=stop))
+        done.append(
+            process_job(
+                vault, db, settings, tools, job, actor=actor, stop=stop, low_priority=low_priority
+            )
+        )
     if stop is None or not stop.is_set():
         # Cases linked after a derivative was made: a new version carries them in its tags.
-        retag_stale(vault, db, settings, tools, actor=actor, stop=stop)
+        retag_stale(vault, db, settings, tools, actor=actor, stop=stop, low_priority=low_priority)
     return done
 
 
