@@ -28,7 +28,7 @@ import os
 import struct
 from pathlib import Path
 
-from station.transcode.probe import MediaInfo, StreamInfo, _creation_time
+from station.transcode.probe import MediaInfo, StreamInfo, parse_creation_time
 
 # libavformat's name for every file its mov demuxer reads
 FORMAT_NAME = "mov,mp4,m4a,3gp,3g2,mj2"
@@ -143,7 +143,7 @@ def _mvhd(data: bytes, start: int, end: int) -> tuple[float, dt.datetime | None]
             stamp = dt.datetime.fromtimestamp(unix, tz=dt.UTC)
         except (OverflowError, OSError, ValueError) as exc:
             raise _Unsure("creation time out of range") from exc
-        creation = _creation_time(stamp.strftime("%Y-%m-%dT%H:%M:%S.000000Z"))
+        creation = parse_creation_time(stamp.strftime("%Y-%m-%dT%H:%M:%S.000000Z"))
     return micros / 1_000_000, creation
 
 

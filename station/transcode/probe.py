@@ -105,11 +105,11 @@ def parse_probe(data: dict[str, Any]) -> MediaInfo:
         duration=_num(fmt.get("duration"), float),
         size=_num(fmt.get("size"), int),
         streams=streams,
-        creation_time=_creation_time((fmt.get("tags") or {}).get("creation_time")),
+        creation_time=parse_creation_time((fmt.get("tags") or {}).get("creation_time")),
     )
 
 
-def _creation_time(text: Any) -> dt.datetime | None:
+def parse_creation_time(text: Any) -> dt.datetime | None:
     """ffprobe's ``creation_time`` tag (ISO, UTC); a zero or unreadable value is None."""
     if not text or not isinstance(text, str) or text.startswith("1970-01-01"):
         return None
