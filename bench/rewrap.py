@@ -74,6 +74,7 @@ def main() -> None:
     args = ap.parse_args()
     need_root()
     work = Path(tempfile.mkdtemp(prefix="bench-rewrap-", dir=args.dir))
+    fresh_pyc = False
     try:
         home = work / "home"
         env = {**os.environ, "STATION_HOME": str(home), "STATION_LOG_JSON": "1"}
@@ -200,7 +201,7 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if "fresh_pyc" in locals() and fresh_pyc:  # leave the checkout as it was
+        if fresh_pyc:  # leave the checkout as it was
             for cache in (ROOT / "station").rglob("__pycache__"):
                 shutil.rmtree(cache, ignore_errors=True)
 
