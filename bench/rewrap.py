@@ -141,8 +141,8 @@ def main() -> None:
             subprocess.run([*prefix, *argv], check=True, capture_output=True)
             # the station's job fsyncs its derivative: so does the baseline (that file only; a
             # global sync would also wait for other processes' dirty pages)
-            for out in scratch.glob("*.mp4"):
-                fd = os.open(out, os.O_RDONLY)
+            for made in scratch.glob("*.mp4"):
+                fd = os.open(made, os.O_RDONLY)
                 try:
                     os.fsync(fd)
                 finally:
@@ -202,8 +202,8 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if fresh_pyc:  # leave the checkout as it was
-            for cache in (ROOT / "station").rglob("__pycache__"):
-                shutil.rmtree(cache, ignore_errors=True)
+            for pycache in (ROOT / "station").rglob("__pycache__"):
+                shutil.rmtree(pycache, ignore_errors=True)
 
 
 if __name__ == "__main__":
