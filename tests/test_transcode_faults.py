@@ -131,11 +131,15 @@ def test_ffmpeg_failing_every_time_ends_failed_after_max_attempts(
     assert result.exit_code == 0 and '"failed": 1' in result.output
 
 
+# The re-wrap's read-back (fed on stdin, started beside the re-wrap) only reads its input.
+_FED_READS = 'case "$*" in *pipe:0*) exec cat > /dev/null;; esac\n'
+
+
 def test_tools_run_at_low_cpu_and_io_priority(
     vault: Vault, db: sqlite_utils.Database, settings: Settings, clip: str, tmp_path: Path
 ) -> None:
     seen = tmp_path / "priority.txt"
-    body = f"cut -d' ' -f19 /proc/$$/stat > {seen}\nionice -p $$ >> {seen}\nexit 1"
+    body = f"{_FED_READS}cut -d' ' -f19 /proc/$$/stat > {seen}\nionice -p $$ >> {seen}\nexit 1"
     settings.transcode.ffmpeg = str(stub(tmp_path / "ffmpeg", body))
     run_once(vault, db, settings)
     nice, ioclass = seen.read_text().split("\n")[:2]
@@ -145,7 +149,7 @@ def test_tools_run_at_low_cpu_and_io_priority(
 
 def _priority_stub(tmp_path: Path) -> tuple[str, Path]:
     seen = tmp_path / "priority.txt"
-    body = f"cut -d' ' -f19 /proc/$$/stat > {seen}\nionice -p $$ >> {seen}\nexit 1"
+    body = f"{_FED_READS}cut -d' ' -f19 /proc/$$/stat > {seen}\nionice -p $$ >> {seen}\nexit 1"
     return str(stub(tmp_path / "ffmpeg", body)), seen
 
 

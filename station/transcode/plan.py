@@ -152,10 +152,14 @@ def _rewrap_command(
     return Command(argv, aux)
 
 
-def _rewrap_check(binary: str, method: Method, dst: Path, auxdir: Path) -> Command:
+def _rewrap_check(
+    binary: str, method: Method, dst: Path, auxdir: Path, from_stdin: bool = False
+) -> Command:
     v, a = method.has_video, method.has_audio
     aux = {"dst_packets": auxdir / "dst.packets"}
-    argv = [binary, *GLOBAL_ARGS, "-i", str(dst)]
+    # from stdin: the derivative fed by the job (FedTool), read as the MP4 it must be
+    source = ["-f", "mov", "-i", "pipe:0"] if from_stdin else ["-i", str(dst)]
+    argv = [binary, *GLOBAL_ARGS, *source]
     argv += _output(_rewrap_maps(v, a), aux["dst_packets"], c="copy", f="streamhash",
                     hash=STREAM_HASH)  # fmt: skip
     if a:
@@ -234,10 +238,17 @@ def build_command(
     return Command(_argv(binary, outputs), aux)
 
 
-def build_check(binary: str, method: Method, dst: Path, auxdir: Path) -> Command:
-    """The ffmpeg run that reads a finished derivative end to end and writes its fingerprint."""
+def build_check(
+    binary: str, method: Method, dst: Path, auxdir: Path, *, from_stdin: bool = False
+) -> Command:
+    """The ffmpeg run that reads a finished derivative end to end and writes its fingerprint.
+
+    ``from_stdin`` (re-wrap only): ffmpeg reads the derivative from its stdin (``pipe:0``; a
+    faststart MP4 is read front to back, the demuxer taking samples in file order)."""
     if method.name == "rewrap":
-        return _rewrap_check(binary, method, dst, auxdir)
+        return _rewrap_check(binary, method, dst, auxdir, from_stdin)
+    if from_stdin:
+        raise ValueError("only a re-wrap's check reads its derivative from stdin")
     import ffmpeg  # ffmpeg-python
 
     inp = ffmpeg.input(str(dst))

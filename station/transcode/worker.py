@@ -45,7 +45,7 @@ from station.transcode.plan import (
 )
 from station.transcode.probe import MediaInfo, assess, probe, read_check
 from station.transcode.retag import retag_stale
-from station.transcode.runner import RunResult, lower_priority, run_tool
+from station.transcode.runner import FedTool, RunResult, lower_priority, run_tool
 from station.transcode.verify import QualityLimits, judge
 from station.vault import Vault
 
@@ -97,6 +97,7 @@ class _Job:
         self.cfg = settings.transcode
         # the tools' priority: nice + I/O class idle (the daemon's), or None: the caller's own
         self.nice = nice
+        self.probed_by = "ffprobe"  # or "boxes": mp4probe read the original
         self.src = vault.home / job.original_path
         self.workdir = work_root(vault) / f"{os.getpid()}-{job.id}"
         self.temps: list[Path] = []
@@ -124,7 +125,7 @@ class _Job:
         # A plain H.264/H.265 + AAC MP4 is read from its boxes (no ffprobe process); anything
         # else, and the FFV1 profile (which needs the pixel format), is probed by ffprobe.
         info = quick_probe(self.src) if job.profile == "mp4-h264" else None
-        probed_by = "boxes" if info is not None else "ffprobe"
+        self.probed_by = "boxes" if info is not None else "ffprobe"
         if info is None:
             info = probe(self.tools, self.src, workdir=self.workdir, nice=self.nice, stop=self.stop)
         lap("probe")
@@ -144,6 +145,31 @@ class _Job:
         log.info(
             "transcode.job_started", job=job.id, sha256=job.original_sha256, method=method.name
         )
+        checker = None
+        if method.name == "rewrap":
+            # The read-back's ffmpeg starts now and waits for its input on stdin: its start-up
+            # overlaps the re-wrap, and later one read of the file feeds it and the SHA-256.
+            fed = build_check(self.tools.ffmpeg, method, tmp, self.workdir, from_stdin=True)
+            checker = FedTool(fed.argv, workdir=self.workdir, nice=self.nice)
+        try:
+            return self._make_and_check(lap, method, cmd, tmp, final, meta, row, info, checker)
+        finally:
+            if checker is not None:
+                checker.close()
+
+    def _make_and_check(
+        self,
+        lap: Laps,
+        method: Method,
+        cmd: Command,
+        tmp: Path,
+        final: Path,
+        meta: Meta,
+        row: dict[str, object],
+        info: MediaInfo,
+        checker: FedTool | None,
+    ) -> Outcome:
+        job = self.job
         made = self.run(cmd.argv)
         lap("make")
         if _is_full(made):
@@ -159,14 +185,20 @@ class _Job:
             log.warning("transcode.ffmpeg_messages", job=job.id, stderr=made.stderr[-500:])
         fsync_file(tmp)
         lap("fsync")
-        check = build_check(self.tools.ffmpeg, method, tmp, self.workdir)
-        # The SHA-256 of the derivative is taken while ffmpeg reads it back: one trip to the
-        # disk serves both (they read the same pages), on two cores.
-        hashing = Background(sha256_file, tmp)
-        try:
-            checked = self.run(check.argv)
-        finally:
-            sha, size = hashing.result()  # never leave the thread behind
+        if checker is not None:
+            # R7: the evicted file is read once from the disk; the same bytes go to the
+            # waiting ffmpeg (packet and decoded-audio hashes) and into the SHA-256.
+            check = build_check(self.tools.ffmpeg, method, tmp, self.workdir, from_stdin=True)
+            checked, sha, size = checker.feed(tmp, stop=self.stop, grace_s=self.cfg.stop_grace_s)
+        else:
+            check = build_check(self.tools.ffmpeg, method, tmp, self.workdir)
+            # The SHA-256 of the derivative is taken while ffmpeg reads it back: one trip to
+            # the disk serves both (they read the same pages), on two cores.
+            hashing = Background(sha256_file, tmp)
+            try:
+                checked = self.run(check.argv)
+            finally:
+                sha, size = hashing.result()  # never leave the thread behind
         lap("check+sha256")
         if _is_full(checked):
             raise ArchivalFullError(checked.describe(), where=str(self.workdir))
@@ -216,7 +248,7 @@ class _Job:
             sha256=job.original_sha256,
             path=rel,
             seconds=lap.laps,
-            probed_by=probed_by,
+            probed_by=self.probed_by,
             priority="low" if self.nice is not None else "normal",
         )
         return Outcome(job.original_sha256, "done", vault_path=rel)
