@@ -28,7 +28,7 @@ from station.timeutil import parse_iso, utcnow
 from station.transcode import jobs
 from station.transcode.binaries import find_tools
 from station.transcode.errors import ToolMissingError
-from station.transcode.service import run_once
+from station.transcode.service import busy_slots, choose_priority, run_once
 from station.transcode.worker import process_job, work_root
 from station.vault import Vault
 
@@ -131,16 +131,117 @@ def test_ffmpeg_failing_every_time_ends_failed_after_max_attempts(
     assert result.exit_code == 0 and '"failed": 1' in result.output
 
 
+# The re-wrap's read-back (fed on stdin, started beside the re-wrap) only reads its input.
+_FED_READS = 'case "$*" in *pipe:0*) exec cat > /dev/null;; esac\n'
+
+
 def test_tools_run_at_low_cpu_and_io_priority(
     vault: Vault, db: sqlite_utils.Database, settings: Settings, clip: str, tmp_path: Path
 ) -> None:
     seen = tmp_path / "priority.txt"
-    body = f"cut -d' ' -f19 /proc/$$/stat > {seen}\nionice -p $$ >> {seen}\nexit 1"
+    body = f"{_FED_READS}cut -d' ' -f19 /proc/$$/stat > {seen}\nionice -p $$ >> {seen}\nexit 1"
     settings.transcode.ffmpeg = str(stub(tmp_path / "ffmpeg", body))
     run_once(vault, db, settings)
     nice, ioclass = seen.read_text().split("\n")[:2]
     assert int(nice) >= min(19, os.nice(0) + settings.transcode.nice)
     assert ioclass.strip() == "idle"
+
+
+def _priority_stub(tmp_path: Path) -> tuple[str, Path]:
+    seen = tmp_path / "priority.txt"
+    body = f"{_FED_READS}cut -d' ' -f19 /proc/$$/stat > {seen}\nionice -p $$ >> {seen}\nexit 1"
+    return str(stub(tmp_path / "ffmpeg", body)), seen
+
+
+def test_run_once_for_a_person_waiting_runs_tools_at_normal_priority(
+    vault: Vault,
+    db: sqlite_utils.Database,
+    settings: Settings,
+    clip: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.transcode.ffmpeg, seen = _priority_stub(tmp_path)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")  # the stub, for the CLI
+    summary = run_once(vault, db, settings, low_priority=False)
+    assert summary.priority == "normal"
+    nice, ioclass = seen.read_text().split("\n")[:2]
+    assert int(nice) == os.nice(0)
+    assert ioclass.strip() != "idle"
+    # the command line: --priority normal / low; auto without a terminal is low
+    runner = CliRunner()
+    for choice, want in (("normal", "normal"), ("low", "low"), ("auto", "low")):
+        jobs.retry(db, actor="t", all_failed=True, shas=[clip])
+        res = runner.invoke(
+            cli_main,
+            ["--home", str(vault.home), "--service", "transcode", "run-once", "--json",
+             "--priority", choice],
+        )  # fmt: skip
+        assert res.exit_code == 0, res.output
+        assert f'"priority": "{want}"' in res.output and '"retry_later": 1' in res.output
+        assert (seen.read_text().split("\n")[1].strip() == "idle") == (want == "low")
+        seen.unlink()
+
+
+@pytest.mark.parametrize(
+    ("choice", "interactive", "busy", "low"),
+    [
+        ("auto", True, 0, False),  # a person at a terminal, no ingest: normal
+        ("auto", True, 1, True),  # a recorder is being copied: the ingest comes first (R1)
+        ("auto", False, 0, True),  # scripts and timers: as the daemon
+        ("normal", False, 2, False),
+        ("low", True, 0, True),
+    ],
+)
+def test_choose_priority(choice: str, interactive: bool, busy: int, low: bool) -> None:
+    assert choose_priority(choice, interactive=interactive, busy=busy) is low
+
+
+def test_busy_slots_read_from_a_live_daemons_status(vault: Vault) -> None:
+    import json
+
+    status = vault.run / "status.json"
+    status.parent.mkdir(parents=True, exist_ok=True)
+    assert busy_slots(vault) == 0  # no daemon
+    slots = [{"slot": "1", "safe_to_undock": False}, {"slot": "2", "safe_to_undock": True}]
+    status.write_text(json.dumps({"pid": os.getpid(), "slots": slots}), encoding="utf-8")
+    assert busy_slots(vault) == 1
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    status.write_text(json.dumps({"pid": dead.pid, "slots": slots}), encoding="utf-8")
+    assert busy_slots(vault) == 0  # a daemon that is gone ingests nothing
+
+
+def test_a_derivative_whose_packets_differ_on_disk_is_refused(
+    vault: Vault, db: sqlite_utils.Database, settings: Settings, clip: str, tmp_path: Path
+) -> None:
+    """R7: the original is read from its boxes (no ffprobe), the re-wrap is made by the real
+    ffmpeg, then one byte of its sample data changes on the disk before the read-back: the
+    packet hashes differ and the derivative is refused, nothing installed."""
+    real = shutil.which("ffmpeg")
+    flip = (
+        "import sys\n"
+        "f = open(sys.argv[1], 'r+b'); f.seek(-100, 2); b = f.read(1)\n"
+        "f.seek(-100, 2); f.write(bytes([b[0] ^ 0xFF])); f.close()\n"
+    )
+    (tmp_path / "flip.py").write_text(flip, encoding="utf-8")
+    body = (
+        f'{real} "$@" || exit $?\n'
+        'case "$*" in *-movflags*)\n'
+        '  for a in "$@"; do case "$a" in *.tmp-*) out="$a";; esac; done\n'
+        f'  python3 {tmp_path / "flip.py"} "$out";;\n'
+        "esac"
+    )
+    settings.transcode.ffmpeg = str(stub(tmp_path / "ffmpeg", body))
+    summary = run_once(vault, db, settings)
+    assert (summary.done, summary.retry_later) == (0, 1)
+    r = row(db, clip)
+    assert (r["state"], r["failure"]) == ("queued", "verify")
+    assert not list(vault.archival.rglob("*.mp4")) and not list(vault.archival.rglob(".tmp-*"))
+    # the same job with an honest ffmpeg is made and verified
+    settings.transcode.ffmpeg = ""
+    jobs.retry(db, actor="t", shas=[clip])
+    assert run_once(vault, db, settings).done == 1
 
 
 def _wait_for(path: Path, timeout: float = 30.0) -> str:

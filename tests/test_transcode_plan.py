@@ -110,6 +110,58 @@ def test_rewrap_command_exact() -> None:
     assert cmd.aux == {"src_packets": Path("/w/src.packets"), "src_audio": Path("/w/src.audio")}
 
 
+def _ffmpeg_python_rewrap(binary: str, m: Any, src: Path, dst: Path, w: Path, meta: Any) -> Any:
+    """The re-wrap and its check as ffmpeg-python builds them (the reference layout)."""
+    import ffmpeg
+
+    from station.transcode.plan import GLOBAL_ARGS, STREAM_HASH
+
+    def maps(inp: Any) -> list[Any]:
+        return ([inp["V"]] if m.has_video else []) + ([inp["a"]] if m.has_audio else [])
+
+    inp = ffmpeg.input(str(src))
+    kw: dict[str, Any] = {"c": "copy", "f": "mp4", "movflags": "+faststart+use_metadata_tags"}
+    if m.video_tag:
+        kw["tag:v"] = m.video_tag
+    outs = [ffmpeg.output(*maps(inp), str(dst), **kw, **metadata_args(meta))]
+    outs.append(
+        ffmpeg.output(*maps(inp), str(w / "src.packets"), c="copy", f="streamhash",
+                      hash=STREAM_HASH)
+    )  # fmt: skip
+    if m.has_audio:
+        outs.append(ffmpeg.output(inp["a"], str(w / "src.audio"), f="streamhash", hash=STREAM_HASH))
+    make = [binary, *GLOBAL_ARGS, *ffmpeg.merge_outputs(*outs).get_args()]
+    inp = ffmpeg.input(str(dst))
+    outs = [
+        ffmpeg.output(*maps(inp), str(w / "dst.packets"), c="copy", f="streamhash",
+                      hash=STREAM_HASH)
+    ]  # fmt: skip
+    if m.has_audio:
+        outs.append(ffmpeg.output(inp["a"], str(w / "dst.audio"), f="streamhash", hash=STREAM_HASH))
+    check = [binary, *GLOBAL_ARGS, *ffmpeg.merge_outputs(*outs).get_args()]
+    return make, check
+
+
+@pytest.mark.parametrize(
+    "streams",
+    [[V264, AAC], [V264], [AAC], [{**V264, "codec_name": "hevc"}, AAC]],
+    ids=["video+audio", "video", "audio", "hevc-kept"],
+)
+def test_rewrap_argv_is_laid_out_as_ffmpeg_python_lays_it_out(
+    streams: list[dict[str, Any]],
+) -> None:
+    """The re-wrap's plain argument lists (run-once starts without ffmpeg-python) are the ones
+    ffmpeg-python gives, for every stream layout and with CJK metadata."""
+    m = choose_method("mp4-h264", info(MP4, *streams), keep_hevc=True)
+    assert m.name == "rewrap"
+    meta = {"original_sha256": "ab" * 32, "case": "京执（2026）12号", "comment": "归档 / x y",
+            "title": None, "station_id": "S-01"}  # fmt: skip
+    src, dst, w = Path("/v/原始.mp4"), Path("/a/.tmp-1-t.mp4"), Path("/w/1-2")
+    make, check = _ffmpeg_python_rewrap("/usr/bin/ffmpeg", m, src, dst, w, meta)
+    assert build_command("/usr/bin/ffmpeg", m, src, dst, w, meta).argv == make
+    assert build_check("/usr/bin/ffmpeg", m, dst, w).argv == check
+
+
 def test_reencode_command_exact() -> None:
     mj = {**V264, "codec_name": "mjpeg"}
     m = choose_method("mp4-h264", info("avi", mj, {**AAC, "codec_name": "pcm_s16le"}))

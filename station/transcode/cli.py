@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from station.access.guard import CLERK, SERVICE, guard
 from station.cli_util import App, json_option, pass_app, print_json, print_table
 from station.recref import resolve_many
 from station.transcode import jobs
-from station.transcode.service import run_once
+from station.transcode.service import PRIORITIES, busy_slots, choose_priority, run_once
 
 
 @click.group("transcode")
@@ -76,12 +78,26 @@ def retry_cmd(app: App, sha256: tuple[str, ...], all_failed: bool, as_json: bool
 
 @transcode_group.command("run-once")
 @click.option("--limit", type=int, default=None, help="最多处理 / jobs to run at most")
+@click.option(
+    "--priority",
+    type=click.Choice(PRIORITIES),
+    default="auto",
+    show_default=True,
+    help="ffmpeg 的优先级：auto 在终端前有人等待且无记录仪正在导入时为正常，否则为低 / "
+    "ffmpeg's priority: auto = normal when run at a terminal and no recorder is being "
+    "ingested, else low (nice transcode.nice, I/O idle, as the daemon)",
+)
 @json_option
 @pass_app
-def run_once_cmd(app: App, limit: int | None, as_json: bool) -> None:
+def run_once_cmd(app: App, limit: int | None, priority: str, as_json: bool) -> None:
     """立即处理到期任务 / Queue missing derivatives and run every due job now, in this process."""
     guard(app, *CLERK, SERVICE)
-    summary = run_once(app.vault, app.db, app.settings, actor=app.actor, limit=limit)
+    interactive = sys.stdin.isatty() if sys.stdin is not None else False
+    busy = busy_slots(app.vault) if priority == "auto" else 0
+    low = choose_priority(priority, interactive=interactive, busy=busy)
+    summary = run_once(
+        app.vault, app.db, app.settings, actor=app.actor, limit=limit, low_priority=low
+    )
     if as_json:
         print_json(summary.as_dict())
         return

@@ -1,5 +1,5 @@
 """Pure planning: which method a profile uses for an original, and the exact ffmpeg command lines
-(built with ffmpeg-python) for making a derivative and for fingerprinting one.
+for making a derivative and for fingerprinting one.
 
 Profiles (README "Archival profiles"):
 - ``mp4-h264``: the copy every office PC plays — always H.264 + AAC in MP4. H.264 + AAC already in
@@ -14,17 +14,21 @@ Profiles (README "Archival profiles"):
 
 Every command also writes small "aux" files (stream hashes, frame timelines of the original as it
 was read in the same pass) that verification compares with the derivative's (see verify.py).
+
+Re-encode and FFV1 command lines are built with ffmpeg-python (imported when one is built). A
+re-wrap's — the common case, a recorder's H.264/AAC MP4 — are plain lists laid out exactly as
+ffmpeg-python lays them out (``_output``; tests/test_transcode_plan.py compares the two), so
+that ``station transcode run-once`` starts without ffmpeg-python and its ``future``/``past``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import ffmpeg  # ffmpeg-python
-
-from station.transcode.probe import MediaInfo
+if TYPE_CHECKING:
+    from station.transcode.probe import MediaInfo
 
 PROFILES = ("mp4-h264", "ffv1-mkv")
 REWRAP_VIDEO = {"h264"}
@@ -108,8 +112,60 @@ def _maps(inp: Any, video: bool, audio: bool) -> list[Any]:
 
 
 def _argv(binary: str, outputs: list[Any]) -> list[str]:
+    import ffmpeg  # ffmpeg-python: only for re-encode and FFV1 command lines
+
     args: list[str] = ffmpeg.merge_outputs(*outputs).get_args()
     return [binary, *GLOBAL_ARGS, *args]
+
+
+def _output(maps: list[str], filename: Path, **kw: Any) -> list[str]:
+    """One output as ffmpeg-python writes it: ``-map`` per stream, ``-f`` first, the other
+    options in key order, the file name last."""
+    args = [a for m in maps for a in ("-map", m)]
+    if "f" in kw:
+        args += ["-f", str(kw.pop("f"))]
+    for key in sorted(kw):
+        args += [f"-{key}", str(kw[key])]
+    return [*args, str(filename)]
+
+
+def _rewrap_maps(video: bool, audio: bool) -> list[str]:
+    return (["0:V"] if video else []) + (["0:a"] if audio else [])
+
+
+def _rewrap_command(
+    binary: str, method: Method, src: Path, dst: Path, auxdir: Path, meta: dict[str, str]
+) -> Command:
+    """The re-wrap (``-c copy``, faststart) and, from the same read of the original, its packet
+    hashes and its decoded audio hash."""
+    v, a = method.has_video, method.has_audio
+    maps = _rewrap_maps(v, a)
+    kw: dict[str, Any] = {"c": "copy", "f": "mp4", "movflags": "+faststart+use_metadata_tags"}
+    if method.video_tag:
+        kw["tag:v"] = method.video_tag  # hvc1: H.265 in MP4 that Apple/Windows players open
+    aux = {"src_packets": auxdir / "src.packets"}
+    argv = [binary, *GLOBAL_ARGS, "-i", str(src), *_output(maps, dst, **kw, **meta)]
+    argv += _output(maps, aux["src_packets"], c="copy", f="streamhash", hash=STREAM_HASH)
+    if a:
+        aux["src_audio"] = auxdir / "src.audio"
+        argv += _output(["0:a"], aux["src_audio"], f="streamhash", hash=STREAM_HASH)
+    return Command(argv, aux)
+
+
+def _rewrap_check(
+    binary: str, method: Method, dst: Path, auxdir: Path, from_stdin: bool = False
+) -> Command:
+    v, a = method.has_video, method.has_audio
+    aux = {"dst_packets": auxdir / "dst.packets"}
+    # from stdin: the derivative fed by the job (FedTool), read as the MP4 it must be
+    source = ["-f", "mov", "-i", "pipe:0"] if from_stdin else ["-i", str(dst)]
+    argv = [binary, *GLOBAL_ARGS, *source]
+    argv += _output(_rewrap_maps(v, a), aux["dst_packets"], c="copy", f="streamhash",
+                    hash=STREAM_HASH)  # fmt: skip
+    if a:
+        aux["dst_audio"] = auxdir / "dst.audio"
+        argv += _output(["0:a"], aux["dst_audio"], f="streamhash", hash=STREAM_HASH)
+    return Command(argv, aux)
 
 
 def build_command(
@@ -123,32 +179,17 @@ def build_command(
 ) -> Command:
     """The one ffmpeg run that writes the derivative ``dst`` and the original's aux files."""
     opts = opts or EncodeOptions()
+    meta = metadata_args(metadata)
+    if method.name == "rewrap":
+        return _rewrap_command(binary, method, src, dst, auxdir, meta)
+    import ffmpeg  # ffmpeg-python
+
     inp = ffmpeg.input(str(src))
     v, a = method.has_video, method.has_audio
-    meta = metadata_args(metadata)
     aux: dict[str, Path] = {}
     outputs: list[Any] = []
-    if method.name == "rewrap":
-        kw: dict[str, Any] = {"c": "copy", "f": "mp4", "movflags": "+faststart+use_metadata_tags"}
-        if method.video_tag:
-            kw["tag:v"] = method.video_tag  # hvc1: H.265 in MP4 that Apple/Windows players open
-        outputs.append(ffmpeg.output(*_maps(inp, v, a), str(dst), **kw, **meta))
-        aux["src_packets"] = auxdir / "src.packets"
-        outputs.append(
-            ffmpeg.output(
-                *_maps(inp, v, a),
-                str(aux["src_packets"]),
-                c="copy",
-                f="streamhash",
-                hash=STREAM_HASH,
-            )
-        )
-        if a:
-            aux["src_audio"] = auxdir / "src.audio"
-            outputs.append(
-                ffmpeg.output(inp["a"], str(aux["src_audio"]), f="streamhash", hash=STREAM_HASH)
-            )
-    elif method.name == "reencode":
+    kw: dict[str, Any]
+    if method.name == "reencode":
         kw = {"f": "mp4", "movflags": "+faststart+use_metadata_tags", "fps_mode": "passthrough"}
         if v:
             kw.update(
@@ -197,29 +238,24 @@ def build_command(
     return Command(_argv(binary, outputs), aux)
 
 
-def build_check(binary: str, method: Method, dst: Path, auxdir: Path) -> Command:
-    """The ffmpeg run that reads a finished derivative end to end and writes its fingerprint."""
+def build_check(
+    binary: str, method: Method, dst: Path, auxdir: Path, *, from_stdin: bool = False
+) -> Command:
+    """The ffmpeg run that reads a finished derivative end to end and writes its fingerprint.
+
+    ``from_stdin`` (re-wrap only): ffmpeg reads the derivative from its stdin (``pipe:0``; a
+    faststart MP4 is read front to back, the demuxer taking samples in file order)."""
+    if method.name == "rewrap":
+        return _rewrap_check(binary, method, dst, auxdir, from_stdin)
+    if from_stdin:
+        raise ValueError("only a re-wrap's check reads its derivative from stdin")
+    import ffmpeg  # ffmpeg-python
+
     inp = ffmpeg.input(str(dst))
     v, a = method.has_video, method.has_audio
     aux: dict[str, Path] = {}
     outputs: list[Any] = []
-    if method.name == "rewrap":
-        aux["dst_packets"] = auxdir / "dst.packets"
-        outputs.append(
-            ffmpeg.output(
-                *_maps(inp, v, a),
-                str(aux["dst_packets"]),
-                c="copy",
-                f="streamhash",
-                hash=STREAM_HASH,
-            )
-        )
-        if a:
-            aux["dst_audio"] = auxdir / "dst.audio"
-            outputs.append(
-                ffmpeg.output(inp["a"], str(aux["dst_audio"]), f="streamhash", hash=STREAM_HASH)
-            )
-    elif method.name == "reencode":
+    if method.name == "reencode":
         aux["dst_timeline"] = auxdir / "dst.timeline"
         outputs.append(
             ffmpeg.output(

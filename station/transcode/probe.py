@@ -105,11 +105,11 @@ def parse_probe(data: dict[str, Any]) -> MediaInfo:
         duration=_num(fmt.get("duration"), float),
         size=_num(fmt.get("size"), int),
         streams=streams,
-        creation_time=_creation_time((fmt.get("tags") or {}).get("creation_time")),
+        creation_time=parse_creation_time((fmt.get("tags") or {}).get("creation_time")),
     )
 
 
-def _creation_time(text: Any) -> dt.datetime | None:
+def parse_creation_time(text: Any) -> dt.datetime | None:
     """ffprobe's ``creation_time`` tag (ISO, UTC); a zero or unreadable value is None."""
     if not text or not isinstance(text, str) or text.startswith("1970-01-01"):
         return None
@@ -131,7 +131,12 @@ def assess(info: MediaInfo) -> str | None:
 
 
 def probe(
-    tools: Tools, path: Path, *, workdir: Path, nice: int, stop: threading.Event | None = None
+    tools: Tools,
+    path: Path,
+    *,
+    workdir: Path,
+    nice: int | None,
+    stop: threading.Event | None = None,
 ) -> MediaInfo:
     """Probe an original; an unreadable one raises DamagedSourceError with ffprobe's message."""
     if path.stat().st_size == 0:
@@ -162,7 +167,12 @@ def probe(
 
 
 def read_check(
-    tools: Tools, path: Path, *, workdir: Path, nice: int, stop: threading.Event | None = None
+    tools: Tools,
+    path: Path,
+    *,
+    workdir: Path,
+    nice: int | None,
+    stop: threading.Event | None = None,
 ) -> str | None:
     """Read and decode every frame of ``path`` with ffprobe; return its error text, or None.
 

@@ -103,6 +103,7 @@ def retag_one(
     *,
     actor: str,
     stop: threading.Event | None = None,
+    low_priority: bool = True,
 ) -> str | None:
     """Make the next version of one derivative; return its vault path, or None if skipped."""
     sha = row["original_sha256"]
@@ -114,7 +115,7 @@ def retag_one(
     final = vault.archival_path(sha, row["profile"], f"v{version}.{ext}")
     tmp = final.with_name(f".tmp-{os.getpid()}-{final.name}")
     workdir = vault.run / "transcode" / f"{os.getpid()}-retag-{row['id']}"
-    nice = settings.transcode.nice
+    nice = settings.transcode.nice if low_priority else None
     try:
         made = run_tool(rewrap_argv(tools.ffmpeg, old, tmp, ext, meta), workdir=workdir,
                         nice=nice, stop=stop)  # fmt: skip
@@ -197,12 +198,15 @@ def retag_stale(
     *,
     actor: str,
     stop: threading.Event | None = None,
+    low_priority: bool = True,
 ) -> int:
     """Bring every stale derivative's tags up to date; return how many new versions were made."""
     n = 0
     for row in stale(db, settings.transcode.retry_max_s):
         if stop is not None and stop.is_set():
             break
-        if retag_one(vault, db, settings, tools, row, actor=actor, stop=stop):
+        if retag_one(
+            vault, db, settings, tools, row, actor=actor, stop=stop, low_priority=low_priority
+        ):
             n += 1
     return n

@@ -6,6 +6,7 @@ of stderr is kept for the error text.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import platform
@@ -121,13 +122,16 @@ def run_tool(
     argv: Sequence[str],
     *,
     workdir: Path,
-    nice: int = 10,
+    nice: int | None = 10,
     stop: threading.Event | None = None,
     grace_s: float = 10.0,
     capture_stdout: bool = False,
     on_start: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Run one tool to its end (or until ``stop`` is set: then StoppedError after stopping it)."""
+    """Run one tool to its end (or until ``stop`` is set: then StoppedError after stopping it).
+
+    ``nice``: the tool runs that much nicer and in I/O class idle; None: at the caller's own
+    priority."""
     workdir.mkdir(parents=True, exist_ok=True)
     err_path = workdir / f"stderr-{os.getpid()}-{threading.get_ident()}.txt"
     out_path = workdir / f"stdout-{os.getpid()}-{threading.get_ident()}.txt"
@@ -138,7 +142,7 @@ def run_tool(
                 stdin=subprocess.DEVNULL,
                 stdout=out if capture_stdout else subprocess.DEVNULL,
                 stderr=err,
-                preexec_fn=priority_preexec(nice),
+                preexec_fn=None if nice is None else priority_preexec(nice),
                 close_fds=True,
             )
             if on_start is not None:
@@ -156,3 +160,82 @@ def run_tool(
         out_path.unlink(missing_ok=True)
     tail = data[-STDERR_TAIL:].decode("utf-8", errors="replace")
     return RunResult(list(argv), proc.returncode, tail, stdout)
+
+
+class FedTool:
+    """A tool started now that reads its input from stdin, fed later from a file by ``feed``.
+
+    Started before its input exists (a re-wrap's read-back starts while the re-wrap runs), so
+    its start-up is not waited for. ``feed`` reads the file once — from the disk, the caller
+    having evicted it — and gives every byte both to the tool and to a SHA-256: the digest is
+    of exactly the bytes the tool checked. ``close`` stops the tool if it still runs.
+    """
+
+    def __init__(self, argv: Sequence[str], *, workdir: Path, nice: int | None) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.argv = list(argv)
+        self.err_path = workdir / f"stderr-fed-{os.getpid()}-{threading.get_ident()}.txt"
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                preexec_fn=None if nice is None else priority_preexec(nice),
+                close_fds=True,
+            )
+
+    def feed(
+        self, path: Path, *, stop: threading.Event | None = None, grace_s: float = 10.0
+    ) -> tuple[RunResult, str, int]:
+        """Send ``path`` to the tool, wait for its end: (result, SHA-256 hex, size)."""
+        import hashlib
+
+        digest, size = hashlib.sha256(), 0
+        assert self.proc.stdin is not None
+        fileno = self.proc.stdin.fileno()
+        os.set_blocking(fileno, False)  # never stuck in a write: a stop request is seen
+        fd: int | None = fileno
+
+        def stopping() -> None:
+            if stop is not None and stop.is_set():
+                how = stop_process(self.proc, grace_s)
+                raise StoppedError(f"stopped {Path(self.argv[0]).name} ({how})")
+
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    view = memoryview(chunk)
+                    while fd is not None and view:
+                        stopping()
+                        select.select([], [fd], [], 0.5)
+                        try:
+                            view = view[os.write(fd, view) :]
+                        except BlockingIOError:
+                            continue
+                        except BrokenPipeError:
+                            fd = None  # the tool stopped reading; the hash goes on
+                    stopping()
+        finally:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+        while not _exited(self.proc, 0.5):
+            if stop is not None and stop.is_set():
+                how = stop_process(self.proc, grace_s)
+                raise StoppedError(f"stopped {Path(self.argv[0]).name} ({how})")
+        data = self.err_path.read_bytes()
+        tail = data[-STDERR_TAIL:].decode("utf-8", errors="replace")
+        return RunResult(self.argv, self.proc.returncode, tail), digest.hexdigest(), size
+
+    def close(self) -> None:
+        """Stop the tool if it still runs (it never got its input: nothing to lose)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        self.err_path.unlink(missing_ok=True)

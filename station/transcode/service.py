@@ -46,6 +46,7 @@ class Summary:
     ffmpeg: str | None = None
     ffmpeg_source: str | None = None
     ffmpeg_version: str | None = None
+    priority: str = "low"  # of the tools: low (nice + I/O idle) | normal
     outcomes: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -93,16 +94,24 @@ def run_once(
     limit: int | None = None,
     stop: threading.Event | None = None,
     tools: Tools | None = None,
+    low_priority: bool = True,
 ) -> Summary:
-    """Queue what is missing, then run every due job in this process (ffmpeg still niced)."""
+    """Queue what is missing, then run every due job in this process. ``low_priority``: ffmpeg
+    at nice ``transcode.nice`` and I/O class idle, as the daemon runs it; False: at this
+    process's own priority (see ``choose_priority``)."""
     # ToolMissingError before any job is touched
     tools = tools or find_tools(settings, cache_dir=vault.run)
-    summary = Summary(ffmpeg=tools.ffmpeg, ffmpeg_source=tools.source, ffmpeg_version=tools.version)
+    summary = Summary(
+        ffmpeg=tools.ffmpeg,
+        ffmpeg_source=tools.source,
+        ffmpeg_version=tools.version,
+        priority="low" if low_priority else "normal",
+    )
     summary.requeued = jobs.requeue_orphans(db)
     reap_temporaries(vault)
     summary.enqueued = jobs.enqueue_missing(db, settings)
     outcomes: list[Outcome] = work_through(
-        vault, db, settings, tools, actor=actor, stop=stop, limit=limit
+        vault, db, settings, tools, actor=actor, stop=stop, limit=limit, low_priority=low_priority
     )
     for o in outcomes:
         if o.state == "done":
@@ -121,6 +130,34 @@ def run_once(
         enqueued=summary.enqueued,
     )
     return summary
+
+
+PRIORITIES = ("auto", "normal", "low")
+
+
+def busy_slots(vault: Vault) -> int:
+    """Dock slots of a running daemon that are not yet safe to undock (an ingest under way)."""
+    from station.status import daemon_alive, read_status
+
+    status = read_status(vault.run / "status.json")
+    if not status or not daemon_alive(status):
+        return 0
+    return sum(1 for s in status.get("slots") or [] if not s.get("safe_to_undock"))
+
+
+def choose_priority(choice: str, *, interactive: bool, busy: int) -> bool:
+    """Whether ``transcode run-once`` runs its tools at low priority (True) or normal (False).
+
+    ``low`` and ``normal`` are what they say. ``auto``: normal when a person waits for it at a
+    terminal (``interactive``) and no dock slot is ingesting (``busy`` = 0); low otherwise —
+    scripts and timers, and any run while an officer's recorder is being copied (R1: the
+    ingest comes first), as the daemon's workers always run.
+    """
+    if choice not in PRIORITIES:
+        raise ValueError(f"unknown priority {choice!r}")
+    if choice == "auto":
+        return not (interactive and busy == 0)
+    return choice == "low"
 
 
 class TranscodeService:

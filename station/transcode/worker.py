@@ -33,6 +33,7 @@ from station.transcode.errors import (
 )
 from station.transcode.fileops import Background, Laps, fsync_file, install, sha256_file
 from station.transcode.meta import build_metadata, case_numbers, recording_row
+from station.transcode.mp4probe import quick_probe
 from station.transcode.plan import (
     Command,
     EncodeOptions,
@@ -44,7 +45,7 @@ from station.transcode.plan import (
 )
 from station.transcode.probe import MediaInfo, assess, probe, read_check
 from station.transcode.retag import retag_stale
-from station.transcode.runner import RunResult, lower_priority, run_tool
+from station.transcode.runner import FedTool, RunResult, lower_priority, run_tool
 from station.transcode.verify import QualityLimits, judge
 from station.vault import Vault
 
@@ -89,10 +90,14 @@ class _Job:
         job: jobs.Job,
         actor: str,
         stop: threading.Event | None,
+        nice: int | None = None,
     ) -> None:
         self.vault, self.db, self.settings, self.tools = vault, db, settings, tools
         self.job, self.actor, self.stop = job, actor, stop
         self.cfg = settings.transcode
+        # the tools' priority: nice + I/O class idle (the daemon's), or None: the caller's own
+        self.nice = nice
+        self.probed_by = "ffprobe"  # or "boxes": mp4probe read the original
         self.src = vault.home / job.original_path
         self.workdir = work_root(vault) / f"{os.getpid()}-{job.id}"
         self.temps: list[Path] = []
@@ -101,7 +106,7 @@ class _Job:
         return run_tool(
             argv,
             workdir=self.workdir,
-            nice=self.cfg.nice,
+            nice=self.nice,
             stop=self.stop,
             grace_s=self.cfg.stop_grace_s,
             capture_stdout=capture,
@@ -117,7 +122,12 @@ class _Job:
         if not self.src.is_file():
             raise DamagedSourceError("the original is missing from the vault", where=str(self.src))
         lap = Laps()
-        info = probe(self.tools, self.src, workdir=self.workdir, nice=self.cfg.nice, stop=self.stop)
+        # A plain H.264/H.265 + AAC MP4 is read from its boxes (no ffprobe process); anything
+        # else, and the FFV1 profile (which needs the pixel format), is probed by ffprobe.
+        info = quick_probe(self.src) if job.profile == "mp4-h264" else None
+        self.probed_by = "boxes" if info is not None else "ffprobe"
+        if info is None:
+            info = probe(self.tools, self.src, workdir=self.workdir, nice=self.nice, stop=self.stop)
         lap("probe")
         reason = assess(info)
         if reason:
@@ -135,13 +145,38 @@ class _Job:
         log.info(
             "transcode.job_started", job=job.id, sha256=job.original_sha256, method=method.name
         )
+        checker = None
+        if method.name == "rewrap":
+            # The read-back's ffmpeg starts now and waits for its input on stdin: its start-up
+            # overlaps the re-wrap, and later one read of the file feeds it and the SHA-256.
+            fed = build_check(self.tools.ffmpeg, method, tmp, self.workdir, from_stdin=True)
+            checker = FedTool(fed.argv, workdir=self.workdir, nice=self.nice)
+        try:
+            return self._make_and_check(lap, method, cmd, tmp, final, meta, row, info, checker)
+        finally:
+            if checker is not None:
+                checker.close()
+
+    def _make_and_check(
+        self,
+        lap: Laps,
+        method: Method,
+        cmd: Command,
+        tmp: Path,
+        final: Path,
+        meta: Meta,
+        row: dict[str, object],
+        info: MediaInfo,
+        checker: FedTool | None,
+    ) -> Outcome:
+        job = self.job
         made = self.run(cmd.argv)
         lap("make")
         if _is_full(made):
             raise ArchivalFullError(made.describe(), where=str(final.parent))
         if made.returncode != 0 or made.stderr.strip():
             damage = read_check(
-                self.tools, self.src, workdir=self.workdir, nice=self.cfg.nice, stop=self.stop
+                self.tools, self.src, workdir=self.workdir, nice=self.nice, stop=self.stop
             )
             if damage:
                 return self.damaged(damage, made, tmp, method, cmd, meta)
@@ -150,14 +185,20 @@ class _Job:
             log.warning("transcode.ffmpeg_messages", job=job.id, stderr=made.stderr[-500:])
         fsync_file(tmp)
         lap("fsync")
-        check = build_check(self.tools.ffmpeg, method, tmp, self.workdir)
-        # The SHA-256 of the derivative is taken while ffmpeg reads it back: one trip to the
-        # disk serves both (they read the same pages), on two cores.
-        hashing = Background(sha256_file, tmp)
-        try:
-            checked = self.run(check.argv)
-        finally:
-            sha, size = hashing.result()  # never leave the thread behind
+        if checker is not None:
+            # R7: the evicted file is read once from the disk; the same bytes go to the
+            # waiting ffmpeg (packet and decoded-audio hashes) and into the SHA-256.
+            check = build_check(self.tools.ffmpeg, method, tmp, self.workdir, from_stdin=True)
+            checked, sha, size = checker.feed(tmp, stop=self.stop, grace_s=self.cfg.stop_grace_s)
+        else:
+            check = build_check(self.tools.ffmpeg, method, tmp, self.workdir)
+            # The SHA-256 of the derivative is taken while ffmpeg reads it back: one trip to
+            # the disk serves both (they read the same pages), on two cores.
+            hashing = Background(sha256_file, tmp)
+            try:
+                checked = self.run(check.argv)
+            finally:
+                sha, size = hashing.result()  # never leave the thread behind
         lap("check+sha256")
         if _is_full(checked):
             raise ArchivalFullError(checked.describe(), where=str(self.workdir))
@@ -207,6 +248,8 @@ class _Job:
             sha256=job.original_sha256,
             path=rel,
             seconds=lap.laps,
+            probed_by=self.probed_by,
+            priority="low" if self.nice is not None else "normal",
         )
         return Outcome(job.original_sha256, "done", vault_path=rel)
 
@@ -238,9 +281,7 @@ class _Job:
             if not path.exists() or path.stat().st_size == 0:
                 continue
             fsync_file(path)
-            bad = read_check(
-                self.tools, path, workdir=self.workdir, nice=self.cfg.nice, stop=self.stop
-            )
+            bad = read_check(self.tools, path, workdir=self.workdir, nice=self.nice, stop=self.stop)
             if bad is not None:
                 log.info("transcode.salvage_rejected", job=job.id, method=how.name, error=bad)
                 continue
@@ -281,9 +322,15 @@ def process_job(
     *,
     actor: str,
     stop: threading.Event | None = None,
+    low_priority: bool = True,
 ) -> Outcome:
-    """Run one claimed job and leave it done, failed or re-queued — never "running"."""
-    run = _Job(vault, db, settings, tools, job, actor, stop)
+    """Run one claimed job and leave it done, failed or re-queued — never "running".
+
+    ``low_priority``: the tools run at nice ``transcode.nice`` and I/O class idle (the daemon's
+    workers, so a job never slows an ingest); False: at the caller's own priority (a person
+    waiting for ``transcode run-once``)."""
+    nice = settings.transcode.nice if low_priority else None
+    run = _Job(vault, db, settings, tools, job, actor, stop, nice)
     sha = job.original_sha256
     try:
         return run.execute()
@@ -360,6 +407,7 @@ def work_through(
     actor: str,
     stop: threading.Event | None = None,
     limit: int | None = None,
+    low_priority: bool = True,
 ) -> list[Outcome]:
     """Claim and run due jobs until none is due (or ``limit`` ran, or ``stop`` was set)."""
     done: list[Outcome] = []
@@ -367,10 +415,14 @@ def work_through(
         job = jobs.claim_next(db)
         if job is None:
             break
-        done.append(process_job(vault, db, settings, tools, job, actor=actor, stop=stop))
+        done.append(
+            process_job(
+                vault, db, settings, tools, job, actor=actor, stop=stop, low_priority=low_priority
+            )
+        )
     if stop is None or not stop.is_set():
         # Cases linked after a derivative was made: a new version carries them in its tags.
-        retag_stale(vault, db, settings, tools, actor=actor, stop=stop)
+        retag_stale(vault, db, settings, tools, actor=actor, stop=stop, low_priority=low_priority)
     return done
 
 
