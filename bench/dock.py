@@ -9,7 +9,15 @@ their storage exFAT images on loop devices mounted through FUSE.
 - parallel: ``--recorders`` recorders docked at once, each loop device throttled to ``--rate``
   bytes/s (cgroup v1 blkio on the daemon and its FUSE helpers). Baselines measured in the same
   run: ``dd`` of one throttled loop device, and ``dd conv=fsync`` onto the vault's disk; the goal
-  is >= 90 % of min(recorders x single-device rate, vault disk rate), slowest >= 0.8 x fastest;
+  is >= 90 % of min(recorders x single-device rate, vault disk rate), slowest >= 0.9 x fastest.
+  Ceilings in the same run: all throttled devices read by ``dd`` at once; one ``openssl dgst``
+  pass over every volume through exfat-fuse (unthrottled, and throttled like the station's); the
+  station's work done by tools over the throttled mounts (copy + hash, flush, ``O_DIRECT``
+  re-read + hash). Where the time went: CPU seconds by process over the run (the daemon, the
+  FUSE helpers, kernel threads, other work), each session's copy phase and tail (from the
+  daemon's ``ingest.file_copied`` / ``session.ingested``), the store stage's summed
+  ``ingest.batch_committed`` timings; ``--profile DIR`` adds ``perf record -a`` and ``py-spy
+  record --idle`` of the daemon (``PY_SPY=`` its path; ``DOCK_NO_PERF=1``, ``DOCK_STRACE=calls``);
 - idle: the daemon with nothing docked for ``--idle-s`` seconds: CPU time, wake-ups, RSS.
 
 Machines are shared: read the ratios, not the absolute figures. Prints one JSON document.
@@ -387,7 +395,7 @@ def bench_parallel(
         "sessions_started_spread_s": round(max(started.values()) - min(started.values()), 2),
         "store_stage": store,
         "slowest_vs_fastest": round(min(per.values()) / max(per.values()), 3),
-        "goals": {"aggregate_vs_limit": 0.9, "slowest_vs_fastest": 0.8},
+        "goals": {"aggregate_vs_limit": 0.9, "slowest_vs_fastest": 0.9},
     }
 
 
