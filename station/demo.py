@@ -25,9 +25,9 @@ import click
 from station.catalog import open_catalog
 from station.cli_util import App, json_option, pass_app, print_json, print_table
 from station.errors import FileAccessError, InputError, StationError
-from station.recorder.simulator import SimConfig
+from station.recorder.simconfig import SimConfig
 from station.sim.volume import make_volume
-from station.text import yes_no
+from station.text import signed_seconds, yes_no
 from station.timeutil import parse_iso
 from station.usb_dock import registry
 from station.vault import Vault
@@ -238,7 +238,7 @@ def demo_cmd(
             for s in slots:
                 if last.get(s["slot"]) != s.get("phase"):
                     last[s["slot"]] = s.get("phase", "")
-                    _say(f"   [{s['slot']}] {s.get('device_id') or '?'}: {s.get('phase_text')}")
+                    _say(f"   [{s['slot']}] {s.get('device_id') or '—'}: {s.get('phase_text')}")
             if len(slots) == 2 and all(s.get("safe_to_undock") for s in slots):
                 break
             time.sleep(0.2)
@@ -321,7 +321,7 @@ def _show(db: Any, status: dict[str, Any], tz: ZoneInfo) -> None:
                 s.get("phase"),
                 f"{s.get('files_done', 0)}/{s.get('files_total', 0)}",
                 f"{s.get('battery_pct')}%",
-                f"{s.get('drift_s'):+.1f} s" if s.get("drift_s") is not None else "?",
+                signed_seconds(s.get("drift_s"), "?"),
                 s.get("cleared", 0),
                 yes_no(s.get("safe_to_undock")),
             ]
@@ -353,11 +353,11 @@ def _show(db: Any, status: dict[str, Any], tz: ZoneInfo) -> None:
                 r["sha256"][:12],
                 r["device_id"],
                 r["officer_id"],
-                (r["recorded_at_device"] or "")[:19],
+                (r["recorded_at_device"] or "")[:19].replace("T", " "),
                 parse_iso(r["recorded_at"]).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
                 if r["recorded_at"]
                 else "?",
-                f"{r['drift_s']:+.1f} s" if r["drift_s"] is not None else "",
+                signed_seconds(r["drift_s"]),
                 "★" if r["important"] else "",
                 r["original_name"],
             ]

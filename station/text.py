@@ -104,6 +104,14 @@ def escape_text(value: str) -> str:
 # Text for people is written once, in one order: Chinese first, then " / ", then English.
 
 
+def signed_seconds(value: float | None, missing: str = "") -> str:
+    """A clock drift for people: ``+12.0 s``, ``-3.5 s``, ``0.0 s`` (never ``-0.0 s``)."""
+    if value is None:
+        return missing
+    tenths = round(value, 1)
+    return "0.0 s" if tenths == 0 else f"{tenths:+.1f} s"
+
+
 def bi(zh: str, en: str) -> str:
     """``zh`` and ``en`` as the station writes every bilingual text: ``中文 / English``."""
     return f"{zh} / {en}"

@@ -78,6 +78,8 @@ def station(vault: Vault, *args: str, fake: str | None = None, **env: str) -> tu
     res = subprocess.run(
         cmd, capture_output=True, text=True, env={**os.environ, **env}, check=False
     )
+    if "--json" in args and res.returncode == 0:
+        return 0, res.stdout  # a warning on stderr (e.g. low disk space) is not the document
     return res.returncode, res.stdout + res.stderr
 
 

@@ -22,7 +22,7 @@ from dock_support import (
 )
 
 from station.catalog import open_catalog, write_txn
-from station.recorder.simulator import SimConfig
+from station.recorder.simconfig import SimConfig
 from station.timeutil import local_naive_to_utc, parse_iso
 from station.usb_dock import registry
 from station.vault import Vault

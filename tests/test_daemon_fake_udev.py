@@ -17,7 +17,7 @@ from dock_support import files_of, make_recorder_volume, sim_recorder
 
 from station.app.daemon import Daemon
 from station.config import Settings
-from station.recorder.simulator import SimConfig
+from station.recorder.simconfig import SimConfig
 from station.status import StatusBoard
 from station.usb_dock import registry
 from station.usb_dock.mount import DirectoryMounter

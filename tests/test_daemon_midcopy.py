@@ -16,7 +16,7 @@ import pytest
 from dock_support import DockBed, exfat_loop, files_of, is_root, read_loop, sim_recorder
 
 from station.catalog import open_catalog
-from station.recorder.simulator import SimConfig
+from station.recorder.simconfig import SimConfig
 from station.usb_dock import registry
 from station.vault import Vault
 from station_testbed import throttle

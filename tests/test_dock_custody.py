@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 from custody_support import run_station
-from dock_support import is_root, make_recorder_volume
+from dock_support import is_root, make_recorder_volume, mass_storage_recorder
 from test_dock_session import (
     SECRET,
     docked,  # noqa: F401 (a fixture, used by name)
@@ -24,7 +24,7 @@ from test_ingest_custody import _flip_byte
 
 from station.config import Settings
 from station.ingest import IngestContext, ingest_volume
-from station.recorder.simulator import SimConfig
+from station.recorder.simconfig import SimConfig
 from station.status import StatusBoard
 from station.vault import Vault
 from station.verify.run import run_verify
@@ -161,36 +161,14 @@ def test_clearing_failing_part_way_records_what_went(
     session stores the real count, never 0 (R7)."""
     if not is_root():
         pytest.skip("needs root for chattr +i")
-    import shutil
     import subprocess
 
-    from station.usb_dock import registry
-    from station.usb_dock.slots import SlotState
-
-    registry.enrol(
-        db,
-        "ZFY0001",
-        officer_id="100001",
-        unit_id="110101000001",
-        actor="admin",
-        driver="mass-storage",
-        usb_serial="USB123",
-    )
-    vol = tmp_path / "ms"
-    shutil.copytree(make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001"), vol)
+    content = make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001")
+    vol, st = mass_storage_recorder(db, content, tmp_path / "ms")
     media = sorted(p for p in vol.rglob("*.MP4"))
     stuck = media[1]
     subprocess.run(["chattr", "+i", str(stuck)], check=True)
     try:
-        st = SlotState(
-            "3-1",
-            storage=str(vol),
-            fstype=None,
-            recorder=True,
-            driver="mass-storage",
-            usb_serial="USB123",
-        )
-        st.storage_ready.set()
         out = run_session(vault, st)
     finally:
         subprocess.run(["chattr", "-i", str(stuck)], check=True)
@@ -217,6 +195,8 @@ import sys
 from pathlib import Path
 from station.config import Settings
 from station.status import StatusBoard
+from station.usb_dock import registry
+from station.usb_dock.slots import SlotState
 from station.usb_dock.session import DockSession
 from station.usb_dock.slots import DeviceClaims, SlotState
 from station.vault import Vault
@@ -236,28 +216,17 @@ def test_kill9_between_clear_intent_and_unlinks(
     before its first unlink (strace holds every unlink 5 s): the recorder still has every file,
     the session shows the clearing unfinished, `station verify` reports the intent without result
     and the next start-up marks it interrupted (DESIGN.md invariant 2, R7)."""
-    import shutil
     import subprocess
     import sys
 
     from custody_support import errors_of, kill9, need_strace, query, verify, wait_for
 
     from station.ingest import recover_at_startup
-    from station.usb_dock import registry
     from station.usb_dock.mount import is_mountpoint
 
     need_strace()
-    registry.enrol(
-        db,
-        "ZFY0001",
-        officer_id="100001",
-        unit_id="110101000001",
-        actor="admin",
-        driver="mass-storage",
-        usb_serial="USB123",
-    )
-    vol = tmp_path / "ms"
-    shutil.copytree(make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001"), vol)
+    content = make_recorder_volume(tmp_path / "rec", "ZFY0001", "100001")
+    vol, _st = mass_storage_recorder(db, content, tmp_path / "ms")
     before = sorted(str(p.relative_to(vol)) for p in vol.rglob("*") if p.is_file())
     cmd = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "inject=unlink:delay_enter=5000000"]
     p = subprocess.Popen(

@@ -21,12 +21,13 @@ from dock_support import (
     files_of,
     is_root,
     make_recorder_volume,
+    mass_storage_recorder,
     read_loop,
     sim_recorder,
 )
 
 from station.config import Settings
-from station.recorder.simulator import SimConfig
+from station.recorder.simconfig import SimConfig
 from station.status import StatusBoard
 from station.timeutil import local_naive_to_utc, parse_iso
 from station.usb_dock import registry
@@ -314,26 +315,7 @@ def test_silent_recorder_fails_the_session_only(
 def test_mass_storage_recorder_by_usb_serial(
     vault: Vault, db: sqlite_utils.Database, clips_a: Path, tmp_path: Path
 ) -> None:
-    registry.enrol(
-        db,
-        "ZFY0001",
-        officer_id="100001",
-        unit_id="110101000001",
-        actor="admin",
-        driver="mass-storage",
-        usb_serial="USB123",
-    )
-    vol = tmp_path / "ms"
-    shutil.copytree(clips_a, vol)
-    st = SlotState(
-        "3-1",
-        storage=str(vol),
-        fstype=None,
-        recorder=True,
-        driver="mass-storage",
-        usb_serial="USB123",
-    )
-    st.storage_ready.set()
+    vol, st = mass_storage_recorder(db, clips_a, tmp_path / "ms")
     out = run_session(vault, st)
     assert out.state == "done"
     assert {f["code"] for f in out.flags} == {"battery_unknown", "clock_unknown"}  # R3: unknown

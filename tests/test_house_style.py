@@ -104,3 +104,15 @@ def test_no_comments_pointing_at_issues() -> None:
         if pattern.search(line)
     ]
     assert not found, found
+
+
+def test_drift_for_people_never_shows_minus_zero() -> None:
+    from station.text import signed_seconds
+
+    assert [signed_seconds(v) for v in (12.04, -3.46, -0.04, 0.0, None)] == [
+        "+12.0 s",
+        "-3.5 s",
+        "0.0 s",
+        "0.0 s",
+        "",
+    ]

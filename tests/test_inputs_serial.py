@@ -73,7 +73,7 @@ def test_a_slow_but_honest_recorder_still_works() -> None:
 
 @pytest.mark.parametrize("fault", ["no-newline", "drip"])
 def test_new_faults_are_listed_for_the_cli(fault: str) -> None:
-    from station.recorder.simulator import FAULTS
+    from station.recorder.simconfig import FAULTS
 
     assert fault in FAULTS
 

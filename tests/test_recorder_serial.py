@@ -13,7 +13,8 @@ import pytest
 
 from station.errors import DeviceError
 from station.recorder.serial_driver import AuthError, SerialDriver
-from station.recorder.simulator import SimConfig, SimRecorder, open_pty, serve
+from station.recorder.simconfig import SimConfig
+from station.recorder.simulator import SimRecorder, open_pty, serve
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 

@@ -128,6 +128,9 @@ def test_late_by_hours_and_by_working_days(vault: Vault, db: sqlite_utils.Databa
         until=dt.datetime(2026, 9, 1, tzinfo=dt.UTC),
     )
     assert rep.section("units").rows == []
+    # The period as people read it (station clock, minutes); machines keep ISO in params.
+    assert dict(rep.summary)["期间 / period"] == "2026-08-01 08:00 – 2026-09-01 08:00"
+    assert rep.params["since"].startswith("2026-08-01T00:00:00")
 
 
 def test_r13_cases_not_archived(vault: Vault, db: sqlite_utils.Database) -> None:

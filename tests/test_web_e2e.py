@@ -24,7 +24,7 @@ from web_support import chromium, free_port, have_browser, shot, wait_for
 
 from station.access.users import create_user
 from station.catalog import open_catalog
-from station.recorder.simulator import SimConfig
+from station.recorder.simconfig import SimConfig
 from station.sim.volume import make_volume
 from station.usb_dock import registry
 from station.vault import Vault

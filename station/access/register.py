@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from station.access.departments import DEPARTMENT_SQL
+from station.catalog.where import Where
 
 PURPOSES = {"view": "查看", "export": "导出"}
 STATES = {"pending": "待审批", "approved": "同意", "rejected": "不同意"}
@@ -28,13 +29,9 @@ def build_register(
     db: sqlite_utils.Database, timezone: str, *, since: str | None = None, until: str | None = None
 ) -> list[dict[str, Any]]:
     tz = ZoneInfo(timezone)
-    where, args = [], []
-    if since:
-        where.append("q.created_at >= ?")
-        args.append(since)
-    if until:
-        where.append("q.created_at < ?")
-        args.append(until)
+    w = Where()
+    w.given(since, "q.created_at >= ?")
+    w.given(until, "q.created_at < ?")
     has_dept = "department" in {c[1] for c in db.execute("pragma table_info(users)")}
     dept = "u.department" if has_dept else "null"
     rows = []
@@ -42,9 +39,9 @@ def build_register(
         db.query(
             f"select q.*, {dept} as department from access_requests q"
             " left join users u on u.name = q.requested_by"
-            + (" where " + " and ".join(where) if where else "")
+            + w.sql
             + " order by q.created_at, q.id",
-            args,
+            w.args,
         ),
         1,
     ):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 
@@ -27,7 +26,7 @@ from station.errors import StationError
 from station.recref import resolve_many, short
 from station.retention.policy import R11_REASONS, reason_text
 from station.text import escape_text
-from station.timeutil import human_date, human_time, parse_iso
+from station.timeutil import human_date, human_time, parse_iso, utcnow
 
 KIND_LABELS = {"case": "案件 / case", "activity": "执法活动 / enforcement activity"}
 STATUS_LABELS = {"open": "未结 / open", "closed": "已结 / closed"}
@@ -368,7 +367,7 @@ def slip_cmd(
     if as_json:
         print_json(data)
         return
-    printed = dt.datetime.now(ZoneInfo(app.settings.station.timezone)).strftime("%Y-%m-%d %H:%M")
+    printed = human_time(utcnow(), app.settings.station.timezone, seconds=False)
     page = slip.render_html(data, printed)
     if output:
         write_output(output, page, "页面")

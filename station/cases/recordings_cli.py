@@ -15,6 +15,7 @@ from station.cases import search as search_mod
 from station.cases import tags
 from station.cases.cli import REASON_HELP, parse_time
 from station.cases.model import CATEGORIES
+from station.catalog.where import Where
 from station.cli_groups import recordings
 from station.cli_util import (
     App,
@@ -262,36 +263,28 @@ def recordings_list(
     as_json: bool,
 ) -> None:
     """列出录像 / List recordings, newest first (R6)."""
-    where, args = [], []
     tz = app.settings.station.timezone
+    w = Where()
     for col, val in (("officer_id", officer), ("device_id", device), ("unit_id", unit)):
-        if val:
-            where.append(f"{col} = ?")
-            args.append(val)
+        w.given(val, f"{col} = ?")
     if since:
-        where.append("recorded_at >= ?")
-        args.append(to_iso(parse_time_option(since, tz, "--since")))
+        w.add("recorded_at >= ?", to_iso(parse_time_option(since, tz, "--since")))
     if until:
-        where.append("recorded_at < ?")
-        args.append(to_iso(parse_time_option(until, tz, "--until")))
+        w.add("recorded_at < ?", to_iso(parse_time_option(until, tz, "--until")))
     if state != "all":
-        where.append("state = ?")
-        args.append(state)
+        w.add("state = ?", state)
     from station.access import departments
 
     mine = departments.user_department(app.db, app.actor)
     if mine is not None:  # R14: a department's account lists its footage and unassigned footage
-        where.append(f"coalesce({departments.DEPARTMENT_SQL}, ?) = ?")
-        args += [mine, mine]
-    sql = f"select {', '.join(_COLUMNS)} from recordings r"
-    if where:
-        sql += " where " + " and ".join(where)
+        w.add(f"coalesce({departments.DEPARTMENT_SQL}, ?) = ?", mine, mine)
+    sql = f"select {', '.join(_COLUMNS)} from recordings r" + w.sql
     sql += " order by recorded_at desc limit ?"
     if as_json:
         # streamed: a million rows go out as they are read, in constant memory
-        stream_json(_COLUMNS, app.db.execute(sql, [*args, limit]))
+        stream_json(_COLUMNS, app.db.execute(sql, [*w.args, limit]))
         return
-    rows = list(app.db.query(sql, [*args, limit]))
+    rows = list(app.db.query(sql, [*w.args, limit]))
     print_table(
         [
             "编号 / id",

@@ -10,6 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from station.access.departments import DEPARTMENT_SQL
+from station.catalog.where import Where
 from station.timeutil import to_iso
 
 
@@ -32,58 +33,37 @@ class Filters:
 
 def build_query(f: Filters, limit: int) -> tuple[str, list[Any]]:
     """The SQL for ``f`` (pure: easy to test, no catalog needed)."""
-    where: list[str] = []
-    args: list[Any] = []
-    if f.unit:
-        where.append(
-            "(r.unit_id = ? or r.unit_id in (select unit_id from units where instr(name, ?) > 0))"
-        )
-        args += [f.unit, f.unit]
-    if f.department:
-        # R6: the recording's own department, else its case's, officer's or unit's.
-        where.append(f"instr({DEPARTMENT_SQL}, ?) > 0")
-        args.append(f.department)
-    if f.device:
-        where.append("r.device_id = ?")
-        args.append(f.device)
-    if f.officer:
-        where.append("r.officer_id = ?")
-        args.append(f.officer)
-    if f.since:
-        where.append("r.recorded_at >= ?")
-        args.append(to_iso(f.since))
-    if f.until:
-        where.append("r.recorded_at < ?")
-        args.append(to_iso(f.until))
-    if f.case:
-        where.append("r.sha256 in (select sha256 from case_recordings where case_number = ?)")
-        args.append(f.case)
+    w = Where()
+    w.given(
+        f.unit,
+        "(r.unit_id = ? or r.unit_id in (select unit_id from units where instr(name, ?) > 0))",
+    )
+    # R6: the recording's own department, else its case's, officer's or unit's.
+    w.given(f.department, f"instr({DEPARTMENT_SQL}, ?) > 0")
+    w.given(f.device, "r.device_id = ?")
+    w.given(f.officer, "r.officer_id = ?")
+    w.given(f.since and to_iso(f.since), "r.recorded_at >= ?")
+    w.given(f.until and to_iso(f.until), "r.recorded_at < ?")
+    w.given(f.case, "r.sha256 in (select sha256 from case_recordings where case_number = ?)")
     for column, value in (("party", f.party), ("cause", f.cause)):
-        if value:
-            where.append(
-                "r.sha256 in (select l.sha256 from case_recordings l join cases c"
-                f" on c.number = l.case_number where instr(c.{column}, ?) > 0)"
-            )
-            args.append(value)
-    if f.category:
-        where.append("r.category = ?")
-        args.append(f.category)
-    if f.held is not None:
-        where.append(
-            ("" if f.held else "not ")
-            + "exists (select 1 from holds h where h.sha256 = r.sha256 and h.released_at is null)"
+        w.given(
+            value,
+            "r.sha256 in (select l.sha256 from case_recordings l join cases c"
+            f" on c.number = l.case_number where instr(c.{column}, ?) > 0)",
         )
-    if f.long_term is not None:
-        cond = (
-            "(exists (select 1 from recording_marks m where m.sha256 = r.sha256"
-            " and m.long_term_reason is not null) or exists (select 1 from case_recordings l"
-            " join cases c on c.number = l.case_number where l.sha256 = r.sha256"
-            " and c.long_term_reason is not null))"
-        )
-        where.append(cond if f.long_term else "not " + cond)
-    if f.state:
-        where.append("r.state = ?")
-        args.append(f.state)
+    w.given(f.category, "r.category = ?")
+    w.switch(
+        f.held,
+        "exists (select 1 from holds h where h.sha256 = r.sha256 and h.released_at is null)",
+    )
+    w.switch(
+        f.long_term,
+        "(exists (select 1 from recording_marks m where m.sha256 = r.sha256"
+        " and m.long_term_reason is not null) or exists (select 1 from case_recordings l"
+        " join cases c on c.number = l.case_number where l.sha256 = r.sha256"
+        " and c.long_term_reason is not null))",
+    )
+    w.given(f.state, "r.state = ?")
     sql = (
         "select r.sha256, r.recorded_at, r.unit_id, u.name as unit_name, r.device_id,"
         " r.officer_id, r.category, r.proves, r.state, r.size,"
@@ -91,10 +71,10 @@ def build_query(f: Filters, limit: int) -> tuple[str, list[Any]]:
         " (select group_concat(case_number, ' | ') from case_recordings l"
         "  where l.sha256 = r.sha256) as cases"
         " from recordings r left join units u on u.unit_id = r.unit_id"
-        + (" where " + " and ".join(where) if where else "")
+        + w.sql
         + " order by r.recorded_at, r.sha256 limit ?"
     )
-    return sql, [*args, limit]
+    return sql, [*w.args, limit]
 
 
 def search(db: sqlite_utils.Database, f: Filters, *, limit: int = 1000) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from station.audit import append
 from station.audit.protect import seal
 from station.cases.model import check_case_number, check_case_texts, check_reasons, check_sha
 from station.catalog import write_txn
+from station.catalog.where import Where
 from station.errors import CaseStateError, NotFoundError, StationError
 from station.log import get
 from station.timeutil import said_time, to_iso, utcnow
@@ -394,29 +395,15 @@ def list_cases(
     limit: int = 1000,
     kind: str | None = None,
 ) -> list[dict[str, Any]]:
-    where: list[str] = []
-    args: list[Any] = []
-    if kind:
-        where.append("c.kind = ?")
-        args.append(kind)
-    if status:
-        where.append("c.status = ?")
-        args.append(status)
-    if long_term is not None:
-        where.append("c.long_term_reason is " + ("not null" if long_term else "null"))
-    if unit_id:
-        where.append("c.unit_id = ?")
-        args.append(unit_id)
-    if party:
-        where.append("instr(c.party, ?) > 0")
-        args.append(party)
-    if cause:
-        where.append("instr(c.cause, ?) > 0")
-        args.append(cause)
+    w = Where()
+    w.given(kind, "c.kind = ?")
+    w.given(status, "c.status = ?")
+    w.switch(long_term, "c.long_term_reason is not null")
+    w.given(unit_id, "c.unit_id = ?")
+    w.given(party, "instr(c.party, ?) > 0")
+    w.given(cause, "instr(c.cause, ?) > 0")
     sql = (
         "select c.*, (select count(*) from case_recordings l where l.case_number = c.number)"
-        " as recordings from cases c"
-        + (" where " + " and ".join(where) if where else "")
-        + " order by c.opened_at desc, c.number limit ?"
+        " as recordings from cases c" + w.sql + " order by c.opened_at desc, c.number limit ?"
     )
-    return list(db.query(sql, [*args, limit]))
+    return list(db.query(sql, [*w.args, limit]))

@@ -83,32 +83,20 @@ def _run(
     # a run without a given owner takes its own, released (staging emptied) however it ends
     held = nullcontext(owner) if owner is not None else Owner.acquire(vault, ctx.kind)
     with held as own:
-        return _run_owned(
-            vault, db, settings, volume, entries, ctx, actor, progress, stop, opener, own, threaded
-        )
+        run = RunBook(vault, db, settings, volume, ctx, actor, progress, stop, own)
+        return _drive(run, entries, opener, threaded)
 
 
-def _run_owned(
-    vault: Vault,
-    db: sqlite_utils.Database,
-    settings: Settings,
-    volume: Path,
-    entries: list[SourceEntry],
-    ctx: IngestContext,
-    actor: str,
-    progress: Callable[[IngestProgress], None] | None,
-    stop: threading.Event | None,
-    opener: Opener,
-    owner: Owner,
-    threaded: bool,
+def _drive(
+    run: RunBook, entries: list[SourceEntry], opener: Opener, threaded: bool
 ) -> IngestReport:
-    run = RunBook(vault, db, settings, volume, ctx, actor, progress, stop, owner)
+    """Copy and store ``entries`` under ``run``'s owner; close the session however it ends."""
     started = time.monotonic()
     run.open_session(entries)
     log.info(
         "ingest.started",
         session_id=run.report.session_id,
-        volume=str(volume),
+        volume=str(run.volume),
         files=run.files_total,
         bytes=run.bytes_total,
     )
@@ -130,7 +118,7 @@ def _run_owned(
         error = VaultFullError(
             "存储空间不足，部分文件未复制 / the vault has too little free space for "
             f"{run.no_room} file(s); those were not copied",
-            where=str(vault.home),
+            where=str(run.vault.home),
             hint="free space or extend the vault; those files stay on the recorder",
         )
     if isinstance(error, VaultFullError):

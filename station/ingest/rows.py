@@ -12,9 +12,10 @@ import sqlite_utils
 from station.config import Settings
 from station.ingest.media import ext_of, media_kind
 from station.ingest.model import IngestContext
+from station.ingest.mp4head import EXTENSIONS, movie_header
 from station.ingest.names import parse_name
 from station.ingest.sources import SourceEntry
-from station.ingest.timing import end_and_delay
+from station.ingest.timing import end_and_delay, probe_updates
 from station.log import get
 from station.timeutil import from_timestamp, local_naive_to_utc, to_iso
 from station.vault import Vault
@@ -43,7 +44,7 @@ class RowBuilder:
     ) -> tuple[str | None, str | None, str | None, str, float | None]:
         """Start, end and delay (R1): the start from the file name when it has one, corrected by
         the session's drift; the mtime only when the name has no time. The end is the start
-        until the probe gives the duration (``station.ingest.timing``)."""
+        until the movie header or the probe gives the duration (``station.ingest.timing``)."""
         drift = self.ctx.drift_s or 0.0
         mtime_utc = from_timestamp(entry.mtime)
         if start_naive is not None:
@@ -74,7 +75,7 @@ class RowBuilder:
         dev_time, start, end, source, delay = self.times(entry, info.start, now)
         ext = ext_of(entry.rel)
         producer = self.officer_name(officer)
-        return {
+        row: dict[str, Any] = {
             "sha256": sha256,
             "size": size,
             "ext": ext,
@@ -102,6 +103,12 @@ class RowBuilder:
             "damage_reason": damaged,
             "producer": producer or officer,
         }
+        if ext in EXTENSIONS:
+            # R1: the end from the movie header now, not only when the transcode probe runs
+            head = movie_header(self.vault.home / str(row["vault_path"]))
+            if head is not None:
+                row.update(probe_updates(row, head.duration_s, head.creation_time))
+        return row
 
     def unit_of(self, device: str | None, officer: str | None) -> str | None:
         for sql, key in (

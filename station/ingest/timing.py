@@ -6,8 +6,10 @@ Invariants:
   session's drift), else from the container's creation time, else — last resort — the file's
   mtime; a file's mtime alone never makes footage look fresh when its name says otherwise
   (copies, card readers and the inbox all give fresh mtimes);
-* end = start + the probed duration; until the probe ran, the end is the start (the delay is
-  then overstated by at most the clip's length, never understated);
+* end = start + the duration: for MP4/MOV from the movie header at ingest
+  (``station.ingest.mp4head``), else from the transcode probe; until one of them gave it, the
+  end is the start (the delay is then overstated by at most the clip's length, never
+  understated);
 * the delay is ``ingested_at − end`` and is stored with the end, by ``end_and_delay`` only, at
   ingest and again when the probe runs, so the hours rule (R1) and the working-days rule (R2)
   both read one end time.

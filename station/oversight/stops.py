@@ -22,6 +22,7 @@ import sqlite_utils
 
 from station.audit import append
 from station.catalog import write_txn
+from station.catalog.where import Where
 from station.errors import NotFoundError, StationError
 from station.log import get
 from station.timeutil import to_iso, utcnow
@@ -148,21 +149,12 @@ def list_notes(
     since: str | None = None,
     until: str | None = None,
 ) -> list[dict[str, Any]]:
-    where, args = [], []
-    if officer_id:
-        where.append("officer_id = ?")
-        args.append(officer_id)
-    if state:
-        where.append("state = ?")
-        args.append(state)
-    if since:
-        where.append("coalesce(resumed_at, stopped_at) >= ?")
-        args.append(since)
-    if until:
-        where.append("stopped_at < ?")
-        args.append(until)
-    sql = "select * from stop_notes" + (" where " + " and ".join(where) if where else "")
-    rows = list(db.query(sql + " order by stopped_at, id", args))
+    w = Where()
+    w.given(officer_id, "officer_id = ?")
+    w.given(state, "state = ?")
+    w.given(since, "coalesce(resumed_at, stopped_at) >= ?")
+    w.given(until, "stopped_at < ?")
+    rows = list(db.query("select * from stop_notes" + w.sql + " order by stopped_at, id", w.args))
     for r in rows:
         r["situation_text"] = situation_text(r["situation"])
         r["state_text"] = STATES[r["state"]]

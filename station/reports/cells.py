@@ -26,6 +26,7 @@ def _cell(v: Any) -> str:
     if tz and isinstance(v, str) and _SHA.match(v):
         return v[:16]  # the short id every command accepts
     if isinstance(v, float):
+        v = round(v, 2) + 0.0  # two decimals at most; -0.003 shows as 0, never "-0"
         return f"{v:.2f}".rstrip("0").rstrip(".") if v != int(v) else str(int(v))
     return str(v)
 

@@ -17,7 +17,7 @@ from station.oversight.duty import DutyIndex
 from station.reports.common import LocalDates, disc_burned, disc_status
 from station.reports.model import Chart, Report, Section
 from station.reports.workdays import Calendar
-from station.timeutil import to_iso
+from station.timeutil import human_time, to_iso
 
 LATE_RULES = {
     "hours": "超过 {h} 小时 / later than {h} hours (R1)",
@@ -237,7 +237,8 @@ def build_compliance(
             else []
         )
     ]
-    period = f"{to_iso(since)} – {to_iso(until)}"
+    zone = settings.station.timezone  # people read the period on the station's clock
+    period = f"{human_time(since, zone, seconds=False)} – {human_time(until, zone, seconds=False)}"
     sections = [
         Section(
             "units",

@@ -21,7 +21,10 @@ from station.cli_util import (
     print_json,
 )
 from station.errors import InputError
+from station.recorder.simconfig import FAULTS, SimConfig
 from station.sim.volume import make_volume
+
+_SIM = SimConfig()  # the simulated recorder's defaults, shown by --help
 
 
 @sim.command("volume")
@@ -100,32 +103,30 @@ COMMANDS: list[click.Command] = []
     show_default=True,
     help="时钟偏差秒 / clock drift s",
 )
-@click.option("--battery", type=click.IntRange(0, 100), default=87, show_default=True)
 @click.option(
-    "--faults",
-    default="",
-    help="故障 / faults: "
-    + ",".join(
-        [
-            "silent",
-            "garbage",
-            "garbage-once",
-            "partial",
-            "oversized",
-            "wrong-id",
-            "clock-2000",
-            "bad-auth",
-            "disconnect",
-            "no-newline",
-            "drip",
-        ]
-    ),
+    "--battery",
+    type=click.IntRange(0, 100),
+    default=_SIM.battery_pct,
+    show_default=True,
+    help="电量百分比 / battery %",
 )
-@click.option("--serial", "serial_no", default="ZFY0001", show_default=True)
-@click.option("--officer", default="100001", show_default=True)
-@click.option("--officer-name", default="张三", show_default=True)
-@click.option("--unit", default="110101000001", show_default=True)
-@click.option("--unit-name", default="示例市城市管理局", show_default=True)
+@click.option("--faults", default="", help="故障 / faults: " + ",".join(FAULTS))
+@click.option(
+    "--serial", "serial_no", default=_SIM.serial, show_default=True, help="记录仪编号 / device id"
+)
+@click.option(
+    "--officer", default=_SIM.officer_id, show_default=True, help="执法证号 / certificate number"
+)
+@click.option(
+    "--officer-name",
+    default=_SIM.officer_name,
+    show_default=True,
+    help="执法人员姓名 / officer name",
+)
+@click.option("--unit", default=_SIM.unit_id, show_default=True, help="执法单位代码 / unit id")
+@click.option(
+    "--unit-name", default=_SIM.unit_name, show_default=True, help="执法单位名称 / unit name"
+)
 @click.option("--secret-hex", default="", help="设备密钥 / device key (hex)")
 @json_option
 def sim_recorder(
@@ -144,14 +145,7 @@ def sim_recorder(
 ) -> None:
     """模拟记录仪（串口协议，伪终端）/ A simulated recorder speaking ZFY-LINE/1 on a pty."""
     from station.recorder import protocol
-    from station.recorder.simulator import (
-        FAULTS,
-        SimConfig,
-        SimRecorder,
-        open_pty,
-        remove_link,
-        serve,
-    )
+    from station.recorder.simulator import SimRecorder, open_pty, remove_link, serve
 
     chosen = frozenset(f for f in faults.split(",") if f)
     unknown = chosen - set(FAULTS)

@@ -237,6 +237,19 @@ def devices_revoke(app: App, device_id: str, as_json: bool) -> None:
         click.echo(f"已注销 / revoked: {device_id}")
 
 
+def _record_service(
+    app: App, device_id: str, event: str, at_text: str | None, note: str | None
+) -> tuple[dict[str, Any], str]:
+    """Record one service event (R4) at ``--at`` (default now); the row and its Beijing time."""
+    from station.cases.cli import parse_time
+    from station.timeutil import human_time
+    from station.usb_dock import service
+
+    at = parse_time(at_text, app, "--at")
+    row = service.record(app.db, device_id, event, actor=app.actor, at=at, note=note)
+    return row, human_time(row["at"], app.settings.station.timezone)
+
+
 @devices_group.command("state")
 @click.argument("device_id")
 @click.argument("state", type=click.Choice(["in-service", "in-repair", "retired"]))
@@ -249,22 +262,14 @@ def devices_state(
 ) -> None:
     """设备状态：在用、送修、报废 / Put a device in service, in repair (送修) or retired (R4).
     A device in repair or retired is refused at the dock."""
-    from station.cases.cli import parse_time
     from station.usb_dock import service
 
     guard(app, *SUPERVISOR)
-    row = service.record(
-        app.db,
-        device_id,
-        state.replace("-", "_"),
-        actor=app.actor,
-        at=parse_time(at_text, app, "--at"),
-        note=note,
-    )
+    row, when = _record_service(app, device_id, state.replace("-", "_"), at_text, note)
     if as_json:
         print_json(row)
     else:
-        click.echo(f"{device_id}: {service.STATES[row['service_state']]}（{row['at']}）")
+        click.echo(f"{device_id}: {service.STATES[row['service_state']]}（{when}）")
 
 
 @devices_group.command("damaged")
@@ -278,22 +283,12 @@ def devices_damaged(
 ) -> None:
     """报告设备故障 / Report a damaged device: it must be handed in for repair within 24 h
     (R4); the device report lists it until it is (`devices state … in-repair`)."""
-    from station.cases.cli import parse_time
-    from station.usb_dock import service
-
     guard(app, "officer", *CLERK)
-    row = service.record(
-        app.db,
-        device_id,
-        "damaged",
-        actor=app.actor,
-        at=parse_time(at_text, app, "--at"),
-        note=note,
-    )
+    row, when = _record_service(app, device_id, "damaged", at_text, note)
     if as_json:
         print_json(row)
     else:
-        click.echo(f"已报告故障 / damage reported: {device_id}（{row['at']}），24 小时内送修")
+        click.echo(f"已报告故障 / damage reported: {device_id}（{when}），24 小时内送修")
 
 
 @devices_group.command("inspect")
@@ -314,22 +309,14 @@ def devices_inspect(
     """设备检查 / Record an inspection of a recorder (R4: devices are inspected from time to
     time). A fault found is also reported as damage: the device must be handed in for repair
     within 24 h."""
-    from station.cases.cli import parse_time
-    from station.timeutil import human_time
-    from station.usb_dock import service
-
     guard(app, *SUPERVISOR)
-    at = parse_time(at_text, app, "--at")
     words = "正常 / ok" if result == "ok" else "有故障 / fault"
-    row = service.record(
-        app.db, device_id, "inspected", actor=app.actor, at=at, note=f"{words}: {note}"
-    )
-    if result == "fault":
-        row = service.record(app.db, device_id, "damaged", actor=app.actor, at=at, note=note)
+    row, when = _record_service(app, device_id, "inspected", at_text, f"{words}: {note}")
+    if result == "fault":  # the same moment: a fault found is damage (R4)
+        row, when = _record_service(app, device_id, "damaged", row["at"], note)
     if as_json:
         print_json({**row, "result": result})
         return
-    when = human_time(row["at"], app.settings.station.timezone)
     click.echo(f"已记录检查 / inspection recorded: {device_id}（{when}）{words}")
     if result == "fault":
         click.echo("有故障：停止使用，24 小时内送修 / fault: stop using it, hand it in within 24 h")

@@ -1,0 +1,89 @@
+"""A recording's duration and creation time from its MP4/QuickTime movie header (``mvhd``),
+read at ingest without starting a process (R1: the first compliance figure is exact).
+
+Reads only box headers and the one ``mvhd`` box: a few small reads however large the file, with
+the ``moov`` box at the start or at the end (recorders write it last). The values are the ones
+ffprobe reports as the format's ``duration`` and ``creation_time`` (the transcode probe reads
+them again later; both go through ``station.ingest.timing.probe_updates``). Anything unexpected
+— another container, a damaged or truncated file, a zero timescale — gives ``None``: the end
+then stays the start until the probe runs, as for any other format.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+# Containers with ISO base media boxes (ISO/IEC 14496-12) a recorder writes.
+EXTENSIONS = frozenset({"mp4", "mov", "m4v", "3gp"})
+_MAX_BOXES = 4096  # a sane file has a handful of top-level boxes; never walk a corrupt one long
+_EPOCH_1904 = dt.datetime(1904, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class MovieHeader:
+    duration_s: float | None
+    creation_time: dt.datetime | None  # UTC; None when the recorder wrote 0 or 1970-01-01
+
+
+def _boxes(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, box end) of the boxes laid end to end in [start, end)."""
+    pos = start
+    for _ in range(_MAX_BOXES):
+        if pos + 8 > end:
+            return
+        f.seek(pos)
+        size, kind = struct.unpack(">I4s", f.read(8))
+        head = 8
+        if size == 1:  # a 64-bit size follows the type
+            (size,) = struct.unpack(">Q", f.read(8))
+            head = 16
+        elif size == 0:  # the box runs to the end of its parent
+            size = end - pos
+        if size < head or pos + size > end:
+            return
+        yield kind, pos + head, pos + size
+        pos += size
+
+
+def _parse_mvhd(f: BinaryIO, start: int, end: int) -> MovieHeader | None:
+    f.seek(start)
+    version = f.read(4)[0]
+    if version == 1:
+        fmt, need = ">QQIQ", 28
+    elif version == 0:
+        fmt, need = ">IIII", 16
+    else:
+        return None
+    if start + 4 + need > end:
+        return None
+    created, _modified, timescale, duration = struct.unpack(fmt, f.read(need))
+    if timescale == 0:
+        return None
+    all_ones = (1 << (64 if version == 1 else 32)) - 1
+    seconds = None if duration in (0, all_ones) else duration / timescale
+    when = _EPOCH_1904 + dt.timedelta(seconds=created) if created else None
+    if when is not None and when <= dt.datetime(1970, 1, 2, tzinfo=dt.UTC):
+        when = None
+    return MovieHeader(seconds, when)
+
+
+def movie_header(path: Path) -> MovieHeader | None:
+    """The movie header of the file at ``path``, or None (not an MP4, no readable ``mvhd``)."""
+    try:
+        with open(path, "rb") as f:
+            end = os.fstat(f.fileno()).st_size
+            for kind, a, b in _boxes(f, 0, end):
+                if kind == b"moov":
+                    for inner, c, d in _boxes(f, a, b):
+                        if inner == b"mvhd":
+                            return _parse_mvhd(f, c, d)
+                    return None
+    except (OSError, struct.error, IndexError, OverflowError):
+        return None
+    return None
