@@ -7,6 +7,7 @@ not wait on each other longer than they must, with every custody guarantee kept.
   the writer lock is taken, so that flush overlaps other runs' turns; the rows still commit
   under the lock and the list goes once they do (DESIGN.md invariant 8);
 - a waiter takes the writer lock as soon as its holder lets go (blocking ``flock``, no sleeps);
+- a session's progress never waits on another slot's status-file write (``StatusBoard``);
 - the staged copy's data is handed to the disk behind the copy (``sync_file_range``), and the
   flush before the re-read is an ``fsync`` of each copy, never a ``syncfs`` of the whole file
   system (which would wait on every other writer) — the re-read from disk still proves every
@@ -33,6 +34,7 @@ from station.config import Settings
 from station.custody import NAMING_NAME, WriterLock
 from station.ingest import IngestContext, ingest_volume
 from station.ingest.pipeline import DEPTH, run_stages
+from station.status import StatusBoard, read_status
 from station.vault import Vault
 
 
@@ -235,3 +237,40 @@ def test_copies_are_flushed_one_by_one_never_the_whole_file_system(tmp_path: Pat
     dontneed = [c for c in calls if c.startswith("fadvise64(") and "POSIX_FADV_DONTNEED" in c]
     assert len(dontneed) >= 2  # each copy dropped from the cache before its re-read
     assert len([c for c in calls if c.startswith("fsync(")]) >= 2
+
+
+def test_progress_never_waits_on_another_slots_status_write(tmp_path: Path) -> None:
+    """One thread is writing the status file (held in a listener); eight other slots report
+    progress meanwhile and return at once; once the writer goes on, the file holds every slot's
+    latest state."""
+    board = StatusBoard(tmp_path / "run" / "status.json")
+    entered, gate = threading.Event(), threading.Event()
+
+    def slow_listener(_: StatusBoard) -> None:
+        if not entered.is_set():
+            entered.set()
+            assert gate.wait(30)
+
+    board.listeners.append(slow_listener)
+    writer = threading.Thread(target=board.update, args=("1-1",), kwargs={"files_done": 1})
+    writer.start()
+    assert entered.wait(30)
+
+    def others() -> None:
+        for n in range(1, 4):
+            for i in range(2, 10):
+                board.update(f"1-{i}", files_done=n)
+
+    t = threading.Thread(target=others)
+    t.start()
+    t.join(30)
+    assert not t.is_alive()  # returned while the file was still being written by another
+    assert writer.is_alive()
+    gate.set()
+    writer.join(30)
+    data = read_status(board.path)
+    assert data is not None
+    assert {s["slot"]: s["files_done"] for s in data["slots"]} == {
+        "1-1": 1,
+        **{f"1-{i}": 3 for i in range(2, 10)},
+    }
