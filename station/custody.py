@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -150,6 +149,11 @@ class Owner:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.dir / NAMING_NAME)
+        fd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)  # the list's own name is durable before any vault path it lists
+        finally:
+            os.close(fd)
 
     def named_committed(self) -> None:
         """The batch's rows are committed: nothing left to take back."""
@@ -250,14 +254,16 @@ class WriterLock:
     def __enter__(self) -> WriterLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        delay = 0.005
-        waited = False
-        while not _try_lock(fd):
-            if not waited:
+        try:
+            if not _try_lock(fd):
+                # wait in the kernel (the GIL released): the lock is taken the moment its
+                # holder lets go, not at the end of a polling sleep — eight docks committing
+                # one after another lose no time between them
                 log.debug("custody.writer_wait", lock=str(self.path))
-                waited = True
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
         self._fd = fd
         return self
 

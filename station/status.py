@@ -2,7 +2,9 @@
 
 Per slot: device, officer, phase, files and bytes done/total, flags, and whether it is safe to
 undock. Written atomically (temp file, rename) by the daemon on every change; readers
-never see half a file.
+never see half a file. One thread writes at a time; a change made meanwhile returns at once and
+the writer writes again before it stops, so the file always ends with the latest state and no
+copy thread waits on another slot's file write (eight docks report progress at once).
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ PHASES = {
 class StatusBoard:
     def __init__(self, path: Path, *, pid: int | None = None) -> None:
         self.path = path
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the board's fields
+        self._out = threading.Lock()  # who writes the file, and whether it is stale
+        self._dirty = False
+        self._writing = False
         self.slots: dict[str, dict[str, Any]] = {}
         self.started_at = to_iso(utcnow())
         self.pid = pid or os.getpid()
@@ -49,23 +54,45 @@ class StatusBoard:
             if "phase" in fields:
                 entry["phase_text"] = PHASES.get(fields["phase"], fields["phase"])
             entry["updated_at"] = to_iso(utcnow())
-            self._write()
+        self._publish()
 
     def remove(self, slot: str) -> None:
         with self.lock:
             self.slots.pop(slot, None)
-            self._write()
+        self._publish()
 
     def set_state(self, state: str) -> None:
         with self.lock:
             self.state = state
-            self._write()
+        self._publish()
 
     def set_service(self, name: str, data: Any) -> None:
         """A service's own status (e.g. the inbox's folders and drops) beside the slots."""
         with self.lock:
             self.services[name] = {**data, "updated_at": to_iso(utcnow())}
-            self._write()
+        self._publish()
+
+    def _publish(self) -> None:
+        """Write the board out, or leave it to the thread writing it now (it writes again)."""
+        with self._out:
+            self._dirty = True
+            if self._writing:
+                return
+            self._writing = True
+        try:
+            while True:
+                with self._out:
+                    if not self._dirty:
+                        self._writing = False
+                        return
+                    self._dirty = False
+                with self.lock:
+                    data = json.dumps(self.snapshot(), ensure_ascii=False, indent=1)
+                self._write(data.encode("utf-8"))
+        except BaseException:
+            with self._out:
+                self._writing = False
+            raise
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -81,8 +108,7 @@ class StatusBoard:
         busy = sum(1 for s in self.slots.values() if not s.get("safe_to_undock"))
         return f"已接入 {len(self.slots)}，处理中 {busy} / {len(self.slots)} docked, {busy} busy"
 
-    def _write(self) -> None:
-        data = json.dumps(self.snapshot(), ensure_ascii=False, indent=1).encode("utf-8")
+    def _write(self, data: bytes) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{threading.get_ident()}.tmp")
         # Atomic for readers (rename); no fsync: the status is ephemeral, and an fsync per

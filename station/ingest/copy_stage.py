@@ -30,7 +30,7 @@ from station.log import get
 log = get()
 
 BATCH_FILES = 1024
-BATCH_BYTES = 16 << 20  # large files commit one by one, so verify overlaps the next copy
+BATCH_BYTES = 8 << 20  # large files commit one by one, so verify overlaps the next copy
 PREFETCH_FILES = 16
 PREFETCH_MAX_FILE = 4 << 20
 PREFETCH_BYTES = 32 << 20
@@ -184,6 +184,7 @@ class CopyStage:
         if size != entry.size:
             log.warning("ingest.size_changed", path=entry.rel, listed=entry.size, read=size)
         book.file_copied()
+        log.info("ingest.file_copied", session_id=book.report.session_id, path=entry.rel, size=size)
         return Staged(entry, staged, sha, size)
 
     def _read_failure(self, entry: SourceEntry, exc: OSError) -> Staged:

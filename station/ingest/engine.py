@@ -102,7 +102,11 @@ def _drive(
     )
     store = StoreStage(run)
     error, store_error = run_stages(
-        CopyStage(run, opener).batches(entries), store.commit, store.discard, threaded=threaded
+        CopyStage(run, opener).batches(entries),
+        store.commit,
+        store.discard,
+        threaded=threaded,
+        merge=lambda batches: [s for batch in batches for s in batch],
     )
     if error is None and store_error is not None:
         # the store stage failed (the vault, the catalog): copying stopped there

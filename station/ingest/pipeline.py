@@ -6,6 +6,11 @@ and commits the previous batch, with a bounded queue between them).
 Either way: every batch produced is either consumed or discarded (its staged copies removed),
 never lost; when the consumer fails, nothing more is produced; the producer is always closed
 (its open readers released) before this returns.
+
+Threaded, the consumer takes every batch waiting in the queue at once and hands them on as one
+(``merge``): when the store stage falls behind — eight docks take turns at the vault's one
+writer lock — it commits more files per turn instead of holding up the copy, which keeps reading
+the recorder's link meanwhile (up to ``DEPTH`` batches ahead).
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-DEPTH = 2  # batches between the stages
+DEPTH = 4  # batches between the stages
+MERGE_MAX = 64  # batches handed on as one at most
 
 _END = object()
 
@@ -27,10 +33,12 @@ def run_stages(
     discard: Callable[[T], None],
     *,
     threaded: bool,
+    merge: Callable[[list[T]], T] | None = None,
 ) -> tuple[BaseException | None, BaseException | None]:
-    """Run ``consume`` on each item of ``produce``; return (producer's error, consumer's)."""
+    """Run ``consume`` on each item of ``produce``; return (producer's error, consumer's).
+    ``merge`` (threaded only): makes one item of several waiting ones."""
     if threaded:
-        return _threaded(produce, consume, discard)
+        return _threaded(produce, consume, discard, merge)
     return _sequential(produce, consume)
 
 
@@ -54,7 +62,10 @@ def _sequential(
 
 
 def _threaded(
-    produce: Generator[T, None, None], consume: Callable[[T], None], discard: Callable[[T], None]
+    produce: Generator[T, None, None],
+    consume: Callable[[T], None],
+    discard: Callable[[T], None],
+    merge: Callable[[list[T]], T] | None,
 ) -> tuple[BaseException | None, BaseException | None]:
     q: queue.Queue[Any] = queue.Queue(maxsize=DEPTH)
     failed: list[BaseException] = []
@@ -62,10 +73,24 @@ def _threaded(
 
     def consumer() -> None:
         try:
-            while True:
+            ended = False
+            while not ended:
                 item = q.get()
                 if item is _END:
                     return
+                if merge is not None:
+                    items = [item]
+                    while len(items) < MERGE_MAX:
+                        try:
+                            more = q.get_nowait()
+                        except queue.Empty:
+                            break
+                        if more is _END:
+                            ended = True
+                            break
+                        items.append(more)
+                    if len(items) > 1:
+                        item = merge(items)
                 consume(item)
         except BaseException as exc:
             failed.append(exc)

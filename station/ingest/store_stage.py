@@ -1,16 +1,20 @@
 """Stage 2, bound to the vault: prove, name and commit each batch of staged copies.
 
-1. flush the staged copies of a batch (one ``syncfs``), drop them from the page cache and re-read
-   them from disk: the hash must match; make them read-only (0444). Where the vault holds a file
-   under that hash already, re-hash that file from disk too (cache dropped first). No lock is
+1. flush the staged copies of a batch (an ``fsync`` of each: their data went to the device behind
+   the copy already, see ``hashing.copy``; never a ``syncfs``, which would wait on every other
+   writer of the vault's file system), drop them from the page cache and re-read them from disk:
+   the hash must match; make them read-only (0444). Where the vault holds a file under that hash
+   already, re-hash that file from disk too (cache dropped first). No lock is
    held meanwhile: other runs copy and prove at the same time.
 2. under the vault-wide writer lock (DESIGN.md invariant 8): give each copy its
    content-addressed name in ``originals/`` with a rename that never replaces a file — or, when
    the vault's file is there and matched, discard the copy (``held``), or when it did not match,
    replace the rotten file atomically with the verified copy (``vault.repaired``, the rotten one
-   kept in ``quarantine/``); flush; commit the catalog rows and audit entries of the batch in
-   one transaction (``catalog_rows``). If that commit fails, the names this batch linked are
-   taken back: no other run could have counted them as stored meanwhile.
+   kept in ``quarantine/``); flush the folders that gained a name (an ``fsync`` of each, a
+   ``syncfs`` when a batch of many small files touched many folders); commit the catalog rows
+   and audit entries of the batch in one transaction (``catalog_rows``). If that commit fails,
+   the names this batch linked are taken back: no other run could have counted them as stored
+   meanwhile.
 
 A file is verified only if the vault copy under its hash was re-read from disk and matched in
 this run and was committed (DESIGN.md invariant 2, R7).
@@ -21,13 +25,21 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 from station import audit
 from station.catalog import write_txn
 from station.custody import WriterLock
 from station.errors import is_disk_full
-from station.hashing.copy import fsync_dir, hash_file, move_no_replace, prefetch, syncfs
+from station.hashing.copy import (
+    fsync_dir,
+    fsync_file,
+    hash_file,
+    move_no_replace,
+    prefetch,
+    syncfs,
+)
 from station.ingest.bookkeeping import Result, RunBook, Staged
 from station.ingest.catalog_rows import CatalogRows
 from station.ingest.failures import vault_error
@@ -38,6 +50,7 @@ from station.timeutil import to_iso, utcnow
 log = get()
 
 ORIGINAL = re.compile(r"^[0-9a-f]{64}(\.[0-9a-z]{1,8})?$")
+DIR_FSYNCS_MAX = 16  # more folders than this gained names in one batch: one syncfs instead
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -53,14 +66,18 @@ class StoreStage:
     def commit(self, batch: list[Staged]) -> None:
         results: list[Result] = []
         staged_any = [s for s in batch if s.staged is not None]
+        t0 = time.monotonic()
         if staged_any:
             try:
-                syncfs(self.book.vault.staging)
+                for s in staged_any:
+                    assert s.staged is not None
+                    fsync_file(s.staged)
             except OSError as exc:
                 self.discard(batch)
                 raise (
                     vault_error(self.book.vault.home, exc, self.book.vault.staging).error or exc
                 ) from exc
+        t_flushed = time.monotonic()
         try:
             if self.book.settings.ingest.verify_after_write:
                 for s in staged_any:  # drop the copies from the cache, re-read them from disk
@@ -68,20 +85,25 @@ class StoreStage:
                     prefetch(s.staged, from_disk=True)
             for s in staged_any:  # no lock held: other runs copy and prove meanwhile
                 self._prove(s)
+            # the names this batch will create, written down durably before taking the lock
+            # (the flushes overlap other runs' turns); re-checked under it
+            listed = self._write_naming(staged_any, set())
+            t_proved = time.monotonic()
             with WriterLock(self.book.vault):  # invariant 8: one writer names and commits at a time
+                t_locked = time.monotonic()
                 linked: list[Path] = []
                 try:
                     here: dict[Path, bool] = {}
-                    if staged_any:
-                        self.book.owner.naming([self._final(s) for s in staged_any if s.staged])
+                    # another run may have committed the same content meanwhile: its path is
+                    # this batch's name now, listed before it is created
+                    self._write_naming(staged_any, listed)
+                    t_named = time.monotonic()
                     for s in batch:
                         results.append(self._place(s, linked, here))
                     if linked or staged_any:
-                        # one flush for every new name of the batch (directories included),
-                        # instead of an fsync per content-addressed folder
-                        syncfs(self.book.vault.originals)
+                        self._flush_names(linked)
+                    t_placed = time.monotonic()
                     self.rows.write(results)
-                    self.book.owner.named_committed()
                 except BaseException:
                     # committed nowhere, and no other run could count these names as stored
                     # while this run held the writer lock: take back what this batch linked
@@ -92,6 +114,8 @@ class StoreStage:
                         except OSError:
                             pass
                     raise
+            if listed:
+                self.book.owner.named_committed()  # committed: the rows claim every name
         except BaseException as exc:
             self.discard(batch)
             if isinstance(exc, OSError) and is_disk_full(exc):
@@ -99,7 +123,41 @@ class StoreStage:
                     vault_error(self.book.vault.home, exc, self.book.vault.originals).error or exc
                 ) from exc
             raise
+        t_end = time.monotonic()
         self.book.add_results(results)
+        log.info(
+            "ingest.batch_committed",
+            session_id=self.book.report.session_id,
+            files=len(batch),
+            bytes=sum(s.size for s in batch),
+            flush_s=round(t_flushed - t0, 4),
+            prove_s=round(t_proved - t_flushed, 4),
+            lock_wait_s=round(t_locked - t_proved, 4),
+            locked_s=round(t_end - t_locked, 4),
+            naming_s=round(t_named - t_locked, 4),
+            place_s=round(t_placed - t_named, 4),
+            rows_s=round(t_end - t_placed, 4),
+        )
+
+    def _write_naming(self, staged: list[Staged], listed: set[Path]) -> set[Path]:
+        """Write down (``Owner.naming``, durably) the vault paths the staged copies would take
+        now, unless ``listed`` holds them all already; returns what the list holds."""
+        finals = {self._final(s) for s in staged if s.staged is not None}
+        if not finals or finals <= listed:
+            return listed
+        every = listed | finals
+        self.book.owner.naming(sorted(every))
+        return every
+
+    def _flush_names(self, linked: list[Path]) -> None:
+        """Make the batch's new names durable before its rows commit: the folders that gained
+        a name — an ``fsync`` each, or one ``syncfs`` of the vault when there are many."""
+        dirs = {p.parent for p in linked}
+        if len(dirs) > DIR_FSYNCS_MAX:
+            syncfs(self.book.vault.originals)
+            return
+        for d in sorted(dirs):
+            fsync_dir(d)
 
     def discard(self, batch: list[Staged]) -> None:
         """Remove the staged copies of a batch that will not be stored."""
