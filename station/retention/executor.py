@@ -200,7 +200,8 @@ def run(
     dated after ``now`` was made under a wrong clock that has since been corrected (the guard
     trusts the clock now): the run goes on, with a warning and an audit entry, instead of
     refusing until the wrong date comes round."""
-    if dry_run:
+
+    def proposal() -> RunReport:  # a dry run: lists what would go, changes nothing
         return _run(
             vault,
             db,
@@ -215,23 +216,13 @@ def run(
             now_given,
             on_pend_json,
         )
+
+    if dry_run:
+        return proposal()
     verdict = clockguard.check(vault, db, settings)
     if not verdict.trusted:
         clockguard.refuse(db, verdict)
-        report = _run(
-            vault,
-            db,
-            settings,
-            now,
-            actor,
-            True,
-            wall_now,
-            stop,
-            on_step,
-            on_pend,
-            now_given,
-            on_pend_json,
-        )
+        report = proposal()
         report.clock = verdict.to_json()
         report.warnings.append(
             f"时钟不可信，只列出不执行 / clock not trusted ({verdict.state}): proposal only — "
