@@ -214,7 +214,9 @@ def demo_cmd(
                 f"{storage[dev]}"
             )
         web_listen = _free_listen(web_listen) if web_listen else ""
-        bed = DockBed(vault.home, root, transcode=True, web_listen=web_listen)
+        bed = DockBed(
+            vault.home, root, transcode=True, web_listen=web_listen, low_space_percent=None
+        )
         stack.callback(bed.close)
         bed.start()
         bed.notifications("READY=1")

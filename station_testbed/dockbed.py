@@ -103,6 +103,7 @@ class DockBed:
         watchdog_s: float = 4.0,
         transcode: bool = False,
         web_listen: str = "",
+        low_space_percent: float | None = 0.01,
     ) -> None:
         import socket
         import sys
@@ -119,6 +120,14 @@ class DockBed:
         text = settings.read_text(encoding="utf-8") if settings.exists() else ""
         if "[web]" not in text:
             settings.write_text(text + f'\n[web]\nlisten = "{web_listen}"\n', encoding="utf-8")
+        # A test bed's vault lives on the host's disk, not on a dock's own: its free space is
+        # not the station's, so the low-space alert is off unless asked for (None: the station's
+        # default, as the demo runs it).
+        text = settings.read_text(encoding="utf-8")
+        if low_space_percent is not None and "[vault]" not in text:
+            settings.write_text(
+                text + f"\n[vault]\nlow_space_percent = {low_space_percent}\n", encoding="utf-8"
+            )
         self.home = home
         self.log = tmp / "daemon.log"
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

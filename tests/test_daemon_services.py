@@ -75,6 +75,6 @@ def test_status_shows_services(vault: Vault) -> None:
     assert "检查点 checkpoint 7" in res.output and "通过 / ok" in res.output
     assert "done 5, failed 1" in res.output
     data = json.loads(
-        CliRunner().invoke(main, ["--home", str(vault.home), "status", "--json"]).output
+        CliRunner().invoke(main, ["--home", str(vault.home), "status", "--json"]).stdout
     )
     assert data["services"]["inbox"]["drops"] == {"done": 3}

@@ -15,6 +15,8 @@ from click.testing import CliRunner
 from dock_support import REPO
 
 from station.cli import main
+from station.config import Settings
+from station.diskspace import vault_space
 from station.recorder.serial_driver import SerialDriver
 from station.status import StatusBoard
 from station.usb_dock import registry
@@ -105,7 +107,8 @@ def test_status_reads_the_daemons_file(vault: Vault) -> None:
     board.set_state("ready")
     code, out = run("status")
     assert code == 0 and "ZFY0001" in out and "2/5" in out and "复制并校验" in out
-    data = json.loads(run("status", "--json")[1])
+    # stdout only: a low-space warning on stderr is for the person, not the JSON reader
+    data = json.loads(CliRunner().invoke(main, ["status", "--json"]).stdout)
     assert data["running"] is True and data["slots"][0]["safe_to_undock"] is False
 
 
@@ -198,4 +201,10 @@ def test_demo_runs_the_daemon_with_docked_recorders(tmp_path: Path) -> None:
     assert slots["ZFY0001"]["safe_to_undock"] and slots["ZFY0001"]["cleared"] == 2
     assert [f["code"] for f in slots["ZFY0001"]["flags"]] == ["clock_drift"]
     assert slots["ZFY0777"]["phase"] == "refused"
-    assert [a["code"] for a in data["alerts"]] == ["unknown_device"]
+    codes = [a["code"] for a in data["alerts"]]
+    # The demo keeps the station's default low-space threshold and its vault lives on this
+    # host's disk: a host with little free space gets the alert too (said, never hidden).
+    space = vault_space(tmp_path / "demo", Settings())
+    if abs(space.free_percent - space.threshold_percent) > 0.5:
+        assert ("vault_low_space" in codes) == space.low, (codes, space)
+    assert [c for c in codes if c != "vault_low_space"] == ["unknown_device"]
