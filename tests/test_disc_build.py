@@ -564,3 +564,64 @@ def test_swapped_files_in_copy_a_joliet_tree_are_named(
     assert by["7zip-udf"].ok  # the UDF tree was not touched
     problems = " ".join(lean.problems())
     assert TWIN_A in problems and TWIN_B in problems
+
+
+def swap_iso_extents(image: Path, iso_a: str, iso_b: str) -> None:
+    """Swap two files' extents in the primary ISO 9660 directory records — the Rock Ridge tree
+    (ECMA-119 9.1.3, both byte orders); the file identifiers are found as written (``NAME;1``)."""
+    raw = image.read_bytes()
+    records = []
+    for name in (iso_a, iso_b):
+        form = name.encode("ascii")
+        found, at = [], raw.find(form)
+        while at > 0:
+            if at > 33 and raw[at - 1] == len(form):
+                found.append(at - 33)
+            at = raw.find(form, at + 1)
+        assert len(found) == 1, name
+        records.append(found[0])
+    extents = [raw[r + 2 : r + 10] for r in records]
+    with open(image, "r+b") as f:
+        for r, extent in zip(records, extents[::-1], strict=True):
+            f.seek(r + 2)
+            f.write(extent)
+
+
+def test_swapped_files_in_both_iso_trees_of_copy_b_fail_the_build(
+    vault: Vault, db: sqlite_utils.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R12, each copy verified: copy B's contents are read through its UDF tree; two files
+    swapped in *both* its ISO 9660 trees (Rock Ridge and Joliet alike, so they agree with each
+    other) point those names at the wrong bytes. The UDF tree's extents (read from its file
+    entries) differ from the ISO trees' for both: the build fails naming them."""
+    _twin_case(vault, db)
+    real = jobs.write_images
+    twins: dict[str, object] = {}
+
+    def write_then_swap(*args: object, **kw: object) -> list[tuple[int, str]]:
+        done = real(*args, **kw)  # type: ignore[arg-type]
+        outs = args[5]
+        image_b = next(o for o in outs if o.name.endswith("B.iso"))  # type: ignore[attr-defined]
+        entries = {e.file.name: e for e in args[1].entries if e.file is not None}  # type: ignore[attr-defined]
+        a, b = entries[TWIN_A], entries[TWIN_B]
+        twins.update(a=a.path, b=b.path)
+        swap_iso_extents(image_b, a.iso_path.rsplit("/", 1)[-1] + ";1",
+                         b.iso_path.rsplit("/", 1)[-1] + ";1")  # fmt: skip
+        swap_joliet_extents(image_b, a.joliet_path.rsplit("/", 1)[-1],
+                            b.joliet_path.rsplit("/", 1)[-1])  # fmt: skip
+        return done
+
+    monkeypatch.setattr(jobs, "write_images", write_then_swap)
+    with pytest.raises(IntegrityError) as err:
+        build(vault, db, ["2026-0031"])
+    assert "1B.iso" in err.value.render()
+    job_id = db.execute("select max(id) from disc_jobs").fetchone()[0]
+    row_b = next(r for r in reverify.disc_rows(db, job_id) if r["copy"] == "B")
+    assert row_b["state"] == "corrupt"
+    by = {r["reader"]: r for r in json.loads(row_b["verify_result"])["readers"]}
+    assert by["7zip-udf"]["ok"], "the UDF tree and the contents are untouched"
+    xorriso = by["xorriso"]
+    assert xorriso["udf_bound"]
+    named = sorted(m.split(" (")[0] for m in xorriso["mismatched"])
+    assert named == sorted([twins["a"], twins["b"]])
+    assert all("UDF" in m for m in xorriso["mismatched"])

@@ -372,6 +372,15 @@ _TOOLS: dict[tuple[str, str], Any] = {}
 
 
 def probe_file(path: Path, settings: Any, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Format information for a record: from the file's boxes when it is a plain H.264 + AAC
+    MP4/MOV (``mp4facts``: ffprobe's values, no process), else from ffprobe."""
+    from station.archive.mp4facts import record_facts
+
+    facts = record_facts(path)
+    return facts if facts is not None else ffprobe_facts(path, settings, cache_dir)
+
+
+def ffprobe_facts(path: Path, settings: Any, cache_dir: Path | None = None) -> dict[str, Any]:
     """Format information from ffprobe; an empty dict when ffprobe is missing or fails.
     ``cache_dir``: where the ffmpeg version is remembered (``find_tools``)."""
     from station.transcode.binaries import find_tools

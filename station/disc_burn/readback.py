@@ -66,6 +66,7 @@ class ReaderResult:
     error: str | None = None
     contents: bool = True  # False: names and sizes checked, contents not read by this reader
     by_path: bool = False  # each file's content checked under its own path in this tree
+    udf_bound: bool = False  # xorriso: the UDF tree's extents compared with the ISO trees'
 
     @property
     def ok(self) -> bool:
@@ -315,16 +316,26 @@ def list_xorriso(image: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def read_xorriso(
-    image: Path, files: list[Expected], tick: Tick | None = None, *, contents: bool = True
+    image: Path,
+    files: list[Expected],
+    tick: Tick | None = None,
+    *,
+    contents: bool = True,
+    udf: bool = False,
 ) -> ReaderResult:
     """xorriso (libisofs): the Rock Ridge tree by names and sizes, the Joliet tree by names and
     sizes, and every file's extents the same in both trees (so both name the same bytes);
-    ``contents``: every file streamed through its Rock Ridge path and hashed."""
+    ``contents``: every file streamed through its Rock Ridge path and hashed. ``udf``: every
+    file's extents in the UDF tree (``udf.udf_extents``, the descriptors only) the same as in
+    the ISO trees too — so each tree's name points at the bytes a reader hashed under that
+    name in another tree (``udf_bound``)."""
     exe = tool("xorriso")
     result = ReaderResult("xorriso")
     expected = {f.path: f for f in files}
     try:
         rock, joliet = list_xorriso(image)
+        if udf:
+            _bind_udf(result, image, rock, files)
         sizes = {path: size for path, (size, _) in rock.items()}
         result.missing = sorted(set(expected) - set(sizes))
         result.extra = sorted(set(sizes) - set(expected))
@@ -368,6 +379,28 @@ def read_xorriso(
     except (RuntimeError, OSError) as exc:
         result.error = str(exc)
     return result
+
+
+def _bind_udf(
+    result: ReaderResult, image: Path, rock: dict[str, Any], files: list[Expected]
+) -> None:
+    """Every manifest file's place in the UDF tree equals its place in the Rock Ridge tree."""
+    from station.disc_burn.udf import UdfError, runs, udf_extents
+
+    try:
+        places = udf_extents(image)
+    except (UdfError, OSError) as exc:
+        result.error = f"UDF tree not read: {exc}"
+        return
+    for f in files:
+        if f.path not in rock or f.path not in places:
+            continue  # missing in a tree: named by that tree's own check
+        size, extents = places[f.path]
+        rr_size, rr_extents = rock[f.path]
+        if size != rr_size or runs(extents) != runs([(s, n) for s, n in rr_extents]):
+            result.mismatched.append(f"{f.path} (UDF: other size or extents than Rock Ridge)")
+    result.missing += sorted(f"udf:{f.path}" for f in files if f.path not in places)
+    result.udf_bound = True
 
 
 def _parse_7z_listing(text: str, *, folders: bool = False) -> list[tuple[str, int]]:
@@ -546,7 +579,7 @@ def read_back(
         assert expected_sha256 is not None and content_by in ("7zip-iso", "7zip-udf")
         with ThreadPoolExecutor(max_workers=3) as pool:
             jobs = [
-                pool.submit(read_xorriso, image, wanted, contents=False),
+                pool.submit(read_xorriso, image, wanted, contents=False, udf=True),
                 pool.submit(
                     read_7zip, image, wanted, ticker("verify-7zip"),
                     contents=content_by == "7zip-udf", summed=True,
