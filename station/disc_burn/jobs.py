@@ -267,8 +267,9 @@ def build_job(
         return [(n, content.info[n].name) for n in numbers]
 
     outcomes: list[DiscOutcome] = []
-    # ffprobe of every recording file of the job (for the metadata records), two at a time,
-    # while the archive numbers are given and the audit excerpts signed
+    # the format facts of every recording file of the job (for the metadata records: from the
+    # MP4 boxes, else ffprobe), two at a time, while the archive numbers are given and the
+    # audit excerpts signed
     from station.archive.records import probe_file
 
     prober = ThreadPoolExecutor(max_workers=2, thread_name_prefix="disc-probe")
@@ -389,7 +390,7 @@ def _archive_records(
     probes: dict[Path, Any] | None = None,
 ) -> dict[str, bytes]:
     """One metadata record per recording on the disc, DISC.xml and the schema, by disc path.
-    ``probes``: ffprobe's findings under way (futures by vault path)."""
+    ``probes``: the format facts under way (``records.probe_file`` futures by vault path)."""
     from station.archive import records as rec
 
     out: dict[str, bytes] = {RECORD_SCHEMA: rec.schema_bytes()}

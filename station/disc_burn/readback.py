@@ -20,9 +20,11 @@ hashes every file (copy A through its Joliet tree, copy B through its UDF tree) 
 sum of the digests and the sum of the digests bound to their paths — both must equal the
 manifest's (if not, the files are streamed to name the ones that differ). One xorriso run lists
 the Rock Ridge and the Joliet tree with every file's extents: names and sizes, and the same
-extents in both trees, so both name the bytes 7-Zip hashed on copy A; 7-Zip lists copy A's UDF
-tree by names and sizes (``contents: false``). ``station disc verify`` keeps all three full
-checks.
+extents in both trees; the UDF tree's extents, read from its file entries (``udf.py``, a few
+descriptor sectors, no file data), must be the same again. So on either copy every tree's
+name points at the bytes 7-Zip hashed under that name (copy A: Joliet → Rock Ridge and UDF;
+copy B: UDF → Rock Ridge and Joliet); 7-Zip also lists copy A's UDF tree by names and sizes
+(``contents: false``). ``station disc verify`` keeps all three full checks.
 """
 
 from __future__ import annotations
