@@ -38,7 +38,7 @@ CASES = {
     "yuv444": [*video("320x240", "25"), *H264, "-pix_fmt", "yuv444p"],
     "variable-rate": [*video("320x240", "25"), *H264, "-vf", "setpts=PTS+gt(N\\,10)*0.02/TB",
                       "-fps_mode", "vfr"],
-    "scaling-matrices-in-sps": [*video("320x240", "25"), "-c:v", "libx264", "-preset", "fast",
+    "scaling-matrices-in-pps": [*video("320x240", "25"), "-c:v", "libx264", "-preset", "fast",
                                 "-profile:v", "high", "-x264opts", "cqm=jvt"],
     "audio-only-m4a": [*audio_src(1.3, 48000), "-c:a", "aac", "-f", "mp4"],
 }  # fmt: skip
@@ -95,8 +95,10 @@ def test_audio_specific_configs_the_decoder_might_read_otherwise() -> None:
             mp4facts._asc_check(unsure)
 
 
-def test_h264_size_crops_as_the_decoder_does() -> None:
-    """A hand-made SPS: 1920x1088 in macroblocks, 8 rows cropped (4 units of 2 in 4:2:0)."""
+@pytest.mark.parametrize("scaling", ["0", "1"])
+def test_h264_size_crops_as_the_decoder_does(scaling: str) -> None:
+    """A hand-made SPS: 1920x1088 in macroblocks, 8 rows cropped (4 units of 2 in 4:2:0); with
+    scaling matrices in the SPS (not parsed here) the reader leaves it to ffprobe."""
     bits = "".join(
         [
             "01100100",  # profile_idc 100 (High)
@@ -107,7 +109,7 @@ def test_h264_size_crops_as_the_decoder_does() -> None:
             "1",  # bit depth luma 0
             "1",  # bit depth chroma 0
             "0",  # qpprime
-            "0",  # no scaling matrix
+            scaling,  # seq_scaling_matrix_present_flag
             "1",  # log2_max_frame_num_minus4 0
             "1",  # poc type 0
             "1",  # log2_max_poc_lsb_minus4 0
@@ -126,4 +128,8 @@ def test_h264_size_crops_as_the_decoder_does() -> None:
     )
     bits += "1" + "0" * (-(len(bits) + 1) % 8)
     sps = bytes([0x67]) + int(bits, 2).to_bytes(len(bits) // 8, "big")
-    assert mp4facts.h264_size(sps) == (1920, 1080, 0, 0)
+    if scaling == "1":
+        with pytest.raises(mp4facts._Unsure):
+            mp4facts.h264_size(sps)
+    else:
+        assert mp4facts.h264_size(sps) == (1920, 1080, 0, 0)

@@ -16,8 +16,8 @@ the codecs and the movie duration. This module adds, from the same ``moov``:
   only: with an explicit "no SBR" extension any rate; with none, 32 kHz and up (implicit HE-AAC,
   which doubles the decoder's rate, is only used with a core of 24 kHz or less).
 
-Anything else — H.265 (its parameter sets are not read here), an SPS this parser does not know,
-HE-AAC, a ``stts`` whose durations ffmpeg would adjust — answers
+Anything else — H.265 (its parameter sets are not read here), an SPS this parser does not know
+(``seq_scaling_matrix``), HE-AAC, a ``stts`` whose durations ffmpeg would adjust — answers
 ``None`` and the caller asks ffprobe. tests/test_archive_mp4facts.py compares both on
 ffmpeg-made files.
 """
@@ -101,14 +101,8 @@ def h264_size(sps: bytes) -> tuple[int, int, int, int]:
         r.ue()  # bit_depth_luma_minus8
         r.ue()  # bit_depth_chroma_minus8
         r.bit()  # qpprime_y_zero_transform_bypass_flag
-        if r.bit():  # seq_scaling_matrix_present_flag: skip the lists (7.3.2.1.1.1)
-            for i in range(8 if chroma != 3 else 12):
-                if r.bit():
-                    last = following = 8
-                    for _ in range(16 if i < 6 else 64):
-                        if following:
-                            following = (last + r.se() + 256) % 256
-                        last = following or last
+        if r.bit():
+            raise _Unsure("seq_scaling_matrix_present")  # x264 writes its matrices in the PPS
     r.ue()  # log2_max_frame_num_minus4
     poc_type = r.ue()
     if poc_type == 0:
