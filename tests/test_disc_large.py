@@ -88,6 +88,8 @@ def test_file_over_4_gib_reads_back_through_xorriso_and_7zip(
         assert [x["bytes_read"] >= SIZE for x in result["readers"] if x["reader"] == content] == [
             True
         ]
+        # every tree's extents the same: several ISO extents, the UDF entry's, one run of sectors
+        assert [x["udf_bound"] for x in result["readers"] if x["reader"] == "xorriso"] == [True]
     # station disc verify: both readers stream the whole file from each copy
     for _, res in reverify.verify_job(db, job_id, actor="tester"):
         assert res.ok and all(x.contents and x.bytes_read >= SIZE for x in res.readers)
