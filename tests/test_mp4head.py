@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
-from transcode_support import probe_json
+from transcode_support import patch_mvhd_creation, probe_json
 
 from station.cli import main
 from station.ingest.mp4head import movie_header
@@ -124,15 +124,6 @@ def test_ingest_records_the_end_before_any_probe(
     assert res.exit_code == 0, res.output
 
 
-def _patch_mvhd(path: Path, creation: int) -> None:
-    """Write ``creation`` into the (version 0) mvhd's creation time, as odd recorders do."""
-    data = bytearray(path.read_bytes())
-    at = data.index(b"mvhd")
-    assert data[at + 4] == 0
-    struct.pack_into(">I", data, at + 8, creation)
-    path.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize(
     "creation",
     [0, 3600, 86400 * 400, 2082844800 + 1_700_000_000],
@@ -147,7 +138,7 @@ def test_ingest_and_transcode_readers_give_ffprobes_values(
 
     clip = tmp_path / "c.mp4"
     clip.write_bytes(clips[0].read_bytes())
-    _patch_mvhd(clip, creation)
+    patch_mvhd_creation(clip, creation)
     head, quick = movie_header(clip), quick_probe(clip)
     assert head is not None and quick is not None
     duration, created = _ffprobe(clip)
