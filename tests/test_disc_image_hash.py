@@ -108,6 +108,9 @@ def test_copies_whose_writes_do_not_line_up_are_written_one_by_one(
         return int(real_write(self, data))
 
     monkeypatch.setattr(image._Recorder, "write", shifted)
+    # pycdlib dates the volume and its folders by time.time(): one second, so that a loaded
+    # machine writing the two copies seconds apart does not make them differ by more than ids
+    monkeypatch.setattr("time.time", lambda: 1_764_600_000.0)
     specs = [image.ImageSpec(f"T_1{c}", 1, 1, 1, c) for c in "AB"]
     outs = [tmp_path / "out" / f"T_1{c}.iso" for c in "AB"]
     with capture_logs() as logs:
