@@ -3,7 +3,9 @@
 1. flush the staged copies of a batch (an ``fsync`` of each: their data went to the device behind
    the copy already, see ``hashing.copy``; never a ``syncfs``, which would wait on every other
    writer of the vault's file system), drop them from the page cache and re-read them from disk:
-   the hash must match; make them read-only (0444). Where the vault holds a file under that hash
+   the hash must match; make them read-only (0444). A large copy was re-read from the device
+   range by range while it was written (``ProveBehind``): its proof is that re-read, taken once
+   the flush succeeded. Where the vault holds a file under that hash
    already, re-hash that file from disk too (cache dropped first). No lock is
    held meanwhile: other runs copy and prove at the same time.
 2. under the vault-wide writer lock (DESIGN.md invariant 8): give each copy its
@@ -82,7 +84,8 @@ class StoreStage:
             if self.book.settings.ingest.verify_after_write:
                 for s in staged_any:  # drop the copies from the cache, re-read them from disk
                     assert s.staged is not None
-                    prefetch(s.staged, from_disk=True)
+                    if s.behind is None:  # (else re-read behind the copy already)
+                        prefetch(s.staged, from_disk=True)
             for s in staged_any:  # no lock held: other runs copy and prove meanwhile
                 self._prove(s)
             # the names this batch will create, written down durably before taking the lock
@@ -185,7 +188,12 @@ class StoreStage:
         if not self.book.settings.ingest.verify_after_write:
             os.chmod(s.staged, 0o444)
             return
-        again, size = hash_file(s.staged, chunk=self.book.chunk, from_disk=True, prefetched=True)
+        if s.behind is not None:  # re-read from the device during the copy
+            again, size = s.behind.result()
+        else:
+            again, size = hash_file(
+                s.staged, chunk=self.book.chunk, from_disk=True, prefetched=True
+            )
         if again != s.sha256 or size != s.size:
             s.staged.unlink(missing_ok=True)
             s.staged = None
