@@ -11,7 +11,10 @@ not wait on each other longer than they must, with every custody guarantee kept.
 - the staged copy's data is handed to the disk behind the copy (``sync_file_range``), and the
   flush before the re-read is an ``fsync`` of each copy, never a ``syncfs`` of the whole file
   system (which would wait on every other writer) — the re-read from disk still proves every
-  copy (invariant 2, R7).
+  copy (invariant 2, R7);
+- a large copy is re-read from the device while it is still being written (``ProveBehind``):
+  each range once the device holds it, its cached pages dropped first, so the proof of a file
+  ends a moment after its last byte; what the device returns is what is compared.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import sqlite_utils
 from station.catalog import open_catalog
 from station.config import Settings
 from station.custody import NAMING_NAME, WriterLock
+from station.hashing.copy import WRITEBACK_STEP, ProveBehind, copy_and_hash_pipelined
 from station.ingest import IngestContext, ingest_volume
 from station.ingest.pipeline import DEPTH, run_stages
 from station.status import StatusBoard, read_status
@@ -237,6 +241,110 @@ def test_copies_are_flushed_one_by_one_never_the_whole_file_system(tmp_path: Pat
     dontneed = [c for c in calls if c.startswith("fadvise64(") and "POSIX_FADV_DONTNEED" in c]
     assert len(dontneed) >= 2  # each copy dropped from the cache before its re-read
     assert len([c for c in calls if c.startswith("fsync(")]) >= 2
+    # the re-read behind the copy waits until the device holds each range before dropping it
+    waited = [c for c in calls if c.startswith("sync_file_range(") and "WAIT_AFTER" in c]
+    assert len(waited) >= 2 * 2  # per 12 MiB copy: one range behind it, then the rest
+
+
+class _Source:
+    """A recorder file in memory, read a MiB at a time; ``at(offset, action)`` runs ``action``
+    once the reads have reached ``offset`` (before handing that chunk over)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.actions: list[tuple[int, object]] = []
+
+    def at(self, offset: int, action: object) -> None:
+        self.actions.append((offset, action))
+
+    def readinto(self, buffer: memoryview) -> int:
+        for offset, action in list(self.actions):
+            if self.pos >= offset:
+                self.actions.remove((offset, action))
+                action()  # type: ignore[operator]
+        n = min(len(buffer), len(self.data) - self.pos)
+        buffer[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+    def will_need(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_large_copy_is_proved_from_the_device_while_it_is_still_written(
+    tmp_path: Path,
+) -> None:
+    """The source holds back its last MiBs until the re-read behind the copy has proved the
+    first range: the proof advances while the copy is not finished; at the end it covers every
+    byte and matches the copy's own hash."""
+    data = os.urandom(6 * WRITEBACK_STEP)
+    dst = tmp_path / "copy.part"
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    behind = ProveBehind(dst)
+    src = _Source(data)
+    seen: list[int] = []
+
+    def wait_for_the_proof() -> None:
+        _wait("the first range proved", lambda: behind.proved >= WRITEBACK_STEP)
+        seen.append(src.pos)
+
+    src.at(4 * WRITEBACK_STEP, wait_for_the_proof)
+    try:
+        sha, size = copy_and_hash_pipelined(src, fd, behind=behind)
+    finally:
+        os.close(fd)
+    assert seen and seen[0] < len(data)  # proved while the rest was still to be read
+    assert (sha, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert behind.result() == (sha, size)
+
+
+def test_a_copy_changed_on_disk_before_its_proof_is_not_proved(tmp_path: Path) -> None:
+    """Bytes of the copy change on disk after they were hashed on the way in and before the
+    re-read reaches them (a range handed on only at the end): the re-read's hash is of what the
+    file holds, so it differs from the copy's and the copy is not proved."""
+    data = os.urandom(3 * WRITEBACK_STEP)
+    dst = tmp_path / "copy.part"
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    behind = ProveBehind(dst)
+    src = _Source(data)
+
+    def rot() -> None:
+        other = os.open(dst, os.O_WRONLY)
+        try:
+            os.pwrite(other, b"\x00" * 16, WRITEBACK_STEP + 4096)
+        finally:
+            os.close(other)
+
+    src.at(3 * WRITEBACK_STEP - (1 << 20), rot)  # written, in the range handed on last
+    try:
+        sha, size = copy_and_hash_pipelined(src, fd, behind=behind)
+    finally:
+        os.close(fd)
+    assert sha == hashlib.sha256(data).hexdigest()
+    again, again_size = behind.result()
+    assert again_size == size and again != sha
+
+
+def test_a_cancelled_copy_leaves_no_proof(tmp_path: Path) -> None:
+    """A copy stopped half-way cancels its re-read: no digest is ever returned for it."""
+    data = os.urandom(3 * WRITEBACK_STEP)
+    dst = tmp_path / "copy.part"
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    behind = ProveBehind(dst)
+    src = _Source(data)
+    stop = threading.Event()
+    src.at(2 * WRITEBACK_STEP, stop.set)
+    try:
+        with pytest.raises(InterruptedError):
+            copy_and_hash_pipelined(src, fd, behind=behind, should_stop=stop.is_set)
+    finally:
+        os.close(fd)
+    with pytest.raises(RuntimeError):
+        behind.result()
 
 
 def test_progress_never_waits_on_another_slots_status_write(tmp_path: Path) -> None:

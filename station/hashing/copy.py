@@ -164,6 +164,11 @@ class ProveBehind:
         flush, as a whole)."""
         return _sync_file_range() is not None
 
+    @property
+    def proved(self) -> int:
+        """Bytes read back from the device and hashed so far."""
+        return self._done
+
     def upto(self, end: int) -> None:
         """Bytes up to ``end`` were written and their writeback started."""
         self._ranges.put(end)
