@@ -366,10 +366,10 @@ def bench_parallel(
         "commits": len(commits),
         "files": sum(e["files"] for e in commits),
         **{
-            f"{k}_total": round(sum(e[k] for e in commits), 2)
+            f"{k}_total": round(sum(e.get(k, 0) for e in commits), 2)
             for k in (
                 *("flush_s", "prove_s", "lock_wait_s", "locked_s"),
-                *("naming_s", "place_s", "rows_s"),
+                *("naming_s", "place_s", "rows_s", "head_s"),
             )
         },
     }

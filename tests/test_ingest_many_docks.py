@@ -19,6 +19,7 @@ not wait on each other longer than they must, with every custody guarantee kept.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -32,6 +33,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from station.audit.head import read_head
 from station.catalog import open_catalog
 from station.config import Settings
 from station.custody import NAMING_NAME, WriterLock
@@ -181,6 +183,71 @@ def test_names_are_listed_before_the_writer_lock_and_committed_under_it(tmp_path
     assert list(vault.staging.iterdir()) == []  # list and copies gone with the owner
 
 
+def test_the_audit_head_moves_after_the_writer_lock_is_let_go(tmp_path: Path) -> None:
+    """The audit head's file is busy (its lock held here) when the run commits: the rows and
+    their audit entries commit and the writer lock is let go for the next run while the head
+    waits; once the head's lock is free the head reaches the log's last entry."""
+    vault = Vault(tmp_path / "home")
+    vault.init()
+    clips = _clips(tmp_path / "vol", 2, 300_000)
+    db: sqlite_utils.Database = open_catalog(vault.catalog_path)
+    head_lock = os.open(vault.home / ".audit-head.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    result: list[object] = []
+    try:
+        with WriterLock(vault):
+            t = threading.Thread(
+                target=lambda: result.append(
+                    ingest_volume(
+                        vault,
+                        db,
+                        Settings(),
+                        tmp_path / "vol",
+                        IngestContext(kind="cli"),
+                        actor="t",
+                    )
+                )
+            )
+            t.start()
+            lists = lambda: list(vault.staging.glob(f"*/{NAMING_NAME}"))  # noqa: E731
+            _wait("the run to wait for the writer lock", lambda: bool(lists()))
+            fcntl.flock(head_lock, fcntl.LOCK_EX)  # the head is busy from now on
+        reader = open_catalog(vault.catalog_path)
+        try:
+            _wait(
+                "the rows to commit",
+                lambda: reader.execute("select count(*) from recordings").fetchone()[0] == 2,
+            )
+        finally:
+            reader.close()
+        got = threading.Event()
+
+        def next_writer() -> None:
+            with WriterLock(vault):
+                got.set()
+
+        w = threading.Thread(target=next_writer)
+        w.start()
+        assert got.wait(60)  # the writer lock is free while the head still waits
+        w.join(30)
+        assert t.is_alive()  # the run waits for the head
+        fcntl.flock(head_lock, fcntl.LOCK_UN)
+        t.join(120)
+        assert not t.is_alive()
+    finally:
+        os.close(head_lock)
+    try:
+        last = db.execute("select seq, entry_hash from audit_log order by seq desc limit 1")
+        seq, entry_hash = last.fetchone()
+    finally:
+        db.close()
+    (report,) = result
+    assert sorted((f.sha256, f.verified) for f in report.files) == sorted(  # type: ignore[attr-defined]
+        (sha, True) for sha in clips
+    )
+    head = read_head(vault.home)
+    assert head is not None and (head["seq"], head["entry_hash"]) == (seq, entry_hash)
+
+
 def test_a_waiter_takes_the_writer_lock_when_its_holder_lets_go(tmp_path: Path) -> None:
     vault = Vault(tmp_path / "home")
     vault.init()
@@ -204,6 +271,7 @@ _STRACED = """
 import sys
 from pathlib import Path
 from station.config import Settings
+from station.audit.head import read_head
 from station.catalog import open_catalog
 from station.ingest import IngestContext, ingest_volume
 from station.vault import Vault

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from station import audit
 from station.catalog import write_txn
+from station.catalog.txn import after_commit_deferred
 from station.custody import WriterLock
 from station.errors import is_disk_full
 from station.hashing.copy import (
@@ -92,7 +93,10 @@ class StoreStage:
             # (the flushes overlap other runs' turns); re-checked under it
             listed = self._write_naming(staged_any, set())
             t_proved = time.monotonic()
-            with WriterLock(self.book.vault):  # invariant 8: one writer names and commits at a time
+            with (
+                after_commit_deferred(self.book.db) as committed_hooks,
+                WriterLock(self.book.vault),  # invariant 8: one writer names and commits at a time
+            ):
                 t_locked = time.monotonic()
                 linked: list[Path] = []
                 try:
@@ -119,6 +123,9 @@ class StoreStage:
                     raise
             if listed:
                 self.book.owner.named_committed()  # committed: the rows claim every name
+            t_released = time.monotonic()
+            for hook in committed_hooks:  # the audit head moves forward, the lock let go
+                hook(self.book.db)
         except BaseException as exc:
             self.discard(batch)
             if isinstance(exc, OSError) and is_disk_full(exc):
@@ -136,10 +143,11 @@ class StoreStage:
             flush_s=round(t_flushed - t0, 4),
             prove_s=round(t_proved - t_flushed, 4),
             lock_wait_s=round(t_locked - t_proved, 4),
-            locked_s=round(t_end - t_locked, 4),
+            locked_s=round(t_released - t_locked, 4),
             naming_s=round(t_named - t_locked, 4),
             place_s=round(t_placed - t_named, 4),
-            rows_s=round(t_end - t_placed, 4),
+            rows_s=round(t_released - t_placed, 4),
+            head_s=round(t_end - t_released, 4),
         )
 
     def _write_naming(self, staged: list[Staged], listed: set[Path]) -> set[Path]:
