@@ -33,8 +33,9 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from station import audit
 from station.audit.head import read_head
-from station.catalog import open_catalog
+from station.catalog import open_catalog, write_txn
 from station.config import Settings
 from station.custody import NAMING_NAME, WriterLock
 from station.hashing.copy import WRITEBACK_STEP, ProveBehind, copy_and_hash_pipelined
@@ -248,6 +249,58 @@ def test_the_audit_head_moves_after_the_writer_lock_is_let_go(tmp_path: Path) ->
     assert head is not None and (head["seq"], head["entry_hash"]) == (seq, entry_hash)
 
 
+def test_commits_made_while_the_head_is_being_moved_return_at_once(tmp_path: Path) -> None:
+    """One thread's commit is moving the audit head (its file busy: the lock held here); three
+    other threads commit meanwhile, each on its own connection: they return without waiting,
+    their entries committed; once the file is free the head ends at the newest entry."""
+    vault = Vault(tmp_path / "home")
+    vault.init()
+    open_catalog(vault.catalog_path).close()
+    head_lock = os.open(vault.home / ".audit-head.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def commit(i: int) -> None:
+        db = open_catalog(vault.catalog_path)
+        try:
+            with write_txn(db):
+                audit.append(db, "test.entry", actor="t", subject=str(i))
+        finally:
+            db.close()
+
+    try:
+        fcntl.flock(head_lock, fcntl.LOCK_EX)
+        first = threading.Thread(target=commit, args=(0,))
+        first.start()
+        reader = open_catalog(vault.catalog_path)
+        try:
+            count = lambda: reader.execute("select count(*) from audit_log").fetchone()[0]  # noqa: E731
+            _wait("the first entry", lambda: count() >= 1)
+            before = count()
+            others = [threading.Thread(target=commit, args=(i,)) for i in (1, 2, 3)]
+            for t in others:
+                t.start()
+            for t in others:
+                t.join(60)
+                assert not t.is_alive()  # returned while the head's file was still busy
+            assert count() == before + 3
+        finally:
+            reader.close()
+        assert first.is_alive()  # the mover waits for the file
+        fcntl.flock(head_lock, fcntl.LOCK_UN)
+        first.join(60)
+        assert not first.is_alive()
+    finally:
+        os.close(head_lock)
+    db = open_catalog(vault.catalog_path)
+    try:
+        seq, entry_hash = db.execute(
+            "select seq, entry_hash from audit_log order by seq desc limit 1"
+        ).fetchone()
+    finally:
+        db.close()
+    head = read_head(vault.home)
+    assert head is not None and (head["seq"], head["entry_hash"]) == (seq, entry_hash)
+
+
 def test_a_waiter_takes_the_writer_lock_when_its_holder_lets_go(tmp_path: Path) -> None:
     vault = Vault(tmp_path / "home")
     vault.init()
@@ -271,8 +324,9 @@ _STRACED = """
 import sys
 from pathlib import Path
 from station.config import Settings
+from station import audit
 from station.audit.head import read_head
-from station.catalog import open_catalog
+from station.catalog import open_catalog, write_txn
 from station.ingest import IngestContext, ingest_volume
 from station.vault import Vault
 vault = Vault(Path(sys.argv[1]))
