@@ -172,7 +172,10 @@ class CopyStage:
                         # a large copy is re-read from the device behind the copy (R7), so its
                         # proof ends a moment after its last byte is written
                         if book.settings.ingest.verify_after_write and ProveBehind.available():
-                            behind = ProveBehind(staged, book.chunk)
+                            try:
+                                behind = ProveBehind(staged, book.chunk)
+                            except OSError:
+                                behind = None  # proved after the copy, as a whole
                         sha, size = copy_and_hash_pipelined(
                             reader,
                             out,
