@@ -31,12 +31,17 @@ def is_root() -> bool:
 
 
 @contextmanager
-def exfat_loop(tmp: Path, content: Path | None, size_mb: int = 48) -> Iterator[str]:
-    """An exFAT image filled with ``content`` (a folder), attached to a loop device."""
+def exfat_loop(
+    tmp: Path, content: Path | None, size_mb: int = 48, cluster_kb: int | None = None
+) -> Iterator[str]:
+    """An exFAT image filled with ``content`` (a folder), attached to a loop device; with
+    ``cluster_kb`` formatted with that cluster size (recorder cards use 32–128 KiB; mkfs.exfat
+    picks 4 KiB for small images)."""
     img = tmp / f"vol{os.getpid()}_{len(list(tmp.iterdir()))}.img"
     with open(img, "wb") as f:
         f.truncate(size_mb * 1024 * 1024)
-    sh("mkfs.exfat", "-L", "ZFY", str(img))
+    cluster = ["-c", f"{cluster_kb}K"] if cluster_kb else []
+    sh("mkfs.exfat", *cluster, "-L", "ZFY", str(img))
     loop = sh("losetup", "-f", "--show", str(img)).strip()
     try:
         if content is not None:

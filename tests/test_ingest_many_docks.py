@@ -11,11 +11,15 @@ not wait on each other longer than they must, with every custody guarantee kept.
 - the staged copy's data is handed to the disk behind the copy (``sync_file_range``), and the
   flush before the re-read is an ``fsync`` of each copy, never a ``syncfs`` of the whole file
   system (which would wait on every other writer) — the re-read from disk still proves every
-  copy (invariant 2, R7).
+  copy (invariant 2, R7);
+- a large copy is re-read from the device while it is still being written (``ProveBehind``):
+  each range once the device holds it, its cached pages dropped first, so the proof of a file
+  ends a moment after its last byte; what the device returns is what is compared.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -29,9 +33,12 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from station.catalog import open_catalog
+from station import audit
+from station.audit.head import read_head
+from station.catalog import open_catalog, write_txn
 from station.config import Settings
 from station.custody import NAMING_NAME, WriterLock
+from station.hashing.copy import WRITEBACK_STEP, ProveBehind, copy_and_hash_pipelined
 from station.ingest import IngestContext, ingest_volume
 from station.ingest.pipeline import DEPTH, run_stages
 from station.status import StatusBoard, read_status
@@ -177,6 +184,123 @@ def test_names_are_listed_before_the_writer_lock_and_committed_under_it(tmp_path
     assert list(vault.staging.iterdir()) == []  # list and copies gone with the owner
 
 
+def test_the_audit_head_moves_after_the_writer_lock_is_let_go(tmp_path: Path) -> None:
+    """The audit head's file is busy (its lock held here) when the run commits: the rows and
+    their audit entries commit and the writer lock is let go for the next run while the head
+    waits; once the head's lock is free the head reaches the log's last entry."""
+    vault = Vault(tmp_path / "home")
+    vault.init()
+    clips = _clips(tmp_path / "vol", 2, 300_000)
+    db: sqlite_utils.Database = open_catalog(vault.catalog_path)
+    head_lock = os.open(vault.home / ".audit-head.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    result: list[object] = []
+    try:
+        with WriterLock(vault):
+            t = threading.Thread(
+                target=lambda: result.append(
+                    ingest_volume(
+                        vault,
+                        db,
+                        Settings(),
+                        tmp_path / "vol",
+                        IngestContext(kind="cli"),
+                        actor="t",
+                    )
+                )
+            )
+            t.start()
+            lists = lambda: list(vault.staging.glob(f"*/{NAMING_NAME}"))  # noqa: E731
+            _wait("the run to wait for the writer lock", lambda: bool(lists()))
+            fcntl.flock(head_lock, fcntl.LOCK_EX)  # the head is busy from now on
+        reader = open_catalog(vault.catalog_path)
+        try:
+            _wait(
+                "the rows to commit",
+                lambda: reader.execute("select count(*) from recordings").fetchone()[0] == 2,
+            )
+        finally:
+            reader.close()
+        got = threading.Event()
+
+        def next_writer() -> None:
+            with WriterLock(vault):
+                got.set()
+
+        w = threading.Thread(target=next_writer)
+        w.start()
+        assert got.wait(60)  # the writer lock is free while the head still waits
+        w.join(30)
+        assert t.is_alive()  # the run waits for the head
+        fcntl.flock(head_lock, fcntl.LOCK_UN)
+        t.join(120)
+        assert not t.is_alive()
+    finally:
+        os.close(head_lock)
+    try:
+        last = db.execute("select seq, entry_hash from audit_log order by seq desc limit 1")
+        seq, entry_hash = last.fetchone()
+    finally:
+        db.close()
+    (report,) = result
+    assert sorted((f.sha256, f.verified) for f in report.files) == sorted(  # type: ignore[attr-defined]
+        (sha, True) for sha in clips
+    )
+    head = read_head(vault.home)
+    assert head is not None and (head["seq"], head["entry_hash"]) == (seq, entry_hash)
+
+
+def test_commits_made_while_the_head_is_being_moved_return_at_once(tmp_path: Path) -> None:
+    """One thread's commit is moving the audit head (its file busy: the lock held here); three
+    other threads commit meanwhile, each on its own connection: they return without waiting,
+    their entries committed; once the file is free the head ends at the newest entry."""
+    vault = Vault(tmp_path / "home")
+    vault.init()
+    open_catalog(vault.catalog_path).close()
+    head_lock = os.open(vault.home / ".audit-head.json.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def commit(i: int) -> None:
+        db = open_catalog(vault.catalog_path)
+        try:
+            with write_txn(db):
+                audit.append(db, "test.entry", actor="t", subject=str(i))
+        finally:
+            db.close()
+
+    try:
+        fcntl.flock(head_lock, fcntl.LOCK_EX)
+        first = threading.Thread(target=commit, args=(0,))
+        first.start()
+        reader = open_catalog(vault.catalog_path)
+        try:
+            count = lambda: reader.execute("select count(*) from audit_log").fetchone()[0]  # noqa: E731
+            _wait("the first entry", lambda: count() >= 1)
+            before = count()
+            others = [threading.Thread(target=commit, args=(i,)) for i in (1, 2, 3)]
+            for t in others:
+                t.start()
+            for t in others:
+                t.join(60)
+                assert not t.is_alive()  # returned while the head's file was still busy
+            assert count() == before + 3
+        finally:
+            reader.close()
+        assert first.is_alive()  # the mover waits for the file
+        fcntl.flock(head_lock, fcntl.LOCK_UN)
+        first.join(60)
+        assert not first.is_alive()
+    finally:
+        os.close(head_lock)
+    db = open_catalog(vault.catalog_path)
+    try:
+        seq, entry_hash = db.execute(
+            "select seq, entry_hash from audit_log order by seq desc limit 1"
+        ).fetchone()
+    finally:
+        db.close()
+    head = read_head(vault.home)
+    assert head is not None and (head["seq"], head["entry_hash"]) == (seq, entry_hash)
+
+
 def test_a_waiter_takes_the_writer_lock_when_its_holder_lets_go(tmp_path: Path) -> None:
     vault = Vault(tmp_path / "home")
     vault.init()
@@ -200,7 +324,9 @@ _STRACED = """
 import sys
 from pathlib import Path
 from station.config import Settings
-from station.catalog import open_catalog
+from station import audit
+from station.audit.head import read_head
+from station.catalog import open_catalog, write_txn
 from station.ingest import IngestContext, ingest_volume
 from station.vault import Vault
 vault = Vault(Path(sys.argv[1]))
@@ -237,6 +363,110 @@ def test_copies_are_flushed_one_by_one_never_the_whole_file_system(tmp_path: Pat
     dontneed = [c for c in calls if c.startswith("fadvise64(") and "POSIX_FADV_DONTNEED" in c]
     assert len(dontneed) >= 2  # each copy dropped from the cache before its re-read
     assert len([c for c in calls if c.startswith("fsync(")]) >= 2
+    # the re-read behind the copy waits until the device holds each range before dropping it
+    waited = [c for c in calls if c.startswith("sync_file_range(") and "WAIT_AFTER" in c]
+    assert len(waited) >= 2 * 2  # per 12 MiB copy: one range behind it, then the rest
+
+
+class _Source:
+    """A recorder file in memory, read a MiB at a time; ``at(offset, action)`` runs ``action``
+    once the reads have reached ``offset`` (before handing that chunk over)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.actions: list[tuple[int, object]] = []
+
+    def at(self, offset: int, action: object) -> None:
+        self.actions.append((offset, action))
+
+    def readinto(self, buffer: memoryview) -> int:
+        for offset, action in list(self.actions):
+            if self.pos >= offset:
+                self.actions.remove((offset, action))
+                action()  # type: ignore[operator]
+        n = min(len(buffer), len(self.data) - self.pos)
+        buffer[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+    def will_need(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_large_copy_is_proved_from_the_device_while_it_is_still_written(
+    tmp_path: Path,
+) -> None:
+    """The source holds back its last MiBs until the re-read behind the copy has proved the
+    first range: the proof advances while the copy is not finished; at the end it covers every
+    byte and matches the copy's own hash."""
+    data = os.urandom(6 * WRITEBACK_STEP)
+    dst = tmp_path / "copy.part"
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    behind = ProveBehind(dst)
+    src = _Source(data)
+    seen: list[int] = []
+
+    def wait_for_the_proof() -> None:
+        _wait("the first range proved", lambda: behind.proved >= WRITEBACK_STEP)
+        seen.append(src.pos)
+
+    src.at(4 * WRITEBACK_STEP, wait_for_the_proof)
+    try:
+        sha, size = copy_and_hash_pipelined(src, fd, behind=behind)
+    finally:
+        os.close(fd)
+    assert seen and seen[0] < len(data)  # proved while the rest was still to be read
+    assert (sha, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert behind.result() == (sha, size)
+
+
+def test_a_copy_changed_on_disk_before_its_proof_is_not_proved(tmp_path: Path) -> None:
+    """Bytes of the copy change on disk after they were hashed on the way in and before the
+    re-read reaches them (a range handed on only at the end): the re-read's hash is of what the
+    file holds, so it differs from the copy's and the copy is not proved."""
+    data = os.urandom(3 * WRITEBACK_STEP)
+    dst = tmp_path / "copy.part"
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    behind = ProveBehind(dst)
+    src = _Source(data)
+
+    def rot() -> None:
+        other = os.open(dst, os.O_WRONLY)
+        try:
+            os.pwrite(other, b"\x00" * 16, WRITEBACK_STEP + 4096)
+        finally:
+            os.close(other)
+
+    src.at(3 * WRITEBACK_STEP - (1 << 20), rot)  # written, in the range handed on last
+    try:
+        sha, size = copy_and_hash_pipelined(src, fd, behind=behind)
+    finally:
+        os.close(fd)
+    assert sha == hashlib.sha256(data).hexdigest()
+    again, again_size = behind.result()
+    assert again_size == size and again != sha
+
+
+def test_a_cancelled_copy_leaves_no_proof(tmp_path: Path) -> None:
+    """A copy stopped half-way cancels its re-read: no digest is ever returned for it."""
+    data = os.urandom(3 * WRITEBACK_STEP)
+    dst = tmp_path / "copy.part"
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    behind = ProveBehind(dst)
+    src = _Source(data)
+    stop = threading.Event()
+    src.at(2 * WRITEBACK_STEP, stop.set)
+    try:
+        with pytest.raises(InterruptedError):
+            copy_and_hash_pipelined(src, fd, behind=behind, should_stop=stop.is_set)
+    finally:
+        os.close(fd)
+    with pytest.raises(RuntimeError):
+        behind.result()
 
 
 def test_progress_never_waits_on_another_slots_status_write(tmp_path: Path) -> None:

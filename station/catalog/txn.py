@@ -18,11 +18,28 @@ import sqlite_utils
 from station.errors import CatalogBusyError, VaultFullError, is_disk_full
 
 AFTER_COMMIT = "_station_after_commit"
+DEFERRED = "_station_after_commit_deferred"
 
 
 def after_commit(db: sqlite_utils.Database, hook: Callable[[sqlite_utils.Database], None]) -> None:
     """Run ``hook(db)`` once the current outermost write transaction has committed."""
     setattr(db, AFTER_COMMIT, hook)
+
+
+@contextlib.contextmanager
+def after_commit_deferred(
+    db: sqlite_utils.Database,
+) -> Iterator[list[Callable[[sqlite_utils.Database], None]]]:
+    """Inside this block a committed transaction's hook is not run but kept, in commit order,
+    in the list this yields: the caller runs them once it has let go of what it held during the
+    commit (the ingest's writer lock; the audit head only ever moves forward, under its own
+    lock). A transaction rolled back leaves no hook."""
+    kept: list[Callable[[sqlite_utils.Database], None]] = []
+    setattr(db, DEFERRED, kept)
+    try:
+        yield kept
+    finally:
+        setattr(db, DEFERRED, None)
 
 
 def busy_timeout_s() -> float:
@@ -94,4 +111,8 @@ def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         # e.g. the audit log's head and the clock anchor, outside the catalog
         # (station.audit.head), moved once the entries are committed.
         setattr(db, AFTER_COMMIT, None)
-        hook(db)
+        kept = getattr(db, DEFERRED, None)
+        if kept is not None:
+            kept.append(hook)
+        else:
+            hook(db)

@@ -81,48 +81,171 @@ def _write_all(dst_fd: int, part: memoryview) -> None:
 
 
 WRITEBACK_STEP = 4 << 20
+_SYNC_FILE_RANGE_WAIT_BEFORE = 1
 _SYNC_FILE_RANGE_WRITE = 2
+_SYNC_FILE_RANGE_WAIT_AFTER = 4
 _sfr: Callable[..., int] | None = None
 _sfr_ok = True
 
 
-def start_writeback(fd: int, offset: int, length: int) -> None:
-    """Start writing ``length`` bytes of ``fd`` from ``offset`` to the device, without waiting
-    (advice for speed only: the flush before the re-read is what makes the copy durable; any
-    error of the device surfaces there)."""
+def _sync_file_range() -> Callable[..., int] | None:
+    """libc's ``sync_file_range``, or None where there is none (or the file system said no)."""
     global _sfr, _sfr_ok
-    if not _sfr_ok or length <= 0:
-        return
+    if not _sfr_ok:
+        return None
     if _sfr is None:
         fn = getattr(_c(), "sync_file_range", None)
         if fn is None:
             _sfr_ok = False
-            return
+            return None
         fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
         fn.restype = ctypes.c_int
         _sfr = fn
-    failed = _sfr(fd, offset, length, _SYNC_FILE_RANGE_WRITE) != 0
+    return _sfr
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Start writing ``length`` bytes of ``fd`` from ``offset`` to the device, without waiting
+    (advice for speed only: the flush before the commit is what makes the copy durable; any
+    error of the device surfaces there)."""
+    global _sfr_ok
+    sfr = _sync_file_range()
+    if sfr is None or length <= 0:
+        return
+    failed = sfr(fd, offset, length, _SYNC_FILE_RANGE_WRITE) != 0
     if failed and ctypes.get_errno() in (errno.ENOSYS, errno.EOPNOTSUPP):
         _sfr_ok = False
 
 
-class _Writeback:
-    """Tracks what was written and starts writeback every ``WRITEBACK_STEP`` bytes."""
+def _write_out_and_wait(fd: int, offset: int, length: int) -> None:
+    """Write ``length`` bytes of ``fd`` from ``offset`` (0: to the end) to the device and wait
+    until the device has them; raises the device's error (EIO, ENOSPC)."""
+    sfr = _sync_file_range()
+    if sfr is None:
+        os.fdatasync(fd)
+        return
+    flags = _SYNC_FILE_RANGE_WAIT_BEFORE | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER
+    if sfr(fd, offset, length, flags) != 0:
+        err = ctypes.get_errno()
+        if err in (errno.ENOSYS, errno.EOPNOTSUPP):
+            os.fdatasync(fd)
+            return
+        raise OSError(err, os.strerror(err), "<vault>")
 
-    def __init__(self, fd: int) -> None:
+
+class ProveBehind:
+    """Re-read a copy from the device while it is still being written, range by range, and
+    hash what came back (R7: a copy is verified from disk, never from the page cache).
+
+    The writer hands on each range once it has started its writeback (``upto``); this object's
+    thread waits until the device holds the range (``sync_file_range`` with both waits), drops
+    the range's pages from the cache (``POSIX_FADV_DONTNEED``: they are clean now, so they go),
+    reads it back with ``pread`` and hashes it, then drops the pages it read. ``end`` hands on
+    the rest: the last range is read until end of file, so a file longer than what was copied
+    does not match. ``result`` waits for the last range: (sha256 hex, size) of what the device
+    returned. The file's metadata is not durable yet: the store stage's ``fsync`` before the
+    commit makes it so. The thread ends by itself after ``end`` or ``cancel`` (never left
+    waiting), and closes its own descriptor."""
+
+    def __init__(self, path: Path, chunk: int = 1 << 20) -> None:
+        self._fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        self._chunk = chunk
+        self._ranges: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._hash = hashlib.sha256()
+        self._done = 0
+        self._error: BaseException | None = None
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, name="copy-prove", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def available() -> bool:
+        """Whether ranges can be waited for one by one here (else the copy is proved after its
+        flush, as a whole)."""
+        return _sync_file_range() is not None
+
+    @property
+    def proved(self) -> int:
+        """Bytes read back from the device and hashed so far."""
+        return self._done
+
+    def upto(self, end: int) -> None:
+        """Bytes up to ``end`` were written and their writeback started."""
+        self._ranges.put(end)
+
+    def end(self) -> None:
+        """Everything was written: prove the rest, to end of file."""
+        self._ranges.put(-1)
+
+    def cancel(self) -> None:
+        self._ranges.put(None)
+
+    def result(self) -> tuple[str, int]:
+        """(sha256 hex, size) of the copy as read back from the device; raises the device's
+        error, or RuntimeError when the proof was cancelled."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if not self._ended:
+            raise RuntimeError("proof cancelled")
+        return self._hash.hexdigest(), self._done
+
+    def _run(self) -> None:
+        buf = bytearray(self._chunk)
+        view = memoryview(buf)
+        try:
+            while True:
+                end = self._ranges.get()
+                if end is None:
+                    return
+                final = end < 0
+                if not final and end <= self._done:
+                    continue
+                length = 0 if final else end - self._done
+                _write_out_and_wait(self._fd, self._done, length)
+                os.posix_fadvise(self._fd, self._done, length, os.POSIX_FADV_DONTNEED)
+                start = self._done
+                while final or self._done < end:
+                    want = self._chunk if final else min(self._chunk, end - self._done)
+                    n = os.preadv(self._fd, [view[:want]], self._done)
+                    if n == 0:
+                        break
+                    self._hash.update(view[:n])
+                    self._done += n
+                os.posix_fadvise(self._fd, start, self._done - start, os.POSIX_FADV_DONTNEED)
+                if final:
+                    self._ended = True
+                    return
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            os.close(self._fd)
+
+
+class _Writeback:
+    """Tracks what was written and starts writeback every ``WRITEBACK_STEP`` bytes; with
+    ``behind``, each range is handed on for its re-read one step later (its writeback has
+    had that long)."""
+
+    def __init__(self, fd: int, behind: ProveBehind | None = None) -> None:
         self.fd = fd
+        self.behind = behind
         self.written = 0
         self.started = 0
 
     def wrote(self, n: int) -> None:
         self.written += n
         if self.written - self.started >= WRITEBACK_STEP:
+            if self.behind is not None:
+                self.behind.upto(self.started)
             start_writeback(self.fd, self.started, self.written - self.started)
             self.started = self.written
 
     def finish(self) -> None:
         start_writeback(self.fd, self.started, self.written - self.started)
         self.started = self.written
+        if self.behind is not None:
+            self.behind.end()
 
 
 def copy_and_hash(
@@ -171,9 +294,14 @@ def copy_and_hash_pipelined(
     buffers: int = 4,
     on_bytes: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    behind: ProveBehind | None = None,
 ) -> tuple[str, int]:
     """Like ``copy_and_hash``, with the source read in its own thread while the previous chunk
-    is hashed and written (both release the GIL). Still exactly one read of the source."""
+    is hashed and written (both release the GIL). Still exactly one read of the source.
+
+    With ``behind`` the copy is re-read from the device as it goes (``ProveBehind``): it is
+    handed every range, and the rest once the copy is complete; on any failure it is
+    cancelled."""
     free: queue.Queue[bytearray] = queue.Queue()
     full: queue.Queue[tuple[bytearray, int] | BaseException] = queue.Queue()
     for _ in range(buffers):
@@ -200,7 +328,8 @@ def copy_and_hash_pipelined(
     t.start()
     h = hashlib.sha256()
     total = 0
-    wb = _Writeback(dst_fd)
+    wb = _Writeback(dst_fd, behind)
+    complete = False
     try:
         while True:
             item = full.get()
@@ -208,6 +337,7 @@ def copy_and_hash_pipelined(
                 raise item
             buf, n = item
             if n == 0:
+                complete = True
                 wb.finish()
                 break
             part = memoryview(buf)[:n]
@@ -219,6 +349,8 @@ def copy_and_hash_pipelined(
             if on_bytes is not None:
                 on_bytes(n)
     finally:
+        if behind is not None and not complete:
+            behind.cancel()
         cancel.set()
         free.put(bytearray(0))  # wake the reader if it waits for a buffer
         t.join()

@@ -18,6 +18,7 @@ import sqlite_utils
 from station.catalog import write_txn
 from station.config import Settings
 from station.custody import Owner
+from station.hashing.copy import ProveBehind
 from station.ingest import sessions
 from station.ingest.model import FileResult, IngestContext, IngestProgress, IngestReport
 from station.ingest.rows import RowBuilder
@@ -40,6 +41,7 @@ class Staged:
     verified: bool = False  # the vault copy under its hash was re-read and matched in this run
     existing: tuple[tuple[int, int, int, int], str | None] | None = None  # (identity, sha256)
     repaired: bool = False
+    behind: ProveBehind | None = None  # the copy's re-read from the device, made during the copy
 
 
 # (file, outcome, error, damage) as the store stage decided it

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from station.hashing.copy import (
     PIPELINE_MIN,
+    ProveBehind,
     Reader,
     copy_and_hash,
     copy_and_hash_pipelined,
@@ -156,18 +157,33 @@ class CopyStage:
                 out = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             except OSError as exc:
                 raise vault_error(book.vault.home, exc, staged) from exc
+            behind: ProveBehind | None = None
             try:
                 try:
-                    copier = (
-                        copy_and_hash_pipelined if entry.size >= PIPELINE_MIN else copy_and_hash
-                    )
-                    sha, size = copier(
-                        reader,
-                        out,
-                        chunk=book.chunk,
-                        on_bytes=book.on_bytes,
-                        should_stop=book.stop.is_set,
-                    )
+                    if entry.size < PIPELINE_MIN:
+                        sha, size = copy_and_hash(
+                            reader,
+                            out,
+                            chunk=book.chunk,
+                            on_bytes=book.on_bytes,
+                            should_stop=book.stop.is_set,
+                        )
+                    else:
+                        # a large copy is re-read from the device behind the copy (R7), so its
+                        # proof ends a moment after its last byte is written
+                        if book.settings.ingest.verify_after_write and ProveBehind.available():
+                            try:
+                                behind = ProveBehind(staged, book.chunk)
+                            except OSError:
+                                behind = None  # proved after the copy, as a whole
+                        sha, size = copy_and_hash_pipelined(
+                            reader,
+                            out,
+                            chunk=book.chunk,
+                            on_bytes=book.on_bytes,
+                            should_stop=book.stop.is_set,
+                            behind=behind,
+                        )
                 except InterruptedError:
                     staged.unlink(missing_ok=True)
                     raise Abort("stopped") from None
@@ -185,7 +201,7 @@ class CopyStage:
             log.warning("ingest.size_changed", path=entry.rel, listed=entry.size, read=size)
         book.file_copied()
         log.info("ingest.file_copied", session_id=book.report.session_id, path=entry.rel, size=size)
-        return Staged(entry, staged, sha, size)
+        return Staged(entry, staged, sha, size, behind=behind)
 
     def _read_failure(self, entry: SourceEntry, exc: OSError) -> Staged:
         if exc.errno in GONE or not volume_alive(self.book.volume):

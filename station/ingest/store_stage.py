@@ -3,7 +3,9 @@
 1. flush the staged copies of a batch (an ``fsync`` of each: their data went to the device behind
    the copy already, see ``hashing.copy``; never a ``syncfs``, which would wait on every other
    writer of the vault's file system), drop them from the page cache and re-read them from disk:
-   the hash must match; make them read-only (0444). Where the vault holds a file under that hash
+   the hash must match; make them read-only (0444). A large copy was re-read from the device
+   range by range while it was written (``ProveBehind``): its proof is that re-read, taken once
+   the flush succeeded. Where the vault holds a file under that hash
    already, re-hash that file from disk too (cache dropped first). No lock is
    held meanwhile: other runs copy and prove at the same time.
 2. under the vault-wide writer lock (DESIGN.md invariant 8): give each copy its
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from station import audit
 from station.catalog import write_txn
+from station.catalog.txn import after_commit_deferred
 from station.custody import WriterLock
 from station.errors import is_disk_full
 from station.hashing.copy import (
@@ -82,14 +85,18 @@ class StoreStage:
             if self.book.settings.ingest.verify_after_write:
                 for s in staged_any:  # drop the copies from the cache, re-read them from disk
                     assert s.staged is not None
-                    prefetch(s.staged, from_disk=True)
+                    if s.behind is None:  # (else re-read behind the copy already)
+                        prefetch(s.staged, from_disk=True)
             for s in staged_any:  # no lock held: other runs copy and prove meanwhile
                 self._prove(s)
             # the names this batch will create, written down durably before taking the lock
             # (the flushes overlap other runs' turns); re-checked under it
             listed = self._write_naming(staged_any, set())
             t_proved = time.monotonic()
-            with WriterLock(self.book.vault):  # invariant 8: one writer names and commits at a time
+            with (
+                after_commit_deferred(self.book.db) as committed_hooks,
+                WriterLock(self.book.vault),  # invariant 8: one writer names and commits at a time
+            ):
                 t_locked = time.monotonic()
                 linked: list[Path] = []
                 try:
@@ -116,6 +123,9 @@ class StoreStage:
                     raise
             if listed:
                 self.book.owner.named_committed()  # committed: the rows claim every name
+            t_released = time.monotonic()
+            for hook in committed_hooks:  # the audit head moves forward, the lock let go
+                hook(self.book.db)
         except BaseException as exc:
             self.discard(batch)
             if isinstance(exc, OSError) and is_disk_full(exc):
@@ -133,10 +143,11 @@ class StoreStage:
             flush_s=round(t_flushed - t0, 4),
             prove_s=round(t_proved - t_flushed, 4),
             lock_wait_s=round(t_locked - t_proved, 4),
-            locked_s=round(t_end - t_locked, 4),
+            locked_s=round(t_released - t_locked, 4),
             naming_s=round(t_named - t_locked, 4),
             place_s=round(t_placed - t_named, 4),
-            rows_s=round(t_end - t_placed, 4),
+            rows_s=round(t_released - t_placed, 4),
+            head_s=round(t_end - t_released, 4),
         )
 
     def _write_naming(self, staged: list[Staged], listed: set[Path]) -> set[Path]:
@@ -185,7 +196,12 @@ class StoreStage:
         if not self.book.settings.ingest.verify_after_write:
             os.chmod(s.staged, 0o444)
             return
-        again, size = hash_file(s.staged, chunk=self.book.chunk, from_disk=True, prefetched=True)
+        if s.behind is not None:  # re-read from the device during the copy
+            again, size = s.behind.result()
+        else:
+            again, size = hash_file(
+                s.staged, chunk=self.book.chunk, from_disk=True, prefetched=True
+            )
         if again != s.sha256 or size != s.size:
             s.staged.unlink(missing_ok=True)
             s.staged = None
