@@ -301,9 +301,11 @@ def test_sql_plan_matches_decide(catalog: sqlite_utils.Database, zone: str) -> N
         out = io.StringIO()
         writer = PlanWriter(out, to_iso(now))
 
-        def line(texts: list[str], writer: PlanWriter = writer, fast: list[str] = fast) -> None:
-            fast.extend(texts)
-            writer.lines(texts)
+        def line(text: str, n: int, writer: PlanWriter = writer, fast: list[str] = fast) -> None:
+            items = text.split(",\n")  # no item's text holds a line break
+            assert len(items) == n and all(json.loads(i)["rule"] == "R9" for i in items)
+            fast.extend(items)
+            writer.lines(text, n)
 
         report = make_plan(db, settings, now, on_pend=writer.item, on_pend_json=line)
         writer.finish(report)
