@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import sqlite_utils
 
-from station.retention.policy import ROUTINE_CATEGORIES, Decider
+from station.retention.policy import ROUTINE_CATEGORIES, RULE_ROUTINE, Decider
 
 # Plain text constants: every routine category is a bare word (R9).
 ROUTINE_SQL = "(" + ", ".join(f"'{c}'" for c in sorted(ROUTINE_CATEGORIES)) + ")"
@@ -32,48 +32,60 @@ HOUR_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]"
 TAIL_GLOB = ":[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z"
 _ISO = HOUR_GLOB + TAIL_GLOB
 
-# The join that gives a recording ``r`` its hour ``h`` when its start is in the station's form.
-HOUR_JOIN = (
-    "left join temp.ret_hours h on h.hour = substr(r.recorded_at, 1, 13)"
-    f" and substr(r.recorded_at, 14) glob '{TAIL_GLOB}'"
-)
-# A stored recording whose R9 end SQL can write: its start in the station's form, in an hour
-# with a whole-hour shift. R9 is the floor of every dated rule, so such a recording whose R9 end
-# lies after ``now`` is not expired, whatever its links, holds or marks.
-TIMED = "(r.state = 'stored' and h.until is not null)"
+# The join that gives a recording ``r`` the row ``h`` of its start's UTC hour; ``h.until`` is
+# null where the hour's R9 shift is not whole hours. The start's tail must be in the station's
+# form too (``FORM``) for SQL to write its R9 end (``KEEP``): checked only where that end is used.
+HOUR_JOIN = "left join temp.ret_hours h on h.hour = substr(r.recorded_at, 1, 13)"
+FORM = f"substr(r.recorded_at, 14) glob '{TAIL_GLOB}'"
 KEEP = "(h.until || substr(r.recorded_at, 14))"
 
+# ``cli.PlanWriter.item``'s text of a pending item decided by R9 in SQL, field for field, in
+# three parts: SQLite makes the middle per row (``PEND_PIECE``, with ``hours_table``'s ``head``
+# column made with ``PEND_MID``), in ASCII only, the reason's place held by ``PLACE``;
+# ``pend_block`` adds the constant head and tail of every item and the reason, once per batch
+# of items. Hashes (R7: 64 hex digits) and ISO times need no escaping.
+PLACE = "\x01"  # in no hex digest, size or ISO time; escaped in a JSON text
+PEND_HEAD = '{"sha256": "'
+PEND_TAIL = '", "action": "pend", "purge_after": null}'
+PEND_MID = f', "rule": {json.dumps(RULE_ROUTINE)}, "reason": {PLACE}, "keep_until": "'
+PEND_PIECE = """(r.sha256 || '", "size": ' || r.size || h.head || substr(r.recorded_at, 14))"""
 
-# ``cli.PlanWriter.item``'s text of a pending item decided by R9 in SQL, field for field: hashes
-# and ISO times need no escaping, the reason is bound as its JSON text (``reason_json``).
-PEND_JSON = (
-    """'{"sha256": "' || r.sha256 || '", "size": ' || r.size || ', "rule": "R9",'"""
-    """ || ' "reason": ' || ? || ', "keep_until": "' || """
-    + KEEP
-    + """ || '", "action": "pend", "purge_after": null}'"""
-)
+
+def pend_block(pieces: list[str], reason: str) -> str:
+    """The items of ``pieces`` (``PEND_PIECE`` texts, at least one) joined by ``",\\n"``, each
+    as ``PlanWriter.item`` writes it; ``reason``: the reason's JSON text (``reason_json``)."""
+    body = (PEND_TAIL + ",\n" + PEND_HEAD).join(pieces)
+    return "".join((PEND_HEAD, body, PEND_TAIL)).replace(PLACE, reason)
 
 
-def after(now_text: str) -> tuple[str, list[object]]:
-    """``KEEP > now_text`` without building ``KEEP`` (texts of one form compare piecewise)."""
+def not_later(now_text: str) -> tuple[str, list[object]]:
+    """A filter leaving out stored recordings whose R9 end SQL can write and which lies after
+    ``now_text``: R9 is the floor of every dated rule, so none of them is expired, whatever its
+    links, holds or marks. ``KEEP > now_text`` is compared piecewise without building ``KEEP``
+    (texts of one form); the tail's form is checked last, for those rows only."""
     return (
-        "(h.until > ? or (h.until = ? and substr(r.recorded_at, 14) > ?))",
+        "not (r.state = 'stored' and h.until is not null"
+        " and (h.until > ? or (h.until = ? and substr(r.recorded_at, 14) > ?))"
+        f" and {FORM})",
         [now_text[:13], now_text[:13], now_text[13:]],
     )
 
 
-# A ``TIMED`` recording decided by R9 alone if it is also plain (no link, hold, mark or keep:
-# checked in Python, ``Marked.extra``), not marked important, of a routine category, with an
-# integer size.
-ROUTINE = (
-    f"({TIMED} and r.important = 0 and typeof(r.size) = 'integer' and r.category in {ROUTINE_SQL})"
-)
-# A stored recording that, if plain, no rule lets expire: the important marker (never reviewed
-# without a mark), or footage not known to be routine (unclassified, or involving a party, R9).
-NEVER_IF_PLAIN = (
-    "(r.state = 'stored' and ((typeof(r.important) = 'integer' and r.important <> 0)"
-    f" or (r.important = 0 and (r.category is null or r.category not in {ROUTINE_SQL}))))"
-)
+def kind(fast: str) -> str:
+    """Per stored or pending recording, what Python needs to decide it if it is plain (no link,
+    hold, mark or keep: checked in Python, ``Marked.extra``): ``fast`` (an expression over ``r``
+    and ``h``) for a stored recording decided by R9 alone — not marked important, of a routine
+    category, with an integer size, its R9 end written by SQL (then, past the ``not_later``
+    filter, expired); 0 for a stored one no rule lets expire — the important marker (never
+    reviewed without a mark), or footage not known to be routine (unclassified, or involving a
+    party, R9); null for any other stored one; 1 for a pending one. Each term is read once."""
+    return (
+        "case when r.state <> 'stored' then 1"
+        f" when r.important = 0 then (case when r.category in {ROUTINE_SQL} then"
+        f" (case when h.until is not null and typeof(r.size) = 'integer' and {FORM}"
+        f" then {fast} end) else 0 end)"
+        " when typeof(r.important) = 'integer' and r.important <> 0 then 0 end"
+    )
 
 
 # Up to this many hours (four years) between the first start and the last one needed are all
@@ -88,9 +100,10 @@ def _hours(db: sqlite_utils.Database, before: str | None = None) -> Iterator[str
     else only those found in the start-time index (a seek per hour). Texts not in ISO form get
     no hour; their recordings are decided in Python."""
     bound = f"recorded_at >= '0000' and recorded_at < '{before or '~'}'"
-    first, last = db.execute(
-        f"select min(recorded_at), max(recorded_at) from recordings where {bound}"
-    ).fetchone()
+    # one aggregate per query: SQLite then seeks the start-time index's ends; min and max
+    # together read the whole range (tens of MB, scattered, from a cold page cache)
+    first = db.execute(f"select min(recorded_at) from recordings where {bound}").fetchone()[0]
+    last = db.execute(f"select max(recorded_at) from recordings where {bound}").fetchone()[0]
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     try:
@@ -161,7 +174,10 @@ def marked(db: sqlite_utils.Database, decider: Decider, *, kept: bool = False) -
             )
         }
     add, hold = extra.add, keep.add
-    for number, sha in db.execute("select case_number, sha256 from case_recordings"):
+    # the table in its order, not the smaller covering index: the index's pages lie scattered
+    # and from a cold page cache cost a seek each (seconds at 200,000 links)
+    links = "select case_number, sha256 from case_recordings not indexed"
+    for number, sha in db.execute(links):
         add(sha)
         if number in keeping:
             hold(sha)
@@ -186,17 +202,24 @@ def marked(db: sqlite_utils.Database, decider: Decider, *, kept: bool = False) -
 
 @contextlib.contextmanager
 def hours_table(
-    db: sqlite_utils.Database, decider: Decider, before: str | None = None
+    db: sqlite_utils.Database, decider: Decider, before: str | None = None, head: str = ""
 ) -> Iterator[None]:
-    """``temp.ret_hours(hour, until)`` for as long as the block runs: per UTC hour a recording
-    started in (before ``before``, an ISO time), the shifted hour (``hour_until``) or null."""
+    """``temp.ret_hours(hour, until, head)`` for as long as the block runs: per UTC hour a
+    recording started in (before ``before``, an ISO time), the shifted hour (``hour_until``) or
+    null, and ``head`` followed by that hour (null with it)."""
     conn = db.conn
     was_open = conn.in_transaction
     conn.execute("drop table if exists temp.ret_hours")
-    conn.execute("create temp table ret_hours (hour text primary key, until text) without rowid")
+    conn.execute(
+        "create temp table ret_hours (hour text primary key, until text, head text) without rowid"
+    )
     try:
-        pairs = [(h, hour_until(decider, h)) for h in _hours(db, before)]
-        conn.executemany("insert or ignore into temp.ret_hours values (?, ?)", pairs)
+        rows = [
+            (h, until, None if until is None else head + until)
+            for h in _hours(db, before)
+            for until in (hour_until(decider, h),)
+        ]
+        conn.executemany("insert or ignore into temp.ret_hours values (?, ?, ?)", rows)
         if not was_open and conn.in_transaction:
             conn.commit()  # only the temporary table was written
         yield

@@ -109,10 +109,11 @@ class PlanWriter:
         if len(self._chunk) >= self.batch:
             self._flush()
 
-    def lines(self, texts: list[str]) -> None:
-        """Items already in ``item``'s form (made by SQLite: ``executor.make_plan``)."""
-        self._chunk.extend(texts)
-        if len(self._chunk) >= self.batch:
+    def lines(self, text: str, count: int) -> None:
+        """``count`` items already in ``item``'s form, joined by ``",\\n"`` (made by SQLite:
+        ``executor.make_plan``), written after the items before them."""
+        if count:
+            self._chunk.append(text)
             self._flush()
 
     def _flush(self) -> None:

@@ -69,14 +69,14 @@ def make_plan(
     now: dt.datetime,
     *,
     on_pend: Callable[[Item], None] | None = None,
-    on_pend_json: Callable[[list[str]], None] | None = None,
+    on_pend_json: Callable[[str, int], None] | None = None,
 ) -> RunReport:
     """The plan as of ``now``. With ``on_pend``, newly expired items are handed to it as they are
     decided instead of kept in ``report.pend`` (a dry run's JSON streams them: at a million
     recordings the list alone would take hundreds of MB). With ``on_pend_json`` too, expired
-    plain routine recordings (R9, decided in SQL: ``bulk``) come as the JSON texts of their
-    items (``PlanWriter.item``'s form, made by SQLite), a batch at a time, in catalog order
-    with the items given to ``on_pend``."""
+    plain routine recordings (R9, decided in SQL: ``bulk``) come as JSON text, a batch of items
+    at a time (``PlanWriter.item``'s form joined by ``",\\n"``, and their count), in catalog
+    order with the items given to ``on_pend``."""
     decider = Decider(Policy.from_settings(settings), now)
     as_of = to_iso(now)
     report = RunReport(as_of=as_of, dry_run=True)
@@ -89,82 +89,99 @@ def make_plan(
     pend = on_pend or report.pend.append
     now_text = fast_iso(now)
     routine_text = decider.routine_reason
+    # Per row: its hash; what Python needs of it (``bulk.kind``: the R9 item's text,
+    # ``bulk.PEND_PIECE``, or R9 end, ``bulk.KEEP``, of a stored routine recording — its item if
+    # it is plain; 0: stored, no rule lets it expire if plain; null: another stored one; 1: a
+    # pending one); its rowid; without ``on_pend_json`` its size. Left out in SQL: stored
+    # recordings too recent for any rule to expire, and those whose R9 end (the floor of every
+    # rule) lies after now. Stored recordings yield only expired items.
     if on_pend_json is not None:
-        # PlanWriter.item's text, field for field (hashes and ISO times need no escaping)
-        fast_col = bulk.PEND_JSON
-        args: list[object] = [bulk.reason_json(routine_text)]
+        fast_col, size_col, head = bulk.PEND_PIECE, "", bulk.PEND_MID
+        reason = bulk.reason_json(routine_text)
     else:
-        fast_col, args = bulk.KEEP, []
-    # Left out in SQL: stored recordings too recent for any rule to expire, and those whose R9
-    # end (the floor of every rule) lies after now. Stored recordings yield only expired items.
-    later, later_args = bulk.after(now_text)
+        fast_col, size_col, head = bulk.KEEP, ", r.size", ""
+    later, later_args = bulk.not_later(now_text)
     sql = (
-        f"select r.sha256, r.size, case when {bulk.ROUTINE} then {fast_col} end,"
-        f" {bulk.NEVER_IF_PLAIN}, r.state = 'stored', r.rowid from recordings r {bulk.HOUR_JOIN}"
+        f"select r.sha256, {bulk.kind(fast_col)}, r.rowid{size_col}"
+        f" from recordings r {bulk.HOUR_JOIN}"
         " where r.state in ('stored', 'pending_purge')"
         " and not (r.state = 'stored' and coalesce(r.recorded_at, r.ingested_at) >= ?)"
-        f" and not ({bulk.TIMED} and {later})"
-        " order by r.rowid"
+        f" and {later} order by r.rowid"
     )
-    args += [decider.unexpired_from(), *later_args]
+    args = [decider.unexpired_from(), *later_args]
     new = tuple.__new__
     marked = bulk.marked(db, decider, kept=True)
     not_plain, kept = marked.extra, marked.kept
     wanted = not_plain - kept
     # a long list as SQL parameter costs more than loading everything (tens of thousands)
     extra = load_extras(db, bulk.need(wanted) if len(wanted) < 20_000 else None)
-    # stored recordings started after unexpired_from are left out: their hours are not needed
-    with bulk.hours_table(db, decider, before=decider.unexpired_from()):
-        # the few rows Python decides are read again by rowid: most rows need no columns but
-        # their hash and their item
-        one = (
-            "select sha256, recorded_at, ingested_at, important, size, state, category"
-            " from recordings where rowid = ?"
-        )
-        texts: list[str] = []
-        add_text = texts.append
-        for sha, size, fast, never, stored, rowid in db.execute(sql, args):
-            if sha not in not_plain:
-                if fast is not None:  # an expired plain routine recording (R9)
-                    if on_pend_json is None:
-                        pend(new(Item, (sha, size, RULE_ROUTINE, routine_text, fast, "pend", None)))
-                    else:
-                        add_text(fast)
-                        if len(texts) >= 2000:
-                            on_pend_json(texts)
-                            texts = []
-                            add_text = texts.append
-                    continue
-                if never:  # plain and stored: kept by the important marker or R9
-                    continue
-            elif stored and sha in kept:
-                continue
-            elif sha not in extra:  # a pending recording's facts
-                extra.update(load_extras(db, bulk.need([sha])))
-            row = db.execute(one, [rowid]).fetchone()
-            d = decider.row(row, extra)
-            if stored:
-                if d.expired:  # an expired decision always has its end date
-                    if texts:  # keep the catalog's order
-                        on_pend_json(texts)  # type: ignore[misc]
-                        texts = []
-                        add_text = texts.append
-                    ends = fast_iso(d.keep_until)  # type: ignore[arg-type]
-                    pend(new(Item, (sha, size, d.rule, d.reason, ends, "pend", None)))
-                continue
-            until = fast_iso(d.keep_until) if d.keep_until else None
-            if not d.expired:
-                report.restore.append(Item(sha, size, d.rule, d.reason, until, "restore"))
+    # the few rows Python decides are read again by rowid: most rows need no columns but their
+    # hash and their item
+    one = (
+        "select sha256, recorded_at, ingested_at, important, size, state, category"
+        " from recordings where rowid = ?"
+    )
+    pieces: list[str] = []  # PEND_PIECE texts not yet handed on
+
+    def hand_on() -> None:
+        on_pend_json(bulk.pend_block(pieces, reason), len(pieces))  # type: ignore[misc]
+        pieces.clear()
+
+    def by_python(rowid: int, stored: bool) -> None:
+        row = db.execute(one, [rowid]).fetchone()
+        sha = row[0]
+        if sha in not_plain and sha not in extra:  # facts not loaded yet (a pending recording's)
+            extra.update(load_extras(db, bulk.need([sha])))
+        d = decider.row(row, extra)
+        if stored:
+            if d.expired:  # an expired decision always has its end date
+                if pieces:  # keep the catalog's order
+                    hand_on()
+                ends = fast_iso(d.keep_until)  # type: ignore[arg-type]
+                pend(new(Item, (sha, row[4], d.rule, d.reason, ends, "pend", None)))
+            return
+        until = fast_iso(d.keep_until) if d.keep_until else None
+        if not d.expired:
+            report.restore.append(Item(sha, row[4], d.rule, d.reason, until, "restore"))
+        else:
+            purge_after = pending.get(sha)
+            if purge_after is not None and purge_after <= as_of:
+                report.purge.append(
+                    Item(sha, row[4], d.rule, d.reason, until, "purge", purge_after)
+                )
             else:
-                purge_after = pending.get(sha)
-                if purge_after is not None and purge_after <= as_of:
-                    report.purge.append(
-                        Item(sha, size, d.rule, d.reason, until, "purge", purge_after)
-                    )
-                else:
-                    report.waiting += 1
-        if texts:
-            on_pend_json(texts)  # type: ignore[misc]
+                report.waiting += 1
+
+    # stored recordings started after unexpired_from are left out: their hours are not needed
+    with bulk.hours_table(db, decider, before=decider.unexpired_from(), head=head):
+        rows = db.execute(sql, args)
+        if on_pend_json is not None:
+            add = pieces.append
+            for sha, fast, rowid in rows:
+                if sha not in not_plain:
+                    if fast.__class__ is str:  # an expired plain routine recording (R9)
+                        add(fast)
+                        if len(pieces) >= 2000:
+                            hand_on()
+                        continue
+                    if fast == 0:  # plain and stored: kept by the important marker or R9
+                        continue
+                elif fast != 1 and sha in kept:  # stored, and surely kept now
+                    continue
+                by_python(rowid, fast != 1)
+            if pieces:
+                hand_on()
+        else:
+            for sha, fast, rowid, size in rows:
+                if sha not in not_plain:
+                    if fast.__class__ is str:  # an expired plain routine recording (R9)
+                        pend(new(Item, (sha, size, RULE_ROUTINE, routine_text, fast, "pend", None)))
+                        continue
+                    if fast == 0:
+                        continue
+                elif fast != 1 and sha in kept:
+                    continue
+                by_python(rowid, fast != 1)
     return report
 
 
@@ -188,7 +205,7 @@ def run(
     on_step: Step | None = None,
     on_pend: Callable[[Item], None] | None = None,
     now_given: bool = True,
-    on_pend_json: Callable[[list[str]], None] | None = None,
+    on_pend_json: Callable[[str, int], None] | None = None,
 ) -> RunReport:
     """Plan, and unless ``dry_run`` act on the plan (``on_pend``, ``on_pend_json``: see
     ``make_plan``; dry runs only). ``now`` is the time decisions are made for;
@@ -249,7 +266,7 @@ def _run(
     on_step: Step | None,
     on_pend: Callable[[Item], None] | None = None,
     now_given: bool = True,
-    on_pend_json: Callable[[list[str]], None] | None = None,
+    on_pend_json: Callable[[str, int], None] | None = None,
 ) -> RunReport:
     as_of = to_iso(now)
     last = last_as_of(db)
@@ -295,10 +312,10 @@ def _run(
         pended += 1
         on_pend(item)  # type: ignore[misc]
 
-    def count_json(texts: list[str]) -> None:
+    def count_json(text: str, n: int) -> None:
         nonlocal pended
-        pended += len(texts)
-        on_pend_json(texts)  # type: ignore[misc]
+        pended += n
+        on_pend_json(text, n)  # type: ignore[misc]
 
     streamed = on_pend is not None and dry_run
     report = make_plan(
