@@ -15,15 +15,8 @@ import sqlite_utils
 from station.config import Settings
 from station.reports.common import GB, disc_status
 from station.reports.model import Chart, Report, Section
-from station.retention.facts import RecordingRow, iter_decisions
-from station.retention.policy import (
-    RULE_LABELS,
-    RULES,
-    Decider,
-    Decision,
-    Policy,
-    reasons_text,
-)
+from station.retention.facts import iter_decisions
+from station.retention.policy import RULE_LABELS, RULES, Decider, Policy, reasons_text
 from station.retention.runtypes import fast_iso
 from station.timeutil import to_iso
 
@@ -35,48 +28,6 @@ def _label(rule: str) -> str:
     return f"{zh} / {en}"
 
 
-class _Totals:
-    """What the report sums over the decisions (R9, R10, R11, holds, marks): recordings and
-    bytes per rule, bytes freed per day from now, what expires within the window, what is
-    overdue."""
-
-    def __init__(self, now: dt.datetime, horizon: dt.datetime, grace: int, forecast: int) -> None:
-        self.now, self.horizon, self.grace, self.forecast = now, horizon, grace, forecast
-        self.count: Counter[str] = Counter()
-        self.size: Counter[str] = Counter()
-        self.freed_by_day: Counter[int] = Counter()  # day offset → bytes the executor frees then
-        self.expiring: list[tuple[str, str, int, str, str]] = []
-        self.exp_count = self.exp_bytes = self.overdue = self.overdue_bytes = 0
-
-    def add(self, d: Decision, row: RecordingRow, pending_after: dict[str, str]) -> None:
-        """One recording and its decision."""
-        count, size, freed_by_day, now = self.count, self.size, self.freed_by_day, self.now
-        if row.state == "pending_purge":
-            count[PENDING] += 1
-            size[PENDING] += row.size
-            after = pending_after.get(row.sha256)
-            if after:
-                off = (dt.datetime.fromisoformat(after) - now).days
-                freed_by_day[max(0, off)] += row.size
-            return
-        count[d.rule] += 1
-        size[d.rule] += row.size
-        if d.keep_until is None:
-            return
-        if d.expired:
-            self.overdue += 1
-            self.overdue_bytes += row.size
-            freed_by_day[self.grace] += row.size
-            return
-        off = (d.keep_until - now).days + self.grace
-        if off <= self.forecast:
-            freed_by_day[off] += row.size
-        if d.keep_until <= self.horizon:
-            self.exp_count += 1
-            self.exp_bytes += row.size
-            self.expiring.append((fast_iso(d.keep_until), row.sha256, row.size, d.rule, d.reason))
-
-
 def build_retention(
     db: sqlite_utils.Database,
     settings: Settings,
@@ -85,11 +36,7 @@ def build_retention(
     days: int = 30,
     limit: int = 200,
     disk: tuple[int, int] | None = None,  # (total, free) bytes of the vault's file system
-    fast: bool = True,
 ) -> Report:
-    """The retention report as of ``now``. ``fast``: plain recordings tallied in SQL by groups
-    (``retention_fast.tally``); False: every recording decided by ``Decider`` row by row (the
-    reference the fast path is tested against)."""
     policy = Policy.from_settings(settings)
     tz = ZoneInfo(policy.timezone)
     decider = Decider(policy, now)
@@ -97,28 +44,42 @@ def build_retention(
     forecast_days = settings.reports.forecast_days
     grace = settings.retention.grace_days
     as_of = to_iso(now)
-    totals = _Totals(now, horizon, grace, forecast_days)
+    count: Counter[str] = Counter()
+    size: Counter[str] = Counter()
+    freed_by_day: Counter[int] = Counter()  # day offset → bytes the executor frees then
+    expiring: list[tuple[str, str, int, str, str]] = []
+    exp_count = exp_bytes = overdue = overdue_bytes = 0
     pending_after = {
         sha: after
         for sha, after in db.execute(
             "select sha256, purge_after from retention_items where state = 'pending'"
         )
     }
-    if fast:
-        from station.reports.retention_fast import tally
-
-        tally(db, decider, totals, pending_after)
-    else:
-        for d, row in iter_decisions(db, decider):
-            totals.add(d, row, pending_after)
-    count, size, freed_by_day, expiring = (
-        totals.count,
-        totals.size,
-        totals.freed_by_day,
-        totals.expiring,
-    )
-    exp_count, exp_bytes = totals.exp_count, totals.exp_bytes
-    overdue, overdue_bytes = totals.overdue, totals.overdue_bytes
+    for d, row in iter_decisions(db, decider):
+        if row.state == "pending_purge":
+            count[PENDING] += 1
+            size[PENDING] += row.size
+            after = pending_after.get(row.sha256)
+            if after:
+                off = (dt.datetime.fromisoformat(after) - now).days
+                freed_by_day[max(0, off)] += row.size
+            continue
+        count[d.rule] += 1
+        size[d.rule] += row.size
+        if d.keep_until is None:
+            continue
+        if d.expired:
+            overdue += 1
+            overdue_bytes += row.size
+            freed_by_day[grace] += row.size
+            continue
+        off = (d.keep_until - now).days + grace
+        if off <= forecast_days:
+            freed_by_day[off] += row.size
+        if d.keep_until <= horizon:
+            exp_count += 1
+            exp_bytes += row.size
+            expiring.append((fast_iso(d.keep_until), row.sha256, row.size, d.rule, d.reason))
     expiring.sort()
 
     # Expiring within N days, with a per-week chart.
