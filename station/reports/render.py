@@ -133,7 +133,8 @@ def _json_data(report: Report) -> dict[str, Any]:
     """``report.to_json()`` without copying: the same keys in the same order and the same
     values (read only: nothing here changes them)."""
     data = _fields(report)
-    data["summary"] = [{"label": k, "value": v} for k, v in report.summary]
+    # the summary as ``to_json`` gives it: built from the report's own values, not ``asdict``'s
+    data["summary"] = _AsGiven({"label": k, "value": v} for k, v in report.summary)
     sections = []
     for section in report.sections:
         s = _fields(section)
@@ -143,6 +144,11 @@ def _json_data(report: Report) -> dict[str, Any]:
         sections.append(s)
     data["sections"] = sections
     return data
+
+
+class _AsGiven(list[Any]):
+    """Values ``json.dumps`` gets as they are: a dataclass inside is written as ``str`` gives
+    it (``default=str``), not as the dict ``asdict`` makes of it elsewhere."""
 
 
 _INF = float("inf")
@@ -175,13 +181,15 @@ def _key(k: Any) -> str:
 
 
 def dumps_indented(obj: Any) -> str:
-    """``json.dumps(obj, ensure_ascii=False, indent=2, default=str)``, the same text, built
-    with the C string encoder (the standard one runs in Python when it indents)."""
+    """``json.dumps(dataclasses.asdict-ed obj, ensure_ascii=False, indent=2, default=str)``,
+    the same text, built with the C string encoder (the standard one runs in Python when it
+    indents): a dataclass instance is written as its fields' dict, except inside an
+    ``_AsGiven`` list, where ``str`` gives its text."""
     out: list[str] = []
     add = out.append
     enc = _encode_str
 
-    def value(o: Any, level: int) -> None:
+    def value(o: Any, level: int, as_dict: bool = True) -> None:
         if isinstance(o, str):
             add(enc(o))
         elif o is None:
@@ -201,10 +209,11 @@ def dumps_indented(obj: Any) -> str:
             inner = "\n" + "  " * (level + 1)
             add("[")
             first = True
+            as_dict = as_dict and not isinstance(o, _AsGiven)
             for item in o:
                 add(inner if first else "," + inner)
                 first = False
-                value(item, level + 1)
+                value(item, level + 1, as_dict)
             add("\n" + "  " * level + "]")
         elif isinstance(o, dict):
             if not o:
@@ -216,12 +225,12 @@ def dumps_indented(obj: Any) -> str:
             for k, v in o.items():
                 add((inner if first else "," + inner) + enc(_key(k)) + ": ")
                 first = False
-                value(v, level + 1)
+                value(v, level + 1, as_dict)
             add("\n" + "  " * level + "}")
-        elif dataclasses.is_dataclass(o) and not isinstance(o, type):
+        elif as_dict and dataclasses.is_dataclass(o) and not isinstance(o, type):
             value(dataclasses.asdict(o), level)  # as ``to_json``'s ``asdict`` gives it
         else:
-            value(str(o), level)  # ``default=str``
+            value(str(o), level, as_dict)  # ``default=str``
 
     value(obj, 0)
     return "".join(out)
