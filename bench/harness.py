@@ -139,10 +139,12 @@ def alternate(
     cold: bool = True,
     env: dict[str, str] | None = None,
     before: Callable[[str], None] | None = None,
+    procs: Path | None = None,
 ) -> Paired:
     """Run each side's command once per round, sides alternated (their order flips every round),
     the page cache dropped before every timed run when ``cold``; each run is a child process
-    timed with its own peak RSS. ``before(side)`` runs untimed ahead of each run (clean-up)."""
+    timed with its own peak RSS (inside the cgroup of ``procs`` when given: a throttled link).
+    ``before(side)`` runs untimed ahead of each run (clean-up)."""
     out = Paired({s: [] for s in sides}, {s: [] for s in sides})
     names = list(sides)
     for r in range(rounds):
@@ -151,7 +153,7 @@ def alternate(
                 before(side)
             if cold:
                 drop_caches()
-            run = run_child(sides[side], env=env)
+            run = run_child(sides[side], procs, env=env)
             out.seconds[side].append(run.seconds)
             out.rss_mb[side].append(run.max_rss_mb)
     return out

@@ -1,7 +1,12 @@
 """Ingest benchmark: verified ingest against the naive verified copy, same run.
 
     sudo .venv/bin/python bench/ingest.py [--size-mb 2048] [--files 8] [--rate 35000000]
-                                          [--small 10000] [--skip-throttled] [--skip-small]
+                                          [--small 10000] [--rounds 3] [--skip-throttled]
+                                          [--skip-small] [--work DIR]
+
+Every scenario runs its sides alternated round by round (``bench.harness.alternate``: the order
+flips every round), caches dropped before every run; medians, spreads and the median of the
+per-round ratios are printed.
 
 The source volume is an ext4 file system on a loop device; for the USB 2.0 case its reads are
 throttled with the cgroup v1 blkio controller. Caches are dropped before every run. Each run is a
@@ -17,6 +22,7 @@ child process, so its time and peak RSS are its own.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import drop_caches, loop_fs, need_root, run_child, throttle
+from bench.harness import alternate, load_average, loop_fs, need_root, throttle
 
 PY = sys.executable
 
@@ -69,29 +75,20 @@ def make_files(root: Path, count: int, size: int) -> None:
                 off += 1
 
 
-def naive(src: Path, dst: Path, procs: Path | None) -> float:
+def naive_cmd(src: Path, dst: Path) -> list[str]:
     # openssl uses the CPU's SHA code paths (coreutils sha256sum does not: ~160 MB/s here);
     # caches dropped after the copy, so both hashes read from the disks as the station's do
-    script = (
+    return [
+        "sh",
+        "-c",
         f'cp -r "{src}" "{dst}" && sync && echo 3 > /proc/sys/vm/drop_caches && '
         f'find "{src}" -type f -print0 | xargs -0 openssl dgst -sha256 >/dev/null && '
-        f'find "{dst}" -type f -print0 | xargs -0 openssl dgst -sha256 >/dev/null'
-    )
-    drop_caches()
-    return run_child(["sh", "-c", script], procs).seconds
+        f'find "{dst}" -type f -print0 | xargs -0 openssl dgst -sha256 >/dev/null',
+    ]
 
 
-def cp_sync(src: Path, dst: Path) -> float:
-    drop_caches()
-    return run_child(["sh", "-c", f'cp -r "{src}" "{dst}" && sync']).seconds
-
-
-def station(src: Path, home: Path, procs: Path | None, verify: bool = True) -> tuple[float, float]:
-    drop_caches()
-    r = run_child(
-        [PY, __file__, "--child", str(home), str(src), "verify" if verify else "noverify"], procs
-    )
-    return r.seconds, r.max_rss_mb
+def station_cmd(src: Path, home: Path, verify: bool = True) -> list[str]:
+    return [PY, __file__, "--child", str(home), str(src), "verify" if verify else "noverify"]
 
 
 def main() -> None:
@@ -100,6 +97,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--rate", type=int, default=35_000_000)
     ap.add_argument("--small", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=3, help="alternated rounds per scenario")
     ap.add_argument("--skip-throttled", action="store_true")
     ap.add_argument("--skip-small", action="store_true")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp dir)")
@@ -109,59 +107,91 @@ def main() -> None:
         child(*args.child)
         return
     need_root()
-    work = Path(args.work or tempfile.mkdtemp(prefix="bench-ingest-"))
+    # a folder given by --work is made if missing; only what this run put there is removed
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    work.mkdir(parents=True, exist_ok=True)
     total = args.size_mb << 20
-    results: dict[str, object] = {"size_mb": args.size_mb, "files": args.files}
+    results: dict[str, object] = {
+        "size_mb": args.size_mb,
+        "files": args.files,
+        "rounds": args.rounds,
+        "load_before": load_average(),
+    }
     src_mnt = work / "src"
     img_size = total + args.small * 80 * 1024 + (256 << 20)
+    outs = ("home", "home-c", "naive", "cp")
+
+    def clean(_side: str) -> None:
+        for d in outs:
+            shutil.rmtree(work / d, ignore_errors=True)
+
     with loop_fs(work / "src.img", img_size, src_mnt) as loop:
         big = src_mnt / "big"
         make_files(big, args.files, total // args.files)
         small = src_mnt / "small"
         if not args.skip_small:
             make_files(small, args.small, 64 * 1024)
-
-        def fresh(name: str) -> Path:
-            p = work / name
-            shutil.rmtree(p, ignore_errors=True)
-            return p
-
         if not args.skip_throttled:
             with throttle("station-bench-ingest", loop, args.rate) as procs:
-                t_station, rss = station(big, fresh("home-t"), procs)
-                t_naive = naive(big, fresh("naive-t"), procs)
-            rate = args.rate / 1e6
+                pr = alternate(
+                    {
+                        "station ingest": station_cmd(big, work / "home"),
+                        "cp + openssl both sides": naive_cmd(big, work / "naive"),
+                    },
+                    args.rounds,
+                    before=clean,
+                    procs=procs,
+                )
+            base = "cp + openssl both sides"
+            st = pr.median("station ingest")
             results["throttled"] = {
-                "throttle_MBps": rate,
-                "station_MBps": round(total / t_station / 1e6, 1),
-                "station_pct_of_throttle": round(100 * total / t_station / args.rate, 1),
-                "naive_MBps": round(total / t_naive / 1e6, 1),
-                "naive_pct_of_throttle": round(100 * total / t_naive / args.rate, 1),
-                "station_peak_rss_mb": round(rss, 1),
+                "throttle_MBps": args.rate / 1e6,
+                "station_MBps": round(total / st / 1e6, 1),
+                "station_pct_of_throttle": round(100 * total / st / args.rate, 1),
+                "naive_MBps": round(total / pr.median(base) / 1e6, 1),
+                "station_over_naive": round(pr.ratio("station ingest", base), 3),
+                "station_peak_rss_mb": round(max(pr.rss_mb["station ingest"]), 1),
             }
-            shutil.rmtree(work / "home-t", ignore_errors=True)
-            shutil.rmtree(work / "naive-t", ignore_errors=True)
+            for side in pr.seconds:
+                print(pr.line(side, base), flush=True)
             print(json.dumps(results["throttled"]), flush=True)
         for label, src in (("unthrottled_big", big), ("unthrottled_small", small)):
             if label.endswith("small") and args.skip_small:
                 continue
-            t_station, rss = station(src, fresh("home-u"), None)
-            t_copy, _ = station(src, fresh("home-c"), None, verify=False)
-            t_naive = naive(src, fresh("naive-u"), None)
-            t_cp = cp_sync(src, fresh("cp-u"))
+            pr = alternate(
+                {
+                    "station ingest": station_cmd(src, work / "home"),
+                    "station copy phase (no verify)": station_cmd(src, work / "home-c", False),
+                    "cp + openssl both sides": naive_cmd(src, work / "naive"),
+                    "cp + sync": ["sh", "-c", f'cp -r "{src}" "{work / "cp"}" && sync'],
+                },
+                args.rounds,
+                before=clean,
+            )
             results[label] = {
-                "station_s": round(t_station, 2),
-                "naive_s": round(t_naive, 2),
-                "station_over_naive": round(t_station / t_naive, 3),
-                "copy_phase_s": round(t_copy, 2),
-                "cp_sync_s": round(t_cp, 2),
-                "copy_phase_over_cp_sync": round(t_copy / t_cp, 3),
-                "station_peak_rss_mb": round(rss, 1),
+                "station_s": round(pr.median("station ingest"), 2),
+                "naive_s": round(pr.median("cp + openssl both sides"), 2),
+                "station_over_naive": round(
+                    pr.ratio("station ingest", "cp + openssl both sides"), 3
+                ),
+                "copy_phase_s": round(pr.median("station copy phase (no verify)"), 2),
+                "cp_sync_s": round(pr.median("cp + sync"), 2),
+                "copy_phase_over_cp_sync": round(
+                    pr.ratio("station copy phase (no verify)", "cp + sync"), 3
+                ),
+                "station_peak_rss_mb": round(max(pr.rss_mb["station ingest"]), 1),
             }
-            for d in ("home-u", "home-c", "naive-u", "cp-u"):
-                shutil.rmtree(work / d, ignore_errors=True)
+            print(label, flush=True)
+            for side in pr.seconds:
+                print(pr.line(side, "cp + openssl both sides"), flush=True)
             print(json.dumps({label: results[label]}), flush=True)
-    shutil.rmtree(work, ignore_errors=True)
+        clean("")
+    (work / "src.img").unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        src_mnt.rmdir()
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    results["load_after"] = load_average()
     print(json.dumps(results, indent=2))
 
 

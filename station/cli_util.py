@@ -198,7 +198,8 @@ _STORED_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\
 
 def display_tz() -> str:
     """The station's zone for people (``station.timezone``) from the running command's App;
-    Asia/Shanghai when there is none or the settings cannot be read."""
+    outside a command (a daemon or web thread) or when the settings cannot be read, the zone the
+    daemon or web app set at start (``timeutil.station_zone``, Asia/Shanghai by default)."""
     ctx = click.get_current_context(silent=True)
     app = ctx.find_object(App) if ctx is not None else None
     if app is not None:
@@ -206,7 +207,7 @@ def display_tz() -> str:
             return app.settings.station.timezone
         except StationError:
             pass
-    return "Asia/Shanghai"
+    return timeutil.station_zone()
 
 
 timeutil.DISPLAY_TZ[:] = [display_tz]  # said_time() in messages raised below the CLI

@@ -59,11 +59,12 @@ def zone_words(tz: str) -> str:
     return f"{tz} 时间 / time"
 
 
-def zone_short(tz: str) -> str:
-    """A compact zone mark for narrow places (labels): ``北京时间`` or the zone's offset name."""
+def zone_short(tz: str, at: str | dt.datetime | None = None) -> str:
+    """A compact zone mark for narrow places (labels): ``北京时间`` or the zone's offset name
+    at ``at`` (default: now) — a winter time in Berlin says UTC+0100 even in summer."""
     if tz in _BEIJING:
         return "北京时间"
-    return dt.datetime.now(ZoneInfo(tz)).strftime("UTC%z")
+    return (_as_datetime(at) or dt.datetime.now(UTC)).astimezone(ZoneInfo(tz)).strftime("UTC%z")
 
 
 def _as_datetime(value: str | dt.datetime | None) -> dt.datetime | None:
@@ -115,14 +116,28 @@ def parse_local(text: str, tz: str) -> dt.datetime:
 # The running command's station zone, registered by the CLI layer (``station.cli_util``), which
 # imports this module (so this one never imports it).
 DISPLAY_TZ: list[Callable[[], str]] = []
+# The zone where no command is running (the daemon's threads, the web screens' requests): set
+# from ``station.timezone`` by the daemon and the web app when they start.
+_STATION_TZ = ["Asia/Shanghai"]
+
+
+def set_station_zone(tz: str) -> None:
+    """The station's zone for messages made outside a command (daemon threads, web requests)."""
+    _STATION_TZ[0] = tz
+
+
+def station_zone() -> str:
+    return _STATION_TZ[0]
 
 
 def said_time(value: str | dt.datetime | None, tz: str | None = None) -> str:
     """A time inside a message for people (errors raised by the stores, detail lines):
     ``2026-12-01 18:23:25 北京时间``. ``tz`` defaults to the running command's station zone
-    (``station.timezone``), else Asia/Shanghai; never UTC ISO with microseconds."""
+    (``station.timezone``), else the zone the daemon or web app set (``set_station_zone``),
+    else Asia/Shanghai; never UTC ISO with microseconds."""
     if tz is None:
-        tz = DISPLAY_TZ[0]() if DISPLAY_TZ else "Asia/Shanghai"
-    if _as_datetime(value) is None:
+        tz = DISPLAY_TZ[0]() if DISPLAY_TZ else station_zone()
+    when = _as_datetime(value)
+    if when is None:
         return "" if value is None else str(value)
-    return f"{human_time(value, tz)} {zone_short(tz)}"
+    return f"{human_time(value, tz)} {zone_short(tz, when)}"

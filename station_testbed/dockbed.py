@@ -235,6 +235,26 @@ class DockBed:
             kids.append(str(r["syspath"]))
         return usb
 
+    def reference_serial_recorder(self, serial: str, port: int = 1) -> tuple[str, str]:
+        """A reference serial recorder (USB ``1209:5a46`` with a ``ttyACM`` child) as the
+        kernel announces it, before any udev rule has tagged it; (usb, tty) syspaths."""
+        usb = self.send(
+            op="add",
+            subsystem="usb",
+            name=f"usb1/1-{port}",
+            attrs={"idVendor": "1209", "idProduct": "5a46", "serial": serial},
+            props={"DEVTYPE": "usb_device"},
+        )["syspath"]
+        tty = self.send(
+            op="add",
+            subsystem="tty",
+            name=f"ttyACM{port - 1}",
+            parent=usb,
+            attrs={"dev": f"166:{port - 1}"},
+            props={"DEVNAME": f"/dev/ttyACM{port - 1}", "MAJOR": "166", "MINOR": str(port - 1)},
+        )["syspath"]
+        return str(usb), str(tty)
+
     def undock(self, usb: str) -> None:
         """``remove`` uevents for the children, then the USB device, as the kernel sends them;
         the devices leave the testbed, so the slot can be docked again."""

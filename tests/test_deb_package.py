@@ -245,21 +245,7 @@ def udev_rule_applies(tmp: Path) -> None:
     tb = UmockdevStation(tmp / "udev-home", tmp)
     try:
         tb.start_testbed_only()
-        usb = tb.send(
-            op="add",
-            subsystem="usb",
-            name="usb1/1-1",
-            attrs={"idVendor": "1209", "idProduct": "5a46", "serial": "ZFY0042"},
-            props={"DEVTYPE": "usb_device"},
-        )["syspath"]
-        tty = tb.send(
-            op="add",
-            subsystem="tty",
-            name="ttyACM0",
-            parent=usb,
-            attrs={"dev": "166:0"},
-            props={"DEVNAME": "/dev/ttyACM0", "MAJOR": "166", "MINOR": "0"},
-        )["syspath"]
+        _usb, tty = tb.reference_serial_recorder("ZFY0042")
         empty, upper, work = tmp / "rules-empty", tmp / "dev-upper", tmp / "dev-work"
         for d in (empty, upper, work):
             d.mkdir(exist_ok=True)

@@ -148,21 +148,7 @@ def test_udev_rule_tags_recorders_and_names_their_port(
 ) -> None:
     tb = udev_station
     tb.start_testbed_only()
-    usb = tb.send(
-        op="add",
-        subsystem="usb",
-        name="usb1/1-1",
-        attrs={"idVendor": "1209", "idProduct": "5a46", "serial": "ZFY0001"},
-        props={"DEVTYPE": "usb_device"},
-    )["syspath"]
-    tty = tb.send(
-        op="add",
-        subsystem="tty",
-        name="ttyACM0",
-        parent=usb,
-        attrs={"dev": "166:0"},
-        props={"DEVNAME": "/dev/ttyACM0", "MAJOR": "166", "MINOR": "0"},
-    )["syspath"]
+    _usb, tty = tb.reference_serial_recorder("ZFY0001")
     props = _props(_udevadm_test(tb, tmp_path, str(tty)))
     assert props["STATION_RECORDER"] == "1" and props["STATION_DRIVER"] == "serial"
     assert props["STATION_SERIAL"] == "ZFY0001"

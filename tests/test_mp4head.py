@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
-from transcode_support import probe_json
+from transcode_support import patch_mvhd_creation, probe_json
 
 from station.cli import main
 from station.ingest.mp4head import movie_header
@@ -54,7 +54,7 @@ def test_movie_header_agrees_with_ffprobe(clips: list[Path]) -> None:
         head = movie_header(clip)
         assert head is not None, clip
         duration, created = _ffprobe(clip)
-        assert head.duration_s == pytest.approx(duration, abs=0.001), clip
+        assert head.duration_s == duration, clip  # to the microsecond, as libavformat rounds
         if created:
             assert head.creation_time == dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
         else:
@@ -122,3 +122,29 @@ def test_ingest_records_the_end_before_any_probe(
         assert rec["time_source"] == "filename"
     res = CliRunner().invoke(main, ["--home", str(vault.home), "verify", "--json"])
     assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize(
+    "creation",
+    [0, 3600, 86400 * 400, 2082844800 + 1_700_000_000],
+    ids=["none", "unix-day-one", "unix-time-in-a-1904-field", "1904-based"],
+)
+def test_ingest_and_transcode_readers_give_ffprobes_values(
+    clips: list[Path], tmp_path: Path, creation: int
+) -> None:
+    """R1: the end written at ingest (this reader) is the one the transcode job's box reader
+    and ffprobe give later — the same duration to the microsecond, the same creation time."""
+    from station.transcode.mp4probe import quick_probe
+
+    clip = tmp_path / "c.mp4"
+    clip.write_bytes(clips[0].read_bytes())
+    patch_mvhd_creation(clip, creation)
+    head, quick = movie_header(clip), quick_probe(clip)
+    assert head is not None and quick is not None
+    duration, created = _ffprobe(clip)
+    assert head.duration_s == quick.duration == duration  # exact: both round as libavformat
+    want = dt.datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None
+    if created and created.startswith("1970-01-01"):
+        want = None  # ffprobe's tag for a zero Unix time: no time (transcode.probe)
+    assert head.creation_time == quick.creation_time == want
+    assert (want is None) == (creation in (0, 3600))

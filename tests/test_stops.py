@@ -36,7 +36,12 @@ def test_stop_note_written_approved_and_shown(
     vault: Vault, db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
     volume = tmp_path / "vol"
-    start = (dt.datetime.now(SH) - dt.timedelta(hours=3)).replace(tzinfo=None, microsecond=0)
+    # The footage, the stop and the resumption on one Beijing date, all in the past (a stop note
+    # is shown beside the officer's footage of that day): before 04:00 they go to yesterday.
+    now = dt.datetime.now(SH)
+    if now.hour < 4:
+        now = now.replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(minutes=1)
+    start = (now - dt.timedelta(hours=3)).replace(tzinfo=None, microsecond=0)
     code, out = run(vault, "x", "x", "sim", "volume", str(volume), "--device", "DSJ0001",
                     "--officer", "3301020001", "--clips", "1", "--seconds", "1",
                     "--size", "160x120", "--start", start.isoformat())  # fmt: skip
@@ -46,8 +51,8 @@ def test_stop_note_written_approved_and_shown(
         create_user(db, "admin1", "admin", "admin-pass-1", actor="setup")
         create_user(db, "3301020001", "officer", "officer-pass-1", actor="admin1")
         create_user(db, "head", "supervisor", "head-pass-1", actor="admin1")
-    stopped = (dt.datetime.now(SH) - dt.timedelta(hours=2)).isoformat()
-    resumed = (dt.datetime.now(SH) - dt.timedelta(hours=1, minutes=40)).isoformat()
+    stopped = (now - dt.timedelta(hours=2)).isoformat()
+    resumed = (now - dt.timedelta(hours=1, minutes=40)).isoformat()
     # A situation outside 第十六条 is refused, with the four in the hint.
     code, out = run(vault, "3301020001", "officer-pass-1", "stops", "add",
                     "--officer", "3301020001", "--stopped", stopped,

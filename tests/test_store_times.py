@@ -53,3 +53,34 @@ def test_expired_approval_is_said_in_beijing_time(vault: Vault, db: sqlite_utils
     assert said_time("2026-03-01T01:30:00.123456Z", "Europe/Berlin").startswith(
         "2026-03-01 02:30:00 UTC+0100"
     )
+
+
+def test_messages_made_outside_a_command_use_the_stations_zone(vault: Vault) -> None:
+    """A store error raised while the web screens answer a request (no command running, another
+    thread) names the time in ``station.timezone``, which the web app set when it started."""
+    import threading
+
+    from station.config import Settings
+    from station.timeutil import set_station_zone, station_zone
+    from station.web.app import create_app
+
+    settings = Settings()
+    settings.station.timezone = "Europe/Berlin"
+    said: list[str] = []
+    try:
+        create_app(vault, settings)
+        worker = threading.Thread(target=lambda: said.append(said_time("2026-03-01T01:30:00Z")))
+        worker.start()
+        worker.join()
+        assert station_zone() == "Europe/Berlin"
+    finally:
+        set_station_zone("Asia/Shanghai")
+    assert said == ["2026-03-01 02:30:00 UTC+0100"]
+    assert said_time("2026-03-01T01:30:00Z") == "2026-03-01 09:30:00 北京时间"
+
+
+def test_the_zone_mark_is_the_offset_at_that_time() -> None:
+    """A summer time and a winter time in one zone carry their own offsets, whenever said."""
+    assert said_time("2026-07-01T01:30:00Z", "Europe/Berlin") == "2026-07-01 03:30:00 UTC+0200"
+    assert said_time("2026-01-01T01:30:00Z", "Europe/Berlin") == "2026-01-01 02:30:00 UTC+0100"
+    assert said_time("2026-07-01T01:30:00Z", "Asia/Shanghai").endswith("09:30:00 北京时间")

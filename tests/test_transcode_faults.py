@@ -276,7 +276,9 @@ def test_stop_terminates_then_kills_ffmpeg_and_requeues(
     pidfile = tmp_path / "pid"
     body = f"trap '{trap}' TERM\necho $$ > {pidfile}\nwhile :; do sleep 0.05; done"
     settings.transcode.ffmpeg = str(stub(tmp_path / "ffmpeg", body))
-    settings.transcode.stop_grace_s = 0.5
+    # an ffmpeg that obeys SIGTERM gets a long grace (a loaded machine runs its trap late);
+    # one that ignores it is killed after a short one
+    settings.transcode.stop_grace_s = 10.0 if trap else 0.5
     tools = find_tools(settings)
     jobs.enqueue_missing(db, settings)
     job = jobs.claim_next(db)

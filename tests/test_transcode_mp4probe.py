@@ -9,7 +9,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from transcode_support import audio_src, ff, video_src
+from transcode_support import audio_src, ff, patch_mvhd_creation, video_src
 
 from station.config import Settings
 from station.transcode.binaries import find_tools
@@ -73,15 +73,6 @@ def test_box_reader_agrees_with_ffprobe(name: str, tmp_path: Path) -> None:
     assert _fields(quick) == _fields(_ffprobe(clip, tmp_path))
 
 
-def _patch_mvhd(path: Path, creation: int) -> None:
-    """Write ``creation`` into the (version 0) mvhd's creation time, as odd recorders do."""
-    data = bytearray(path.read_bytes())
-    at = data.index(b"mvhd")
-    assert data[at + 4] == 0
-    struct.pack_into(">I", data, at + 8, creation)
-    path.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize(
     "creation",
     [0, 86400 * 400, 2082844800 + 1_700_000_000],
@@ -89,7 +80,7 @@ def _patch_mvhd(path: Path, creation: int) -> None:
 )
 def test_creation_time_read_as_libavformat_reads_it(creation: int, tmp_path: Path) -> None:
     clip = _make(tmp_path / "c.mp4", *CASES["h264-aac-mp4"])
-    _patch_mvhd(clip, creation)
+    patch_mvhd_creation(clip, creation)
     quick = quick_probe(clip)
     assert quick is not None
     assert quick.creation_time == _ffprobe(clip, tmp_path).creation_time

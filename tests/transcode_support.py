@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import stat
+import struct
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,12 @@ def stub(path: Path, body: str) -> Path:
     )
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return path
+
+
+def patch_mvhd_creation(path: Path, creation: int) -> None:
+    """Write ``creation`` into the (version 0) mvhd's creation time, as odd recorders do."""
+    data = bytearray(path.read_bytes())
+    at = data.index(b"mvhd")
+    assert data[at + 4] == 0
+    struct.pack_into(">I", data, at + 8, creation)
+    path.write_bytes(bytes(data))

@@ -33,7 +33,7 @@ from station.ingest.engine import recover_at_startup
 from station.log import get
 from station.sdnotify import Notifier
 from station.status import StatusBoard
-from station.timeutil import utcnow
+from station.timeutil import set_station_zone, utcnow
 from station.usb_dock.hotplug import Dispatcher, EventSource, Monitor, Props
 from station.usb_dock.mount import Mounter, is_mountpoint, run_helper
 from station.usb_dock.session import DockSession, Outcome
@@ -70,6 +70,7 @@ class Daemon:
         self.mounter = mounter
         self.clock = clock
         self.settings = settings
+        set_station_zone(settings.station.timezone)  # messages made in its threads
         self.services = list(services)
         self.on_session_end = list(on_session_end)  # e.g. a transcode service's wake()
         self.on_session_start = list(on_session_start)  # e.g. pause transcoding while docked

@@ -168,7 +168,7 @@ def _local(iso: str, tz: str) -> str:
     """The production time on the label: ``2026-12-01 18:23 北京时间`` (never "CST")."""
     from station.timeutil import human_time, zone_short
 
-    return f"{human_time(iso, tz, seconds=False)} {zone_short(tz)}"
+    return f"{human_time(iso, tz, seconds=False)} {zone_short(tz, iso)}"
 
 
 def _create_job(

@@ -102,7 +102,7 @@ def _recording_lines(recordings: list[dict[str, Any]], tz: str) -> list[str]:
     lines = ["", "录像及证明对象 / Recordings and what they prove (R5):"]
     ordered = sorted(recordings, key=lambda r: (r.get("recorded_at") or "", r["sha256"]))
     for i, r in enumerate(ordered, 1):
-        when = f"{human_time(r.get('recorded_at'), tz)} {zone_short(tz)}"
+        when = f"{human_time(r.get('recorded_at'), tz)} {zone_short(tz, r.get('recorded_at'))}"
         lines.append(f"  {i}. {r.get('original_name')}  录制 / recorded {when}")
         lines.append(
             f"     制作人 / producer: {r.get('producer') or r.get('officer_id') or '—'}；"

@@ -5,8 +5,13 @@ Reads only box headers and the one ``mvhd`` box: a few small reads however large
 the ``moov`` box at the start or at the end (recorders write it last). The values are the ones
 ffprobe reports as the format's ``duration`` and ``creation_time`` (the transcode probe reads
 them again later; both go through ``station.ingest.timing.probe_updates``). Anything unexpected
-— another container, a damaged or truncated file, a zero timescale — gives ``None``: the end
-then stays the start until the probe runs, as for any other format.
+— another container, a damaged or truncated file — gives ``None``, and a zero time scale or an
+unknown duration no duration: the end then stays the start until the probe runs, as for any
+other format.
+
+``mvhd_values`` turns the header's fields into those values with libavformat's rules; the
+transcode job's box reader (``station.transcode.mp4probe``) uses it too, so the end written at
+ingest and the one the probe writes later are the same number.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from typing import BinaryIO
 # Containers with ISO base media boxes (ISO/IEC 14496-12) a recorder writes.
 EXTENSIONS = frozenset({"mp4", "mov", "m4v", "3gp"})
 _MAX_BOXES = 4096  # a sane file has a handful of top-level boxes; never walk a corrupt one long
-_EPOCH_1904 = dt.datetime(1904, 1, 1, tzinfo=dt.UTC)
+EPOCH_1904_S = 2082844800  # seconds from 1904-01-01 to 1970-01-01
+_UNIX_DAY_ONE = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(1970, 1, 2, tzinfo=dt.UTC))
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,33 @@ def _boxes(f: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]
         pos += size
 
 
+def mvhd_values(
+    version: int, created: int, scale: int, duration: int
+) -> tuple[float | None, dt.datetime | None]:
+    """ffprobe's ``format.duration`` and ``creation_time`` from an ``mvhd``'s fields, with
+    libavformat's rules: the duration rounded to the microsecond (``av_rescale`` into
+    ``AV_TIME_BASE``, halves away from zero), none for a zero time scale or a zero / all-ones
+    duration; a version-0 creation time below 1970 in 1904 seconds read as Unix time (recorders
+    that write it so), a version-1 one past 2^63 as none, and none for 0 or a time on
+    1970-01-01 (ffprobe's tag then says "1970-01-01…", which the probe reads as no time); a
+    version-1 time before 1970 is a date before 1970, as ffprobe says it.
+    Raises ``OverflowError``/``OSError``/``ValueError`` for a creation time no date can hold."""
+    all_ones = (1 << (64 if version == 1 else 32)) - 1
+    seconds = None
+    if scale > 0 and duration not in (0, all_ones):
+        seconds = ((duration * 1_000_000 * 2 + scale) // (2 * scale)) / 1_000_000
+    if version == 1 and created >= 1 << 63:
+        created = 0
+    elif version == 0 and 0 < created < EPOCH_1904_S:
+        created += EPOCH_1904_S
+    when = None
+    if created:
+        when = dt.datetime.fromtimestamp(created - EPOCH_1904_S, tz=dt.UTC)
+        if _UNIX_DAY_ONE[0] <= when < _UNIX_DAY_ONE[1]:
+            when = None
+    return seconds, when
+
+
 def _parse_mvhd(f: BinaryIO, start: int, end: int) -> MovieHeader | None:
     f.seek(start)
     version = f.read(4)[0]
@@ -63,14 +96,7 @@ def _parse_mvhd(f: BinaryIO, start: int, end: int) -> MovieHeader | None:
     if start + 4 + need > end:
         return None
     created, _modified, timescale, duration = struct.unpack(fmt, f.read(need))
-    if timescale == 0:
-        return None
-    all_ones = (1 << (64 if version == 1 else 32)) - 1
-    seconds = None if duration in (0, all_ones) else duration / timescale
-    when = _EPOCH_1904 + dt.timedelta(seconds=created) if created else None
-    if when is not None and when <= dt.datetime(1970, 1, 2, tzinfo=dt.UTC):
-        when = None
-    return MovieHeader(seconds, when)
+    return MovieHeader(*mvhd_values(version, created, timescale, duration))
 
 
 def movie_header(path: Path) -> MovieHeader | None:
@@ -84,6 +110,6 @@ def movie_header(path: Path) -> MovieHeader | None:
                         if inner == b"mvhd":
                             return _parse_mvhd(f, c, d)
                     return None
-    except (OSError, struct.error, IndexError, OverflowError):
+    except (OSError, struct.error, IndexError, OverflowError, ValueError):
         return None
     return None

@@ -28,7 +28,8 @@ import os
 import struct
 from pathlib import Path
 
-from station.transcode.probe import MediaInfo, StreamInfo, parse_creation_time
+from station.ingest.mp4head import mvhd_values
+from station.transcode.probe import MediaInfo, StreamInfo
 
 # libavformat's name for every file its mov demuxer reads
 FORMAT_NAME = "mov,mp4,m4a,3gp,3g2,mj2"
@@ -39,7 +40,6 @@ _OTHER = {b"tx3g", b"text", b"tmcd", b"mebx", b"c608", b"c708", b"wvtt", b"stpp"
           b"camm", b"rtp ", b"urim", b"mett", b"metx"}  # fmt: skip
 _AAC_OBJECT_TYPES = {0x40, 0x66, 0x67, 0x68}  # MPEG-4 AAC, MPEG-2 AAC main/LC/SSR
 _MOOV_MAX = 256 << 20  # a moov larger than this is left to ffprobe
-_EPOCH_1904 = 2082844800  # seconds from 1904-01-01 to 1970-01-01
 
 
 class _Unsure(Exception):
@@ -118,33 +118,19 @@ def _mvhd(data: bytes, start: int, end: int) -> tuple[float, dt.datetime | None]
         if end - start < 32:
             raise _Unsure("short mvhd")
         created, _mod, scale, duration = struct.unpack_from(">QQIQ", data, start + 4)
-        created_s = int(created)
-        if created_s < 0 or created_s >= 1 << 63:
-            created_s = 0
     elif version == 0:
         if end - start < 20:
             raise _Unsure("short mvhd")
         created, _mod, scale, duration = struct.unpack_from(">IIII", data, start + 4)
-        created_s = int(created)
-        if 0 < created_s < _EPOCH_1904:  # libavformat: taken as Unix time already
-            created_s += _EPOCH_1904
-        if duration == 0xFFFFFFFF:
-            raise _Unsure("unknown movie duration")
     else:
         raise _Unsure(f"mvhd version {version}")
-    if scale <= 0 or duration <= 0:
+    try:
+        seconds, creation = mvhd_values(version, created, scale, duration)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise _Unsure("creation time out of range") from exc
+    if seconds is None:
         raise _Unsure("no movie duration")
-    # av_rescale(duration, 1e6, scale): to the nearest microsecond, halves away from zero
-    micros = (duration * 1_000_000 * 2 + scale) // (2 * scale)
-    creation = None
-    if created_s:
-        unix = created_s - _EPOCH_1904
-        try:
-            stamp = dt.datetime.fromtimestamp(unix, tz=dt.UTC)
-        except (OverflowError, OSError, ValueError) as exc:
-            raise _Unsure("creation time out of range") from exc
-        creation = parse_creation_time(stamp.strftime("%Y-%m-%dT%H:%M:%S.000000Z"))
-    return micros / 1_000_000, creation
+    return seconds, creation
 
 
 def _aac_object_type(data: bytes, start: int, end: int) -> int:

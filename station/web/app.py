@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from station.config import Settings
+from station.timeutil import set_station_zone
 from station.vault import Vault
 from station.web.state import WebState, state_of
 
@@ -119,6 +120,7 @@ async def status_stream(request: Request) -> Response:
 def create_app(vault: Vault, settings: Settings) -> Starlette:
     from station.web import office
 
+    set_station_zone(settings.station.timezone)  # messages made while answering requests
     state = WebState(vault, settings)
 
     @contextlib.asynccontextmanager
