@@ -17,6 +17,7 @@ import sqlite_utils
 
 from station.catalog import open_catalog
 from station.config import parse_settings
+from station.reports import compliance_report
 from station.reports.compliance_report import build_compliance
 from station.reports.model import Chart, Report, Section
 from station.reports.render import dumps_indented, render_json
@@ -136,8 +137,12 @@ def _catalog(path: Path) -> sqlite_utils.Database:
     return db
 
 
-@pytest.mark.parametrize("rule", ["hours", "working-days", "either"])
-def test_late_list_in_ingest_order(tmp_path: Path, rule: str) -> None:
+@pytest.mark.parametrize(("rule", "slack"), [("hours", 0), ("working-days", 10_000), ("either", 3)])
+def test_late_list_in_ingest_order(
+    tmp_path: Path, rule: str, slack: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``slack`` 0 and 3: the gathered late rows are cut to the limit over and over."""
+    monkeypatch.setattr(compliance_report, "PRUNE_SLACK", slack)
     db = _catalog(tmp_path / "c.sqlite")
     settings = parse_settings({"reports": {"late_rule": rule}})
     now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)

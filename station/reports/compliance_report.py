@@ -27,6 +27,10 @@ LATE_RULES = {
 }
 
 
+# Late rows gathered beyond twice the list's limit before the surplus is dropped.
+PRUNE_SLACK = 10_000
+
+
 class _Tally:
     __slots__ = ("late", "late_h", "late_wd", "max_delay", "total", "unknown")
 
@@ -124,6 +128,8 @@ def build_compliance(
     rule = rep.late_rule
     duty = DutyIndex(db)  # R21: remote/continuous duty moves the deadline
     has_duty = bool(duty)
+    keep = max(limit, 0)
+    prune_at = 2 * keep + PRUNE_SLACK
     for rowid, sha, officer, unit, end_at, ingested_at, delay, session in db.execute(
         "select rowid, sha256, officer_id, unit_id, end_at, ingested_at, ingest_delay_s,"
         " first_session_id from recordings"
@@ -167,6 +173,8 @@ def build_compliance(
         if late:
             late_total += 1
             late_found.append((ingested_at, rowid, sha, officer, unit, end_at, delay, duty_due))
+            if len(late_found) > prune_at:  # memory bounded by the limit, not by the period
+                late_found = heapq.nsmallest(keep, late_found)
     late_rows: list[dict[str, Any]] = [
         {
             "sha256": sha,
@@ -178,7 +186,7 @@ def build_compliance(
             "due": duty_due or due_for(local.date(end_at))[0].isoformat(),
         }
         for ingested_at, _, sha, officer, unit, end_at, delay, duty_due in heapq.nsmallest(
-            max(limit, 0), late_found
+            keep, late_found
         )
     ]
     del late_found
