@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument(
         "--before",
         metavar="DIR",
-        help="also run the dry run and the retention report with the station package in DIR"
+        help="also run the dry run and both reports with the station package in DIR"
         " (e.g. `git archive REV station | tar -x -C DIR`), in the same rounds",
     )
     ap.add_argument("--no-list", action="store_true", help="leave out the two list sides")
@@ -133,6 +133,16 @@ def main() -> None:
                 "--json",
                 "--now",
                 NOW,
+            ]
+            sides["before: station report compliance --json"] = [
+                *before,
+                "report",
+                "compliance",
+                "--json",
+                "--now",
+                NOW,
+                "--from",
+                "2025-12-01",
             ]
         if args.no_list:
             del sides["sqlite3 -json list"], sides["station recordings list --json"]

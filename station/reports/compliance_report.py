@@ -5,6 +5,7 @@ whose AV records were not archived within the R13 deadline (30 days after closin
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections import defaultdict
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +25,10 @@ LATE_RULES = {
     "working-days": "超过 {d} 个工作日 / later than {d} working days (R2)",
     "either": "两项期限都未满足 / missed both {h} h and {d} working days (R1, R2)",
 }
+
+
+# Late rows gathered beyond twice the list's limit before the surplus is dropped.
+PRUNE_SLACK = 10_000
 
 
 class _Tally:
@@ -115,14 +120,20 @@ def build_compliance(
     # Per UTC hour of the end time: the late-from bound, when the hour holds no local midnight.
     bound_of: dict[str, str | None] = {}
     pairs: dict[tuple[str, str], _Tally] = {}
-    late_rows: list[dict[str, Any]] = []
+    # Late recordings as (ingested_at, rowid, …): the list shows the first ``limit`` in ingest
+    # order, ties in rowid order — what ``order by ingested_at`` gives (SQLite's sort keeps the
+    # scan's order for equal keys); the scan itself is unsorted (no sort of the whole period).
+    late_found: list[tuple[str, int, str, Any, Any, str, float, str | None]] = []
     late_total = 0
     rule = rep.late_rule
     duty = DutyIndex(db)  # R21: remote/continuous duty moves the deadline
-    for sha, officer, unit, end_at, ingested_at, delay, session in db.execute(
-        "select sha256, officer_id, unit_id, end_at, ingested_at, ingest_delay_s,"
+    has_duty = bool(duty)
+    keep = max(limit, 0)
+    prune_at = 2 * keep + PRUNE_SLACK
+    for rowid, sha, officer, unit, end_at, ingested_at, delay, session in db.execute(
+        "select rowid, sha256, officer_id, unit_id, end_at, ingested_at, ingest_delay_s,"
         " first_session_id from recordings"
-        " where ingested_at >= ? and ingested_at < ? order by ingested_at",
+        " where ingested_at >= ? and ingested_at < ?",
         [to_iso(since), to_iso(until)],
     ):
         key = (officer or "?", unit or "?")
@@ -143,7 +154,7 @@ def build_compliance(
         if bound is None:
             bound = due_for(local.date(end_at))[1]
         over_wd = ingested_at >= bound
-        duty_due = duty.deadline(officer, session, end_at) if duty else None
+        duty_due = duty.deadline(officer, session, end_at) if has_duty else None
         if duty_due is not None:
             # R21: within 24 h after returning — one deadline for both rules.
             over_h = over_wd = ingested_at > duty_due
@@ -161,18 +172,24 @@ def build_compliance(
             t.max_delay = delay
         if late:
             late_total += 1
-            if len(late_rows) < limit:
-                late_rows.append(
-                    {
-                        "sha256": sha,
-                        "officer": officer,
-                        "unit": unit,
-                        "end_at": end_at,
-                        "ingested_at": ingested_at,
-                        "delay_h": round(delay / 3600.0, 1),
-                        "due": duty_due or due_for(local.date(end_at))[0].isoformat(),
-                    }
-                )
+            late_found.append((ingested_at, rowid, sha, officer, unit, end_at, delay, duty_due))
+            if len(late_found) > prune_at:  # memory bounded by the limit, not by the period
+                late_found = heapq.nsmallest(keep, late_found)
+    late_rows: list[dict[str, Any]] = [
+        {
+            "sha256": sha,
+            "officer": officer,
+            "unit": unit,
+            "end_at": end_at,
+            "ingested_at": ingested_at,
+            "delay_h": round(delay / 3600.0, 1),
+            "due": duty_due or due_for(local.date(end_at))[0].isoformat(),
+        }
+        for ingested_at, _, sha, officer, unit, end_at, delay, duty_due in heapq.nsmallest(
+            keep, late_found
+        )
+    ]
+    del late_found
     officers: dict[str, _Tally] = defaultdict(_Tally)
     units: dict[str, _Tally] = defaultdict(_Tally)
     for (officer_key, unit_key), t in pairs.items():
