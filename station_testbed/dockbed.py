@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from station.recorder.simulator import SimConfig, SimRecorder, open_pty, serve
+from station_testbed.waiting import STALL_S, pid_alive, wait_progress
 
 
 def _env() -> dict[str, str]:
@@ -275,20 +276,56 @@ class DockBed:
         except (FileNotFoundError, ValueError):
             return {}
 
-    def wait_status(self, pred: object, timeout: float = 60) -> dict[str, object]:
+    def progress(self) -> object:
+        """What the daemon visibly does: its state and every slot (phase, bytes, files), without
+        the time stamps, which change on every write. ``wait_progress`` compares these."""
+        st = self.status()
+        slots = st.get("slots")
+        return (
+            st.get("state"),
+            [
+                {k: v for k, v in s.items() if k != "updated_at"}
+                for s in (slots if isinstance(slots, list) else [])
+            ],
+        )
+
+    def gone(self) -> str | None:
+        """Why the daemon cannot make progress any more (its controller or itself exited), or
+        None while it lives."""
+        if self.proc.poll() is not None:
+            return f"the test bed's controller exited (rc {self.proc.returncode})"
+        pid = self.status().get("pid")
+        if isinstance(pid, int) and not pid_alive(pid):
+            return f"the daemon (pid {pid}) exited"
+        return None
+
+    def dump_stacks(self) -> str:
+        """The daemon's threads' stacks (SIGUSR1 writes them into its log) and the log's tail."""
         import time
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            st = self.status()
-            if st and pred(st):  # type: ignore[operator]
-                return st
-            time.sleep(0.1)
         pid = self.status().get("pid")
-        if isinstance(pid, int):
-            os.kill(pid, signal.SIGUSR1)  # the daemon dumps its threads' stacks into the log
+        if isinstance(pid, int) and pid_alive(pid):
+            os.kill(pid, signal.SIGUSR1)
             time.sleep(1)
-        raise AssertionError(f"status never matched: {self.status()}\n{self.daemon_log()}")
+        return self.daemon_log()
+
+    def wait_status(self, pred: object, timeout: float | None = None) -> dict[str, object]:
+        """The first status matching ``pred``. Waits while the daemon visibly advances
+        (``progress``) and lives; fails when nothing changed for ``timeout`` seconds
+        (default ``STALL_S``) or the daemon is gone, naming the last status."""
+
+        def matched() -> dict[str, object] | None:
+            st = self.status()
+            return st if st and pred(st) else None  # type: ignore[operator]
+
+        return wait_progress(
+            matched,
+            self.progress,
+            what="daemon status to match",
+            alive=self.gone,
+            stall_s=STALL_S if timeout is None else timeout,
+            context=self.dump_stacks,
+        )
 
     def daemon_log(self) -> str:
         try:

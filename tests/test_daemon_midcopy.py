@@ -103,7 +103,7 @@ def test_duplicate_id_and_pulled_out_mid_copy(tmp_path: Path) -> None:
         assert stored < 4
         # Docked again: it resumes and finishes; the station kept serving throughout.
         bed.dock(1, pty, loop, usb_serial="ZFY0001")
-        st = bed.wait_status(lambda s: slot(s, "1-1").get("phase") == "done", timeout=90)
+        st = bed.wait_status(lambda s: slot(s, "1-1").get("phase") == "done")
         assert slot(st, "1-1")["cleared"] == 4 and read_loop(loop, tmp_path) == {}
         assert bed.stop_daemon() == 0
     assert db.execute("select count(*) from recordings").fetchone()[0] == 4

@@ -185,7 +185,7 @@ def test_drop_of_2000_files_at_once(vault: Vault, db: sqlite_utils.Database, inb
             write_file(d / f"DCIM/{i // 500:03d}/IMG_{i:04d}.JPG", b"\xff\xd8%d\xff\xd9" % i)
             for i in range(2000)
         }
-        wait_drop(db, "burst", "done", timeout=150)
+        wait_drop(db, "burst", "done")
         assert svc.wait_idle(30)
         status = svc.status()
     assert shas <= set(recordings(db))

@@ -16,6 +16,7 @@ import sqlite_utils
 from station.config import InboxSection, Settings
 from station.inbox.service import InboxService
 from station.vault import Vault
+from station_testbed.waiting import STALL_S, wait_progress
 
 
 def inbox_settings(folders: list[Path], **inbox: Any) -> Settings:
@@ -90,5 +91,26 @@ def drop_state(db: sqlite_utils.Database, name: str) -> str | None:
     return row[0] if row else None
 
 
-def wait_drop(db: sqlite_utils.Database, name: str, *states: str, timeout: float = 30.0) -> None:
-    wait_until(lambda: drop_state(db, name) in states, timeout, f"drop {name} in {states}")
+def inbox_progress(db: sqlite_utils.Database) -> object:
+    """What the inbox visibly does: every drop's state and file counts, and the recordings
+    stored so far."""
+    return (
+        db.execute(
+            "select id, name, state, files_new, files_held, files_failed, files_removed"
+            " from inbox_drops order by id"
+        ).fetchall(),
+        db.execute("select count(*) from recordings").fetchone()[0],
+    )
+
+
+def wait_drop(
+    db: sqlite_utils.Database, name: str, *states: str, timeout: float | None = None
+) -> None:
+    """Until drop ``name`` is in one of ``states``; waits while the inbox advances, fails when
+    nothing changed for ``timeout`` seconds (default ``STALL_S``)."""
+    wait_progress(
+        lambda: drop_state(db, name) in states,
+        lambda: inbox_progress(db),
+        what=f"drop {name} to reach {states}",
+        stall_s=STALL_S if timeout is None else timeout,
+    )

@@ -18,6 +18,7 @@ from station.cli import main as cli_main
 from station.config import Settings
 from station.transcode.service import TranscodeService
 from station.vault import Vault
+from station_testbed.waiting import wait_progress
 
 
 def states(db: sqlite_utils.Database) -> list[str]:
@@ -54,7 +55,11 @@ def test_service_runs_jobs_in_worker_processes(
             workers.update(service.running_workers())
             return states(db) == ["done", "done"]
 
-        wait_until(finished)
+        wait_progress(
+            finished,
+            lambda: db.execute("select id, state, attempts, failure from derivatives").fetchall(),
+            what="both transcode jobs",
+        )
     finally:
         service.stop(timeout=30)
     assert workers and os.getpid() not in workers  # separate processes did the work
