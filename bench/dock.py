@@ -446,24 +446,21 @@ def fuse_hash_rate(
             out.mkdir()
         drop_caches()
         t0 = time.perf_counter()
+        each = 'set -e; for f in $(find "$1" -type f); do o="$2/$(basename "$f")"; '
         if floor:
-            script = (
-                'set -e; for f in $(find "$1" -type f); do o="$2/$(basename "$f")"; '
+            script = each + (
                 'dd if="$f" of="$o" bs=1M conv=fsync status=none; '
                 '(dd if="$o" iflag=direct bs=4M of=/dev/null status=none) & '
                 "done; wait"
             )
-            children = [
-                subprocess.Popen(["sh", "-c", script, "sh", str(m), str(out)]) for m in mnts
-            ]
         elif copy:
-            script = (
-                'set -e; for f in $(find "$1" -type f); do o="$2/$(basename "$f")"; '
+            script = each + (
                 'tee "$o" < "$f" | openssl dgst -sha256 >/dev/null; '
                 'sync "$o"; '
                 'dd if="$o" iflag=direct bs=4M status=none | openssl dgst -sha256 >/dev/null; '
                 "done"
             )
+        if floor or copy:  # one copy script per recorder, over its mounted files
             children = [
                 subprocess.Popen(["sh", "-c", script, "sh", str(m), str(out)]) for m in mnts
             ]

@@ -7,6 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -468,18 +469,16 @@ def swap_udf_extents(image: Path, path_a: str, path_b: str) -> None:
             f.write(fe)
 
 
-def swap_joliet_extents(image: Path, name_a: str, name_b: str) -> None:
-    """Swap two files' extents in the Joliet tree only: their directory records (found by their
-    UCS-2 names) get each other's extent (ECMA-119 9.1.3, both byte orders)."""
+def _swap_record_extents(
+    image: Path, names: tuple[str, str], find: Callable[[bytes, str], list[int]]
+) -> None:
+    """Give two ISO 9660 directory records each other's extent location, both byte orders
+    (ECMA-119 9.1.3: bytes 2–9 of a record). ``find(raw, name)`` lists the byte offsets of the
+    records naming ``name``; each name must have exactly one."""
     raw = image.read_bytes()
     records = []
-    for name in (name_a, name_b):
-        found = [
-            at - 33
-            for form in (name, name + ";1")
-            if (at := raw.find(form.encode("utf-16-be"))) > 0
-            and raw[at - 1] == len(form.encode("utf-16-be"))
-        ]
+    for name in names:
+        found = find(raw, name)
         assert len(found) == 1, name
         records.append(found[0])
     extents = [raw[r + 2 : r + 10] for r in records]
@@ -487,6 +486,21 @@ def swap_joliet_extents(image: Path, name_a: str, name_b: str) -> None:
         for r, extent in zip(records, extents[::-1], strict=True):
             f.seek(r + 2)
             f.write(extent)
+
+
+def swap_joliet_extents(image: Path, name_a: str, name_b: str) -> None:
+    """Swap two files' extents in the Joliet tree only: their directory records (found by their
+    UCS-2 names) get each other's extent (ECMA-119 9.1.3, both byte orders)."""
+
+    def find(raw: bytes, name: str) -> list[int]:
+        return [
+            at - 33
+            for form in (name, name + ";1")
+            if (at := raw.find(form.encode("utf-16-be"))) > 0
+            and raw[at - 1] == len(form.encode("utf-16-be"))
+        ]
+
+    _swap_record_extents(image, (name_a, name_b), find)
 
 
 def test_swapped_files_on_copy_b_fail_the_build_naming_them(
@@ -569,22 +583,17 @@ def test_swapped_files_in_copy_a_joliet_tree_are_named(
 def swap_iso_extents(image: Path, iso_a: str, iso_b: str) -> None:
     """Swap two files' extents in the primary ISO 9660 directory records — the Rock Ridge tree
     (ECMA-119 9.1.3, both byte orders); the file identifiers are found as written (``NAME;1``)."""
-    raw = image.read_bytes()
-    records = []
-    for name in (iso_a, iso_b):
+
+    def find(raw: bytes, name: str) -> list[int]:
         form = name.encode("ascii")
         found, at = [], raw.find(form)
         while at > 0:
             if at > 33 and raw[at - 1] == len(form):
                 found.append(at - 33)
             at = raw.find(form, at + 1)
-        assert len(found) == 1, name
-        records.append(found[0])
-    extents = [raw[r + 2 : r + 10] for r in records]
-    with open(image, "r+b") as f:
-        for r, extent in zip(records, extents[::-1], strict=True):
-            f.seek(r + 2)
-            f.write(extent)
+        return found
+
+    _swap_record_extents(image, (iso_a, iso_b), find)
 
 
 def test_swapped_files_in_both_iso_trees_of_copy_b_fail_the_build(

@@ -138,6 +138,32 @@ def _clips(folder: Path, n: int, size: int) -> dict[str, str]:
     return out
 
 
+def _ingest_in_thread(
+    vault: Vault, db: sqlite_utils.Database, volume: Path, result: list[object]
+) -> threading.Thread:
+    """A command-line ingest of ``volume``, started in a thread; its report goes to
+    ``result``."""
+    t = threading.Thread(
+        target=lambda: result.append(
+            ingest_volume(vault, db, Settings(), volume, IngestContext(kind="cli"), actor="t")
+        )
+    )
+    t.start()
+    return t
+
+
+def _names_lists(vault: Vault) -> list[Path]:
+    """The names lists the runs in staging have written (before taking the writer lock)."""
+    return list(vault.staging.glob(f"*/{NAMING_NAME}"))
+
+
+def _free_head(head_lock: int, waiter: threading.Thread, timeout: float) -> None:
+    """Let the audit head's file go: ``waiter``, waiting for it, then ends."""
+    fcntl.flock(head_lock, fcntl.LOCK_UN)
+    waiter.join(timeout)
+    assert not waiter.is_alive()
+
+
 def test_names_are_listed_before_the_writer_lock_and_committed_under_it(tmp_path: Path) -> None:
     """The writer lock is held by someone else: the run copies, proves and writes down the
     names it will create, then waits; nothing is named in originals/ nor committed until the
@@ -149,22 +175,9 @@ def test_names_are_listed_before_the_writer_lock_and_committed_under_it(tmp_path
     result: list[object] = []
     try:
         with WriterLock(vault):
-            t = threading.Thread(
-                target=lambda: result.append(
-                    ingest_volume(
-                        vault,
-                        db,
-                        Settings(),
-                        tmp_path / "vol",
-                        IngestContext(kind="cli"),
-                        actor="t",
-                    )
-                )
-            )
-            t.start()
-            lists = lambda: list(vault.staging.glob(f"*/{NAMING_NAME}"))  # noqa: E731
-            _wait("the run to list its names", lambda: bool(lists()))
-            listed = {line for p in lists() for line in p.read_text().split()}
+            t = _ingest_in_thread(vault, db, tmp_path / "vol", result)
+            _wait("the run to list its names", lambda: bool(_names_lists(vault)))
+            listed = {line for p in _names_lists(vault) for line in p.read_text().split()}
             assert {Path(x).name.split(".")[0] for x in listed} == set(clips)
             assert all(x.startswith("originals/") for x in listed)
             # still waiting for the lock: nothing named, nothing committed
@@ -196,21 +209,8 @@ def test_the_audit_head_moves_after_the_writer_lock_is_let_go(tmp_path: Path) ->
     result: list[object] = []
     try:
         with WriterLock(vault):
-            t = threading.Thread(
-                target=lambda: result.append(
-                    ingest_volume(
-                        vault,
-                        db,
-                        Settings(),
-                        tmp_path / "vol",
-                        IngestContext(kind="cli"),
-                        actor="t",
-                    )
-                )
-            )
-            t.start()
-            lists = lambda: list(vault.staging.glob(f"*/{NAMING_NAME}"))  # noqa: E731
-            _wait("the run to wait for the writer lock", lambda: bool(lists()))
+            t = _ingest_in_thread(vault, db, tmp_path / "vol", result)
+            _wait("the run to wait for the writer lock", lambda: bool(_names_lists(vault)))
             fcntl.flock(head_lock, fcntl.LOCK_EX)  # the head is busy from now on
         reader = open_catalog(vault.catalog_path)
         try:
@@ -231,9 +231,7 @@ def test_the_audit_head_moves_after_the_writer_lock_is_let_go(tmp_path: Path) ->
         assert got.wait(60)  # the writer lock is free while the head still waits
         w.join(30)
         assert t.is_alive()  # the run waits for the head
-        fcntl.flock(head_lock, fcntl.LOCK_UN)
-        t.join(120)
-        assert not t.is_alive()
+        _free_head(head_lock, t, 120)
     finally:
         os.close(head_lock)
     try:
@@ -285,9 +283,7 @@ def test_commits_made_while_the_head_is_being_moved_return_at_once(tmp_path: Pat
         finally:
             reader.close()
         assert first.is_alive()  # the mover waits for the file
-        fcntl.flock(head_lock, fcntl.LOCK_UN)
-        first.join(60)
-        assert not first.is_alive()
+        _free_head(head_lock, first, 60)
     finally:
         os.close(head_lock)
     db = open_catalog(vault.catalog_path)

@@ -15,20 +15,27 @@ from transcode_support import FFMPEG, h264_aac_mp4
 
 from station.transcode.errors import StoppedError
 from station.transcode.plan import Method, build_check
-from station.transcode.runner import FedTool, run_tool
+from station.transcode.runner import FedTool, RunResult, run_tool
 from station.transcode.verify import parse_streamhash
+
+
+def _feed(
+    tmp_path: Path, data: bytes, argv: list[str], nice: int | None
+) -> tuple[RunResult, str, int]:
+    """``data`` written to a file and fed to the tool ``argv``: (its result, sha256, size)."""
+    src = tmp_path / "in.bin"
+    src.write_bytes(data)
+    tool = FedTool(argv, workdir=tmp_path / "w", nice=nice)
+    try:
+        return tool.feed(src)
+    finally:
+        tool.close()
 
 
 def test_fed_bytes_and_their_sha256_are_the_files(tmp_path: Path) -> None:
     data = os.urandom(3 << 20) + "尾".encode()
-    src = tmp_path / "in.bin"
-    src.write_bytes(data)
     got = tmp_path / "got.bin"
-    tool = FedTool(["sh", "-c", f"cat > {got}"], workdir=tmp_path / "w", nice=None)
-    try:
-        result, sha, size = tool.feed(src)
-    finally:
-        tool.close()
+    result, sha, size = _feed(tmp_path, data, ["sh", "-c", f"cat > {got}"], None)
     assert result.returncode == 0
     assert (sha, size) == (hashlib.sha256(data).hexdigest(), len(data))
     assert got.read_bytes() == data
@@ -36,13 +43,7 @@ def test_fed_bytes_and_their_sha256_are_the_files(tmp_path: Path) -> None:
 
 def test_a_tool_that_stops_reading_early_still_gets_the_whole_hash(tmp_path: Path) -> None:
     data = os.urandom(4 << 20)
-    src = tmp_path / "in.bin"
-    src.write_bytes(data)
-    tool = FedTool(["head", "-c", "10"], workdir=tmp_path / "w", nice=10)
-    try:
-        result, sha, size = tool.feed(src)
-    finally:
-        tool.close()
+    result, sha, size = _feed(tmp_path, data, ["head", "-c", "10"], 10)
     assert result.returncode == 0
     assert (sha, size) == (hashlib.sha256(data).hexdigest(), len(data))
 

@@ -29,6 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from station.ingest.mp4head import esds_decoder_config, mpeg4_descriptor
 from station.transcode import mp4probe
 
 _INT_MAX = (1 << 31) - 1
@@ -237,31 +238,12 @@ def _asc_check(asc: bytes) -> int:
 
 def _decoder_specific(data: bytes, start: int, end: int) -> bytes:
     """The DecoderSpecificInfo (tag 5) of an ``esds`` box."""
-    pos = start + 4
-
-    def descriptor(at: int) -> tuple[int, int, int]:
-        tag, at = data[at], at + 1
-        length = 0
-        for _ in range(4):
-            byte, at = data[at], at + 1
-            length = (length << 7) | (byte & 0x7F)
-            if not byte & 0x80:
-                break
-        return tag, at, at + length
-
-    tag, body, _ = descriptor(pos)
-    if tag != 0x03:
-        raise _Unsure("no ES descriptor")
-    flags = data[body + 2]
-    body += 3 + (2 if flags & 0x80 else 0)
-    if flags & 0x40:
-        body += 1 + data[body]
-    if flags & 0x20:
-        body += 2
-    tag, body, dec_end = descriptor(body)
-    if tag != 0x04:
-        raise _Unsure("no decoder configuration")
-    tag, s, e = descriptor(body + 13)
+    try:
+        body, dec_end = esds_decoder_config(data, start, end)
+        # after objectTypeIndication, streamType, bufferSizeDB, maxBitrate, avgBitrate
+        tag, s, e = mpeg4_descriptor(data, body + 13, min(dec_end, end))
+    except ValueError as exc:
+        raise _Unsure(str(exc)) from exc
     if tag != 0x05 or e > min(dec_end, end):
         raise _Unsure("no decoder specific info")
     return data[s:e]

@@ -438,21 +438,21 @@ def syncfs(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_file(path: Path) -> None:
-    """Flush one file's data and inode to the device (it may be open read-only for this)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+def _fsync_opened(path: Path, flags: int) -> None:
+    fd = os.open(path, os.O_RDONLY | flags | getattr(os, "O_CLOEXEC", 0))
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush one file's data and inode to the device (it may be open read-only for this)."""
+    _fsync_opened(path, os.O_NOFOLLOW)
 
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync_opened(path, os.O_DIRECTORY)
 
 
 def link_no_replace(src: Path, dst: Path) -> bool:

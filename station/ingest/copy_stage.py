@@ -12,6 +12,7 @@ device that went away, a stop request or a vault that cannot be written ends the
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -160,15 +161,8 @@ class CopyStage:
             behind: ProveBehind | None = None
             try:
                 try:
-                    if entry.size < PIPELINE_MIN:
-                        sha, size = copy_and_hash(
-                            reader,
-                            out,
-                            chunk=book.chunk,
-                            on_bytes=book.on_bytes,
-                            should_stop=book.stop.is_set,
-                        )
-                    else:
+                    copy: Callable[..., tuple[str, int]] = copy_and_hash
+                    if entry.size >= PIPELINE_MIN:
                         # a large copy is re-read from the device behind the copy (R7), so its
                         # proof ends a moment after its last byte is written
                         if book.settings.ingest.verify_after_write and ProveBehind.available():
@@ -176,14 +170,14 @@ class CopyStage:
                                 behind = ProveBehind(staged, book.chunk)
                             except OSError:
                                 behind = None  # proved after the copy, as a whole
-                        sha, size = copy_and_hash_pipelined(
-                            reader,
-                            out,
-                            chunk=book.chunk,
-                            on_bytes=book.on_bytes,
-                            should_stop=book.stop.is_set,
-                            behind=behind,
-                        )
+                        copy = functools.partial(copy_and_hash_pipelined, behind=behind)
+                    sha, size = copy(
+                        reader,
+                        out,
+                        chunk=book.chunk,
+                        on_bytes=book.on_bytes,
+                        should_stop=book.stop.is_set,
+                    )
                 except InterruptedError:
                     staged.unlink(missing_ok=True)
                     raise Abort("stopped") from None

@@ -84,6 +84,47 @@ def mvhd_values(
     return seconds, when
 
 
+def mpeg4_descriptor(data: bytes, at: int, end: int) -> tuple[int, int, int]:
+    """(tag, body start, body end) of the MPEG-4 descriptor at ``at`` (ISO/IEC 14496-1 8.3.3:
+    a tag byte, then a length in up to four 7-bit bytes), read inside ``data[:end]``."""
+    if at >= end:
+        raise ValueError("descriptor cut off")
+    tag, at = data[at], at + 1
+    length = 0
+    for _ in range(4):
+        if at >= end:
+            raise ValueError("descriptor length cut off")
+        byte, at = data[at], at + 1
+        length = (length << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            break
+    return tag, at, at + length
+
+
+def esds_decoder_config(data: bytes, start: int, end: int) -> tuple[int, int]:
+    """(body start, body end) of the DecoderConfigDescriptor (tag 4) inside the ES descriptor
+    (tag 3) of an ``esds`` box whose payload is ``data[start:end]``; the body's first byte is
+    the object type. Raises ``ValueError`` for anything else, or for a descriptor that starts
+    outside the box."""
+    tag, body, _ = mpeg4_descriptor(data, start + 4, end)  # after the box's version and flags
+    if tag != 0x03:
+        raise ValueError("esds without an ES descriptor")
+    if body + 3 > end:
+        raise ValueError("ES descriptor cut off")
+    flags = data[body + 2]
+    body += 3 + (2 if flags & 0x80 else 0)  # ES_ID, flags, dependsOn_ES_ID
+    if flags & 0x40:
+        if body >= end:
+            raise ValueError("ES descriptor URL cut off")
+        body += 1 + data[body]  # URL
+    if flags & 0x20:
+        body += 2  # OCR_ES_ID
+    tag, body, body_end = mpeg4_descriptor(data, body, end)
+    if tag != 0x04 or body >= end:
+        raise ValueError("esds without a decoder configuration")
+    return body, body_end
+
+
 def _parse_mvhd(f: BinaryIO, start: int, end: int) -> MovieHeader | None:
     f.seek(start)
     version = f.read(4)[0]

@@ -14,7 +14,9 @@ import csv
 import dataclasses
 import html
 import io
+import itertools
 import re
+from collections.abc import Iterator
 from json.encoder import encode_basestring as _encode_str  # the C one when built
 from typing import Any
 
@@ -189,6 +191,20 @@ def dumps_indented(obj: Any) -> str:
     add = out.append
     enc = _encode_str
 
+    def members(
+        opening: str, closing: str, items: Iterator[tuple[str, Any]], level: int, as_dict: bool
+    ) -> None:
+        """A non-empty array or object: each member on its own line, one level in, after its
+        prefix (an object's ``"key": ``, nothing for an array)."""
+        inner = "\n" + "  " * (level + 1)
+        add(opening)
+        first = True
+        for prefix, item in items:
+            add((inner if first else "," + inner) + prefix)
+            first = False
+            value(item, level + 1, as_dict)
+        add("\n" + "  " * level + closing)
+
     def value(o: Any, level: int, as_dict: bool = True) -> None:
         if isinstance(o, str):
             add(enc(o))
@@ -206,27 +222,14 @@ def dumps_indented(obj: Any) -> str:
             if not o:
                 add("[]")
                 return
-            inner = "\n" + "  " * (level + 1)
-            add("[")
-            first = True
             as_dict = as_dict and not isinstance(o, _AsGiven)
-            for item in o:
-                add(inner if first else "," + inner)
-                first = False
-                value(item, level + 1, as_dict)
-            add("\n" + "  " * level + "]")
+            members("[", "]", zip(itertools.repeat(""), o), level, as_dict)
         elif isinstance(o, dict):
             if not o:
                 add("{}")
                 return
-            inner = "\n" + "  " * (level + 1)
-            add("{")
-            first = True
-            for k, v in o.items():
-                add((inner if first else "," + inner) + enc(_key(k)) + ": ")
-                first = False
-                value(v, level + 1, as_dict)
-            add("\n" + "  " * level + "}")
+            keyed = ((enc(_key(k)) + ": ", v) for k, v in o.items())
+            members("{", "}", keyed, level, as_dict)
         elif as_dict and dataclasses.is_dataclass(o) and not isinstance(o, type):
             value(dataclasses.asdict(o), level)  # as ``to_json``'s ``asdict`` gives it
         else:

@@ -28,7 +28,7 @@ import os
 import struct
 from pathlib import Path
 
-from station.ingest.mp4head import mvhd_values
+from station.ingest.mp4head import esds_decoder_config, mvhd_values
 from station.transcode.probe import MediaInfo, StreamInfo
 
 # libavformat's name for every file its mov demuxer reads
@@ -135,30 +135,10 @@ def _mvhd(data: bytes, start: int, end: int) -> tuple[float, dt.datetime | None]
 
 def _aac_object_type(data: bytes, start: int, end: int) -> int:
     """The object type of the ``esds`` box's decoder configuration."""
-    pos = start + 4  # version, flags
-
-    def descriptor(at: int) -> tuple[int, int, int]:
-        tag, at = data[at], at + 1
-        length = 0
-        for _ in range(4):
-            byte, at = data[at], at + 1
-            length = (length << 7) | (byte & 0x7F)
-            if not byte & 0x80:
-                break
-        return tag, at, at + length
-
-    tag, body, _ = descriptor(pos)
-    if tag != 0x03:
-        raise _Unsure("esds without an ES descriptor")
-    flags = data[body + 2]
-    body += 3 + (2 if flags & 0x80 else 0)  # ES_ID, flags, dependsOn_ES_ID
-    if flags & 0x40:
-        body += 1 + data[body]  # URL
-    if flags & 0x20:
-        body += 2  # OCR_ES_ID
-    tag, body, _ = descriptor(body)
-    if tag != 0x04 or body >= end:
-        raise _Unsure("esds without a decoder configuration")
+    try:
+        body, _ = esds_decoder_config(data, start, end)
+    except ValueError as exc:
+        raise _Unsure(str(exc)) from exc
     return data[body]
 
 
