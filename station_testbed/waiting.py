@@ -45,7 +45,7 @@ def process_gone(pid: int | None, name: str) -> Callable[[], str | None]:
 
 
 def wait_progress(
-    done: Callable[[], T],
+    done: Callable[[], T | None],
     observe: Callable[[], Any],
     *,
     what: str,

@@ -29,7 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from station.ingest.mp4head import esds_decoder_config, mpeg4_descriptor
+from station.ingest.mp4boxes import esds_decoder_config, mpeg4_descriptor
 from station.transcode import mp4probe
 
 _INT_MAX = (1 << 31) - 1
@@ -146,22 +146,27 @@ def _align16(n: int) -> int:
 def _video_facts(moov: bytes, trak: tuple[int, int]) -> tuple[str, float]:
     """(resolution, frame rate) of an H.264 track."""
     mdia = mp4probe._child(moov, *trak, b"mdia")
-    ms, _me = mp4probe._child(moov, *mdia, b"mdhd")
+    ms, me = mp4probe._child(moov, *mdia, b"mdhd")
     version = moov[ms]
-    timescale = struct.unpack_from(">I", moov, ms + (20 if version == 1 else 12))[0]
+    at = ms + (20 if version == 1 else 12)
+    if version > 1 or at + 4 > me:
+        raise _Unsure("mdhd version or cut off")
+    timescale = struct.unpack_from(">I", moov, at)[0]
     stbl = mp4probe._child(moov, *mp4probe._child(moov, *mdia, b"minf"), b"stbl")
     ss, se = mp4probe._child(moov, *stbl, b"stsd")
     entries = mp4probe._boxes(moov, ss + 8, se)
     if len(entries) != 1 or entries[0][0] not in (b"avc1", b"avc3"):
         raise _Unsure("not one H.264 sample entry")
     _, es, ee = entries[0]
+    if ee - es < 78:
+        raise _Unsure("visual sample entry cut off")
     box_w, box_h = struct.unpack_from(">HH", moov, es + 24)
     # VisualSampleEntry: 78 bytes, then its boxes
     avcc = [(s, e) for k, s, e in mp4probe._boxes(moov, es + 78, ee) if k == b"avcC"]
     if len(avcc) != 1:
         raise _Unsure("not one avcC")
     cs, ce = avcc[0]
-    if moov[cs] != 1 or moov[cs + 5] & 0x1F < 1:
+    if ce - cs < 8 or moov[cs] != 1 or moov[cs + 5] & 0x1F < 1:
         raise _Unsure("avcC version or no SPS")
     (n,) = struct.unpack_from(">H", moov, cs + 6)
     if cs + 8 + n > ce:
@@ -200,6 +205,8 @@ def _video_facts(moov: bytes, trak: tuple[int, int]) -> tuple[str, float]:
 def _asc_rate(moov: bytes, entry: tuple[int, int]) -> int:
     """The sample rate the AAC decoder gives, from the ``mp4a`` entry's AudioSpecificConfig."""
     es, ee = entry
+    if ee - es < 28:
+        raise _Unsure("sound sample entry cut off")
     version = struct.unpack_from(">H", moov, es + 8)[0]
     children = es + {0: 28, 1: 44, 2: 64}.get(version, -1)
     if children < es:
@@ -275,7 +282,7 @@ def record_facts(path: Path) -> dict[str, Any] | None:
             if len(entries) != 1:
                 raise _Unsure("not one audio sample entry")
             rate = _asc_rate(moov, entries[0][1:])
-    except (_Unsure, mp4probe._Unsure, struct.error, IndexError, OSError):
+    except (_Unsure, mp4probe._Unsure, struct.error, IndexError, OSError, ValueError):
         return None
     return {
         "format_name": info.format_name,

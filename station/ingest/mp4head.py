@@ -1,13 +1,13 @@
 """A recording's duration and creation time from its MP4/QuickTime movie header (``mvhd``),
 read at ingest without starting a process (R1: the first compliance figure is exact).
 
-Reads only box headers and the one ``mvhd`` box: a few small reads however large the file, with
-the ``moov`` box at the start or at the end (recorders write it last). The values are the ones
+Reads the top-level box headers and the one ``moov`` box (its sample tables: a small part of
+the file), at the start or at the end (recorders write it last). The values are the ones
 ffprobe reports as the format's ``duration`` and ``creation_time`` (the transcode probe reads
 them again later; both go through ``station.ingest.timing.probe_updates``). Anything unexpected
-— another container, a damaged or truncated file — gives ``None``, and a zero time scale or an
-unknown duration no duration: the end then stays the start until the probe runs, as for any
-other format.
+— another container, a damaged or truncated file, a ``moov`` ffprobe would refuse
+(``mp4boxes.check_moov``) — gives ``None``, and a zero time scale or an unknown duration no
+duration: the end then stays the start until the probe runs, as for any other format.
 
 ``mvhd_values`` turns the header's fields into those values with libavformat's rules; the
 transcode job's box reader (``station.transcode.mp4probe``) uses it too, so the end written at
@@ -24,9 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from station.ingest.mp4boxes import boxes, check_moov
+
 # Containers with ISO base media boxes (ISO/IEC 14496-12) a recorder writes.
 EXTENSIONS = frozenset({"mp4", "mov", "m4v", "3gp"})
 _MAX_BOXES = 4096  # a sane file has a handful of top-level boxes; never walk a corrupt one long
+_MOOV_MAX = 256 << 20  # a larger moov is left to ffprobe
 EPOCH_1904_S = 2082844800  # seconds from 1904-01-01 to 1970-01-01
 _UNIX_DAY_ONE = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(1970, 1, 2, tzinfo=dt.UTC))
 
@@ -84,50 +87,8 @@ def mvhd_values(
     return seconds, when
 
 
-def mpeg4_descriptor(data: bytes, at: int, end: int) -> tuple[int, int, int]:
-    """(tag, body start, body end) of the MPEG-4 descriptor at ``at`` (ISO/IEC 14496-1 8.3.3:
-    a tag byte, then a length in up to four 7-bit bytes), read inside ``data[:end]``."""
-    if at >= end:
-        raise ValueError("descriptor cut off")
-    tag, at = data[at], at + 1
-    length = 0
-    for _ in range(4):
-        if at >= end:
-            raise ValueError("descriptor length cut off")
-        byte, at = data[at], at + 1
-        length = (length << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            break
-    return tag, at, at + length
-
-
-def esds_decoder_config(data: bytes, start: int, end: int) -> tuple[int, int]:
-    """(body start, body end) of the DecoderConfigDescriptor (tag 4) inside the ES descriptor
-    (tag 3) of an ``esds`` box whose payload is ``data[start:end]``; the body's first byte is
-    the object type. Raises ``ValueError`` for anything else, or for a descriptor that starts
-    outside the box."""
-    tag, body, _ = mpeg4_descriptor(data, start + 4, end)  # after the box's version and flags
-    if tag != 0x03:
-        raise ValueError("esds without an ES descriptor")
-    if body + 3 > end:
-        raise ValueError("ES descriptor cut off")
-    flags = data[body + 2]
-    body += 3 + (2 if flags & 0x80 else 0)  # ES_ID, flags, dependsOn_ES_ID
-    if flags & 0x40:
-        if body >= end:
-            raise ValueError("ES descriptor URL cut off")
-        body += 1 + data[body]  # URL
-    if flags & 0x20:
-        body += 2  # OCR_ES_ID
-    tag, body, body_end = mpeg4_descriptor(data, body, end)
-    if tag != 0x04 or body >= end:
-        raise ValueError("esds without a decoder configuration")
-    return body, body_end
-
-
-def _parse_mvhd(f: BinaryIO, start: int, end: int) -> MovieHeader | None:
-    f.seek(start)
-    version = f.read(4)[0]
+def _parse_mvhd(moov: bytes, start: int, end: int) -> MovieHeader | None:
+    version = moov[start]
     if version == 1:
         fmt, need = ">QQIQ", 28
     elif version == 0:
@@ -136,21 +97,27 @@ def _parse_mvhd(f: BinaryIO, start: int, end: int) -> MovieHeader | None:
         return None
     if start + 4 + need > end:
         return None
-    created, _modified, timescale, duration = struct.unpack(fmt, f.read(need))
+    created, _modified, timescale, duration = struct.unpack_from(fmt, moov, start + 4)
     return MovieHeader(*mvhd_values(version, created, timescale, duration))
 
 
 def movie_header(path: Path) -> MovieHeader | None:
-    """The movie header of the file at ``path``, or None (not an MP4, no readable ``mvhd``)."""
+    """The movie header of the file at ``path``, or None (not an MP4, no readable ``mvhd``, or
+    a ``moov`` ffprobe would not read as a plain file's: ``mp4boxes.check_moov``)."""
     try:
         with open(path, "rb") as f:
             end = os.fstat(f.fileno()).st_size
             for kind, a, b in _boxes(f, 0, end):
                 if kind == b"moov":
-                    for inner, c, d in _boxes(f, a, b):
-                        if inner == b"mvhd":
-                            return _parse_mvhd(f, c, d)
-                    return None
-    except (OSError, struct.error, IndexError, OverflowError, ValueError):
+                    if b - a > _MOOV_MAX:
+                        return None
+                    f.seek(a)
+                    moov = f.read(b - a)
+                    if len(moov) != b - a:
+                        return None
+                    check_moov(moov)  # exactly one mvhd, and a moov ffprobe reads
+                    mvhd = next((s, e) for k, s, e in boxes(moov) if k == b"mvhd")
+                    return _parse_mvhd(moov, *mvhd)
+    except (OSError, struct.error, IndexError, OverflowError, ValueError, StopIteration):
         return None
     return None

@@ -28,7 +28,9 @@ import os
 import struct
 from pathlib import Path
 
-from station.ingest.mp4head import esds_decoder_config, mvhd_values
+from station.ingest import mp4boxes
+from station.ingest.mp4boxes import esds_decoder_config
+from station.ingest.mp4head import mvhd_values
 from station.transcode.probe import MediaInfo, StreamInfo
 
 # libavformat's name for every file its mov demuxer reads
@@ -49,26 +51,10 @@ class _Unsure(Exception):
 def _boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
     """Child boxes of ``data[start:end]`` as (type, payload start, payload end); they must tile
     the range exactly."""
-    end = len(data) if end is None else end
-    out: list[tuple[bytes, int, int]] = []
-    pos = start
-    while pos < end:
-        if end - pos < 8:
-            raise _Unsure("a box header is cut off")
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        head = 8
-        if size == 1:
-            if end - pos < 16:
-                raise _Unsure("a large box header is cut off")
-            (size,) = struct.unpack_from(">Q", data, pos + 8)
-            head = 16
-        elif size == 0:
-            size = end - pos
-        if size < head or pos + size > end:
-            raise _Unsure(f"box {kind!r} does not fit")
-        out.append((kind, pos + head, pos + size))
-        pos += size
-    return out
+    try:
+        return mp4boxes.boxes(data, start, end)
+    except mp4boxes.NotPlain as exc:
+        raise _Unsure(str(exc)) from exc
 
 
 def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int]:
@@ -83,8 +69,11 @@ def _top_level(path: Path) -> bytes:
     moov: bytes | None = None
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        pos = 0
+        pos = boxes = 0
         while pos < size:
+            boxes += 1
+            if boxes > mp4boxes.MAX_BOXES:
+                raise _Unsure("too many top-level boxes")
             head = f.read(16) if f.seek(pos) == pos else b""
             if len(head) < 8:
                 raise _Unsure("a top-level box header is cut off")
@@ -161,9 +150,24 @@ def _audio_codec(data: bytes, start: int, end: int) -> str:
     return "aac"
 
 
+def _video_config(data: bytes, fourcc: bytes, start: int, end: int) -> None:
+    """The decoder configuration ffprobe's decoder is opened with: one ``avcC`` (H.264) that it
+    can take, or one ``hvcC`` (H.265), after the 78 bytes of the VisualSampleEntry."""
+    if end - start < 78:
+        raise _Unsure("visual sample entry cut off")
+    config = b"avcC" if _VIDEO[fourcc] == "h264" else b"hvcC"
+    found = [(s, e) for k, s, e in _boxes(data, start + 78, end) if k == config]
+    if len(found) != 1:
+        raise _Unsure(f"not one {config!r}")
+    if config == b"avcC":
+        mp4boxes.check_avcc(data, *found[0])
+
+
 def _track(data: bytes, start: int, end: int, index: int) -> StreamInfo:
     mdia = _child(data, start, end, b"mdia")
-    hs, _he = _child(data, *mdia, b"hdlr")
+    hs, he = _child(data, *mdia, b"hdlr")
+    if he - hs < 12:
+        raise _Unsure("hdlr cut off")
     handler = data[hs + 8 : hs + 12]
     stbl = _child(data, *_child(data, *mdia, b"minf"), b"stbl")
     ss, se = _child(data, *stbl, b"stsd")
@@ -173,6 +177,8 @@ def _track(data: bytes, start: int, end: int, index: int) -> StreamInfo:
         raise _Unsure("stts cut off")
     frames = sum(struct.unpack_from(">I", data, ts + 8 + 8 * i)[0] for i in range(entries))
     sample_entries = _boxes(data, ss + 8, se)
+    if se - ss < 8 or struct.unpack_from(">I", data, ss + 4)[0] != len(sample_entries):
+        raise _Unsure("stsd entry count")
     if handler not in (b"vide", b"soun"):
         # libavformat takes a track's kind from its sample description too (an mp4a entry
         # under any handler is audio): only descriptions known to be text or data pass.
@@ -187,6 +193,7 @@ def _track(data: bytes, start: int, end: int, index: int) -> StreamInfo:
     if handler == b"vide":
         if fourcc not in _VIDEO:
             raise _Unsure(f"video codec {fourcc!r}")
+        _video_config(data, fourcc, es, ee)
         return StreamInfo(index, "video", _VIDEO[fourcc], frames=frames)
     if fourcc != b"mp4a":
         raise _Unsure(f"audio codec {fourcc!r}")
@@ -199,6 +206,7 @@ def quick_probe(path: Path) -> MediaInfo | None:
         moov = _top_level(path)
         if b"mdta" in moov:
             raise _Unsure("mdta metadata")
+        mp4boxes.check_moov(moov)  # a moov ffprobe reads as a plain file's
         boxes = _boxes(moov)
         kinds = [k for k, _, _ in boxes]
         if b"mvex" in kinds or kinds.count(b"mvhd") != 1:
@@ -207,7 +215,7 @@ def quick_probe(path: Path) -> MediaInfo | None:
         traks = [(s, e) for k, s, e in boxes if k == b"trak"]
         streams = [_track(moov, s, e, i) for i, (s, e) in enumerate(traks)]
         size = path.stat().st_size
-    except (_Unsure, struct.error, IndexError, OSError):
+    except (_Unsure, mp4boxes.NotPlain, struct.error, IndexError, OSError):
         return None
     if not any(s.kind in ("video", "audio") for s in streams):
         return None
