@@ -29,7 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from station.ingest.mp4boxes import esds_decoder_config, mpeg4_descriptor
+from station.ingest.mp4boxes import decoder_specific_info
 from station.transcode import mp4probe
 
 _INT_MAX = (1 << 31) - 1
@@ -90,7 +90,10 @@ def h264_size(sps: bytes) -> tuple[int, int, int, int]:
     r = _Bits(sps[1:])
     profile = r.bits(8)
     r.bits(16)  # constraint flags, level
-    r.ue()  # seq_parameter_set_id
+    # the ranges libavcodec's SPS parser enforces (h264_ps.c): outside them it drops the SPS
+    # and ffprobe reports the sample entry's size instead — leave those to ffprobe
+    if r.ue() > 31:
+        raise _Unsure("sps_id out of range")
     chroma = 1
     separate = 0
     if profile in _HIGH_PROFILES:
@@ -99,24 +102,30 @@ def h264_size(sps: bytes) -> tuple[int, int, int, int]:
             raise _Unsure("chroma_format_idc")
         if chroma == 3:
             separate = r.bit()
-        r.ue()  # bit_depth_luma_minus8
-        r.ue()  # bit_depth_chroma_minus8
+        if r.ue() > 6 or r.ue() > 6:  # bit_depth_luma_minus8, bit_depth_chroma_minus8
+            raise _Unsure("bit depth")
         r.bit()  # qpprime_y_zero_transform_bypass_flag
         if r.bit():
             raise _Unsure("seq_scaling_matrix_present")  # x264 writes its matrices in the PPS
-    r.ue()  # log2_max_frame_num_minus4
+    if r.ue() > 12:
+        raise _Unsure("log2_max_frame_num")
     poc_type = r.ue()
     if poc_type == 0:
-        r.ue()
+        if r.ue() > 12:
+            raise _Unsure("log2_max_poc_lsb")
     elif poc_type == 1:
         r.bit()
         r.se()
         r.se()
-        for _ in range(r.ue()):
+        cycle = r.ue()
+        if cycle > 255:
+            raise _Unsure("poc_cycle_length")
+        for _ in range(cycle):
             r.se()
     elif poc_type != 2:
         raise _Unsure("pic_order_cnt_type")
-    r.ue()  # max_num_ref_frames
+    if r.ue() > 16:
+        raise _Unsure("too many reference frames")  # max_num_ref_frames
     r.bit()  # gaps_in_frame_num_value_allowed_flag
     width_mbs = r.ue() + 1
     height_units = r.ue() + 1
@@ -172,6 +181,9 @@ def _video_facts(moov: bytes, trak: tuple[int, int]) -> tuple[str, float]:
     if cs + 8 + n > ce:
         raise _Unsure("avcC cut off")
     width, height, crop_left, crop_top = h264_size(moov[cs + 8 : cs + 8 + n])
+    sizes = (_align16(box_w), _align16(box_h)), (_align16(width), _align16(height))
+    if box_w and box_h and sizes[0] != sizes[1]:
+        raise _Unsure("the SPS and the sample entry disagree on the size")
     if (
         box_w > 0
         and box_h > 0
@@ -246,14 +258,9 @@ def _asc_check(asc: bytes) -> int:
 def _decoder_specific(data: bytes, start: int, end: int) -> bytes:
     """The DecoderSpecificInfo (tag 5) of an ``esds`` box."""
     try:
-        body, dec_end = esds_decoder_config(data, start, end)
-        # after objectTypeIndication, streamType, bufferSizeDB, maxBitrate, avgBitrate
-        tag, s, e = mpeg4_descriptor(data, body + 13, min(dec_end, end))
+        return decoder_specific_info(data, start, end)
     except ValueError as exc:
         raise _Unsure(str(exc)) from exc
-    if tag != 0x05 or e > min(dec_end, end):
-        raise _Unsure("no decoder specific info")
-    return data[s:e]
 
 
 def record_facts(path: Path) -> dict[str, Any] | None:

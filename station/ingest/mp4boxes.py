@@ -28,6 +28,23 @@ _CHILDREN = {
               b"stco", b"co64", b"sgpd", b"sbgp", *_FREE},
 }  # fmt: skip
 _MANY = {b"trak", b"uuid", b"sgpd", b"sbgp", *_FREE}
+# what a video or sound sample entry holds after its fixed fields
+_ENTRY_CHILDREN = {
+    b"vide": {b"avcC", b"hvcC", b"btrt", b"pasp", b"colr", b"clap", b"fiel", b"gama", b"uuid",
+              b"mdcv", b"clli", b"st3d", b"sv3d", b"SA3D", *_FREE},
+    b"soun": {b"esds", b"wave", b"chan", b"btrt", b"uuid", b"dOps", b"dac3", b"dec3", b"SA3D",
+              *_FREE},
+}  # fmt: skip
+# boxes libavformat reads as parts of the movie wherever they stand: never inside udta
+_STRUCTURAL = {*_CHILDREN, *(k for v in _CHILDREN.values() for k in v), b"mvex", b"moof",
+               b"traf", b"trun", b"tfhd", b"mfhd", b"sidx", b"mdat", b"elst", b"dref", b"wave",
+               b"esds", b"avcC", b"hvcC", b"ftyp"}  # fmt: skip
+_STRUCTURAL -= {b"udta", b"meta", b"uuid", *_FREE}
+# boxes of a movie that, standing at the top level, libavformat would read as parts of it
+MISPLACED_AT_TOP = _STRUCTURAL - {b"moov", b"mdat", b"ftyp"}
+_META_CHILDREN = {b"hdlr", b"ilst", b"keys", b"xml ", b"uuid", *_FREE}
+# (version 0 size, version 1 size) of the full boxes with a time in them
+_TIMED = {b"mvhd": (100, 112), b"tkhd": (84, 96), b"mdhd": (24, 36)}
 _NEEDED = {
     b"moov": ({b"mvhd"},),
     b"trak": ({b"tkhd"}, {b"mdia"}),
@@ -36,15 +53,19 @@ _NEEDED = {
     b"stbl": ({b"stsd"}, {b"stts"}, {b"stsc"}, {b"stsz"}, {b"stco", b"co64"}),
 }
 _INT_MAX = (1 << 31) - 1
+_AAC = {0x40, 0x66, 0x67, 0x68}  # esds object types: MPEG-4 AAC, MPEG-2 AAC main/LC/SSR
 
 
 class NotPlain(ValueError):
     """Boxes a reader in ffprobe's place does not answer for: ffprobe decides."""
 
 
-def boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
+def boxes(
+    data: bytes, start: int = 0, end: int | None = None, *, to_end: bool = True
+) -> list[tuple[bytes, int, int]]:
     """Child boxes of ``data[start:end]`` as (type, payload start, payload end); they must tile
-    the range exactly, at most ``MAX_BOXES`` of them."""
+    the range exactly, at most ``MAX_BOXES`` of them. ``to_end``: a size of 0 means "to the
+    end of the parent" (where libavformat allows it)."""
     end = len(data) if end is None else end
     out: list[tuple[bytes, int, int]] = []
     pos = start
@@ -60,7 +81,7 @@ def boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[byt
                 raise NotPlain("a large box header is cut off")
             (size,) = struct.unpack_from(">Q", data, pos + 8)
             head = 16
-        elif size == 0:
+        elif size == 0 and to_end:
             size = end - pos
         if size < head or pos + size > end:
             raise NotPlain(f"box {kind!r} does not fit")
@@ -84,7 +105,57 @@ def _container(data: bytes, kind: bytes, start: int, end: int) -> dict[bytes, tu
     for need in _NEEDED[kind]:
         if len(need & single.keys()) != 1:
             raise NotPlain(f"{kind!r} without one of {sorted(need)!r}")
+    for timed, sizes in _TIMED.items():
+        if timed in single:
+            ts, te = single[timed]
+            if te - ts < 4 or data[ts] > 1 or te - ts < sizes[data[ts]]:
+                raise NotPlain(f"{timed!r} version or size")  # libavformat: "Not yet implemented"
+    if b"dinf" in single:
+        _data_reference(data, *single[b"dinf"])
+    if b"udta" in single:
+        _user_data(data, *single[b"udta"])
+    if b"meta" in single:
+        _meta(data, *single[b"meta"])
     return single
+
+
+def _data_reference(data: bytes, start: int, end: int) -> None:
+    """``dinf``: one ``dref`` with one entry saying the media is in this file (flag 1) — any
+    other reference makes libavformat look elsewhere for the samples."""
+    inner = boxes(data, start, end)
+    if len(inner) != 1 or inner[0][0] != b"dref":
+        raise NotPlain("dinf without one dref")
+    _, ds, de = inner[0]
+    if de - ds < 8 or struct.unpack_from(">I", data, ds + 4)[0] != 1:
+        raise NotPlain("dref entry count")
+    entries = boxes(data, ds + 8, de, to_end=False)
+    if (
+        len(entries) != 1
+        or entries[0][0] not in (b"url ", b"alis")
+        or entries[0][2] - entries[0][1] != 4
+        or data[entries[0][1] + 3] & 1 != 1
+    ):
+        raise NotPlain("dref that is not this file")
+
+
+def _user_data(data: bytes, start: int, end: int) -> None:
+    """``udta``: free-form items, but none libavformat would read as part of the movie."""
+    for kind, s, e in boxes(data, start, end):
+        if kind in _STRUCTURAL:
+            raise NotPlain(f"{kind!r} in udta")
+        if kind == b"meta":
+            _meta(data, s, e)
+
+
+def _meta(data: bytes, start: int, end: int) -> None:
+    """``meta`` (a full box in MP4, a plain one in QuickTime): a handler and metadata lists."""
+    try:
+        inner = boxes(data, start + 4, end)
+    except NotPlain:
+        inner = boxes(data, start, end)
+    for kind, _s, _e in inner:
+        if kind not in _META_CHILDREN:
+            raise NotPlain(f"{kind!r} in meta")
 
 
 def _table(data: bytes, box: tuple[int, int], head: int, entry: int) -> int:
@@ -161,10 +232,12 @@ def _sample_entries(data: bytes, handler: bytes, start: int, end: int) -> None:
     H.264 decoder takes."""
     if end - start < 8:
         raise NotPlain("stsd cut off")
-    entries = boxes(data, start + 8, end)
+    entries = boxes(data, start + 8, end, to_end=False)
     if struct.unpack_from(">I", data, start + 4)[0] != len(entries):
         raise NotPlain("stsd entry count")
     for _kind, s, e in entries:
+        if e - s < 8:
+            raise NotPlain("invalid size in stsd")
         if handler == b"vide":
             fixed = 78  # VisualSampleEntry
         elif handler == b"soun":  # SoundDescription version 0, QuickTime 1 (+16) and 2 (+36)
@@ -183,16 +256,21 @@ def _sample_entries(data: bytes, handler: bytes, start: int, end: int) -> None:
             if e - (s + fixed) < 4 or data[e - 4 : e] != bytes(4):
                 raise
             children = boxes(data, s + fixed, e - 4)  # QuickTime's four zero bytes at the end
+        kinds = [k for k, _, _ in children]
         for kind, cs, ce in children:
+            if kind not in _ENTRY_CHILDREN[handler] or kinds.count(kind) > 1:
+                raise NotPlain(f"{kind!r} in a sample entry")
             if kind == b"avcC":
                 check_avcc(data, cs, ce)
+            elif kind == b"esds" and data[esds_decoder_config(data, cs, ce)[0]] in _AAC:
+                check_asc(decoder_specific_info(data, cs, ce))
 
 
 def check_avcc(data: bytes, start: int, end: int) -> None:
     """An ``avcC`` box's payload (ISO/IEC 14496-15 5.3.3.1) that the H.264 decoder can take
     as extradata: version 1, at least one SPS (NAL type 7), the parameter sets inside the box."""
-    if end - start < 7 or data[start] != 1:
-        raise NotPlain("avcC version")
+    if end - start < 7 or data[start] != 1 or data[start + 4] & 3 == 2:
+        raise NotPlain("avcC version or NAL length size")
     pos = start + 5
     for i, nal_type in ((0, 7), (1, 8)):
         count = data[pos] & (0x1F if i == 0 else 0xFF)
@@ -249,3 +327,25 @@ def esds_decoder_config(data: bytes, start: int, end: int) -> tuple[int, int]:
     if tag != 0x04 or body >= end:
         raise NotPlain("esds without a decoder configuration")
     return body, body_end
+
+
+def decoder_specific_info(data: bytes, start: int, end: int) -> bytes:
+    """The DecoderSpecificInfo (tag 5) of an ``esds`` box: for AAC, its AudioSpecificConfig."""
+    body, dec_end = esds_decoder_config(data, start, end)
+    # after objectTypeIndication, streamType, bufferSizeDB, maxBitrate, avgBitrate
+    tag, s, e = mpeg4_descriptor(data, body + 13, min(dec_end, end))
+    if tag != 0x05 or e > min(dec_end, end):
+        raise NotPlain("no decoder specific info")
+    return data[s:e]
+
+
+def check_asc(asc: bytes) -> None:
+    """An AudioSpecificConfig (ISO/IEC 14496-3 1.6.2.1) the AAC decoder opens without a
+    program config element: AAC main, LC, SSR, LTP, SBR or PS, a listed sampling rate, and
+    1–7 channels."""
+    if len(asc) < 2:
+        raise NotPlain("short AudioSpecificConfig")
+    head = int.from_bytes(asc[:2], "big")
+    aot, index, channels = head >> 11, (head >> 7) & 0xF, (head >> 3) & 0xF
+    if aot not in (1, 2, 3, 4, 5, 29) or index > 12 or not 1 <= channels <= 7:
+        raise NotPlain("an AudioSpecificConfig the decoder may not open")

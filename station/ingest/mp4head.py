@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from station.ingest.mp4boxes import boxes, check_moov
+from station.ingest.mp4boxes import MISPLACED_AT_TOP, boxes, check_moov
 
 # Containers with ISO base media boxes (ISO/IEC 14496-12) a recorder writes.
 EXTENSIONS = frozenset({"mp4", "mov", "m4v", "3gp"})
@@ -107,7 +107,10 @@ def movie_header(path: Path) -> MovieHeader | None:
     try:
         with open(path, "rb") as f:
             end = os.fstat(f.fileno()).st_size
-            for kind, a, b in _boxes(f, 0, end):
+            top = list(_boxes(f, 0, end))
+            if any(kind in MISPLACED_AT_TOP for kind, _, _ in top):
+                return None  # a track or table outside the movie: ffprobe stumbles on it
+            for kind, a, b in top:
                 if kind == b"moov":
                     if b - a > _MOOV_MAX:
                         return None

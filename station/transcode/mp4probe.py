@@ -147,6 +147,10 @@ def _audio_codec(data: bytes, start: int, end: int) -> str:
         raise _Unsure("mp4a without one esds")
     if _aac_object_type(data, *esds[0]) not in _AAC_OBJECT_TYPES:
         raise _Unsure("mp4a that is not AAC")
+    try:  # the decoder ffprobe opens takes this configuration
+        mp4boxes.check_asc(mp4boxes.decoder_specific_info(data, *esds[0]))
+    except ValueError as exc:
+        raise _Unsure(str(exc)) from exc
     return "aac"
 
 
