@@ -206,7 +206,7 @@ def _video_facts(moov: bytes, trak: tuple[int, int]) -> tuple[str, float]:
             raise _Unsure("stts durations ffmpeg may adjust")  # negative; a last odd sample
         frames += n_samples
         duration += n_samples * delta
-    if timescale <= 0 or frames <= 0 or duration <= 0 or frames > _INT_MAX:
+    if not 0 < timescale <= _INT_MAX or frames <= 0 or duration <= 0 or frames > _INT_MAX:
         raise _Unsure("no frame rate")
     rate = Fraction(timescale * frames, duration)
     if rate.numerator > _INT_MAX or rate.denominator > _INT_MAX:

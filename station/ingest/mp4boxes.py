@@ -54,6 +54,7 @@ _NEEDED = {
 }
 _INT_MAX = (1 << 31) - 1
 _AAC = {0x40, 0x66, 0x67, 0x68}  # esds object types: MPEG-4 AAC, MPEG-2 AAC main/LC/SSR
+_DECODER_CONFIG = {b"avc1": b"avcC", b"avc3": b"avcC", b"hvc1": b"hvcC", b"hev1": b"hvcC"}
 
 
 class NotPlain(ValueError):
@@ -235,7 +236,7 @@ def _sample_entries(data: bytes, handler: bytes, start: int, end: int) -> None:
     entries = boxes(data, start + 8, end, to_end=False)
     if struct.unpack_from(">I", data, start + 4)[0] != len(entries):
         raise NotPlain("stsd entry count")
-    for _kind, s, e in entries:
+    for entry_kind, s, e in entries:
         if e - s < 8:
             raise NotPlain("invalid size in stsd")
         if handler == b"vide":
@@ -257,6 +258,9 @@ def _sample_entries(data: bytes, handler: bytes, start: int, end: int) -> None:
                 raise
             children = boxes(data, s + fixed, e - 4)  # QuickTime's four zero bytes at the end
         kinds = [k for k, _, _ in children]
+        config = _DECODER_CONFIG.get(entry_kind)
+        if config is not None and kinds.count(config) != 1:
+            raise NotPlain(f"{entry_kind!r} without one {config!r}")  # the decoder's extradata
         for kind, cs, ce in children:
             if kind not in _ENTRY_CHILDREN[handler] or kinds.count(kind) > 1:
                 raise NotPlain(f"{kind!r} in a sample entry")

@@ -65,15 +65,17 @@ def mvhd_values(
 ) -> tuple[float | None, dt.datetime | None]:
     """ffprobe's ``format.duration`` and ``creation_time`` from an ``mvhd``'s fields, with
     libavformat's rules: the duration rounded to the microsecond (``av_rescale`` into
-    ``AV_TIME_BASE``, halves away from zero), none for a zero time scale or a zero / all-ones
-    duration; a version-0 creation time below 1970 in 1904 seconds read as Unix time (recorders
-    that write it so), a version-1 one past 2^63 as none, and none for 0 or a time on
-    1970-01-01 (ffprobe's tag then says "1970-01-01…", which the probe reads as no time); a
-    version-1 time before 1970 is a date before 1970, as ffprobe says it.
+    ``AV_TIME_BASE``, halves away from zero), none for a zero (or, as a signed number,
+    negative) time scale or a zero / all-ones duration; a version-0 creation time below
+    1970 in 1904 seconds read as Unix time (recorders that write it so), a version-1 one past
+    2^63 as none, and none for 0 or a time on 1970-01-01 (ffprobe's tag then says
+    "1970-01-01…", which the probe reads as no time); a version-1 time before 1970 is a date
+    before 1970, as ffprobe says it.
     Raises ``OverflowError``/``OSError``/``ValueError`` for a creation time no date can hold."""
     all_ones = (1 << (64 if version == 1 else 32)) - 1
     seconds = None
-    if scale > 0 and duration not in (0, all_ones):
+    # a time scale past 2^31 is negative to libavformat, which then takes 1: left to ffprobe
+    if 0 < scale < 1 << 31 and duration not in (0, all_ones):
         seconds = ((duration * 1_000_000 * 2 + scale) // (2 * scale)) / 1_000_000
     if version == 1 and created >= 1 << 63:
         created = 0

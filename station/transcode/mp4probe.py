@@ -154,19 +154,6 @@ def _audio_codec(data: bytes, start: int, end: int) -> str:
     return "aac"
 
 
-def _video_config(data: bytes, fourcc: bytes, start: int, end: int) -> None:
-    """The decoder configuration ffprobe's decoder is opened with: one ``avcC`` (H.264) that it
-    can take, or one ``hvcC`` (H.265), after the 78 bytes of the VisualSampleEntry."""
-    if end - start < 78:
-        raise _Unsure("visual sample entry cut off")
-    config = b"avcC" if _VIDEO[fourcc] == "h264" else b"hvcC"
-    found = [(s, e) for k, s, e in _boxes(data, start + 78, end) if k == config]
-    if len(found) != 1:
-        raise _Unsure(f"not one {config!r}")
-    if config == b"avcC":
-        mp4boxes.check_avcc(data, *found[0])
-
-
 def _track(data: bytes, start: int, end: int, index: int) -> StreamInfo:
     mdia = _child(data, start, end, b"mdia")
     hs, he = _child(data, *mdia, b"hdlr")
@@ -197,7 +184,6 @@ def _track(data: bytes, start: int, end: int, index: int) -> StreamInfo:
     if handler == b"vide":
         if fourcc not in _VIDEO:
             raise _Unsure(f"video codec {fourcc!r}")
-        _video_config(data, fourcc, es, ee)
         return StreamInfo(index, "video", _VIDEO[fourcc], frames=frames)
     if fourcc != b"mp4a":
         raise _Unsure(f"audio codec {fourcc!r}")
