@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from transcode_support import FFPROBE, audio_src, ff, video_src
+from transcode_support import FFPROBE, audio_src, ff, probe_fields, video_src
 
 from station.archive import mp4facts
+from station.archive.records import facts_of
 from station.ingest.mp4head import movie_header
 from station.transcode import mp4probe
-from station.transcode.plan import choose_method
-from station.transcode.probe import MediaInfo, assess, parse_probe
+from station.transcode.probe import parse_probe
 
 SEED = 20261201
 MUTATIONS = 300
@@ -107,35 +107,6 @@ def ffprobe(path: Path) -> dict[str, Any] | None:
     return dict(json.loads(p.stdout.decode("utf-8", "replace") or "{}"))
 
 
-def probe_fields(info: MediaInfo) -> dict[str, object]:
-    """Everything the transcode job reads from a probe (as tests/test_transcode_mp4probe.py)."""
-    return {
-        "mp4": info.is_mp4,
-        "duration": info.duration,
-        "created": info.creation_time,
-        "video": [(s.codec, s.frames) for s in info.video],
-        "audio": [(s.codec, s.frames) for s in info.audio],
-        "assess": assess(info),
-        "method": choose_method("mp4-h264", info),
-        "method_keep_hevc": choose_method("mp4-h264", info, keep_hevc=True),
-    }
-
-
-def record_fields(info: MediaInfo) -> dict[str, Any]:
-    """The record's facts from ffprobe's answer (as ``records.ffprobe_facts`` builds them)."""
-    video = info.video[0] if info.video else None
-    audio = info.audio[0] if info.audio else None
-    return {
-        "format_name": info.format_name,
-        "video_codec": video.codec if video else None,
-        "audio_codec": audio.codec if audio else None,
-        "resolution": f"{video.width}x{video.height}" if video and video.width else None,
-        "fps": video.fps if video else None,
-        "sample_rate": audio.sample_rate if audio else None,
-        "duration": info.duration,
-    }
-
-
 def disagreements(got: dict[str, Any], probed: dict[str, Any] | None) -> list[str]:
     """Where a reader answered something other than ffprobe's answer."""
     out = []
@@ -158,8 +129,8 @@ def disagreements(got: dict[str, Any], probed: dict[str, Any] | None) -> list[st
             out.append(f"mp4head creation {head.creation_time} != ffprobe {when}")
     if got["mp4probe"] is not None and probe_fields(got["mp4probe"]) != probe_fields(info):
         out.append(f"mp4probe {probe_fields(got['mp4probe'])} != {probe_fields(info)}")
-    if got["mp4facts"] is not None and got["mp4facts"] != record_fields(info):
-        out.append(f"mp4facts {got['mp4facts']} != {record_fields(info)}")
+    if got["mp4facts"] is not None and got["mp4facts"] != facts_of(info):
+        out.append(f"mp4facts {got['mp4facts']} != {facts_of(info)}")
     return out
 
 

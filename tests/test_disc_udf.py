@@ -17,11 +17,13 @@ from station.disc_burn import readback, udf
 FILES = [("a.bin", 300_000), ("empty.txt", 0), ("目录/执法记录 𠀀.MP4", 5_000)]
 
 
-def make_image(path: Path) -> Path:
+def make_image(path: Path, files: list[tuple[str, int]] = FILES) -> Path:
+    """An image as the disc build writes it (pycdlib: ISO 9660 + Rock Ridge, Joliet, UDF) with
+    ``files`` (path, size), a folder ``目录`` holding the ones with a "/"."""
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", udf="2.60")
     iso.add_directory(iso_path="/D", rr_name="目录", joliet_path="/目录", udf_path="/目录")
-    for i, (name, size) in enumerate(FILES):
+    for i, (name, size) in enumerate(files):
         folder = "D/" if "/" in name else ""
         iso.add_fp(io.BytesIO(bytes([i + 1]) * size), size, iso_path=f"/{folder}F{i}.;1",
                    rr_name=name.rsplit("/", 1)[-1], joliet_path="/" + name,

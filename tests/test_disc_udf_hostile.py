@@ -12,14 +12,13 @@ each one refused, or the answer unchanged."""
 from __future__ import annotations
 
 import binascii
-import io
 import os
 import random
 import struct
 from pathlib import Path
 
-import pycdlib
 import pytest
+from test_disc_udf import make_image
 
 from station.disc_burn import udf
 from station.errors import StationError
@@ -28,21 +27,6 @@ SEED = 20261201
 MUTATIONS = 240
 SECTOR = udf.SECTOR
 FILES = [("a.bin", 300_000), ("b.bin", 5_000), ("empty.txt", 0), ("目录/执法记录 𠀀.MP4", 5_000)]
-
-
-def make_image(path: Path) -> Path:
-    """Written by pycdlib as the disc build writes (ISO 9660 + Rock Ridge, Joliet, UDF)."""
-    iso = pycdlib.PyCdlib()
-    iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", udf="2.60")
-    iso.add_directory(iso_path="/D", rr_name="目录", joliet_path="/目录", udf_path="/目录")
-    for i, (name, size) in enumerate(FILES):
-        folder = "D/" if "/" in name else ""
-        iso.add_fp(io.BytesIO(bytes([i + 1]) * size), size, iso_path=f"/{folder}F{i}.;1",
-                   rr_name=name.rsplit("/", 1)[-1], joliet_path="/" + name,
-                   udf_path="/" + name)  # fmt: skip
-    iso.write(str(path))
-    iso.close()
-    return path
 
 
 def retag(buf: bytearray, at: int) -> None:
@@ -58,7 +42,7 @@ class Image:
     """A pycdlib image as the disc build writes it, and where its UDF descriptors lie."""
 
     def __init__(self, path: Path) -> None:
-        self.path = make_image(path)
+        self.path = make_image(path, FILES)
         self.raw = bytearray(path.read_bytes())
         fd = os.open(path, os.O_RDONLY)
         try:

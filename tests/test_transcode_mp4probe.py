@@ -9,13 +9,12 @@ import struct
 from pathlib import Path
 
 import pytest
-from transcode_support import audio_src, ff, patch_mvhd_creation, video_src
+from transcode_support import audio_src, ff, patch_mvhd_creation, probe_fields, video_src
 
 from station.config import Settings
 from station.transcode.binaries import find_tools
 from station.transcode.mp4probe import quick_probe
-from station.transcode.plan import choose_method
-from station.transcode.probe import MediaInfo, assess, probe
+from station.transcode.probe import MediaInfo, probe
 
 SMALL = ["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1.37"]
 SINE = audio_src(1.37, 44100)
@@ -29,20 +28,6 @@ def _make(path: Path, *args: str) -> Path:
 
 def _ffprobe(path: Path, tmp_path: Path) -> MediaInfo:
     return probe(find_tools(Settings()), path, workdir=tmp_path / "w", nice=0)
-
-
-def _fields(info: MediaInfo) -> dict[str, object]:
-    """Everything the transcode job reads from a probe."""
-    return {
-        "mp4": info.is_mp4,
-        "duration": info.duration,
-        "created": info.creation_time,
-        "video": [(s.codec, s.frames) for s in info.video],
-        "audio": [(s.codec, s.frames) for s in info.audio],
-        "assess": assess(info),
-        "method": choose_method("mp4-h264", info),
-        "method_keep_hevc": choose_method("mp4-h264", info, keep_hevc=True),
-    }
 
 
 CASES = {
@@ -70,7 +55,7 @@ def test_box_reader_agrees_with_ffprobe(name: str, tmp_path: Path) -> None:
     clip = _make(tmp_path / f"{name}.{ext}", *(a.replace("{srt}", str(srt)) for a in CASES[name]))
     quick = quick_probe(clip)
     assert quick is not None, "a plain MP4/MOV of H.264/H.265 + AAC is read without ffprobe"
-    assert _fields(quick) == _fields(_ffprobe(clip, tmp_path))
+    assert probe_fields(quick) == probe_fields(_ffprobe(clip, tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -140,5 +125,5 @@ def test_video_frame_rate_sample_counts(tmp_path: Path) -> None:
     )  # fmt: skip
     quick = quick_probe(clip)
     assert quick is not None
-    assert _fields(quick) == _fields(_ffprobe(clip, tmp_path))
+    assert probe_fields(quick) == probe_fields(_ffprobe(clip, tmp_path))
     assert quick.video[0].frames == 50

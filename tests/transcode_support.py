@@ -157,3 +157,21 @@ def patch_mvhd_creation(path: Path, creation: int) -> None:
     assert data[at + 4] == 0
     struct.pack_into(">I", data, at + 8, creation)
     path.write_bytes(bytes(data))
+
+
+def probe_fields(info: Any) -> dict[str, object]:
+    """Everything the transcode job reads from a probe (a ``MediaInfo``): the box reader and
+    ffprobe must agree on all of it."""
+    from station.transcode.plan import choose_method
+    from station.transcode.probe import assess
+
+    return {
+        "mp4": info.is_mp4,
+        "duration": info.duration,
+        "created": info.creation_time,
+        "video": [(s.codec, s.frames) for s in info.video],
+        "audio": [(s.codec, s.frames) for s in info.audio],
+        "assess": assess(info),
+        "method": choose_method("mp4-h264", info),
+        "method_keep_hevc": choose_method("mp4-h264", info, keep_hevc=True),
+    }

@@ -396,6 +396,12 @@ def ffprobe_facts(path: Path, settings: Any, cache_dir: Path | None = None) -> d
     except (StationError, OSError) as exc:
         log.warning("archive.probe_failed", path=str(path), error=str(exc))
         return {}
+    return facts_of(info)
+
+
+def facts_of(info: Any) -> dict[str, Any]:
+    """The record's format facts from a probe's ``MediaInfo``: the first video and the first
+    audio stream, the container and the duration."""
     video = info.video[0] if info.video else None
     audio = info.audio[0] if info.audio else None
     return {
