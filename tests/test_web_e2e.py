@@ -44,6 +44,7 @@ SECRET = bytes(range(32))
 BLKIO = Path("/sys/fs/cgroup/blkio")
 RATE = 6_000_000  # bytes/s read from the recorder: a few seconds of visible copying
 CASE = "城管罚〔2026〕12号 A"
+PAGE_S = 120  # a browser step (navigation, click, a page's own fetch) on a loaded machine
 PASSWORD = "correct horse 1"
 
 
@@ -122,8 +123,15 @@ def derivative_progress(db: Any) -> object:
     ).fetchall()
 
 
+def new_page(browser: Any, width: int, height: int) -> Any:
+    """A page whose every Playwright step may take ``PAGE_S`` (its default is 30 s)."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(PAGE_S * 1000)
+    return page
+
+
 def login(browser: Any, base: str, name: str) -> Any:
-    page = browser.new_page(viewport={"width": 1200, "height": 760})
+    page = new_page(browser, 1200, 760)
     page.goto(base + "office/")
     assert "/office/login" in page.url
     page.fill("input[name=name]", name)
@@ -169,9 +177,9 @@ def test_kiosk_and_office_against_the_daemon(tmp_path: Path) -> None:
         browser = stack.enter_context(chromium())
 
         # -- kiosk: the officer's view -------------------------------------------------------
-        kiosk = browser.new_page(viewport={"width": 1100, "height": 620})
+        kiosk = new_page(browser, 1100, 620)
         kiosk.goto(base)
-        wait_for(lambda: "已连接" in kiosk.inner_text("#conn"), what="kiosk connected")
+        wait_for(lambda: "已连接" in kiosk.inner_text("#conn"), PAGE_S, "kiosk connected")
         kiosk.evaluate("""() => { window.__seen = [];
           new MutationObserver(() => document.querySelectorAll('[data-slot]').forEach(t =>
             window.__seen.push([t.dataset.slot, t.dataset.phase, +t.dataset.bytesDone,
@@ -247,7 +255,7 @@ def test_kiosk_and_office_against_the_daemon(tmp_path: Path) -> None:
         clerk.click("a.play")
         wait_for(
             lambda: clerk.evaluate("() => document.getElementById('player').readyState") >= 1,
-            60,
+            PAGE_S,
             "video metadata",
         )
         shot(clerk, "office-play")
@@ -318,9 +326,9 @@ def test_kiosk_and_office_against_the_daemon(tmp_path: Path) -> None:
         # an officer account cannot open clerk pages (the CLI's role sets)
         for p in (kiosk, clerk, boss):
             p.close()
-        kiosk_final = browser.new_page(viewport={"width": 1100, "height": 620})
+        kiosk_final = new_page(browser, 1100, 620)
         kiosk_final.goto(base)
-        wait_for(lambda: tile(kiosk_final, "1-1"), 30, "kiosk tiles")
+        wait_for(lambda: tile(kiosk_final, "1-1"), PAGE_S, "kiosk tiles")
         bed.undock("/sys/devices/usb1/1-1")
         bed.undock("/sys/devices/usb1/1-2")
         wait_progress(lambda: tile(kiosk_final, "1-1") is None, bed.progress,
