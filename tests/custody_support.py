@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from station_testbed.waiting import wait_progress
+
 # Each rename into the vault and each flush slowed down, so that two runs overlap for seconds.
 SLOW = ["-e", "inject=renameat2:delay_exit=100000", "-e", "inject=syncfs:delay_exit=300000"]
 
@@ -66,8 +68,53 @@ def run_station(home: Path, *args: str, **kw: Any) -> tuple[int, str, str]:
     return p.returncode, out, err
 
 
-def wait_for(what: str, cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Poll ``cond`` until true (the test fails, naming ``what``, if it never becomes true)."""
+def tree_io(pid: int) -> int:
+    """Bytes read and written so far by ``pid`` and every process below it (``/proc/*/io``):
+    what a copying, hashing or committing ``station`` visibly does."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, total = {pid}, 0
+    for _ in range(8):  # strace → python → its helpers: a few levels
+        tree |= {child for child, parent in parents.items() if parent in tree}
+    for member in tree:
+        try:
+            io = dict(
+                line.split(": ")
+                for line in Path(f"/proc/{member}/io").read_text().split("\n")
+                if line
+            )
+        except (OSError, ValueError):
+            continue
+        total += int(io.get("rchar", 0)) + int(io.get("wchar", 0))
+    return total
+
+
+def wait_for(
+    what: str,
+    cond: Callable[[], bool],
+    timeout: float = 60.0,
+    proc: subprocess.Popen[str] | None = None,
+) -> None:
+    """Poll ``cond`` until true (the test fails, naming ``what``, if it never becomes true).
+    With ``proc`` (the process doing the work) the wait goes on while it lives and its I/O
+    moves, fails at once when it exits (with its stderr), and after ``timeout`` seconds in
+    which it read and wrote nothing; without, ``timeout`` bounds the whole wait."""
+    if proc is not None:
+
+        def gone() -> str | None:
+            if proc.poll() is None:
+                return None
+            err = proc.stderr.read() if proc.stderr is not None else ""
+            return f"the process exited ({proc.returncode}): {err[-2000:]}"
+
+        wait_progress(cond, lambda: tree_io(proc.pid), what=what, alive=gone, stall_s=timeout,
+                      poll=0.02)  # fmt: skip
+        return
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():

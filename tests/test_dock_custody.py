@@ -242,7 +242,7 @@ def test_kill9_between_clear_intent_and_unlinks(
             lambda: bool(
                 query(vault.home, "select 1 from audit_log where event = 'dock.clear_intent'")
             ),
-            timeout=120,
+            proc=p,
         )
     finally:
         kill9(p)

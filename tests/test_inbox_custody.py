@@ -114,6 +114,7 @@ def test_kill9_between_removal_intent_and_unlinks(tmp_path: Path) -> None:
         wait_for(
             "the removal intent",
             lambda: bool(query(home, "select 1 from audit_log where event='inbox.remove_intent'")),
+            proc=p,
         )
     finally:
         kill9(p)

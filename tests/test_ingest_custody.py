@@ -50,6 +50,7 @@ def test_two_cli_ingests_at_once_keep_every_file(tmp_path: Path) -> None:
             any((home / "staging").rglob("*.part"))
             and bool(query(home, "select 1 from sessions where state = 'running'"))
         ),
+        proc=first,
     )
     second = station(home, "ingest", str(tmp_path / "clips"), "--json", strace=SLOW)
     _, err2 = second.communicate(timeout=300)
@@ -134,7 +135,7 @@ def test_kill9_during_ingest_then_ingest_again(
     assert run_station(home, "init")[0] == 0
     p = station(home, "ingest", str(tmp_path / "clips"), "--json", strace=SLOW)
     try:
-        wait_for(step, lambda: reached(home))
+        wait_for(step, lambda: reached(home), proc=p)
     finally:
         kill9(p)
     # the next start-up (any `station ingest`) reaps what the dead owner left: staging, and
@@ -199,7 +200,7 @@ def test_sigterm_during_ingest_cleans_staging_and_ends_the_session(tmp_path: Pat
     assert run_station(home, "init")[0] == 0
     slow_copy = [*SLOW, "-e", "inject=write:delay_exit=50000"]  # every chunk written slowly
     p = station(home, "ingest", str(tmp_path / "clips"), "--json", strace=slow_copy)
-    wait_for("a staged copy", lambda: _staged(home))
+    wait_for("a staged copy", lambda: _staged(home), proc=p)
     wait_for("the station under strace", lambda: bool(Path(f"/proc/{p.pid}/task").exists()))
     os.kill(_child_of(p.pid), signal.SIGTERM)
     out, err = p.communicate(timeout=120)
