@@ -296,3 +296,25 @@ def test_seeded_mutations_give_ffprobes_answer_or_none(
         judge(f"mutation {i} ({layout})", mutate(clip, pool, rng))
     # both outcomes occur: the test exercises answers as well as refusals
     assert judge.answered > 0 and judge.refused > 0, (judge.answered, judge.refused)
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_a_huge_box_in_a_sparse_file_is_never_read(large: bool, tmp_path: Path) -> None:
+    """A ``moov`` that claims 1 GiB (32-bit size) or 8 GiB (64-bit size), in a sparse file that
+    really is that long: past what a reader takes in, refused without reading it."""
+    size = (8 << 30) if large else (1 << 30)
+    ftyp = box(b"ftyp", b"isom\0\0\2\0isomiso2avc1mp41")
+    head = struct.pack(">I4sQ", 1, b"moov", size) if large else struct.pack(">I4s", size, b"moov")
+    path = tmp_path / "huge.mp4"
+    with open(path, "wb") as f:
+        f.write(ftyp + head)
+        f.truncate(len(ftyp) + size)
+    for name, fn in (("movie_header", movie_header), ("quick_probe", mp4probe.quick_probe),
+                     ("record_facts", mp4facts.record_facts)):  # fmt: skip
+        tracemalloc.start()
+        try:
+            assert fn(path) is None, name
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 4 << 20, f"{name} allocated {peak} bytes"

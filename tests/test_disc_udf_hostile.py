@@ -213,3 +213,8 @@ def test_seeded_mutations_of_the_metadata_are_refused_or_change_nothing(image: I
             f.flush()
     assert outcomes["refused"] > 0 and outcomes["same"] > 0, outcomes
     assert udf.udf_extents(path) == image.places  # every mutation was undone
+
+
+def test_trailing_bytes_change_nothing(image: Image) -> None:
+    """Bytes after the last sector (a padded or appended image) are not metadata."""
+    assert udf.udf_extents(image.write(image.raw + b"\xff" * 3000)) == image.places
