@@ -65,9 +65,10 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     out = {}
     for name, extra in (("last", []), ("first", ["-movflags", "+faststart"])):
         path = d / f"{name}.mp4"
+        # one thread: the same bytes on every machine, so the same seed hits the same boxes
         ff(*video_src(1.0, "160x120"), *audio_src(1.0, 48000), "-c:v", "libx264", "-preset",
-           "ultrafast", "-c:a", "aac", "-metadata", "creation_time=2026-11-30T10:00:07Z",
-           *extra, str(path))  # fmt: skip
+           "ultrafast", "-threads", "1", "-c:a", "aac",
+           "-metadata", "creation_time=2026-11-30T10:00:07Z", *extra, str(path))  # fmt: skip
         out[name] = path.read_bytes()
     return out
 
