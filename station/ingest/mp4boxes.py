@@ -242,11 +242,14 @@ def _sample_entries(data: bytes, handler: bytes, start: int, end: int) -> None:
         if handler == b"vide":
             fixed = 78  # VisualSampleEntry
         elif handler == b"soun":  # SoundDescription version 0, QuickTime 1 (+16) and 2 (+36)
-            if e - s < 10:
+            if e - s < 18:
                 raise NotPlain("sound sample entry cut off")
-            fixed = {0: 28, 1: 44, 2: 64}.get(struct.unpack_from(">H", data, s + 8)[0], -1)
+            version, channels = struct.unpack_from(">H6xH", data, s + 8)
+            fixed = {0: 28, 1: 44, 2: 64}.get(version, -1)
             if fixed < 0:
                 raise NotPlain("sound description version")
+            if version < 2 and not 1 <= channels <= 8:  # the decoder: "Too many channels"
+                raise NotPlain("sound channel count")
         else:
             continue
         if e - s < fixed:
