@@ -175,6 +175,11 @@ def test_tallies_follow_every_change(vault: Vault) -> None:
     store.reopen_case(db, "甲1", actor="c", reason="复议")
     store.mark_long_term(db, "乙2", reason=2, actor="c")
     _check(db)
+    for number in ("戊5", "丁4"):  # long-term cases marked in the same microsecond
+        store.create_case(db, number, name=number, actor="c")
+        store.link(db, number, shas[5:7], actor="c")
+        store.mark_long_term(db, number, reason=1, actor="c", at=PLAN_NOW)
+    _check(db)
     tags.hold(db, [shas[6], shas[0]], reason="诉讼", actor="c")
     tags.mark_long_term(db, [shas[4]], reason=3, actor="c")
     tags.review(db, [shas[2]], actor="c")

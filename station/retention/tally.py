@@ -57,6 +57,7 @@ STATES = ("stored", "pending_purge")
 TABLES = ("retention_tally", "retention_linked", "retention_ingest")
 _HOUR = dt.timedelta(hours=1) - dt.timedelta(microseconds=1)
 _parse = dt.datetime.fromisoformat
+_NONE = object()
 
 
 class TallyDrift(Exception):
@@ -214,6 +215,7 @@ def fill_from_tallies(
         return False
 
     plain: dict[tuple[Any, ...], list[Any]] = {}  # key -> [n, bytes, plan]
+    routine_outcome: dict[tuple[int, str], Any] = {}  # (form, hour) -> R9's shared outcome
     for st, imp, c, h, f, n, b in db.execute(
         "select state, important, cat, hour, form, n, bytes from retention_tally"
         " where state in ('stored', 'pending_purge')"
@@ -233,13 +235,16 @@ def fill_from_tallies(
         elif not routine:
             plan = (RULE_NOT_ROUTINE, None)
         else:
-            t = _start(h, f)
-            outcome: Any = False
-            if f >= 2:  # one time: one end
-                until = decider.routine_until(t)
-                outcome = dated(until, until)
-            elif (shift := decider.hour_shift(t)) is not None:  # ends t + shift .. + 1 h
-                outcome = dated(t + shift, t + shift + _HOUR)
+            outcome = routine_outcome.get((f, h), _NONE)
+            if outcome is _NONE:
+                t = _start(h, f)
+                outcome = False
+                if f >= 2:  # one time: one end
+                    until = decider.routine_until(t)
+                    outcome = dated(until, until)
+                elif (shift := decider.hour_shift(t)) is not None:  # ends t + shift .. + 1 h
+                    outcome = dated(t + shift, t + shift + _HOUR)
+                routine_outcome[(f, h)] = outcome
             plan = None if outcome is False else (RULE_ROUTINE, outcome)
         plain[(st, imp, c, h, f)] = [n, b, plan]
 
