@@ -166,14 +166,26 @@ def build_retention(
     # Long-term cases and their discs (R11, R12).
     discs = disc_status(db)
     lt_rows = []
-    for number, name, code, codes, kind, status, closed, n, b in db.execute(
+    cols = (
         "select c.number, c.name, c.long_term_reason, c.long_term_reasons, c.kind, c.status,"
         " c.closed_at,"
-        " count(r.sha256), coalesce(sum(r.size), 0) from cases c"
-        " left join case_recordings l on l.case_number = c.number"
-        " left join recordings r on r.sha256 = l.sha256 and r.state != 'purged'"
-        " where c.long_term_reason is not null group by c.number order by c.long_term_at"
-    ):
+    )
+    per_case = None if exact or not tally.usable(db) else tally.linked_per_case(db)
+    if per_case is None:
+        lt_sql = (
+            cols + " count(r.sha256), coalesce(sum(r.size), 0) from cases c"
+            " left join case_recordings l on l.case_number = c.number"
+            " left join recordings r on r.sha256 = l.sha256 and r.state != 'purged'"
+            " where c.long_term_reason is not null group by c.number order by c.long_term_at"
+        )
+    else:  # the same rows in the same order (same scan, same sort); counts from the tallies
+        lt_sql = (
+            cols + " 0, 0 from cases c where c.long_term_reason is not null"
+            " group by c.number order by c.long_term_at"
+        )
+    for number, name, code, codes, kind, status, closed, n, b in db.execute(lt_sql):
+        if per_case is not None:
+            n, b = per_case.get(number, (0, 0))
         lt_rows.append(
             {
                 "number": number,

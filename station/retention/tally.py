@@ -381,6 +381,37 @@ def fill_from_tallies(
     return len(mine)
 
 
+def linked_per_case(db: sqlite_utils.Database) -> dict[str, tuple[int, int]] | None:
+    """Per case: how many recordings linked to it are not purged, and their bytes — the
+    ``count``/``sum`` over ``case_recordings`` joined to ``recordings`` — from
+    ``retention_linked`` and the recordings linked to three cases or more. None when that
+    cannot be exact (a size that is not a whole number, a case number holding the key's
+    separator)."""
+    if db.execute("select 1 from cases where instr(number, char(31)) limit 1").fetchone():
+        return None
+    out: dict[str, list[int]] = {}
+    for lk, n, b in db.execute(
+        "select links, n, bytes from retention_linked where state != 'purged' and links != '*'"
+    ):
+        if type(b) is not int:
+            return None
+        for number in lk.split("\x1f"):
+            got = out.setdefault(number, [0, 0])
+            got[0] += n
+            got[1] += b
+    for number, size in db.execute(
+        "select l.case_number, r.size from (select sha256 from case_recordings group by sha256"
+        " having count(*) > 2) t cross join case_recordings l on l.sha256 = t.sha256"
+        " cross join recordings r on r.sha256 = t.sha256 where r.state != 'purged'"
+    ):
+        if type(size) is not int:
+            return None
+        got = out.setdefault(number, [0, 0])
+        got[0] += 1
+        got[1] += size
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
 def _start(h: str, f: int) -> dt.datetime:
     """The start of an hour key (forms 0, 1) or the time a whole text gives (forms 2, 3)."""
     return _parse(h) if f >= 2 else _parse(h + ":00:00+00:00")
