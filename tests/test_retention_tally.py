@@ -135,7 +135,7 @@ def test_tallies_follow_every_change(vault: Vault) -> None:
     migrations.apply(db, [m for m in migrations.discover() if m.number < 150])
     assert "retention_tally" not in db.table_names()
     shas = [
-        add_recording(vault, db, recorded_at=_day(d), size=GB, category=c, important=imp)
+        add_recording(vault, db, recorded_at=_day(d), category=c, important=imp)
         for d, c, imp in (
             ("2026-06-01", "patrol", False),  # R9 ends 1 Dec 02:00 +08:00 (Shanghai): expired
             ("2026-06-10", "patrol", False),  # expires within the window
@@ -144,19 +144,23 @@ def test_tallies_follow_every_change(vault: Vault) -> None:
             ("2026-01-05", "enforcement", False),  # a party's: not routine
             ("2025-01-05", "patrol", False),
             ("2026-11-20", "warning", False),
+            ("2025-03-03", "patrol", False),  # expired: proposed, rejected or approved
+            ("2025-04-04", "education", False),
+            ("2025-05-05", "city-management", False),
         )
     ]
     shas.append(add_recording(vault, db, recorded_at=None, ingested_at=_day("2026-06-12")))
-    store.create_case(db, "甲1", name="甲", actor="c")
-    store.create_case(db, "乙2", name="乙", actor="c")
-    store.create_case(db, "丙3", name="丙", actor="c", retention_years=1)
+    opened = PLAN_NOW - dt.timedelta(days=3000)
+    store.create_case(db, "甲1", name="甲", actor="c", opened_at=opened)
+    store.create_case(db, "乙2", name="乙", actor="c", opened_at=opened)
+    store.create_case(db, "丙3", name="丙", actor="c", retention_years=1, opened_at=opened)
     store.link(db, "甲1", shas[:2], actor="c")
     store.link(db, "乙2", shas[1:3], actor="c")
     migrations.apply(db)  # 0150: the tallies from the rows already there
     assert {"retention_tally", "retention_linked", "retention_ingest"} <= set(db.table_names())
     _check(db)
 
-    new = add_recording(vault, db, recorded_at=_day("2026-06-11"), size=2 * GB)  # ingest
+    new = add_recording(vault, db, recorded_at=_day("2026-06-11"), content=b"x" * 999)  # ingest
     shas.append(new)
     _check(db)
     tags.tag(db, [shas[3]], actor="c", category="patrol")  # unclassified → routine
@@ -176,7 +180,7 @@ def test_tallies_follow_every_change(vault: Vault) -> None:
     store.mark_long_term(db, "乙2", reason=2, actor="c")
     _check(db)
     for number in ("戊5", "丁4"):  # long-term cases marked in the same microsecond
-        store.create_case(db, number, name=number, actor="c")
+        store.create_case(db, number, name=number, actor="c", opened_at=opened)
         store.link(db, number, shas[5:7], actor="c")
         store.mark_long_term(db, number, reason=1, actor="c", at=PLAN_NOW)
     _check(db)
@@ -201,8 +205,11 @@ def test_tallies_follow_every_change(vault: Vault) -> None:
         now=PLAN_NOW,
     )
     _check(db)
-    approved = approve_all(vault, db, settings, PLAN_NOW)
-    assert approved
+    out = approval.approve(
+        vault, db, settings, [], actor="boss", reason="无保存意义", all_open=True, now=PLAN_NOW
+    )
+    approved = out.approved
+    assert approved, out
     assert db.execute("select count(*) from recordings where state = 'pending_purge'").fetchone()[
         0
     ]
@@ -229,7 +236,10 @@ def test_tallies_follow_every_change(vault: Vault) -> None:
             " and sha256 = ?",
             [shas[2]],
         )
-        db.execute("update case_recordings set sha256 = ? where sha256 = ?", [shas[6], shas[5]])
+        db.execute(
+            "update case_recordings set sha256 = ? where sha256 = ? and case_number = '丙3'",
+            [shas[8], shas[3]],
+        )
         db.execute("update recordings set important = 2, size = size + 7 where sha256 = ?", [new])
     _check(db)
     gone = add_recording(vault, db, recorded_at=_day("2026-05-30"), category="warning")
