@@ -67,6 +67,18 @@ def _whole_sizes(db: sqlite_utils.Database) -> None:
 def edge_db(tmp_path_factory: pytest.TempPathFactory) -> sqlite_utils.Database:
     db = _catalog(tmp_path_factory.mktemp("tally") / "c.sqlite", PLAN_NOW, 11)
     _whole_sizes(db)
+    with write_txn(db):  # some linked to three cases and more, after the tallies were built
+        for number in ("罚字〔2021〕第5号", "罚字〔2025〕第4号", "罚字〔2021〕第7号"):
+            db.execute(
+                "insert or ignore into case_recordings (case_number, sha256, linked_at,"
+                " linked_by) select ?, sha256, 'x', 't' from (select distinct sha256 from"
+                " case_recordings order by sha256 limit 40)",
+                [number],
+            )
+    assert db.execute(
+        "select count(*) from (select sha256 from case_recordings group by sha256"
+        " having count(*) > 2)"
+    ).fetchone()[0]
     return db
 
 

@@ -170,7 +170,7 @@ def build_retention(
         "select c.number, c.name, c.long_term_reason, c.long_term_reasons, c.kind, c.status,"
         " c.closed_at,"
     )
-    per_case = None if exact or not tally.usable(db) else tally.linked_per_case(db)
+    per_case = totals.per_case
     if per_case is None:
         lt_sql = (
             cols + " count(r.sha256), coalesce(sum(r.size), 0) from cases c"

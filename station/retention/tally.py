@@ -11,7 +11,7 @@ row by row (``Totals.add`` over ``iter_decisions``). ``fill_from_tallies`` gives
    (``Totals.add_group``);
 2. every other member is read and decided as the reference does (``Decider.rows`` with its
    links, holds and marks): the recordings with a hold, a mark, a supervisor's keep or a
-   pending purge, those linked to three cases or more, the start hours no whole-group answer
+   pending purge, the start hours no whole-group answer
    fits (an hour with a local midnight or clock change, expiring within the window, on a
    forecast-day edge, straddling ``now``) and the cases whose end does not clearly pass R9;
 3. each member read one by one is taken out of its tally group first; a group left below zero,
@@ -82,6 +82,8 @@ class Totals:
         self.freed_by_day: Counter[int] = Counter()  # day offset → bytes the executor frees
         self.expiring: list[tuple[str, str, int, str, str]] = []
         self.weeks: Counter[int] = Counter()  # week of the window → recordings expiring then
+        # case -> (its recordings not purged, their bytes): from the tallies, else None
+        self.per_case: dict[str, tuple[int, int]] | None = None
         self.exp_count = self.exp_bytes = self.overdue = self.overdue_bytes = 0
 
     def add(self, d: Decision, size: int, state: str) -> None:
@@ -249,20 +251,27 @@ def fill_from_tallies(
         plain[(st, imp, c, h, f)] = [n, b, plan]
 
     cases = load_cases(db)
+    if any("\x1f" in number for number in cases):
+        raise TallyDrift("a case number holds the cases key's separator")
     linked: dict[tuple[Any, ...], list[Any]] = {}
+    per_case: dict[str, list[int]] = {}  # case -> [recordings not purged, bytes]
     for lk, st, imp, n, b, maxt in db.execute(
         "select links, state, important, n, bytes, maxt from retention_linked"
-        " where state in ('stored', 'pending_purge')"
     ):
         if type(b) is not int:
             raise TallyDrift(f"tally ({lk}, {st}): bytes {b!r} not a whole number")
-        plan = None
         nums = lk.split("\x1f")
-        if lk == "*":
-            pass  # read below, every recording linked to three cases or more
-        elif len(nums) > 2 or any(x not in cases for x in nums):
+        if st != "purged":
+            for number in nums:
+                got = per_case.setdefault(number, [0, 0])
+                got[0] += n
+                got[1] += b
+        if st not in STATES:
+            continue
+        plan = None
+        if any(x not in cases for x in nums):
             raise TallyDrift(f"cases key {lk!r} names no case")
-        elif maxt != "~":
+        if maxt != "~":
             cs = [cases[x] for x in nums]
             if st == "pending_purge":
                 plan = (PENDING, None)
@@ -321,7 +330,6 @@ def fill_from_tallies(
     for sql in (
         "select sha256 from holds where released_at is null",
         "select sha256 from recording_marks",
-        "select sha256 from case_recordings group by sha256 having count(*) > 2",
     ):
         need.update(s for (s,) in db.execute(sql))
     if "purge_proposals" in db.table_names():
@@ -335,7 +343,7 @@ def fill_from_tallies(
     read(
         {(k[4], k[3]) for k, g in plain.items() if g[2] is None},
         need,
-        {k[0].split("\x1f")[0] for k, g in linked.items() if g[2] is None and k[0] != "*"},
+        {k[0].split("\x1f")[0] for k, g in linked.items() if g[2] is None},
     )
 
     # 2. The expiring list: whole groups in order of their earliest end until they hold
@@ -371,6 +379,7 @@ def fill_from_tallies(
             if n <= 0 or plan is None:
                 raise TallyDrift(f"tally {key!r}: {n} recordings, {b} bytes left")
             totals.add_group(plan[0], n, b, plan[1])
+    totals.per_case = {k: (v[0], v[1]) for k, v in per_case.items()}
     mine = [r for r in rows.values() if r[5] in STATES]
     if mine:
         extra = load_extras(
@@ -379,37 +388,6 @@ def fill_from_tallies(
         for d, size, state in decider.rows((r[:7] for r in mine), extra):
             totals.add(d, size, state)
     return len(mine)
-
-
-def linked_per_case(db: sqlite_utils.Database) -> dict[str, tuple[int, int]] | None:
-    """Per case: how many recordings linked to it are not purged, and their bytes — the
-    ``count``/``sum`` over ``case_recordings`` joined to ``recordings`` — from
-    ``retention_linked`` and the recordings linked to three cases or more. None when that
-    cannot be exact (a size that is not a whole number, a case number holding the key's
-    separator)."""
-    if db.execute("select 1 from cases where instr(number, char(31)) limit 1").fetchone():
-        return None
-    out: dict[str, list[int]] = {}
-    for lk, n, b in db.execute(
-        "select links, n, bytes from retention_linked where state != 'purged' and links != '*'"
-    ):
-        if type(b) is not int:
-            return None
-        for number in lk.split("\x1f"):
-            got = out.setdefault(number, [0, 0])
-            got[0] += n
-            got[1] += b
-    for number, size in db.execute(
-        "select l.case_number, r.size from (select sha256 from case_recordings group by sha256"
-        " having count(*) > 2) t cross join case_recordings l on l.sha256 = t.sha256"
-        " cross join recordings r on r.sha256 = t.sha256 where r.state != 'purged'"
-    ):
-        if type(size) is not int:
-            return None
-        got = out.setdefault(number, [0, 0])
-        got[0] += 1
-        got[1] += size
-    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def _start(h: str, f: int) -> dt.datetime:

@@ -16,7 +16,7 @@ again (``station.retention.tally``):
   ``YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z`` and the key is its hour ``YYYY-MM-DDTHH``; 2/3 for any
   other text, and the key is the whole text;
 - the category as ``'=' || category``, or ``''`` for none (unclassified is not an empty name);
-- the cases as their number when one, ``min || char(31) || max`` when two, ``'*'`` for more;
+- the cases as their numbers in order, joined by char(31);
 - the bound ``'~'`` (above every digit) once a member's ``T`` or ``ingested_at`` is not canonical.
 
 A tally row whose count reaches zero is removed. ``station verify`` recounts all three against
@@ -76,21 +76,15 @@ def ihour(r: str) -> str:
 
 
 def links(sha: str, *, without: str | None = None, plus: str | None = None) -> str:
-    """SQL: the cases key of recording ``sha`` (null: none); ``without`` leaves out the link to
-    that case (after it was inserted), ``plus`` adds one (after it was deleted)."""
+    """SQL: the cases key of recording ``sha`` (null: none): its case numbers in order, joined
+    by char(31); ``without`` leaves out the link to that case (after it was inserted), ``plus``
+    adds one (after it was deleted)."""
+    src = f"select case_number as cn from case_recordings where sha256 = {sha}"
+    if without is not None:
+        src += f" and case_number is not {without}"
     if plus is not None:
-        return (
-            f"(select case count(*) + 1 when 1 then {plus}"
-            f" when 2 then min(min(case_number), {plus}) || char(31)"
-            f" || max(max(case_number), {plus}) else '*' end"
-            f" from case_recordings where sha256 = {sha})"
-        )
-    extra = f" and case_number is not {without}" if without is not None else ""
-    return (
-        "(select case count(*) when 0 then null when 1 then min(case_number)"
-        " when 2 then min(case_number) || char(31) || max(case_number) else '*' end"
-        f" from case_recordings where sha256 = {sha}{extra})"
-    )
+        src += f" union all select {plus}"
+    return f"(select group_concat(cn, char(31)) from ({src} order by 1))"
 
 
 Src = tuple[str, str]  # (extra "from" tables, condition) giving the recording row alias
@@ -236,13 +230,15 @@ def recount_sql() -> tuple[str, str, str]:
     ``verify``'s recount)."""
     plain = (
         f"select r.state, r.important, {cat('r')}, {hour('r')}, {form('r')}, count(*),"
-        f" sum(r.size) from recordings r where {links('r.sha256')} is null"
+        " sum(r.size) from recordings r"
+        " where not exists (select 1 from case_recordings l where l.sha256 = r.sha256)"
         " group by 1, 2, 3, 4, 5"
     )
     linked = (
         "select lk, state, important, count(*), sum(size), max(b) from"
         f" (select {links('r.sha256')} as lk, r.state, r.important, r.size, {bound('r')} as b"
-        " from recordings r) where lk is not null group by 1, 2, 3"
+        " from (select distinct sha256 from case_recordings) g"
+        " cross join recordings r on r.sha256 = g.sha256) group by 1, 2, 3"
     )
     ingest = (
         f"select {iform('r')}, {ihour('r')}, count(*), sum(r.size) from recordings r"
