@@ -169,7 +169,7 @@ def test_tallies_follow_every_change(vault: Vault) -> None:
     store.link(db, "甲1", shas[:2], actor="c")
     store.link(db, "乙2", shas[1:3], actor="c")
     migrations.apply(db)  # 0150: the tallies from the rows already there
-    assert {"retention_tally", "retention_linked", "retention_ingest"} <= set(db.table_names())
+    assert {"retention_tally", "retention_linked"} <= set(db.table_names())
     _check(db)
 
     new = add_recording(vault, db, recorded_at=_day("2026-06-11"), content=b"x" * 999)  # ingest
@@ -291,9 +291,9 @@ def test_drift_is_found_and_never_read(vault: Vault, db: sqlite_utils.Database) 
 
 
 def test_ingested_between_is_the_text_comparison(vault: Vault, db: sqlite_utils.Database) -> None:
-    """The forecast's rate (bytes ingested in the last 30 days) from ``retention_ingest`` and
-    the two end hours equals the plain query, with times at, just before and after both ends
-    and in other text forms."""
+    """The forecast's rate (bytes ingested in the last 30 days) read from the ingest-hour
+    index alone equals the plain query, with times at, just before and after both ends and in
+    other text forms."""
     now = PLAN_NOW
     since = now - dt.timedelta(days=30)
     times = []
@@ -315,4 +315,14 @@ def test_ingested_between_is_the_text_comparison(vault: Vault, db: sqlite_utils.
         [a, b],
     ).fetchone()[0]
     assert tally.ingested_between(db, a, b) == plain
+    plan = " ".join(
+        r[3]
+        for r in db.execute(
+            "explain query plan select coalesce(sum(size), 0) from recordings indexed by"
+            " recordings_ingest_hour where substr(ingested_at, 1, 13) between ? and ?"
+            " and ingested_at >= ? and ingested_at < ?",
+            [a[:13], b[:13], a, b],
+        )
+    )
+    assert "COVERING INDEX recordings_ingest_hour" in plan
     assert 0 < plain < (1 << len(times)) - 1

@@ -54,7 +54,8 @@ from station.retention.runtypes import fast_iso
 
 PENDING = "pending"
 STATES = ("stored", "pending_purge")
-TABLES = ("retention_tally", "retention_linked", "retention_ingest")
+TABLES = ("retention_tally", "retention_linked")
+INDEX = "recordings_ingest_hour"
 _HOUR = dt.timedelta(hours=1) - dt.timedelta(microseconds=1)
 _parse = dt.datetime.fromisoformat
 _NONE = object()
@@ -138,41 +139,31 @@ class Totals:
 
 
 def usable(db: sqlite_utils.Database) -> bool:
-    """The tallies and every trigger keeping them exist."""
+    """The tallies, every trigger keeping them and the ingest-hour index exist."""
+    want = {*TABLES, *TRIGGERS, INDEX}
     names = {
         name
         for (name,) in db.execute(
-            "select name from sqlite_master where type in ('table', 'trigger')"
-            " and name in (" + ",".join("?" * (len(TABLES) + len(TRIGGERS))) + ")",
-            [*TABLES, *TRIGGERS],
+            "select name from sqlite_master where type in ('table', 'trigger', 'index')"
+            " and name in (" + ",".join("?" * len(want)) + ")",
+            sorted(want),
         )
     }
-    return names == {*TABLES, *TRIGGERS}
+    return names == want
 
 
 def ingested_between(db: sqlite_utils.Database, since: str, until: str) -> int:
-    """``sum(size) where since <= ingested_at < until`` over every recording: whole ingest
-    hours strictly between the two ends from ``retention_ingest``; the two end hours, and
-    any time not in the canonical form, as the text comparison the plain query makes."""
-    whole = db.execute(
-        "select coalesce(sum(bytes), 0) from retention_ingest where"
-        " (iform = 0 and ihour > substr(:a, 1, 13) and ihour < substr(:b, 1, 13))"
-        " or (iform = 1 and ihour >= :a and ihour < :b)",
-        {"a": since, "b": until},
-    ).fetchone()[0]
-    ends = db.execute(
-        "select coalesce(sum(size), 0) from recordings where"
-        " substr(ingested_at, 1, 13) in (substr(:a, 1, 13), substr(:b, 1, 13))"
-        " and ingested_at >= :a and ingested_at < :b and " + _canon_ingested(),
-        {"a": since, "b": until},
-    ).fetchone()[0]
-    return int(whole) + int(ends)
-
-
-def _canon_ingested() -> str:
-    from station.catalog.migrations.m0150_retention_tally import canon
-
-    return canon("ingested_at")
+    """``sum(size) where since <= ingested_at < until`` over every recording, read from the
+    index ``recordings_ingest_hour`` alone: a text at or after ``since`` and before ``until``
+    starts with an hour key between theirs, so the key's range selects nothing less."""
+    return int(
+        db.execute(
+            "select coalesce(sum(size), 0) from recordings indexed by recordings_ingest_hour"
+            " where substr(ingested_at, 1, 13) between substr(:a, 1, 13) and substr(:b, 1, 13)"
+            " and ingested_at >= :a and ingested_at < :b",
+            {"a": since, "b": until},
+        ).fetchone()[0]
+    )
 
 
 _COLS = "r.sha256, r.recorded_at, r.ingested_at, r.important, r.size, r.state, r.category"
@@ -399,12 +390,11 @@ def recount(db: sqlite_utils.Database) -> list[str]:
     """How each tally differs from a fresh count of the tables (empty: none). The start-time
     bound of ``retention_linked`` may lie above the recount's (it is never lowered), never
     below."""
-    plain_sql, linked_sql, ingest_sql = recount_sql()
+    plain_sql, linked_sql = recount_sql()
     out: list[str] = []
     pairs = (
         ("retention_tally", plain_sql, "state, important, cat, hour, form, n, bytes", 5),
         ("retention_linked", linked_sql, "links, state, important, n, bytes, maxt", 3),
-        ("retention_ingest", ingest_sql, "iform, ihour, n, bytes", 2),
     )
     for table, sql, cols, nkey in pairs:
         have = {r[:nkey]: r[nkey:] for r in db.execute(f"select {cols} from {table}")}

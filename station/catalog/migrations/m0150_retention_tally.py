@@ -6,7 +6,8 @@ link, whatever writes it (the station, a repair script, the ``sqlite3`` shell).
   start hour, time form): count and bytes.
 - ``retention_linked``: linked recordings, per (their cases, state, important marker): count,
   bytes, and an upper bound of their start times (never lowered when one leaves: a bound).
-- ``retention_ingest``: every recording per ingest hour: count and bytes (the forecast's rate).
+- the index ``recordings_ingest_hour`` (ingest hour, ingest time, size) covers the forecast's
+  sum of what was ingested in the last 30 days, and the untimed recordings of an hour.
 
 Keys, each computed by the SQL below both in the triggers and wherever a row is looked up
 again (``station.retention.tally``):
@@ -19,7 +20,7 @@ again (``station.retention.tally``):
 - the cases as their numbers in order, joined by char(31);
 - the bound ``'~'`` (above every digit) once a member's ``T`` or ``ingested_at`` is not canonical.
 
-A tally row whose count reaches zero is removed. ``station verify`` recounts all three against
+A tally row whose count reaches zero is removed. ``station verify`` recounts both against
 the tables (``catalog.tally_drift``); the report checks the members it reads one by one against
 them and falls back to deciding every row when they disagree.
 """
@@ -30,7 +31,7 @@ from station.catalog.migrations import execute_script
 
 _D = "[0-9]"
 _HMS = f"{_D}{_D}{_D}{_D}-[0-1]{_D}-[0-3]{_D}T[0-2]{_D}:[0-5]{_D}:[0-5]{_D}"
-GLOBS = (f"{_HMS}Z", f"{_HMS}.{_D * 3}Z", f"{_HMS}.{_D * 6}Z")
+GLOBS = (f"{_HMS}.{_D * 6}Z", f"{_HMS}Z", f"{_HMS}.{_D * 3}Z")  # the station's own form first
 
 
 def canon(x: str) -> str:
@@ -66,15 +67,6 @@ def bound(r: str) -> str:
     return f"(case when {canon(t)} and {canon(r + '.ingested_at')} then {t} else '~' end)"
 
 
-def iform(r: str) -> str:
-    return f"(case when {canon(r + '.ingested_at')} then 0 else 1 end)"
-
-
-def ihour(r: str) -> str:
-    i = f"{r}.ingested_at"
-    return f"(case when {canon(i)} then substr({i}, 1, 13) else {i} end)"
-
-
 def links(sha: str, *, without: str | None = None, plus: str | None = None) -> str:
     """SQL: the cases key of recording ``sha`` (null: none): its case numbers in order, joined
     by char(31); ``without`` leaves out the link to that case (after it was inserted), ``plus``
@@ -95,11 +87,19 @@ def _from(src: Src, *tables: str) -> str:
     return (" from " + ", ".join(names) if names else "") + f" where {src[1]}"
 
 
+def _unlinked(sha: str, lk: str) -> str:
+    """SQL: the recording has no case under cases key ``lk`` (its own links: a cheap probe)."""
+    plain = lk == links(sha)
+    return f"not exists (select 1 from case_recordings where sha256 = {sha})" if plain else (
+        f"{lk} is null"
+    )
+
+
 def _plain(r: str, src: Src, lk: str, sign: str) -> str:
     sql = (
         "insert into retention_tally (state, important, cat, hour, form, n, bytes)"
         f" select {r}.state, {r}.important, {cat(r)}, {hour(r)}, {form(r)},"
-        f" {sign}1, {sign}{r}.size{_from(src)} and {lk} is null"
+        f" {sign}1, {sign}{r}.size{_from(src)} and {_unlinked(r + '.sha256', lk)}"
         " on conflict do update set n = n + excluded.n, bytes = bytes + excluded.bytes;\n"
     )
     if sign:  # a row left: drop its tally row once empty
@@ -112,11 +112,15 @@ def _plain(r: str, src: Src, lk: str, sign: str) -> str:
 
 
 def _linked(r: str, src: Src, lk: str, sign: str) -> str:
+    if lk == links(f"{r}.sha256"):  # its own links: probe first, concatenate only if any
+        pick, frm, cond = lk, _from(src), f"exists (select 1 from case_recordings where sha256 = {r}.sha256)"
+    else:
+        pick, frm, cond = "k.lk", _from(src, f"(select {lk} as lk) k"), "k.lk is not null"
     sql = (
         "insert into retention_linked (links, state, important, n, bytes, maxt)"
-        f" select k.lk, {r}.state, {r}.important, {sign}1, {sign}{r}.size,"
+        f" select {pick}, {r}.state, {r}.important, {sign}1, {sign}{r}.size,"
         f" {bound(r) if not sign else chr(39) + '~' + chr(39)}"
-        f"{_from(src, f'(select {lk} as lk) k')} and k.lk is not null"
+        f"{frm} and {cond}"
         " on conflict do update set n = n + excluded.n, bytes = bytes + excluded.bytes,"
         f" maxt = {'max(maxt, excluded.maxt)' if not sign else 'maxt'};\n"
     )
@@ -125,20 +129,6 @@ def _linked(r: str, src: Src, lk: str, sign: str) -> str:
             "delete from retention_linked where n = 0 and bytes = 0 and (links, state,"
             f" important) in (select k.lk, {r}.state, {r}.important"
             f"{_from(src, f'(select {lk} as lk) k')});\n"
-        )
-    return sql
-
-
-def _ingest(r: str, sign: str) -> str:
-    sql = (
-        "insert into retention_ingest (iform, ihour, n, bytes)"
-        f" select {iform(r)}, {ihour(r)}, {sign}1, {sign}{r}.size where true"
-        " on conflict do update set n = n + excluded.n, bytes = bytes + excluded.bytes;\n"
-    )
-    if sign:
-        sql += (
-            "delete from retention_ingest where n = 0 and bytes = 0"
-            f" and iform = {iform(r)} and ihour = {ihour(r)};\n"
         )
     return sql
 
@@ -193,21 +183,14 @@ create table retention_linked (
   maxt text not null,
   primary key (links, state, important)
 ) without rowid;
-create table retention_ingest (
-  iform integer not null,
-  ihour text not null,
-  n integer not null,
-  bytes integer not null,
-  primary key (iform, ihour)
-) without rowid;
-create index recordings_ingest_hour on recordings(substr(ingested_at, 1, 13));
+create index recordings_ingest_hour on recordings(substr(ingested_at, 1, 13), ingested_at, size);
 create trigger ret_tally_rec_ins after insert on recordings begin
-{member("new", _ROW, links("new.sha256"), "")}{_ingest("new", "")}end;
+{member("new", _ROW, links("new.sha256"), "")}end;
 create trigger ret_tally_rec_del after delete on recordings begin
-{member("old", _ROW, links("old.sha256"), "-")}{_ingest("old", "-")}end;
+{member("old", _ROW, links("old.sha256"), "-")}end;
 create trigger ret_tally_rec_upd after update of {TRACKED} on recordings when {CHANGED} begin
-{member("old", _ROW, links("old.sha256"), "-")}{_ingest("old", "-")}\
-{member("new", _ROW, links("new.sha256"), "")}{_ingest("new", "")}end;
+{member("old", _ROW, links("old.sha256"), "-")}\
+{member("new", _ROW, links("new.sha256"), "")}end;
 create trigger ret_tally_link_ins after insert on case_recordings begin
 {member("r", _of("new.sha256"), links("new.sha256", without="new.case_number"), "-")}\
 {member("r", _of("new.sha256"), links("new.sha256"), "")}end;
@@ -225,7 +208,7 @@ end;
 """
 
 
-def recount_sql() -> tuple[str, str, str]:
+def recount_sql() -> tuple[str, str]:
     """SQL selects giving each tally from the tables themselves (the migration's fill, and
     ``verify``'s recount)."""
     plain = (
@@ -240,16 +223,11 @@ def recount_sql() -> tuple[str, str, str]:
         " from (select distinct sha256 from case_recordings) g"
         " cross join recordings r on r.sha256 = g.sha256) group by 1, 2, 3"
     )
-    ingest = (
-        f"select {iform('r')}, {ihour('r')}, count(*), sum(r.size) from recordings r"
-        " group by 1, 2"
-    )
-    return plain, linked, ingest
+    return plain, linked
 
 
 def up(db: sqlite_utils.Database) -> None:
     execute_script(db, schema())
-    plain, linked, ingest = recount_sql()
+    plain, linked = recount_sql()
     db.execute("insert into retention_tally " + plain)
     db.execute("insert into retention_linked " + linked)
-    db.execute("insert into retention_ingest " + ingest)
