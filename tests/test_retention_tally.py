@@ -28,6 +28,7 @@ from station.vault import Vault
 from station.verify.run import tally_drift
 
 DISK = (10**12, 3 * 10**9)
+LATER = PLAN_NOW + dt.timedelta(days=1, microseconds=1)
 GB = 10**9
 
 
@@ -96,7 +97,7 @@ def test_tallies_give_the_row_by_row_report(edge_db: sqlite_utils.Database, zone
         ({}, PLAN_NOW, 30, 200),
         ({}, PLAN_NOW, 200, 7),
         ({"retention": {"grace_days": 0}}, PLAN_NOW - dt.timedelta(days=1), 1, 5000),
-        ({"reports": {"forecast_days": 10}}, PLAN_NOW + dt.timedelta(days=1, microseconds=1), 30, 5),
+        ({"reports": {"forecast_days": 10}}, LATER, 30, 5),
         ({}, PLAN_NOW.replace(hour=0, minute=0), 30, 200),  # now on an hour: no day edge mid hour
         ({}, PLAN_NOW, 60, 0),
         ({}, PLAN_NOW, 60, -3),  # a negative limit: all but the last three
@@ -222,9 +223,7 @@ def test_tallies_follow_every_change(vault: Vault) -> None:
     )
     approved = out.approved
     assert approved, out
-    assert db.execute("select count(*) from recordings where state = 'pending_purge'").fetchone()[
-        0
-    ]
+    assert db.execute("select count(*) from recordings where state = 'pending_purge'").fetchone()[0]
     _check(db)
     executor.restore(vault, db, approved[:1], actor="boss", note="误删")
     _check(db)

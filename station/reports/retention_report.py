@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from station.config import Settings
+from station.log import get
 from station.reports.common import GB, disc_status
 from station.reports.model import Chart, Report, Section
-from station.log import get
 from station.retention import tally
 from station.retention.facts import iter_decisions
 from station.retention.policy import RULE_LABELS, RULES, Decider, Policy, reasons_text

@@ -345,7 +345,7 @@ def fill_from_tallies(
         if g[2] is not None and isinstance(g[2][1], tuple) and g[0] > 0
     )
     have, last = 0, None
-    for lo, hi, _i, _key, g in soon:
+    for _lo, hi, _i, _key, g in soon:
         if limit >= 0 and have >= limit:
             break
         have += g[0]

@@ -90,8 +90,10 @@ def _from(src: Src, *tables: str) -> str:
 def _unlinked(sha: str, lk: str) -> str:
     """SQL: the recording has no case under cases key ``lk`` (its own links: a cheap probe)."""
     plain = lk == links(sha)
-    return f"not exists (select 1 from case_recordings where sha256 = {sha})" if plain else (
-        f"{lk} is null"
+    return (
+        f"not exists (select 1 from case_recordings where sha256 = {sha})"
+        if plain
+        else (f"{lk} is null")
     )
 
 
@@ -113,7 +115,8 @@ def _plain(r: str, src: Src, lk: str, sign: str) -> str:
 
 def _linked(r: str, src: Src, lk: str, sign: str) -> str:
     if lk == links(f"{r}.sha256"):  # its own links: probe first, concatenate only if any
-        pick, frm, cond = lk, _from(src), f"exists (select 1 from case_recordings where sha256 = {r}.sha256)"
+        probe = f"exists (select 1 from case_recordings where sha256 = {r}.sha256)"
+        pick, frm, cond = lk, _from(src), probe
     else:
         pick, frm, cond = "k.lk", _from(src, f"(select {lk} as lk) k"), "k.lk is not null"
     sql = (
