@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlite_utils
@@ -29,6 +30,8 @@ from station.verify.run import tally_drift
 
 DISK = (10**12, 3 * 10**9)
 LATER = PLAN_NOW + dt.timedelta(days=1, microseconds=1)
+LAST_SECOND = PLAN_NOW.replace(minute=59, second=59, microsecond=500_000)
+LAST_US = LAST_SECOND.replace(microsecond=999_999)
 GB = 10**9
 
 
@@ -80,6 +83,35 @@ def edge_db(tmp_path_factory: pytest.TempPathFactory) -> sqlite_utils.Database:
         "select count(*) from (select sha256 from case_recordings group by sha256"
         " having count(*) > 2)"
     ).fetchone()[0]
+    shanghai = ZoneInfo("Asia/Shanghai")
+    with write_txn(db):
+        # A one-year case closed 400 days ago: R10 ended 35 days ago, later footage keeps R9.
+        db.execute(
+            "insert into cases (number, name, status, opened_at, closed_at, retention_years,"
+            " created_by) values ('短1', '短', 'closed', '2020-01-01T00:00:00.000000Z', ?, 1,"
+            " 't')",
+            [_iso(PLAN_NOW - dt.timedelta(days=400))],
+        )
+        starts = [PLAN_NOW - dt.timedelta(days=d, hours=3) for d in (300, 150, 140)]
+        # R9 ends in the last second of an hour, at LAST_SECOND and 1 µs either side (Shanghai)
+        for end in (LAST_SECOND, LAST_US):
+            edge = end.astimezone(shanghai)
+            edge = edge.replace(month=edge.month - 6)
+            starts += [edge + dt.timedelta(microseconds=us) for us in (-1, 0, 1)]
+        for i, t in enumerate(starts):
+            sha = f"ee{i:062x}"
+            db.execute(
+                "insert into recordings (sha256, size, ext, media_kind, vault_path, recorded_at,"
+                " original_name, original_path, ingested_at, category)"
+                " values (?, ?, 'MP4', 'video', 'v', ?, 'n', 'p', ?, 'patrol')",
+                [sha, 5000 + i, _iso(t), _iso(t + dt.timedelta(hours=1))],
+            )
+            if i < 3:
+                db.execute(
+                    "insert into case_recordings (case_number, sha256, linked_at, linked_by)"
+                    " values ('短1', ?, 'x', 't')",
+                    [sha],
+                )
     return db
 
 
@@ -100,6 +132,8 @@ def test_tallies_give_the_row_by_row_report(edge_db: sqlite_utils.Database, zone
         ({"reports": {"forecast_days": 10}}, LATER, 30, 5),
         ({}, PLAN_NOW.replace(hour=0, minute=0), 30, 200),  # now on an hour: no day edge mid hour
         ({}, PLAN_NOW, 60, 0),
+        ({}, LAST_SECOND, 30, 200),  # R9 ends in an hour's last second
+        ({}, LAST_US - dt.timedelta(microseconds=1), 30, 200),  # … and 1 µs before its last
         ({}, PLAN_NOW, 60, -3),  # a negative limit: all but the last three
     ):
         settings = parse_settings({"station": {"timezone": zone}, **extra})
