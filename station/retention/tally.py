@@ -190,7 +190,15 @@ def fill_from_tallies(
     return how many recordings were decided one by one. Raises ``TallyDrift`` (``totals``
     then holds partial sums: start again with a new one)."""
     now, horizon, grace, fdays = decider.now, totals.horizon, totals.grace, totals.forecast_days
-    bound = dt.timedelta(days=31 * decider.policy.routine_months + 3)
+    months, years = decider.policy.routine_months, decider.policy.case_years
+    # R9 ends between 28 days a month (less a month-end clamp of 3 days) and 31 days a month
+    # after the start; a clock change moves either by at most a day more.
+    bound = r9_most = dt.timedelta(days=31 * months + 3)
+    r9_least = dt.timedelta(days=28 * months - 5)
+
+    def far(least: dt.datetime) -> bool:
+        """Every end at or after ``least`` lies past the window and the forecast."""
+        return least > horizon and (least - now).days + grace > fdays
 
     def dated(lo: dt.datetime, hi: dt.datetime) -> Any:
         """The outcome every end in [lo, hi] shares, or False: none shared."""
@@ -235,6 +243,10 @@ def fill_from_tallies(
                 if f >= 2:  # one time: one end
                     until = decider.routine_until(t)
                     outcome = dated(until, until)
+                elif t + _HOUR + r9_most <= now:  # R9 ended for the whole hour
+                    outcome = "expired"
+                elif far(t + r9_least):  # and ends past the window and the forecast
+                    outcome = "far"
                 elif (shift := decider.hour_shift(t)) is not None:  # ends t + shift .. + 1 h
                     outcome = dated(t + shift, t + shift + _HOUR)
                 routine_outcome[(f, h)] = outcome
@@ -273,11 +285,22 @@ def fill_from_tallies(
             elif imp:
                 plan = (RULE_IMPORTANT, None)
             else:
-                until = max(decider.case_until(x) for x in cs)
                 # R9 ends at most 31 days a month (plus a clock change) after the latest start
-                if until > _parse(maxt) + bound:
-                    outcome = dated(until, until)
-                    plan = None if outcome is False else (RULE_CASE, outcome)
+                r9_end = _parse(maxt) + bound
+                least: dt.datetime | None = None  # R10 ends no earlier (aware times only)
+                for x in cs:
+                    if x.closed_at is None or x.closed_at.tzinfo is None:
+                        least = None
+                        break
+                    lower = x.closed_at + _years(x.retention_years or years)
+                    least = lower if least is None or lower > least else least
+                if least is not None and least > r9_end and far(least):
+                    plan = (RULE_CASE, "far")
+                else:
+                    until = max(decider.case_until(x) for x in cs)
+                    if until > r9_end:
+                        outcome = dated(until, until)
+                        plan = None if outcome is False else (RULE_CASE, outcome)
         linked[(lk, st, imp)] = [n, b, plan]
 
     rows: dict[str, tuple[Any, ...]] = {}  # every recording read, by hash
@@ -379,6 +402,12 @@ def fill_from_tallies(
         for d, size, state in decider.rows((r[:7] for r in mine), extra):
             totals.add(d, size, state)
     return len(mine)
+
+
+def _years(n: int) -> dt.timedelta:
+    """At most how much sooner than ``n`` calendar years R10 can end: 365 days a year, less a
+    29 February clamp and a clock change."""
+    return dt.timedelta(days=365 * n - 3)
 
 
 def _start(h: str, f: int) -> dt.datetime:
