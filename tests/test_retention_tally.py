@@ -92,7 +92,15 @@ def edge_db(tmp_path_factory: pytest.TempPathFactory) -> sqlite_utils.Database:
             " 't')",
             [_iso(PLAN_NOW - dt.timedelta(days=400))],
         )
-        starts = [PLAN_NOW - dt.timedelta(days=d, hours=3) for d in (300, 150, 140)]
+        # One-year cases ending 60 and 31 days from now: inside the forecast, past the window.
+        for number, days in (("中2", 305), ("中3", 334)):
+            db.execute(
+                "insert into cases (number, name, status, opened_at, closed_at,"
+                " retention_years, created_by) values (?, ?, 'closed',"
+                " '2020-01-01T00:00:00.000000Z', ?, 1, 't')",
+                [number, number, _iso(PLAN_NOW - dt.timedelta(days=days))],
+            )
+        starts = [PLAN_NOW - dt.timedelta(days=d, hours=3) for d in (300, 150, 140, 400, 500)]
         # R9 ends in the last second of an hour, at LAST_SECOND and 1 µs either side (Shanghai)
         for end in (LAST_SECOND, LAST_US):
             edge = end.astimezone(shanghai)
@@ -106,11 +114,11 @@ def edge_db(tmp_path_factory: pytest.TempPathFactory) -> sqlite_utils.Database:
                 " values (?, ?, 'MP4', 'video', 'v', ?, 'n', 'p', ?, 'patrol')",
                 [sha, 5000 + i, _iso(t), _iso(t + dt.timedelta(hours=1))],
             )
-            if i < 3:
+            if i < 5:
                 db.execute(
                     "insert into case_recordings (case_number, sha256, linked_at, linked_by)"
-                    " values ('短1', ?, 'x', 't')",
-                    [sha],
+                    " values (?, ?, 'x', 't')",
+                    [("短1", "短1", "短1", "中2", "中3")[i], sha],
                 )
     return db
 
