@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from station.catalog.db import read_ahead
 from station.config import Settings
 from station.log import get
 from station.reports.common import GB, disc_status
@@ -52,6 +53,7 @@ def _totals(
             log.debug("report.retention.from_tallies", one_by_one=n)
             return totals
     totals = tally.Totals(now, horizon, grace, forecast_days, pending_after)
+    read_ahead(db)  # every recording is read: the disk reads overlap the decisions
     for d, row in iter_decisions(db, decider):
         totals.add(d, row.size, row.state)
     return totals
