@@ -69,6 +69,21 @@ def build_retention(
     disk: tuple[int, int] | None = None,  # (total, free) bytes of the vault's file system
     exact: bool = False,  # decide every recording (the reference), not from the tallies
 ) -> Report:
+    """The report, every part of it read from one state of the catalog (one read transaction:
+    the tallies and the rows read beside them agree while the daemon writes)."""
+    with tally.snapshot(db):
+        return _build(db, settings, now, days, limit, disk, exact)
+
+
+def _build(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    now: dt.datetime,
+    days: int,
+    limit: int,
+    disk: tuple[int, int] | None,
+    exact: bool,
+) -> Report:
     policy = Policy.from_settings(settings)
     tz = ZoneInfo(policy.timezone)
     decider = Decider(policy, now)

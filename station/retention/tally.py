@@ -22,9 +22,13 @@ row by row (``Totals.add`` over ``iter_decisions``). ``fill_from_tallies`` gives
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import sqlite3
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import sqlite_utils
@@ -59,6 +63,53 @@ INDEX = "recordings_ingest_hour"
 _HOUR = dt.timedelta(hours=1) - dt.timedelta(microseconds=1)
 _parse = dt.datetime.fromisoformat
 _NONE = object()
+_PREFETCH_THREADS = 8
+
+
+@contextlib.contextmanager
+def snapshot(db: sqlite_utils.Database) -> Iterator[None]:
+    """Every read inside sees one state of the catalog: one read transaction (WAL keeps it
+    while writers commit), unless the caller is already in a transaction."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("begin")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.execute("rollback")  # nothing was written
+
+
+def _prefetch(db: sqlite_utils.Database, queries: list[tuple[str, list[Any]]]) -> None:
+    """Run ``queries`` on a few connections of their own at once and drop the answers: the
+    pages they read are then in the page cache when this connection reads them (scattered rows
+    of a large catalog are read many at a time instead of one after the other). Only advice:
+    any failure is ignored."""
+    try:
+        path = next((r[2] for r in db.execute("pragma database_list") if r[1] == "main"), "")
+    except sqlite3.Error:
+        return
+    if not path or not queries:
+        return
+
+    def run(part: list[tuple[str, list[Any]]]) -> None:
+        try:
+            conn = sqlite3.connect(path, timeout=1.0, check_same_thread=False)
+        except sqlite3.Error:
+            return
+        try:
+            for sql, args in part:
+                conn.execute(sql, args).fetchall()
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()
+
+    n = min(_PREFETCH_THREADS, len(queries))
+    with ThreadPoolExecutor(n) as pool:
+        list(pool.map(run, [queries[i::n] for i in range(n)]))
 
 
 class TallyDrift(Exception):
@@ -317,13 +368,17 @@ def fill_from_tallies(
                 )
             }
         shas -= rows.keys()
+        by_hash = _READ + "json_each(?) j cross join recordings r on r.sha256 = j.value"
+        queries = [(_READ + _BY_FORM[f], [h, h] if f in (0, 3) else [h]) for f, h in sorted(hours)]
+        some = sorted(shas)
+        _prefetch(
+            db,
+            [(by_hash, [json.dumps(some[i : i + 64])]) for i in range(0, len(some), 64)] + queries,
+        )
         if shas:
-            got += db.execute(
-                _READ + "json_each(?) j cross join recordings r on r.sha256 = j.value",
-                [json.dumps(sorted(shas))],
-            ).fetchall()
-        for f, h in sorted(hours):
-            got += db.execute(_READ + _BY_FORM[f], [h, h] if f in (0, 3) else [h]).fetchall()
+            got += db.execute(by_hash, [json.dumps(some)]).fetchall()
+        for sql, args in queries:
+            got += db.execute(sql, args).fetchall()
         for row in got:
             sha, _rec, _ing, imp, size, st, _cat, c, h, f, lk = row
             if sha in rows:
