@@ -367,3 +367,38 @@ def test_ingested_between_is_the_text_comparison(vault: Vault, db: sqlite_utils.
     )
     assert "COVERING INDEX recordings_ingest_hour" in plan
     assert 0 < plain < (1 << len(times)) - 1
+
+
+def test_one_state_of_the_catalog_while_the_daemon_writes(
+    vault: Vault, db: sqlite_utils.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process commits between the report's reads of the tallies and of the rows (an
+    ingest, a hold, a category, a link): the report is the one of the catalog as it was when it
+    began (one read transaction), not a mix of both states."""
+    shas = [
+        add_recording(vault, db, recorded_at=_day(d), category=c)
+        for d, c in (("2026-06-01", "patrol"), ("2026-06-10", "patrol"), ("2025-01-05", None))
+    ]
+    tags.hold(db, [shas[2]], reason="诉讼", actor="c")
+    settings = Settings()
+    before = build_retention(db, settings, now=PLAN_NOW, exact=True)
+    other = open_catalog(vault.catalog_path)
+    wrote: list[bool] = []
+
+    def meanwhile(_db: sqlite_utils.Database, _queries: object) -> None:
+        if wrote:
+            return
+        wrote.append(True)
+        add_recording(vault, other, recorded_at=_day("2026-06-10"))  # an hour read row by row
+        tags.hold(other, [shas[0]], reason="复议", actor="c")
+        tags.tag(other, [shas[2]], actor="c", category="patrol")
+        store.create_case(other, "丁9", name="丁", actor="c", opened_at=PLAN_NOW)
+        store.link(other, "丁9", [shas[1]], actor="c")
+
+    monkeypatch.setattr(tally, "_prefetch", meanwhile)
+    assert build_retention(db, settings, now=PLAN_NOW) == before
+    assert wrote
+    after = build_retention(db, settings, now=PLAN_NOW, exact=True)
+    assert after != before  # the writes are there for the next report
+    assert build_retention(db, settings, now=PLAN_NOW) == after
+    other.close()
