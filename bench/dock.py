@@ -287,6 +287,25 @@ def blkio_group(name: str, devices: list[str], rate: int) -> Iterator[Path]:
             group.rmdir()
 
 
+@contextlib.contextmanager
+def unix_dgram_queue(n: int) -> Iterator[None]:
+    """Under umockdev's preload the daemon's udev monitor is a Unix datagram socket, which
+    holds at most ``net.unix.max_dgram_qlen`` (10) messages: eight docks announced at once
+    (24 uevents) while the daemon is busy overflow it, and umockdev's sender aborts on
+    ``EAGAIN``. A real netlink monitor's buffer holds far more; the queue is raised for the
+    run and put back after."""
+    knob = Path("/proc/sys/net/unix/max_dgram_qlen")
+    before = knob.read_text().strip()
+    if int(before) >= n:
+        yield
+        return
+    knob.write_text(f"{n}\n")
+    try:
+        yield
+    finally:
+        knob.write_text(f"{before}\n")
+
+
 def dd_rate(args: list[str], procs: Path | None = None) -> float:
     cmd = ["dd", *args, "bs=1M", "status=none"]
     if procs is not None:
@@ -335,6 +354,7 @@ def bench_parallel(
         fuse_throttled_mb_s = fuse_hash_rate(tmp, list(loops.values()), n * size_mb, procs)
         tools_mb_s = fuse_hash_rate(tmp, list(loops.values()), n * size_mb, procs, copy=True)
         floor_mb_s = fuse_hash_rate(tmp, list(loops.values()), n * size_mb, procs, floor=True)
+        stack.enter_context(unix_dgram_queue(256))
         bed = DockBed(vault.home, tmp, watchdog_s=30)
         stack.callback(bed.close)
         procs.write_text(str(bed.proc.pid))  # the daemon and its FUSE helpers inherit it
