@@ -383,6 +383,21 @@ def bench_parallel(
         if profile is not None:
             (profile / "daemon.log").write_text(bed.log.read_text(errors="replace"))
     started = {e["session_id"]: ts(e) for e in evs if e["event"] == "dock.ingest_started"}
+    # each session's start, in steps: its tty announced -> its session row open (a worker
+    # took it) -> handshake done (clock set) -> mounted, copying starts
+    announced = {
+        e["slot"]: ts(e)
+        for e in evs
+        if e["event"] == "dock.event" and e.get("part") == "tty" and e.get("action") == "add"
+    }
+    opened = {e["session_id"]: (e["slot"], ts(e)) for e in evs if e["event"] == "session.started"}
+    shaken = {e["session_id"]: ts(e) for e in evs if e["event"] == "dock.clock_set"}
+    steps: dict[str, list[float]] = {"to_row": [], "handshake": [], "to_copy": []}
+    for sid, (slot, t_open) in opened.items():
+        if sid in started and sid in shaken and slot in announced:
+            steps["to_row"].append(t_open - announced[slot])
+            steps["handshake"].append(shaken[sid] - t_open)
+            steps["to_copy"].append(started[sid] - shaken[sid])
     done = {e["session_id"]: (ts(e), e["bytes"]) for e in evs if e["event"] == "session.ingested"}
     per = {sid: done[sid][1] / 1e6 / (done[sid][0] - started[sid]) for sid in done}
     # where each session's time went: reading the link (until its last file was copied), then
@@ -448,6 +463,8 @@ def bench_parallel(
         "per_session_copy_phase_mb_s": sorted(round(v, 1) for v in copy_mb_s),
         "per_session_tail_after_last_copy_s": sorted(round(v, 2) for v in tails),
         "sessions_started_spread_s": round(max(started.values()) - min(started.values()), 2),
+        # announced -> row open / row -> handshake done / handshake -> copying (s, by session)
+        "session_start_steps_s": {k: sorted(round(x, 2) for x in v) for k, v in steps.items()},
         "store_stage": store,
         "slowest_vs_fastest": round(min(per.values()) / max(per.values()), 3),
         "goals": {"aggregate_vs_limit": 0.9, "slowest_vs_fastest": 0.9},
