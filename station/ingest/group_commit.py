@@ -96,6 +96,9 @@ class GroupCommit:
                 with self._cond:
                     self._leading = False
                     self._cond.notify_all()
+                    if not job.done and job not in self._queue:  # taken by a turn that broke
+                        job.error = job.error or _turn_lost(self.vault)
+                        job.done = True
         if job.error is not None:
             raise job.error
         return hooks
@@ -137,16 +140,7 @@ class GroupCommit:
                         flush_dirs(self.vault, dirs)
             except BaseException as exc:
                 # nothing of this turn was committed: every batch that ran is taken back
-                error: BaseException = (
-                    CatalogError(
-                        "目录事务因同组另一批次出错而回滚 / the catalog transaction was rolled "
-                        "back by another batch's failure",
-                        where=str(self.vault.catalog_path),
-                        hint="nothing of these batches was kept; their files stay at their source",
-                    )
-                    if isinstance(exc, _TurnLost)
-                    else exc
-                )
+                error = _turn_lost(self.vault) if isinstance(exc, _TurnLost) else exc
                 for job in ran:
                     job.error = error
                     _undo(job)
@@ -162,6 +156,15 @@ class GroupCommit:
                 job.group = len(jobs)
                 job.done = True
         return list(hooks)
+
+
+def _turn_lost(vault: Vault) -> CatalogError:
+    return CatalogError(
+        "目录事务因同组另一批次出错而回滚 / the catalog transaction was rolled back by "
+        "another batch's failure",
+        where=str(vault.catalog_path),
+        hint="nothing of these batches was kept; their files stay at their source",
+    )
 
 
 class _TurnLost(Exception):
