@@ -210,10 +210,11 @@ def test_a_turn_whose_commit_fails_takes_back_every_batch(tmp_path: Path) -> Non
     _check_custody(vault, runs, shas)
 
 
-def test_a_failure_that_ends_the_transaction_loses_no_other_run(tmp_path: Path) -> None:
-    """The middle batch's failure rolls the whole transaction back (``RAISE(ROLLBACK)``): the
-    batch before it, lost with the transaction, fails with a catalog error and takes back its
-    names; the batch after it, not run yet, commits in the next turn."""
+def test_a_failure_that_ends_the_transaction_claims_nothing(tmp_path: Path) -> None:
+    """The middle batch's failure rolls the whole transaction back (``RAISE(ROLLBACK)``):
+    the batch before it, lost with the transaction, and the batch after it fail with a
+    catalog error and take back their names — none is reported verified, none left a row;
+    the next run's batch commits in a turn of its own."""
     vault = _home(tmp_path)
     shas: dict[int, set[str]] = {}
     _trigger(
@@ -222,11 +223,16 @@ def test_a_failure_that_ends_the_transaction_loses_no_other_run(tmp_path: Path) 
         " when new.source_path like '%ZFY0001_%'"
         " begin select raise(rollback, 'injected fault'); end;",
     )
-    with capture_logs() as logs:
-        runs = _queued_in_order(vault, tmp_path, shas, 3)
+    runs = _queued_in_order(vault, tmp_path, shas, 3)
     assert isinstance(runs.out[0], CatalogError)
     assert isinstance(runs.out[1], sqlite3.IntegrityError)
-    assert isinstance(runs.out[2], IngestReport)
-    committed = [e for e in logs if e["event"] == "ingest.batch_committed"]
-    assert [e["group"] for e in committed] == [1]  # the next turn: the third batch alone
+    assert isinstance(runs.out[2], CatalogError)
+    assert _stored(vault) == set()
     _check_custody(vault, runs, shas)
+    # the catalog is usable at once: a later run commits
+    shas[3] = _volume(tmp_path / "vol3", "ZFY0003")
+    later = _Runs(vault)
+    later.start(3, tmp_path / "vol3")
+    later.join()
+    assert isinstance(later.out[3], IngestReport)
+    _check_custody(vault, later, shas)

@@ -4,20 +4,27 @@ committed in one turn at the vault's writer lock, in one catalog transaction.
 Eight docks finishing together would otherwise take eight turns at the writer lock, each with
 its own folder flushes and catalog commit (``synchronous=FULL``: an fsync of the WAL each). Here
 the first run to arrive leads: it takes the writer lock (DESIGN.md invariant 8), then every
-batch queued by then — its own first — and runs each one's locked work on its own catalog
-connection, inside one ``BEGIN IMMEDIATE`` transaction, each batch in its own savepoint, in the
-order they arrived; then one ``COMMIT``. The others wait for their batch's outcome; whoever is
-waiting when the turn ends leads the next one.
+batch queued by then, in the order they arrived, and
+
+1. names each batch's copies in ``originals/`` (``Job.place``) with no catalog transaction
+   open, so the catalog's own write lock stays free for runs that are starting or closing;
+   then flushes every folder that gained a name, once;
+2. writes each batch's rows and audit entries (``Job.rows``) on its own catalog connection,
+   inside one ``BEGIN IMMEDIATE`` transaction, each batch in its own savepoint; then one
+   ``COMMIT``.
+
+The others wait for their batch's outcome; whoever is waiting when the turn ends leads the
+next one.
 
 Each batch stays its own: its rows and audit entries carry its own session, actor and files
-(the audit log is appended in the group's order, one chain). A batch whose work fails is
-rolled back to its savepoint and takes back the names it linked (``Job.undo``); the others in
-the group commit without it. When the commit itself fails (a full disk), or a failure took
-the whole transaction with it, every batch already run is taken back and gets that error;
-those not yet run wait for the next turn. A batch is committed exactly when its ``done``
-reports no error: only then may its names count as stored (DESIGN.md invariant 2, R7).
+(the audit log is appended in the turn's order, one chain). A batch whose naming or rows fail
+is rolled back to its savepoint and takes back the names it linked (``Job.undo``); the others
+commit without it. When the flush or the commit fails (a full disk), or a failure took the
+whole transaction with it, every batch of the turn is taken back and gets that error. A batch
+is committed exactly when its ``done`` reports no error: only then may its names count as
+stored (DESIGN.md invariant 2, R7); a batch taken back leaves its files at their source.
 
-Processes do not share a group: two processes on one vault still take turns at the writer
+Processes do not share a turn: two processes on one vault still take turns at the writer
 lock, as before.
 """
 
@@ -47,15 +54,20 @@ Hook = Callable[[sqlite_utils.Database], None]
 
 
 class Job:
-    """One run's batch for a turn: ``work(db)`` names and writes its rows on the leader's
-    connection, inside the group's transaction, and returns the folders that gained a name
-    (flushed by the turn before its commit); ``undo()`` takes back what ``work`` linked in
-    the vault when its rows are not committed after all."""
+    """One run's batch for a turn, in two steps, both under the writer lock: ``place(db)``
+    names its copies in the vault and returns the folders that gained a name (flushed by the
+    turn); ``rows(db)`` writes its rows and audit entries inside the turn's transaction, on the
+    leading run's connection. ``undo()`` takes back the names ``place`` made when its rows are
+    not committed after all."""
 
     def __init__(
-        self, work: Callable[[sqlite_utils.Database], set[Path]], undo: Callable[[], None]
+        self,
+        place: Callable[[sqlite_utils.Database], set[Path]],
+        rows: Callable[[sqlite_utils.Database], None],
+        undo: Callable[[], None],
     ) -> None:
-        self.work = work
+        self.place = place
+        self.rows = rows
         self.undo = undo
         self.done = False
         self.error: BaseException | None = None
@@ -104,27 +116,35 @@ class GroupCommit:
         return hooks
 
     def _lead(self, db: sqlite_utils.Database, own: Job) -> list[Hook]:
-        """One turn: the writer lock, every batch queued by then, one transaction."""
+        """One turn: the writer lock, every batch queued by then; their names, one flush,
+        one transaction."""
         jobs: list[Job] = []
-        ran: list[Job] = []
-        dirs: set[Path] = set()
+        placed: list[Job] = []
         with after_commit_deferred(db) as hooks:
             try:
                 with WriterLock(self.vault):  # invariant 8: one writer names and commits
                     with self._cond:  # everything that queued while the lock was awaited
                         jobs, self._queue = self._queue[:GROUP_MAX], self._queue[GROUP_MAX:]
+                    # 1. the names, with no catalog transaction open: the catalog's own write
+                    # lock stays free meanwhile for the runs that are starting or closing
+                    dirs: set[Path] = set()
+                    for job in jobs:
+                        try:
+                            dirs |= job.place(db)
+                        except BaseException as exc:
+                            job.error = exc
+                            _undo(job)
+                        else:
+                            placed.append(job)
+                    flush_dirs(self.vault, dirs)  # the names durable before rows claim them
+                    # 2. every batch's rows in one transaction, each in its own savepoint
                     with write_txn(db):
-                        for i, job in enumerate(jobs):
+                        for job in list(placed):
                             if not db.conn.in_transaction:
-                                # a batch's failure ended the whole transaction: what ran is
-                                # lost with it; the batches not run yet wait for the next turn
-                                with self._cond:
-                                    self._queue[:0] = jobs[i:]
-                                jobs = jobs[:i]
-                                raise _TurnLost()
+                                raise _TurnLost()  # a batch's failure ended it for all
                             try:
-                                with write_txn(db):  # a savepoint: this batch alone
-                                    gained = job.work(db)
+                                with write_txn(db):
+                                    job.rows(db)
                             except BaseException as exc:
                                 job.error = (
                                     vault_full(db, exc)
@@ -133,18 +153,16 @@ class GroupCommit:
                                     else exc
                                 )
                                 _undo(job)
-                            else:
-                                ran.append(job)
-                                dirs |= gained
-                        # the new names durable before the rows that claim them commit
-                        flush_dirs(self.vault, dirs)
+                                placed.remove(job)
+                        if not db.conn.in_transaction:
+                            raise _TurnLost()
             except BaseException as exc:
-                # nothing of this turn was committed: every batch that ran is taken back
+                # nothing of this turn was committed: every batch placed is taken back
                 error = _turn_lost(self.vault) if isinstance(exc, _TurnLost) else exc
-                for job in ran:
+                for job in placed:
                     job.error = error
                     _undo(job)
-                if not jobs:  # the lock or the transaction could not even be begun
+                if not jobs:  # the lock could not even be taken
                     with self._cond:
                         if own in self._queue:
                             self._queue.remove(own)
@@ -168,7 +186,7 @@ def _turn_lost(vault: Vault) -> CatalogError:
 
 
 class _TurnLost(Exception):
-    """The group's transaction ended under it (a savepoint's failure rolled it all back)."""
+    """The turn's transaction ended under it (a batch's failure rolled it all back)."""
 
 
 def _undo(job: Job) -> None:

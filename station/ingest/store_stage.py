@@ -13,11 +13,11 @@
    own savepoint): give each copy its content-addressed name in ``originals/`` with a rename
    that never replaces a file — or, when the vault's file is there and matched, discard the
    copy (``held``), or when it did not match, replace the rotten file atomically with the
-   verified copy (``vault.repaired``, the rotten one kept in ``quarantine/``); write the catalog
-   rows and audit entries of the batch (``catalog_rows``); the turn flushes the folders that
-   gained a name (an ``fsync`` of each, a ``syncfs`` when many did) and commits. If the batch's
-   work or the commit fails, the names this batch linked are taken back: no other run could
-   have counted them as stored meanwhile.
+   verified copy (``vault.repaired``, the rotten one kept in ``quarantine/``); the turn flushes
+   the folders that gained a name (an ``fsync`` of each, a ``syncfs`` when many did); then the
+   catalog rows and audit entries of the batch (``catalog_rows``) are written in the turn's
+   transaction, and it commits. If the batch's rows or the commit fail, the names this batch
+   linked are taken back: no other run could have counted them as stored meanwhile.
 
 A file is verified only if the vault copy under its hash was re-read from disk and matched in
 this run and was committed (DESIGN.md invariant 2, R7).
@@ -85,9 +85,8 @@ class StoreStage:
         marks: dict[str, float] = {}
         linked: list[Path] = []
 
-        def work(db: sqlite_utils.Database) -> set[Path]:
-            # under the writer lock, inside the turn's transaction on the leading run's
-            # connection ``db`` (group_commit): name, place, write the rows
+        def place(db: sqlite_utils.Database) -> set[Path]:
+            # under the writer lock (group_commit), no catalog transaction open: name them
             marks["locked"] = time.monotonic()
             here: dict[Path, bool] = {}
             # another run may have committed the same content meanwhile: its path is this
@@ -97,8 +96,11 @@ class StoreStage:
             for s in batch:
                 results.append(self._place(db, s, linked, here))
             marks["placed"] = time.monotonic()
-            self.rows.write(db, results)
             return {p.parent for p in linked}  # flushed by the turn, before its commit
+
+        def rows(db: sqlite_utils.Database) -> None:
+            # inside the turn's transaction, on the leading run's connection
+            self.rows.write(db, results)
 
         def undo() -> None:
             # committed nowhere, and no other run could count these names as stored while
@@ -111,7 +113,7 @@ class StoreStage:
                     pass
             linked.clear()
 
-        job = Job(work, undo)
+        job = Job(place, rows, undo)
         try:
             if self.book.settings.ingest.verify_after_write:
                 for s in staged_any:  # drop the copies from the cache, re-read them from disk
