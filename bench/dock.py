@@ -393,7 +393,9 @@ def bench_parallel(
     opened = {e["session_id"]: (e["slot"], ts(e)) for e in evs if e["event"] == "session.started"}
     shaken = {e["session_id"]: ts(e) for e in evs if e["event"] == "dock.clock_set"}
     steps: dict[str, list[float]] = {"to_row": [], "handshake": [], "to_copy": []}
-    steps["of_which_mount"] = [e["seconds"] for e in evs if e["event"] == "dock.mounted"]
+    steps["of_which_mount"] = [
+        e["seconds"] for e in evs if e["event"] == "dock.mounted" and "seconds" in e
+    ]
     for sid, (slot, t_open) in opened.items():
         if sid in started and sid in shaken and slot in announced:
             steps["to_row"].append(t_open - announced[slot])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -367,14 +366,7 @@ class DockSession:
             return Outcome(self.session_id, "interrupted", message="station stopping")
         self._status("mounting")
         root = Path(self.cfg.mount_root) if self.cfg.mount_root else self.vault.run / "mnt"
-        t_mount = time.monotonic()
         self.volume = self.mounter.mount(source, fstype, root / safe_name(self.slot))
-        log.info(
-            "dock.mounted",
-            session_id=self.session_id,
-            slot=self.slot,
-            seconds=round(time.monotonic() - t_mount, 3),
-        )
         drv = self.driver
         if drv is not None and drv.storage_mounted(self.volume.root):
             identity = drv.identify()
