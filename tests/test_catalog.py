@@ -82,3 +82,51 @@ def test_audit_rolls_back_with_the_change(db: sqlite_utils.Database) -> None:
         raise ValueError("change failed")
     assert db.execute("select count(*) from audit_log").fetchone()[0] == 0
     assert db.execute("select count(*) from units").fetchone()[0] == 0
+
+
+def _cached_pages(path) -> int:
+    """Pages of ``path`` in the page cache, read by util-linux ``fincore`` (an independent
+    reader of mincore(2))."""
+    import subprocess
+
+    out = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--raw", "--output", "RES", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return int(out.split()[0]) // 4096
+
+
+def test_read_ahead_brings_a_whole_catalog_scan_into_memory_first(tmp_path) -> None:
+    """A command that reads the whole catalog (a retention plan, the compliance report) asks the
+    kernel to read the catalog's file in the background first; never when the file is larger
+    than its share of the memory available, and never for an in-memory catalog."""
+    import os
+    import time
+
+    from station.catalog.db import read_ahead
+
+    db = open_catalog(tmp_path / "catalog.sqlite")
+    with write_txn(db):
+        db.execute("create table filler (x blob)")
+        db.conn.executemany("insert into filler values (randomblob(4000))", [()] * 2000)
+    db.execute("pragma wal_checkpoint(truncate)")
+    path = tmp_path / "catalog.sqlite"
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    pages = os.path.getsize(path) // 4096
+    if _cached_pages(path) >= pages // 2:
+        pytest.skip("the temporary folder's file system keeps its pages (tmpfs)")
+
+    assert read_ahead(db, share_of_memory=1e-9) is False  # too large for its share: left alone
+    assert read_ahead(db) is True
+    deadline = time.monotonic() + 60  # a wait for the kernel's reads, not a speed check
+    while _cached_pages(path) < pages * 0.9 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _cached_pages(path) >= pages * 0.9
+    assert read_ahead(open_catalog(":memory:")) is False

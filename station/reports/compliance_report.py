@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from station.catalog.db import read_ahead
 from station.config import Settings
 from station.oversight import stops
 from station.oversight.duty import DutyIndex
@@ -96,6 +97,7 @@ def build_compliance(
     until: dt.datetime | None = None,
     limit: int = 200,
 ) -> Report:
+    read_ahead(db)  # the period's scan reads the whole recordings table (no ingest-time index)
     since = since or now - dt.timedelta(days=30)
     until = until or now
     rep = settings.reports

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 from station.audit import append
-from station.catalog.db import write_txn
+from station.catalog.db import read_ahead, write_txn
 from station.config import Settings
 from station.custody import WriterLock
 from station.errors import NotFoundError, RetentionError, VaultFullError
@@ -77,6 +77,7 @@ def make_plan(
     plain routine recordings (R9, decided in SQL: ``bulk``) come as JSON text, a batch of items
     at a time (``PlanWriter.item``'s form joined by ``",\\n"``, and their count), in catalog
     order with the items given to ``on_pend``."""
+    read_ahead(db)  # the plan reads every recording: its disk reads overlap the work below
     decider = Decider(Policy.from_settings(settings), now)
     as_of = to_iso(now)
     report = RunReport(as_of=as_of, dry_run=True)
