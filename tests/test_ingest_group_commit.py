@@ -236,3 +236,53 @@ def test_a_failure_that_ends_the_transaction_claims_nothing(tmp_path: Path) -> N
     later.join()
     assert isinstance(later.out[3], IngestReport)
     _check_custody(vault, later, shas)
+
+
+def test_a_second_thread_begins_its_transaction_when_the_first_commits(tmp_path: Path) -> None:
+    """Two threads of one process, each on its own connection to one catalog: while the first
+    holds a write transaction, the second has not begun its own (it queues in this process,
+    not in SQLite's busy handler); once the first commits, the second's commits too, after it.
+    The first's after-commit hook runs once the queue is let go."""
+    from station import audit
+    from station.catalog import write_txn
+
+    vault = _home(tmp_path)
+    first = open_catalog(vault.catalog_path)
+    second = open_catalog(vault.catalog_path)
+    begun: list[str] = []
+    second.conn.set_trace_callback(begun.append)
+    inside, leave, done = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with write_txn(first):
+            audit.append(first, "test.first", actor="t")
+            inside.set()
+            assert leave.wait(60)
+
+    def follow() -> None:
+        with write_txn(second):
+            audit.append(second, "test.second", actor="t")
+        done.set()
+
+    try:
+        a = threading.Thread(target=hold, name="hold")
+        a.start()
+        assert inside.wait(60)
+        b = threading.Thread(target=follow, name="follow")
+        b.start()
+        _wait("the second thread to reach the queue", lambda: b.is_alive())
+        assert not done.wait(0.5)
+        assert not [s for s in begun if s.startswith("BEGIN")]  # not begun, not polling
+        leave.set()
+        a.join(60)
+        b.join(60)
+        assert done.is_set()
+        events = [r[0] for r in first.execute("select event from audit_log order by seq")]
+        assert events[-2:] == ["test.first", "test.second"]
+    finally:
+        leave.set()
+        for t in threading.enumerate():
+            if t.name in ("hold", "follow"):
+                t.join(60)
+        first.close()
+        second.close()
