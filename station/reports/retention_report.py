@@ -6,26 +6,57 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import Counter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from station.catalog.db import read_ahead
 from station.config import Settings
+from station.log import get
 from station.reports.common import GB, disc_status
 from station.reports.model import Chart, Report, Section
+from station.retention import tally
 from station.retention.facts import iter_decisions
 from station.retention.policy import RULE_LABELS, RULES, Decider, Policy, reasons_text
-from station.retention.runtypes import fast_iso
 from station.timeutil import to_iso
 
-PENDING = "pending"
+log = get()
+PENDING = tally.PENDING
 
 
 def _label(rule: str) -> str:
     zh, en = RULE_LABELS.get(rule, ("待删", "pending purge"))
     return f"{zh} / {en}"
+
+
+def _totals(
+    db: sqlite_utils.Database,
+    decider: Decider,
+    now: dt.datetime,
+    horizon: dt.datetime,
+    grace: int,
+    forecast_days: int,
+    pending_after: dict[str, Any],
+    exact: bool,
+    limit: int,
+) -> tally.Totals:
+    """The sums over every stored or pending recording: from the tallies when they are there
+    and agree with the rows read beside them, else (or ``exact``) one decision per recording."""
+    if not exact and tally.usable(db):
+        totals = tally.Totals(now, horizon, grace, forecast_days, pending_after)
+        try:
+            n = tally.fill_from_tallies(db, decider, totals, limit)
+        except tally.TallyDrift as exc:
+            log.warning("report.retention.tally_drift", detail=str(exc))
+        else:
+            log.debug("report.retention.from_tallies", one_by_one=n)
+            return totals
+    totals = tally.Totals(now, horizon, grace, forecast_days, pending_after)
+    read_ahead(db)  # every recording is read: the disk reads overlap the decisions
+    for d, row in iter_decisions(db, decider):
+        totals.add(d, row.size, row.state)
+    return totals
 
 
 def build_retention(
@@ -36,6 +67,22 @@ def build_retention(
     days: int = 30,
     limit: int = 200,
     disk: tuple[int, int] | None = None,  # (total, free) bytes of the vault's file system
+    exact: bool = False,  # decide every recording (the reference), not from the tallies
+) -> Report:
+    """The report, every part of it read from one state of the catalog (one read transaction:
+    the tallies and the rows read beside them agree while the daemon writes)."""
+    with tally.snapshot(db):
+        return _build(db, settings, now, days, limit, disk, exact)
+
+
+def _build(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    now: dt.datetime,
+    days: int,
+    limit: int,
+    disk: tuple[int, int] | None,
+    exact: bool,
 ) -> Report:
     policy = Policy.from_settings(settings)
     tz = ZoneInfo(policy.timezone)
@@ -44,46 +91,21 @@ def build_retention(
     forecast_days = settings.reports.forecast_days
     grace = settings.retention.grace_days
     as_of = to_iso(now)
-    count: Counter[str] = Counter()
-    size: Counter[str] = Counter()
-    freed_by_day: Counter[int] = Counter()  # day offset → bytes the executor frees then
-    expiring: list[tuple[str, str, int, str, str]] = []
-    exp_count = exp_bytes = overdue = overdue_bytes = 0
     pending_after = {
         sha: after
         for sha, after in db.execute(
             "select sha256, purge_after from retention_items where state = 'pending'"
         )
     }
-    for d, row in iter_decisions(db, decider):
-        if row.state == "pending_purge":
-            count[PENDING] += 1
-            size[PENDING] += row.size
-            after = pending_after.get(row.sha256)
-            if after:
-                off = (dt.datetime.fromisoformat(after) - now).days
-                freed_by_day[max(0, off)] += row.size
-            continue
-        count[d.rule] += 1
-        size[d.rule] += row.size
-        if d.keep_until is None:
-            continue
-        if d.expired:
-            overdue += 1
-            overdue_bytes += row.size
-            freed_by_day[grace] += row.size
-            continue
-        off = (d.keep_until - now).days + grace
-        if off <= forecast_days:
-            freed_by_day[off] += row.size
-        if d.keep_until <= horizon:
-            exp_count += 1
-            exp_bytes += row.size
-            expiring.append((fast_iso(d.keep_until), row.sha256, row.size, d.rule, d.reason))
+    totals = _totals(db, decider, now, horizon, grace, forecast_days, pending_after, exact, limit)
+    count, size, freed_by_day = totals.count, totals.size, totals.freed_by_day
+    expiring = totals.expiring
+    exp_count, exp_bytes = totals.exp_count, totals.exp_bytes
+    overdue, overdue_bytes = totals.overdue, totals.overdue_bytes
     expiring.sort()
 
     # Expiring within N days, with a per-week chart.
-    weeks = Counter((dt.datetime.fromisoformat(u) - now).days // 7 for u, *_ in expiring)
+    weeks = totals.weeks
     n_weeks = max(1, (days + 6) // 7)
     exp_section = Section(
         "expiring",
@@ -161,14 +183,26 @@ def build_retention(
     # Long-term cases and their discs (R11, R12).
     discs = disc_status(db)
     lt_rows = []
-    for number, name, code, codes, kind, status, closed, n, b in db.execute(
+    cols = (
         "select c.number, c.name, c.long_term_reason, c.long_term_reasons, c.kind, c.status,"
         " c.closed_at,"
-        " count(r.sha256), coalesce(sum(r.size), 0) from cases c"
-        " left join case_recordings l on l.case_number = c.number"
-        " left join recordings r on r.sha256 = l.sha256 and r.state != 'purged'"
-        " where c.long_term_reason is not null group by c.number order by c.long_term_at"
-    ):
+    )
+    per_case = totals.per_case
+    if per_case is None:
+        lt_sql = (
+            cols + " count(r.sha256), coalesce(sum(r.size), 0) from cases c"
+            " left join case_recordings l on l.case_number = c.number"
+            " left join recordings r on r.sha256 = l.sha256 and r.state != 'purged'"
+            " where c.long_term_reason is not null group by c.number order by c.long_term_at"
+        )
+    else:  # the same rows in the same order (same scan, same sort); counts from the tallies
+        lt_sql = (
+            cols + " 0, 0 from cases c where c.long_term_reason is not null"
+            " group by c.number order by c.long_term_at"
+        )
+    for number, name, code, codes, kind, status, closed, n, b in db.execute(lt_sql):
+        if per_case is not None:
+            n, b = per_case.get(number, (0, 0))
         lt_rows.append(
             {
                 "number": number,
@@ -223,10 +257,14 @@ def build_retention(
 
     # Free-space forecast: ingest at the last 30 days' rate, minus what the executor frees.
     since = to_iso(now - dt.timedelta(days=30))
-    ingested_30 = db.execute(
-        "select coalesce(sum(size), 0) from recordings where ingested_at >= ? and ingested_at < ?",
-        [since, as_of],
-    ).fetchone()[0]
+    if exact or not tally.usable(db):
+        ingested_30 = db.execute(
+            "select coalesce(sum(size), 0) from recordings"
+            " where ingested_at >= ? and ingested_at < ?",
+            [since, as_of],
+        ).fetchone()[0]
+    else:
+        ingested_30 = tally.ingested_between(db, since, as_of)
     rate = ingested_30 / 30.0
     forecast_rows: list[dict[str, Any]] = []
     full_in: int | str = "—"

@@ -249,6 +249,28 @@ class Decider:
             return add_months(t, self.policy.routine_months, self.tz)
         return t + shift
 
+    def hour_shift(self, hour: dt.datetime) -> dt.timedelta | None:
+        """The cached R9 shift of the UTC hour starting at ``hour`` (a whole UTC hour), or None
+        when that hour holds a local midnight or a clock change: then each time in it is
+        shifted on its own (``add_months``)."""
+        key = hour.toordinal() * 24 + hour.hour
+        try:
+            return self._shift[key]
+        except KeyError:
+            shift = self._shift[key] = self._hour_shift(hour)
+            return shift
+
+    def case_until(self, case: CaseFacts) -> dt.datetime:
+        """R10: the end of a closed case's retention (its years, else the policy's)."""
+        closed = case.closed_at
+        assert closed is not None
+        years = case.retention_years or self.policy.case_years
+        key = (case.number, closed, years)
+        case_until = self._case_until.get(key)
+        if case_until is None:
+            case_until = self._case_until[key] = add_years(closed, years, self.tz)
+        return case_until
+
     def _hour_shift(self, hour: dt.datetime) -> dt.timedelta | None:
         tz, months = self.tz, self.policy.routine_months
         last = hour + _HOUR

@@ -53,6 +53,13 @@ MEANINGS: dict[str, tuple[str, str, str]] = {
         "A recording's catalog row differs from what the audit log recorded when it was stored: "
         "the database was edited directly.",
     ),
+    "catalog.tally_drift": (
+        "error",
+        "保存期统计表与录像及案件关联不符：数据库被绕过触发器修改；保存期报表在重建前可能有误。",
+        "The retention tallies no longer match the recordings and their case links: the "
+        "database was changed around its triggers; the retention report may be wrong until "
+        "they are rebuilt.",
+    ),
     "catalog.row_deleted": (
         "error",
         "审计记录中已入库的录像在目录中不存在：目录记录被直接删除。",
