@@ -241,6 +241,65 @@ class DockBed:
             kids.append(str(r["syspath"]))
         return usb
 
+    def dock_all(self, docks: list[tuple[int, str | None, str | None, str]]) -> list[str]:
+        """Several recorders docked at once: each ``(port, tty, storage, usb_serial)`` as
+        :meth:`dock` adds it (the USB device, then its serial and storage children), all of
+        them in one request to the controller, so no dock waits for the one before it to be
+        acknowledged. Returns the USB syspaths in the order given."""
+        devices: list[dict[str, object]] = []
+        plan: list[tuple[int, list[int]]] = []  # (index of the USB device, its children's)
+        for port, tty, storage, usb_serial in docks:
+            usb_at = len(devices)
+            devices.append(
+                {
+                    "subsystem": "usb",
+                    "name": f"usb1/1-{port}",
+                    "props": {"DEVTYPE": "usb_device", "ID_SERIAL_SHORT": usb_serial},
+                }
+            )
+            tag = {"STATION_RECORDER": "1", "STATION_DRIVER": "serial"}
+            kids: list[int] = []
+            if tty:
+                node = self.root / "dev" / f"ttyACM{port}"
+                node.parent.mkdir(parents=True, exist_ok=True)
+                node.unlink(missing_ok=True)
+                node.symlink_to(tty)
+                kids.append(len(devices))
+                devices.append(
+                    {
+                        "subsystem": "tty",
+                        "name": f"ttyACM{port}",
+                        "parent": {"ref": usb_at},
+                        "props": {"DEVNAME": f"/dev/ttyACM{port}", **tag},
+                    }
+                )
+            if storage:
+                self.n += 1
+                kids.append(len(devices))
+                devices.append(
+                    {
+                        "subsystem": "block",
+                        "name": f"sd{chr(97 + self.n)}1",
+                        "parent": {"ref": usb_at},
+                        "props": {
+                            "DEVNAME": storage,
+                            "ID_FS_TYPE": "exfat",
+                            "ID_BUS": "usb",
+                            "DEVTYPE": "partition",
+                            **tag,
+                        },
+                    }
+                )
+            plan.append((usb_at, kids))
+        got = self.send(op="add_many", devices=devices)["syspaths"]
+        assert isinstance(got, list)
+        paths = [str(p) for p in got]
+        usbs = []
+        for usb_at, kids in plan:
+            self.children.setdefault(paths[usb_at], []).extend(paths[k] for k in kids)
+            usbs.append(paths[usb_at])
+        return usbs
+
     def reference_serial_recorder(self, serial: str, port: int = 1) -> tuple[str, str]:
         """A reference serial recorder (USB ``1209:5a46`` with a ``ttyACM`` child) as the
         kernel announces it, before any udev rule has tagged it; (usb, tty) syspaths."""

@@ -58,6 +58,24 @@ def main() -> int:
                     flat(cmd.get("attrs", {})),
                     flat(cmd.get("props", {})),
                 )
+            elif op == "add_many":
+                # several devices in one go, no round trip between them (several docks
+                # announced at once); a parent given as {"ref": i} is the i-th added here
+                paths: list[str] = []
+                for dev in cmd["devices"]:
+                    parent = dev.get("parent")
+                    if isinstance(parent, dict):
+                        parent = paths[parent["ref"]]
+                    paths.append(
+                        tb.add_device(
+                            dev["subsystem"],
+                            dev["name"],
+                            parent,
+                            flat(dev.get("attrs", {})),
+                            flat(dev.get("props", {})),
+                        )
+                    )
+                reply["syspaths"] = paths
             elif op == "root":
                 reply["root"] = tb.get_root_dir()
             elif op == "run":

@@ -4,6 +4,12 @@
 must act once the outermost transaction has committed (the audit log moves its head file and the
 clock anchor) registers a hook with :func:`after_commit`; it runs after ``COMMIT`` and is dropped
 on rollback, so nothing outside the catalog ever moves for a change that was not committed.
+
+Threads of one process writing one catalog (the daemon's dock sessions, each on its own
+connection) queue for it on a lock of this process before ``BEGIN IMMEDIATE``: the next writer
+starts the moment the last one commits. SQLite's own busy handler, which still orders writers
+of different processes, polls with sleeps of 1–100 ms, so eight sessions starting together lost
+up to half a second each between other sessions' commits.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 
 import sqlite_utils
@@ -74,6 +81,29 @@ def vault_full(db: sqlite_utils.Database, exc: BaseException) -> VaultFullError:
     )
 
 
+_writers: dict[str, threading.RLock] = {}
+_writers_lock = threading.Lock()
+WRITER = "_station_writer_lock"
+
+
+def _writer(db: sqlite_utils.Database) -> threading.RLock | None:
+    """This process's queue for writing ``db``'s catalog file (None for an in-memory one).
+    Re-entrant: a thread that holds it and opens a second connection's transaction meets
+    SQLite's own lock and busy timeout, as before."""
+    if hasattr(db, WRITER):
+        cached: threading.RLock | None = getattr(db, WRITER)
+        return cached
+    row = db.conn.execute("PRAGMA database_list").fetchone()
+    path = str(row[2]) if row and row[2] else ""
+    lock: threading.RLock | None = None
+    if path:
+        key = os.path.realpath(path)
+        with _writers_lock:
+            lock = _writers.setdefault(key, threading.RLock())
+    setattr(db, WRITER, lock)
+    return lock
+
+
 @contextlib.contextmanager
 def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction (``BEGIN IMMEDIATE``), nested calls become savepoints.
@@ -87,30 +117,37 @@ def write_txn(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         with db.atomic():
             yield db
         return
+    queue = _writer(db)
+    if queue is not None and not queue.acquire(timeout=busy_timeout_s()):
+        raise busy_error(db)
     try:
-        db.conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise busy_error(db) from exc
-        if is_disk_full(exc):
-            raise vault_full(db, exc) from exc
-        raise
-    setattr(db, AFTER_COMMIT, None)
-    try:
-        yield db
-        db.conn.execute("COMMIT")
-    except BaseException as exc:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
+        try:
+            db.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise busy_error(db) from exc
+            if is_disk_full(exc):
+                raise vault_full(db, exc) from exc
+            raise
         setattr(db, AFTER_COMMIT, None)
-        if isinstance(exc, OSError | sqlite3.Error) and is_disk_full(exc):
-            raise vault_full(db, exc) from exc
-        raise
-    hook = getattr(db, AFTER_COMMIT, None)
+        try:
+            yield db
+            db.conn.execute("COMMIT")
+        except BaseException as exc:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            setattr(db, AFTER_COMMIT, None)
+            if isinstance(exc, OSError | sqlite3.Error) and is_disk_full(exc):
+                raise vault_full(db, exc) from exc
+            raise
+        hook = getattr(db, AFTER_COMMIT, None)
+        setattr(db, AFTER_COMMIT, None)
+    finally:
+        if queue is not None:
+            queue.release()  # the next writer of this process begins now
     if hook is not None:
         # e.g. the audit log's head and the clock anchor, outside the catalog
         # (station.audit.head), moved once the entries are committed.
-        setattr(db, AFTER_COMMIT, None)
         kept = getattr(db, DEFERRED, None)
         if kept is not None:
             kept.append(hook)

@@ -156,7 +156,7 @@ class RunBook:
                 bytes_total=self.bytes_total,
             )
         self.report.session_id = int(self.ctx.session_id or 0)
-        self.rows = RowBuilder(self.db, self.vault, self.settings, self.ctx, self.report.session_id)
+        self.rows = RowBuilder(self.vault, self.settings, self.ctx, self.report.session_id)
 
     def close_session(self) -> None:
         r = self.report

@@ -8,6 +8,8 @@ turns up again is stored again (``recording.restored_by_ingest``, R7, R9).
 
 from __future__ import annotations
 
+import sqlite_utils
+
 from station import audit
 from station.audit.seal import recording_seal
 from station.catalog import write_txn
@@ -25,9 +27,15 @@ class CatalogRows:
         self.book = book
 
     def sighting(
-        self, s: Staged, outcome: str, error: str | None, sid: int, now: str | None = None
+        self,
+        db: sqlite_utils.Database,
+        s: Staged,
+        outcome: str,
+        error: str | None,
+        sid: int,
+        now: str | None = None,
     ) -> None:
-        self.book.db.execute(
+        db.execute(
             "insert into sightings (session_id, sha256, source_path, source_size,"
             " source_mtime, outcome, error, at) values (?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -42,13 +50,13 @@ class CatalogRows:
             ],
         )
 
-    def revive(self, s: Staged, sid: int) -> None:
+    def revive(self, db: sqlite_utils.Database, s: Staged, sid: int) -> None:
         """A recording purged by retention turns up again on a recorder: it is evidence in the
         vault again (the link just made), never dropped; its tombstone stays (R7, R9)."""
-        self.book.db.execute("update recordings set state = 'stored' where sha256 = ?", [s.sha256])
-        self.sighting(s, "new", None, sid)
+        db.execute("update recordings set state = 'stored' where sha256 = ?", [s.sha256])
+        self.sighting(db, s, "new", None, sid)
         audit.append(
-            self.book.db,
+            db,
             "recording.restored_by_ingest",
             actor=self.book.actor,
             subject=s.sha256,
@@ -56,34 +64,36 @@ class CatalogRows:
         )
         log.warning("ingest.purged_recording_returned", sha256=s.sha256, path=s.entry.rel)
 
-    def write(self, results: list[Result]) -> None:
+    def write(self, db: sqlite_utils.Database, results: list[Result]) -> None:
+        """The batch's rows and audit entries in one transaction on ``db`` (a savepoint when
+        ``db`` is in one already: a group commit's, ``group_commit``)."""
         now = to_iso(utcnow())
         sid = self.book.report.session_id
-        with write_txn(self.book.db):
+        with write_txn(db):
             for s, outcome, error, damaged in results:
                 entry = s.entry
                 if outcome in ("new", "held"):
                     # the catalog decides: a file linked by a run that crashed before its commit
                     # is new; one committed by a concurrent session meanwhile is held
-                    known = self.book.db.execute(
+                    known = db.execute(
                         "select state from recordings where sha256 = ?", [s.sha256]
                     ).fetchone()
                     outcome = "held" if known else "new"
                     if known and known[0] == "purged":
-                        self.revive(s, sid)
+                        self.revive(db, s, sid)
                         outcome = "new"
                         s.outcome = outcome
                         continue
                 if outcome == "new":
                     assert s.sha256 is not None
-                    row = self.book.rows.recording(entry, s.sha256, s.size, damaged, now)
+                    row = self.book.rows.recording(db, entry, s.sha256, s.size, damaged, now)
                     cols = ", ".join(row)
                     marks = ", ".join("?" for _ in row)
-                    self.book.db.execute(
+                    db.execute(
                         f"insert into recordings ({cols}) values ({marks})", list(row.values())
                     )
                     audit.append(
-                        self.book.db,
+                        db,
                         "recording.ingested",
                         actor=self.book.actor,
                         subject=s.sha256,
@@ -98,7 +108,7 @@ class CatalogRows:
                     )
                 elif outcome == "held":
                     audit.append(
-                        self.book.db,
+                        db,
                         "recording.sighted",
                         actor=self.book.actor,
                         subject=s.sha256,
@@ -107,16 +117,16 @@ class CatalogRows:
                     log.info("ingest.file_held", sha256=s.sha256, path=entry.rel)
                 else:
                     audit.append(
-                        self.book.db,
+                        db,
                         f"ingest.file_{outcome}",
                         actor=self.book.actor,
                         subject=f"session:{sid}",
                         data={"source_path": entry.rel, "error": error},
                     )
-                self.sighting(s, outcome, error, sid, now)
+                self.sighting(db, s, outcome, error, sid, now)
                 s.outcome = outcome
             sessions.update(
-                self.book.db, sid, files_done=self.book.files_done, bytes_done=self.book.bytes_done
+                db, sid, files_done=self.book.files_done, bytes_done=self.book.bytes_done
             )
         for i, (s, _o, error, damaged) in enumerate(results):
             results[i] = (s, s.outcome or _o, error, damaged)

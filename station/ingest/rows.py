@@ -26,13 +26,11 @@ log = get()
 class RowBuilder:
     def __init__(
         self,
-        db: sqlite_utils.Database,
         vault: Vault,
         settings: Settings,
         ctx: IngestContext,
         session_id: int,
     ) -> None:
-        self.db = db
         self.vault = vault
         self.settings = settings
         self.ctx = ctx
@@ -59,8 +57,16 @@ class RowBuilder:
         return (start_naive.isoformat(), to_iso(start_corr), end, source, delay)
 
     def recording(
-        self, entry: SourceEntry, sha256: str, size: int, damaged: str | None, now: str
+        self,
+        db: sqlite_utils.Database,
+        entry: SourceEntry,
+        sha256: str,
+        size: int,
+        damaged: str | None,
+        now: str,
     ) -> dict[str, Any]:
+        """The ``recordings`` row of new content, read against ``db`` (the connection whose
+        transaction will insert it)."""
         info = parse_name(entry.rel, self.settings.ingest.filename_patterns)
         device = self.ctx.device_id or info.device
         officer = self.ctx.officer_id or info.officer
@@ -71,10 +77,10 @@ class RowBuilder:
                 name_device=info.device,
                 device=self.ctx.device_id,
             )
-        unit = self.ctx.unit_id or self.unit_of(device, officer)
+        unit = self.ctx.unit_id or self.unit_of(db, device, officer)
         dev_time, start, end, source, delay = self.times(entry, info.start, now)
         ext = ext_of(entry.rel)
-        producer = self.officer_name(officer)
+        producer = self.officer_name(db, officer)
         row: dict[str, Any] = {
             "sha256": sha256,
             "size": size,
@@ -110,23 +116,23 @@ class RowBuilder:
                 row.update(probe_updates(row, head.duration_s, head.creation_time))
         return row
 
-    def unit_of(self, device: str | None, officer: str | None) -> str | None:
+    def unit_of(
+        self, db: sqlite_utils.Database, device: str | None, officer: str | None
+    ) -> str | None:
         for sql, key in (
             ("select unit_id from devices where device_id = ?", device),
             ("select unit_id from officers where officer_id = ?", officer),
         ):
             if key:
-                row = self.db.execute(sql, [key]).fetchone()
+                row = db.execute(sql, [key]).fetchone()
                 if row and row[0]:
                     return str(row[0])
         return None
 
-    def officer_name(self, officer: str | None) -> str | None:
+    def officer_name(self, db: sqlite_utils.Database, officer: str | None) -> str | None:
         if not officer:
             return None
-        row = self.db.execute(
-            "select name from officers where officer_id = ?", [officer]
-        ).fetchone()
+        row = db.execute("select name from officers where officer_id = ?", [officer]).fetchone()
         return f"{row[0]} ({officer})" if row and row[0] else None
 
 

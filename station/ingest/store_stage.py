@@ -8,15 +8,16 @@
    the flush succeeded. Where the vault holds a file under that hash
    already, re-hash that file from disk too (cache dropped first). No lock is
    held meanwhile: other runs copy and prove at the same time.
-2. under the vault-wide writer lock (DESIGN.md invariant 8): give each copy its
-   content-addressed name in ``originals/`` with a rename that never replaces a file — or, when
-   the vault's file is there and matched, discard the copy (``held``), or when it did not match,
-   replace the rotten file atomically with the verified copy (``vault.repaired``, the rotten one
-   kept in ``quarantine/``); flush the folders that gained a name (an ``fsync`` of each, a
-   ``syncfs`` when a batch of many small files touched many folders); commit the catalog rows
-   and audit entries of the batch in one transaction (``catalog_rows``). If that commit fails,
-   the names this batch linked are taken back: no other run could have counted them as stored
-   meanwhile.
+2. under the vault-wide writer lock (DESIGN.md invariant 8), in one turn with the batches
+   other runs of this process have ready (``group_commit``: one transaction, each batch in its
+   own savepoint): give each copy its content-addressed name in ``originals/`` with a rename
+   that never replaces a file — or, when the vault's file is there and matched, discard the
+   copy (``held``), or when it did not match, replace the rotten file atomically with the
+   verified copy (``vault.repaired``, the rotten one kept in ``quarantine/``); the turn flushes
+   the folders that gained a name (an ``fsync`` of each, a ``syncfs`` when many did); then the
+   catalog rows and audit entries of the batch (``catalog_rows``) are written in the turn's
+   transaction, and it commits. If the batch's rows or the commit fail, the names this batch
+   linked are taken back: no other run could have counted them as stored meanwhile.
 
 A file is verified only if the vault copy under its hash was re-read from disk and matched in
 this run and was committed (DESIGN.md invariant 2, R7).
@@ -30,10 +31,10 @@ import re
 import time
 from pathlib import Path
 
+import sqlite_utils
+
 from station import audit
 from station.catalog import write_txn
-from station.catalog.txn import after_commit_deferred
-from station.custody import WriterLock
 from station.errors import is_disk_full
 from station.hashing.copy import (
     fsync_dir,
@@ -41,11 +42,12 @@ from station.hashing.copy import (
     hash_file,
     move_no_replace,
     prefetch,
-    syncfs,
 )
+from station.ingest import group_commit
 from station.ingest.bookkeeping import Result, RunBook, Staged
 from station.ingest.catalog_rows import CatalogRows
 from station.ingest.failures import vault_error
+from station.ingest.group_commit import Job
 from station.ingest.media import damage_check, ext_of
 from station.log import get
 from station.timeutil import to_iso, utcnow
@@ -53,7 +55,6 @@ from station.timeutil import to_iso, utcnow
 log = get()
 
 ORIGINAL = re.compile(r"^[0-9a-f]{64}(\.[0-9a-z]{1,8})?$")
-DIR_FSYNCS_MAX = 16  # more folders than this gained names in one batch: one syncfs instead
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -81,6 +82,38 @@ class StoreStage:
                     vault_error(self.book.vault.home, exc, self.book.vault.staging).error or exc
                 ) from exc
         t_flushed = time.monotonic()
+        marks: dict[str, float] = {}
+        linked: list[Path] = []
+
+        def place(db: sqlite_utils.Database) -> set[Path]:
+            # under the writer lock (group_commit), no catalog transaction open: name them
+            marks["locked"] = time.monotonic()
+            here: dict[Path, bool] = {}
+            # another run may have committed the same content meanwhile: its path is this
+            # batch's name now, listed before it is created
+            self._write_naming(db, staged_any, listed)
+            marks["named"] = time.monotonic()
+            for s in batch:
+                results.append(self._place(db, s, linked, here))
+            marks["placed"] = time.monotonic()
+            return {p.parent for p in linked}  # flushed by the turn, before its commit
+
+        def rows(db: sqlite_utils.Database) -> None:
+            # inside the turn's transaction, on the leading run's connection
+            self.rows.write(db, results)
+
+        def undo() -> None:
+            # committed nowhere, and no other run could count these names as stored while
+            # the writer lock was held: take back what this batch linked
+            for p in linked:
+                try:
+                    os.chmod(p, 0o600)
+                    p.unlink()
+                except OSError:
+                    pass
+            linked.clear()
+
+        job = Job(place, rows, undo)
         try:
             if self.book.settings.ingest.verify_after_write:
                 for s in staged_any:  # drop the copies from the cache, re-read them from disk
@@ -91,36 +124,11 @@ class StoreStage:
                 self._prove(s)
             # the names this batch will create, written down durably before taking the lock
             # (the flushes overlap other runs' turns); re-checked under it
-            listed = self._write_naming(staged_any, set())
+            listed = self._write_naming(self.book.db, staged_any, set())
             t_proved = time.monotonic()
-            with (
-                after_commit_deferred(self.book.db) as committed_hooks,
-                WriterLock(self.book.vault),  # invariant 8: one writer names and commits at a time
-            ):
-                t_locked = time.monotonic()
-                linked: list[Path] = []
-                try:
-                    here: dict[Path, bool] = {}
-                    # another run may have committed the same content meanwhile: its path is
-                    # this batch's name now, listed before it is created
-                    self._write_naming(staged_any, listed)
-                    t_named = time.monotonic()
-                    for s in batch:
-                        results.append(self._place(s, linked, here))
-                    if linked or staged_any:
-                        self._flush_names(linked)
-                    t_placed = time.monotonic()
-                    self.rows.write(results)
-                except BaseException:
-                    # committed nowhere, and no other run could count these names as stored
-                    # while this run held the writer lock: take back what this batch linked
-                    for p in linked:
-                        try:
-                            os.chmod(p, 0o600)
-                            p.unlink()
-                        except OSError:
-                            pass
-                    raise
+            # invariant 8: named and committed under the writer lock, in one turn with the
+            # batches other runs of this process have ready (group_commit)
+            committed_hooks = group_commit.for_vault(self.book.vault).run(self.book.db, job)
             if listed:
                 self.book.owner.named_committed()  # committed: the rows claim every name
             t_released = time.monotonic()
@@ -135,40 +143,34 @@ class StoreStage:
             raise
         t_end = time.monotonic()
         self.book.add_results(results)
+        t_locked = marks.get("locked", t_proved)
         log.info(
             "ingest.batch_committed",
             session_id=self.book.report.session_id,
             files=len(batch),
             bytes=sum(s.size for s in batch),
+            group=job.group,
             flush_s=round(t_flushed - t0, 4),
             prove_s=round(t_proved - t_flushed, 4),
             lock_wait_s=round(t_locked - t_proved, 4),
             locked_s=round(t_released - t_locked, 4),
-            naming_s=round(t_named - t_locked, 4),
-            place_s=round(t_placed - t_named, 4),
-            rows_s=round(t_released - t_placed, 4),
+            naming_s=round(marks.get("named", t_locked) - t_locked, 4),
+            place_s=round(marks.get("placed", t_locked) - marks.get("named", t_locked), 4),
+            rows_s=round(t_released - marks.get("placed", t_locked), 4),
             head_s=round(t_end - t_released, 4),
         )
 
-    def _write_naming(self, staged: list[Staged], listed: set[Path]) -> set[Path]:
+    def _write_naming(
+        self, db: sqlite_utils.Database, staged: list[Staged], listed: set[Path]
+    ) -> set[Path]:
         """Write down (``Owner.naming``, durably) the vault paths the staged copies would take
         now, unless ``listed`` holds them all already; returns what the list holds."""
-        finals = {self._final(s) for s in staged if s.staged is not None}
+        finals = {self._final(db, s) for s in staged if s.staged is not None}
         if not finals or finals <= listed:
             return listed
         every = listed | finals
         self.book.owner.naming(sorted(every))
         return every
-
-    def _flush_names(self, linked: list[Path]) -> None:
-        """Make the batch's new names durable before its rows commit: the folders that gained
-        a name — an ``fsync`` each, or one ``syncfs`` of the vault when there are many."""
-        dirs = {p.parent for p in linked}
-        if len(dirs) > DIR_FSYNCS_MAX:
-            syncfs(self.book.vault.originals)
-            return
-        for d in sorted(dirs):
-            fsync_dir(d)
 
     def discard(self, batch: list[Staged]) -> None:
         """Remove the staged copies of a batch that will not be stored."""
@@ -176,11 +178,11 @@ class StoreStage:
             if s.staged is not None:
                 s.staged.unlink(missing_ok=True)
 
-    def _final(self, s: Staged) -> Path:
-        """Where the vault keeps this content: the catalog's path for it, else its
-        content-addressed name."""
+    def _final(self, db: sqlite_utils.Database, s: Staged) -> Path:
+        """Where the vault keeps this content: the catalog's path for it (as ``db`` sees
+        it), else its content-addressed name."""
         assert s.sha256 is not None
-        row = self.book.db.execute(
+        row = db.execute(
             "select vault_path, state from recordings where sha256 = ?", [s.sha256]
         ).fetchone()
         if row is not None and row[0] and row[1] != "purged":
@@ -210,7 +212,7 @@ class StoreStage:
             return
         s.verified = True
         os.chmod(s.staged, 0o444)
-        final = self._final(s)
+        final = self._final(self.book.db, s)
         try:
             st = final.stat()
         except OSError:
@@ -224,13 +226,15 @@ class StoreStage:
             log.error("ingest.vault_copy_unreadable", path=str(path), error=str(exc))
             return None
 
-    def _place(self, s: Staged, linked: list[Path], here: dict[Path, bool]) -> Result:
+    def _place(
+        self, db: sqlite_utils.Database, s: Staged, linked: list[Path], here: dict[Path, bool]
+    ) -> Result:
         """Under the writer lock: name the copy in the vault, or prove the vault's own file
         (held), or repair a rotten one. ``here`` holds the names this batch placed."""
         if s.staged is None:
             return s, s.outcome or "failed", s.failure, s.damaged
         assert s.sha256 is not None
-        final = self._final(s)
+        final = self._final(db, s)
         if final.parent not in self.known_dirs:
             final.parent.mkdir(parents=True, exist_ok=True)
             self.known_dirs.add(final.parent)
@@ -268,11 +272,13 @@ class StoreStage:
             s.staged = None
             here[final] = True
             return s, "held", None, s.damaged
-        self._repair(s, final, found, st.st_size)
+        self._repair(db, s, final, found, st.st_size)
         here[final] = True
         return s, "held", None, s.damaged
 
-    def _repair(self, s: Staged, final: Path, found: str | None, found_size: int) -> None:
+    def _repair(
+        self, db: sqlite_utils.Database, s: Staged, final: Path, found: str | None, found_size: int
+    ) -> None:
         """The vault's file under this hash is rotten: keep it aside in ``quarantine/`` for
         whoever investigates, put the verified copy in its place with one atomic rename (the
         name never stops holding a whole file), and record it at once (R7)."""
@@ -304,11 +310,9 @@ class StoreStage:
             "库内原始文件已损坏，已用本次校验通过的副本修复 / a rotten vault copy of "
             f"{s.sha256[:16]} was replaced with this session's verified copy ({rel})"
         )
-        with write_txn(self.book.db):
-            audit.append(
-                self.book.db, "vault.repaired", actor=self.book.actor, subject=s.sha256, data=data
-            )
-            cur = self.book.db.execute(
+        with write_txn(db):
+            audit.append(db, "vault.repaired", actor=self.book.actor, subject=s.sha256, data=data)
+            cur = db.execute(
                 "insert into alerts (at, code, device_id, slot, session_id, message, data)"
                 " values (?, 'vault_repaired', ?, ?, ?, ?, ?)",
                 [
@@ -321,7 +325,7 @@ class StoreStage:
                 ],
             )
             audit.append(
-                self.book.db,
+                db,
                 "alert.raised",
                 actor=self.book.actor,
                 subject=s.sha256,

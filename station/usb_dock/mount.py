@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -156,6 +157,7 @@ def mount_volume(source: str, fstype: str | None, mountpoint: Path) -> MountedVo
         raise DeviceError("挂载点被占用 / mount point already in use", where=str(mountpoint))
     mountpoint.mkdir(parents=True, exist_ok=True)
     vol = MountedVolume(source, fstype or "dir", mountpoint, how)
+    t0 = time.monotonic()
     try:
         vol._mount(RO_OPTS)
     except DeviceError:
@@ -164,7 +166,13 @@ def mount_volume(source: str, fstype: str | None, mountpoint: Path) -> MountedVo
         except OSError:
             pass
         raise
-    log.info("dock.mounted", source=source, mountpoint=str(mountpoint), how=how)
+    log.info(
+        "dock.mounted",
+        source=source,
+        mountpoint=str(mountpoint),
+        how=how,
+        seconds=round(time.monotonic() - t0, 3),
+    )
     return vol
 
 
