@@ -106,6 +106,7 @@ def test_read_ahead_brings_a_whole_catalog_scan_into_memory_first(tmp_path) -> N
     import time
 
     from station.catalog.db import read_ahead
+    from station.transcode.fileops import fsync_file
 
     db = open_catalog(tmp_path / "catalog.sqlite")
     with write_txn(db):
@@ -113,12 +114,7 @@ def test_read_ahead_brings_a_whole_catalog_scan_into_memory_first(tmp_path) -> N
         db.conn.executemany("insert into filler values (randomblob(4000))", [()] * 2000)
     db.execute("pragma wal_checkpoint(truncate)")
     path = tmp_path / "catalog.sqlite"
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+    fsync_file(path)  # flushed, then dropped from the page cache
     pages = os.path.getsize(path) // 4096
     if _cached_pages(path) >= pages // 2:
         pytest.skip("the temporary folder's file system keeps its pages (tmpfs)")
