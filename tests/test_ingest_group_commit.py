@@ -16,10 +16,10 @@ import hashlib
 import os
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import sqlite_utils
+from custody_support import wait_for
 from structlog.testing import capture_logs
 
 from station.audit.tree import check_chain
@@ -30,15 +30,6 @@ from station.errors import CatalogError
 from station.ingest import IngestContext, IngestReport, ingest_volume
 from station.ingest.group_commit import for_vault
 from station.vault import Vault
-
-
-def _wait(what: str, cond: object, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():  # type: ignore[operator]
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _volume(folder: Path, device: str, n: int = 2, size: int = 200_000) -> set[str]:
@@ -93,7 +84,7 @@ def _queued_in_order(vault: Vault, tmp: Path, shas: dict[int, set[str]], n: int)
         for i in range(n):
             shas[i] = _volume(tmp / f"vol{i}", f"ZFY{i:04d}")
             runs.start(i, tmp / f"vol{i}")
-            _wait(f"run {i} to queue its batch", lambda i=i: group.waiting() == i + 1)
+            wait_for(f"run {i} to queue its batch", lambda i=i: group.waiting() == i + 1)
     runs.join()
     return runs
 
@@ -270,7 +261,7 @@ def test_a_second_thread_begins_its_transaction_when_the_first_commits(tmp_path:
         assert inside.wait(60)
         b = threading.Thread(target=follow, name="follow")
         b.start()
-        _wait("the second thread to reach the queue", lambda: b.is_alive())
+        wait_for("the second thread to reach the queue", lambda: b.is_alive())
         assert not done.wait(0.5)
         assert not [s for s in begun if s.startswith("BEGIN")]  # not begun, not polling
         leave.set()

@@ -26,12 +26,12 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 import sqlite_utils
+from custody_support import wait_for
 
 from station import audit
 from station.audit.head import read_head
@@ -43,15 +43,6 @@ from station.ingest import IngestContext, ingest_volume
 from station.ingest.pipeline import DEPTH, run_stages
 from station.status import StatusBoard, read_status
 from station.vault import Vault
-
-
-def _wait(what: str, cond: object, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():  # type: ignore[operator]
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class _Ahead:
@@ -176,7 +167,7 @@ def test_names_are_listed_before_the_writer_lock_and_committed_under_it(tmp_path
     try:
         with WriterLock(vault):
             t = _ingest_in_thread(vault, db, tmp_path / "vol", result)
-            _wait("the run to list its names", lambda: bool(_names_lists(vault)))
+            wait_for("the run to list its names", lambda: bool(_names_lists(vault)))
             listed = {line for p in _names_lists(vault) for line in p.read_text().split()}
             assert {Path(x).name.split(".")[0] for x in listed} == set(clips)
             assert all(x.startswith("originals/") for x in listed)
@@ -210,11 +201,11 @@ def test_the_audit_head_moves_after_the_writer_lock_is_let_go(tmp_path: Path) ->
     try:
         with WriterLock(vault):
             t = _ingest_in_thread(vault, db, tmp_path / "vol", result)
-            _wait("the run to wait for the writer lock", lambda: bool(_names_lists(vault)))
+            wait_for("the run to wait for the writer lock", lambda: bool(_names_lists(vault)))
             fcntl.flock(head_lock, fcntl.LOCK_EX)  # the head is busy from now on
         reader = open_catalog(vault.catalog_path)
         try:
-            _wait(
+            wait_for(
                 "the rows to commit",
                 lambda: reader.execute("select count(*) from recordings").fetchone()[0] == 2,
             )
@@ -271,7 +262,7 @@ def test_commits_made_while_the_head_is_being_moved_return_at_once(tmp_path: Pat
         reader = open_catalog(vault.catalog_path)
         try:
             count = lambda: reader.execute("select count(*) from audit_log").fetchone()[0]  # noqa: E731
-            _wait("the first entry", lambda: count() >= 1)
+            wait_for("the first entry", lambda: count() >= 1)
             before = count()
             others = [threading.Thread(target=commit, args=(i,)) for i in (1, 2, 3)]
             for t in others:
@@ -407,7 +398,7 @@ def test_a_large_copy_is_proved_from_the_device_while_it_is_still_written(
     seen: list[int] = []
 
     def wait_for_the_proof() -> None:
-        _wait("the first range proved", lambda: behind.proved >= WRITEBACK_STEP)
+        wait_for("the first range proved", lambda: behind.proved >= WRITEBACK_STEP)
         seen.append(src.pos)
 
     src.at(4 * WRITEBACK_STEP, wait_for_the_proof)

@@ -11,7 +11,7 @@ import sqlite_utils
 
 from station.catalog import migrations
 from station.catalog.txn import busy_error as busy_error  # re-exported
-from station.catalog.txn import busy_timeout_s
+from station.catalog.txn import busy_timeout_s, catalog_path
 from station.catalog.txn import vault_full as vault_full  # re-exported
 from station.catalog.txn import write_txn as write_txn
 from station.errors import CatalogError
@@ -54,23 +54,19 @@ def read_ahead(db: sqlite_utils.Database, *, share_of_memory: float = 0.25) -> b
     reads then overlap the command's own work instead of stalling each step of the scan. Only
     when the files fit in ``share_of_memory`` of the memory available, so a catalog larger than
     memory never pushes everything else out of the cache. True when advised."""
+    from station.hashing.copy import prefetch  # only the whole-catalog commands need it
+
     try:
-        rows = db.execute("pragma database_list").fetchall()
-        main = next((r[2] for r in rows if r[1] == "main"), "")
+        main = catalog_path(db)
         if not main:
             return False  # an in-memory catalog
-        paths = [p for p in (main, main + "-wal") if os.path.exists(p)]
-        size = sum(os.path.getsize(p) for p in paths)
-        if size > share_of_memory * _available_bytes():
+        paths = [Path(p) for p in (main, main + "-wal") if os.path.exists(p)]
+        if sum(p.stat().st_size for p in paths) > share_of_memory * _available_bytes():
             return False
-        for p in paths:
-            fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-            finally:
-                os.close(fd)
     except (OSError, sqlite3.Error):
         return False  # only advice: the command reads the catalog either way
+    for p in paths:
+        prefetch(p)
     return True
 
 

@@ -59,9 +59,14 @@ def busy_timeout_s() -> float:
     return value if 0 < value <= 3600 else 30.0
 
 
-def _catalog_file(db: sqlite_utils.Database) -> str:
+def catalog_path(db: sqlite_utils.Database) -> str:
+    """The file of ``db``'s main database; "" for an in-memory catalog."""
     row = db.conn.execute("PRAGMA database_list").fetchone()
-    return str(row[2]) if row and row[2] else "catalog"
+    return str(row[2]) if row and row[2] else ""
+
+
+def _catalog_file(db: sqlite_utils.Database) -> str:
+    return catalog_path(db) or "catalog"
 
 
 def busy_error(db: sqlite_utils.Database) -> CatalogBusyError:
@@ -93,8 +98,7 @@ def _writer(db: sqlite_utils.Database) -> threading.RLock | None:
     if hasattr(db, WRITER):
         cached: threading.RLock | None = getattr(db, WRITER)
         return cached
-    row = db.conn.execute("PRAGMA database_list").fetchone()
-    path = str(row[2]) if row and row[2] else ""
+    path = catalog_path(db)
     lock: threading.RLock | None = None
     if path:
         key = os.path.realpath(path)

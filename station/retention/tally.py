@@ -41,6 +41,7 @@ from station.catalog.migrations.m0150_retention_tally import (
     links,
     recount_sql,
 )
+from station.catalog.txn import catalog_path
 from station.retention.facts import load_cases, load_extras
 from station.retention.policy import (
     ROUTINE_CATEGORIES,
@@ -88,7 +89,7 @@ def _prefetch(db: sqlite_utils.Database, queries: list[tuple[str, list[Any]]]) -
     of a large catalog are read many at a time instead of one after the other). Only advice:
     any failure is ignored."""
     try:
-        path = next((r[2] for r in db.execute("pragma database_list") if r[1] == "main"), "")
+        path = catalog_path(db)
     except sqlite3.Error:
         return
     if not path or not queries:
