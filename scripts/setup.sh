@@ -16,6 +16,7 @@ APT_PACKAGES=(
   mtools dosfstools           # FAT images in user space
   socat                       # pty pairs for serial tests
   e2fsprogs util-linux        # loop devices, small ext4 vault for disk-full tests
+  util-linux-extra            # fincore: pages of a file in the page cache (read-ahead test)
   fonts-wqy-zenhei            # CJK font for PDF labels and reports
   poppler-utils               # pdftotext/pdftoppm to check generated PDFs
   sqlite3 openssl             # tamper tests edit the catalog with the sqlite3 shell; bench baseline
